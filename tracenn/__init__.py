@@ -1,0 +1,129 @@
+"""tracenn: PyTorch's ``torch.nn`` programming model on JAX.
+
+``import tracenn as torch`` and write torch code: tensors, autograd, (soon) modules and optimizers,
+run eagerly for debugging; ``tracenn.compile`` (see the compiler) turns the same code into one
+XLA program.
+"""
+from __future__ import annotations
+
+import jax as _jax
+
+# torch's int64 and float64 need JAX's 64-bit mode; float32 stays the default everywhere because
+# tracenn passes dtypes explicitly. torch's default device is the CPU, so JAX's is set to it too
+# (move to a GPU with .to("cuda")).
+_jax.config.update("jax_enable_x64", True)
+try:
+    _jax.config.update("jax_default_device", _jax.devices("cpu")[0])
+except RuntimeError:  # pragma: no cover - a JAX build without a CPU backend
+    pass
+
+from . import dtypes as _dtypes  # noqa: E402
+from .dtypes import (  # noqa: E402,F401
+    bfloat16, bool, cdouble, cfloat, complex64, complex128, double, dtype, float, float16, float32,
+    float64, get_default_dtype, half, int, int8, int16, int32, int64, long, promote_types,
+    set_default_dtype, short, uint8)
+from .device import device  # noqa: E402
+from .size import Size  # noqa: E402
+from .tensor import Tensor  # noqa: E402
+from ._api import methods as _methods  # noqa: E402,F401  (attaches Tensor methods)
+from ._api.creation import (  # noqa: E402,F401
+    arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
+    ones, ones_like, scalar_tensor, tensor, tril_indices, triu_indices, zeros, zeros_like)
+from ._api.math import *  # noqa: E402,F401,F403
+from ._api.reduce import (  # noqa: E402,F401
+    all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cummax, cummin, cumprod, cumsum, dist,
+    log_softmax, logsumexp, max, mean, median, min, nanmean, nansum, norm, prod, softmax, softmin, std,
+    std_mean, sum, var, var_mean)
+from ._api.shape import (  # noqa: E402,F401
+    adjoint, atleast_1d, atleast_2d, atleast_3d, broadcast_shapes, broadcast_tensors, broadcast_to, cat,
+    chunk, clone, column_stack, concat, concatenate, contiguous, diagonal, dstack, flatten, flip, fliplr,
+    flipud, hstack, meshgrid, movedim, moveaxis, narrow, permute, repeat_interleave, reshape, roll,
+    row_stack, select, split, squeeze, stack, swapaxes, swapdims, t, tensor_split, tile, transpose,
+    tril, triu, unbind, unflatten, unsqueeze, vstack)
+from ._api.index import (  # noqa: E402,F401
+    argsort, argwhere, bincount, gather, index_add, index_fill, index_put, index_select, kthvalue,
+    masked_fill, masked_scatter, masked_select, msort, nonzero, scatter, scatter_add, scatter_reduce, sort,
+    take, take_along_dim, topk, unique)
+from ._api.linalg import (  # noqa: E402,F401
+    addmm, addmv, baddbmm, bmm, conv1d, conv2d, conv3d, dot, einsum, ger, inner, matmul, mm, mv, outer,
+    tensordot)
+from .random import (  # noqa: E402,F401
+    Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed, multinomial, normal,
+    rand, rand_like, randint, randint_like, randn, randn_like, randperm, seed, set_rng_state)
+from .autograd import (  # noqa: E402,F401
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
+from . import autograd, cpu, cuda  # noqa: E402,F401
+from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402,F401
+
+import math as _math  # noqa: E402
+
+inf, nan, pi, e = _math.inf, _math.nan, _math.pi, _math.e
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def is_complex(input) -> bool:
+    return input.is_complex()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def result_type(tensor1, tensor2) -> dtype:
+    from ._api._common import result_np_dtype
+    return _dtypes.from_np(result_np_dtype(tensor1, tensor2))
+
+
+def can_cast(from_, to) -> bool:
+    """torch.can_cast: casting never lowers the category (float -> int is refused)."""
+    return from_._category <= to._category
+
+
+def synchronize() -> None:
+    """Wait until all queued work has finished (JAX dispatches asynchronously; benchmarks call this)."""
+    from ._dispatch import LAST
+    if LAST[0] is not None:
+        LAST[0].block_until_ready()
+
+
+class finfo:
+    """Machine limits of a floating dtype (``tracenn.finfo(tracenn.float32).eps``)."""
+
+    def __init__(self, type=None):
+        import numpy as np
+        import ml_dtypes
+        d = _dtypes.get_default_dtype() if type is None else type
+        info = ml_dtypes.finfo(d.np) if d is bfloat16 else np.finfo(d.np)
+        self.bits, self.eps, self.max, self.min = info.bits, float(info.eps), float(info.max), float(info.min)
+        self.tiny = self.smallest_normal = float(info.tiny)
+        self.resolution, self.dtype = float(info.resolution), d.name
+
+
+class iinfo:
+    """Limits of an integer dtype."""
+
+    def __init__(self, type):
+        import numpy as np
+        info = np.iinfo(type.np)
+        self.bits, self.max, self.min, self.dtype = info.bits, int(info.max), int(info.min), type.name
+
+
+def set_default_device(device_) -> None:
+    """Place new tensors on ``device_`` by default (torch.set_default_device)."""
+    from .device import to_jax
+    _jax.config.update("jax_default_device", to_jax(device_))
+
+
+def get_default_device() -> device:
+    from .device import from_jax
+    d = _jax.config.jax_default_device
+    return from_jax(d) if d is not None else device("cpu")

@@ -1,0 +1,92 @@
+"""Helpers shared by the API modules: operand dtypes, dim normalisation, scalar checks."""
+from __future__ import annotations
+
+import numbers
+
+import jax.numpy as jnp
+import numpy as np
+
+from .. import dtypes as _dt
+from ..tensor import Tensor, _wrap_dim
+
+_np_default = lambda: _dt.get_default_dtype().np  # noqa: E731
+_INT_KINDS = frozenset("iub")
+
+
+def as_operand(x):
+    """A Tensor stays; Python/numpy scalars stay scalars; arrays and sequences become tensors."""
+    if isinstance(x, Tensor) or isinstance(x, (bool, int, float, complex)):
+        return x
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (np.ndarray, list, tuple)) or hasattr(x, "__jax_array__") or isinstance(x, jnp.ndarray):
+        from .creation import tensor
+        return tensor(x)
+    raise TypeError(f"unsupported operand type: {type(x).__name__} (expected a Tensor or a number)")
+
+
+def result_np_dtype(*args) -> np.dtype:
+    """torch.result_type of tensors and scalars, as a numpy dtype (a static kernel parameter)."""
+    if len(args) == 2:
+        a, b = args
+        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+        if ta and tb:
+            da, db = a._value.dtype, b._value.dtype
+            if da == db:
+                return da
+        elif ta and (type(b) is float and a._value.dtype.kind in "fcV"
+                     or type(b) is int and a._value.dtype.kind in "fcViu"):
+            return a._value.dtype
+        elif tb and (type(a) is float and b._value.dtype.kind in "fcV"
+                     or type(a) is int and b._value.dtype.kind in "fcViu"):
+            return b._value.dtype
+    dims, zeros, scalars = [], [], []
+    for x in args:
+        if isinstance(x, Tensor):
+            (dims if x._value.ndim else zeros).append(_dt.from_np(x._value.dtype))
+        else:
+            scalars.append(x)
+    return _dt.result_type(dims, zeros, scalars).np
+
+
+def float_np_dtype(d: np.dtype) -> np.dtype:
+    """Integer/bool dtypes compute in the default float dtype (torch's int-to-float promotion)."""
+    return d if d.kind in "fcV" else _np_default()
+
+
+def dims_arg(dim, ndim):
+    """Normalise a reduction ``dim`` argument (None, int, or sequence) to None or a sorted tuple."""
+    if dim is None:
+        return None
+    if isinstance(dim, (list, tuple)):
+        if len(dim) == 0:
+            return None
+        out = tuple(sorted(_wrap_dim(d, ndim) for d in dim))
+        if len(set(out)) != len(out):
+            raise RuntimeError(f"dim {out} appears multiple times in the list of dims")
+        return out
+    return (_wrap_dim(dim, ndim),)
+
+
+def check_int(x, what):
+    if not isinstance(x, numbers.Integral):
+        raise TypeError(f"{what} must be an int, got {type(x).__name__}")
+    return int(x)
+
+
+def shape_arg(size) -> tuple:
+    """Accept f(2, 3), f((2, 3)), f([2, 3]), f(Size) — torch's varargs shape convention."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = int(s)
+        if not isinstance(s, numbers.Integral):
+            raise TypeError(f"size must be a tuple of ints, but got element of type {type(s).__name__}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def value_of(t: Tensor):
+    return t._value if t._base is None else t._sync()

@@ -1,0 +1,95 @@
+"""dtype and device conversions: ``to``, ``type``, ``float()``/``long()``/..., ``cpu()``/``cuda()``."""
+from __future__ import annotations
+
+import builtins
+
+from .. import dtypes as _dt
+from .._dispatch import apply
+from ..device import device as _device, from_jax, to_jax
+from ..ops import OPS
+from ..tensor import Tensor
+
+
+def _parse_to(args, kwargs):
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = kwargs.pop("copy", False)
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, dev = a.dtype, a.device
+        elif isinstance(a, _dt.dtype):
+            dtype = a
+        elif isinstance(a, (str, _device, int)) and not isinstance(a, bool):
+            dev = a
+        elif isinstance(a, bool):
+            pass  # non_blocking / copy passed positionally
+        else:
+            dtype = _dt.as_dtype(a)
+    return dtype, dev, copy
+
+
+def to(self, *args, **kwargs):
+    """Cast and/or move: ``x.to(tracenn.float64)``, ``x.to("cuda")``, ``x.to(other)``.
+    Returns ``self`` when nothing changes (as torch), else a new tensor recorded by autograd."""
+    dtype, dev, copy = _parse_to(args, dict(kwargs))
+    r = self
+    if dtype is not None:
+        d = _dt.as_dtype(dtype)
+        if d.np != self._value.dtype:
+            r = apply(OPS["cast"], (r,), (d.np,))
+    if dev is not None:
+        jd = to_jax(dev)
+        if from_jax(jd) != self.device:
+            r = apply(OPS["to_device"], (r,), (jd,))
+    if copy and r is self:
+        r = apply(OPS["copy"], (self,))
+    return r
+
+
+def type(self, dtype=None, non_blocking=False, **kwargs):
+    """With no argument, torch's type string ('torch.FloatTensor'); else a cast."""
+    if dtype is None:
+        return _dt.TYPE_NAMES[self.dtype]
+    return to(self, _dt.as_dtype(dtype))
+
+
+def type_as(self, other):
+    return to(self, other.dtype)
+
+
+def _caster(d):
+    def f(self, memory_format=None):
+        return to(self, d)
+    f.__name__ = d.name
+    f.__doc__ = f"``self.to({d!r})``"
+    return f
+
+
+float = _caster(_dt.float32)
+double = _caster(_dt.float64)
+half = _caster(_dt.float16)
+bfloat16 = _caster(_dt.bfloat16)
+long = _caster(_dt.int64)
+int = _caster(_dt.int32)
+short = _caster(_dt.int16)
+char = _caster(_dt.int8)
+byte = _caster(_dt.uint8)
+bool = _caster(_dt.bool)
+cfloat = _caster(_dt.complex64)
+cdouble = _caster(_dt.complex128)
+
+
+def cpu(self, memory_format=None):
+    return to(self, "cpu")
+
+
+def cuda(self, device=None, non_blocking=False, memory_format=None):
+    if device is None:
+        device = "cuda"
+    elif isinstance(device, builtins.int):
+        device = f"cuda:{device}"
+    return to(self, device)

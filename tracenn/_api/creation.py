@@ -1,0 +1,238 @@
+"""Tensor creation: tensor/as_tensor/from_numpy, zeros/ones/full/empty (and *_like), arange,
+linspace, logspace, eye — with torch's dtype inference (Python floats -> default dtype, ints ->
+int64, numpy arrays keep their dtype) and devices."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import dtypes as _dt
+from .._dispatch import apply
+from ..device import to_jax
+from ..ops import OPS
+from ..tensor import Tensor
+from ._common import shape_arg, value_of
+
+
+def _infer_python(data):
+    """torch's dtype for nested Python data: bool < int < float < complex, floats -> default."""
+    kinds = set()
+
+    def walk(x):
+        if isinstance(x, (list, tuple)):
+            for y in x:
+                walk(y)
+        elif isinstance(x, Tensor):
+            kinds.add(x.dtype)
+        elif isinstance(x, bool) or isinstance(x, np.bool_):
+            kinds.add(_dt.bool)
+        elif isinstance(x, numbers.Integral):
+            kinds.add(_dt.int64)
+        elif isinstance(x, numbers.Real):
+            kinds.add(_dt.get_default_dtype())
+        elif isinstance(x, numbers.Complex):
+            kinds.add(_dt.get_default_dtype().to_complex())
+        else:
+            raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+    walk(data)
+    if not kinds:
+        return _dt.get_default_dtype()
+    r = None
+    for k in kinds:
+        r = k if r is None else _dt.promote_types(r, k)
+    return r
+
+
+def _tolist(x):
+    if isinstance(x, Tensor):
+        return np.asarray(value_of(x))
+    if isinstance(x, (list, tuple)):
+        return [_tolist(y) for y in x]
+    return x
+
+
+def _to_array(data, dtype=None, device=None):
+    """A jax array for ``data`` with torch's dtype inference, placed on ``device``."""
+    d = None if dtype is None else _dt.as_dtype(dtype)
+    if isinstance(data, Tensor):
+        arr = value_of(data)
+        if d is not None and arr.dtype != d.np:
+            arr = arr.astype(d.np)
+    elif isinstance(data, (jax.Array, np.ndarray, np.generic)):
+        arr = data
+        if d is None:
+            d = _dt.from_np(np.asarray(data).dtype if isinstance(data, np.generic) else data.dtype)
+        arr = jnp.asarray(arr, dtype=d.np)
+    else:
+        if d is None:
+            d = _infer_python(data)
+        try:
+            host = np.array(_tolist(data), dtype=d.np if d is not _dt.bfloat16 else np.float32)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"expected a (nested) sequence of numbers of one shape: {e}") from None
+        arr = jnp.asarray(host, dtype=d.np)
+    if device is not None:
+        arr = jax.device_put(arr, to_jax(device))
+    return arr
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """A new tensor holding a copy of ``data`` (list, number, numpy array or tensor).
+
+    >>> import tracenn
+    >>> tracenn.tensor([[1, 2], [3, 4]])
+    tensor([[1, 2],
+            [3, 4]])
+    >>> tracenn.tensor([1.5, 2.0]).dtype
+    tracenn.float32
+    """
+    t = Tensor._wrap(_to_array(data, dtype, device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Like ``tensor`` but returns ``data`` itself when it is already a tensor of that dtype/device."""
+    if isinstance(data, Tensor):
+        return data.to(dtype=dtype, device=device) if (dtype or device) else data
+    return tensor(data, dtype=dtype, device=device)
+
+
+asarray = as_tensor
+
+
+def from_numpy(ndarray: np.ndarray) -> Tensor:
+    """A tensor with the values of a numpy array (a copy: JAX arrays do not share host memory)."""
+    if not isinstance(ndarray, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    return Tensor._wrap(jnp.asarray(ndarray))
+
+
+def _make(shape, value, dtype, device, requires_grad):
+    d = _dt.as_dtype(dtype) if dtype is not None else (
+        _dt.scalar_dtype(value) if not isinstance(value, float) else _dt.get_default_dtype())
+    for s in shape:
+        if s < 0:
+            raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
+    t = apply(OPS["full"], (value,), (shape, d.np))
+    if device is not None:
+        t._value = jax.device_put(t._value, to_jax(device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None):
+    """A tensor of zeros (default float dtype)."""
+    return _make(shape_arg(size), 0.0, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
+    return _make(shape_arg(size), 1.0, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, pin_memory=False):
+    """Uninitialised in torch; zeros here (JAX has no uninitialised memory)."""
+    return _make(shape_arg(size), 0.0, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """A tensor filled with ``fill_value``; the dtype follows the value (1 -> int64, 1. -> float)."""
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _make(shape_arg((size,)), fill_value, dtype, device, requires_grad)
+
+
+def _like(input, dtype, device):
+    return (input.dtype if dtype is None else dtype), (input.device if device is None else device)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    d, dev = _like(input, dtype, device)
+    return _make(tuple(input.shape), 0, d, dev, requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    d, dev = _like(input, dtype, device)
+    return _make(tuple(input.shape), 1, d, dev, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    d, dev = _like(input, dtype, device)
+    return _make(tuple(input.shape), fill_value, d, dev, requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a bound is a float."""
+    if end is None:
+        start, end = 0, start
+    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        d = _dt.int64 if all(isinstance(v, numbers.Integral) for v in vals) else _dt.get_default_dtype()
+    else:
+        d = _dt.as_dtype(dtype)
+    start, end, step = vals
+    n = max(0, math.ceil((end - start) / step))
+    # jnp.arange(float) accumulates differently from torch; compute start + i*step as torch does.
+    if d.is_floating_point:
+        t = Tensor._wrap((start + jnp.arange(n, dtype=jnp.float64) * step).astype(d.np))
+    else:
+        t = apply(OPS["arange"], (), (start, end, step, d.np))
+    if device is not None:
+        t._value = jax.device_put(t._value, to_jax(device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
+    if steps < 0:
+        raise RuntimeError("number of steps must be non-negative")
+    t = apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np))
+    if device is not None:
+        t._value = jax.device_put(t._value, to_jax(device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    lin = linspace(start, end, steps, dtype=_dt.float64)
+    from .math import pow
+    return pow(base, lin).to(dtype or _dt.get_default_dtype())
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
+    t = apply(OPS["eye"], (), (int(n), int(n if m is None else m), d.np))
+    if device is not None:
+        t._value = jax.device_put(t._value, to_jax(device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None):
+    r, c = np.tril_indices(row, offset, col)
+    return tensor(np.stack([r, c]).astype(np.int64), dtype=dtype, device=device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None):
+    r, c = np.triu_indices(row, offset, col)
+    return tensor(np.stack([r, c]).astype(np.int64), dtype=dtype, device=device)
+
+
+def scalar_tensor(s, *, dtype=None, device=None):
+    return tensor(s, dtype=dtype or _dt.get_default_dtype(), device=device)

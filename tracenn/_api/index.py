@@ -1,0 +1,422 @@
+"""Indexing: ``x[...]`` (basic indexing is a view, advanced indexing a gather), ``x[...] = v``,
+gather/scatter, index_select, masked ops, sort/topk, nonzero.
+
+torch raises IndexError for an out-of-range index where JAX would silently clamp, so index
+arrays are bounds-checked here, eagerly (one small host read, as torch does on CPU).
+"""
+from __future__ import annotations
+
+import builtins
+import numbers
+
+import numpy as np
+
+from .. import dtypes as _dt
+from .._dispatch import apply
+from ..errors import ShapeError
+from ..ops import OPS
+from ..tensor import Tensor, _wrap_dim
+from ._common import as_operand, value_of
+from .reduce import values_indices
+from .shape import _view, strides_of
+
+_INDEX, _INDEX_PUT, _SLICE = OPS["index"], OPS["index_put"], OPS["slice"]
+
+
+def _is_int(x):
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _normalize(index):
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for e in index:
+        if isinstance(e, (list, np.ndarray)) or (isinstance(e, np.generic) and not _is_int(e)):
+            from .creation import tensor
+            e = tensor(e)
+        elif isinstance(e, np.integer):
+            e = int(e)
+        elif isinstance(e, Tensor) and e.ndim == 0 and e._value.dtype.kind in "iu":
+            e = int(e.item())  # a 0-d integer tensor indexes like an int
+        out.append(e)
+    return out
+
+
+def _consumes(e):
+    """How many dims of the indexed tensor an index entry uses."""
+    if e is None or isinstance(e, bool) or e is Ellipsis:
+        return 0
+    if isinstance(e, Tensor) and e._value.dtype == np.bool_:
+        return e.ndim
+    return 1
+
+
+def _expand_ellipsis(entries, ndim):
+    used = builtins.sum(_consumes(e) for e in entries)
+    n_ell = builtins.sum(1 for e in entries if e is Ellipsis)
+    if n_ell > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if used > ndim:
+        raise IndexError(f"too many indices for tensor of dimension {ndim}")
+    out = []
+    for e in entries:
+        if e is Ellipsis:
+            out.extend([slice(None)] * (ndim - used))
+        else:
+            out.append(e)
+    if not n_ell:
+        out.extend([slice(None)] * (ndim - used))
+    return out
+
+
+def _slice_entry(s: slice, size: int):
+    step = 1 if s.step is None else int(s.step)
+    if step <= 0:
+        raise ValueError("step must be greater than zero")
+    start, stop, _ = slice(s.start, s.stop, step).indices(size)
+    stop = builtins.max(stop, start)
+    return ("s", start, stop, step), len(range(start, stop, step))
+
+
+def _parse(x: Tensor, index):
+    """(basic spec, strides) if the index is basic, else (advanced spec, index tensors)."""
+    entries = _expand_ellipsis(_normalize(index), x.ndim)
+    shape = x._value.shape
+    if builtins.all(not isinstance(e, Tensor) and not isinstance(e, bool) for e in entries):
+        spec, st, d = [], [], 0
+        old_st = strides_of(x)
+        for e in entries:
+            if e is None:
+                spec.append(("n",))
+                st.append(1 if d >= len(shape) else shape[d] * old_st[d])
+            elif _is_int(e):
+                size = shape[d]
+                if not -size <= e < size:
+                    raise IndexError(f"index {e} is out of bounds for dimension {d} with size {size}")
+                spec.append(("i", e % size))
+                d += 1
+            elif isinstance(e, slice):
+                ent, _ = _slice_entry(e, shape[d])
+                spec.append(ent)
+                st.append(old_st[d] * ent[3])
+                d += 1
+            else:
+                raise IndexError(
+                    "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
+                    f"are valid indices (got {type(e).__name__})")
+        return True, tuple(spec), tuple(st)
+    spec, arrays, d = [], [], 0
+    for e in entries:
+        if isinstance(e, bool):
+            raise IndexError("indexing with a Python bool is not supported by tracenn; use None to add a dim")
+        if e is None:
+            spec.append(("n",))
+        elif _is_int(e):
+            size = shape[d]
+            if not -size <= e < size:
+                raise IndexError(f"index {e} is out of bounds for dimension {d} with size {size}")
+            spec.append(("i", e % size))
+            d += 1
+        elif isinstance(e, slice):
+            spec.append(_slice_entry(e, shape[d])[0])
+            d += 1
+        elif isinstance(e, Tensor):
+            kind = e._value.dtype.kind
+            if kind == "b":
+                m = np.asarray(value_of(e))
+                for k in range(m.ndim):
+                    if m.shape[k] != shape[d + k]:
+                        raise IndexError(
+                            f"The shape of the mask {list(m.shape)} at index {k} does not match the "
+                            f"shape of the indexed tensor {list(shape)} at index {d + k}")
+                for coords in np.nonzero(m):
+                    spec.append(("t", len(arrays)))
+                    arrays.append(Tensor._wrap(_to_jnp(coords.astype(np.int64))))
+                d += m.ndim
+            elif kind in "iu":
+                _check_bounds(e, shape[d], d)
+                spec.append(("t", len(arrays)))
+                arrays.append(e)
+                d += 1
+            else:
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+        else:
+            raise IndexError(f"invalid index entry of type {type(e).__name__}")
+    return False, tuple(spec), arrays
+
+
+def _to_jnp(a):
+    import jax.numpy as jnp
+    return jnp.asarray(a)
+
+
+def _check_bounds(idx: Tensor, size: int, dim: int, what="index"):
+    if idx._value.size == 0:
+        return
+    a = np.asarray(value_of(idx))
+    lo, hi = int(a.min()), int(a.max())
+    if hi >= size or lo < -size:
+        bad = hi if hi >= size else lo
+        raise IndexError(f"{what} {bad} is out of bounds for dimension {dim} with size {size}")
+
+
+def getitem(self, index):
+    """``x[index]``: ints, slices, None and ``...`` give a view; tensors/lists/masks a gathered copy."""
+    basic, spec, extra = _parse(self, index)
+    if basic:
+        return _view(self, _SLICE, (spec,), extra)
+    return apply(_INDEX, (self, *extra), (spec,))
+
+
+def setitem(self, index, value):
+    """``x[index] = value``: writes through views into the base, as torch does."""
+    value = as_operand(value)
+    basic, spec, extra = _parse(self, index)
+    if basic:
+        target = _view(self, _SLICE, (spec,), extra)
+        target._set_(_broadcast_value(value, target), "x[...] = v")
+        return
+    if isinstance(value, Tensor) and value._value.dtype != self._value.dtype:
+        from .math import _cast
+        value = _cast(value, self._value.dtype)
+    self._set_(apply(_INDEX_PUT, (self, value, *extra), (spec, False)), "x[...] = v")
+
+
+def _broadcast_value(value, target: Tensor) -> Tensor:
+    from .math import _cast
+    from .shape import expand
+    shape = target._value.shape
+    if not isinstance(value, Tensor):
+        return apply(OPS["full"], (value,), (shape, target._value.dtype))
+    v = _cast(value, target._value.dtype)
+    if v._value.shape != shape:
+        while v.ndim > len(shape) and v._value.shape[0] == 1:
+            v = v[0]
+        try:
+            v = expand(v, shape)
+        except RuntimeError:
+            raise ShapeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be "
+                             f"broadcast to indexing result of shape {list(shape)}") from None
+    return v
+
+
+def index_put(input, indices, values, accumulate=False):
+    spec = []
+    arrays = []
+    for i, ix in enumerate(indices):
+        spec.append(("t", len(arrays)) if ix is not None else ("s", None, None, None))
+        if ix is not None:
+            _check_bounds(ix, input.shape[i], i)
+            arrays.append(ix)
+    return apply(_INDEX_PUT, (input, as_operand(values), *arrays), (tuple(spec), bool(accumulate)))
+
+
+# ---- gather / scatter ------------------------------------------------------------------------
+
+def _check_gs(input, dim, index, name):
+    if index._value.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
+        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+    d = _wrap_dim(dim, input.ndim)
+    for i, (a, b) in enumerate(zip(index.shape, input.shape)):
+        if i != d and a > b:
+            raise RuntimeError(f"Size does not match at dimension {i} expected index {list(index.shape)} "
+                               f"to be no larger than self {list(input.shape)} apart from dimension {d}")
+    _check_bounds(index, input.shape[d] if input.ndim else 1, d, f"{name}(): index")
+    return d
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    """``out[i][j] = input[i][index[i][j]]`` (for dim=1): torch.gather."""
+    d = _check_gs(input, dim, index, "gather")
+    return apply(OPS["gather"], (input, index), (d,))
+
+
+def _crop(src, shape):
+    if tuple(src.shape) == tuple(shape):
+        return src
+    return getitem(src, tuple(slice(0, s) for s in shape))
+
+
+def scatter(input, dim, index, src=None, value=None, *, reduce=None):
+    """A copy of ``input`` with values from ``src`` (or the scalar ``value``) written at ``index``."""
+    if src is None and value is None:
+        raise TypeError("scatter() needs src or value")
+    d = _check_gs(input, dim, index, "scatter")
+    if isinstance(src, Tensor):
+        s = _crop(src, index.shape)
+    else:
+        s = src if src is not None else value
+    red = {None: None, "add": "add", "multiply": "multiply"}[reduce]
+    return apply(OPS["scatter"], (input, index, s), (d, red))
+
+
+def scatter_add(input, dim, index, src):
+    d = _check_gs(input, dim, index, "scatter_add")
+    return apply(OPS["scatter"], (input, index, _crop(src, index.shape)), (d, "add"))
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    d = _check_gs(input, dim, index, "scatter_reduce")
+    s = _crop(src, index.shape)
+    if reduce == "mean":
+        total = scatter_reduce(input, dim, index, s, "sum", include_self=include_self)
+        from .creation import ones_like
+        cnt = scatter_add(ones_like(input) if include_self else ones_like(input) * 0, d, index,
+                          ones_like(s))
+        from .math import clamp, div
+        r = div(total, clamp(cnt, min=1))
+        return r if input.is_floating_point() else div(total, clamp(cnt, min=1), rounding_mode="floor")
+    if reduce not in ("sum", "prod", "amax", "amin"):
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    base = input
+    if not include_self:
+        ident = {"sum": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
+        base = apply(OPS["scatter"], (input, index, ident), (d, None))
+    return apply(OPS["scatter"], (base, index, s), (d, reduce))
+
+
+def index_select(input, dim, index):
+    d = _wrap_dim(dim, input.ndim)
+    if index.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    _check_bounds(index, input.shape[d] if input.ndim else 1, d, "index_select(): index")
+    return apply(OPS["index_select"], (input, index), (d,))
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    d = _wrap_dim(dim, input.ndim)
+    _check_bounds(index, input.shape[d], d)
+    return apply(OPS["index_add"], (input, index, source, alpha), (d,))
+
+
+def index_fill(input, dim, index, value):
+    d = _wrap_dim(dim, input.ndim)
+    _check_bounds(index, input.shape[d], d)
+    spec = tuple(("s", None, None, None) for _ in range(d)) + (("t", 0),)
+    return apply(_INDEX_PUT, (input, as_operand(value), index), (spec, False))
+
+
+def take(input, index):
+    from .shape import reshape
+    flat = reshape(input, (-1,))
+    _check_bounds(index, flat.shape[0], 0)
+    return apply(OPS["index"], (flat, index), ((("t", 0),),))
+
+
+def take_along_dim(input, indices, dim=None):
+    if dim is None:
+        from .shape import reshape
+        return take(input, reshape(indices, (-1,)))
+    from .shape import broadcast_shapes, expand
+    d = _wrap_dim(dim, input.ndim)
+    shp = list(broadcast_shapes(*[tuple(s for i, s in enumerate(t.shape) if i != d) for t in (input, indices)]))
+    ishape = shp[:d] + [input.shape[d]] + shp[d:]
+    xshape = shp[:d] + [indices.shape[d]] + shp[d:]
+    return gather(expand(input, ishape), d, expand(indices, xshape))
+
+
+# ---- masks -----------------------------------------------------------------------------------
+
+def masked_fill(input, mask, value):
+    """``input`` with ``value`` where ``mask`` is True (mask broadcasts to input's shape)."""
+    if mask._value.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype {mask.dtype}")
+    value = as_operand(value)
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor "
+                           f"with {value.ndim} dimension(s).")
+    return apply(OPS["where"], (mask, value, input), (input._value.dtype,))
+
+
+def masked_select(input, mask):
+    from .shape import broadcast_tensors
+    x, m = broadcast_tensors(input, mask)
+    return getitem(x, m)
+
+
+def masked_scatter(input, mask, source):
+    from .shape import broadcast_tensors, reshape
+    _, m = broadcast_tensors(input, mask)
+    n = int(np.asarray(value_of(m)).sum())
+    out = input.clone()
+    setitem(out, m, reshape(source, (-1,))[:n])
+    return out
+
+
+def nonzero(input, *, as_tuple=False):
+    """Indices of non-zero elements (a data-dependent shape: computed on the host)."""
+    a = np.asarray(value_of(input))
+    idx = np.nonzero(a) if a.ndim else np.nonzero(a.reshape(1))
+    if as_tuple:
+        return tuple(Tensor._wrap(_to_jnp(i.astype(np.int64))) for i in idx)
+    return Tensor._wrap(_to_jnp(np.stack(idx, axis=1).astype(np.int64) if idx else np.zeros((0, 0), np.int64)))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+# ---- sort / topk -----------------------------------------------------------------------------
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices) sorted along ``dim``; ties keep their order (tracenn is always stable)."""
+    if input.ndim == 0:
+        from .creation import zeros
+        return values_indices["sort"](input.clone(), zeros((), dtype=_dt.int64))
+    d = _wrap_dim(dim, input.ndim)
+    v, i = apply(OPS["sort"], (input,), (d, bool(descending), True))
+    return values_indices["sort"](v, i)
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    return sort(input, dim, descending, stable).indices
+
+
+def msort(input):
+    return sort(input, 0).values
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
+    d = _wrap_dim(dim, input.ndim)
+    size = input.shape[d] if input.ndim else 1
+    if not 0 <= k <= size:
+        raise RuntimeError(f"selected index k out of range (k={k}, size {size} at dim {d})")
+    v, i = apply(OPS["topk"], (input,), (int(k), d, bool(largest), bool(sorted)))
+    return values_indices["topk"](v, i)
+
+
+def kthvalue(input, k, dim=-1, keepdim=False):
+    d = _wrap_dim(dim, input.ndim)
+    s = sort(input, d)
+    from .shape import narrow, squeeze
+    v, i = narrow(s.values, d, k - 1, 1), narrow(s.indices, d, k - 1, 1)
+    if not keepdim:
+        v, i = squeeze(v, d), squeeze(i, d)
+    return values_indices["kthvalue"](v, i)
+
+
+def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
+    """Unique values (computed on the host: the output size depends on the data)."""
+    a = np.asarray(value_of(input))
+    res = np.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    if not isinstance(res, tuple):
+        return Tensor._wrap(_to_jnp(res))
+    out = [Tensor._wrap(_to_jnp(res[0]))]
+    k = 1
+    if return_inverse:
+        out.append(Tensor._wrap(_to_jnp(res[k].reshape(a.shape if dim is None else -1).astype(np.int64))))
+        k += 1
+    if return_counts:
+        out.append(Tensor._wrap(_to_jnp(res[k].astype(np.int64))))
+    return tuple(out)
+
+
+def bincount(input, weights=None, minlength=0):
+    a = np.asarray(value_of(input))
+    w = None if weights is None else np.asarray(value_of(weights))
+    r = np.bincount(a, w, minlength)
+    return Tensor._wrap(_to_jnp(r if w is not None else r.astype(np.int64)))

@@ -1,0 +1,172 @@
+"""Attach the API functions to ``Tensor`` as methods, in-place variants and Python operators.
+
+Every in-place method ``f_`` is the out-of-place ``f`` followed by ``Tensor._set_`` (torch's
+checks, cast to self's dtype, rebind, write-through for views) — one rule for all of them.
+"""
+from __future__ import annotations
+
+from .. import random as _random
+from .._dispatch import apply
+from ..ops import OPS
+from ..tensor import Tensor
+from . import convert, index, linalg, math, reduce, shape
+from ._common import as_operand
+
+# name -> function taking the tensor first; the method has the same name.
+_METHODS = {}
+for _mod, _names in [
+    (math, "add sub mul div true_divide divide multiply subtract floor_divide remainder fmod pow "
+           "float_power maximum minimum fmax fmin atan2 arctan2 eq ne lt le gt ge greater greater_equal "
+           "less less_equal not_equal equal logical_and logical_or logical_xor logical_not bitwise_and "
+           "bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift neg negative abs "
+           "absolute sign sgn floor ceil trunc fix frac relu square isnan isinf isfinite signbit exp exp2 "
+           "expm1 log log2 log10 log1p sqrt rsqrt reciprocal sin cos tan asin acos atan arcsin arccos "
+           "arctan sinh cosh tanh asinh acosh atanh arcsinh arccosh arctanh sigmoid erf erfc erfinv "
+           "lgamma digamma round positive clamp clip clamp_min clamp_max lerp nan_to_num addcmul "
+           "addcdiv hypot logaddexp xlogy rsub"),
+    (reduce, "sum nansum mean nanmean var std prod max min amax amin aminmax argmax argmin all any "
+             "count_nonzero logsumexp softmax log_softmax norm cumsum cumprod cummax cummin median dist"),
+    (shape, "view reshape view_as reshape_as flatten unflatten squeeze unsqueeze permute transpose "
+            "swapaxes swapdims t movedim moveaxis adjoint expand expand_as broadcast_to narrow select "
+            "split split_with_sizes chunk tensor_split unbind diagonal contiguous clone flip fliplr "
+            "flipud roll repeat tile repeat_interleave tril triu is_contiguous stride"),
+    (index, "gather scatter scatter_add scatter_reduce index_select index_add index_fill take "
+            "take_along_dim masked_fill masked_select masked_scatter nonzero argwhere sort argsort msort "
+            "topk kthvalue unique bincount index_put"),
+    (linalg, "matmul mm bmm mv dot inner outer ger addmm baddbmm addmv"),
+    (convert, "to type type_as float double half bfloat16 long int short char byte bool cfloat cdouble "
+              "cpu cuda"),
+]:
+    for _n in _names.split():
+        _METHODS[_n] = getattr(_mod, _n)
+
+for _n, _f in _METHODS.items():
+    setattr(Tensor, _n, _f)
+
+Tensor.__getitem__ = index.getitem
+Tensor.__setitem__ = index.setitem
+Tensor.where = lambda self, condition, other: math.where(condition, self, other)
+Tensor.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, -1, -1))),
+                    doc="All dims reversed (torch deprecates .T for ndim != 2; use .mT or permute).")
+Tensor.mT = property(lambda self: shape.transpose(self, -2, -1), doc="Transpose of the last two dims.")
+Tensor.H = property(lambda self: shape.t(self).conj() if self.is_complex() else shape.t(self))
+Tensor.mH = property(lambda self: shape.transpose(self, -2, -1))
+Tensor.conj = lambda self: self
+Tensor.normal_ = _random.normal_
+Tensor.uniform_ = _random.uniform_
+Tensor.bernoulli_ = _random.bernoulli_
+Tensor.random_ = _random.random_
+Tensor.exponential_ = _random.exponential_
+Tensor.bernoulli = lambda self, p=None, *, generator=None: _random.bernoulli(self, p, generator=generator)
+
+
+def _inplace(name, fn):
+    def method(self, *args, **kwargs):
+        return self._set_(fn(self, *args, **kwargs), name)
+    method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``: ``x.{name}(...)`` makes ``x`` the result (returns ``x``)."
+    return method
+
+
+for _n in ("add sub mul div true_divide divide multiply subtract floor_divide remainder fmod pow "
+           "float_power maximum minimum atan2 logical_and logical_or logical_xor logical_not bitwise_and "
+           "bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift neg negative abs "
+           "absolute sign sgn floor ceil trunc fix frac relu square exp exp2 expm1 log log2 log10 log1p "
+           "sqrt rsqrt reciprocal sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh sigmoid "
+           "erf erfc erfinv lgamma digamma round clamp clip clamp_min clamp_max lerp nan_to_num addcmul "
+           "addcdiv hypot xlogy eq ne lt le gt ge masked_fill masked_scatter scatter scatter_add "
+           "scatter_reduce index_add index_fill index_put tril triu cumsum cumprod addmm baddbmm "
+           "addmv").split():
+    setattr(Tensor, _n + "_", _inplace(_n + "_", _METHODS[_n]))
+
+
+def fill_(self, value):
+    """Set every element to ``value`` (a number or a 0-d tensor)."""
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise RuntimeError(f"fill_ only supports 0-dimension value tensor but got tensor with "
+                               f"{value.ndim} dimensions.")
+        from .shape import expand
+        return self._set_(expand(value.to(self.dtype), self.shape), "fill_")
+    return self._set_(apply(OPS["full"], (value,), (self._value.shape, self._value.dtype)), "fill_")
+
+
+def zero_(self):
+    """Set every element to zero."""
+    return fill_(self, 0)
+
+
+def copy_(self, src, non_blocking=False):
+    """Copy ``src``'s values (broadcast, cast to self's dtype) into this tensor."""
+    from .index import _broadcast_value
+    src = as_operand(src)
+    return self._set_(_broadcast_value(src, self), "copy_")
+
+
+Tensor.fill_ = fill_
+Tensor.zero_ = zero_
+Tensor.copy_ = copy_
+
+
+def _swap_(name, fn):
+    def method(self, *args):
+        r = fn(self, *args)
+        self._value = r._value if r._base is None else r._sync()
+        self._node, self._out_idx = r._node, r._out_idx
+        return self
+    method.__name__ = name
+    return method
+
+
+for _n in ("t transpose squeeze unsqueeze").split():
+    setattr(Tensor, _n + "_", _swap_(_n + "_", _METHODS[_n]))
+
+
+# ---- Python operators --------------------------------------------------------------------------
+
+def _r(fn):
+    return lambda self, other: fn(other, self)
+
+
+def _invert(self):
+    return math.logical_not(self) if self._value.dtype.kind == "b" else math.bitwise_not(self)
+
+
+def _and(a, b):
+    return math.logical_and(a, b) if _both_bool(a, b) else math.bitwise_and(a, b)
+
+
+def _or(a, b):
+    return math.logical_or(a, b) if _both_bool(a, b) else math.bitwise_or(a, b)
+
+
+def _xor(a, b):
+    return math.logical_xor(a, b) if _both_bool(a, b) else math.bitwise_xor(a, b)
+
+
+def _both_bool(a, b):
+    def isb(x):
+        return isinstance(x, bool) or (isinstance(x, Tensor) and x._value.dtype.kind == "b")
+    return isb(a) and isb(b)
+
+
+_OPERATORS = {
+    "add": math.add, "sub": math.sub, "mul": math.mul, "truediv": math.div,
+    "floordiv": math.floor_divide, "mod": math.remainder, "pow": math.pow, "matmul": linalg.matmul,
+    "and": _and, "or": _or, "xor": _xor, "lshift": math.bitwise_left_shift,
+    "rshift": math.bitwise_right_shift,
+}
+for _n, _f in _OPERATORS.items():
+    setattr(Tensor, f"__{_n}__", _f)
+    setattr(Tensor, f"__r{_n}__", _r(_f))
+    setattr(Tensor, f"__i{_n}__", _inplace(f"__i{_n}__", _f))
+
+for _n in ("eq", "ne", "lt", "le", "gt", "ge"):
+    setattr(Tensor, f"__{_n}__", getattr(math, _n))
+Tensor.__neg__ = math.neg
+Tensor.__pos__ = math.positive
+Tensor.__abs__ = math.abs
+Tensor.__invert__ = _invert
+Tensor.__hash__ = lambda self: id(self)  # defining __eq__ would otherwise drop hashing
+
+del _mod, _names, _n, _f

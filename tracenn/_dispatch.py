@@ -1,0 +1,75 @@
+"""Eager dispatch: run an op's cached jitted kernel on tensors and record autograd history.
+
+This is the hot path of eager mode. An op call costs: unwrapping the inputs, one dict lookup for the
+kernel, one jitted-call dispatch (jit's C++ fast path caches by input shape/dtype), and wrapping
+the output; a Node is made only when an input requires grad and grad mode is on.
+"""
+from __future__ import annotations
+
+import weakref
+
+from .autograd.graph import Node
+from .autograd.grad_mode import GRAD
+from .ops import OPS
+
+_INEXACT_KINDS = frozenset("fcV")  # V: bfloat16 (ml_dtypes)
+LAST = [None]  # the latest result: synchronize() waits on it (XLA runs a device's work in order)
+Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
+
+
+def apply(op, args, key=()):
+    """Run primitive ``op`` on ``args`` (Tensors and Python scalars) with static ``key``.
+
+    Returns a Tensor, or a tuple of Tensors for multi-output ops.
+    """
+    vals = []
+    rg = False
+    for a in args:
+        if isinstance(a, Tensor):
+            vals.append(a._value if a._base is None else a._sync())
+            if a._requires_grad:
+                rg = True
+        else:
+            vals.append(a)
+    fn = op._fwd.get(key)
+    if fn is None:
+        fn = op.forward_kernel(key)
+    out = fn(*vals)
+    LAST[0] = out
+    if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
+        if op.nout == 1:
+            return Tensor._wrap(out)
+        return tuple(Tensor._wrap(o) for o in out)
+    edges = []
+    needs = []
+    saved = []
+    saves = op.saves
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a._requires_grad:
+            edges.append((a._node, a._out_idx) if a._node is not None else (a._grad_accumulator(), 0))
+            needs.append(True)
+        else:
+            edges.append(None)
+            needs.append(False)
+        if isinstance(a, Tensor) and (saves is None or i in saves):
+            root = a if a._base is None else a._base
+            saved.append((root, root._version, f"input {i}"))
+    node = Node(op, key, tuple(vals), out, tuple(edges), tuple(needs), saved)
+    if op.nout == 1:
+        t = Tensor._wrap(out, True, node, 0)
+        if op.saves_out:
+            node.saved.append((weakref.ref(t), 0, "output 0"))  # weak: no cycle
+        return t
+    outs = []
+    for i, o in enumerate(out):
+        grad_ok = o.dtype.kind in _INEXACT_KINDS
+        t = Tensor._wrap(o, grad_ok, node if grad_ok else None, i)
+        if op.saves_out:
+            node.saved.append((weakref.ref(t), 0, f"output {i}"))
+        outs.append(t)
+    return tuple(outs)
+
+
+def op(name: str):
+    """The OpDef called ``name`` (a KeyError names the missing op)."""
+    return OPS[name]

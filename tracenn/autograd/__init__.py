@@ -1,0 +1,112 @@
+"""Eager reverse-mode autograd: ``backward``, ``grad``, grad-mode contexts.
+
+A dynamic tape: each op with an input that requires grad records a :class:`~.graph.Node`; backward
+walks them in reverse order and runs each op's jitted vjp from the op registry.
+"""
+from __future__ import annotations
+
+from ..errors import BackwardError
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
+                        no_grad, set_grad_enabled)
+from .graph import AccumulateGrad, Node
+
+__all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
+           "is_grad_enabled", "is_inference_mode_enabled", "Node", "AccumulateGrad"]
+
+
+def _as_list(x):
+    if x is None:
+        return None
+    if isinstance(x, (list, tuple)):
+        return list(x)
+    return [x]
+
+
+def _seed_grads(outputs, grad_outputs):
+    from ..tensor import Tensor
+    grads = []
+    for i, out in enumerate(outputs):
+        g = grad_outputs[i] if grad_outputs is not None else None
+        if not out._requires_grad:
+            raise BackwardError(f"element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None:
+            if out._value.size != 1:
+                raise BackwardError("grad can be implicitly created only for scalar outputs")
+            import jax.numpy as jnp
+            grads.append(jnp.ones(out._value.shape, out._value.dtype))
+        else:
+            if not isinstance(g, Tensor):
+                from .._api.creation import tensor
+                g = tensor(g, dtype=out.dtype)
+            if tuple(g.shape) != tuple(out.shape):
+                raise BackwardError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                                    f"output[{i}] has a shape of {out.shape}.")
+            grads.append(g._value if g._base is None else g._sync())
+    return grads
+
+
+def _no_create_graph(create_graph):
+    if create_graph:
+        raise NotImplementedError(
+            "create_graph=True (higher-order gradients) is not supported by tracenn's eager autograd "
+            "yet: gradient rules run as compiled JAX kernels, not as recorded tensor ops. For "
+            "second derivatives use jax.grad on a pure function.")
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
+             inputs=None):
+    """Accumulate gradients of ``tensors`` into the ``.grad`` of the leaves they depend on.
+
+    Args:
+        tensors: output tensor(s) to differentiate.
+        grad_tensors: the gradient w.r.t. each output (needed for non-scalar outputs).
+        retain_graph: keep the graph's saved values for another backward (default False).
+        inputs: accumulate only into these leaves.
+    """
+    _no_create_graph(create_graph)
+    outs = _as_list(tensors)
+    grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables))
+    only = None
+    if inputs is not None:
+        only = {id(t) for t in _as_list(inputs)}
+    from .engine import run_backward
+    run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=True, only_leaves=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=None, is_grads_batched=False, materialize_grads=False):
+    """The gradients of ``outputs`` w.r.t. ``inputs``, returned (``.grad`` is not touched).
+
+    >>> import tracenn
+    >>> x = tracenn.tensor([1., 2.], requires_grad=True)
+    >>> tracenn.autograd.grad((x * x).sum(), x)
+    (tensor([2., 4.]),)
+    """
+    _no_create_graph(create_graph)
+    from ..tensor import Tensor
+    from .engine import _edge_of, run_backward
+    outs = _as_list(outputs)
+    ins = _as_list(inputs)
+    for i, t in enumerate(ins):
+        if not t._requires_grad:
+            raise BackwardError(f"One of the differentiated Tensors does not require grad")
+    grads = _seed_grads(outs, _as_list(grad_outputs))
+    capture = {}
+    for slot, t in enumerate(ins):
+        capture[_edge_of(t)] = slot
+    got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=False, capture=capture)
+    result = []
+    for slot, t in enumerate(ins):
+        g = got.get(slot)
+        if g is None:
+            if materialize_grads:
+                from .._api.creation import zeros_like
+                result.append(zeros_like(t))
+                continue
+            if not allow_unused:
+                raise BackwardError("One of the differentiated Tensors appears to not have been used in "
+                                    "the graph. Set allow_unused=True if this is the desired behavior.")
+            result.append(None)
+        else:
+            result.append(Tensor._wrap(g))
+    return tuple(result)

@@ -1,0 +1,163 @@
+"""The backward engine: walk the recorded graph from the roots, run each node's jitted vjp once
+all gradients for its outputs have arrived, and accumulate into leaves' ``.grad``."""
+from __future__ import annotations
+
+import heapq
+import weakref
+
+import jax
+import jax.numpy as jnp
+
+from ..errors import BackwardError, SavedTensorModifiedError
+from .graph import AccumulateGrad, Node
+
+_add = jax.jit(jnp.add)
+
+
+def _acc(a, b):
+    return b if a is None else _add(a, b)
+
+
+def _edge_of(t):
+    """The graph edge a tensor's gradient flows into, or None if it needs no gradient."""
+    if t._node is not None:
+        return (t._node, t._out_idx)
+    if t._requires_grad:
+        return (t._grad_accumulator(), 0)
+    return None
+
+
+def _check_saved(node: Node):
+    for root, version, which in node.saved:
+        if isinstance(root, weakref.ref):  # a saved output: if it is gone, nobody changed it
+            root = root()
+            if root is None:
+                continue
+        if root._version != version:
+            from ..dtypes import TYPE_NAMES
+            shape = list(root.shape) if root._base is None else "?"
+            tname = TYPE_NAMES.get(root.dtype, str(root.dtype)).replace("torch.", "tracenn.")
+            raise SavedTensorModifiedError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{tname} {shape}], which is {which} of {node.name()}, is at "
+                f"version {root._version}; expected version {version} instead. Hint: the tensor was "
+                "changed in place (add_, x[i] = v, optimizer.step(), ...) after it was used; use the "
+                "out-of-place form (x = x + 1) or .clone() it before the in-place change.")
+
+
+def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=None,
+                 only_leaves=None):
+    """Backpropagate ``grads`` (raw arrays) from ``roots`` (tensors).
+
+    ``capture``: {edge: slot} — gradients arriving at these edges are returned (autograd.grad)
+    instead of being accumulated. ``only_leaves``: accumulate only into these leaf tensors.
+    Returns {slot: raw gradient}.
+    """
+    from ..tensor import Tensor
+
+    # Seed buffers and count, for every reachable node, how many edges feed it.
+    buffers: dict = {}
+    deps: dict = {}
+    start = []
+    for t, g in zip(roots, grads):
+        e = _edge_of(t)
+        if e is None:
+            continue
+        node, idx = e
+        buf = buffers.setdefault(node, {})
+        buf[idx] = _acc(buf.get(idx), g)
+        start.append(node)
+    stack = list(dict.fromkeys(start))
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Node):
+            if node.inputs is None:
+                raise BackwardError(
+                    "Trying to backward through the graph a second time (or directly access saved "
+                    "tensors after they have already been freed). Saved intermediate values of the "
+                    "graph are freed when you call .backward() or autograd.grad(). Specify "
+                    "retain_graph=True if you need to backward through the graph a second time or "
+                    "if you need to access saved tensors after calling backward.")
+            for e in node.edges:
+                if e is None:
+                    continue
+                nxt = e[0]
+                deps[nxt] = deps.get(nxt, 0) + 1
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+    captured: dict = {}
+    ready = [(-n.seq, id(n), n) for n in dict.fromkeys(start) if deps.get(n, 0) == 0]
+    heapq.heapify(ready)
+    while ready:
+        _, _, node = heapq.heappop(ready)
+        buf = buffers.pop(node, {})
+        if node.pre_hooks:
+            for idx, hooks in node.pre_hooks.items():
+                if idx in buf:
+                    for h in list(hooks):
+                        r = h(Tensor._wrap(buf[idx]))
+                        if r is not None:
+                            buf[idx] = r._value
+        if isinstance(node, AccumulateGrad):
+            g = buf.get(0)
+            if g is None:
+                continue
+            slot = capture.get((node, 0)) if capture else None
+            if slot is not None:
+                captured[slot] = _acc(captured.get(slot), g)
+            var = node.variable()
+            if accumulate and var is not None and (only_leaves is None or id(var) in only_leaves):
+                var._accumulate_grad(g)
+            continue
+        if getattr(node, "retains", None):
+            for idx, ref in node.retains.items():
+                t = ref()
+                if t is not None and idx in buf:
+                    t._accumulate_grad(buf[idx])
+        if capture:
+            for idx, g in buf.items():
+                slot = capture.get((node, idx))
+                if slot is not None:
+                    captured[slot] = _acc(captured.get(slot), g)
+        if not buf:  # nothing arrived (e.g. only integer outputs were used): pass the walk on
+            _release(node, ready, deps)
+            continue
+        _check_saved(node)
+        op = node.op
+        if op.nout == 1:
+            g = buf.get(0)
+            if g is None:
+                g = jnp.zeros_like(node.out)
+        else:
+            outs = node.out
+            g = tuple(buf.get(i, jnp.zeros_like(o) if jnp.issubdtype(o.dtype, jnp.inexact) else None)
+                      for i, o in enumerate(outs))
+        cts = op.backward_kernel(node.key, node.needs)(g, node.out, *node.inputs)
+        if node.hooks:
+            for h in list(node.hooks):
+                r = h(tuple(None if c is None else Tensor._wrap(c) for c in cts),
+                      (Tensor._wrap(g),) if op.nout == 1 else tuple(Tensor._wrap(x) for x in g if x is not None))
+                if r is not None:
+                    cts = tuple(None if c is None else c._value for c in r)
+        for e, ct in zip(node.edges, cts):
+            if e is not None and ct is not None:
+                nbuf = buffers.setdefault(e[0], {})
+                nbuf[e[1]] = _acc(nbuf.get(e[1]), ct)
+        _release(node, ready, deps)
+        if not retain_graph:
+            node.inputs = None
+            node.out = None
+    return captured
+
+
+def _release(node, ready, deps):
+    """Count ``node``'s edges as delivered; queue the nodes that now have all their gradients."""
+    for e in node.edges:
+        if e is None:
+            continue
+        nxt = e[0]
+        deps[nxt] -= 1
+        if deps[nxt] == 0:
+            heapq.heappush(ready, (-nxt.seq, id(nxt), nxt))

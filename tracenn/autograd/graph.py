@@ -1,0 +1,112 @@
+"""Autograd graph records: :class:`Node` (a recorded op — the ``grad_fn`` of its outputs) and
+:class:`AccumulateGrad` (where a leaf's gradient lands). Built by eager dispatch, walked by the
+engine. Each Node keeps the op's inputs and output (JAX arrays are immutable, so keeping a
+reference is saving) and the versions of the tensors its vjp reads."""
+from __future__ import annotations
+
+import weakref
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
+
+
+class Node:
+    """The ``grad_fn`` of a tensor made by a differentiable op."""
+
+    __slots__ = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks",
+                 "retains", "hooks", "__weakref__")
+    _seq = 0
+
+    def __init__(self, op, key, inputs, out, edges, needs, saved):
+        self.op = op
+        self.key = key
+        self.inputs = inputs      # tuple of raw values (arrays / Python scalars); None once freed
+        self.out = out            # raw output value(s); None once freed
+        self.edges = edges        # per input: (Node | AccumulateGrad, output index) or None
+        self.needs = needs        # per input: does it need a gradient
+        self.saved = saved        # ((root tensor, version when saved, which), ...) to check in backward
+        Node._seq += 1
+        self.seq = Node._seq      # later nodes run first, as torch's engine orders them
+        self.pre_hooks = None     # {output index: [tensor hooks]}
+        self.retains = None       # {output index: weakref to a tensor that called retain_grad()}
+        self.hooks = None         # post hooks: fn(grad_inputs, grad_outputs)
+
+    def name(self) -> str:
+        return f"{_camel(self.op.name)}Backward0"
+
+    @property
+    def next_functions(self):
+        return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.edges)
+
+    def register_hook(self, fn):
+        """``fn(grad_inputs, grad_outputs)`` after this node computed its input gradients."""
+        if self.hooks is None:
+            self.hooks = []
+        self.hooks.append(fn)
+        return _Handle(self.hooks, fn)
+
+    def register_prehook(self, fn):
+        """``fn(grad_outputs)`` before this node runs; may return replacement gradients."""
+        return self._add_pre(-1, fn)
+
+    def _add_pre(self, idx, fn):
+        if self.pre_hooks is None:
+            self.pre_hooks = {}
+        lst = self.pre_hooks.setdefault(idx, [])
+        lst.append(fn)
+        return _Handle(lst, fn)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class AccumulateGrad:
+    """The sink for a leaf tensor's gradient (``x.grad_fn`` is None; this is its edge)."""
+
+    __slots__ = ("variable", "pre_hooks", "seq", "hooks", "__weakref__")
+
+    def __init__(self, variable):
+        self.variable = weakref.ref(variable)
+        self.pre_hooks = None
+        self.seq = -1
+        self.hooks = None
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    @property
+    def next_functions(self):
+        return ()
+
+    def _add_pre(self, idx, fn):
+        if self.pre_hooks is None:
+            self.pre_hooks = {}
+        lst = self.pre_hooks.setdefault(0, [])
+        lst.append(fn)
+        return _Handle(lst, fn)
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
+
+
+class _Handle:
+    """What ``register_hook`` returns: ``remove()``, also usable as a context manager."""
+
+    __slots__ = ("_list", "_fn")
+
+    def __init__(self, lst, fn):
+        self._list, self._fn = lst, fn
+
+    def remove(self):
+        try:
+            self._list.remove(self._fn)
+        except ValueError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False

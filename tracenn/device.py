@@ -1,0 +1,97 @@
+"""torch.device on top of JAX devices: ``cpu`` is the host, ``cuda`` is JAX's GPU backend."""
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from .errors import DeviceError
+
+
+class device:
+    """``tracenn.device("cpu")``, ``device("cuda", 0)``, ``device("cuda:1")`` — as torch.device."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, type, index: int | None = None):
+        if isinstance(type, device):
+            self.type, self.index = type.type, type.index
+            return
+        if isinstance(type, int) and index is None:  # torch.device(0) means cuda:0
+            type, index = "cuda", type
+        if not isinstance(type, str):
+            raise TypeError(f"device() expected a string or device, got {type!r}")
+        if ":" in type:
+            if index is not None:
+                raise RuntimeError(f"type (string) must not include an index because index was passed explicitly: {type}")
+            type, _, idx = type.partition(":")
+            if not idx.isdigit():
+                raise RuntimeError(f"Invalid device string: '{type}:{idx}'")
+            index = int(idx)
+        if type not in ("cpu", "cuda", "meta"):
+            raise RuntimeError(
+                f"Expected one of cpu, cuda, meta device type at start of device string: {type}")
+        self.type, self.index = type, index
+
+    def __repr__(self):
+        return f"device(type='{self.type}')" if self.index is None else f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self):
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other):
+        if isinstance(other, str):
+            other = device(other)
+        return isinstance(other, device) and (self.type, self.index) == (other.type, other.index)
+
+    def __hash__(self):
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (self.type, self.index))
+
+
+@functools.lru_cache(maxsize=None)
+def _backend_devices(platform: str) -> tuple:
+    try:
+        return tuple(jax.devices(platform))
+    except RuntimeError:
+        return ()
+
+
+def gpu_devices() -> tuple:
+    return _backend_devices("gpu")
+
+
+def to_jax(d) -> jax.Device:
+    """The JAX device for a torch-style device spec; a missing one raises torch's kind of error."""
+    d = device(d) if not isinstance(d, device) else d
+    if d.type == "cpu":
+        return _backend_devices("cpu")[0]
+    if d.type == "cuda":
+        gpus = gpu_devices()
+        if not gpus:
+            raise DeviceError(
+                "CUDA device requested but JAX sees no GPU on this machine "
+                "(tracenn.cuda.is_available() is False). Use device='cpu', or install jax[cuda12] "
+                "on a machine with an NVIDIA GPU.")
+        i = 0 if d.index is None else d.index
+        if i >= len(gpus):
+            raise DeviceError(f"CUDA error: invalid device ordinal: cuda:{i} requested, "
+                              f"but only {len(gpus)} GPU(s) are visible")
+        return gpus[i]
+    raise DeviceError(f"device '{d}' is not supported by tracenn")
+
+
+def from_jax(jd) -> device:
+    """The torch-style device of a JAX device (cpu devices all map to ``cpu``)."""
+    if jd.platform == "cpu":
+        return _CPU
+    return device("cuda", gpus_index(jd))
+
+
+def gpus_index(jd) -> int:
+    return gpu_devices().index(jd)
+
+
+_CPU = device("cpu")

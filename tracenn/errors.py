@@ -1,0 +1,30 @@
+"""Every named error tracenn raises. Each subclasses the builtin torch raises in the same case,
+so ``except RuntimeError`` code written for torch keeps working."""
+
+
+class TracennError(Exception):
+    """Base of tracenn's own errors (always combined with a builtin below)."""
+
+
+class DeviceError(TracennError, RuntimeError):
+    """A device that JAX does not see was asked for."""
+
+
+class InplaceError(TracennError, RuntimeError):
+    """An in-place operation that autograd cannot allow (leaf requiring grad, overlapping memory)."""
+
+
+class SavedTensorModifiedError(TracennError, RuntimeError):
+    """A tensor saved for backward was modified in place before ``backward()`` ran."""
+
+
+class BackwardError(TracennError, RuntimeError):
+    """``backward()``/``autograd.grad`` called in a way torch rejects."""
+
+
+class ShapeError(TracennError, RuntimeError):
+    """Shapes that do not fit the operation (torch raises RuntimeError for these)."""
+
+
+class DtypeError(TracennError, RuntimeError):
+    """A dtype the operation cannot take, or a cast torch refuses in an in-place op."""

@@ -1,0 +1,9 @@
+"""The primitive ops: one registry (:data:`OPS`), filled by the modules imported here.
+
+``ops`` imports nothing from the rest of tracenn; eager dispatch, the tracer and the lowering all
+read these records.
+"""
+from . import creation, elementwise, index, linalg, movement, random, reduce  # noqa: F401 (they register)
+from .registry import OPS, OpDef, register, unbroadcast
+
+__all__ = ["OPS", "OpDef", "register", "unbroadcast"]

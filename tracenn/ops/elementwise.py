@@ -1,0 +1,248 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, select, cast, clamp.
+
+Binary ops take a static ``dtype`` (the promoted computation dtype, decided by torch's rules in the
+caller) and cast both inputs to it inside the kernel, so Python scalars stay weakly typed and never
+cause a recompile. Unary "floating" ops take a static ``dtype`` too (int inputs are computed in the
+default float dtype, as torch does).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy import special as jsp
+
+from .registry import register
+
+
+def _c(x, dtype):
+    return lax.convert_element_type(x, dtype)
+
+
+# ---- unary ops that keep the input dtype -------------------------------------------------------
+
+def _unary(name, fn, grad=None, saves_out=False):
+    """grad(x, out, g) -> cotangent; None: not differentiable (or zero almost everywhere)."""
+    vjp = None
+    if grad is not None:
+        def vjp(g, out, x):
+            return (grad(x, out, g),)
+    register(name, vjp=vjp, saves=() if saves_out else None, saves_out=saves_out,
+             differentiable=grad is not None)(fn)
+
+
+_zero = lambda x, out, g: jnp.zeros_like(g)  # noqa: E731 — piecewise-constant functions
+
+_unary("neg", lambda x: -x, lambda x, o, g: -g)
+_unary("abs", jnp.abs, lambda x, o, g: g * jnp.sign(x))
+_unary("sign", jnp.sign, _zero)
+_unary("sgn", jnp.sign, _zero)
+_unary("floor", jnp.floor, _zero)
+_unary("ceil", jnp.ceil, _zero)
+_unary("trunc", jnp.trunc, _zero)
+_unary("frac", lambda x: x - jnp.trunc(x), lambda x, o, g: g)
+_unary("relu", lambda x: jnp.maximum(x, jnp.zeros((), x.dtype)), lambda x, o, g: jnp.where(o > 0, g, 0), saves_out=True)
+_unary("logical_not", jnp.logical_not)
+_unary("bitwise_not", jnp.invert)
+_unary("isnan", jnp.isnan)
+_unary("isinf", jnp.isinf)
+_unary("isfinite", jnp.isfinite)
+_unary("signbit", jnp.signbit)
+_unary("square", jnp.square, lambda x, o, g: 2 * g * x)
+
+
+@register("round", static=("decimals",), vjp=lambda g, out, x, decimals: (jnp.zeros_like(g),), saves=())
+def _round(x, *, decimals):
+    # torch rounds half to even, as jnp.round does.
+    if decimals == 0:
+        return jnp.round(x)
+    return jnp.round(x, decimals)
+
+
+# ---- unary floating ops: computed in ``dtype`` (ints promote to the default float) -------------
+
+def _ufloat(name, fn, grad, saves_out=False):
+    def impl(x, *, dtype):
+        return fn(_c(x, dtype))
+
+    def vjp(g, out, x, *, dtype):
+        return (grad(_c(x, dtype), out, g),)
+
+    register(name, static=("dtype",), vjp=vjp, saves=() if saves_out else None, saves_out=saves_out)(impl)
+
+
+_ufloat("exp", jnp.exp, lambda x, o, g: g * o, saves_out=True)
+_ufloat("exp2", jnp.exp2, lambda x, o, g: g * o * jnp.log(2.0).astype(o.dtype), saves_out=True)
+_ufloat("expm1", jnp.expm1, lambda x, o, g: g * (o + 1), saves_out=True)
+_ufloat("log", jnp.log, lambda x, o, g: g / x)
+_ufloat("log2", jnp.log2, lambda x, o, g: g / (x * jnp.log(2.0).astype(x.dtype)))
+_ufloat("log10", jnp.log10, lambda x, o, g: g / (x * jnp.log(10.0).astype(x.dtype)))
+_ufloat("log1p", jnp.log1p, lambda x, o, g: g / (1 + x))
+_ufloat("sqrt", jnp.sqrt, lambda x, o, g: g / (2 * o), saves_out=True)
+_ufloat("rsqrt", lax.rsqrt, lambda x, o, g: -0.5 * g * o * o * o, saves_out=True)
+_ufloat("reciprocal", lambda x: 1 / x, lambda x, o, g: -g * o * o, saves_out=True)
+_ufloat("sin", jnp.sin, lambda x, o, g: g * jnp.cos(x))
+_ufloat("cos", jnp.cos, lambda x, o, g: -g * jnp.sin(x))
+_ufloat("tan", jnp.tan, lambda x, o, g: g * (1 + o * o), saves_out=True)
+_ufloat("asin", jnp.arcsin, lambda x, o, g: g * lax.rsqrt(1 - x * x))
+_ufloat("acos", jnp.arccos, lambda x, o, g: -g * lax.rsqrt(1 - x * x))
+_ufloat("atan", jnp.arctan, lambda x, o, g: g / (1 + x * x))
+_ufloat("sinh", jnp.sinh, lambda x, o, g: g * jnp.cosh(x))
+_ufloat("cosh", jnp.cosh, lambda x, o, g: g * jnp.sinh(x))
+_ufloat("tanh", jnp.tanh, lambda x, o, g: g * (1 - o * o), saves_out=True)
+_ufloat("asinh", jnp.arcsinh, lambda x, o, g: g * lax.rsqrt(x * x + 1))
+_ufloat("acosh", jnp.arccosh, lambda x, o, g: g * lax.rsqrt(x * x - 1))
+_ufloat("atanh", jnp.arctanh, lambda x, o, g: g / (1 - x * x))
+_ufloat("sigmoid", jax.nn.sigmoid, lambda x, o, g: g * o * (1 - o), saves_out=True)
+_ufloat("erf", jsp.erf, lambda x, o, g: g * (2 / jnp.sqrt(jnp.pi)).astype(x.dtype) * jnp.exp(-x * x))
+_ufloat("erfc", jsp.erfc, lambda x, o, g: -g * (2 / jnp.sqrt(jnp.pi)).astype(x.dtype) * jnp.exp(-x * x))
+_ufloat("erfinv", jsp.erfinv, lambda x, o, g: g * (jnp.sqrt(jnp.pi) / 2).astype(o.dtype) * jnp.exp(o * o), saves_out=True)
+_ufloat("lgamma", jsp.gammaln, lambda x, o, g: g * jsp.digamma(x))
+_ufloat("digamma", jsp.digamma, lambda x, o, g: g * jsp.polygamma(1, x))
+
+
+# ---- binary ops: inputs cast to the static computation dtype ------------------------------------
+
+def _binary(name, fn, vjp=None, saves=None, differentiable=True):
+    def impl(x, y, *, dtype):
+        return fn(_c(x, dtype), _c(y, dtype))
+
+    register(name, static=("dtype",), vjp=vjp, saves=saves, differentiable=differentiable)(impl)
+
+
+def _vjp_add(g, out, x, y, *, dtype):
+    return g, g
+
+
+def _vjp_sub(g, out, x, y, *, dtype):
+    return g, -g
+
+
+def _vjp_mul(g, out, x, y, *, dtype):
+    return g * _c(y, dtype), g * _c(x, dtype)
+
+
+def _vjp_div(g, out, x, y, *, dtype):
+    y = _c(y, dtype)
+    gx = g / y
+    return gx, -gx * out
+
+
+def _vjp_pow(g, out, x, y, *, dtype):
+    x, y = _c(x, dtype), _c(y, dtype)
+    gx = g * y * jnp.where(y == 0, jnp.ones_like(x), x ** (y - 1))
+    # d/dy x**y = x**y * log(x); torch defines it as 0 where x == 0 and y >= 0.
+    gy = g * jnp.where((x == 0) & (y >= 0), jnp.zeros_like(out), out * jnp.log(jnp.where(x == 0, 1, x)))
+    return gx, gy
+
+
+def _vjp_maxmin(pick_x):
+    def vjp(g, out, x, y, *, dtype):
+        x, y = _c(x, dtype), _c(y, dtype)
+        # torch splits the gradient evenly where the two inputs tie.
+        tie = x == y
+        wx = jnp.where(tie, 0.5, pick_x(x, y).astype(g.dtype))
+        return g * wx, g * (1 - wx)
+    return vjp
+
+
+def _vjp_atan2(g, out, x, y, *, dtype):
+    x, y = _c(x, dtype), _c(y, dtype)
+    d = x * x + y * y
+    return g * y / d, -g * x / d
+
+
+def _vjp_remainder(g, out, x, y, *, dtype):
+    x, y = _c(x, dtype), _c(y, dtype)
+    return g, -g * jnp.floor(x / y)
+
+
+def _vjp_fmod(g, out, x, y, *, dtype):
+    x, y = _c(x, dtype), _c(y, dtype)
+    return g, -g * jnp.trunc(x / y)
+
+
+_binary("add", jnp.add, _vjp_add, saves=())
+_binary("sub", jnp.subtract, _vjp_sub, saves=())
+_binary("mul", jnp.multiply, _vjp_mul, saves=(0, 1))
+_binary("div", jnp.true_divide, _vjp_div, saves=(1,))
+_binary("pow", jnp.power, _vjp_pow)
+_binary("maximum", jnp.maximum, _vjp_maxmin(lambda x, y: x > y))
+_binary("minimum", jnp.minimum, _vjp_maxmin(lambda x, y: x < y))
+_binary("atan2", jnp.arctan2, _vjp_atan2)
+_binary("remainder", jnp.remainder, _vjp_remainder)  # sign follows the divisor, like Python's %
+_binary("fmod", jnp.fmod, _vjp_fmod)
+_binary("floor_divide", jnp.floor_divide, differentiable=False)
+_binary("trunc_divide", lambda x, y: jnp.trunc(x / y) if jnp.issubdtype(x.dtype, jnp.floating) else lax.div(x, y),
+        differentiable=False)
+_binary("eq", jnp.equal, differentiable=False)
+_binary("ne", jnp.not_equal, differentiable=False)
+_binary("lt", jnp.less, differentiable=False)
+_binary("le", jnp.less_equal, differentiable=False)
+_binary("gt", jnp.greater, differentiable=False)
+_binary("ge", jnp.greater_equal, differentiable=False)
+_binary("logical_and", jnp.logical_and, differentiable=False)
+_binary("logical_or", jnp.logical_or, differentiable=False)
+_binary("logical_xor", jnp.logical_xor, differentiable=False)
+_binary("bitwise_and", jnp.bitwise_and, differentiable=False)
+_binary("bitwise_or", jnp.bitwise_or, differentiable=False)
+_binary("bitwise_xor", jnp.bitwise_xor, differentiable=False)
+_binary("bitwise_left_shift", jnp.left_shift, differentiable=False)
+_binary("bitwise_right_shift", jnp.right_shift, differentiable=False)
+
+
+# ---- select, cast, clamp ------------------------------------------------------------------------
+
+def _vjp_where(g, out, cond, x, y, *, dtype):
+    z = jnp.zeros_like(g)
+    return None, jnp.where(cond, g, z), jnp.where(cond, z, g)
+
+
+@register("where", static=("dtype",), vjp=_vjp_where, saves=(0,))
+def _where(cond, x, y, *, dtype):
+    return jnp.where(cond, _c(x, dtype), _c(y, dtype))
+
+
+def _vjp_cast(g, out, x, *, dtype):
+    return (g,)
+
+
+@register("cast", static=("dtype",), vjp=_vjp_cast, saves=())
+def _cast(x, *, dtype):
+    """Convert to ``dtype`` (float->int truncates toward zero, as torch)."""
+    return _c(x, dtype)
+
+
+def _vjp_clamp(g, out, x, *, lo, hi):
+    keep = jnp.ones(x.shape, bool)
+    if lo is not None:
+        keep = keep & (x >= lo)
+    if hi is not None:
+        keep = keep & (x <= hi)
+    return (jnp.where(keep, g, jnp.zeros_like(g)),)
+
+
+@register("clamp", static=("lo", "hi"), vjp=_vjp_clamp)
+def _clamp(x, *, lo, hi):
+    """Clamp to Python-number bounds (tensor bounds are maximum/minimum composites)."""
+    if lo is not None:
+        x = jnp.maximum(x, jnp.asarray(lo, x.dtype))
+    if hi is not None:
+        x = jnp.minimum(x, jnp.asarray(hi, x.dtype))
+    return x
+
+
+def _vjp_lerp(g, out, x, y, w, *, dtype):
+    w = _c(w, dtype)
+    return g * (1 - w), g * w, g * (_c(y, dtype) - _c(x, dtype))
+
+
+@register("lerp", static=("dtype",), vjp=_vjp_lerp)
+def _lerp(x, y, w, *, dtype):
+    x, y, w = _c(x, dtype), _c(y, dtype), _c(w, dtype)
+    return x + w * (y - x)
+
+
+@register("nan_to_num", static=("nan", "posinf", "neginf"), vjp=lambda g, o, x, **k: (jnp.where(jnp.isfinite(x), g, 0),))
+def _nan_to_num(x, *, nan, posinf, neginf):
+    return jnp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)

@@ -1,0 +1,111 @@
+"""Gather/scatter primitives: advanced indexing, index_put, gather, scatter, index_select, sort, topk.
+
+Bounds are checked by the caller (eagerly, as torch does); JAX would silently clamp or drop.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from .movement import build_index
+from .registry import register
+
+
+def _full_index(spec, idx):
+    """Index tuple from a spec whose ("t", k) entries take the k-th index array."""
+    out = []
+    for e in spec:
+        if e[0] == "t":
+            out.append(idx[e[1]])
+        elif e[0] == "e":
+            out.append(Ellipsis)
+        else:
+            out.append(build_index((e,))[0])
+    return tuple(out)
+
+
+@register("index", static=("spec",))
+def _index(x, *idx, spec):
+    """Advanced indexing x[spec] with integer/boolean index arrays (numpy semantics, as torch)."""
+    return x[_full_index(spec, idx)]
+
+
+@register("index_put", static=("spec", "accumulate"))
+def _index_put(x, v, *idx, spec, accumulate):
+    """x with x[spec] set to (or, with accumulate, increased by) v, broadcast."""
+    ref = x.at[_full_index(spec, idx)]
+    v = v.astype(x.dtype) if hasattr(v, "astype") else v
+    return ref.add(v) if accumulate else ref.set(v)
+
+
+def _slice_to(x, shape, dim):
+    """torch's gather/scatter read only index.shape in the other dims: crop x to that."""
+    lims = [s if i != dim else x.shape[i] for i, s in enumerate(shape)]
+    if tuple(lims) == x.shape:
+        return x
+    return lax.slice(x, (0,) * x.ndim, lims)
+
+
+def _grid(index, dim):
+    """Full coordinate arrays for a torch gather/scatter along ``dim`` with ``index``."""
+    coords = list(jnp.indices(index.shape, sparse=True))
+    coords[dim] = index
+    return tuple(coords)
+
+
+@register("gather", static=("dim",), saves=(1,))
+def _gather(x, index, *, dim):
+    return x[_grid(index, dim)]
+
+
+@register("scatter", static=("dim", "reduce"))
+def _scatter(x, index, src, *, dim, reduce):
+    """torch.scatter / scatter_add / scatter_reduce(include_self=True); src already src[:index.shape]."""
+    ref = x.at[_grid(index, dim)]
+    src = src.astype(x.dtype) if hasattr(src, "astype") else src
+    if reduce is None:
+        return ref.set(src)
+    return {"add": ref.add, "sum": ref.add, "multiply": ref.multiply, "prod": ref.multiply,
+            "amax": ref.max, "amin": ref.min}[reduce](src)
+
+
+@register("index_select", static=("dim",), saves=(1,))
+def _index_select(x, index, *, dim):
+    return jnp.take(x, index, axis=dim)
+
+
+@register("index_add", static=("dim",))
+def _index_add(x, index, src, alpha, *, dim):
+    idx = [slice(None)] * x.ndim
+    idx[dim] = index
+    return x.at[tuple(idx)].add((src * alpha).astype(x.dtype))
+
+
+def _vjp_sort(g, out, x, *, dim, descending, stable):
+    gv, _ = g
+    z = jnp.zeros(x.shape, gv.dtype)
+    return (jnp.put_along_axis(z, out[1], gv, axis=dim, inplace=False),)
+
+
+@register("sort", static=("dim", "descending", "stable"), vjp=_vjp_sort, saves=(), saves_out=True, nout=2)
+def _sort(x, *, dim, descending, stable):
+    idx = jnp.argsort(x, axis=dim, stable=True, descending=descending)
+    return jnp.take_along_axis(x, idx, axis=dim), idx.astype(jnp.int64)
+
+
+def _vjp_topk(g, out, x, *, k, dim, largest, sorted):
+    gv, _ = g
+    z = jnp.zeros(x.shape, gv.dtype)
+    return (jnp.put_along_axis(z, out[1], gv, axis=dim, inplace=False),)
+
+
+@register("topk", static=("k", "dim", "largest", "sorted"), vjp=_vjp_topk, saves=(), saves_out=True, nout=2)
+def _topk(x, *, k, dim, largest, sorted):
+    xm = jnp.moveaxis(x, dim, -1)
+    if largest:
+        _, idx = lax.top_k(xm, k)
+    else:
+        # top_k of the negation breaks on unsigned/min-int; a stable ascending argsort is exact.
+        idx = jnp.argsort(xm, axis=-1, stable=True)[..., :k]
+    vals = jnp.take_along_axis(xm, idx, axis=-1)
+    return jnp.moveaxis(vals, -1, dim), jnp.moveaxis(idx, -1, dim).astype(jnp.int64)

@@ -1,0 +1,164 @@
+"""Shape and movement primitives. Those marked ``view=True`` alias their input in torch; the Tensor
+layer records them in a view chain so in-place writes through a view reach the base."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from .registry import register
+
+
+def _vjp_reshape(g, out, x, *, shape):
+    return (g.reshape(x.shape),)
+
+
+@register("reshape", static=("shape",), vjp=_vjp_reshape, saves=(), view=True)
+def _reshape(x, *, shape):
+    return jnp.reshape(x, shape)
+
+
+def _vjp_permute(g, out, x, *, dims):
+    inv = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inv[d] = i
+    return (jnp.transpose(g, inv),)
+
+
+@register("permute", static=("dims",), vjp=_vjp_permute, saves=(), view=True)
+def _permute(x, *, dims):
+    return jnp.transpose(x, dims)
+
+
+@register("expand", static=("shape",), vjp=lambda g, out, x, shape: (g,), saves=(), view=True)
+def _expand(x, *, shape):
+    return jnp.broadcast_to(x, shape)  # the caller's unbroadcast sums the cotangent back
+
+
+def build_index(spec):
+    """Turn a static basic-index spec into a jnp index tuple.
+
+    Entries: ("i", n) an int, ("s", start, stop, step) a slice, ("n",) None (new axis).
+    """
+    idx = []
+    for e in spec:
+        if e[0] == "i":
+            idx.append(e[1])
+        elif e[0] == "s":
+            idx.append(slice(e[1], e[2], e[3]))
+        else:
+            idx.append(None)
+    return tuple(idx)
+
+
+@register("slice", static=("spec",), saves=(), view=True)
+def _slice(x, *, spec):
+    """Basic indexing (ints, slices with step > 0, None); indices already checked in range."""
+    return x[build_index(spec)]
+
+
+@register("diagonal", static=("offset", "dim1", "dim2"), saves=(), view=True)
+def _diagonal(x, *, offset, dim1, dim2):
+    return jnp.diagonal(x, offset, dim1, dim2)
+
+
+@register("alias", vjp=lambda g, out, x: (g,), saves=(), view=True)
+def _alias(x):
+    """Identity; a tensor that shares its base's memory (detach, .data)."""
+    return x
+
+
+@register("copy", vjp=lambda g, out, x: (g,), saves=())
+def _copy(x):
+    """Identity as a fresh tensor (clone, contiguous); JAX arrays are immutable, so nothing moves."""
+    return x
+
+
+def _vjp_cat(g, out, *xs, dim):
+    cuts, acc = [], 0
+    for x in xs[:-1]:
+        acc += x.shape[dim]
+        cuts.append(acc)
+    return tuple(jnp.split(g, cuts, axis=dim))
+
+
+@register("cat", static=("dim",), vjp=_vjp_cat, saves=())
+def _cat(*xs, dim):
+    """Concatenate along ``dim`` (inputs already promoted to one dtype)."""
+    return jnp.concatenate(xs, axis=dim)
+
+
+@register("stack", static=("dim",), vjp=lambda g, out, *xs, dim: tuple(jnp.moveaxis(g, dim, 0)), saves=())
+def _stack(*xs, dim):
+    return jnp.stack(xs, axis=dim)
+
+
+@register("flip", static=("dims",), vjp=lambda g, out, x, dims: (jnp.flip(g, dims),), saves=())
+def _flip(x, *, dims):
+    return jnp.flip(x, dims)
+
+
+@register("roll", static=("shifts", "dims"), saves=())
+def _roll(x, *, shifts, dims):
+    if dims is None:
+        return jnp.roll(x.reshape(-1), shifts).reshape(x.shape)
+    return jnp.roll(x, shifts, dims)
+
+
+@register("pad", static=("widths", "mode"), saves=())
+def _pad(x, value, *, widths, mode):
+    """Pad with ``widths`` ((lo, hi) per dim, negative crops); mode constant/reflect/edge/wrap."""
+    if mode == "constant":
+        cfg = [(lo, hi, 0) for lo, hi in widths]
+        return lax.pad(x, jnp.asarray(value, x.dtype), cfg)
+    return jnp.pad(x, widths, mode=mode)
+
+
+@register("tile", static=("reps",), saves=())
+def _tile(x, *, reps):
+    return jnp.tile(x, reps)
+
+
+@register("repeat_interleave", static=("repeats", "dim", "total"), saves=())
+def _repeat_interleave(x, *, repeats, dim, total):
+    return jnp.repeat(x, repeats, axis=dim, total_repeat_length=total)
+
+
+@register("tril", static=("k",), vjp=lambda g, out, x, k: (jnp.tril(g, k),), saves=())
+def _tril(x, *, k):
+    return jnp.tril(x, k)
+
+
+@register("triu", static=("k",), vjp=lambda g, out, x, k: (jnp.triu(g, k),), saves=())
+def _triu(x, *, k):
+    return jnp.triu(x, k)
+
+
+def apply_chain(x, chain):
+    """Apply a view chain — a tuple of (op name, static key) steps — to an array."""
+    from .registry import OPS
+
+    for name, key in chain:
+        x = OPS[name].call((x,), key)
+    return x
+
+
+@register("view_scatter", static=("chain",))
+def _view_scatter(base, new, *, chain):
+    """``base`` with the elements that view ``chain`` selects replaced by ``new``.
+
+    The flat positions a view reads are found by applying the chain to ``arange``; the write is
+    one scatter. This is how an in-place change through any view (index, view, transpose, ...)
+    becomes a functional update of its base.
+    """
+    if all(name == "alias" for name, _ in chain):
+        return jnp.broadcast_to(new, base.shape).astype(base.dtype)
+    pos = apply_chain(jnp.arange(base.size).reshape(base.shape), chain)
+    new = jnp.broadcast_to(new, pos.shape).astype(base.dtype)
+    return base.reshape(-1).at[pos.reshape(-1)].set(new.reshape(-1)).reshape(base.shape)
+
+
+@register("to_device", static=("device",))
+def _to_device(x, *, device):
+    """Move to a JAX device (the gradient moves back)."""
+    import jax
+    return jax.device_put(x, device)

@@ -1,0 +1,155 @@
+"""Reduction primitives. ``dims`` is a tuple of axes or None for all; ``keepdim`` as torch."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jax import lax
+
+from .registry import register
+
+
+def _expand_back(g, x_shape, dims, keepdim):
+    """Re-insert reduced axes so a reduced cotangent broadcasts against the input."""
+    if dims is None:
+        return jnp.reshape(g, (1,) * len(x_shape)) if not keepdim else g
+    if not keepdim:
+        for d in sorted(dims):
+            g = jnp.expand_dims(g, d)
+    return g
+
+
+def _vjp_sum(g, out, x, *, dims, keepdim, dtype):
+    return (jnp.broadcast_to(_expand_back(g, x.shape, dims, keepdim), x.shape),)
+
+
+@register("sum", static=("dims", "keepdim", "dtype"), vjp=_vjp_sum, saves=())
+def _sum(x, *, dims, keepdim, dtype):
+    return jnp.sum(x, axis=dims, keepdims=keepdim, dtype=dtype)
+
+
+def _count(shape, dims):
+    n = 1
+    for d in (range(len(shape)) if dims is None else dims):
+        n *= shape[d]
+    return n
+
+
+def _vjp_mean(g, out, x, *, dims, keepdim, dtype):
+    n = _count(x.shape, dims)
+    return (jnp.broadcast_to(_expand_back(g, x.shape, dims, keepdim), x.shape) / n,)
+
+
+@register("mean", static=("dims", "keepdim", "dtype"), vjp=_vjp_mean, saves=())
+def _mean(x, *, dims, keepdim, dtype):
+    return jnp.mean(x, axis=dims, keepdims=keepdim, dtype=dtype)
+
+
+@register("var", static=("dims", "correction", "keepdim"))
+def _var(x, *, dims, correction, keepdim):
+    """Variance with Bessel-style ``correction`` (torch's unbiased=True is correction=1)."""
+    return jnp.var(x, axis=dims, ddof=correction, keepdims=keepdim)
+
+
+@register("prod", static=("dims", "keepdim", "dtype"))
+def _prod(x, *, dims, keepdim, dtype):
+    return jnp.prod(x, axis=dims, keepdims=keepdim, dtype=dtype)
+
+
+def _vjp_amax(g, out, x, *, dims, keepdim):
+    # torch's amax/amin/max() share the gradient evenly among tied extremes.
+    o = _expand_back(out, x.shape, dims, keepdim)
+    hit = (x == o).astype(g.dtype)
+    cnt = jnp.sum(hit, axis=dims, keepdims=True)
+    return (_expand_back(g, x.shape, dims, keepdim) * hit / cnt,)
+
+
+@register("amax", static=("dims", "keepdim"), vjp=_vjp_amax, saves_out=True)
+def _amax(x, *, dims, keepdim):
+    return jnp.max(x, axis=dims, keepdims=keepdim)
+
+
+@register("amin", static=("dims", "keepdim"), vjp=_vjp_amax, saves_out=True)
+def _amin(x, *, dims, keepdim):
+    return jnp.min(x, axis=dims, keepdims=keepdim)
+
+
+def _vjp_max_dim(g, out, x, *, dim, keepdim, largest):
+    gv, _ = g
+    idx = out[1]
+    if not keepdim:
+        gv, idx = jnp.expand_dims(gv, dim), jnp.expand_dims(idx, dim)
+    z = jnp.zeros(x.shape, gv.dtype)
+    return (jnp.put_along_axis(z, idx, gv, axis=dim, inplace=False),)
+
+
+@register("max_dim", static=("dim", "keepdim", "largest"), vjp=_vjp_max_dim, saves=(), saves_out=True, nout=2)
+def _max_dim(x, *, dim, keepdim, largest):
+    """(values, indices) of the max (largest=True) or min along ``dim``; first index on ties."""
+    idx = jnp.argmax(x, axis=dim, keepdims=True) if largest else jnp.argmin(x, axis=dim, keepdims=True)
+    val = jnp.take_along_axis(x, idx, axis=dim)
+    if not keepdim:
+        val, idx = jnp.squeeze(val, dim), jnp.squeeze(idx, dim)
+    return val, idx.astype(jnp.int64)
+
+
+@register("argmax", static=("dim", "keepdim"), differentiable=False)
+def _argmax(x, *, dim, keepdim):
+    if dim is None:
+        r = jnp.argmax(x.reshape(-1))
+        return (r.reshape((1,) * x.ndim) if keepdim else r).astype(jnp.int64)
+    return jnp.argmax(x, axis=dim, keepdims=keepdim).astype(jnp.int64)
+
+
+@register("argmin", static=("dim", "keepdim"), differentiable=False)
+def _argmin(x, *, dim, keepdim):
+    if dim is None:
+        r = jnp.argmin(x.reshape(-1))
+        return (r.reshape((1,) * x.ndim) if keepdim else r).astype(jnp.int64)
+    return jnp.argmin(x, axis=dim, keepdims=keepdim).astype(jnp.int64)
+
+
+@register("all", static=("dims", "keepdim"), differentiable=False)
+def _all(x, *, dims, keepdim):
+    return jnp.all(x, axis=dims, keepdims=keepdim)
+
+
+@register("any", static=("dims", "keepdim"), differentiable=False)
+def _any(x, *, dims, keepdim):
+    return jnp.any(x, axis=dims, keepdims=keepdim)
+
+
+def _vjp_logsumexp(g, out, x, *, dims, keepdim):
+    o = _expand_back(out, x.shape, dims, keepdim)
+    return (_expand_back(g, x.shape, dims, keepdim) * jnp.exp(x - o),)
+
+
+@register("logsumexp", static=("dims", "keepdim"), vjp=_vjp_logsumexp, saves_out=True)
+def _logsumexp(x, *, dims, keepdim):
+    """Stable log(sum(exp(x))): the shift by the max keeps exp in range (-inf rows give -inf)."""
+    m = lax.stop_gradient(jnp.max(x, axis=dims, keepdims=True))
+    m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
+    r = jnp.log(jnp.sum(jnp.exp(x - m), axis=dims, keepdims=True)) + m
+    return r if keepdim else jnp.squeeze(r, axis=dims)
+
+
+def _vjp_cumsum(g, out, x, *, dim, dtype):
+    return (jnp.flip(jnp.cumsum(jnp.flip(g, dim), axis=dim), dim),)
+
+
+@register("cumsum", static=("dim", "dtype"), vjp=_vjp_cumsum, saves=())
+def _cumsum(x, *, dim, dtype):
+    return jnp.cumsum(x, axis=dim, dtype=dtype)
+
+
+@register("cumprod", static=("dim", "dtype"))
+def _cumprod(x, *, dim, dtype):
+    return jnp.cumprod(x, axis=dim, dtype=dtype)
+
+
+@register("cummax", static=("dim", "largest"), nout=2, differentiable=False)
+def _cummax(x, *, dim, largest):
+    f = lax.cummax if largest else lax.cummin
+    vals = f(x, axis=dim)
+    n = x.shape[dim]
+    pos = jnp.arange(n).reshape([-1 if i == dim % x.ndim else 1 for i in range(x.ndim)])
+    hit = jnp.where(x == vals, pos, -1)
+    return vals, lax.cummax(jnp.broadcast_to(hit, x.shape), axis=dim).astype(jnp.int64)

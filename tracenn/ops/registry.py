@@ -1,0 +1,143 @@
+"""The op registry: every primitive tracenn knows is one :class:`OpDef` in :data:`OPS`.
+
+An OpDef holds everything any interpreter needs — eager dispatch, the tracer, graph passes and the
+JAX lowering all read the same record:
+
+- ``impl(*arrays, **static)``: the JAX implementation. Array inputs are positional; static
+  parameters (shapes, axes, dtypes — hashable Python values) are keywords named in ``static``.
+- ``vjp(g, out, *arrays, **static) -> tuple``: the gradient rule, one cotangent (or None) per array
+  input, beside the forward it differentiates. Cotangents may have the broadcast shape of the
+  output; the caller sums them back to each input's shape and casts to its dtype. ``None`` means
+  "differentiate ``impl`` with ``jax.vjp``" (recomputes the forward inside the jitted backward).
+- ``saves``: which inputs the vjp reads (indices), and ``saves_out`` whether it reads the output;
+  autograd checks only these for in-place modification, as torch does.
+- ``shape(*avals, **static)``: output shape/dtype; by default ``jax.eval_shape`` of ``impl``.
+
+This module imports nothing from the rest of tracenn.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+OPS: dict[str, "OpDef"] = {}
+
+
+class OpDef:
+    __slots__ = ("name", "impl", "vjp", "static", "saves", "saves_out", "nout", "differentiable",
+                 "view", "doc", "_fwd", "_bwd")
+
+    def __init__(self, name, impl, *, static=(), vjp=None, saves=None, saves_out=False, nout=1,
+                 differentiable=True, view=False):
+        self.name = name
+        self.impl = impl
+        self.vjp = vjp
+        self.static = tuple(static)
+        self.saves = saves  # None: every input
+        self.saves_out = saves_out
+        self.nout = nout  # 1, a fixed count, or None when a static parameter decides (split)
+        self.differentiable = differentiable
+        self.view = view  # the output aliases the first input's memory in torch
+        self.doc = (impl.__doc__ or "").strip()
+        self._fwd: dict = {}
+        self._bwd: dict = {}
+
+    def __repr__(self):
+        return f"OpDef({self.name}{', static=' + str(self.static) if self.static else ''})"
+
+    def params(self, key: tuple) -> dict:
+        return dict(zip(self.static, key))
+
+    def call(self, arrays, key: tuple = ()):
+        """Run ``impl`` un-jitted (used inside other traces: lowering, view write-back)."""
+        return self.impl(*arrays, **dict(zip(self.static, key)))
+
+    def forward_kernel(self, key: tuple) -> Callable:
+        """The jitted forward for one set of static parameters (jit itself caches per input aval)."""
+        fn = self._fwd.get(key)
+        if fn is None:
+            fn = jax.jit(functools.partial(self.impl, **dict(zip(self.static, key))))
+            self._fwd[key] = fn
+        return fn
+
+    def backward_kernel(self, key: tuple, needs: tuple) -> Callable:
+        """The jitted gradient for one set of static parameters and one input-needs-grad mask.
+
+        Called as ``kernel(g, out, *inputs)``; returns one cotangent per input, None where
+        ``needs`` is False (XLA drops that work).
+        """
+        k = (key, needs)
+        fn = self._bwd.get(k)
+        if fn is None:
+            fn = jax.jit(functools.partial(_backward, self, key, needs))
+            self._bwd[k] = fn
+        return fn
+
+    def shape(self, *avals, **static):
+        """Output ShapeDtypeStruct(s) for input avals (the tracer's shape rule)."""
+        return jax.eval_shape(functools.partial(self.impl, **static), *avals)
+
+
+def _backward(op: OpDef, key, needs, g, out, *inputs):
+    params = dict(zip(op.static, key))
+    if op.vjp is not None:
+        cts = op.vjp(g, out, *inputs, **params)
+    else:
+        idx = [i for i, n in enumerate(needs) if n]
+
+        def f(*diff):
+            args = list(inputs)
+            for i, d in zip(idx, diff):
+                args[i] = d
+            return op.impl(*args, **params)
+
+        _, pullback = jax.vjp(f, *[inputs[i] for i in idx])
+        got = pullback(g)
+        cts = [None] * len(inputs)
+        for i, c in zip(idx, got):
+            cts[i] = c
+    result = []
+    for x, need, ct in zip(inputs, needs, cts):
+        if not need or ct is None:
+            result.append(None)
+            continue
+        result.append(unbroadcast(ct, jnp.shape(x)).astype(jnp.result_type(x)))
+    return tuple(result)
+
+
+def unbroadcast(ct, shape):
+    """Sum a cotangent of a broadcast result back to an input's shape."""
+    if ct.shape == tuple(shape):
+        return ct
+    lead = ct.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(i + lead for i, s in enumerate(shape) if s == 1 and ct.shape[i + lead] != 1)
+    if axes:
+        ct = ct.sum(axis=axes, keepdims=True)
+    return ct.reshape(shape)
+
+
+def register(name: str, *, static=(), vjp=None, saves=None, saves_out=False, nout=1,
+             differentiable=True, view=False):
+    """Decorator: register ``impl`` as primitive ``name``. Registering a name twice is an error."""
+
+    def deco(impl):
+        if name in OPS:
+            raise ValueError(f"op {name!r} is registered twice")
+        OPS[name] = OpDef(name, impl, static=static, vjp=vjp, saves=saves, saves_out=saves_out,
+                          nout=nout, differentiable=differentiable, view=view)
+        return impl
+
+    return deco
+
+
+def zeros_like_out(aval):
+    return jnp.zeros(aval.shape, aval.dtype)
+
+
+def float0_free(x):
+    """True for arrays that can carry a gradient (floating or complex)."""
+    return jnp.issubdtype(np.dtype(x.dtype), jnp.inexact)

@@ -1,0 +1,230 @@
+"""The random number generator: ``manual_seed``, ``Generator``, and the random tensor functions.
+
+A Generator is a JAX PRNG key plus a counter; each random op folds the next counter value into
+the key inside its kernel, so a draw is one dispatch and a seed reproduces the whole stream.
+tracenn's streams are not torch's (different algorithms): the same seed gives the same numbers
+in tracenn, not the numbers torch would draw.
+"""
+from __future__ import annotations
+
+import numbers
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import dtypes as _dt
+from ._dispatch import apply
+from .ops import OPS
+from .tensor import Tensor
+
+_DEFAULT_SEED = 67280421310721  # torch's default seed
+
+
+class Generator:
+    """A seeded source of random numbers (``tracenn.Generator().manual_seed(0)``)."""
+
+    def __init__(self, device="cpu"):
+        from .device import device as _device
+        self.device = _device(device)
+        self.manual_seed(_DEFAULT_SEED)
+
+    def manual_seed(self, seed: int) -> "Generator":
+        seed = int(seed)
+        self._seed = seed
+        self._key = jax.random.PRNGKey(seed & 0xFFFFFFFFFFFFFFFF)
+        self._counter = 0
+        return self
+
+    def seed(self) -> int:
+        """Re-seed from a non-deterministic source and return the seed."""
+        s = int(np.random.SeedSequence().entropy) & 0xFFFFFFFFFFFFFFFF
+        self.manual_seed(s)
+        return s
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> Tensor:
+        """The state as a uint8 tensor (seed and counter), restorable with ``set_state``."""
+        raw = np.array([self._seed & 0xFFFFFFFFFFFFFFFF, self._counter], dtype=np.uint64)
+        return Tensor._wrap(jnp.asarray(raw.view(np.uint8)))
+
+    def set_state(self, state: Tensor) -> "Generator":
+        raw = np.asarray(state._value).astype(np.uint8)
+        if raw.size != 16:
+            raise RuntimeError(f"set_state: expected a state tensor of 16 bytes from get_state(), got {raw.size}")
+        seed, counter = raw.view(np.uint64)
+        self.manual_seed(int(seed))
+        self._counter = int(counter)
+        return self
+
+    def _next(self):
+        c = self._counter
+        self._counter = c + 1
+        return self._key, c
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the global generator (``tracenn.manual_seed(0)``) and return it."""
+    if not isinstance(seed, numbers.Integral):
+        raise TypeError(f"manual_seed expected an int seed, got {type(seed).__name__}")
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(state: Tensor) -> None:
+    default_generator.set_state(state)
+
+
+def _gen(generator):
+    return default_generator if generator is None else generator
+
+
+def _draw(opname, shape, dtype, params, generator, device=None, requires_grad=False):
+    from ._api._common import shape_arg
+    shape = shape_arg(shape) if not isinstance(shape, tuple) or any(not isinstance(s, int) for s in shape) else shape
+    key, c = _gen(generator)._next()
+    t = apply(OPS[opname], (key, c, *params), (tuple(shape), dtype.np))
+    if device is not None:
+        from .device import to_jax
+        t._value = jax.device_put(t._value, to_jax(device))
+    if requires_grad:
+        t.requires_grad_()
+    return t
+
+
+def _float_dtype(dtype):
+    d = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
+    if not d.is_floating_point:
+        raise RuntimeError(f"\"check_uniform_bounds\" not implemented for '{d.name}': use a floating dtype")
+    return d
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform samples in [0, 1)."""
+    return _draw("uniform", size, _float_dtype(dtype), (0.0, 1.0), generator, device, requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal samples."""
+    return _draw("normal", size, _float_dtype(dtype), (0.0, 1.0), generator, device, requires_grad)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Integers in [low, high) (``randint(high, size)`` starts at 0); int64 by default."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint() missing required argument 'size'")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    d = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    return _draw("randint", tuple(size), d, (int(low), int(high)), generator, device, requires_grad)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    d = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    key, c = _gen(generator)._next()
+    return apply(OPS["randperm"], (key, c), (int(n), d.np))
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return rand(tuple(input.shape), dtype=dtype or input.dtype, device=device, requires_grad=requires_grad,
+                generator=generator)
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
+    return randn(tuple(input.shape), dtype=dtype or input.dtype, device=device, requires_grad=requires_grad,
+                 generator=generator)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers with ``size``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        from ._api.shape import broadcast_shapes
+        shape = broadcast_shapes(*[t.shape for t in (mean, std) if isinstance(t, Tensor)])
+        ref = mean if isinstance(mean, Tensor) else std
+        z = _draw("normal", tuple(shape), _dt.as_dtype(dtype or ref.dtype), (0.0, 1.0), generator)
+        return z * std + mean
+    if size is None:
+        raise TypeError("normal() with number mean and std needs size=")
+    if isinstance(size, int):
+        size = (size,)
+    return _draw("normal", tuple(size), _float_dtype(dtype), (float(mean), float(std)), generator, device,
+                 requires_grad)
+
+
+def bernoulli(input, p=None, *, generator=None):
+    """0/1 samples with probability ``input`` (or the scalar ``p``), in input's dtype."""
+    key, c = _gen(generator)._next()
+    probs = input if p is None else p
+    if p is not None:
+        from ._api.creation import full
+        probs = full(tuple(input.shape), float(p), dtype=_dt.float32)
+    return apply(OPS["bernoulli"], (key, c, probs), (input._value.dtype,))
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None):
+    if not replacement and num_samples > input.shape[-1]:
+        raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    key, c = _gen(generator)._next()
+    from ._api.math import div
+    from ._api.reduce import sum as _sum
+    probs = div(input, _sum(input, -1, keepdim=True))
+    return apply(OPS["multinomial"], (key, c, probs), (int(num_samples), bool(replacement)))
+
+
+# ---- in-place fills used as Tensor methods ------------------------------------------------------
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Fill with normal samples (in place)."""
+    return self._set_(_draw("normal", tuple(self.shape), self.dtype, (float(mean), float(std)), generator), "normal_")
+
+
+def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Fill with uniform samples from [from_, to) (in place)."""
+    return self._set_(_draw("uniform", tuple(self.shape), self.dtype, (float(from_), float(to)), generator), "uniform_")
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    key, c = _gen(generator)._next()
+    probs = p if isinstance(p, Tensor) else None
+    if probs is None:
+        from ._api.creation import full
+        probs = full(tuple(self.shape), float(p), dtype=_dt.float32)
+    return self._set_(apply(OPS["bernoulli"], (key, c, probs), (self._value.dtype,)), "bernoulli_")
+
+
+def random_(self, from_=0, to=None, *, generator=None):
+    if to is None:
+        from_, to = 0, from_ if from_ else 2 ** 24
+    return self._set_(randint(from_, to, tuple(self.shape), dtype=self.dtype, generator=generator), "random_")
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    u = _draw("uniform", tuple(self.shape), self.dtype, (0.0, 1.0), generator)
+    from ._api.math import log1p, neg
+    return self._set_(neg(log1p(neg(u))) / lambd, "exponential_")
