@@ -29,7 +29,17 @@ from ._api import methods as _methods  # noqa: E402,F401  (attaches Tensor metho
 from ._api.creation import (  # noqa: E402,F401
     arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
     ones, ones_like, scalar_tensor, tensor, tril_indices, triu_indices, zeros, zeros_like)
-from ._api.math import *  # noqa: E402,F401,F403
+from ._api.math import (  # noqa: E402,F401
+    abs, absolute, acos, acosh, add, addcdiv, addcmul, arccos, arccosh, arcsin, arcsinh, arctan,
+    arctan2, arctanh, asin, asinh, atan, atan2, atanh, bitwise_and, bitwise_left_shift,
+    bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor, ceil, clamp, clamp_max, clamp_min,
+    clip, cos, cosh, digamma, div, divide, eq, equal, erf, erfc, erfinv, exp, exp2, expm1, fix,
+    float_power, floor, floor_divide, fmax, fmin, fmod, frac, ge, greater, greater_equal, gt,
+    hypot, isfinite, isinf, isnan, le, lerp, less, less_equal, lgamma, log, log10, log1p, log2,
+    logaddexp, logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum, mul,
+    multiply, nan_to_num, ne, neg, negative, not_equal, positive, pow, reciprocal, relu, remainder,
+    round, rsqrt, rsub, sgn, sigmoid, sign, signbit, sin, sinh, sqrt, square, sub, subtract, tan,
+    tanh, true_divide, trunc, where, xlogy)
 from ._api.reduce import (  # noqa: E402,F401
     all, amax, amin, aminmax, any, argmax, argmin, count_nonzero, cummax, cummin, cumprod, cumsum, dist,
     log_softmax, logsumexp, max, mean, median, min, nanmean, nansum, norm, prod, softmax, softmin, std,

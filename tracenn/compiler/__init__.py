@@ -1,0 +1,1 @@
+"""The compiler: tracer, graph IR, passes and lowering (see ARCHITECTURE.md). In progress."""

@@ -1,0 +1,1 @@
+"""The compiled-call runtime: guards, caches, state sync (see ARCHITECTURE.md). In progress."""
