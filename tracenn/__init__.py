@@ -65,6 +65,7 @@ from .autograd import (  # noqa: E402,F401
 from . import autograd, cpu, cuda  # noqa: E402,F401
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402,F401
 
+import builtins as _builtins  # noqa: E402
 import math as _math  # noqa: E402
 
 inf, nan, pi, e = _math.inf, _math.nan, _math.pi, _math.e
@@ -113,9 +114,10 @@ class finfo:
         import ml_dtypes
         d = _dtypes.get_default_dtype() if type is None else type
         info = ml_dtypes.finfo(d.np) if d is bfloat16 else np.finfo(d.np)
-        self.bits, self.eps, self.max, self.min = info.bits, float(info.eps), float(info.max), float(info.min)
-        self.tiny = self.smallest_normal = float(info.tiny)
-        self.resolution, self.dtype = float(info.resolution), d.name
+        f = _builtins.float  # ``float`` is tracenn.float (the dtype) in this module
+        self.bits, self.eps, self.max, self.min = info.bits, f(info.eps), f(info.max), f(info.min)
+        self.tiny = self.smallest_normal = f(info.tiny)
+        self.resolution, self.dtype = f(info.resolution), d.name
 
 
 class iinfo:
@@ -124,7 +126,8 @@ class iinfo:
     def __init__(self, type):
         import numpy as np
         info = np.iinfo(type.np)
-        self.bits, self.max, self.min, self.dtype = info.bits, int(info.max), int(info.min), type.name
+        i = _builtins.int
+        self.bits, self.max, self.min, self.dtype = info.bits, i(info.max), i(info.min), type.name
 
 
 def set_default_device(device_) -> None:

@@ -23,9 +23,9 @@ def _parse_to(args, kwargs):
             dtype, dev = a.dtype, a.device
         elif isinstance(a, _dt.dtype):
             dtype = a
-        elif isinstance(a, (str, _device, int)) and not isinstance(a, bool):
+        elif isinstance(a, (str, _device, builtins.int)) and not isinstance(a, builtins.bool):
             dev = a
-        elif isinstance(a, bool):
+        elif isinstance(a, builtins.bool):
             pass  # non_blocking / copy passed positionally
         else:
             dtype = _dt.as_dtype(a)
@@ -61,6 +61,7 @@ def type_as(self, other):
     return to(self, other.dtype)
 
 
+# NB: below, ``float``/``int``/``bool``... become Tensor-method functions; use ``builtins.*``.
 def _caster(d):
     def f(self, memory_format=None):
         return to(self, d)

@@ -23,14 +23,14 @@ def _binary(name, a, b, dt=None):
 def add(input, other, *, alpha=1, out=None):
     """``input + alpha * other`` with torch's type promotion."""
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     return _out(_binary("add", input, other), out)
 
 
 def sub(input, other, *, alpha=1, out=None):
     """``input - alpha * other``."""
     if alpha != 1:
-        other = mul(other, alpha)
+        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
     a, b = as_operand(input), as_operand(other)
     if result_np_dtype(a, b) == _BOOL:
         raise DtypeError("Subtraction, the `-` operator, with two bool tensors is not supported. "

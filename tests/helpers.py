@@ -1,0 +1,28 @@
+"""Helpers shared by tests: ``from helpers import assert_close, to_np`` (tests/ is on pythonpath)."""
+from __future__ import annotations
+
+import numpy as np
+
+import tracenn
+
+
+def to_np(x) -> np.ndarray:
+    """numpy values of a tracenn tensor, a torch tensor, or anything array-like."""
+    if isinstance(x, tracenn.Tensor):
+        return np.asarray(x.detach()._value)
+    if hasattr(x, "detach") and hasattr(x, "numpy"):  # torch.Tensor
+        t = x.detach()
+        if str(t.dtype) == "torch.bfloat16":
+            t = t.float()
+        return t.numpy()
+    return np.asarray(x)
+
+
+def assert_close(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True):
+    a, e = to_np(actual), to_np(expected)
+    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
+    if check_dtype:
+        assert a.dtype == e.dtype or str(a.dtype) == str(e.dtype).replace("torch.", ""), f"dtype {a.dtype} != {e.dtype}"
+    np.testing.assert_allclose(a.astype(np.float64) if a.dtype.kind not in "bc" else a,
+                               e.astype(np.float64) if e.dtype.kind not in "bc" else e,
+                               rtol=rtol, atol=atol, equal_nan=True)

@@ -1,0 +1,110 @@
+"""Tensor creation: dtype inference, factories, *_like, arange/linspace/eye, and their errors."""
+import numpy as np
+import pytest
+
+import tracenn
+from helpers import assert_close
+
+
+@pytest.mark.parametrize("data,dtype", [
+    ([1, 2, 3], tracenn.int64), ([1.0, 2], tracenn.float32), ([True, False], tracenn.bool),
+    (3, tracenn.int64), (3.5, tracenn.float32), ([[1, 2], [3, 4.5]], tracenn.float32),
+    (np.array([1, 2], dtype=np.int32), tracenn.int32), (np.array([1.0]), tracenn.float64),
+    ([1 + 2j], tracenn.complex64), ([], tracenn.float32),
+])
+def test_tensor_dtype_inference(data, dtype):
+    assert tracenn.tensor(data).dtype is dtype
+
+
+def test_tensor_from_tensors_and_explicit_dtype():
+    t = tracenn.tensor([tracenn.tensor(1.0), tracenn.tensor(2.0)])
+    assert t.tolist() == [1.0, 2.0]
+    assert tracenn.tensor([1, 2], dtype=tracenn.float64).dtype is tracenn.float64
+    assert tracenn.tensor([1.7, -1.7], dtype=tracenn.int32).tolist() == [1, -1]  # truncates like torch
+
+
+def test_ragged_input_error():
+    with pytest.raises(ValueError, match="sequence of numbers of one shape"):
+        tracenn.tensor([[1, 2], [3]])
+
+
+def test_factories_shapes_and_dtypes():
+    assert tracenn.zeros(2, 3).shape == (2, 3)
+    assert tracenn.zeros((2, 3)).shape == (2, 3)
+    assert tracenn.ones([4]).dtype is tracenn.float32
+    assert tracenn.full((2,), 7).dtype is tracenn.int64
+    assert tracenn.full((2,), 7.0).dtype is tracenn.float32
+    assert tracenn.full((2,), True).dtype is tracenn.bool
+    assert tracenn.empty(3).tolist() == [0.0, 0.0, 0.0]
+    assert tracenn.zeros(2, dtype=tracenn.int8).dtype is tracenn.int8
+    z = tracenn.zeros(2, requires_grad=True)
+    assert z.requires_grad and z.is_leaf
+
+
+def test_like_functions_follow_input():
+    x = tracenn.ones(2, 3, dtype=tracenn.float64)
+    for f in (tracenn.zeros_like, tracenn.ones_like, tracenn.empty_like, tracenn.rand_like, tracenn.randn_like):
+        y = f(x)
+        assert y.shape == (2, 3) and y.dtype is tracenn.float64
+    assert tracenn.full_like(x, 3).tolist() == [[3.0] * 3] * 2
+    assert tracenn.zeros_like(x, dtype=tracenn.int32).dtype is tracenn.int32
+
+
+def test_negative_dimension_error():
+    with pytest.raises(RuntimeError, match="negative dimension -1"):
+        tracenn.zeros(2, -1)
+
+
+def test_arange_linspace_eye():
+    assert tracenn.arange(5).tolist() == [0, 1, 2, 3, 4]
+    assert tracenn.arange(5).dtype is tracenn.int64
+    assert tracenn.arange(1, 2, 0.25).tolist() == [1.0, 1.25, 1.5, 1.75]
+    assert tracenn.arange(0, 1, 0.1).shape == (10,)
+    assert tracenn.arange(5, dtype=tracenn.float32).dtype is tracenn.float32
+    assert_close(tracenn.linspace(0, 1, 5), np.linspace(0, 1, 5, dtype=np.float32))
+    assert tracenn.eye(2, 3).tolist() == [[1, 0, 0], [0, 1, 0]]
+    with pytest.raises(RuntimeError, match="step must be nonzero"):
+        tracenn.arange(0, 1, 0)
+
+
+def test_arange_matches_torch(torch):
+    for args in [(10,), (1, 7, 2), (0, 1, 0.1), (-3.5, 2.25, 0.75), (10, 0, -3)]:
+        assert_close(tracenn.arange(*args), torch.arange(*args))
+
+
+def test_from_numpy_and_as_tensor():
+    a = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = tracenn.from_numpy(a)
+    assert t.dtype is tracenn.float32 and t.shape == (2, 3)
+    x = tracenn.tensor([1.0])
+    assert tracenn.as_tensor(x) is x
+    assert tracenn.as_tensor([1, 2]).dtype is tracenn.int64
+    with pytest.raises(TypeError, match="expected np.ndarray"):
+        tracenn.from_numpy([1, 2])
+
+
+def test_legacy_tensor_constructor():
+    assert tracenn.Tensor([1, 2]).dtype is tracenn.float32
+    assert tracenn.Tensor(2, 3).shape == (2, 3)
+
+
+def test_devices():
+    x = tracenn.zeros(2)
+    assert x.device == tracenn.device("cpu") and x.is_cpu and not x.is_cuda
+    assert repr(x.device) == "device(type='cpu')"
+    assert str(tracenn.device("cuda", 1)) == "cuda:1"
+    assert x.to("cpu") is x
+    if not tracenn.cuda.is_available():
+        with pytest.raises(RuntimeError, match="JAX sees no GPU"):
+            tracenn.zeros(2, device="cuda")
+        with pytest.raises(RuntimeError, match="JAX sees no GPU"):
+            x.cuda()
+    with pytest.raises(RuntimeError, match="Expected one of cpu, cuda"):
+        tracenn.device("tpu0")
+
+
+def test_synchronize_runs():
+    x = tracenn.randn(64, 64) @ tracenn.randn(64, 64)
+    tracenn.synchronize()
+    tracenn.cuda.synchronize() if tracenn.cuda.is_available() else tracenn.cpu.synchronize()
+    assert x.block_until_ready() is x
