@@ -170,3 +170,27 @@ Tensor.__invert__ = _invert
 Tensor.__hash__ = lambda self: id(self)  # defining __eq__ would otherwise drop hashing
 
 del _mod, _names, _n, _f
+
+
+# ---- new_* constructors: same dtype/device as self unless given -------------------------------
+
+def _new_factory(fn):
+    def method(self, *size, dtype=None, device=None, requires_grad=False, **kw):
+        return fn(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad, **kw)
+    method.__name__ = "new_" + fn.__name__
+    return method
+
+
+from . import creation as _creation  # noqa: E402
+
+Tensor.new_zeros = _new_factory(_creation.zeros)
+Tensor.new_ones = _new_factory(_creation.ones)
+Tensor.new_empty = _new_factory(_creation.empty)
+Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, requires_grad=False: \
+    _creation.full(size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+Tensor.new_tensor = lambda self, data, *, dtype=None, device=None, requires_grad=False: \
+    _creation.tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+Tensor.get_device = lambda self: -1 if self.device.type == "cpu" else self.device.index or 0
+Tensor.pin_memory = lambda self: self
+Tensor.share_memory_ = lambda self: self
+Tensor.is_pinned = lambda self: False

@@ -42,7 +42,9 @@ class OpDef:
         self.nout = nout  # 1, a fixed count, or None when a static parameter decides (split)
         self.differentiable = differentiable
         self.view = view  # the output aliases the first input's memory in torch
-        self.doc = (impl.__doc__ or "").strip()
+        # Only our own docstrings: a jnp function registered directly carries JAX's (and its doctests).
+        own = (getattr(impl, "__module__", None) or "").startswith("tracenn")
+        self.doc = (impl.__doc__ or "").strip() if own else ""
         self._fwd: dict = {}
         self._bwd: dict = {}
 
