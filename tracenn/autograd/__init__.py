@@ -8,10 +8,12 @@ from __future__ import annotations
 from ..errors import BackwardError
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                         no_grad, set_grad_enabled)
+from .function import Function, FunctionCtx, once_differentiable
 from .graph import AccumulateGrad, Node
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
-           "is_grad_enabled", "is_inference_mode_enabled", "Node", "AccumulateGrad"]
+           "is_grad_enabled", "is_inference_mode_enabled", "Node", "AccumulateGrad", "Function",
+           "FunctionCtx", "once_differentiable"]
 
 
 def _as_list(x):

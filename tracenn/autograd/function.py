@@ -1,0 +1,134 @@
+"""``tracenn.autograd.Function``: user-defined ops with a hand-written backward, as in torch.
+
+``forward`` runs with grad recording off; if any tensor input requires grad, one graph node is
+recorded whose backward calls the user's ``backward(ctx, *grad_outputs)``.
+"""
+from __future__ import annotations
+
+from ..errors import BackwardError
+from .grad_mode import GRAD
+from .graph import Node
+
+
+class FunctionCtx:
+    """The ``ctx`` passed to ``forward``/``backward``: save tensors and flags between them."""
+
+    def __init__(self):
+        self._saved = ()
+        self.needs_input_grad = ()
+        self.materialize_grads = True
+        self._non_diff = set()
+
+    def save_for_backward(self, *tensors):
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self):
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff.update(id(t) for t in tensors)
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors):
+        pass  # in-place inputs are rebound by tracenn's in-place ops already
+
+
+class _FunctionOp:
+    """Quacks like an OpDef for the engine: a name, an output count and a backward."""
+
+    differentiable = True
+    saves_out = False
+
+    def __init__(self, cls, nout):
+        self.name = cls.__name__
+        self.cls = cls
+        self.nout = nout
+
+    def backward_kernel(self, ctx, needs):
+        from ..tensor import Tensor
+
+        def run(g, out, *inputs):
+            gs = g if self.nout != 1 else (g,)
+            grads = self.cls.backward(ctx, *[None if x is None else Tensor._wrap(x) for x in gs])
+            if not isinstance(grads, tuple):
+                grads = (grads,)
+            if len(grads) < len(inputs):
+                raise BackwardError(f"function {self.name}Backward returned an incorrect number of "
+                                    f"gradients (expected {len(inputs)}, got {len(grads)})")
+            res = []
+            for i, (gr, x, need) in enumerate(zip(grads, inputs, needs)):
+                if gr is None or not need:
+                    res.append(None)
+                    continue
+                shape = getattr(x, "shape", ())
+                if tuple(gr.shape) != tuple(shape):
+                    raise BackwardError(
+                        f"Function {self.name}Backward returned an invalid gradient at index {i} - got "
+                        f"{list(gr.shape)} but expected shape compatible with {list(shape)}")
+                res.append(gr._value.astype(x.dtype))
+            return tuple(res)
+        return run
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call ``apply``.
+
+    >>> import tracenn
+    >>> class Square(tracenn.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return 2 * x * g
+    >>> x = tracenn.tensor([3.0], requires_grad=True)
+    >>> Square.apply(x).backward()
+    >>> x.grad
+    tensor([6.])
+    """
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("You must implement the forward function for custom autograd.Function.")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("You must implement either the backward or vjp method for your custom "
+                                  "autograd.Function to use it with backward mode AD.")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from ..tensor import Tensor
+        ctx = FunctionCtx()
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        prev, GRAD.enabled = GRAD.enabled, False
+        try:
+            out = cls.forward(ctx, *args, **kwargs)
+        finally:
+            GRAD.enabled = prev
+        if not (GRAD.enabled and any(ctx.needs_input_grad)):
+            return out
+        outs = out if isinstance(out, tuple) else (out,)
+        edges = tuple(
+            ((a._node, a._out_idx) if a._node is not None else (a._grad_accumulator(), 0))
+            if isinstance(a, Tensor) and a._requires_grad else None for a in args)
+        raw_inputs = tuple(a._value if isinstance(a, Tensor) else a for a in args)
+        op = _FunctionOp(cls, len(outs) if isinstance(out, tuple) else 1)
+        node = Node(op, ctx, raw_inputs, tuple(o._value for o in outs) if isinstance(out, tuple) else out._value,
+                    edges, ctx.needs_input_grad, [])
+        wrapped = []
+        for i, o in enumerate(outs):
+            diff = o.is_floating_point() and id(o) not in ctx._non_diff
+            t = Tensor._wrap(o._value, diff, node if diff else None, i)
+            wrapped.append(t)
+        return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
+
+
+def once_differentiable(fn):
+    """Accepted for compatibility: tracenn never differentiates a backward twice."""
+    return fn
