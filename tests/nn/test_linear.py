@@ -1,0 +1,143 @@
+"""Identity, Linear, ReLU/Tanh/Sigmoid and nn.functional.linear/relu, against torch."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import tracenn
+import tracenn.nn as nn
+import tracenn.nn.functional as F
+from helpers import assert_close, to_np
+
+
+def test_linear_parameters_names_shapes(lib):
+    m = lib.nn.Linear(5, 3)
+    assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == [("weight", (3, 5)), ("bias", (3,))]
+    assert m.in_features == 5 and m.out_features == 3
+    m2 = lib.nn.Linear(5, 3, bias=False)
+    assert m2.bias is None and [n for n, _ in m2.named_parameters()] == ["weight"]
+    assert "bias" in m2._parameters
+
+
+def test_linear_dtype_and_device_arguments(lib):
+    m = lib.nn.Linear(2, 2, dtype=lib.float64, device="cpu")
+    assert m.weight.dtype == lib.float64 and m.bias.dtype == lib.float64
+    assert m(lib.ones(1, 2, dtype=lib.float64)).dtype == lib.float64
+
+
+def test_linear_default_init_distribution_matches_torch_bounds():
+    m = nn.Linear(400, 300)
+    bound = 1 / math.sqrt(400)
+    w, b = to_np(m.weight), to_np(m.bias)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    assert abs(w.mean()) < 0.01 * bound and abs(w.std() - bound / math.sqrt(3)) < 0.02 * bound
+    assert np.abs(b).max() <= bound and np.abs(b).max() > 0.9 * bound
+    assert len(np.unique(w)) > 0.99 * w.size  # really random, not a repeated pattern
+
+
+def test_linear_init_is_drawn_from_tracenns_generator():
+    tracenn.manual_seed(3)
+    a = nn.Linear(4, 4)
+    tracenn.manual_seed(3)
+    b = nn.Linear(4, 4)
+    c = nn.Linear(4, 4)
+    assert_close(a.weight, b.weight) and assert_close(a.bias, b.bias)
+    assert not np.array_equal(to_np(b.weight), to_np(c.weight))
+
+
+def test_linear_with_no_inputs_warns_and_zero_bias(lib):
+    with pytest.warns(UserWarning, match="Initializing zero-element tensors is a no-op"):
+        m = lib.nn.Linear(0, 3)
+    assert m.bias.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_reset_parameters_redraws():
+    m = nn.Linear(3, 3)
+    w = m.weight
+    before = to_np(w).copy()
+    m.reset_parameters()
+    assert m.weight is w and not np.array_equal(before, to_np(m.weight))
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 3), (4, 2, 3)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_forward_and_backward_match_torch(torch, shape, bias):
+    m = nn.Linear(3, 2, bias=bias)
+    tm = torch.nn.Linear(3, 2, bias=bias)
+    tm.load_state_dict({k: torch.tensor(v.numpy()) for k, v in m.state_dict().items()})
+    x = np.linspace(-2, 2, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    xt, tx = tracenn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = m(xt), tm(tx)
+    assert_close(out, tout)
+    (out ** 2).sum().backward()
+    (tout ** 2).sum().backward()
+    assert_close(xt.grad, tx.grad, rtol=1e-5, atol=1e-5)
+    assert_close(m.weight.grad, tm.weight.grad, rtol=1e-5, atol=1e-5)
+    if bias:
+        assert_close(m.bias.grad, tm.bias.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_functional_linear_with_vector_weight_matches_torch(torch):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    w = np.array([1.0, -1.0, 2.0], np.float32)
+    assert_close(F.linear(tracenn.tensor(x), tracenn.tensor(w)),
+                 torch.nn.functional.linear(torch.tensor(x), torch.tensor(w)))
+    assert_close(F.linear(tracenn.tensor(x[0]), tracenn.tensor(w), tracenn.tensor(0.5)),
+                 torch.nn.functional.linear(torch.tensor(x[0]), torch.tensor(w), torch.tensor(0.5)))
+
+
+def test_linear_shape_mismatch_raises(lib):
+    with pytest.raises(RuntimeError):
+        lib.nn.Linear(3, 2)(lib.ones(2, 4))
+
+
+@pytest.mark.parametrize("name", ["ReLU", "Tanh", "Sigmoid", "Identity"])
+def test_activations_match_torch(torch, name):
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    xt, tx = tracenn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, tout = getattr(nn, name)()(xt), getattr(torch.nn, name)()(tx)
+    assert_close(out, tout)
+    out.sum().backward()
+    tout.sum().backward()
+    assert_close(xt.grad, tx.grad)
+
+
+def test_identity_returns_its_input(lib):
+    x = lib.ones(2)
+    assert lib.nn.Identity(1, 2, key="ignored")(x) is x
+
+
+def test_relu_inplace(lib):
+    x = lib.tensor([-1.0, 2.0])
+    out = lib.nn.ReLU(inplace=True)(x)
+    assert out is x and x.tolist() == [0.0, 2.0]
+    y = lib.tensor([-1.0, 2.0])
+    assert lib.nn.functional.relu(y).tolist() == [0.0, 2.0] and y.tolist() == [-1.0, 2.0]
+    assert lib.nn.functional.relu(y, inplace=True) is y and y.tolist() == [0.0, 2.0]
+
+
+def test_mlp_training_step_matches_torch(torch):
+    """A whole step: forward, loss, backward, SGD update under no_grad, second forward."""
+    tracenn.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.Sigmoid())
+    tnet = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3), torch.nn.Sigmoid())
+    tnet.load_state_dict({k: torch.tensor(v.numpy()) for k, v in net.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for _ in range(2):
+        loss = (net(tracenn.tensor(x)) ** 2).mean()
+        tloss = (tnet(torch.tensor(x)) ** 2).mean()
+        assert_close(loss, tloss, rtol=1e-5)
+        net.zero_grad()
+        tnet.zero_grad()
+        loss.backward()
+        tloss.backward()
+        with tracenn.no_grad():
+            for p in net.parameters():
+                p.sub_(0.5 * p.grad)
+        with torch.no_grad():
+            for p in tnet.parameters():
+                p.sub_(0.5 * p.grad)
+    for p, tp in zip(net.parameters(), tnet.parameters()):
+        assert_close(p, tp, rtol=1e-5, atol=1e-6)

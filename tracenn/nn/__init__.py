@@ -1,0 +1,14 @@
+"""``tracenn.nn``: torch.nn's module system on tracenn tensors.
+
+``Module``, ``Parameter``, ``Buffer``, the containers and the layers, with torch's semantics; see
+:mod:`tracenn.nn.modules.module` for the rule on names in error messages.
+"""
+from .parameter import Buffer, Parameter  # noqa: F401
+from .modules import (  # noqa: F401
+    Container, Identity, Linear, Module, ModuleDict, ModuleList, ParameterDict, ParameterList, ReLU,
+    Sequential, Sigmoid, Tanh)
+from . import functional, init, modules, parameter, utils  # noqa: F401
+
+__all__ = ["Parameter", "Buffer", "Module", "Container", "Sequential", "ModuleList", "ModuleDict",
+           "ParameterList", "ParameterDict", "Identity", "Linear", "ReLU", "Tanh", "Sigmoid",
+           "functional", "init", "utils"]

@@ -1,0 +1,43 @@
+"""``tracenn.nn.functional``: the functional forms of layers (``linear``, ``relu`` so far).
+
+Each is a composite of tracenn's primitives, so it gets gradients, tracing and lowering for free.
+"""
+from __future__ import annotations
+
+from .._api import linalg as _linalg, math as _math
+from ..tensor import Tensor
+
+__all__ = ["linear", "relu"]
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    r"""Applies an affine transformation: :math:`y = xA^T + b`.
+
+    Shape:
+        - input: :math:`(*, in\_features)`; weight: :math:`(out\_features, in\_features)` or
+          :math:`(in\_features)`; bias: :math:`(out\_features)` or :math:`()`.
+        - output: :math:`(*, out\_features)` (or :math:`(*)` for a 1-D weight).
+
+    >>> import tracenn
+    >>> import tracenn.nn.functional as F
+    >>> F.linear(tracenn.ones(2, 3), tracenn.ones(4, 3), tracenn.zeros(4))
+    tensor([[3., 3., 3., 3.],
+            [3., 3., 3., 3.]])
+    """
+    out = _linalg.matmul(input, weight.t() if weight.ndim == 2 else weight)
+    if bias is not None:
+        out = _math.add(out, bias)
+    return out
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    r"""Applies the rectified linear unit function element-wise: :math:`\max(0, x)`.
+
+    >>> import tracenn
+    >>> import tracenn.nn.functional as F
+    >>> F.relu(tracenn.tensor([-1.0, 2.0]))
+    tensor([0., 2.])
+    """
+    if inplace:
+        return input.relu_()
+    return _math.relu(input)
