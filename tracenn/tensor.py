@@ -7,8 +7,14 @@ tensor on the hot path sets four slots and nothing else.
 Views: a tensor made by a view op (indexing, view/reshape, transpose, detach, .data, ...) keeps its
 root tensor in ``_base`` and the ``_chain`` of view steps from the root. In-place ops rebind the
 handle; on a view they also write the new values back into the root (a ``view_scatter``), and a
-view re-reads its root when the root's ``_version`` has moved on. That is torch's aliasing, built
-from functional updates.
+view re-reads its root (``_sync``) when the root's counters have moved on. That is torch's
+aliasing, built from functional updates. A view's ``_value`` may be stale: read it through
+``_sync()`` (``_api._common.value_of``), never directly.
+
+Versions: ``_version`` is torch's version counter, shared by a root and all its views and checked
+by autograd against what backward saved; writes through ``.data`` are counted apart (``_writes``),
+as torch gives ``.data`` its own counter. An in-place op's own node keeps the old values (JAX arrays
+are immutable), so ``_set_`` drops that node's record of ``self`` (see ``_restamp``).
 
 Most methods are attached from ``tracenn._api`` (one definition serves ``x.sum()`` and
 ``tracenn.sum(x)``).
@@ -19,7 +25,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._dispatch import apply
-from .autograd.graph import AccumulateGrad
+from .autograd.graph import AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
 from .errors import BackwardError, InplaceError, ShapeError, DtypeError
 from .ops import OPS
@@ -36,11 +42,13 @@ class Tensor:
     grad = None
     _base = None          # root tensor of a view
     _chain = ()           # view steps from the root: ((op name, static key), ...)
-    _base_seen = 0        # the root's _version this view last read
-    _detached = False     # a detach()/.data view: writes reach the root without autograd
+    _base_seen = 0        # the root's _version + _writes when this view last read it
+    _detached = False     # "detach" / "data": a view whose writes reach the root without autograd
     _strides = None       # torch strides of a view (None: contiguous)
-    _version = 0          # bumped by every in-place change (views use their root's)
+    _ver = 0              # torch's version counter (a root's; see the _version property)
+    _writes = 0           # writes torch's version counter does not see (through .data)
     _acc = None           # AccumulateGrad of a leaf
+    _leaf_base = None     # a view's nearest viewed tensor that was a leaf requiring grad
     _retains_grad = False
 
     # ---- construction -----------------------------------------------------------------------
@@ -167,6 +175,17 @@ class Tensor:
         return self
 
     @property
+    def _version(self) -> int:
+        """torch's version counter: bumped by every in-place change; a view shares its root's."""
+        b = self._base
+        return self._ver if b is None else b._ver
+
+    @_version.setter
+    def _version(self, value):
+        b = self._base
+        (self if b is None else b)._ver = value
+
+    @property
     def grad_fn(self):
         return self._node
 
@@ -184,7 +203,7 @@ class Tensor:
         else:
             from .autograd.engine import _add
             cur._value = _add(cur._value, g)
-            cur._version += 1
+            cur._ver += 1
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
@@ -219,7 +238,8 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, outside autograd (in-place changes reach both)."""
-        return self._make_view(self._value, ("alias", ()), detached=True)
+        return self._make_view(self._value if self._base is None else self._sync(), ("alias", ()),
+                               detached="detach", strides=self._strides)
 
     def detach_(self) -> "Tensor":
         if self._base is not None and not self._detached:
@@ -231,73 +251,102 @@ class Tensor:
     @property
     def data(self) -> "Tensor":
         """This tensor's data as a detached alias: ``p.data.fill_(1.)`` changes ``p`` untracked."""
-        return self._make_view(self._value if self._base is None else self._sync(), ("alias", ()), detached=True)
+        return self._make_view(self._value if self._base is None else self._sync(), ("alias", ()),
+                               detached="data", strides=self._strides)
 
     @data.setter
     def data(self, other):
         if not isinstance(other, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
         self._value = other._value if other._base is None else other._sync()
+        if self._base is not None:  # new data of its own: no longer a view of the old root
+            for k in ("_base", "_chain", "_base_seen", "_strides", "_leaf_base"):
+                self.__dict__.pop(k, None)
+        self._strides = other._strides
 
     # ---- views and in-place updates ---------------------------------------------------------
 
     def _make_view(self, value, step, *, detached=False, node=None, strides=None, requires_grad=False,
                    idx=0):
-        """A tensor that aliases this one's root: ``value`` is step(self)."""
+        """A tensor that aliases this one's root: ``value`` is step(self).
+
+        ``detached``: False, "detach" (shares the root's version counter, as torch's detach()) or
+        "data" (writes are invisible to autograd's saved-tensor check, as torch's ``.data``).
+        """
         v = Tensor._wrap(value, requires_grad and not detached, None if detached else node, idx)
         root = self._base if self._base is not None else self
         v._base = root
         v._chain = self._chain + (step,) if self._base is not None else (step,)
-        v._base_seen = root._version
-        if detached or self._detached:
-            v._detached = True
+        v._base_seen = root._ver + root._writes
+        kind = detached or self._detached
+        if kind:
+            v._detached = kind
+        elif self._requires_grad and self._node is None and self._base is not None:
+            v._leaf_base = self  # a leaf that is itself a view: x = t.view(2, 3).requires_grad_()
+        elif self._leaf_base is not None:
+            v._leaf_base = self._leaf_base
         if strides is not None:
             v._strides = strides
         return v
 
     def _sync(self):
-        """A view's current value, re-read from its root if the root changed since."""
+        """A view's current value, re-read from its root if the root changed since.
+
+        A view that takes part in autograd re-derives its grad_fn from the root's current history
+        (torch regenerates a view's grad_fn the same way), also under no_grad, so that reading a
+        view inside ``no_grad`` does not cut it off from the graph.
+        """
         root = self._base
-        if self._base_seen != root._version:
+        seen = root._ver + root._writes
+        if self._base_seen != seen:
             t = root
-            grad = GRAD.enabled and not self._detached
-            prev, GRAD.enabled = GRAD.enabled, grad
+            track = not self._detached and (GRAD.enabled or self._requires_grad)
+            prev, GRAD.enabled = GRAD.enabled, track
             try:
                 for name, key in self._chain:
                     t = apply(OPS[name], (t,), key)
             finally:
                 GRAD.enabled = prev
             self._value = t._value
-            if not self._detached:
-                self._node, self._out_idx, self._requires_grad = t._node, t._out_idx, t._requires_grad
-            self._base_seen = root._version
+            if track and t._requires_grad:
+                self._node, self._out_idx, self._requires_grad = t._node, t._out_idx, True
+            self._base_seen = seen
         return self._value
 
     def _check_inplace(self):
-        if not GRAD.enabled:
+        if not GRAD.enabled or self._detached:
             return
-        if self._base is None:
-            if self._requires_grad and self._node is None:
-                raise InplaceError(
-                    "a leaf Variable that requires grad is being used in an in-place operation. "
-                    "Wrap the update in `with tracenn.no_grad():` (as optimizers do), or work on a "
-                    "clone.")
-        elif not self._detached and self._base._requires_grad and self._base._node is None:
+        if self._requires_grad and self._node is None:
+            raise InplaceError(
+                "a leaf Variable that requires grad is being used in an in-place operation. "
+                "Wrap the update in `with tracenn.no_grad():` (as optimizers do), or work on a "
+                "clone.")
+        base = self._base
+        if base is not None and (base._requires_grad and base._node is None or (
+                self._leaf_base is not None and self._leaf_base._node is None)):
             raise InplaceError(
                 "a view of a leaf Variable that requires grad is being used in an in-place "
                 "operation. Wrap the update in `with tracenn.no_grad():`, or work on a clone.")
 
-    def _set_(self, result: "Tensor", opname: str = "") -> "Tensor":
+    def _set_(self, result: "Tensor", opname: str = "", since: int | None = None) -> "Tensor":
         """Make ``result`` (computed out of place) this tensor's new value, as an in-place op does.
 
         Checks torch's rules (leaf requiring grad, shape, castable dtype), casts to this tensor's
         dtype, rebinds the handle and, for a view, writes the values back into the root.
+
+        ``since``: ``Node._seq`` read before ``result`` was computed. The nodes made since then
+        belong to this in-place op; the saved-tensor stamps they took of this tensor move to its
+        new version (see :func:`_restamp`). Without it only ``result``'s own node is restamped,
+        which is exact for in-place ops made of one primitive.
         """
         self._check_inplace()
         if result._value.shape != self._value.shape:
             raise ShapeError(
                 f"output with shape {list(self._value.shape)} doesn't match the broadcast shape "
                 f"{list(result._value.shape)}" + (f" (in {opname})" if opname else ""))
+        made = result
+        if since is None:
+            since = made._node.seq - 1 if made._node is not None else Node._seq
         rd, sd = result._value.dtype, self._value.dtype
         if rd != sd:
             r, s = _dt.from_np(rd), _dt.from_np(sd)
@@ -309,35 +358,51 @@ class Tensor:
             result = apply(OPS["cast"], (result,), (sd,))
         if self._detached and result._requires_grad:
             result = Tensor._wrap(result._value)
-        if self._base is None:
+        root = self._base
+        grad = GRAD.enabled
+        if root is None:
+            if grad and self._node is not None and not result._requires_grad:
+                # Overwritten by a value that needs no grad (fill_, copy_ of a constant): the
+                # tensor stays in the graph, and its old history gets a zero gradient, as torch.
+                result = apply(_VIEW_SCATTER, (self, result), ((),))
             self._value = result._value
-            if GRAD.enabled or not self._requires_grad:
+            if grad or not self._requires_grad:
                 self._node, self._out_idx = result._node, result._out_idx
                 self._requires_grad = self._requires_grad or result._requires_grad
-            self._version += 1
+            self._ver += 1
+            if grad and self._node is not None:
+                _restamp((self._node,), since, self, self._ver - 1, made)
             return self
-        root = self._base
-        if self._chain and any(n == "expand" for n, _ in self._chain) and _overlaps(self):
+        if opname != "fill_" and any(n == "expand" for n, _ in self._chain) and _overlaps(self):
+            # (torch lets fill_/zero_ write one value through overlapping memory; nothing else)
             raise InplaceError(
                 "unsupported operation: more than one element of the written-to tensor refers to a "
                 "single memory location. Please clone() the tensor before performing the operation.")
+        self._value = result._value
         if self._detached:
-            prev, GRAD.enabled = GRAD.enabled, False
+            GRAD.enabled = False
             try:
                 new_root = apply(_VIEW_SCATTER, (root, result), (self._chain,))
             finally:
-                GRAD.enabled = prev
+                GRAD.enabled = grad
             root._value = new_root._value
-        else:
-            new_root = apply(_VIEW_SCATTER, (root, result), (self._chain,))
-            root._value = new_root._value
-            if new_root._requires_grad:
-                root._node, root._out_idx, root._requires_grad = new_root._node, 0, True
-            self._node, self._out_idx = result._node, result._out_idx
-            self._requires_grad = self._requires_grad or result._requires_grad
-        self._value = result._value
-        root._version += 1
-        self._base_seen = root._version
+            if self._detached == "data":
+                root._writes += 1  # torch's .data has its own version counter
+            else:
+                root._ver += 1
+            self._base_seen = root._ver + root._writes
+            return self
+        new_root = apply(_VIEW_SCATTER, (root, result), (self._chain,))
+        root._value = new_root._value
+        root._ver += 1
+        self._base_seen = root._ver + root._writes
+        if new_root._requires_grad:
+            root._node, root._out_idx, root._requires_grad = new_root._node, 0, True
+            _restamp((new_root._node,), since, root, root._ver - 1, made)
+            if result._requires_grad:
+                self._node, self._out_idx, self._requires_grad = result._node, result._out_idx, True
+            else:  # the view's history is the root's new one: re-derive it on next use
+                self._base_seen = -1
         return self
 
     # ---- Python protocol ----------------------------------------------------------------------
@@ -445,6 +510,41 @@ def _rebuild(arr, requires_grad):
     if requires_grad:
         t.requires_grad_()
     return t
+
+
+def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
+    """Fix the saved-tensor records that an in-place op's own nodes took of ``root``.
+
+    An in-place op records the node that computes the new value from the old one. Its vjp reads
+    the *old* ``self``, which torch saves as a copy (``original_self``); here the node already
+    holds it (JAX arrays are immutable), so its record of ``self`` (input 0) is dropped: neither
+    this op's own version bump nor later ones can invalidate it. A saved *output* (``made``, the
+    op's result, which now lives in ``root``) is re-pointed at ``root`` at its new version, so
+    changing the tensor again before backward raises, as in torch (``x.exp_(); x.add_(1)``).
+    Records taken by earlier nodes are left alone: they still raise.
+    """
+    import weakref
+    stack = [n for n in nodes if isinstance(n, Node) and n.seq > since]
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        saved = n.saved
+        if saved:
+            keep = []
+            for rec in saved:
+                r, ver, which = rec
+                if r is root and ver == old and which == "input 0":
+                    continue
+                if isinstance(r, weakref.ref) and r() is made:
+                    rec = (root, old + 1, which)
+                keep.append(rec)
+            saved[:] = keep
+        for e in n.edges:
+            if e is not None and isinstance(e[0], Node) and e[0].seq > since:
+                stack.append(e[0])
 
 
 def _overlaps(view: Tensor) -> bool:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .._dispatch import apply
+from ..autograd.graph import Node
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
@@ -171,16 +172,17 @@ def getitem(self, index):
 
 def setitem(self, index, value):
     """``x[index] = value``: writes through views into the base, as torch does."""
+    since = Node._seq  # nodes made from here on belong to this write (see Tensor._set_)
     value = as_operand(value)
     basic, spec, extra = _parse(self, index)
     if basic:
         target = _view(self, _SLICE, (spec,), extra)
-        target._set_(_broadcast_value(value, target), "x[...] = v")
+        target._set_(_broadcast_value(value, target), "x[...] = v", since)
         return
     if isinstance(value, Tensor) and value._value.dtype != self._value.dtype:
         from .math import _cast
         value = _cast(value, self._value.dtype)
-    self._set_(apply(_INDEX_PUT, (self, value, *extra), (spec, False)), "x[...] = v")
+    self._set_(apply(_INDEX_PUT, (self, value, *extra), (spec, False)), "x[...] = v", since)
 
 
 def _broadcast_value(value, target: Tensor) -> Tensor:

@@ -15,7 +15,7 @@ from .._dispatch import apply
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import check_int, shape_arg
+from ._common import check_int, shape_arg, value_of
 
 _RESHAPE, _PERMUTE, _EXPAND, _SLICE = OPS["reshape"], OPS["permute"], OPS["expand"], OPS["slice"]
 
@@ -119,7 +119,7 @@ def view(input, *shape):
         if d.itemsize != input.dtype.itemsize:
             raise RuntimeError("view(dtype) with a different element size is not supported by tracenn")
         import jax
-        return Tensor._wrap(jax.lax.bitcast_convert_type(input._value, d.np))
+        return Tensor._wrap(jax.lax.bitcast_convert_type(value_of(input), d.np))
     new = _infer_shape(shape_arg(shape), input._value.size)
     st = _view_strides(input._value.shape, strides_of(input), new)
     if st is None:

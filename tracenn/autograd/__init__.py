@@ -29,6 +29,8 @@ def _seed_grads(outputs, grad_outputs):
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if grad_outputs is not None else None
+        if out._base is not None:
+            out._sync()  # a view whose root changed since: its grad_fn comes from the root
         if not out._requires_grad:
             raise BackwardError(f"element {i} of tensors does not require grad and does not have a grad_fn")
         if g is None:
@@ -68,11 +70,28 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _no_create_graph(create_graph)
     outs = _as_list(tensors)
     grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables))
-    only = None
+    from .engine import _edge_of, run_backward
+    only = capture = None
+    nonleaf = []
     if inputs is not None:
-        only = {id(t) for t in _as_list(inputs)}
-    from .engine import run_backward
-    run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=True, only_leaves=only)
+        ins = _as_list(inputs)
+        if not ins:
+            raise BackwardError("`inputs` argument to `backward()` cannot be empty.")
+        only, capture = set(), {}
+        for t in ins:
+            if not t._requires_grad:
+                raise BackwardError("can't retain_grad on Tensor that has requires_grad=False")
+            e = _edge_of(t)
+            if isinstance(e[0], AccumulateGrad):
+                only.add(id(t))
+            else:  # a non-leaf input gets its .grad too (torch retains it for this call)
+                capture[e] = len(nonleaf)
+                nonleaf.append(t)
+    got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=True,
+                       only_leaves=only, capture=capture or None)
+    for slot, t in enumerate(nonleaf):
+        if slot in got:
+            t._accumulate_grad(got[slot])
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
@@ -106,8 +125,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 result.append(zeros_like(t))
                 continue
             if not allow_unused:
-                raise BackwardError("One of the differentiated Tensors appears to not have been used in "
-                                    "the graph. Set allow_unused=True if this is the desired behavior.")
+                raise BackwardError(f"The differentiated Tensor at index {slot} appears to not have been "
+                                    "used in the graph. Set allow_unused=True if this is the desired "
+                                    "behavior.")
             result.append(None)
         else:
             result.append(Tensor._wrap(g))

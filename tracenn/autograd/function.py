@@ -114,6 +114,9 @@ class Function:
         if not (GRAD.enabled and any(ctx.needs_input_grad)):
             return out
         outs = out if isinstance(out, tuple) else (out,)
+        for a in args:
+            if isinstance(a, Tensor) and a._base is not None:
+                a._sync()  # a view whose root changed: current value and grad_fn
         edges = tuple(
             ((a._node, a._out_idx) if a._node is not None else (a._grad_accumulator(), 0))
             if isinstance(a, Tensor) and a._requires_grad else None for a in args)

@@ -40,20 +40,31 @@ class _Mode:
         GRAD.enabled = self._prev
         return False
 
-    def __call__(self, fn):
-        to = self._to
+    def _fresh(self) -> "_Mode":
+        """A new context manager in the same mode (each decorated call enters its own)."""
+        return self.__class__()
 
+    def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            prev, GRAD.enabled = GRAD.enabled, to
-            try:
+            with self._fresh():
                 return fn(*args, **kwargs)
-            finally:
-                GRAD.enabled = prev
         return wrapper
 
 
-class no_grad(_Mode):
+class _NoParamMode(_Mode):
+    """Also usable as a bare decorator: ``@no_grad`` as well as ``@no_grad()`` (as torch >= 2.0)."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+    def __init__(self, orig_func=None):
+        pass
+
+
+class no_grad(_NoParamMode):
     """Ops inside do not record history (``with tracenn.no_grad(): ...`` or ``@no_grad()``).
 
     >>> import tracenn
@@ -64,19 +75,18 @@ class no_grad(_Mode):
     False
     """
 
-    def __init__(self):
-        self._to = False
+    _to = False
 
 
-class enable_grad(_Mode):
+class enable_grad(_NoParamMode):
     """Turn recording back on inside a ``no_grad`` block."""
 
-    def __init__(self):
-        self._to = True
+    _to = True
 
 
 class set_grad_enabled(_Mode):
-    """``set_grad_enabled(False)`` as a call sets the mode; as a context manager it restores it."""
+    """``set_grad_enabled(False)`` as a call sets the mode; as a context manager or a decorator it
+    restores the previous mode afterwards."""
 
     def __init__(self, mode: bool):
         self._prev = GRAD.enabled
@@ -90,9 +100,26 @@ class set_grad_enabled(_Mode):
         GRAD.enabled = self._prev
         return False
 
+    def __call__(self, fn):
+        GRAD.enabled = self._prev  # used as a decorator: constructing it must not change the mode
+        return super().__call__(fn)
+
+    def _fresh(self):
+        return _Set(self._to)
+
+
+class _Set(_Mode):
+    def __init__(self, mode):
+        self._to = mode
+
 
 class inference_mode(_Mode):
     """Like ``no_grad`` (tracenn has no separate inference tensors)."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare @inference_mode
+            return cls()(mode)
+        return super().__new__(cls)
 
     def __init__(self, mode: bool = True):
         self._to = not mode
@@ -106,3 +133,6 @@ class inference_mode(_Mode):
     def __exit__(self, *exc):
         GRAD.inference = self._prev_inf
         return super().__exit__(*exc)
+
+    def _fresh(self):
+        return inference_mode(self._mode)

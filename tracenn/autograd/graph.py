@@ -11,6 +11,11 @@ def _camel(name: str) -> str:
     return "".join(p[:1].upper() + p[1:] for p in name.split("_"))
 
 
+# grad_fn names torch prints where the primitive's name differs from torch's op name.
+_TORCH_NAMES = {"copy": "CloneBackward0", "cast": "ToCopyBackward0", "max_dim": "MaxBackward0",
+                "reshape": "ViewBackward0", "alias": "AliasBackward0", "view_scatter": "CopySlices"}
+
+
 class Node:
     """The ``grad_fn`` of a tensor made by a differentiable op."""
 
@@ -33,7 +38,8 @@ class Node:
         self.hooks = None         # post hooks: fn(grad_inputs, grad_outputs)
 
     def name(self) -> str:
-        return f"{_camel(self.op.name)}Backward0"
+        n = self.op.name
+        return _TORCH_NAMES.get(n) or f"{_camel(n)}Backward0"
 
     @property
     def next_functions(self):
