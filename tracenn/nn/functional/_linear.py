@@ -1,11 +1,8 @@
-"""``tracenn.nn.functional``: the functional forms of layers (``linear``, ``relu`` so far).
-
-Each is a composite of tracenn's primitives, so it gets gradients, tracing and lowering for free.
-"""
+"""Linear functional forms: ``linear`` (and ``relu``, kept here until the activations move)."""
 from __future__ import annotations
 
-from .._api import linalg as _linalg, math as _math
-from ..tensor import Tensor
+from ..._api import linalg as _linalg, math as _math
+from ...tensor import Tensor
 
 __all__ = ["linear", "relu"]
 
