@@ -4,11 +4,7 @@
 :mod:`tracenn.nn.modules.module` for the rule on names in error messages.
 """
 from .parameter import Buffer, Parameter  # noqa: F401
-from .modules import (  # noqa: F401
-    Container, Identity, Linear, Module, ModuleDict, ModuleList, ParameterDict, ParameterList, ReLU,
-    Sequential, Sigmoid, Tanh)
+from .modules import *  # noqa: F401,F403
 from . import functional, init, modules, parameter, utils  # noqa: F401
 
-__all__ = ["Parameter", "Buffer", "Module", "Container", "Sequential", "ModuleList", "ModuleDict",
-           "ParameterList", "ParameterDict", "Identity", "Linear", "ReLU", "Tanh", "Sigmoid",
-           "functional", "init", "utils"]
+__all__ = ["Parameter", "Buffer", *modules.__all__, "functional", "init", "utils"]

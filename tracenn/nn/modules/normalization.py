@@ -1,0 +1,4 @@
+"""LayerNorm, GroupNorm, LocalResponseNorm, RMSNorm."""
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,4 @@
+"""Embedding and EmbeddingBag."""
+from __future__ import annotations
+
+__all__: list[str] = []
