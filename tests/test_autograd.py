@@ -797,11 +797,7 @@ INPLACE = {
     "twice": lambda x, o: x.mul_(o).sin_(),
 }
 
-_COMPOSITE = pytest.mark.xfail(
-    strict=True, reason="hypot_ is a composite (sqrt(x*x + y*y)); its inner mul saved `self` before "
-                        "the in-place bump, and methods._inplace does not pass Tensor._set_ the "
-                        "`since=Node._seq` marker that would let _set_ see that node as its own")
-_XFAIL = {"hypot_": _COMPOSITE}
+_XFAIL = {}
 _A = [[0.7, 1.2, 0.9], [1.6, 0.8, 1.1]]
 _O = [[1.3, 0.4, 1.7], [0.9, 2.0, 0.6]]
 _W = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]

@@ -41,7 +41,9 @@ class Tensor:
     # Defaults for the rarely-set state (instance dict when set).
     grad = None
     _base = None          # root tensor of a view
-    _chain = ()           # view steps from the root: ((op name, static key), ...)
+    _chain = ()           # view steps from the root's storage: ((op name, static key), ...)
+    _layout = ()          # a root's steps from its storage to its value (t_(), unsqueeze_(), ...)
+    _layout_inv = ()      # ... and back
     _base_seen = 0        # the root's _version + _writes when this view last read it
     _detached = False     # "detach" / "data": a view whose writes reach the root without autograd
     _strides = None       # torch strides of a view (None: contiguous)
@@ -260,7 +262,7 @@ class Tensor:
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
         self._value = other._value if other._base is None else other._sync()
         if self._base is not None:  # new data of its own: no longer a view of the old root
-            for k in ("_base", "_chain", "_base_seen", "_strides", "_leaf_base"):
+            for k in ("_base", "_chain", "_base_seen", "_strides", "_leaf_base", "_layout", "_layout_inv"):
                 self.__dict__.pop(k, None)
         self._strides = other._strides
 
@@ -276,7 +278,7 @@ class Tensor:
         v = Tensor._wrap(value, requires_grad and not detached, None if detached else node, idx)
         root = self._base if self._base is not None else self
         v._base = root
-        v._chain = self._chain + (step,) if self._base is not None else (step,)
+        v._chain = self._chain + (step,) if self._base is not None else self._layout + (step,)
         v._base_seen = root._ver + root._writes
         kind = detached or self._detached
         if kind:
@@ -303,7 +305,7 @@ class Tensor:
             track = not self._detached and (GRAD.enabled or self._requires_grad)
             prev, GRAD.enabled = GRAD.enabled, track
             try:
-                for name, key in self._chain:
+                for name, key in root._layout_inv + self._chain:
                     t = apply(OPS[name], (t,), key)
             finally:
                 GRAD.enabled = prev
@@ -382,7 +384,7 @@ class Tensor:
         if self._detached:
             GRAD.enabled = False
             try:
-                new_root = apply(_VIEW_SCATTER, (root, result), (self._chain,))
+                new_root = apply(_VIEW_SCATTER, (root, result), (root._layout_inv + self._chain,))
             finally:
                 GRAD.enabled = grad
             root._value = new_root._value
@@ -392,7 +394,7 @@ class Tensor:
                 root._ver += 1
             self._base_seen = root._ver + root._writes
             return self
-        new_root = apply(_VIEW_SCATTER, (root, result), (self._chain,))
+        new_root = apply(_VIEW_SCATTER, (root, result), (root._layout_inv + self._chain,))
         root._value = new_root._value
         root._ver += 1
         self._base_seen = root._ver + root._writes
@@ -403,6 +405,25 @@ class Tensor:
                 self._node, self._out_idx, self._requires_grad = result._node, result._out_idx, True
             else:  # the view's history is the root's new one: re-derive it on next use
                 self._base_seen = -1
+        return self
+
+    def _relayout_(self, view: "Tensor") -> "Tensor":
+        """Become ``view`` (a view of self, or of self's root) in place: ``t_()``, ``unsqueeze_()``...
+
+        A view simply takes the new view's chain. A root keeps its storage — every existing view
+        stays a view of that storage — and records the step in ``_layout`` (and its inverse in
+        ``_layout_inv``), which views apply to read and write through the new layout.
+        """
+        self._check_inplace()
+        if self._base is None:
+            name, key = view._chain[-1]
+            self._layout = view._chain
+            self._layout_inv = (_inverse_step(name, key, self._value.shape),) + self._layout_inv
+        else:
+            self._chain, self._base_seen = view._chain, view._base_seen
+        self._value, self._strides = view._value, view._strides
+        if view._node is not None:
+            self._node, self._out_idx = view._node, view._out_idx
         return self
 
     # ---- Python protocol ----------------------------------------------------------------------
@@ -517,7 +538,7 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
 
     An in-place op records the node that computes the new value from the old one. Its vjp reads
     the *old* ``self``, which torch saves as a copy (``original_self``); here the node already
-    holds it (JAX arrays are immutable), so its record of ``self`` (input 0) is dropped: neither
+    holds it (JAX arrays are immutable), so its records of ``self`` are dropped: neither
     this op's own version bump nor later ones can invalidate it. A saved *output* (``made``, the
     op's result, which now lives in ``root``) is re-pointed at ``root`` at its new version, so
     changing the tensor again before backward raises, as in torch (``x.exp_(); x.add_(1)``).
@@ -536,8 +557,8 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
             keep = []
             for rec in saved:
                 r, ver, which = rec
-                if r is root and ver == old and which == "input 0":
-                    continue
+                if r is root and ver == old and which.startswith("input"):
+                    continue  # read the old value, which the node holds (x.hypot_(y) reads x twice)
                 if isinstance(r, weakref.ref) and r() is made:
                     rec = (root, old + 1, which)
                 keep.append(rec)
@@ -545,6 +566,20 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
         for e in n.edges:
             if e is not None and isinstance(e[0], Node) and e[0].seq > since:
                 stack.append(e[0])
+
+
+def _inverse_step(name: str, key: tuple, shape: tuple) -> tuple:
+    """The view step that undoes ``(name, key)`` applied to an array of ``shape``."""
+    if name == "reshape":
+        return ("reshape", (tuple(shape),))
+    if name == "permute":
+        inv = [0] * len(key[0])
+        for i, d in enumerate(key[0]):
+            inv[d] = i
+        return ("permute", (tuple(inv),))
+    if name == "alias":
+        return ("alias", ())
+    raise ValueError(f"no inverse for view step {name}")
 
 
 def _overlaps(view: Tensor) -> bool:

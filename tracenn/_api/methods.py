@@ -8,6 +8,7 @@ from __future__ import annotations
 from .. import random as _random
 from .._dispatch import apply
 from ..ops import OPS
+from ..autograd.graph import Node
 from ..tensor import Tensor
 from . import convert, index, linalg, math, reduce, shape
 from ._common import as_operand
@@ -62,7 +63,8 @@ Tensor.bernoulli = lambda self, p=None, *, generator=None: _random.bernoulli(sel
 
 def _inplace(name, fn):
     def method(self, *args, **kwargs):
-        return self._set_(fn(self, *args, **kwargs), name)
+        since = Node._seq  # nodes made from here on belong to this in-place op (see Tensor._set_)
+        return self._set_(fn(self, *args, **kwargs), name, since)
     method.__name__ = name
     method.__doc__ = f"In-place ``{name[:-1]}``: ``x.{name}(...)`` makes ``x`` the result (returns ``x``)."
     return method
@@ -108,18 +110,16 @@ Tensor.zero_ = zero_
 Tensor.copy_ = copy_
 
 
-def _swap_(name, fn):
+def _relayout(name, fn):
     def method(self, *args):
-        r = fn(self, *args)
-        self._value = r._value if r._base is None else r._sync()
-        self._node, self._out_idx = r._node, r._out_idx
-        return self
+        return self._relayout_(fn(self, *args))
     method.__name__ = name
+    method.__doc__ = f"In-place ``{name[:-1]}``: this tensor takes the new shape (views keep aliasing)."
     return method
 
 
-for _n in ("t transpose squeeze unsqueeze").split():
-    setattr(Tensor, _n + "_", _swap_(_n + "_", _METHODS[_n]))
+for _n in ("t transpose squeeze unsqueeze swapaxes swapdims").split():
+    setattr(Tensor, _n + "_", _relayout(_n + "_", _METHODS[_n]))
 
 
 # ---- Python operators --------------------------------------------------------------------------
