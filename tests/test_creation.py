@@ -108,3 +108,9 @@ def test_synchronize_runs():
     tracenn.synchronize()
     tracenn.cuda.synchronize() if tracenn.cuda.is_available() else tracenn.cpu.synchronize()
     assert x.block_until_ready() is x
+
+
+def test_numpy_scalars_keep_their_dtype():
+    assert tracenn.tensor([np.float64(1.0)]).dtype is tracenn.float64
+    assert tracenn.tensor([np.int32(1), np.int32(2)]).dtype is tracenn.int32
+    assert tracenn.tensor(np.float16(1.5)).dtype is tracenn.float16

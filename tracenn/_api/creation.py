@@ -28,7 +28,9 @@ def _infer_python(data):
                 walk(y)
         elif isinstance(x, Tensor):
             kinds.add(x.dtype)
-        elif isinstance(x, bool) or isinstance(x, np.bool_):
+        elif isinstance(x, np.generic):  # numpy scalars keep their dtype, as in torch
+            kinds.add(_dt.from_np(x.dtype))
+        elif isinstance(x, bool):
             kinds.add(_dt.bool)
         elif isinstance(x, numbers.Integral):
             kinds.add(_dt.int64)
