@@ -140,3 +140,7 @@ def get_default_device() -> device:
     from .device import from_jax
     d = _jax.config.jax_default_device
     return from_jax(d) if d is not None else device("cpu")
+from . import nn  # noqa: E402,F401
+from . import utils, vision  # noqa: E402,F401
+from .serialization import load, save  # noqa: E402,F401
+from . import optim  # noqa: E402,F401

@@ -1,0 +1,19 @@
+"""``tracenn.optim``: torch.optim's optimizers and learning-rate schedulers.
+
+The update rules live in :mod:`tracenn.optim._functional` as pure tensor functions; each optimizer's
+``step()`` applies them in place. State dicts have torch's layout, so a run can be saved and resumed.
+"""
+from . import lr_scheduler  # noqa: F401
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .adamax import Adamax
+from .lbfgs import LBFGS
+from .nadam import NAdam
+from .optimizer import Optimizer, register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+from .radam import RAdam
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam", "RMSprop",
+           "SGD", "lr_scheduler", "register_optimizer_step_post_hook", "register_optimizer_step_pre_hook"]

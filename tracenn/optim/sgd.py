@@ -1,0 +1,95 @@
+"""``SGD``: stochastic gradient descent with optional (Nesterov) momentum, as torch.optim.SGD."""
+from __future__ import annotations
+
+from ..autograd.grad_mode import no_grad
+from . import _functional as F
+from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, write_back
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent (optionally with momentum), with torch's update rule:
+
+    .. code-block:: text
+
+        g = -grad if maximize else grad;  g = g + weight_decay * p
+        b = g (first step) or momentum * b + (1 - dampening) * g
+        g = g + momentum * b (nesterov) or b
+        p = p - lr * g
+
+    Args:
+        params (iterable): parameters, named parameters or param group dicts to optimize.
+        lr (float or Tensor): learning rate (default: 1e-3).
+        momentum (float): momentum factor (default: 0).
+        dampening (float): dampening for momentum (default: 0).
+        weight_decay (float): L2 penalty (default: 0).
+        nesterov (bool): use Nesterov momentum (default: False).
+        maximize (bool): maximize the objective instead of minimizing (default: False).
+        foreach, fused (bool, optional): accepted for compatibility; the update is the same.
+        differentiable (bool): must be False.
+
+    State per parameter: ``momentum_buffer`` (when ``momentum != 0``).
+
+    >>> import tracenn
+    >>> w = tracenn.nn.Parameter(tracenn.tensor([1.0, 2.0]))
+    >>> opt = tracenn.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(2):
+    ...     opt.zero_grad()
+    ...     (w * w).sum().backward()
+    ...     opt.step()
+    >>> w
+    Parameter containing:
+    tensor([0.4600, 0.9200], requires_grad=True)
+    >>> opt.state[w]["momentum_buffer"]
+    tensor([3.4000, 6.8000])
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False, foreach=None, differentiable=False, fused=None):
+        check_lr(lr)
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_not_differentiable(differentiable)
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
+                    "foreach": foreach, "differentiable": differentiable, "fused": fused}
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+        if fused and foreach:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", False)
+
+    def step(self, closure=None):
+        """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
+        loss = self._run_closure(closure)
+        with no_grad():
+            for group in self.param_groups:
+                momentum = group["momentum"]
+                options = dict(lr=as_scalar(group["lr"]), weight_decay=group["weight_decay"], momentum=momentum,
+                               dampening=group["dampening"], nesterov=group["nesterov"],
+                               maximize=group["maximize"])
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p] if momentum != 0 else None
+                    buf = state.get("momentum_buffer") if state is not None else None
+                    new_p, new_buf = F.sgd(p, p.grad, buf, **options)
+                    write_back(p, new_p)
+                    if new_buf is not None:
+                        if buf is None:
+                            state["momentum_buffer"] = new_buf
+                        else:
+                            write_back(buf, new_buf)
+        return loss
