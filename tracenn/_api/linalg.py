@@ -5,7 +5,6 @@ from .._dispatch import apply
 from ..errors import DtypeError, ShapeError
 from ..ops import OPS
 
-from ._common import result_np_dtype
 
 _MATMUL = OPS["matmul"]
 
@@ -105,13 +104,14 @@ def addmv(input, mat, vec, *, beta=1, alpha=1):
 
 
 def einsum(equation, *operands):
-    """Einstein summation (``einsum('ij,jk->ik', a, b)``); operands promote to one dtype."""
+    """Einstein summation (``einsum('ij,jk->ik', a, b)``); operands must share one dtype, as in torch."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    dt = result_np_dtype(*operands)
-    from .math import _cast
-    ops = tuple(_cast(t, dt) for t in operands)
-    return apply(OPS["einsum"], ops, (equation.replace(" ", ""),))
+    dtypes = [t.dtype for t in operands]
+    if len(set(dtypes)) > 1:  # torch does not promote here
+        raise DtypeError(f"einsum(): expected all operands to have the same dtype, got "
+                         f"{', '.join(str(d) for d in dtypes)}; cast them first, e.g. b.to(a.dtype)")
+    return apply(OPS["einsum"], tuple(operands), (equation.replace(" ", ""),))
 
 
 def tensordot(a, b, dims=2):

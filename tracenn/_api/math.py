@@ -20,21 +20,51 @@ def _binary(name, a, b, dt=None):
     return apply(OPS[name], (a, b), (dt or result_np_dtype(a, b),))
 
 
+def _torch_name(dt: np.dtype) -> str:
+    """torch's C++ name of a dtype in kernel errors: 'Bool', 'Long', 'Float', 'Half', ..."""
+    return _dt.TYPE_NAMES[_dt.from_np(dt)].replace("torch.", "").replace("Tensor", "")
+
+
+def _refuse(kernel, dt: np.dtype, kinds: str, hint: str):
+    """torch has no ``kernel`` for this computation dtype: raise its error, and say what to do."""
+    if dt.kind in kinds:
+        raise DtypeError(f"\"{kernel}\" not implemented for '{_torch_name(dt)}'; {hint}")
+
+
+def _tensor_args(name, input, other):
+    """The ops that take two tensors only (maximum, atan2, ...): a number raises TypeError, as torch."""
+    for pos, (arg, x) in enumerate((("input", input), ("end" if name == "lerp" else "other", other)), 1):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                            f"{type(x).__name__}; wrap the number, e.g. tracenn.tensor({x!r})")
+
+
+def _scaled(input, other, alpha):
+    """``alpha * other`` for add/sub; a float ``alpha`` cannot scale an integer result (torch)."""
+    if alpha == 1:
+        return other
+    if isinstance(alpha, float) and result_np_dtype(as_operand(input), as_operand(other)).kind in "iub":
+        raise DtypeError("For integral input tensors, argument alpha must not be a floating point number. "
+                         f"Got alpha={alpha}; pass an int alpha or make the inputs floating (x.float()).")
+    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+
+
 def add(input, other, *, alpha=1, out=None):
     """``input + alpha * other`` with torch's type promotion."""
-    if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
-    return _out(_binary("add", input, other), out)
+    return _out(_binary("add", input, _scaled(input, other, alpha)), out)
 
 
 def sub(input, other, *, alpha=1, out=None):
     """``input - alpha * other``."""
-    if alpha != 1:
-        other = mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+    other = _scaled(input, other, alpha)
     a, b = as_operand(input), as_operand(other)
-    if result_np_dtype(a, b) == _BOOL:
+    isbool = [isinstance(x, bool) or (isinstance(x, Tensor) and x._value.dtype == _BOOL) for x in (a, b)]
+    if all(isbool):
         raise DtypeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                          "Use the `^` or `logical_xor()` operator instead.")
+    if any(isbool):
+        raise DtypeError("Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+                         "trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     return _out(_binary("sub", a, b), out)
 
 
@@ -53,11 +83,13 @@ def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is None:
         r = _binary("div", a, b, float_np_dtype(dt))
     elif rounding_mode == "trunc":
+        _refuse("div_trunc_cpu", dt, "b", "convert the inputs first, e.g. x.long()")
         r = _binary("trunc_divide", a, b, dt)
     elif rounding_mode == "floor":
-        r = _binary("floor_divide", a, b, dt)
+        r = floor_divide(a, b)
     else:
-        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
+        raise RuntimeError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                           f"'{rounding_mode}'")
     return _out(r, out)
 
 
@@ -66,16 +98,22 @@ multiply = mul
 subtract = sub
 
 
-def floor_divide(input, other):
-    return _binary("floor_divide", input, other)
+def _no_bool(name, kernel):
+    def f(input, other):
+        a, b = as_operand(input), as_operand(other)
+        dt = result_np_dtype(a, b)
+        _refuse(kernel, dt, "b", "convert the inputs first, e.g. x.long()")
+        return _binary(name, a, b, dt)
+    f.__name__ = f.__qualname__ = name
+    return f
 
 
-def remainder(input, other):
-    return _binary("remainder", input, other)
-
-
-def fmod(input, other):
-    return _binary("fmod", input, other)
+floor_divide = _no_bool("floor_divide", "div_floor_cpu")
+floor_divide.__doc__ = "``input // other`` rounded toward negative infinity (Python's ``//``)."
+remainder = _no_bool("remainder", "remainder_cpu")
+remainder.__doc__ = "Python's ``%``: the result has the sign of ``other``."
+fmod = _no_bool("fmod", "fmod_cpu")
+fmod.__doc__ = "C's ``fmod``: the result has the sign of ``input``."
 
 
 def pow(input, exponent):
@@ -84,7 +122,10 @@ def pow(input, exponent):
     if isinstance(b, int) and not isinstance(b, bool) and b < 0 and isinstance(a, Tensor) \
             and a._value.dtype.kind in "iub":
         raise RuntimeError("Integers to negative integer powers are not allowed.")
-    return _binary("pow", a, b)
+    dt = result_np_dtype(a, b)
+    if isinstance(b, Tensor):  # bool ** bool exists only with a Python-bool exponent
+        _refuse("pow", dt, "b", "convert the inputs first, e.g. x.long()")
+    return _binary("pow", a, b, dt)
 
 
 def float_power(input, exponent):
@@ -92,17 +133,36 @@ def float_power(input, exponent):
 
 
 def maximum(input, other):
+    """Elementwise max of two tensors (NaN propagates; a tie splits the gradient, as torch)."""
+    _tensor_args("maximum", input, other)
     return _binary("maximum", input, other)
 
 
 def minimum(input, other):
+    """Elementwise min of two tensors (NaN propagates)."""
+    _tensor_args("minimum", input, other)
     return _binary("minimum", input, other)
 
 
-fmax, fmin = maximum, minimum
+def fmax(input, other):
+    """Elementwise max that ignores NaN (NaN only where both are NaN); ties send the gradient to ``input``."""
+    return _fminmax("fmax", input, other, ge)  # noqa: F821 (made below)
+
+
+def fmin(input, other):
+    """Elementwise min that ignores NaN (NaN only where both are NaN)."""
+    return _fminmax("fmin", input, other, le)  # noqa: F821 (made below)
+
+
+def _fminmax(name, a, b, keep):
+    _tensor_args(name, a, b)
+    pick_a = logical_or(keep(a, b), isnan(b))  # noqa: F821 (made below)
+    return where(pick_a, a, b)
 
 
 def atan2(input, other):
+    """The angle of the point (other, input): ``atan(input / other)`` in the right quadrant."""
+    _tensor_args("atan2", input, other)
     a, b = as_operand(input), as_operand(other)
     return _binary("atan2", a, b, float_np_dtype(result_np_dtype(a, b)))
 
@@ -141,9 +201,10 @@ def _bitwise(name):
     def f(input, other):
         a, b = as_operand(input), as_operand(other)
         dt = result_np_dtype(a, b)
-        if dt.kind not in "iub":
-            raise DtypeError(f"\"{name}_cpu\" not implemented for '{_dt.from_np(dt).name.capitalize()}': "
-                             f"bitwise ops take integer or bool tensors")
+        kernel = {"bitwise_left_shift": "lshift_cpu", "bitwise_right_shift": "rshift_cpu"}.get(name, name + "_cpu")
+        _refuse(kernel, dt, "fcV" + ("b" if "shift" in name else ""),
+                f"bitwise {'shifts take integer' if 'shift' in name else 'ops take integer or bool'} tensors; "
+                "convert first, e.g. x.long()")
         return _binary(name, a, b, dt)
     f.__name__ = name
     return f
@@ -156,10 +217,35 @@ bitwise_and, bitwise_or, bitwise_xor, bitwise_left_shift, bitwise_right_shift = 
 
 # ---- unary ----------------------------------------------------------------------------------
 
+# dtype kinds torch refuses per unary op ("b" bool, "iu" integer, "f" floating), and what to say.
+_REFUSED = {
+    "neg": ("b", "Negation, the `-` operator, on a bool tensor is not supported. If you are trying to "
+                 "invert a mask, use the `~` or `logical_not()` operator instead."),
+    "relu": ("b", "Boolean inputs not supported for relu; convert first, e.g. x.float()."),
+    "frac": ("biu", None), "abs": ("b", None), "floor": ("b", None), "ceil": ("b", None),
+    "trunc": ("b", None), "round": ("b", None), "bitwise_not": ("fV", None),
+}
+
+
+def _check_unary(name, input):
+    refused = _REFUSED.get(name)
+    kind = input._value.dtype.kind
+    if refused is None or kind not in refused[0]:
+        return
+    if refused[1] is not None:
+        raise DtypeError(refused[1])
+    tname = _dt.TYPE_NAMES[input.dtype].replace("torch.", "").replace("Tensor", "")
+    what = "integer or bool" if name == "bitwise_not" else "floating-point" if name == "frac" else "numeric (non-bool)"
+    hint = "x.long()" if name == "bitwise_not" else "x.float()"
+    raise DtypeError(f"\"{name}_cpu\" not implemented for '{tname}': {name} takes {what} tensors; "
+                     f"convert first, e.g. {hint}")
+
+
 def _unary_same(name):
     op = OPS[name]
 
     def f(input, *, out=None):
+        _check_unary(name, input)
         return _out(apply(op, (input,)), out)
     f.__name__ = name
     f.__doc__ = op.doc or f"Elementwise ``{name}``."
@@ -191,6 +277,7 @@ arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, aco
 
 def round(input, *, decimals=0):
     """Round half to even (as torch), optionally to ``decimals`` places."""
+    _check_unary("round", input)
     return apply(OPS["round"], (input,), (int(decimals),))
 
 
@@ -214,11 +301,20 @@ def clamp(input, min=None, max=None, *, out=None):
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        if not all(b is None or isinstance(b, Tensor) for b in (min, max)):
+            raise TypeError("clamp(): min and max must both be tensors or both be numbers, got "
+                            f"{type(min).__name__} and {type(max).__name__}; wrap the number, e.g. "
+                            "tracenn.tensor(0.5)")
+        # where-based, as torch's gradient: x keeps it on a tie, a bound gets it where it wins; NaN in
+        # x or in a tensor bound propagates.
         r = input
-        if min is not None:
-            r = maximum(r, min)
-        if max is not None:
-            r = minimum(r, max)
+        for bound, outside in ((min, lt), (max, gt)):  # noqa: F821 (made above)
+            if bound is None:
+                continue
+            pick = outside(r, bound)
+            if isinstance(bound, Tensor) and bound.is_floating_point():
+                pick = logical_or(pick, isnan(bound))  # noqa: F821
+            r = where(pick, bound, r)
         return _out(r, out)
     dt = input._value.dtype
     if dt.kind in "iu" and (isinstance(min, float) or isinstance(max, float)):
@@ -238,8 +334,16 @@ def clamp_max(input, max):
 
 
 def lerp(input, end, weight):
-    a, b, w = as_operand(input), as_operand(end), as_operand(weight)
-    return apply(OPS["lerp"], (a, b, w), (result_np_dtype(a, b),))
+    """``input + weight * (end - input)``; ``end`` (and a tensor ``weight``) must have input's dtype."""
+    _tensor_args("lerp", input, end)
+    a, b, w = input, end, as_operand(weight)
+    for what, x in (("end", b), ("weight", w)):
+        if isinstance(x, Tensor) and x._value.dtype != a._value.dtype:
+            raise DtypeError(f"expected dtype {_torch_name(a._value.dtype).lower()} for `{what}` but got dtype "
+                             f"{_torch_name(x._value.dtype).lower()}; cast it first, e.g. {what}.to(input.dtype)")
+    kernel = "lerp_kernel_tensor" if isinstance(w, Tensor) else "lerp_kernel_scalar"
+    _refuse(kernel, a._value.dtype, "biu", "lerp takes floating-point tensors; e.g. x.float()")
+    return apply(OPS["lerp"], (a, b, w), (a._value.dtype,))
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
@@ -254,19 +358,46 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     return add(input, div(tensor1, tensor2), alpha=value)
 
 
+def _promoted(a, b, floating=False):
+    """Both operands as tensors of their torch result dtype (composites compute in it)."""
+    a, b = as_operand(a), as_operand(b)
+    dt = result_np_dtype(a, b)
+    if floating:
+        dt = float_np_dtype(dt)
+    return _as_tensor(a, dt), _as_tensor(b, dt)
+
+
+def _as_tensor(x, dt: np.dtype) -> Tensor:
+    if isinstance(x, Tensor):
+        return _cast(x, dt)
+    return apply(OPS["full"], (x,), ((), dt))
+
+
 def hypot(input, other):
-    return sqrt(add(mul(input, input), mul(other, other)))  # noqa: F821
+    """``sqrt(input**2 + other**2)``, computed in the promoted dtype (floating tensors only)."""
+    _tensor_args("hypot", input, other)
+    _refuse("hypot_cpu", result_np_dtype(input, other), "biu", "hypot takes floating-point tensors; e.g. x.float()")
+    a, b = _promoted(input, other)
+    return sqrt(add(mul(a, a), mul(b, b)))  # noqa: F821
 
 
 def logaddexp(input, other):
+    """``log(exp(input) + exp(other))`` without overflow (inputs broadcast)."""
+    _tensor_args("logaddexp", input, other)
+    _refuse("logaddexp_cpu", result_np_dtype(input, other), "biu",
+            "logaddexp takes floating-point tensors; e.g. x.float()")
     from .reduce import logsumexp
-    from .shape import stack
-    return logsumexp(stack([input, other]), 0)
+    from .shape import broadcast_tensors, stack
+    return logsumexp(stack(broadcast_tensors(*_promoted(input, other, floating=True))), 0)
 
 
 def xlogy(input, other):
-    a, b = as_operand(input), as_operand(other)
-    return where(eq(a, 0), 0.0, mul(a, log(b)))  # noqa: F821
+    """``input * log(other)``, with 0 where ``input`` is 0 (NaN where ``other`` is NaN), as torch."""
+    a, b = _promoted(input, other, floating=True)
+    at_zero = eq(a, 0)  # noqa: F821
+    zero = where(isnan(b), b, 0.0)  # noqa: F821
+    # log of a safe operand where x == 0: the masked branch must not send 0 * log(0) = nan back.
+    return where(at_zero, zero, mul(a, log(where(at_zero, 1.0, b))))  # noqa: F821
 
 
 def _np_default_float():

@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .._dispatch import apply
+from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
 from ._common import dims_arg, float_np_dtype
@@ -15,6 +16,12 @@ from .math import _cast, abs as _abs, pow as _pow, sqrt, sub
 # torch returns these named tuples from max/min/sort/topk with a dim.
 values_indices = {name: collections.namedtuple(name, ["values", "indices"])
                   for name in ("max", "min", "sort", "topk", "mode", "median", "kthvalue", "cummax", "cummin")}
+
+
+def _dims(dim, x):
+    """Normalised reduction dims; a 0-d tensor's only "dim" (0 or -1) reduces nothing, as torch."""
+    d = dims_arg(dim, x.ndim)
+    return None if x.ndim == 0 else d
 
 
 def _np(dtype):
@@ -26,7 +33,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):
     d = _np(dtype)
     if d is None and input._value.dtype.kind in "biu":
         d = np.dtype(np.int64)
-    return apply(OPS["sum"], (input,), (dims_arg(dim, input.ndim), bool(keepdim), d))
+    return apply(OPS["sum"], (input,), (_dims(dim, input), bool(keepdim), d))
 
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
@@ -42,7 +49,7 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
             f"mean(): could not infer output dtype. Input dtype must be either a floating point or "
             f"complex dtype. Got: {_dt.from_np(input._value.dtype).name.capitalize()}. "
             f"Use x.float().mean() or mean(dtype=tracenn.float32).")
-    return apply(OPS["mean"], (input,), (dims_arg(dim, input.ndim), bool(keepdim), d))
+    return apply(OPS["mean"], (input,), (_dims(dim, input), bool(keepdim), d))
 
 
 def nanmean(input, dim=None, keepdim=False):
@@ -63,12 +70,28 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Variance; ``correction=1`` (default) is the unbiased estimate, as torch."""
     if isinstance(dim, bool):  # var(x, False): the old positional ``unbiased``
         unbiased, dim = dim, None
-    x = input if input._value.dtype.kind in "fcV" else _cast(input, float_np_dtype(input._value.dtype))
-    return apply(OPS["var"], (x,), (dims_arg(dim, x.ndim), _correction(unbiased, correction), bool(keepdim)))
+    if input._value.dtype.kind not in "fcV":
+        raise DtypeError("std and var only support floating point and complex dtypes, got "
+                         f"{input.dtype}; convert first, e.g. x.float().var()")
+    return apply(OPS["var"], (input,), (_dims(dim, input), _correction(unbiased, correction), bool(keepdim)))
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    return sqrt(var(input, dim, unbiased, keepdim, correction=correction))
+    """Standard deviation: the square root of :func:`var` (its gradient is 0 where it is 0, as torch)."""
+    return _safe_root(var(input, dim, unbiased, keepdim, correction=correction), sqrt)
+
+
+def _safe_root(s, root):
+    """``root(s)`` whose gradient is 0 where ``s == 0`` (torch's norm/std), not sqrt'(0) * 0 = nan.
+
+    Only a graph that needs gradients pays for the two extra selects.
+    """
+    from ..autograd import is_grad_enabled
+    if not (s.requires_grad and is_grad_enabled()):
+        return root(s)
+    from .math import eq, where
+    zero = eq(s, 0)
+    return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -85,14 +108,26 @@ def prod(input, dim=None, keepdim=False, *, dtype=None):
         d = np.dtype(np.int64)
     if dim is not None:
         dim = (dim,) if not isinstance(dim, (tuple, list)) else dim
-    return apply(OPS["prod"], (input,), (dims_arg(dim, input.ndim), bool(keepdim), d))
+    return apply(OPS["prod"], (input,), (_dims(dim, input), bool(keepdim), d))
 
 
 def _check_nonempty(input, name, dim=None):
     if input._value.size == 0 and dim is None:
-        raise RuntimeError(
+        # torch raises IndexError for argmax/argmin and RuntimeError for max/min.
+        raise (IndexError if name.startswith("arg") else RuntimeError)(
             f"{name}(): Expected reduction dim to be specified for input.numel() == 0. "
             "Specify the reduction dim with the 'dim' argument.")
+
+
+def _check_reducible(input, name, dims):
+    """max-like reductions have no identity: an empty reduced dim is an error, as in torch."""
+    if dims is None:
+        _check_nonempty(input, name)
+        return
+    for d in dims:
+        if input._value.shape[d] == 0:
+            raise IndexError(f"{name}(): Expected reduction dim {d} to have non-zero size. Check the "
+                             f"shape {list(input.shape)}, or use a sum-like reduction that has an identity.")
 
 
 def _extreme(name, largest, input, dim, keepdim, other):
@@ -105,6 +140,7 @@ def _extreme(name, largest, input, dim, keepdim, other):
         _check_nonempty(input, name)
         return apply(OPS["amax" if largest else "amin"], (input,), (None, False))
     d = _wrap_dim(dim, input.ndim)
+    _check_reducible(input, name, _dims(dim, input))
     if input._value.ndim == 0:
         from .creation import zeros
         return values_indices[name](input, zeros((), dtype=_dt.int64))
@@ -124,11 +160,16 @@ def min(input, dim=None, keepdim=False, *, other=None):
 
 def amax(input, dim=(), keepdim=False):
     """Max over ``dim`` (all when empty); ties share the gradient evenly."""
-    return apply(OPS["amax"], (input,), (dims_arg(dim, input.ndim), bool(keepdim)))
+    dims = _dims(dim, input)
+    _check_reducible(input, "amax", dims)
+    return apply(OPS["amax"], (input,), (dims, bool(keepdim)))
 
 
 def amin(input, dim=(), keepdim=False):
-    return apply(OPS["amin"], (input,), (dims_arg(dim, input.ndim), bool(keepdim)))
+    """Min over ``dim`` (all when empty); ties share the gradient evenly."""
+    dims = _dims(dim, input)
+    _check_reducible(input, "amin", dims)
+    return apply(OPS["amin"], (input,), (dims, bool(keepdim)))
 
 
 def aminmax(input, *, dim=None, keepdim=False):
@@ -138,23 +179,23 @@ def aminmax(input, *, dim=None, keepdim=False):
 
 def argmax(input, dim=None, keepdim=False):
     """Index of the largest value (first on ties) over ``dim``, or in the flattened tensor."""
-    _check_nonempty(input, "argmax", dim)
-    d = None if dim is None else _wrap_dim(dim, input.ndim)
+    d = None if dim is None or input.ndim == 0 else _wrap_dim(dim, input.ndim)
+    _check_reducible(input, "argmax", None if d is None else (d,))
     return apply(OPS["argmax"], (input,), (d, bool(keepdim)))
 
 
 def argmin(input, dim=None, keepdim=False):
-    _check_nonempty(input, "argmin", dim)
-    d = None if dim is None else _wrap_dim(dim, input.ndim)
+    d = None if dim is None or input.ndim == 0 else _wrap_dim(dim, input.ndim)
+    _check_reducible(input, "argmin", None if d is None else (d,))
     return apply(OPS["argmin"], (input,), (d, bool(keepdim)))
 
 
 def all(input, dim=None, keepdim=False):
-    return apply(OPS["all"], (input,), (dims_arg(dim, input.ndim), bool(keepdim)))
+    return apply(OPS["all"], (input,), (_dims(dim, input), bool(keepdim)))
 
 
 def any(input, dim=None, keepdim=False):
-    return apply(OPS["any"], (input,), (dims_arg(dim, input.ndim), bool(keepdim)))
+    return apply(OPS["any"], (input,), (_dims(dim, input), bool(keepdim)))
 
 
 def count_nonzero(input, dim=None):
@@ -165,7 +206,7 @@ def count_nonzero(input, dim=None):
 def logsumexp(input, dim, keepdim=False):
     """``log(sum(exp(x), dim))`` computed stably."""
     x = input if input._value.dtype.kind in "fcV" else _cast(input, float_np_dtype(input._value.dtype))
-    return apply(OPS["logsumexp"], (x,), (dims_arg(dim, x.ndim), bool(keepdim)))
+    return apply(OPS["logsumexp"], (x,), (_dims(dim, x), bool(keepdim)))
 
 
 def _softmax_input(input, dim, dtype, name):
@@ -204,7 +245,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         input = _cast(input, _dt.as_dtype(dtype).np)
     if p in ("fro", 2, 2.0):
         from .math import square
-        return sqrt(sum(square(_abs(input)) if input.is_complex() else square(input), dim, keepdim))
+        return _safe_root(sum(square(_abs(input)) if input.is_complex() else square(input), dim, keepdim), sqrt)
     if p in (float("inf"), "inf"):
         return amax(_abs(input), () if dim is None else dim, keepdim)
     if p in (float("-inf"), "-inf"):
@@ -214,21 +255,27 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if p == 0:
         from .math import ne
         return sum(_cast(ne(input, 0), input._value.dtype), dim, keepdim)
-    return _pow(sum(_pow(_abs(input), p), dim, keepdim), 1.0 / p)
+    return _safe_root(sum(_pow(_abs(input), p), dim, keepdim), lambda s: _pow(s, 1.0 / p))
+
+
+def _scan(name, total, input, dim, dtype):
+    d = _np(dtype)
+    if d is None and input._value.dtype.kind in "biu":
+        d = np.dtype(np.int64)
+    axis = _wrap_dim(dim, input.ndim)
+    if input.ndim == 0:  # the scan of one element is that element (the total does the dtype cast)
+        return apply(OPS[total], (input,), (None, False, d))
+    return apply(OPS[name], (input,), (axis, d))
 
 
 def cumsum(input, dim, *, dtype=None):
-    d = _np(dtype)
-    if d is None and input._value.dtype.kind in "biu":
-        d = np.dtype(np.int64)
-    return apply(OPS["cumsum"], (input,), (_wrap_dim(dim, input.ndim), d))
+    """Running sum along ``dim``; bool/int inputs accumulate in int64, as torch."""
+    return _scan("cumsum", "sum", input, dim, dtype)
 
 
 def cumprod(input, dim, *, dtype=None):
-    d = _np(dtype)
-    if d is None and input._value.dtype.kind in "biu":
-        d = np.dtype(np.int64)
-    return apply(OPS["cumprod"], (input,), (_wrap_dim(dim, input.ndim), d))
+    """Running product along ``dim``; bool/int inputs accumulate in int64, as torch."""
+    return _scan("cumprod", "prod", input, dim, dtype)
 
 
 def cummax(input, dim):
@@ -241,18 +288,51 @@ def cummin(input, dim):
     return values_indices["cummin"](v, i)
 
 
+def _lower_median(x, d):
+    """(values, indices) of the lower median along ``d``, keeping ``d`` with size 1.
+
+    As torch: a slice holding NaN has median NaN, at the index of its first NaN (a stable sort puts
+    NaNs last, in their original order).
+    """
+    from .index import gather, sort
+    from .shape import narrow
+    s = sort(x, d, stable=True)
+    n = x.shape[d]
+    k = (n - 1) // 2
+    if not x.is_floating_point():
+        return narrow(s.values, d, k, 1), narrow(s.indices, d, k, 1)
+    from .math import gt, isnan, rsub, where
+    nans = sum(isnan(x), d, keepdim=True)
+    pos = where(gt(nans, 0), rsub(nans, n), k)
+    return gather(s.values, d, pos), gather(s.indices, d, pos)
+
+
 def median(input, dim=None, keepdim=False):
-    """The lower median (torch's choice for even counts); with ``dim`` -> (values, indices)."""
-    from .index import sort
-    from .shape import narrow, reshape, squeeze
+    """The lower median (torch's choice for even counts); with ``dim`` -> (values, indices).
+
+    ``median(x)`` spreads its gradient evenly over the elements equal to the median, as torch does;
+    ``median(x, dim)`` sends it to the one element its index names.
+    """
+    from .shape import reshape, squeeze
     if dim is None:
         flat = reshape(input, (-1,))
-        v = sort(flat).values
-        return v[(flat.numel() - 1) // 2]
+        if flat.numel() == 0:
+            from .creation import full
+            return full((), float("nan"), dtype=input.dtype)
+        v = squeeze(_lower_median(flat, 0)[0], 0)
+        from ..autograd import is_grad_enabled
+        if not (input.requires_grad and is_grad_enabled()):
+            return v
+        from .math import eq, isnan, where
+        tied = amax(where(eq(input, v.detach()), input, float("-inf")))  # amax shares among ties
+        return where(isnan(v), v, tied)
+    if input.ndim == 0:
+        from .creation import zeros
+        _wrap_dim(dim, 0)
+        return values_indices["median"](input.clone(), zeros((), dtype=_dt.int64))
     d = _wrap_dim(dim, input.ndim)
-    s = sort(input, d)
-    k = (input.shape[d] - 1) // 2
-    vals, idx = narrow(s.values, d, k, 1), narrow(s.indices, d, k, 1)
+    _check_reducible(input, "median", (d,))
+    vals, idx = _lower_median(input, d)
     if not keepdim:
         vals, idx = squeeze(vals, d), squeeze(idx, d)
     return values_indices["median"](vals, idx)

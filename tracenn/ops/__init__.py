@@ -4,6 +4,7 @@
 read these records.
 """
 from . import creation, elementwise, index, linalg, movement, random, reduce  # noqa: F401 (they register)
+from . import window  # noqa: F401 (registers reduce_window, window_argmax, conv_transpose)
 from .registry import OPS, OpDef, register, unbroadcast
 
 __all__ = ["OPS", "OpDef", "register", "unbroadcast"]

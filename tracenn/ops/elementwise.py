@@ -16,6 +16,10 @@ from .registry import register
 
 
 def _c(x, dtype):
+    if getattr(x, "dtype", None) == jnp.bool_ and jnp.issubdtype(dtype, jnp.inexact):
+        # XLA:CPU folds convert(pred) / broadcast(convert(pred)) to 0 where it should give 0/0 = NaN;
+        # going through uint8 keeps the division honest (torch: False / False is nan).
+        x = lax.convert_element_type(x, jnp.uint8)
     return lax.convert_element_type(x, dtype)
 
 
@@ -98,7 +102,14 @@ _ufloat("erf", jsp.erf, lambda x, o, g: g * (2 / jnp.sqrt(jnp.pi)).astype(x.dtyp
 _ufloat("erfc", jsp.erfc, lambda x, o, g: -g * (2 / jnp.sqrt(jnp.pi)).astype(x.dtype) * jnp.exp(-x * x))
 _ufloat("erfinv", jsp.erfinv, lambda x, o, g: g * (jnp.sqrt(jnp.pi) / 2).astype(o.dtype) * jnp.exp(o * o), saves_out=True)
 _ufloat("lgamma", jsp.gammaln, lambda x, o, g: g * jsp.digamma(x))
-_ufloat("digamma", jsp.digamma, lambda x, o, g: g * jsp.polygamma(1, x))
+
+
+def _digamma(x):
+    # torch: digamma(+-0) is -+inf (the pole's sign); jax gives nan there.
+    return jnp.where(x == 0, jnp.copysign(jnp.inf, -x).astype(x.dtype), jsp.digamma(x))
+
+
+_ufloat("digamma", _digamma, lambda x, o, g: g * jsp.polygamma(1, x))
 
 
 # ---- binary ops: inputs cast to the static computation dtype ------------------------------------
@@ -149,7 +160,9 @@ def _vjp_maxmin(pick_x):
 def _vjp_atan2(g, out, x, y, *, dtype):
     x, y = _c(x, dtype), _c(y, dtype)
     d = x * x + y * y
-    return g * y / d, -g * x / d
+    # torch's gradient at the origin is 0, not 0 / 0.
+    r = jnp.where(d == 0, jnp.zeros_like(d), 1 / jnp.where(d == 0, jnp.ones_like(d), d))
+    return g * y * r, -g * x * r
 
 
 def _vjp_remainder(g, out, x, y, *, dtype):
@@ -166,15 +179,27 @@ _binary("add", jnp.add, _vjp_add, saves=())
 _binary("sub", jnp.subtract, _vjp_sub, saves=())
 _binary("mul", jnp.multiply, _vjp_mul, saves=(0, 1))
 _binary("div", jnp.true_divide, _vjp_div, saves=(1,))
-_binary("pow", jnp.power, _vjp_pow)
+_binary("pow", lambda x, y: jnp.power(x, y).astype(x.dtype), _vjp_pow)  # jnp.power(bool, bool) is int32
 _binary("maximum", jnp.maximum, _vjp_maxmin(lambda x, y: x > y))
 _binary("minimum", jnp.minimum, _vjp_maxmin(lambda x, y: x < y))
 _binary("atan2", jnp.arctan2, _vjp_atan2)
 _binary("remainder", jnp.remainder, _vjp_remainder)  # sign follows the divisor, like Python's %
 _binary("fmod", jnp.fmod, _vjp_fmod)
-_binary("floor_divide", jnp.floor_divide, differentiable=False)
-_binary("trunc_divide", lambda x, y: jnp.trunc(x / y) if jnp.issubdtype(x.dtype, jnp.floating) else lax.div(x, y),
-        differentiable=False)
+
+
+def _vjp_zero2(g, out, x, y, *, dtype):
+    # torch's div(rounding_mode='floor'/'trunc') is piecewise constant: a zero gradient, not an error.
+    return jnp.zeros_like(g), jnp.zeros_like(g)
+
+
+def _trunc_divide(x, y):
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return jnp.trunc(x / y)
+    return lax.div(*jnp.broadcast_arrays(x, y))  # lax.div rounds toward zero but does not broadcast
+
+
+_binary("floor_divide", jnp.floor_divide, _vjp_zero2, saves=())
+_binary("trunc_divide", _trunc_divide, _vjp_zero2, saves=())
 _binary("eq", jnp.equal, differentiable=False)
 _binary("ne", jnp.not_equal, differentiable=False)
 _binary("lt", jnp.less, differentiable=False)
@@ -239,8 +264,12 @@ def _vjp_lerp(g, out, x, y, w, *, dtype):
 
 @register("lerp", static=("dtype",), vjp=_vjp_lerp)
 def _lerp(x, y, w, *, dtype):
-    x, y, w = _c(x, dtype), _c(y, dtype), _c(w, dtype)
-    return x + w * (y - x)
+    """torch's formula, bit for bit: ``x + w * (y - x)`` for |w| < 0.5, else ``y - (y - x) * (1 - w)``
+    (exact at w == 1); half types compute in float32 and round once, as torch's CPU kernel does."""
+    op = jnp.float32 if dtype in (jnp.float16, jnp.bfloat16) else dtype
+    x, y, w = _c(x, op), _c(y, op), _c(w, op)
+    d = y - x
+    return _c(jnp.where(jnp.abs(w) < 0.5, x + w * d, y - d * (1 - w)), dtype)
 
 
 @register("nan_to_num", static=("nan", "posinf", "neginf"), vjp=lambda g, o, x, **k: (jnp.where(jnp.isfinite(x), g, 0),))

@@ -58,7 +58,38 @@ def _gather(x, index, *, dim):
     return x[_grid(index, dim)]
 
 
-@register("scatter", static=("dim", "reduce"))
+def _others_product(v, zeros, nonzero_prod):
+    """d(product of a group)/d(v): the product of the group's other members, exact with zeros."""
+    safe = jnp.where(v == 0, jnp.ones_like(v), v)
+    return jnp.where(v == 0, jnp.where(zeros == 1, nonzero_prod, 0), jnp.where(zeros == 0, nonzero_prod / safe, 0))
+
+
+def _vjp_scatter(g, out, x, index, src, *, dim, reduce):
+    grid = _grid(index, dim)
+    has_src = hasattr(src, "shape")
+    s = jnp.broadcast_to(src, index.shape).astype(x.dtype) if has_src else None
+    if reduce is None:  # the written positions lose x's gradient; src gets the gradient it landed on
+        return g.at[grid].set(0), None, (g[grid] if has_src else None)
+    if reduce in ("add", "sum"):
+        return g, None, (g[grid] if has_src else None)
+    if reduce in ("multiply", "prod"):
+        zeros = (x == 0).astype(x.dtype)  # per group: how many members are 0, and the product of the rest
+        prod = jnp.where(x == 0, jnp.ones_like(x), x)
+        if has_src:
+            zeros = zeros.at[grid].add((s == 0).astype(x.dtype))
+            prod = prod.at[grid].multiply(jnp.where(s == 0, jnp.ones_like(s), s))
+        gx = g * _others_product(x, zeros, prod)
+        gs = (g[grid] * _others_product(s, zeros[grid], prod[grid])) if has_src else None
+        return gx, None, gs
+    # amax / amin: torch shares the gradient evenly among every member equal to the result.
+    x_hit = (x == out).astype(g.dtype)
+    s_hit = (s == out[grid]).astype(g.dtype) if has_src else None
+    count = x_hit.at[grid].add(s_hit) if has_src else x_hit
+    share = g / jnp.maximum(count, 1)
+    return x_hit * share, None, (s_hit * share[grid] if has_src else None)
+
+
+@register("scatter", static=("dim", "reduce"), vjp=_vjp_scatter, saves_out=True)
 def _scatter(x, index, src, *, dim, reduce):
     """torch.scatter / scatter_add / scatter_reduce(include_self=True); src already src[:index.shape]."""
     ref = x.at[_grid(index, dim)]

@@ -3,6 +3,7 @@ layer records them in a view chain so in-place writes through a view reach the b
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .registry import register
@@ -120,7 +121,9 @@ def _tile(x, *, reps):
 
 @register("repeat_interleave", static=("repeats", "dim", "total"), saves=())
 def _repeat_interleave(x, *, repeats, dim, total):
-    return jnp.repeat(x, repeats, axis=dim, total_repeat_length=total)
+    """``repeats``: an int, or a tuple with one count per element along ``dim`` (static either way)."""
+    reps = np.asarray(repeats) if isinstance(repeats, tuple) else repeats
+    return jnp.repeat(x, reps, axis=dim, total_repeat_length=total)
 
 
 @register("tril", static=("k",), vjp=lambda g, out, x, k: (jnp.tril(g, k),), saves=())

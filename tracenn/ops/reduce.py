@@ -125,7 +125,7 @@ def _vjp_logsumexp(g, out, x, *, dims, keepdim):
 @register("logsumexp", static=("dims", "keepdim"), vjp=_vjp_logsumexp, saves_out=True)
 def _logsumexp(x, *, dims, keepdim):
     """Stable log(sum(exp(x))): the shift by the max keeps exp in range (-inf rows give -inf)."""
-    m = lax.stop_gradient(jnp.max(x, axis=dims, keepdims=True))
+    m = lax.stop_gradient(jnp.max(x, axis=dims, keepdims=True, initial=-jnp.inf))  # empty: -inf, as torch
     m = jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m))
     r = jnp.log(jnp.sum(jnp.exp(x - m), axis=dims, keepdims=True)) + m
     return r if keepdim else jnp.squeeze(r, axis=dims)
@@ -145,8 +145,17 @@ def _cumprod(x, *, dim, dtype):
     return jnp.cumprod(x, axis=dim, dtype=dtype)
 
 
-@register("cummax", static=("dim", "largest"), nout=2, differentiable=False)
+def _vjp_cummax(g, out, x, *, dim, largest):
+    # Each output takes its value from x[..., idx, ...]: send the gradient there (summing repeats).
+    gv, _ = g
+    coords = list(jnp.indices(x.shape, sparse=True))
+    coords[dim] = out[1]
+    return (jnp.zeros(x.shape, gv.dtype).at[tuple(coords)].add(gv),)
+
+
+@register("cummax", static=("dim", "largest"), vjp=_vjp_cummax, saves=(), saves_out=True, nout=2)
 def _cummax(x, *, dim, largest):
+    """Running max (``largest``) or min along ``dim`` and the index it came from (the last on ties, as torch)."""
     f = lax.cummax if largest else lax.cummin
     vals = f(x, axis=dim)
     n = x.shape[dim]
