@@ -27,6 +27,7 @@ from . import dtypes as _dt
 from ._dispatch import apply
 from .autograd.graph import AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
+from .size import Size
 from .errors import BackwardError, InplaceError, ShapeError, DtypeError
 from .ops import OPS
 
@@ -82,12 +83,10 @@ class Tensor:
 
     @property
     def shape(self):
-        from .size import Size
         return Size(self._value.shape)
 
     def size(self, dim=None):
         """The shape, or one dimension of it (negative ``dim`` counts from the end)."""
-        from .size import Size
         if dim is None:
             return Size(self._value.shape)
         return self._value.shape[_wrap_dim(dim, self._value.ndim)]

@@ -104,6 +104,7 @@ def _api_calls():
     yield lambda: x[0].add_(1.0)                               # view_scatter
     yield lambda: x.clone().index_put_((T.tensor([0, 2]),), T.tensor(1.0), accumulate=True)
     yield lambda: x.to(T.float64)                              # cast
+    yield lambda: x.view(T.int32)                              # bitcast
 
 
 def _primitive_only():
@@ -221,11 +222,7 @@ def test_the_source_checker_sees_registrations():
 
 # JAX calls the API may make: data in and out (ingestion, placement, host reads) and type checks.
 _DATA_ONLY = {"asarray", "array", "device_put", "ndarray", "Array", "issubdtype", "dtype", "devices"}
-_BYPASSES = {  # file -> why it still computes with JAX directly (strict: passes once fixed)
-    "creation.py": "arange() computes float ranges with jnp.arange instead of the 'arange' primitive "
-                   "(tracenn/ops/creation.py's arange now computes start + i*step exactly as torch does)",
-    "shape.py": "view(dtype) calls jax.lax.bitcast_convert_type instead of a registry primitive",
-}
+_BYPASSES: dict = {}  # file -> why it still computes with JAX directly (strict: passes once fixed)
 
 
 def _jax_calls(path):

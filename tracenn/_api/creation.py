@@ -3,7 +3,6 @@ linspace, logspace, eye — with torch's dtype inference (Python floats -> defau
 int64, numpy arrays keep their dtype) and devices."""
 from __future__ import annotations
 
-import math
 import numbers
 
 import jax
@@ -185,12 +184,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     else:
         d = _dt.as_dtype(dtype)
     start, end, step = vals
-    n = max(0, math.ceil((end - start) / step))
-    # jnp.arange(float) accumulates differently from torch; compute start + i*step as torch does.
-    if d.is_floating_point:
-        t = Tensor._wrap((start + jnp.arange(n, dtype=jnp.float64) * step).astype(d.np))
-    else:
-        t = apply(OPS["arange"], (), (start, end, step, d.np))
+    t = apply(OPS["arange"], (), (start, end, step, d.np))
     if device is not None:
         t._value = jax.device_put(t._value, to_jax(device))
     if requires_grad:

@@ -152,14 +152,14 @@ def _to_jnp(a):
     return jnp.asarray(a)
 
 
-def _check_bounds(idx: Tensor, size: int, dim: int, what="index"):
+def _check_bounds(idx: Tensor, size: int, dim: int, what="index", error=IndexError):
     if idx._value.size == 0:
         return
     a = np.asarray(value_of(idx))
     lo, hi = int(a.min()), int(a.max())
     if hi >= size or lo < -size:
         bad = hi if hi >= size else lo
-        raise IndexError(f"{what} {bad} is out of bounds for dimension {dim} with size {size}")
+        raise error(f"{what} {bad} is out of bounds for dimension {dim} with size {size}")
 
 
 def getitem(self, index):
@@ -179,10 +179,18 @@ def setitem(self, index, value):
         target = _view(self, _SLICE, (spec,), extra)
         target._set_(_broadcast_value(value, target), "x[...] = v", since)
         return
-    if isinstance(value, Tensor) and value._value.dtype != self._value.dtype:
-        from .math import _cast
-        value = _cast(value, self._value.dtype)
+    _check_put_dtype(self, value)
     self._set_(apply(_INDEX_PUT, (self, value, *extra), (spec, False)), "x[...] = v", since)
+
+
+def _check_put_dtype(dest, value):
+    """torch's index_put refuses a tensor value of another dtype (basic indexing casts)."""
+    if isinstance(value, Tensor) and value._value.dtype != dest._value.dtype:
+        from ..tensor import _TORCH_NAMES
+        raise RuntimeError(
+            f"Index put requires the source and destination dtypes match, got "
+            f"{_TORCH_NAMES[dest.dtype]} for the destination and {_TORCH_NAMES[value.dtype]} for the "
+            f"source. Cast the value first, e.g. v.to(x.dtype).")
 
 
 def _broadcast_value(value, target: Tensor) -> Tensor:
@@ -211,7 +219,9 @@ def index_put(input, indices, values, accumulate=False):
         if ix is not None:
             _check_bounds(ix, input.shape[i], i)
             arrays.append(ix)
-    return apply(_INDEX_PUT, (input, as_operand(values), *arrays), (tuple(spec), bool(accumulate)))
+    values = as_operand(values)
+    _check_put_dtype(input, values)
+    return apply(_INDEX_PUT, (input, values, *arrays), (tuple(spec), bool(accumulate)))
 
 
 # ---- gather / scatter ------------------------------------------------------------------------
@@ -226,7 +236,7 @@ def _check_gs(input, dim, index, name):
         if i != d and a > b:
             raise RuntimeError(f"Size does not match at dimension {i} expected index {list(index.shape)} "
                                f"to be no larger than self {list(input.shape)} apart from dimension {d}")
-    _check_bounds(index, input.shape[d] if input.ndim else 1, d, f"{name}(): index")
+    _check_bounds(index, input.shape[d] if input.ndim else 1, d, f"{name}(): index", RuntimeError)
     return d
 
 

@@ -15,7 +15,7 @@ from .._dispatch import apply
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import check_int, shape_arg, value_of
+from ._common import check_int, shape_arg
 
 _RESHAPE, _PERMUTE, _EXPAND, _SLICE = OPS["reshape"], OPS["permute"], OPS["expand"], OPS["slice"]
 
@@ -118,8 +118,7 @@ def view(input, *shape):
         d = _dt.as_dtype(shape[0])
         if d.itemsize != input.dtype.itemsize:
             raise RuntimeError("view(dtype) with a different element size is not supported by tracenn")
-        import jax
-        return Tensor._wrap(jax.lax.bitcast_convert_type(value_of(input), d.np))
+        return apply(OPS["bitcast"], (input,), (d.np,))
     new = _infer_shape(shape_arg(shape), input._value.size)
     st = _view_strides(input._value.shape, strides_of(input), new)
     if st is None:

@@ -5,6 +5,8 @@ walks them in reverse order and runs each op's jitted vjp from the op registry.
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
+
 from ..errors import BackwardError
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                         no_grad, set_grad_enabled)
@@ -24,6 +26,17 @@ def _as_list(x):
     return [x]
 
 
+_ONES: dict = {}
+
+
+def _ones(shape, dtype):
+    """The implicit seed gradient of a scalar output, made once per shape/dtype (arrays are immutable)."""
+    v = _ONES.get((shape, dtype))
+    if v is None:
+        v = _ONES[(shape, dtype)] = jnp.ones(shape, dtype)
+    return v
+
+
 def _seed_grads(outputs, grad_outputs):
     from ..tensor import Tensor
     grads = []
@@ -36,8 +49,7 @@ def _seed_grads(outputs, grad_outputs):
         if g is None:
             if out._value.size != 1:
                 raise BackwardError("grad can be implicitly created only for scalar outputs")
-            import jax.numpy as jnp
-            grads.append(jnp.ones(out._value.shape, out._value.dtype))
+            grads.append(_ones(out._value.shape, out._value.dtype))
         else:
             if not isinstance(g, Tensor):
                 from .._api.creation import tensor

@@ -165,3 +165,9 @@ def _to_device(x, *, device):
     """Move to a JAX device (the gradient moves back)."""
     import jax
     return jax.device_put(x, device)
+
+
+@register("bitcast", static=("dtype",), differentiable=False)
+def _bitcast(x, *, dtype):
+    """Reinterpret the bits as ``dtype`` of the same width (``Tensor.view(dtype)``)."""
+    return lax.bitcast_convert_type(x, dtype)
