@@ -740,9 +740,6 @@ def _ok_mul_by_constant_input_modified(T):
     return a.grad
 
 
-@pytest.mark.xfail(strict=True, reason="_dispatch.apply saves every input in OpDef.saves whatever needs "
-                                       "grad; torch's mul saves `self` only when `other` requires grad "
-                                       "(owned by the lead: _dispatch.py + ops registry)")
 @pytest.mark.parametrize("fn", [_ok_saved_other_operand_modified, _ok_mul_by_constant_input_modified])
 def test_operand_not_needed_for_grad_is_not_saved(fn):
     assert fn(tracenn).tolist() == [2.0, 2.0, 2.0]

@@ -44,6 +44,9 @@ def apply(op, args, key=()):
     needs = []
     saved = []
     saves = op.saves
+    if type(saves) is dict:  # which inputs are read depends on which need a gradient
+        saves = {j for i, a in enumerate(args) if isinstance(a, Tensor) and a._requires_grad
+                 for j in saves.get(i, ())}
     for i, a in enumerate(args):
         if isinstance(a, Tensor) and a._requires_grad:
             edges.append((a._node, a._out_idx) if a._node is not None else (a._grad_accumulator(), 0))

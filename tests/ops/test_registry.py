@@ -66,7 +66,9 @@ def test_opdef_is_complete(name):
     assert isinstance(op.static, tuple) and all(isinstance(s, str) for s in op.static)
     assert len(set(op.static)) == len(op.static)
     assert op.vjp is None or callable(op.vjp)
-    assert op.saves is None or (isinstance(op.saves, tuple) and all(isinstance(i, int) for i in op.saves))
+    ints = lambda t: isinstance(t, tuple) and all(isinstance(i, int) for i in t)  # noqa: E731
+    assert op.saves is None or ints(op.saves) or (
+        isinstance(op.saves, dict) and all(isinstance(k, int) and ints(v) for k, v in op.saves.items()))
     assert op.nout is None or (isinstance(op.nout, int) and op.nout >= 1)
     assert isinstance(op.differentiable, bool) and isinstance(op.view, bool) and isinstance(op.saves_out, bool)
 

@@ -25,26 +25,27 @@ def _c(x, dtype):
 
 # ---- unary ops that keep the input dtype -------------------------------------------------------
 
-def _unary(name, fn, grad=None, saves_out=False):
-    """grad(x, out, g) -> cotangent; None: not differentiable (or zero almost everywhere)."""
+def _unary(name, fn, grad=None, saves_out=False, reads_x=True):
+    """grad(x, out, g) -> cotangent; None: not differentiable (or zero almost everywhere).
+    ``reads_x=False``: the gradient never reads x, so x is not saved (an in-place change is fine)."""
     vjp = None
     if grad is not None:
         def vjp(g, out, x):
             return (grad(x, out, g),)
-    register(name, vjp=vjp, saves=() if saves_out else None, saves_out=saves_out,
+    register(name, vjp=vjp, saves=() if saves_out or not reads_x else None, saves_out=saves_out,
              differentiable=grad is not None)(fn)
 
 
 _zero = lambda x, out, g: jnp.zeros_like(g)  # noqa: E731 — piecewise-constant functions
 
-_unary("neg", lambda x: -x, lambda x, o, g: -g)
+_unary("neg", lambda x: -x, lambda x, o, g: -g, reads_x=False)
 _unary("abs", jnp.abs, lambda x, o, g: g * jnp.sign(x))
-_unary("sign", jnp.sign, _zero)
-_unary("sgn", jnp.sign, _zero)
-_unary("floor", jnp.floor, _zero)
-_unary("ceil", jnp.ceil, _zero)
-_unary("trunc", jnp.trunc, _zero)
-_unary("frac", lambda x: x - jnp.trunc(x), lambda x, o, g: g)
+_unary("sign", jnp.sign, _zero, reads_x=False)
+_unary("sgn", jnp.sign, _zero, reads_x=False)
+_unary("floor", jnp.floor, _zero, reads_x=False)
+_unary("ceil", jnp.ceil, _zero, reads_x=False)
+_unary("trunc", jnp.trunc, _zero, reads_x=False)
+_unary("frac", lambda x: x - jnp.trunc(x), lambda x, o, g: g, reads_x=False)
 _unary("relu", lambda x: jnp.maximum(x, jnp.zeros((), x.dtype)), lambda x, o, g: jnp.where(o > 0, g, 0), saves_out=True)
 _unary("logical_not", jnp.logical_not)
 _unary("bitwise_not", jnp.invert)
@@ -177,7 +178,7 @@ def _vjp_fmod(g, out, x, y, *, dtype):
 
 _binary("add", jnp.add, _vjp_add, saves=())
 _binary("sub", jnp.subtract, _vjp_sub, saves=())
-_binary("mul", jnp.multiply, _vjp_mul, saves=(0, 1))
+_binary("mul", jnp.multiply, _vjp_mul, saves={0: (1,), 1: (0,)})  # d/dx reads y, d/dy reads x
 _binary("div", jnp.true_divide, _vjp_div, saves=(1,))
 _binary("pow", lambda x, y: jnp.power(x, y).astype(x.dtype), _vjp_pow)  # jnp.power(bool, bool) is int32
 _binary("maximum", jnp.maximum, _vjp_maxmin(lambda x, y: x > y))

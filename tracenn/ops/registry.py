@@ -9,8 +9,10 @@ JAX lowering all read the same record:
   input, beside the forward it differentiates. Cotangents may have the broadcast shape of the
   output; the caller sums them back to each input's shape and casts to its dtype. ``None`` means
   "differentiate ``impl`` with ``jax.vjp``" (recomputes the forward inside the jitted backward).
-- ``saves``: which inputs the vjp reads (indices), and ``saves_out`` whether it reads the output;
-  autograd checks only these for in-place modification, as torch does.
+- ``saves``: which inputs the vjp reads (indices; None: all), or a dict {input: indices it reads}
+  when that depends on which inputs need a gradient (mul: d/dx reads y, d/dy reads x); and
+  ``saves_out`` whether it reads the output. Autograd checks only these for in-place
+  modification, as torch does.
 - ``shape(*avals, **static)``: output shape/dtype; by default ``jax.eval_shape`` of ``impl``.
 
 This module imports nothing from the rest of tracenn.
