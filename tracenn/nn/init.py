@@ -13,7 +13,8 @@ from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "constant_", "ones_", "zeros_", "xavier_uniform_",
-           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_"]
+           "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "eye_", "dirac_", "trunc_normal_",
+           "orthogonal_", "sparse_"]
 
 
 def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float:
@@ -176,3 +177,128 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinea
     std = gain / math.sqrt(fan)
     with no_grad():
         return tensor.normal_(0, std, generator=generator)
+
+
+# ---- structured and truncated initialisations ------------------------------------------------------
+
+def eye_(tensor: Tensor) -> Tensor:
+    r"""Fill a 2-D ``tensor`` with the identity matrix (ones on the diagonal of a rectangle too).
+
+    >>> import tracenn
+    >>> tracenn.nn.init.eye_(tracenn.empty(2, 3))
+    tensor([[1., 0., 0.],
+            [0., 1., 0.]])
+    """
+    if tensor.ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    from .._api.creation import eye
+    with no_grad():
+        return tensor.copy_(eye(*tensor.shape, dtype=tensor.dtype))
+
+
+def dirac_(tensor: Tensor, groups: int = 1) -> Tensor:
+    r"""Fill a 3-, 4- or 5-D conv weight with the Dirac delta: the convolution is the identity on as
+    many channels as fit (per group, with ``groups``).
+
+    >>> import tracenn
+    >>> w = tracenn.nn.init.dirac_(tracenn.empty(2, 2, 3))
+    >>> w[:, :, 1]
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    dimensions = tensor.ndimension()
+    if dimensions not in [3, 4, 5]:
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tensor.size()
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    import numpy as np
+    out_chans_per_grp = sizes[0] // groups
+    min_dim = min(out_chans_per_grp, sizes[1])
+    delta = np.zeros(tuple(sizes))
+    centre = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min_dim):
+            delta[(g * out_chans_per_grp + d, d) + centre] = 1
+    with no_grad():
+        return tensor.copy_(delta)
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
+                  generator=None) -> Tensor:
+    r"""Fill ``tensor`` from :math:`\mathcal{N}(\text{mean}, \text{std}^2)` truncated to :math:`[a, b]`.
+
+    Sampled by inverting the normal CDF on a uniform draw from :math:`[\Phi(a), \Phi(b)]`, in float64
+    (exact in distribution, tails included); torch draws the same distribution by rejection, so the
+    values differ while the distribution does not.
+
+    >>> import tracenn
+    >>> w = tracenn.nn.init.trunc_normal_(tracenn.empty(1000), std=1.0, a=-0.5, b=0.5)
+    >>> bool((w.abs() <= 0.5).all())
+    True
+    """
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b] in nn.init.trunc_normal_. "
+                      "The distribution of values may be incorrect.", stacklevel=2)
+
+    def norm_cdf(x: float) -> float:
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    from .. import dtypes as _dt
+    from ..random import rand
+    lo, hi = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+    with no_grad():
+        u = rand(tuple(tensor.shape), dtype=_dt.float64, generator=generator) * (hi - lo) + lo
+        x = (u * 2 - 1).erfinv() * (std * math.sqrt(2.0)) + mean
+        return tensor.copy_(x.clamp(min=a, max=b))
+
+
+def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
+    r"""Fill ``tensor`` (2-D or more, trailing dims flattened) with a (semi-)orthogonal matrix times
+    ``gain``: the Q of the QR decomposition of a normal draw, signs fixed so that Q is uniform.
+
+    >>> import tracenn
+    >>> w = tracenn.nn.init.orthogonal_(tracenn.empty(3, 3))
+    >>> bool(((w @ w.t()) - tracenn.eye(3)).abs().max() < 1e-5)
+    True
+    """
+    if tensor.ndimension() < 2:
+        raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.numel() == 0:
+        return tensor
+    import numpy as np
+    from .. import dtypes as _dt
+    from ..random import randn
+    rows = tensor.size(0)
+    cols = tensor.numel() // rows
+    # the decomposition runs once, on the host: an init is not part of any graph
+    flattened = np.asarray(randn(rows, cols, dtype=_dt.float64, generator=generator).numpy())
+    if rows < cols:
+        flattened = flattened.T
+    q, r = np.linalg.qr(flattened)
+    q = q * np.sign(np.diag(r))
+    if rows < cols:
+        q = q.T
+    with no_grad():
+        return tensor.copy_((q * gain).reshape(tuple(tensor.shape)))
+
+
+def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) -> Tensor:
+    r"""Fill a 2-D ``tensor`` from :math:`\mathcal{N}(0, \text{std}^2)`, then zero
+    :math:`\lceil \text{sparsity} \cdot \text{rows} \rceil` random rows in every column.
+
+    >>> import tracenn
+    >>> w = tracenn.nn.init.sparse_(tracenn.empty(10, 4), sparsity=0.3)
+    >>> (w == 0).sum(0).tolist()
+    [3, 3, 3, 3]
+    """
+    if tensor.ndimension() != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    from ..random import rand
+    rows, cols = tensor.shape
+    num_zeros = math.ceil(sparsity * rows)
+    with no_grad():
+        tensor.normal_(0, std, generator=generator)
+        # an independent random permutation of the rows per column: argsort of uniform keys
+        order = rand(rows, cols, generator=generator).argsort(0)
+        return tensor.mul_(order.argsort(0) >= num_zeros)

@@ -1,10 +1,10 @@
-"""Linear functional forms: ``linear`` (and ``relu``, kept here until the activations move)."""
+"""Linear functional forms: ``linear``."""
 from __future__ import annotations
 
 from ..._api import linalg as _linalg, math as _math
 from ...tensor import Tensor
 
-__all__ = ["linear", "relu"]
+__all__ = ["linear"]
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -26,15 +26,3 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         out = _math.add(out, bias)
     return out
 
-
-def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    r"""Applies the rectified linear unit function element-wise: :math:`\max(0, x)`.
-
-    >>> import tracenn
-    >>> import tracenn.nn.functional as F
-    >>> F.relu(tracenn.tensor([-1.0, 2.0]))
-    tensor([0., 2.])
-    """
-    if inplace:
-        return input.relu_()
-    return _math.relu(input)
