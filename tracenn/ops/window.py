@@ -2,7 +2,8 @@
 
 - ``reduce_window``: max or sum over sliding windows (max/avg/lp pooling).
 - ``window_argmax``: max over sliding windows and where it came from (max pooling with indices).
-- ``conv_transpose``: torch's conv_transpose{1,2,3}d, a convolution with ``lhs_dilation``.
+- ``conv_transpose``: torch's conv_transpose{1,2,3}d, a convolution with ``lhs_dilation``; its
+  gradients are the strided convolution it is the adjoint of, and that convolution's weight gradient.
 
 Windows slide over the *trailing* ``len(window)`` dims; leading dims (batch, channels) are left alone.
 ``padding`` is one (lo, hi) pair per windowed dim; padded positions never win a max and add 0 to a sum.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -96,8 +98,11 @@ def _vjp_reduce_window(g, out, x, *, kind, window, strides, padding, dilation):
     return (_place(parts, x.shape, window, strides, padding, dilation, g.dtype),)
 
 
+# The vjps read the node's output array, which stays valid even if the user later changes the
+# output tensor in place (``MaxPool2d`` then ``ReLU(inplace=True)`` is legal in torch), so the
+# output is not declared saved (saves_out=False): only the input is checked for in-place changes.
 @register("reduce_window", static=("kind", "window", "strides", "padding", "dilation"),
-          vjp=_vjp_reduce_window, saves_out=True)
+          vjp=_vjp_reduce_window)
 def _reduce_window(x, *, kind, window, strides, padding, dilation):
     """Max (``kind="max"``) or sum (``"sum"``) over sliding windows of the trailing dims.
 
@@ -120,7 +125,7 @@ def _vjp_window_argmax(g, out, x, *, window, strides, padding, dilation):
 
 
 @register("window_argmax", static=("window", "strides", "padding", "dilation"), vjp=_vjp_window_argmax,
-          saves_out=True, nout=2)
+          nout=2)
 def _window_argmax(x, *, window, strides, padding, dilation):
     """(max, index) over sliding windows of the trailing dims, as torch's max_pool*_with_indices.
 
@@ -147,14 +152,45 @@ def _window_argmax(x, *, window, strides, padding, dilation):
     return best, where.astype(jnp.int64)
 
 
-@register("conv_transpose", static=("stride", "padding", "output_padding", "dilation", "groups"))
+def _conv_forward(x, w, stride, padding, dilation, groups):
+    """torch's strided convolution, (N, C, *sp) x (O, C/groups, *k), symmetric ``padding``."""
+    nd = x.ndim - 2
+    sp = "DHW"[-nd:]
+    dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NC" + sp, "OI" + sp, "NC" + sp))
+    return lax.conv_general_dilated(x, w, window_strides=stride, padding=[(p, p) for p in padding],
+                                    rhs_dilation=dilation, dimension_numbers=dn, feature_group_count=groups)
+
+
+def _fit(a, shape):
+    """Crop or zero-pad the spatial dims of ``a`` (at the end) to ``shape``'s."""
+    cfg = [(0, 0, 0)] * 2 + [(0, t - n, 0) for n, t in zip(a.shape[2:], shape[2:])]
+    return a if all(c == (0, 0, 0) for c in cfg) else lax.pad(a, jnp.zeros((), a.dtype), cfg)
+
+
+def _vjp_conv_transpose(g, out, x, w, *, stride, padding, output_padding, dilation, groups):
+    # conv_transpose(., w) is the adjoint of the strided convolution C(., w) with this layer's
+    # stride/padding/dilation (and the same weight tensor: its (C_in, C_out/groups, *k) layout is
+    # that convolution's (out, in/groups, *k)). So d/dx = C(g, w), and d/dw is C's ordinary weight
+    # gradient with input g and output-cotangent x. JAX's own gradient of the lhs-dilated
+    # convolution computes that weight gradient ~30x slower on XLA:CPU (200 ms vs 7 ms measured for
+    # 64->32 channels, 13x13 -> 26x26, batch 32).
+    def conv(w_):
+        return _conv_forward(g, w_, stride, padding, dilation, groups)
+
+    y, pullback = jax.vjp(conv, w)
+    # output_padding >= stride (allowed when smaller than dilation) gives C one extra output row:
+    # it reads only output padding, so it is cropped from gx and fed a zero cotangent.
+    return _fit(y, x.shape), pullback(_fit(x, y.shape))[0]
+
+
+@register("conv_transpose", static=("stride", "padding", "output_padding", "dilation", "groups"),
+          vjp=_vjp_conv_transpose)
 def _conv_transpose(x, w, *, stride, padding, output_padding, dilation, groups):
     """torch's transposed convolution: (N, C_in, *spatial) x (C_in, C_out/groups, *kernel).
 
-    It is the gradient of a strided convolution with respect to its input, computed directly as a
-    convolution with ``lhs_dilation=stride`` over the spatially flipped kernel, whose in/out
-    channels are swapped within each group. Bias is added by the caller. The gradient is JAX's
-    (convolutions again).
+    The adjoint of a strided convolution, computed directly as a convolution with
+    ``lhs_dilation=stride`` over the spatially flipped kernel whose in/out channels are swapped
+    within each group. Bias is added by the caller.
     """
     nd = x.ndim - 2
     cin, cout_g = w.shape[0], w.shape[1]

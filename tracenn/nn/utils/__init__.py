@@ -1,4 +1,10 @@
 """Utilities for ``tracenn.nn`` (``hooks``: the handles hook registrations return)."""
 from . import hooks  # noqa: F401
+from . import rnn  # noqa: F401  (PackedSequence, pack_padded_sequence, pad_sequence, ...)
+from .clip_grad import (  # noqa: F401
+    clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm)
+from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
 
 __all__ = ["hooks"]
+__all__ += ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
+            "parameters_to_vector", "vector_to_parameters"]
