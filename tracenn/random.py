@@ -101,8 +101,8 @@ def _draw(opname, shape, dtype, params, generator, device=None, requires_grad=Fa
     key, c = _gen(generator)._next()
     t = apply(OPS[opname], (key, c, *params), (tuple(shape), dtype.np))
     if device is not None:
-        from .device import to_jax
-        t._value = jax.device_put(t._value, to_jax(device))
+        from ._api.creation import place
+        t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t

@@ -67,7 +67,7 @@ def _to_array(data, dtype=None, device=None):
         arr = data
         if d is None:
             d = _dt.from_np(np.asarray(data).dtype if isinstance(data, np.generic) else data.dtype)
-        arr = jnp.asarray(arr, dtype=d.np)
+        arr = jnp.array(arr, dtype=d.np, copy=True)  # torch.tensor copies: later numpy writes don't leak in
     else:
         if d is None:
             d = _infer_python(data)
@@ -77,8 +77,17 @@ def _to_array(data, dtype=None, device=None):
             raise ValueError(f"expected a (nested) sequence of numbers of one shape: {e}") from None
         arr = jnp.asarray(host, dtype=d.np)
     if device is not None:
-        arr = jax.device_put(arr, to_jax(device))
+        arr = place(arr, device)
     return arr
+
+
+def place(arr, device):
+    """``arr`` on ``device``. The default device is left alone: an explicitly placed (committed)
+    array would make every later op compile a second kernel for it."""
+    jd = to_jax(device)
+    if jd == jax.config.jax_default_device:
+        return arr
+    return jax.device_put(arr, jd)
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
@@ -111,7 +120,7 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor with the values of a numpy array (a copy: JAX arrays do not share host memory)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    return Tensor._wrap(jnp.asarray(ndarray))
+    return Tensor._wrap(jnp.array(ndarray, copy=True))
 
 
 def _make(shape, value, dtype, device, requires_grad):
@@ -122,7 +131,7 @@ def _make(shape, value, dtype, device, requires_grad):
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
     t = apply(OPS["full"], (value,), (shape, d.np))
     if device is not None:
-        t._value = jax.device_put(t._value, to_jax(device))
+        t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t
@@ -186,7 +195,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     start, end, step = vals
     t = apply(OPS["arange"], (), (start, end, step, d.np))
     if device is not None:
-        t._value = jax.device_put(t._value, to_jax(device))
+        t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t
@@ -198,7 +207,7 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
         raise RuntimeError("number of steps must be non-negative")
     t = apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np))
     if device is not None:
-        t._value = jax.device_put(t._value, to_jax(device))
+        t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t
@@ -214,7 +223,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
     t = apply(OPS["eye"], (), (int(n), int(n if m is None else m), d.np))
     if device is not None:
-        t._value = jax.device_put(t._value, to_jax(device))
+        t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t
