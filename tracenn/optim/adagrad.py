@@ -69,14 +69,8 @@ class Adagrad(Optimizer):
         # torch reads the optimizer-wide default here, not the group's value.
         state["sum"] = full_like(p, self.defaults["initial_accumulator_value"])
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
-        self._upgrade_scalar_state("step")
+    _group_fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+    _scalar_state = ("step",)
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""

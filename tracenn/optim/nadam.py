@@ -60,15 +60,9 @@ class NAdam(Optimizer):
                     "differentiable": differentiable}
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-        self._upgrade_scalar_state("step", "mu_product")
+    _group_fallbacks = {"maximize": False, "foreach": None, "capturable": False,
+                        "differentiable": False, "decoupled_weight_decay": False}
+    _scalar_state = ("step", "mu_product")
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""

@@ -147,6 +147,9 @@ class Optimizer:
     [1]
     """
 
+    _group_fallbacks: dict = {}  # group option -> value for state pickled before it existed
+    _scalar_state: tuple = ()    # per-parameter state kept as 0-d tensors ("step", ...)
+
     def __init__(self, params, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
@@ -186,6 +189,13 @@ class Optimizer:
                 setattr(self, name, OrderedDict())
         self._patch_step_function()
         self.defaults.setdefault("differentiable", False)
+        # Group options (and scalar state) that pickles from older versions may lack: each
+        # optimizer declares them once instead of re-listing them in its own __setstate__.
+        for group in self.param_groups:
+            for key, value in self._group_fallbacks.items():
+                group.setdefault(key, value)
+        if self._scalar_state:
+            self._upgrade_scalar_state(*self._scalar_state)
 
     def __repr__(self) -> str:
         format_string = self.__class__.__name__ + " ("

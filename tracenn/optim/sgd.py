@@ -62,14 +62,8 @@ class SGD(Optimizer):
         if fused and foreach:
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+    _group_fallbacks = {"nesterov": False, "maximize": False, "foreach": None,
+                        "differentiable": False, "fused": False}
 
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
