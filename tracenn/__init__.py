@@ -144,3 +144,5 @@ from . import nn  # noqa: E402,F401
 from . import utils, vision  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
+from .compiler.api import compile  # noqa: E402,F401
+from . import func  # noqa: E402,F401

@@ -14,6 +14,12 @@ from .ops import OPS
 
 _INEXACT_KINDS = frozenset("fcV")  # V: bfloat16 (ml_dtypes)
 LAST = [None]  # the latest result: synchronize() waits on it (XLA runs a device's work in order)
+# The active tracer (tracenn.compiler), or None in eager mode. While tracing, every op is recorded
+# into a graph instead of run: the tracer's record() returns tensors holding symbolic values.
+TRACE = [None]
+# Bumped by every change a compiled call must re-check: module structure, train/eval flags, hooks,
+# parameters' requires_grad and .data. Compiled calls compare it instead of walking the modules.
+EPOCH = [0]
 Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
 
 
@@ -22,6 +28,8 @@ def apply(op, args, key=()):
 
     Returns a Tensor, or a tuple of Tensors for multi-output ops.
     """
+    if TRACE[0] is not None:
+        return TRACE[0].record(op, args, key)
     vals = []
     rg = False
     for a in args:

@@ -182,3 +182,18 @@ def result_type(dim_dtypes, zero_dim_dtypes, scalars) -> dtype:
         d = scalar_dtype(s)
         wrapped = d if wrapped is None else promote_types(wrapped, d)
     return _combine(_combine(dim, zero), wrapped)
+
+
+# Short dtype names of the printed IR (as JAX's jaxprs spell them).
+SHORT_NAMES = {"float32": "f32", "float64": "f64", "float16": "f16", "bfloat16": "bf16", "int64": "i64",
+               "int32": "i32", "int16": "i16", "int8": "i8", "uint8": "u8", "uint16": "u16",
+               "uint32": "u32", "uint64": "u64", "bool": "bool", "complex64": "c64",
+               "complex128": "c128"}
+
+
+def type_str(shape, dtype) -> str:
+    """``f32[64,10]``: how the printed IR and compile messages spell a shape and dtype."""
+    name = np.dtype(dtype).name
+    return f"{SHORT_NAMES.get(name, name)}[{','.join(str(builtins.int(s)) for s in shape)}]"
+
+

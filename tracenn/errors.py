@@ -28,3 +28,12 @@ class ShapeError(TracennError, RuntimeError):
 
 class DtypeError(TracennError, RuntimeError):
     """A dtype the operation cannot take, or a cast torch refuses in an in-place op."""
+
+
+class CompileError(TracennError, RuntimeError):
+    """``tracenn.compile`` could not capture a call into one program (the message says why)."""
+
+
+class DataDependentError(CompileError):
+    """Python code read a tensor's value (``.item()``, ``bool(t)``, ``if t > 0``) while compiling,
+    when tensors have only shapes and dtypes."""

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import dtypes as _dt
+from . import _dispatch
 from ._dispatch import apply
 from .ops import OPS
 from .tensor import Tensor
@@ -60,6 +61,10 @@ class Generator:
         return self
 
     def _next(self):
+        """The key and counter for one draw: arrays eagerly; while compiling, the symbolic key and
+        counter inputs of the compiled program (so each compiled call draws fresh numbers)."""
+        if _dispatch.TRACE[0] is not None:
+            return _dispatch.TRACE[0].rng(self)
         c = self._counter
         self._counter = c + 1
         return self._key, c

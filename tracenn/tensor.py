@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from ._dispatch import apply
+from ._dispatch import EPOCH as _EPOCH, apply
 from .autograd.graph import AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
 from .size import Size
@@ -172,6 +172,8 @@ class Tensor:
             return self
         if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
             raise BackwardError("only Tensors of floating point and complex dtype can require gradients")
+        if self._requires_grad != bool(requires_grad):
+            _EPOCH[0] += 1  # compiled calls differentiate by which parameters require grad
         self._requires_grad = bool(requires_grad)
         return self
 
@@ -260,6 +262,7 @@ class Tensor:
         if not isinstance(other, Tensor):
             raise TypeError(f"data must be a Tensor, got {type(other).__name__}")
         self._value = other._value if other._base is None else other._sync()
+        _EPOCH[0] += 1  # the shape or dtype may have changed: compiled calls re-check
         if self._base is not None:  # new data of its own: no longer a view of the old root
             for k in ("_base", "_chain", "_base_seen", "_strides", "_leaf_base", "_layout", "_layout_inv"):
                 self.__dict__.pop(k, None)
@@ -433,6 +436,8 @@ class Tensor:
     def _repr(self, prefix="tensor("):
         from ._tensor_str import format_tensor
         v = self._value if self._base is None else self._sync()
+        if getattr(v, "symbolic", False):  # while compiling: shape and dtype only
+            return f"{prefix}<symbolic {v!r}>)"
         d = _dt.from_np(v.dtype)
         show = d not in (_dt.get_default_dtype(), _dt.int64, _dt.bool) and not (
             d is _dt.complex64 and _dt.get_default_dtype() is _dt.float32)

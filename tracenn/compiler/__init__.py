@@ -1,1 +1,13 @@
-"""The compiler: tracer, graph IR, passes and lowering (see ARCHITECTURE.md). In progress."""
+"""The compiler: trace a module or function to a printable graph IR, run graph passes, and lower
+the graph to one ``jax.jit`` program (see ARCHITECTURE.md and docs/ir.md).
+
+- :mod:`~tracenn.compiler.graph`: the IR (``Value``, ``Node``, ``Graph``) and its printed form.
+- :mod:`~tracenn.compiler.trace`: the tracer (symbolic tensors through the op registry).
+- :mod:`~tracenn.compiler.passes`: ``Graph -> Graph`` passes and the default pipeline.
+- :mod:`~tracenn.compiler.lower`: the ``Interpreter`` base and the lowering to JAX.
+- :mod:`~tracenn.compiler.check`: the graph checker and ``check=True`` comparison with eager.
+- :mod:`~tracenn.compiler.api`: ``tracenn.compile``.
+"""
+from .graph import Graph, Node, Value  # noqa: F401
+from .lower import Interpreter  # noqa: F401
+from .passes import DEFAULT_PASSES, run_passes  # noqa: F401

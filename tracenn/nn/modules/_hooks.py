@@ -13,6 +13,7 @@ import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
+from ..._dispatch import TRACE
 from ...tensor import Tensor
 from ..utils.hooks import BackwardHook, RemovableHandle
 
@@ -300,6 +301,8 @@ class HookMixin:
     # ---- calling -------------------------------------------------------------------------------
 
     def _wrapped_call_impl(self, *args, **kwargs):
+        if TRACE[0] is not None:  # compiling: the tracer records which module each op came from
+            return TRACE[0].call_module(self, args, kwargs)
         if self._compiled_call_impl is not None:
             return self._compiled_call_impl(*args, **kwargs)
         return self._call_impl(*args, **kwargs)

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from ... import dtypes as _dt
+from ..._dispatch import EPOCH
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from ..parameter import Buffer, Parameter
@@ -159,6 +160,7 @@ class Module(HookMixin, StateDictMixin):
         >>> list(m.state_dict())
         ['running_mean']
         """
+        EPOCH[0] += 1  # compiled calls re-check module structure
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         elif not isinstance(name, str):
@@ -185,6 +187,7 @@ class Module(HookMixin, StateDictMixin):
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Add a parameter (a :class:`Parameter` or None) under ``name``; same as assigning it."""
+        EPOCH[0] += 1  # compiled calls re-check module structure
         if "_parameters" not in self.__dict__:
             raise AttributeError("cannot assign parameter before Module.__init__() call")
         elif not isinstance(name, str):
@@ -215,6 +218,7 @@ class Module(HookMixin, StateDictMixin):
 
     def add_module(self, name: str, module: "Module | None") -> None:
         """Add a child module under ``name`` (same as assigning it as an attribute)."""
+        EPOCH[0] += 1  # compiled calls re-check module structure
         if not isinstance(module, Module) and module is not None:
             raise TypeError(f"{_typename(module)} is not a Module subclass")
         elif not isinstance(name, str):
@@ -305,6 +309,7 @@ class Module(HookMixin, StateDictMixin):
         optimizers built before ``to()`` still hold the module's parameters; buffers are replaced
         by ``fn``'s result, as in torch.
         """
+        EPOCH[0] += 1  # compiled calls re-check module structure
         if recurse:
             for module in self.children():
                 module._apply(fn)
@@ -493,6 +498,7 @@ class Module(HookMixin, StateDictMixin):
             if isinstance(value, Module):
                 if modules is None:
                     raise AttributeError("cannot assign module before Module.__init__() call")
+                EPOCH[0] += 1
                 remove_from(self.__dict__, self._parameters, self._buffers, self._non_persistent_buffers_set)
                 for hook in _hooks._global_module_registration_hooks.values():
                     output = hook(self, name, value)
@@ -500,6 +506,7 @@ class Module(HookMixin, StateDictMixin):
                         value = output
                 modules[name] = value
             elif modules is not None and name in modules:
+                EPOCH[0] += 1
                 if value is not None:
                     raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                     "(tracenn.nn.Module or None expected)")
@@ -533,9 +540,12 @@ class Module(HookMixin, StateDictMixin):
                                     "is not allowed.")
                             self.register_buffer(name, value)
                 else:
+                    if name == "training":
+                        EPOCH[0] += 1  # compiled calls keep one program per mode
                     super().__setattr__(name, value)
 
     def __delattr__(self, name) -> None:
+        EPOCH[0] += 1
         if name in self._parameters:
             del self._parameters[name]
         elif name in self._buffers:

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..._api.creation import zeros
+from ..._dispatch import EPOCH
 from ...autograd.function import Function
 from ...autograd.grad_mode import GRAD
 from ...tensor import Tensor
@@ -45,6 +46,7 @@ class RemovableHandle:
     next_id: int = 0
 
     def __init__(self, hooks_dict: Any, *, extra_dict: Any = None) -> None:
+        EPOCH[0] += 1  # a hook added (the caller adds it next) or removed: compiled calls re-check
         self.hooks_dict_ref = weakref.ref(hooks_dict)
         self.id = RemovableHandle.next_id
         RemovableHandle.next_id += 1
@@ -55,6 +57,7 @@ class RemovableHandle:
             self.extra_dict_ref = tuple(weakref.ref(d) for d in extra_dict)
 
     def remove(self) -> None:
+        EPOCH[0] += 1
         hooks_dict = self.hooks_dict_ref()
         if hooks_dict is not None and self.id in hooks_dict:
             del hooks_dict[self.id]

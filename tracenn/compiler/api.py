@@ -1,0 +1,201 @@
+"""``tracenn.compile``: trace a module or function, run the passes, lower, and hand the result to
+the runtime's :class:`~tracenn.runtime.compiled.Compiled`, which calls back here on a cache miss."""
+from __future__ import annotations
+
+import functools
+import inspect
+from collections import OrderedDict
+
+from ..runtime.compiled import Compiled, debug_level
+from ..tensor import Tensor
+from .check import compare_with_eager, verify
+from .lower import lower
+from .passes import run_passes
+from .trace import trace
+
+
+class Built:
+    """What the compiler hands the runtime for one guard key."""
+
+    def __init__(self, captured, graph, generators):
+        self.captured = captured
+        self.graph = graph
+        self.generators = generators
+        self.run = lower(graph)
+
+    def check(self, compiled, entry, leaves, args, kwargs):
+        return compare_with_eager(self.graph, self.run, compiled, entry, leaves, args, kwargs)
+
+
+def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
+            cache_size_limit: int = 8, verify_passes: bool = False, **options):
+    """Compile a module or a function of tensors into one XLA program per input signature.
+
+    ``cm = tracenn.compile(model)`` then ``cm(x)`` gives the same outputs and gradients as
+    ``model(x)``. The first call traces ``model.__call__`` with symbolic tensors into a
+    :class:`~tracenn.compiler.graph.Graph` (``print(cm.graph)``), runs the graph passes, lowers
+    it to a pure function and ``jax.jit``s it. Later calls with the same guards (input shapes,
+    dtypes, requires_grad, non-tensor arguments, module structure, train/eval flags, hooks, grad
+    mode) reuse the program; ``cm.explain()`` says what was compiled and why.
+
+    The compiled object acts on the model itself: ``cm.parameters()``, ``cm.state_dict()``,
+    ``cm.train()``, ``cm.load_state_dict(...)`` are the model's. Buffers updated in training mode
+    (BatchNorm's running statistics) and the random generator's state are written back after
+    each call. Outputs take part in eager autograd: ``loss.backward()`` fills ``param.grad``.
+
+    Args:
+        model: an ``nn.Module`` or a function of tensors (modules and tensors it reads through
+            closures or globals are state, read at every call). Without it, returns a decorator.
+        fallback: ``"eager"`` runs a call eagerly (warning once) when its forward reads tensor
+            values (``.item()``, ``if t > 0``); by default that raises
+            :class:`~tracenn.errors.DataDependentError` pointing at the line.
+        check: run eager and compiled side by side on each program's first call and warn with
+            the first node whose value differs.
+        passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
+        cache_size_limit: programs to compile before warning of a recompile storm (like torch's 8).
+        verify_passes: check the graph after every pass (the tests turn it on).
+
+    Returns:
+        a :class:`~tracenn.runtime.compiled.Compiled` that is called like ``model``.
+
+    >>> import tracenn
+    >>> from tracenn import nn
+    >>> _ = tracenn.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU())
+    >>> cm = tracenn.compile(model)
+    >>> x = tracenn.randn(2, 4)
+    >>> bool((cm(x) - model(x)).abs().max() < 1e-6)
+    True
+    >>> print(cm.graph)  # doctest: +NORMALIZE_WHITESPACE
+    graph Sequential(%input: f32[2,4]) -> f32[2,3]    mode=train
+      %0: f32[4,3] = permute[dims=(1,0)] %0.weight      # 0  <doctest tracenn.compiler.api.compile[5]>:1
+      %1: f32[2,3] = matmul %input, %0                    # 0  <doctest tracenn.compiler.api.compile[5]>:1
+      %2: f32[2,3] = add %1, %0.bias                      # 0  <doctest tracenn.compiler.api.compile[5]>:1
+      %3: f32[2,3] = relu %2                              # 1  <doctest tracenn.compiler.api.compile[5]>:1
+      return %3
+    """
+    if options:
+        raise TypeError(f"tracenn.compile got unexpected options {sorted(options)}")
+    if fallback not in (None, "eager"):
+        raise ValueError(f"fallback must be None or 'eager', got {fallback!r}")
+    if model is None:
+        return functools.partial(compile, fallback=fallback, check=check, passes=passes,
+                                 cache_size_limit=cache_size_limit, verify_passes=verify_passes)
+    if isinstance(model, Compiled):
+        return model
+    from ..nn.modules.module import Module
+    if isinstance(model, Module):
+        source = functools.partial(_module_source, model)
+    elif callable(model):
+        source = functools.partial(_function_source, model)
+    else:
+        raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
+    build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
+    cm = Compiled(model, build, source=source, fallback=fallback, check=check,
+                  cache_size_limit=cache_size_limit)
+    if not isinstance(model, Module):
+        for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+            if hasattr(model, attr):
+                object.__setattr__(cm, attr, getattr(model, attr))
+        object.__setattr__(cm, "__wrapped__", model)
+    return cm
+
+
+def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes):
+    captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode)
+    level = debug_level()
+    if verify_passes:
+        verify(captured, after="trace")
+    if level >= 1:
+        print(f"[tracenn] captured graph:\n{captured}")
+    graph = run_passes(captured, passes, check=verify_passes)
+    if level >= 2:
+        print(f"[tracenn] graph after passes:\n{graph}")
+    return Built(captured, graph, gens)
+
+
+# ---- what a compiled call reads: modules, state, and the structure key that guards them -----------
+
+def _hooks_key(m):
+    return (tuple(m._forward_pre_hooks), tuple(m._forward_hooks), tuple(m._backward_pre_hooks),
+            tuple(m._backward_hooks))
+
+
+def _global_hooks_key():
+    from ..nn.modules import _hooks as h
+    return (tuple(h._global_forward_pre_hooks), tuple(h._global_forward_hooks),
+            tuple(h._global_backward_pre_hooks), tuple(h._global_backward_hooks))
+
+
+def _state_key(state):
+    return tuple((n, id(t), tuple(t._value.shape), t._value.dtype, t._requires_grad) for n, t in state.items())
+
+
+def _mode(modules) -> str:
+    flags = {m.training for _, m in modules}
+    return ("train" if flags.pop() else "eval") if len(flags) == 1 else "mixed"
+
+
+def _module_source(model):
+    modules = list(model.named_modules())
+    state = OrderedDict()
+    kinds = {}
+    for n, p in model.named_parameters():
+        state[n] = p
+    for n, b in model.named_buffers():
+        state[n] = b
+    mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
+    skey = (mods_key, _state_key(state), _global_hooks_key())
+    del kinds
+    return type(model).__name__, _mode(modules), modules, state, skey
+
+
+def _captures(fn):
+    """(name, value) for the modules and tensors ``fn`` reads through its closure or globals."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return []
+    found = []
+    if fn.__closure__:
+        for name, cell in zip(code.co_freevars, fn.__closure__):
+            try:
+                found.append((name, cell.cell_contents))
+            except ValueError:  # an empty cell
+                pass
+    g = getattr(fn, "__globals__", {})
+    for name in code.co_names:
+        if name in g:
+            found.append((name, g[name]))
+    return found
+
+
+def _function_source(fn):
+    from ..nn.modules.module import Module
+    modules = []
+    state = OrderedDict()
+    target = fn
+    if inspect.ismethod(fn) and isinstance(fn.__self__, Module):
+        modules += list(fn.__self__.named_modules())
+        for n, p in fn.__self__.named_parameters():
+            state[n] = p
+        for n, b in fn.__self__.named_buffers():
+            state[n] = b
+        target = fn.__func__
+    seen = {id(t) for t in state.values()}
+    for name, obj in _captures(target):
+        if isinstance(obj, Module):
+            modules += list(obj.named_modules(prefix=name))
+            for n, p in obj.named_parameters(prefix=name):
+                if id(p) not in seen:
+                    state[n] = p
+                    seen.add(id(p))
+            for n, b in obj.named_buffers(prefix=name):
+                if id(b) not in seen:
+                    state[n] = b
+                    seen.add(id(b))
+        elif isinstance(obj, Tensor) and id(obj) not in seen:
+            state[name] = obj
+            seen.add(id(obj))
+    mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
+    skey = (mods_key, _state_key(state), _global_hooks_key())
+    return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey

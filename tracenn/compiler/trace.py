@@ -1,0 +1,298 @@
+"""The tracer: run a module's ``__call__`` (or a function) on symbolic tensors and record a Graph.
+
+While a :class:`Tracer` is active (``_dispatch.TRACE``), every op from the registry records a
+:class:`~tracenn.compiler.graph.Node` instead of running, and returns tensors whose ``_value`` is a
+:class:`~tracenn.compiler.graph.Value` (shape and dtype, no numbers). The same user code, the same
+``_api`` functions and the same op records run as in eager mode: only ``apply`` differs.
+
+State enters under its ``state_dict`` name: for the duration of the trace each parameter and
+buffer tensor holds a Value named ``conv1.weight``; after it, whatever a buffer holds that is not
+its own Value is a write (``bn.running_mean <- %12``), and every tensor gets its array back.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import jax
+import numpy as np
+
+from .. import _dispatch
+from ..autograd.grad_mode import GRAD
+from ..errors import CompileError
+from ..tensor import Tensor
+from ..utils._pytree import flatten, unflatten
+from .graph import Graph, Node, Value, user_source
+
+_INEXACT = frozenset("fcV")
+
+
+@functools.lru_cache(maxsize=4096)
+def _out_avals(op, key, in_sig):
+    """Output ShapeDtypeStructs of ``op`` for input signature ``in_sig`` (the op's shape rule)."""
+    args = [jax.ShapeDtypeStruct(s[1], s[2]) if s[0] == "a" else s[2] for s in in_sig]
+    return op.shape(*args, **dict(zip(op.static, key)))
+
+
+def _sig(x):
+    if isinstance(x, Value):
+        return ("a", x.shape, x.dtype)
+    try:
+        hash(x)
+    except TypeError:
+        return ("p", type(x).__name__, repr(x))
+    return ("p", type(x).__name__, x)
+
+
+class Tracer:
+    """Records ops into ``graph``. Made and installed by :func:`trace`."""
+
+    def __init__(self, graph: Graph, names: dict[int, str], device):
+        self.graph = graph
+        self.names = names          # id(module) -> dotted path
+        self.path = [""]
+        self.device = device
+        self.count = 0
+        self.const_ids: dict[int, Value] = {}
+        self.gens: dict[int, int] = {}  # id(generator) -> index into graph.rng
+
+    @property
+    def module_path(self) -> str:
+        return self.path[-1]
+
+    def fresh(self, shape, dtype, kind="op", node=None, index=0, name=None) -> Value:
+        if name is None:
+            name = str(self.count)
+            self.count += 1
+        return Value(name, shape, dtype, kind, node, index, self.device)
+
+    def const(self, arr) -> Value:
+        """A concrete array met while tracing: a named constant of the graph."""
+        v = self.const_ids.get(id(arr))
+        if v is None:
+            name = f"c{len(self.graph.consts)}"
+            v = Value(name, np.shape(arr), arr.dtype, "const", device=self.device)
+            self.graph.consts[name] = arr
+            self.graph.const_values[name] = v
+            self.const_ids[id(arr)] = v
+            self._keep = getattr(self, "_keep", []) + [arr]  # ids stay unique while we trace
+        return v
+
+    def value_of(self, t: Tensor) -> Value:
+        v = t._value if t._base is None else t._sync()
+        if not isinstance(v, Value):
+            v = self.const(v)
+        return v
+
+    def record(self, op, args, key):
+        ins = []
+        rg = False
+        for a in args:
+            if isinstance(a, Tensor):
+                ins.append(self.value_of(a))
+                rg = rg or a._requires_grad
+            elif isinstance(a, (jax.Array, np.ndarray)):
+                ins.append(self.const(a))
+            else:
+                ins.append(a)
+        try:
+            avals = _out_avals(op, key, tuple(_sig(v) for v in ins))
+        except Exception as e:  # the op rejected these shapes/dtypes: say where
+            raise CompileError(
+                f"{op.name} cannot take inputs {', '.join(v.type if isinstance(v, Value) else repr(v) for v in ins)}"
+                f" (at {user_source() or '?'}): {e}") from e
+        node = Node(op, key, ins, (), self.module_path, user_source())
+        multi = isinstance(avals, (tuple, list))
+        outs = []
+        for i, av in enumerate(avals if multi else (avals,)):
+            outs.append(self.fresh(av.shape, av.dtype, node=node, index=i))
+        node.outputs = outs
+        self.graph.nodes.append(node)
+        grad = rg and GRAD.enabled and op.differentiable
+        result = []
+        for o in outs:
+            g = grad and o.dtype.kind in _INEXACT
+            result.append(Tensor._wrap(o, g, node if g else None, o.index))
+        return tuple(result) if multi else result[0]
+
+    # ---- modules and randomness --------------------------------------------------------------
+
+    def call_module(self, module, args, kwargs):
+        name = self.names.get(id(module))
+        if name is None:  # a module made inside forward, or not a submodule: no state_dict name
+            name = f"{self.module_path + '.' if self.module_path else ''}<{type(module).__name__}>"
+        self.graph.modules.setdefault(name, type(module).__name__)
+        self.path.append(name)
+        try:
+            return module._call_impl(*args, **kwargs)
+        finally:
+            self.path.pop()
+
+    def rng(self, gen):
+        """(key, counter) tensors for one draw from ``gen``: inputs of the program, so each call
+        draws fresh numbers, the same ones eager mode draws from the same generator state."""
+        i = self.gens.get(id(gen))
+        if i is None:
+            i = len(self.graph.rng)
+            self.gens[id(gen)] = i
+            base = "rng" if i == 0 else f"rng{i}"
+            key = self.fresh(np.shape(gen._key), gen._key.dtype, "rng", name=f"{base}.key")
+            counter = self.fresh((), np.int64, "rng", name=f"{base}.counter")
+            self.graph.rng.append((key, counter))
+            self.graph.draws.append(0)
+            self.generators.append(gen)
+        key, counter = self.graph.rng[i]
+        n = self.graph.draws[i]
+        self.graph.draws[i] = n + 1
+        c = Tensor._wrap(counter)
+        if n:
+            from .._api.math import add
+            c = add(c, n)
+        return Tensor._wrap(key), c
+
+
+def _arg_names(fn, n: int) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i in range(n):
+        if i < len(params) and params[i].kind != params[i].VAR_POSITIONAL:
+            names.append(params[i].name)
+        elif params and params[-1].kind == params[-1].VAR_POSITIONAL:
+            names.append(f"{params[-1].name}{i - len(params) + 1}")
+        else:
+            names.append(f"arg{i}")
+    return names
+
+
+def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: str,
+          mode: str = "") -> tuple[Graph, list]:
+    """Trace ``fn(*args, **kwargs)`` into a Graph.
+
+    ``state``: the tensors that enter under a name (parameters, buffers, captured tensors), in
+    order; ``modules``: (dotted path, module) pairs, for module paths and buffer writes. Returns
+    the graph and the generators it draws from (in ``graph.rng`` order).
+    """
+    names = {id(m): p for p, m in modules}
+    from ..device import to_jax
+    graph = Graph(name, mode)
+    leaves, in_tree = flatten((args, kwargs))
+    device = None
+    for t in leaves:
+        v = t._value
+        device = next(iter(v.devices())) if hasattr(v, "devices") else None
+        break
+    if device is None:
+        device = to_jax("cpu") if jax.config.jax_default_device is None else jax.config.jax_default_device
+    tracer = Tracer(graph, names, device)
+    tracer.generators = []
+
+    # Inputs: fresh symbolic tensors (the caller's tensors are never touched while tracing).
+    arg_leaves, _ = flatten(args)
+    arg_names = _arg_names(getattr(fn, "forward", fn), len(args))
+    sym_inputs = []
+    input_names = []
+    for i, t in enumerate(leaves):
+        if i < len(arg_leaves):
+            # name by position: the parameter name for a plain argument, name.i inside a structure
+            base = _leaf_name(args, arg_names, i)
+        else:
+            base = _kw_leaf_name(kwargs, i - len(arg_leaves))
+        base = _unique(base, input_names)
+        input_names.append(base)
+        v = t._value if t._base is None else t._sync()
+        val = Value(base, v.shape, v.dtype, "input", device=device)
+        graph.inputs.append(val)
+        s = Tensor._wrap(val, t._requires_grad)
+        sym_inputs.append(s)
+    sym_args, sym_kwargs = unflatten(in_tree, sym_inputs)
+
+    # State: swap each tensor's array for its named Value, and put it all back afterwards.
+    saved = []
+    kinds = {}
+    for sname, t in state.items():
+        saved.append((t, t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad))
+        kinds[sname] = t
+    owners = _buffer_owners(modules)
+    buffer_ids = {id(b) for b in owners.values()}
+    prev = _dispatch.TRACE[0]
+    try:
+        for sname, t in state.items():
+            kind = "param" if _is_param(t) else "buffer" if id(t) in buffer_ids else "capture"
+            v = t._value
+            val = Value(sname, v.shape, v.dtype, kind, device=device)
+            graph.state[sname] = val
+            t._value = val
+        _dispatch.TRACE[0] = tracer
+        try:
+            out = fn(*sym_args, **sym_kwargs)
+        finally:
+            _dispatch.TRACE[0] = prev
+        # Writes: state tensors (and inputs) whose value is no longer their own Value.
+        for sname, t in state.items():
+            v = t._value
+            if v is not graph.state[sname]:
+                graph.writes[sname] = tracer.value_of(t) if isinstance(v, Value) else tracer.const(v)
+        for (mod, bname, sname), orig in owners.items():
+            now = mod._buffers.get(bname)
+            if now is not orig and isinstance(now, Tensor):  # reassigned: self.buf = new tensor
+                graph.writes[sname] = tracer.value_of(now)
+                mod._buffers[bname] = orig
+        for val, s in zip(graph.inputs, sym_inputs):
+            if s._value is not val:
+                graph.writes[val.name] = tracer.value_of(s)
+    finally:
+        for t, value, ver, writes, node, rg, grad in saved:
+            t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad = value, ver, writes, node, rg, grad
+    out_leaves, out_tree = flatten(out)
+    graph.outputs = [tracer.value_of(t) for t in out_leaves]
+    graph.out_tree = out_tree
+    return graph, tracer.generators
+
+
+def _is_param(t) -> bool:
+    from ..nn.parameter import Parameter
+    return isinstance(t, Parameter)
+
+
+def _buffer_owners(modules):
+    """(module, buffer name, state name) -> buffer tensor, to notice ``self.buf = new`` in forward."""
+    owners = {}
+    for path, mod in modules:
+        for bname, b in getattr(mod, "_buffers", {}).items():
+            if b is not None:
+                owners[(mod, bname, f"{path}.{bname}" if path else bname)] = b
+    return owners
+
+
+def _unique(name, taken):
+    if name not in taken:
+        return name
+    i = 1
+    while f"{name}_{i}" in taken:
+        i += 1
+    return f"{name}_{i}"
+
+
+def _leaf_name(args, names, i):
+    """A readable name for the i-th tensor leaf of ``args``: ``x`` or ``x.0`` inside a tuple."""
+    k = 0
+    for a, n in zip(args, names):
+        leaves, _ = flatten(a)
+        if i < k + len(leaves):
+            return n if isinstance(a, Tensor) else f"{n}.{i - k}"
+        k += len(leaves)
+    return f"arg{i}"
+
+
+def _kw_leaf_name(kwargs, i):
+    k = 0
+    for n, a in kwargs.items():
+        leaves, _ = flatten(a)
+        if i < k + len(leaves):
+            return n if isinstance(a, Tensor) else f"{n}.{i - k}"
+        k += len(leaves)
+    return f"kwarg{i}"

@@ -1,0 +1,1 @@
+"""``tracenn.func``: functional access to modules (as ``torch.func``) and JAX interop. In progress."""

@@ -1,0 +1,545 @@
+"""A compiled call: guards, the executable cache, state sync and the autograd bridge.
+
+:class:`Compiled` is what ``tracenn.compile(model_or_fn)`` returns. A call:
+
+1. re-reads the module tree only when the global epoch moved (``_dispatch.EPOCH``: bumped by
+   structure changes, ``train()/eval()``, hooks, ``requires_grad_``, ``.data =``);
+2. builds the guard key from the inputs' shapes, dtypes and ``requires_grad``, the non-tensor
+   arguments, the structure key and grad mode, and looks up the executable;
+3. on a miss, asks the compiler (``build``, passed in: the runtime never imports the tracer) for
+   a program, recording the reason in plain words;
+4. calls the jitted program with the parameter and buffer arrays, writes new buffer values and
+   the RNG counter back onto the Python objects, and wraps the outputs as Tensors. When gradients
+   are needed the program is ``jax.vjp`` of the graph, and the outputs' ``grad_fn`` runs its
+   jitted pullback, so ``loss.backward()`` fills ``param.grad`` as in eager mode.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import jax
+
+from .. import _dispatch
+from ..autograd.engine import _edge_of
+from ..autograd.graph import Node as _TapeNode
+from ..autograd.grad_mode import GRAD, no_grad
+from ..dtypes import type_str
+from ..errors import DataDependentError
+from ..tensor import Tensor
+from ..utils._pytree import LEAF, flatten, signature, unflatten
+
+_INEXACT = frozenset("fcV")
+
+
+class RecompileWarning(UserWarning):
+    """A compiled call recompiled more often than its ``cache_size_limit`` allows."""
+
+
+def debug_level() -> int:
+    try:
+        return int(os.environ.get("TRACENN_DEBUG", "0") or 0)
+    except ValueError:
+        return 0
+
+
+class _CompiledOp:
+    """The op record of a compiled call's ``grad_fn``: its backward is the program's pullback."""
+
+    differentiable = True
+    static = ()
+
+    def __init__(self, nout, bwd):
+        self.name = "compiled_function"
+        self.nout = nout
+        self._bwd = bwd
+
+    def backward_kernel(self, key, needs):
+        bwd = self._bwd
+        nout = self.nout
+
+        def kernel(g, out, pull):
+            cts = bwd(pull, [g] if nout == 1 else list(g))
+            return tuple(cts[0]) + tuple(cts[1])
+
+        return kernel
+
+
+class Entry:
+    """One executable: the graph it came from and everything a call needs, for one guard key."""
+
+    def __init__(self, built, key, reason, state_tensors, grad):
+        self.built = built
+        self.fast = None
+        self.key = key
+        self.reason = reason
+        self.calls = 0
+        self.eager = built is None
+        if self.eager:
+            return
+        g = built.graph
+        self.graph = g
+        self.captured = built.captured
+        self.gens = built.generators
+        self.draws = list(g.draws)
+        self.state_tensors = state_tensors
+        names = list(g.state)
+        self.write_state = [names.index(n) if n in g.state else None for n in g.writes]
+        self.write_input = [None if n in g.state else [v.name for v in g.inputs].index(n) for n in g.writes]
+        self.out_is_value = [hasattr(v, "symbolic") for v in g.outputs]
+        outs = [v for v in g.outputs if hasattr(v, "symbolic")]
+        self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
+        self.n_out = len(outs)
+        run = built.run
+        self.grad = grad
+        self.fast = None
+        if not grad:
+            self.fwd = jax.jit(run)
+            if not self.gens and not g.writes and all(t._base is None for t in state_tensors) \
+                    and self.out_is_value == [True]:
+                self.fast = self._fast_call(run, len(state_tensors))
+            return
+        self.d_state = [i for i, t in enumerate(state_tensors)
+                        if t._requires_grad and g.state[names[i]].dtype.kind in _INEXACT]
+        self.d_in = None  # per call (inputs' requires_grad is part of the key)
+        self._fwds = {}
+        float_out = self.float_out
+        other_out = [i for i in range(self.n_out) if i not in set(float_out)]
+        self.other_out = other_out
+        d_state = self.d_state
+        n_state = len(state_tensors)
+
+        def make_fwd(d_in, n_in):
+            def fwd(dstate, ndstate, rng, dins, ndins):
+                def f(dstate, dins):
+                    state = _merge(dstate, ndstate, d_state, n_state)
+                    ins = _merge(dins, ndins, d_in, n_in)
+                    outs, writes = run(state, rng, ins)
+                    return [outs[i] for i in float_out], ([outs[i] for i in other_out], writes)
+                fouts, pull, (oouts, writes) = jax.vjp(f, dstate, dins, has_aux=True)
+                return fouts, oouts, writes, pull
+            return jax.jit(fwd)
+
+        self._make_fwd = make_fwd
+        self.bwd = jax.jit(lambda pull, cts: pull(cts))
+        self.op = _CompiledOp(len(float_out), self.bwd)
+
+    def _fast_call(self, run, n_state):
+        """The call for the common case — no gradient, no RNG, no writes, one output — with flat
+        positional arrays, which jit's C++ fast path dispatches cheapest."""
+        def flat(*arrays):
+            outs, _ = run(arrays[:n_state], (), arrays[n_state:])
+            return outs[0]
+
+        fwd = jax.jit(flat)
+        st = self.state_tensors
+        wrap = Tensor._wrap
+
+        def call(in_tensors):
+            vals = [t._value for t in st]
+            for t in in_tensors:
+                vals.append(t._value if t._base is None else t._sync())
+            return wrap(fwd(*vals))
+
+        return call
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def rng_args(self):
+        rng = []
+        for gen in self.gens:
+            rng.append(gen._key)
+            rng.append(gen._counter)
+        return rng
+
+    def advance_rng(self):
+        for gen, n in zip(self.gens, self.draws):
+            gen._counter += n
+
+    def run(self, in_tensors):
+        st = self.state_tensors
+        state = [t._value if t._base is None else t._sync() for t in st]
+        ins = [t._value if t._base is None else t._sync() for t in in_tensors]
+        rng = self.rng_args() if self.gens else []
+        if not self.grad:
+            outs, writes = self.fwd(state, rng, ins)
+            self.advance_rng()
+            self._write_back(writes, in_tensors)
+            return [Tensor._wrap(o) for o in outs]
+        d_in = tuple(i for i, t in enumerate(in_tensors)
+                     if t._requires_grad and t._value.dtype.kind in _INEXACT)
+        fwd = self._fwds.get(d_in)
+        if fwd is None:
+            fwd = self._fwds[d_in] = self._make_fwd(d_in, len(in_tensors))
+        ds = self.d_state
+        dset = set(ds)
+        dins_set = set(d_in)
+        fouts, oouts, writes, pull = fwd(
+            [state[i] for i in ds], [x for i, x in enumerate(state) if i not in dset], rng,
+            [ins[i] for i in d_in], [x for i, x in enumerate(ins) if i not in dins_set])
+        self.advance_rng()
+        self._write_back(writes, in_tensors)
+        leaves = [st[i] for i in ds] + [in_tensors[i] for i in d_in]
+        edges = tuple(_edge_of(t) for t in leaves)
+        saved = []
+        for i, t in enumerate(leaves):
+            root = t if t._base is None else t._base
+            saved.append((root, root._version, f"input {i}"))
+        if not edges:
+            outs = [None] * self.n_out
+            for i, o in zip(self.float_out, fouts):
+                outs[i] = Tensor._wrap(o)
+            for i, o in zip(self.other_out, oouts):
+                outs[i] = Tensor._wrap(o)
+            return outs
+        node = _TapeNode(self.op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
+                         tuple(True for _ in edges), saved)
+        outs = [None] * self.n_out
+        for k, (i, o) in enumerate(zip(self.float_out, fouts)):
+            outs[i] = Tensor._wrap(o, True, node, k)
+        for i, o in zip(self.other_out, oouts):
+            outs[i] = Tensor._wrap(o)
+        return outs
+
+    def _write_back(self, writes, in_tensors):
+        if not writes:
+            return
+        st = self.state_tensors
+        for w, si, ii in zip(writes, self.write_state, self.write_input):
+            if si is not None:
+                t = st[si]
+                t._value = w
+                t._ver += 1
+            else:
+                with no_grad():
+                    in_tensors[ii]._set_(Tensor._wrap(w), "a compiled call")
+
+
+def _merge(d, nd, d_idx, n):
+    out = []
+    di = iter(d)
+    ndi = iter(nd)
+    dset = set(d_idx)
+    for i in range(n):
+        out.append(next(di) if i in dset else next(ndi))
+    return out
+
+
+class Compiled:
+    """A compiled module or function (see :func:`tracenn.compile`).
+
+    Calls run one jitted program per guard key; the model's parameters, buffers, modes and hooks
+    stay on the model, so everything else (``parameters()``, ``state_dict()``, ``train()``...)
+    is the model's own, reached through this object.
+    """
+
+    def __init__(self, target, build, *, source, fallback=None, check=False, cache_size_limit=8):
+        self.__dict__["_target"] = target
+        self._build = build
+        self._source = source          # () -> (name, mode, modules, state dict, structure key)
+        self._fallback = fallback
+        self._check = check
+        self.cache_size_limit = cache_size_limit
+        self._epoch = -1
+        self._skey = None
+        self._skey_ids: dict = {}
+        self._entries: dict = {}
+        self._last = None
+        self._last_key = None
+        self._log: list[str] = []
+        self._warned_fallback = False
+        self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
+
+    # ---- the call path -------------------------------------------------------------------------
+
+    def __call__(self, *args, **kwargs):
+        if _dispatch.EPOCH[0] != self._epoch:
+            self._refresh()
+        if _dispatch.TRACE[0] is not None:  # called inside another compiled trace: inline it
+            return self._target(*args, **kwargs)
+        if not kwargs and len(args) == 1 and type(args[0]) is Tensor:  # the common call, fastest
+            a = args[0]
+            v = a._value
+            entry = self._fast_entries.get((self._sid, GRAD.enabled, v.shape, v.dtype, a._requires_grad))
+            if entry is not None:
+                entry.calls += 1
+                if entry.fast is not None:
+                    return entry.fast(args)
+                return self._run(entry, [a], args, kwargs, counted=True)
+        if not kwargs:
+            for a in args:
+                if type(a) is not Tensor:
+                    break
+            else:
+                key = (self._sid, GRAD.enabled,
+                       tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in args))
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = self._miss(key, args, kwargs, list(args), LEAF if len(args) == 1 else None)
+                return self._run(entry, list(args), args, kwargs)
+        leaves, tree = flatten((args, kwargs))
+        key = (self._sid, GRAD.enabled,
+               tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves), signature(tree))
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._miss(key, args, kwargs, leaves, tree)
+        return self._run(entry, leaves, args, kwargs)
+
+    def _run(self, entry, leaves, args, kwargs, counted=False):
+        if not counted:
+            entry.calls += 1
+        if entry.eager:
+            return self._target(*args, **kwargs)
+        if self._check and entry.calls <= self._check_calls:
+            return self._checked(entry, leaves, args, kwargs)
+        outs = entry.run(leaves)
+        g = entry.graph
+        if g.out_tree is LEAF:
+            return outs[0]
+        it = iter(outs)
+        return unflatten(g.out_tree, [next(it) if is_v else v for is_v, v in zip(entry.out_is_value, g.outputs)])
+
+    _check_calls = 1
+
+    def _checked(self, entry, leaves, args, kwargs):
+        """check=True: run eager and compiled on the same state and compare (see tracenn.compile)."""
+        report = entry.built.check(self, entry, leaves, args, kwargs)
+        if report:
+            warnings.warn(report, stacklevel=3)
+        self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
+        outs = entry.run(leaves)
+        g = entry.graph
+        it = iter(outs)
+        return unflatten(g.out_tree, [next(it) if is_v else v for is_v, v in zip(entry.out_is_value, g.outputs)])
+
+    # ---- guards and recompiles ----------------------------------------------------------------
+
+    def _refresh(self):
+        name, mode, modules, state, skey = self._source()
+        self._name, self._mode, self._modules, self._state = name, mode, modules, state
+        sid = self._skey_ids.get(skey)
+        if sid is None:
+            sid = self._skey_ids[skey] = len(self._skey_ids)
+        self._skeys_by_id = getattr(self, "_skeys_by_id", {})
+        self._skeys_by_id[sid] = skey
+        self._sid = sid
+        self._epoch = _dispatch.EPOCH[0]
+
+    def _miss(self, key, args, kwargs, leaves, tree):
+        reason = self._reason(key)
+        n = len([e for e in self._entries.values()])
+        if n >= self.cache_size_limit:
+            warnings.warn(
+                f"tracenn.compile({self._name}): recompiled {n + 1} times, past cache_size_limit="
+                f"{self.cache_size_limit} (last reason: {reason}). Every new input shape, dtype or "
+                "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
+                "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
+        try:
+            built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
+                                name=self._name, mode=self._mode)
+        except DataDependentError as e:
+            if self._fallback != "eager":
+                raise
+            if not self._warned_fallback:
+                warnings.warn(f"tracenn.compile(fallback='eager'): running {self._name} eagerly for this "
+                              f"input signature. {e}", stacklevel=3)
+                self._warned_fallback = True
+            built = None
+            reason += " (runs eagerly: " + str(e).split(" (")[0] + ")"
+        entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None)
+        if entry.eager or self._check:
+            entry.fast = None
+        self._entries[key] = entry
+        if len(leaves) == 1 and len(key) == 3 and type(leaves[0]) is Tensor:
+            (shape, dtype, rg), = key[2]
+            self._fast_entries[(key[0], key[1], shape, dtype, rg)] = entry
+        self._log.append(f"compile {len(self._entries)}: {reason}")
+        self._last, self._last_key = entry, key
+        if built is not None and debug_level() >= 3:
+            print(self._stablehlo(entry, leaves))
+        return entry
+
+    def _reason(self, key) -> str:
+        if not self._entries:
+            return "first call"
+        prev = self._last_key
+        if prev is None:
+            return "first call"
+        return describe_change(prev, key, self._skeys_by_id, self._input_names())
+
+    def _input_names(self):
+        if self._last is not None and not self._last.eager:
+            return [v.name for v in self._last.graph.inputs]
+        return []
+
+    def _index(self, entry):
+        return list(self._entries.values()).index(entry) + 1
+
+    # ---- what users look at ---------------------------------------------------------------------
+
+    @property
+    def graph(self):
+        """The graph that runs for the latest call (after passes); None before the first call."""
+        e = self._last
+        return None if e is None or e.eager else e.graph
+
+    @property
+    def captured_graph(self):
+        """The graph as traced, before passes."""
+        e = self._last
+        return None if e is None or e.eager else e.captured
+
+    def explain(self) -> str:
+        """The guards, the cached programs and why each was compiled, in plain words."""
+        if _dispatch.EPOCH[0] != self._epoch:
+            self._refresh()
+        lines = [f"tracenn.compile({self._name}): {len(self._entries)} cached program(s), "
+                 f"cache_size_limit={self.cache_size_limit}"]
+        lines.append("guards (a change in any of them compiles a new program):")
+        lines.append("  - each tensor input's shape, dtype and requires_grad; the structure of the "
+                     "arguments and the value of every non-tensor argument")
+        lines.append("  - grad mode (enabled or no_grad)")
+        if self._modules:
+            lines.append(f"  - module structure: {len(self._modules)} module(s), their classes, "
+                         "train/eval flags and hooks")
+            lines.append(f"  - state identity, shape, dtype and requires_grad: {len(self._state)} "
+                         "parameter(s)/buffer(s)")
+        lines.append("programs:")
+        for i, e in enumerate(self._entries.values(), 1):
+            _, grad, ins = e.key[:3]
+            shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
+            how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
+                ", with backward" if e.grad else ""))
+            mode = self._skeys_by_id.get(e.key[0], ((),))
+            lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
+                         f"{e.calls} call(s) — compiled because: {e.reason}")
+        if self._log:
+            lines.append("log:")
+            lines += [f"  {x}" for x in self._log[-20:]]
+        return "\n".join(lines)
+
+    def lower(self, *args, **kwargs):
+        """The ``jax.stages.Lowered`` program for these arguments (``.as_text()`` is StableHLO)."""
+        if _dispatch.EPOCH[0] != self._epoch:
+            self._refresh()
+        with no_grad():
+            leaves, tree = flatten((args, kwargs))
+            key = (self._sid, False, tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
+                   signature(tree))
+            entry = self._entries.get(key) or self._miss(key, args, kwargs, leaves, tree)
+        if entry.eager:
+            raise RuntimeError("this call runs eagerly (fallback='eager'): there is no program to lower")
+        return self._lowered(entry, leaves)
+
+    def _lowered(self, entry, leaves):
+        state = [t._value for t in entry.state_tensors]
+        ins = [t._value for t in leaves]
+        fwd = entry.fwd if not entry.grad else jax.jit(entry.built.run)
+        return fwd.lower(state, entry.rng_args(), ins)
+
+    def _stablehlo(self, entry, leaves) -> str:
+        return self._lowered(entry, leaves).as_text()
+
+    # ---- behaving like the module ---------------------------------------------------------------
+
+    def __getattr__(self, name):
+        target = self.__dict__["_target"]
+        attr = getattr(target, name)
+        if callable(attr) and not isinstance(attr, type) and getattr(attr, "__self__", None) is target:
+            def method(*a, **k):
+                r = attr(*a, **k)
+                return self if r is target else r
+            method.__name__ = name
+            method.__doc__ = attr.__doc__
+            return method
+        return attr
+
+    def __setattr__(self, name, value):
+        if name in Compiled.__dict__ or name.startswith("_") or name == "cache_size_limit" \
+                or not hasattr(self.__dict__["_target"], "__dict__"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.__dict__["_target"], name, value)
+
+    def __repr__(self):
+        return f"Compiled({self._target!r})"
+
+    def __dir__(self):
+        return sorted(set(dir(type(self))) | set(dir(self.__dict__["_target"])))
+
+
+def _type(shape, dtype) -> str:
+    return type_str(shape, dtype)
+
+
+def describe_change(prev, key, skeys, input_names) -> str:
+    """Why ``key`` missed the cache, compared with the previous call's key, in plain words."""
+    reasons = []
+    if prev[0] != key[0]:
+        reasons += _structure_change(skeys.get(prev[0]), skeys.get(key[0]))
+    if prev[1] != key[1]:
+        reasons.append(f"grad mode changed: {'enabled' if prev[1] else 'no_grad'} -> "
+                       f"{'enabled' if key[1] else 'no_grad'}")
+    a, b = prev[2], key[2]
+    if len(a) != len(b):
+        reasons.append(f"number of tensor inputs changed: {len(a)} -> {len(b)}")
+    else:
+        for i, (x, y) in enumerate(zip(a, b)):
+            nm = input_names[i] if i < len(input_names) else f"input {i}"
+            if x[0] != y[0]:
+                reasons.append(f"input {nm!r} shape changed: {list(x[0])} -> {list(y[0])}")
+            if x[1] != y[1]:
+                reasons.append(f"input {nm!r} dtype changed: {x[1]} -> {y[1]}")
+            if x[2] != y[2]:
+                reasons.append(f"input {nm!r} requires_grad changed: {x[2]} -> {y[2]}")
+    if (prev[3] if len(prev) > 3 else LEAF) != (key[3] if len(key) > 3 else LEAF):
+        reasons.append("non-tensor arguments or the argument structure changed: "
+                       f"{_short(prev[3] if len(prev) > 3 else None)} -> {_short(key[3] if len(key) > 3 else None)}")
+    if not reasons:
+        reasons.append("a new combination of previously seen guards")
+    return "; ".join(reasons)
+
+
+def _short(x) -> str:
+    s = repr(x)
+    return s if len(s) < 120 else s[:117] + "..."
+
+
+def _structure_change(a, b) -> list[str]:
+    if a is None or b is None:
+        return ["module structure changed"]
+    out = []
+    ma, mb = dict((m[0], m[1:]) for m in a[0]), dict((m[0], m[1:]) for m in b[0])
+    for path in mb:
+        label = repr(path) if path else "the root module"
+        if path not in ma:
+            out.append(f"module {label} was added")
+            continue
+        (ta, tra, ha), (tb, trb, hb) = ma[path], mb[path]
+        if ta != tb:
+            out.append(f"module {label} was replaced: {ta} -> {tb}")
+        if tra != trb:
+            out.append(f"module {label} mode changed: {'train' if tra else 'eval'} -> {'train' if trb else 'eval'}")
+        if ha != hb:
+            out.append(f"hooks on module {label} changed")
+    for path in ma:
+        if path not in mb:
+            out.append(f"module {path!r} was removed")
+    sa, sb = dict((s[0], s[1:]) for s in a[1]), dict((s[0], s[1:]) for s in b[1])
+    for name in sb:
+        if name not in sa:
+            out.append(f"{name!r} was added")
+            continue
+        (ia, sha, da, ra), (ib, shb, db, rb) = sa[name], sb[name]
+        if ia != ib:
+            out.append(f"{name!r} was replaced by another tensor")
+        elif sha != shb or da != db:
+            out.append(f"{name!r} changed from {_type(sha, da)} to {_type(shb, db)}")
+        if ra != rb:
+            out.append(f"{name!r} requires_grad changed: {ra} -> {rb}")
+    for name in sa:
+        if name not in sb:
+            out.append(f"{name!r} was removed")
+    if a[2:] != b[2:]:
+        out.append("global module hooks changed")
+    return out or ["module state changed"]
