@@ -20,6 +20,9 @@ TRACE = [None]
 # Bumped by every change a compiled call must re-check: module structure, train/eval flags, hooks,
 # parameters' requires_grad and .data. Compiled calls compare it instead of walking the modules.
 EPOCH = [0]
+# An exception raised by Python code a compiled program called back into (a module hook): JAX
+# reports it as an opaque runtime error, so the runtime re-raises the original from here.
+CALLBACK_ERROR = [None]
 Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
 
 

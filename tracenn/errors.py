@@ -37,3 +37,8 @@ class CompileError(TracennError, RuntimeError):
 class DataDependentError(CompileError):
     """Python code read a tensor's value (``.item()``, ``bool(t)``, ``if t > 0``) while compiling,
     when tensors have only shapes and dtypes."""
+
+
+class UnsupportedError(CompileError):
+    """A call that a compiled program cannot contain (a module with backward hooks); the runtime
+    runs such a call eagerly instead, warning once."""

@@ -23,6 +23,7 @@ from ..errors import CompileError
 from ..tensor import Tensor
 from ..utils._pytree import flatten, unflatten
 from .graph import Graph, Node, Value, user_source
+from ..errors import UnsupportedError
 
 _INEXACT = frozenset("fcV")
 
@@ -124,9 +125,44 @@ class Tracer:
         self.graph.modules.setdefault(name, type(module).__name__)
         self.path.append(name)
         try:
-            return module._call_impl(*args, **kwargs)
+            if not _has_hooks(module):
+                return module.forward(*args, **kwargs)
+            return self._call_with_hooks(module, name, args, kwargs)
         finally:
             self.path.pop()
+
+    def _call_with_hooks(self, module, name, args, kwargs):
+        """``Module._call_impl`` with each forward (pre-)hook as a ``hook`` node (see hooks.py)."""
+        from ..nn.modules import _hooks as h
+        if (module._backward_hooks or module._backward_pre_hooks or h._global_backward_hooks
+                or h._global_backward_pre_hooks):
+            raise UnsupportedError(
+                f"module {name!r} ({type(module).__name__}) has backward hooks, which fire during "
+                "backward() and cannot run inside a compiled program")
+        for hid, hook in (*h._global_forward_pre_hooks.items(), *module._forward_pre_hooks.items()):
+            kw = hid in module._forward_pre_hooks_with_kwargs
+            leaves, tree = flatten((args, kwargs))
+            new = self._hook_node(hook, module, name, "forward_pre", kw, tree, leaves, leaves)
+            args, kwargs = unflatten(tree, new)
+        result = module.forward(*args, **kwargs)
+        for hid, hook in (*h._global_forward_hooks.items(), *module._forward_hooks.items()):
+            kw = hid in module._forward_hooks_with_kwargs or hid in h._global_forward_hooks_with_kwargs
+            in_leaves, _ = flatten((args, kwargs))
+            out_leaves, out_tree = flatten(result)
+            _, tree = flatten((args, kwargs, result))
+            new = self._hook_node(hook, module, name, "forward", kw, tree, in_leaves + out_leaves, out_leaves)
+            result = unflatten(out_tree, new)
+        return result
+
+    def _hook_node(self, hook, module, name, kind, with_kwargs, tree, leaves, passed):
+        from .hooks import HOOK_OP, register
+        if not passed:
+            return []
+        avals = [(tuple(t.shape), t._value.dtype) for t in passed]
+        hid = register(hook, module, kind, with_kwargs, tree, len(leaves) - len(passed), avals)
+        outs = self.record(HOOK_OP, leaves, (name, kind, hid, GRAD.enabled))
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return [o if not t._requires_grad or o._requires_grad else o for o, t in zip(outs, passed)]
 
     def rng(self, gen):
         """(key, counter) tensors for one draw from ``gen``: inputs of the program, so each call
@@ -251,6 +287,13 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     graph.outputs = [tracer.value_of(t) for t in out_leaves]
     graph.out_tree = out_tree
     return graph, tracer.generators
+
+
+def _has_hooks(module) -> bool:
+    from ..nn.modules import _hooks as h
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or h._global_forward_hooks or h._global_forward_pre_hooks
+                or h._global_backward_hooks or h._global_backward_pre_hooks)
 
 
 def _is_param(t) -> bool:

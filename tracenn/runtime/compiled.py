@@ -25,7 +25,7 @@ from ..autograd.engine import _edge_of
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
 from ..dtypes import type_str
-from ..errors import DataDependentError
+from ..errors import DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
 
@@ -139,7 +139,11 @@ class Entry:
             vals = [t._value for t in st]
             for t in in_tensors:
                 vals.append(t._value if t._base is None else t._sync())
-            return wrap(fwd(*vals))
+            try:
+                return wrap(fwd(*vals))
+            except Exception as e:
+                _reraise_callback_error(e)
+                raise
 
         return call
 
@@ -213,6 +217,14 @@ class Entry:
             else:
                 with no_grad():
                     in_tensors[ii]._set_(Tensor._wrap(w), "a compiled call")
+
+
+def _reraise_callback_error(e):
+    """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
+    err = _dispatch.CALLBACK_ERROR[0]
+    if err is not None:
+        _dispatch.CALLBACK_ERROR[0] = None
+        raise err.with_traceback(None) from None
 
 
 def _merge(d, nd, d_idx, n):
@@ -292,7 +304,11 @@ class Compiled:
             return self._target(*args, **kwargs)
         if self._check and entry.calls <= self._check_calls:
             return self._checked(entry, leaves, args, kwargs)
-        outs = entry.run(leaves)
+        try:
+            outs = entry.run(leaves)
+        except Exception as e:
+            _reraise_callback_error(e)
+            raise
         g = entry.graph
         if g.out_tree is LEAF:
             return outs[0]
@@ -337,15 +353,16 @@ class Compiled:
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                 name=self._name, mode=self._mode)
-        except DataDependentError as e:
-            if self._fallback != "eager":
+        except (DataDependentError, UnsupportedError) as e:
+            if self._fallback != "eager" and not isinstance(e, UnsupportedError):
                 raise
             if not self._warned_fallback:
-                warnings.warn(f"tracenn.compile(fallback='eager'): running {self._name} eagerly for this "
+                how = "fallback='eager'" if isinstance(e, DataDependentError) else "unsupported in a program"
+                warnings.warn(f"tracenn.compile({how}): running {self._name} eagerly for this "
                               f"input signature. {e}", stacklevel=3)
                 self._warned_fallback = True
             built = None
-            reason += " (runs eagerly: " + str(e).split(" (")[0] + ")"
+            reason += f" (runs eagerly: {type(e).__name__})"
         entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None)
         if entry.eager or self._check:
             entry.fast = None
@@ -509,6 +526,7 @@ def _structure_change(a, b) -> list[str]:
     if a is None or b is None:
         return ["module structure changed"]
     out = []
+    modes = []
     ma, mb = dict((m[0], m[1:]) for m in a[0]), dict((m[0], m[1:]) for m in b[0])
     for path in mb:
         label = repr(path) if path else "the root module"
@@ -517,14 +535,18 @@ def _structure_change(a, b) -> list[str]:
             continue
         (ta, tra, ha), (tb, trb, hb) = ma[path], mb[path]
         if ta != tb:
-            out.append(f"module {label} was replaced: {ta} -> {tb}")
+            out.append(f"module {label} was replaced: {ta.__name__} -> {tb.__name__}")
         if tra != trb:
-            out.append(f"module {label} mode changed: {'train' if tra else 'eval'} -> {'train' if trb else 'eval'}")
+            modes.append((label, f"{'train' if tra else 'eval'} -> {'train' if trb else 'eval'}"))
         if ha != hb:
             out.append(f"hooks on module {label} changed")
     for path in ma:
         if path not in mb:
             out.append(f"module {path!r} was removed")
+    if len(modes) > 2 and len({m for _, m in modes}) == 1:
+        out.insert(0, f"mode changed: {modes[0][1]} ({modes[0][0]} and {len(modes) - 1} more module(s))")
+    else:
+        out[:0] = [f"module {label} mode changed: {m}" for label, m in modes]
     sa, sb = dict((s[0], s[1:]) for s in a[1]), dict((s[0], s[1:]) for s in b[1])
     for name in sb:
         if name not in sa:

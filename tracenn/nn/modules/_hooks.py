@@ -300,6 +300,12 @@ class HookMixin:
 
     # ---- calling -------------------------------------------------------------------------------
 
+    def compile(self, *args, **kwargs):
+        """Compile this module in place: later calls run ``tracenn.compile(self, ...)``'s program
+        (as torch's ``Module.compile``); arguments are those of :func:`tracenn.compile`."""
+        from ...compiler.api import compile as _compile
+        self._compiled_call_impl = _compile(self, *args, **kwargs)
+
     def _wrapped_call_impl(self, *args, **kwargs):
         if TRACE[0] is not None:  # compiling: the tracer records which module each op came from
             return TRACE[0].call_module(self, args, kwargs)
