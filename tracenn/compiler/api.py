@@ -24,7 +24,8 @@ class Built:
         self.run = lower(graph)
 
     def check(self, compiled, entry, leaves, args, kwargs):
-        return compare_with_eager(self.graph, self.run, compiled, entry, leaves, args, kwargs)
+        return compare_with_eager(self.graph, self.run, compiled, entry, leaves, args, kwargs,
+                                  captured=self.captured)
 
 
 def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
@@ -84,14 +85,16 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     if isinstance(model, Compiled):
         return model
     from ..nn.modules.module import Module
+    watch = None
     if isinstance(model, Module):
         source = functools.partial(_module_source, model)
     elif callable(model):
         source = functools.partial(_function_source, model)
+        watch = functools.partial(_capture_ids, model)
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
-    cm = Compiled(model, build, source=source, fallback=fallback, check=check,
+    cm = Compiled(model, build, source=source, watch=watch, fallback=fallback, check=check,
                   cache_size_limit=cache_size_limit)
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
@@ -167,6 +170,13 @@ def _captures(fn):
         if name in g:
             found.append((name, g[name]))
     return found
+
+
+def _capture_ids(fn):
+    """What a compiled function reads from its closure and globals, by identity: rebinding a
+    global model or tensor is seen on the next call."""
+    target = fn.__func__ if inspect.ismethod(fn) else fn
+    return tuple(id(obj) for _, obj in _captures(target))
 
 
 def _function_source(fn):

@@ -82,7 +82,8 @@ def _close(a, b, rtol=1e-4, atol=1e-5) -> bool:
                             equal_nan=True))
 
 
-def compare_with_eager(graph: Graph, run, compiled, entry, leaves, args, kwargs) -> str | None:
+def compare_with_eager(graph: Graph, run, compiled, entry, leaves, args, kwargs,
+                       captured: Graph | None = None) -> str | None:
     """Run eager and compiled from the same state; None when they agree, else a report naming the
     first graph node whose value differs between per-op eager kernels and the fused program."""
     import jax
@@ -161,8 +162,26 @@ def compare_with_eager(graph: Graph, run, compiled, entry, leaves, args, kwargs)
         msg += (f". The first value that differs between the fused program and op-by-op execution is "
                 f"%{first.name} ({n.op.name}, module {n.module or '<top>'!r}, {n.source or 'unknown line'}): "
                 f"max abs diff {_max_diff(fused[values.index(first)], per_op[first]):.3g}")
+    elif captured is not None and captured is not graph and _matches(captured, leaves_env, eager_vals):
+        msg += (". The graph as traced (cm.captured_graph) matches eager mode, so a graph pass changed "
+                "the result: compare print(cm.captured_graph) with print(cm.graph).")
     else:
-        msg += (". Every node agrees with op-by-op execution of the graph, so the graph itself differs from "
-                "what eager mode ran (a value read at trace time, Python state changed by forward, or a "
-                "tracenn bug: please report it with this message).")
+        msg += (". Every node agrees with op-by-op execution of the graph, so the traced graph itself "
+                "differs from what eager mode ran (a value read at trace time, Python state changed by "
+                "forward, or a tracenn bug: please report it with this message).")
     return msg
+
+
+def _matches(graph: Graph, leaves_env: dict, eager_vals) -> bool:
+    """Does ``graph``, run op by op from the same leaves, give eager's outputs?"""
+    import jax
+    from .lower import Interpreter
+    env = {v: leaves_env[v] for v in graph.leaves() if v in leaves_env}
+    for name, v in graph.const_values.items():
+        env[v] = jax.numpy.asarray(graph.consts[name])
+    try:
+        Interpreter(graph).run(env)
+    except Exception:
+        return False
+    outs = [env[v] for v in graph.outputs if isinstance(v, Value)]
+    return all(_close(o, e) for o, e in zip(outs, eager_vals))

@@ -16,6 +16,7 @@ like an array, and reading its numbers raises :class:`~tracenn.errors.DataDepend
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import numpy as np
@@ -190,53 +191,91 @@ class Graph:
         return f"<Graph {self.name}: {len(self.nodes)} nodes>"
 
     def print(self, file=None) -> None:
-        """Print the graph with rich highlighting (plain text when not a terminal)."""
-        from rich.console import Console
-        from rich.text import Text
-        console = Console(file=file, highlight=False)
-        for line in format_graph(self).split("\n"):
-            text = Text(line)
-            code, _, comment = line.partition("   # ")
-            text.stylize("bold", 0, len(code))
-            if comment:
-                text.stylize("dim", len(code), len(line))
-            console.print(text, soft_wrap=True)
+        """Print the graph (``str(graph)``) through rich: code bold, comments dim.
+
+        Args:
+            file: a text stream (default ``sys.stdout``); no colour codes when it is not a terminal.
+        """
+        _rich_print(_graph_lines(self), file)
 
     def tabular(self) -> list[tuple]:
         """One row per node: (name, type, op, attributes, inputs, module, source)."""
         rows = []
         for n in self.nodes:
-            rows.append((", ".join("%" + o.name for o in n.outputs), ", ".join(o.type for o in n.outputs),
-                         n.op.name, _fmt_attrs(n), ", ".join(_ref(v) for v in n.inputs), n.module,
-                         n.source))
+            rows.append((", ".join("%" + _name(o) for o in n.outputs), ", ".join(o.type for o in n.outputs),
+                         n.op.name, _fmt_attrs(n), ", ".join(_fmt_arg(v, n) for v in n.inputs), n.module,
+                         _short_source(n.source)))
         return rows
 
-    def print_tabular(self, file=None) -> None:
-        """The graph as a rich table (as torch.fx's ``print_tabular``)."""
+    def print_tabular(self, file=None, width: int = 200) -> None:
+        """The graph as a rich table, one row per node (as torch.fx's ``print_tabular``); the
+        header is the title and the constants, writes, RNG use and ``return`` are the caption.
+
+        Args:
+            file: a text stream (default ``sys.stdout``).
+            width: the console width the table is laid out for.
+        """
         from rich.console import Console
         from rich.table import Table
-        table = Table(title=_header(self), title_justify="left")
+        tail = [text for text, _ in _tail_lines(self)]
+        table = Table(title=_header(self), title_justify="left", caption="\n".join(tail),
+                      caption_justify="left")
         for col in ("name", "type", "op", "attributes", "inputs", "module", "source"):
             table.add_column(col, overflow="fold")
         for row in self.tabular():
             table.add_row(*row)
-        Console(file=file, highlight=False, width=200).print(table)
+        Console(file=file, highlight=False, width=width).print(table)
 
     def module_view(self, depth: int = 1) -> str:
         """The graph with each submodule call folded into one ``call_module`` line (as torch.fx
-        shows a traced model); ``depth`` says how deep a module path is kept."""
+        shows a traced model).
+
+        Args:
+            depth: how many components of a module path are kept: ``1`` folds ``encoder.layers.0``
+                into ``encoder``; ``2`` into ``encoder.layers``.
+        """
         return format_module_view(self, depth)
 
 
-# ---- the printed form ----------------------------------------------------------------------------
+# ---- the printed form (grammar: docs/ir.md) ------------------------------------------------------
 
-_COMMENT_COL = 72
+# Comments (``# module  file:line``) start in one column per graph: just after the longest code
+# part that is at most this wide. A longer line keeps its comment three spaces after the code
+# rather than pushing every other comment to the right.
+_COMMENT_MAX = 72
+_SEP = "   # "
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\Z")
+_NARROW_FLOATS = frozenset({"float32", "float16", "bfloat16"})
+
+
+def _name(v: Value) -> str:
+    """How a value is spelled after ``%``. Op results are numbers (``%12``). Other names print
+    as they are when they read as a dotted Python path (``%conv1.weight``, ``%rng.key``) and
+    quoted otherwise (``%"0.weight"``), so a Sequential's parameter never reads as result ``%0``."""
+    if v.kind == "op" or _PLAIN.match(v.name):
+        return v.name
+    return '"' + v.name + '"'
 
 
 def _ref(v) -> str:
     if isinstance(v, Value):
-        return "%" + v.name
+        return "%" + _name(v)
     return _fmt_static(v)
+
+
+def _fmt_arg(v, n: Node) -> str:
+    """An op input: a value, or a literal. A float literal of an op that computes in a narrower
+    float (the ``dtype`` attribute) prints as that dtype's shortest decimal: the number it uses."""
+    if isinstance(v, float):
+        dt = n.params.get("dtype")
+        try:
+            dt = np.dtype(dt) if dt is not None else None
+        except TypeError:
+            dt = None
+        if dt is not None and dt.name in _NARROW_FLOATS:
+            s = str(dt.type(v))
+            return s + ".0" if s.lstrip("-").isdigit() else s
+    return _ref(v)
 
 
 def _fmt_static(v) -> str:
@@ -246,17 +285,88 @@ def _fmt_static(v) -> str:
     if isinstance(v, np.dtype) or isinstance(v, type) and issubclass(v, np.generic):
         name = np.dtype(v).name
         return _SHORT.get(name, name)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, str):
+    if isinstance(v, (float, str)):
         return repr(v)
     if hasattr(v, "dtype") and hasattr(v, "shape"):
         return f"<{type_str(v.shape, v.dtype)}>"
     return str(v)
 
 
+def _fmt_index(spec, shape, tensors=()) -> tuple[str, tuple | None]:
+    """An index spec (``slice``/``index``/``index_put``, ``view_scatter`` steps) in Python's
+    subscript notation — ``[:,0,1:3]``, ``[%idx]``, ``[None,::2]`` — and the shape it leaves
+    (None when unknown). A slice over a whole dim prints ``:`` when ``shape`` is known; trailing
+    ``:`` are dropped, as Python lets you drop them."""
+    parts, out, d = [], [], 0
+    for e in spec:
+        tag = e[0]
+        size = shape[d] if shape is not None and d < len(shape) else None
+        if tag == "n":
+            parts.append("None")
+            out.append(1)
+            continue
+        d += 1
+        if tag == "i":
+            parts.append(str(e[1]))
+        elif tag == "s":
+            _, start, stop, step = e
+            s = ("" if start == 0 else str(start)) + ":" + ("" if stop == size else str(stop))
+            parts.append(s + ("" if step == 1 else f":{step}"))
+            out.append(len(range(start, stop, step)))
+        elif tag == "t":
+            parts.append(tensors[e[1]] if e[1] < len(tensors) else f"<index {e[1]}>")
+            out = None if out is None else out + [None]
+        else:
+            parts.append(repr(e))
+            out = None
+    while len(parts) > 1 and parts[-1] == ":":
+        parts.pop()
+    known = shape is not None and out is not None and None not in out
+    return "[" + ",".join(parts) + "]", (tuple(out) + tuple(shape[d:]) if known else None)
+
+
+def _fmt_chain(chain, shape) -> str:
+    """A view chain (``view_scatter``'s ``chain``) as the Python that takes the view of the base:
+    ``.permute(1,0)[1:,0]`` writes into ``base.permute(1,0)[1:,0]``."""
+    from ..ops import OPS
+    out = []
+    for name, key in chain:
+        if name == "slice":
+            s, shape = _fmt_index(key[0], shape)
+            out.append(s)
+            continue
+        static = getattr(OPS.get(name), "static", ())
+        if len(key) == 1 and isinstance(key[0], tuple):
+            out.append(f".{name}({','.join(_fmt_static(x) for x in key[0])})")
+        else:
+            out.append(f".{name}(" + ",".join(f"{k}={_fmt_static(x)}" if k else _fmt_static(x)
+                                               for k, x in zip(list(static) + [""] * len(key), key)) + ")")
+        if name in ("reshape", "expand"):
+            shape = tuple(key[0])
+        elif name == "permute" and shape is not None:
+            shape = tuple(shape[i] for i in key[0])
+        elif name != "alias":
+            shape = None
+    return "".join(out) or "()"
+
+
 def _fmt_attrs(n: Node) -> str:
-    return ", ".join(f"{k}={_fmt_static(v)}" for k, v in zip(n.op.static, n.key))
+    """``k=v, ...`` for the op's static attributes; None (an unset option) is left out."""
+    first = n.inputs[0] if n.inputs else None
+    shape = first.shape if isinstance(first, Value) else None
+    parts = []
+    for k, v in zip(n.op.static, n.key):
+        if v is None:
+            continue
+        if k == "spec" and n.op.name in ("slice", "index", "index_put"):
+            skip = 2 if n.op.name == "index_put" else 1
+            s, _ = _fmt_index(v, shape, [_ref(x) for x in n.inputs[skip:]])
+        elif k == "chain" and n.op.name == "view_scatter":
+            s = _fmt_chain(v, shape)
+        else:
+            s = _fmt_static(v)
+        parts.append(f"{k}={s}")
+    return ", ".join(parts)
 
 
 def _short_source(src: str) -> str:
@@ -266,29 +376,43 @@ def _short_source(src: str) -> str:
     return f"{os.path.basename(path)}:{line}"
 
 
-def _with_comment(code: str, comment: str) -> str:
-    if not comment:
-        return code
-    pad = max(_COMMENT_COL - len(code), 1)
-    return f"{code}{' ' * pad}   # {comment}"
+def _node_code(n: Node) -> str:
+    outs = ", ".join(f"%{_name(o)}: {o.type}" for o in n.outputs)
+    attrs = _fmt_attrs(n)
+    args = ", ".join(_fmt_arg(v, n) for v in n.inputs)
+    return f"{outs} = {n.op.name}{'[' + attrs + ']' if attrs else ''}{' ' + args if args else ''}"
+
+
+def _node_comment(n: Node) -> str:
+    return "  ".join(x for x in (n.module, _short_source(n.source)) if x)
 
 
 def format_node(n: Node) -> str:
-    outs = ", ".join(f"%{o.name}: {o.type}" for o in n.outputs)
-    attrs = _fmt_attrs(n)
-    args = ", ".join(_ref(v) for v in n.inputs)
-    code = f"{outs} = {n.op.name}{'[' + attrs + ']' if attrs else ''}{' ' + args if args else ''}"
-    comment = "  ".join(x for x in (n.module, _short_source(n.source)) if x)
-    return _with_comment(code, comment)
+    """One node as it prints in a graph (without the graph's comment alignment)."""
+    comment = _node_comment(n)
+    return _node_code(n) + (_SEP + comment if comment else "")
 
 
-def _fmt_tree(tree, leaves) -> str:
-    """The output structure with values named: ``%9``, ``(%9, %10)``, ``{'a': %1}``."""
+def _align(rows) -> list[tuple[str, int]]:
+    """(code, comment) rows -> (line, where the comment starts or -1), comments in one column."""
+    width = max((len(c) for c, m in rows if m and len(c) <= _COMMENT_MAX), default=0)
+    out = []
+    for code, comment in rows:
+        if not comment:
+            out.append(("  " + code, -1))
+            continue
+        line = "  " + code + " " * max(width - len(code), 0)
+        out.append((line + _SEP + comment, len(line)))
+    return out
+
+
+def _fmt_tree(tree, leaves, fmt=_ref) -> str:
+    """The output structure with its leaves formatted: ``%9``, ``(%9, %10)``, ``{'a': %1}``."""
     it = iter(leaves)
 
     def walk(t):
         if t is LEAF:
-            return _ref(next(it))
+            return fmt(next(it))
         if isinstance(t, tuple) and not hasattr(t, "_fields"):
             parts = [walk(x) for x in t]
             return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
@@ -304,33 +428,36 @@ def _fmt_tree(tree, leaves) -> str:
 
 
 def _out_types(g: Graph) -> str:
-    if g.out_tree is LEAF:
-        v = g.outputs[0]
-        return v.type if isinstance(v, Value) else _fmt_static(v)
-    return _fmt_tree(g.out_tree, [v.type if isinstance(v, Value) else _fmt_static(v)
-                                  for v in g.outputs]).replace("%", "")
+    return _fmt_tree(g.out_tree, g.outputs, lambda v: v.type if isinstance(v, Value) else _fmt_static(v))
 
 
 def _header(g: Graph) -> str:
-    ins = ", ".join(f"%{v.name}: {v.type}" for v in g.inputs)
-    extra = []
-    if g.mode:
-        extra.append(f"mode={g.mode}")
-    return f"graph {g.name}({ins}) -> {_out_types(g)}" + ("    " + "  ".join(extra) if extra else "")
+    ins = ", ".join(f"%{_name(v)}: {v.type}" for v in g.inputs)
+    mode = f"    mode={g.mode}" if g.mode else ""
+    return f"graph {g.name}({ins}) -> {_out_types(g)}{mode}"
+
+
+def _const_lines(g: Graph) -> list[tuple[str, str]]:
+    return [(f"%{_name(c)}: {c.type} = constant{_const_preview(g.consts[name])}", "")
+            for name, c in g.const_values.items()]
+
+
+def _tail_lines(g: Graph) -> list[tuple[str, int]]:
+    """Writes, RNG advances and ``return``: what follows the nodes."""
+    rows = [(f"{name} <- {_ref(v)}", "") for name, v in g.writes.items()]
+    rows += [(f"{counter.name} += {n}", "") for (_, counter), n in zip(g.rng, g.draws)]
+    rows.append(("return " + _fmt_tree(g.out_tree, g.outputs), ""))
+    return [(text.strip(), i) for text, i in _align(rows)]
+
+
+def _graph_lines(g: Graph) -> list[tuple[str, int]]:
+    rows = _const_lines(g) + [(_node_code(n), _node_comment(n)) for n in g.nodes]
+    return [(_header(g), -1)] + _align(rows) + [("  " + t, -1) for t, _ in _tail_lines(g)]
 
 
 def format_graph(g: Graph) -> str:
-    lines = [_header(g)]
-    for name, c in g.const_values.items():
-        lines.append(f"  %{name}: {c.type} = constant{_const_preview(g.consts[name])}")
-    for n in g.nodes:
-        lines.append("  " + format_node(n))
-    for name, v in g.writes.items():
-        lines.append(f"  {name} <- {_ref(v)}")
-    for (key, counter), n in zip(g.rng, g.draws):
-        lines.append(f"  {counter.name} += {n}")
-    lines.append("  return " + _fmt_tree(g.out_tree, g.outputs))
-    return "\n".join(lines)
+    """``str(graph)``: the header, constants, one line per node, writes, RNG use, ``return``."""
+    return "\n".join(text for text, _ in _graph_lines(g))
 
 
 def _const_preview(arr) -> str:
@@ -338,6 +465,18 @@ def _const_preview(arr) -> str:
     if a.size <= 6:
         return " " + np.array2string(a, separator=", ").replace("\n", "")
     return ""
+
+
+def _rich_print(lines, file) -> None:
+    from rich.console import Console
+    from rich.text import Text
+    console = Console(file=file, highlight=False)
+    for i, (line, at) in enumerate(lines):
+        text = Text(line)
+        text.stylize("bold", 0, len(line) if i == 0 or at < 0 else at)
+        if at >= 0:
+            text.stylize("dim", at, len(line))
+        console.print(text, soft_wrap=True)
 
 
 def format_module_view(g: Graph, depth: int = 1) -> str:
@@ -351,13 +490,13 @@ def format_module_view(g: Graph, depth: int = 1) -> str:
             if isinstance(v, Value):
                 readers.setdefault(v, []).append(i)
     live_out = {v for v in g.outputs if isinstance(v, Value)} | set(g.writes.values())
-    lines = [_header(g)]
+    rows = _const_lines(g)
     i = 0
     nodes = g.nodes
     while i < len(nodes):
         path = group(nodes[i].module)
         if not path:
-            lines.append("  " + format_node(nodes[i]))
+            rows.append((_node_code(nodes[i]), _node_comment(nodes[i])))
             i += 1
             continue
         j = i
@@ -372,14 +511,11 @@ def format_module_view(g: Graph, depth: int = 1) -> str:
                     ins.append(v)
         outs = [o for n in nodes[i:j] for o in n.outputs
                 if o in live_out or any(k >= j for k in readers.get(o, ()))]
-        lhs = ", ".join(f"%{o.name}: {o.type}" for o in outs) or "_"
-        code = f"{lhs} = call_module {path}({', '.join('%' + v.name for v in ins)})"
-        lines.append("  " + _with_comment(code, "  ".join(
-            x for x in (g.modules.get(path, ""), _short_source(nodes[i].source)) if x)))
+        lhs = ", ".join(f"%{_name(o)}: {o.type}" for o in outs) or "_"
+        code = f"{lhs} = call_module {path}({', '.join(_ref(v) for v in ins)})"
+        rows.append((code, "  ".join(x for x in (g.modules.get(path, ""), _short_source(nodes[i].source)) if x)))
         i = j
-    for name, v in g.writes.items():
-        lines.append(f"  {name} <- {_ref(v)}")
-    lines.append("  return " + _fmt_tree(g.out_tree, g.outputs))
+    lines = [_header(g)] + [t for t, _ in _align(rows)] + ["  " + t for t, _ in _tail_lines(g)]
     return "\n".join(lines)
 
 
@@ -405,10 +541,13 @@ def user_source() -> str:
 
 
 def data_dependent_message() -> str:
+    import linecache
     f = user_frame()
     where = ""
     if f is not None:
-        where = f" at {f.f_code.co_filename}:{f.f_lineno} (in {f.f_code.co_name})"
+        line = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+        where = f" at {f.f_code.co_filename}:{f.f_lineno} (in {f.f_code.co_name}: `{line}`)" if line else \
+            f" at {f.f_code.co_filename}:{f.f_lineno} (in {f.f_code.co_name})"
     tracer = _dispatch.TRACE[0]
     mod = getattr(tracer, "module_path", "") if tracer is not None else ""
     if mod:

@@ -245,10 +245,13 @@ class Compiled:
     is the model's own, reached through this object.
     """
 
-    def __init__(self, target, build, *, source, fallback=None, check=False, cache_size_limit=8):
+    def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
+                 cache_size_limit=8):
         self.__dict__["_target"] = target
         self._build = build
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
+        self._watch = watch            # () -> what a function reads from closures/globals, by identity
+        self._watched = None
         self._fallback = fallback
         self._check = check
         self.cache_size_limit = cache_size_limit
@@ -265,7 +268,7 @@ class Compiled:
     # ---- the call path -------------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
-        if _dispatch.EPOCH[0] != self._epoch:
+        if _dispatch.EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched):
             self._refresh()
         if _dispatch.TRACE[0] is not None:  # called inside another compiled trace: inline it
             return self._target(*args, **kwargs)
@@ -340,6 +343,8 @@ class Compiled:
         self._skeys_by_id[sid] = skey
         self._sid = sid
         self._epoch = _dispatch.EPOCH[0]
+        if self._watch is not None:
+            self._watched = self._watch()
 
     def _miss(self, key, args, kwargs, leaves, tree):
         reason = self._reason(key)
