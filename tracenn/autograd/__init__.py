@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .. import _dispatch
 from ..errors import BackwardError
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                         no_grad, set_grad_enabled)
@@ -82,6 +83,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     _no_create_graph(create_graph)
     outs = _as_list(tensors)
     grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables))
+    if _dispatch.TRACE[0] is not None:  # inside tracenn.compile: the reverse pass becomes graph nodes
+        _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs))
+        return
     from .engine import _edge_of, run_backward
     only = capture = None
     nonleaf = []
@@ -124,13 +128,21 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         if not t._requires_grad:
             raise BackwardError(f"One of the differentiated Tensors does not require grad")
     grads = _seed_grads(outs, _as_list(grad_outputs))
+    if _dispatch.TRACE[0] is not None:
+        got = _dispatch.TRACE[0].grad(outs, grads, ins)
+        return _unused(got, ins, allow_unused, materialize_grads)
     capture = {}
     for slot, t in enumerate(ins):
         capture[_edge_of(t)] = slot
     got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=False, capture=capture)
+    return _unused([None if got.get(slot) is None else Tensor._wrap(got[slot]) for slot in range(len(ins))],
+                   ins, allow_unused, materialize_grads)
+
+
+def _unused(got, ins, allow_unused, materialize_grads):
+    """torch's handling of inputs that no gradient reached."""
     result = []
-    for slot, t in enumerate(ins):
-        g = got.get(slot)
+    for slot, (t, g) in enumerate(zip(ins, got)):
         if g is None:
             if materialize_grads:
                 from .._api.creation import zeros_like
@@ -142,5 +154,5 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                                     "behavior.")
             result.append(None)
         else:
-            result.append(Tensor._wrap(g))
+            result.append(g)
     return tuple(result)

@@ -91,6 +91,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     elif callable(model):
         source = functools.partial(_function_source, model)
         watch = functools.partial(_capture_ids, model)
+        code = getattr(getattr(model, "__func__", model), "__code__", None)
+        if code is not None and ("backward" in code.co_names or "step" in code.co_names):
+            watch = functools.partial(_step_watch, model)
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
@@ -104,8 +107,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     return cm
 
 
-def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes):
-    captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode)
+def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, **extra):
+    captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode,
+                           **extra)
     level = debug_level()
     if verify_passes:
         verify(captured, after="trace")
@@ -131,7 +135,13 @@ def _global_hooks_key():
 
 
 def _state_key(state):
-    return tuple((n, id(t), tuple(t._value.shape), t._value.dtype, t._requires_grad) for n, t in state.items())
+    key = []
+    for n, t in state.items():
+        if hasattr(t, "aval"):  # a ref (.grad, lr): its shape and dtype, read now
+            key.append((n, type(t), *t.aval, False))
+        else:
+            key.append((n, id(t), tuple(t._value.shape), t._value.dtype, t._requires_grad))
+    return tuple(key)
 
 
 def _mode(modules) -> str:
@@ -150,7 +160,7 @@ def _module_source(model):
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
     skey = (mods_key, _state_key(state), _global_hooks_key())
     del kinds
-    return type(model).__name__, _mode(modules), modules, state, skey
+    return type(model).__name__, _mode(modules), modules, state, skey, {}
 
 
 def _captures(fn):
@@ -206,6 +216,79 @@ def _function_source(fn):
         elif isinstance(obj, Tensor) and id(obj) not in seen:
             state[name] = obj
             seen.add(id(obj))
+    extra = {}
+    optimizers = [(name, obj) for name, obj in _captures(target) if _is_optimizer(obj)]
+    if optimizers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
+        extra = _step_state(state, optimizers)
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
-    skey = (mods_key, _state_key(state), _global_hooks_key())
-    return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey
+    skey = (mods_key, _state_key(state), _global_hooks_key(), _options_key(extra.get("optimizers", ())))
+    return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
+
+
+def _is_optimizer(obj) -> bool:
+    from ..optim.optimizer import Optimizer
+    return isinstance(obj, Optimizer)
+
+
+def _step_state(state, optimizers) -> dict:
+    """A training step's extra state: every parameter's ``.grad`` (a ref, when set), each
+    optimizer's state tensors, and each param group's learning rate (an input, so schedulers
+    never force a recompile). Parameters the step optimizes but no captured module holds enter as
+    ``<optimizer>.param_groups[i].params[j]``."""
+    from ..runtime.refs import GradRef, OptionRef
+    names = {id(t): n for n, t in state.items()}
+    for oname, opt in optimizers:
+        for gi, group in enumerate(opt.param_groups):
+            for pi, p in enumerate(group["params"]):
+                if id(p) not in names:
+                    n = f"{oname}.param_groups[{gi}].params[{pi}]"
+                    state[n] = p
+                    names[id(p)] = n
+    grad_params = {n: t for n, t in list(state.items()) if _is_param(t)}
+    for n, p in grad_params.items():
+        if p.grad is not None:
+            state[f"{n}.grad"] = GradRef(p)
+    for oname, opt in optimizers:
+        for p, st in opt.state.items():
+            pname = names.get(id(p), f"{oname}.state[?]")
+            for k, v in st.items():
+                if isinstance(v, Tensor):
+                    state[f"{oname}.state[{pname}].{k}"] = v
+        for gi, group in enumerate(opt.param_groups):
+            if isinstance(group.get("lr"), (int, float)):
+                state[f"{oname}.param_groups[{gi}].lr"] = OptionRef(group, "lr")
+    return {"grad_params": grad_params, "optimizers": [o for _, o in optimizers]}
+
+
+def _is_param(t) -> bool:
+    from ..nn.parameter import Parameter
+    return isinstance(t, Parameter)
+
+
+def _options_key(optimizers):
+    """Every param-group option but the learning rate (those are baked into the program)."""
+    return tuple(tuple(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr"))
+                       for g in o.param_groups) for o in optimizers)
+
+
+def _hashable(v):
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def _step_watch(fn):
+    """Per call for a training step: what it captures, which grads are set, the optimizers'
+    state tensors and options (a change re-reads the state and may recompile)."""
+    target = fn.__func__ if inspect.ismethod(fn) else fn
+    caps = _captures(target)
+    key = [id(obj) for _, obj in caps]
+    for _, obj in caps:
+        if _is_optimizer(obj):
+            for g in obj.param_groups:
+                key.append(tuple(p.grad is None for p in g["params"]))
+                key.append(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr")))
+            key.append(tuple((id(p), tuple(id(v) for v in st.values())) for p, st in obj.state.items()))
+    return tuple(key)

@@ -119,7 +119,7 @@ def lower(graph: Graph):
 
     interp = _Lowering(graph)
     out_vals = [v for v in graph.outputs if isinstance(v, Value)]
-    write_vals = list(graph.writes.values())
+    write_vals = [v for v in graph.writes.values() if v is not None]  # None: "set .grad to None"
 
     def run(state, rng, inputs):
         env = {}
@@ -153,7 +153,7 @@ def pure_function(graph: Graph):
         it = iter(outs)
         leaves = [next(it) if isinstance(v, Value) else v for v in graph.outputs]
         new_buffers = dict(buffers)
-        for name, w in zip(graph.writes, writes):
+        for name, w in zip([n for n, v in graph.writes.items() if v is not None], writes):
             if name in new_buffers:
                 new_buffers[name] = w
         new_rng = [(k, c + n) for (k, c), n in zip(rng, graph.draws)]

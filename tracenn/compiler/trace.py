@@ -56,6 +56,9 @@ class Tracer:
         self.count = 0
         self.const_ids: dict[int, Value] = {}
         self.gens: dict[int, int] = {}  # id(generator) -> index into graph.rng
+        self.rg: set = set()            # values that require grad (what backward() flows into)
+        self.leaves: dict = {}          # leaf Value -> its tensor (parameters, inputs): .grad lands there
+        self.deferred: list = []        # scheduler.step() calls, run after each compiled call
 
     @property
     def module_path(self) -> str:
@@ -92,6 +95,8 @@ class Tracer:
             if isinstance(a, Tensor):
                 ins.append(self.value_of(a))
                 rg = rg or a._requires_grad
+            elif isinstance(a, Value):
+                ins.append(a)
             elif isinstance(a, (jax.Array, np.ndarray)):
                 ins.append(self.const(a))
             else:
@@ -113,8 +118,41 @@ class Tracer:
         result = []
         for o in outs:
             g = grad and o.dtype.kind in _INEXACT
+            if g:
+                self.rg.add(o)
             result.append(Tensor._wrap(o, g, node if g else None, o.index))
         return tuple(result) if multi else result[0]
+
+    # ---- autograd while tracing ----------------------------------------------------------------
+
+    def backward(self, outs, seeds, *, inputs=None):
+        """``loss.backward()`` inside a traced function: the reverse pass becomes graph nodes and
+        each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these)."""
+        from .._api.math import add
+        from .autodiff import reverse
+        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
+        only = None if inputs is None else {id(t) for t in inputs}
+        for v, t in self.leaves.items():
+            g = ct.get(v)
+            if g is None or not t._requires_grad or (only is not None and id(t) not in only):
+                continue
+            gt = Tensor._wrap(g)
+            t.grad = gt if t.grad is None else add(t.grad, gt)
+
+    def grad(self, outs, seeds, inputs):
+        """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused)."""
+        from .autodiff import reverse
+        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
+        return [None if ct.get(self.value_of(t)) is None else Tensor._wrap(ct[self.value_of(t)])
+                for t in inputs]
+
+    def defer(self, fn, *args, **kwargs):
+        """``scheduler.step()`` inside a traced step: it changes Python floats (the learning
+        rate, an input of the program), so the runtime calls it after every compiled call."""
+        self.deferred.append((fn, args, kwargs))
+
+    def _seed(self, s):
+        return s if isinstance(s, Value) else self.const(s)
 
     # ---- modules and randomness --------------------------------------------------------------
 
@@ -205,12 +243,16 @@ def _arg_names(fn, n: int) -> list[str]:
 
 
 def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: str,
-          mode: str = "") -> tuple[Graph, list]:
+          mode: str = "", grad_params: dict | None = None, optimizers=()) -> tuple[Graph, list]:
     """Trace ``fn(*args, **kwargs)`` into a Graph.
 
     ``state``: the tensors that enter under a name (parameters, buffers, captured tensors), in
     order; ``modules``: (dotted path, module) pairs, for module paths and buffer writes. Returns
     the graph and the generators it draws from (in ``graph.rng`` order).
+
+    A training step also passes ``grad_params`` (name -> parameter: whose ``.grad`` the step may
+    set, written back as ``name.grad``) and the ``optimizers`` it steps (their state must exist
+    before tracing: the runtime runs a first step eagerly to make it).
     """
     names = {id(m): p for p, m in modules}
     from ..device import to_jax
@@ -244,24 +286,42 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         graph.inputs.append(val)
         s = Tensor._wrap(val, t._requires_grad)
         sym_inputs.append(s)
+        if t._requires_grad:
+            tracer.rg.add(val)
+            tracer.leaves[val] = s
     sym_args, sym_kwargs = unflatten(in_tree, sym_inputs)
 
     # State: swap each tensor's array for its named Value, and put it all back afterwards.
     saved = []
     kinds = {}
     for sname, t in state.items():
+        if hasattr(t, "trace_in"):
+            continue
         saved.append((t, t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad))
         kinds[sname] = t
     owners = _buffer_owners(modules)
     buffer_ids = {id(b) for b in owners.values()}
     prev = _dispatch.TRACE[0]
+    grad_params = grad_params or {}
+    orig_grads = {n: p.grad for n, p in grad_params.items()}
+    opt_keys = [(o, {id(p): set(st) for p, st in o.state.items()}) for o in optimizers]
+    undos = []
     try:
         for sname, t in state.items():
+            if hasattr(t, "trace_in"):  # a ref (a .grad, a learning rate): see runtime/refs.py
+                shape, dtype = t.aval
+                val = Value(sname, shape, dtype, t.kind, device=device)
+                graph.state[sname] = val
+                undos.append(t.trace_in(val))
+                continue
             kind = "param" if _is_param(t) else "buffer" if id(t) in buffer_ids else "capture"
             v = t._value
             val = Value(sname, v.shape, v.dtype, kind, device=device)
             graph.state[sname] = val
             t._value = val
+            if t._requires_grad and t._node is None:
+                tracer.rg.add(val)
+                tracer.leaves[val] = t
         _dispatch.TRACE[0] = tracer
         try:
             out = fn(*sym_args, **sym_kwargs)
@@ -269,6 +329,8 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             _dispatch.TRACE[0] = prev
         # Writes: state tensors (and inputs) whose value is no longer their own Value.
         for sname, t in state.items():
+            if hasattr(t, "trace_in"):
+                continue
             v = t._value
             if v is not graph.state[sname]:
                 graph.writes[sname] = tracer.value_of(t) if isinstance(v, Value) else tracer.const(v)
@@ -280,7 +342,26 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         for val, s in zip(graph.inputs, sym_inputs):
             if s._value is not val:
                 graph.writes[val.name] = tracer.value_of(s)
+        for pname, p in grad_params.items():  # .grad set, replaced, accumulated or cleared
+            gname = f"{pname}.grad"
+            cur, orig = p.grad, orig_grads[pname]
+            if cur is orig:
+                if cur is not None and cur._value is not graph.state.get(gname):
+                    graph.writes[gname] = tracer.value_of(cur)
+            else:
+                graph.writes[gname] = None if cur is None else tracer.value_of(cur)
+        for o, keys in opt_keys:
+            for p, st in o.state.items():
+                if set(st) != keys.get(id(p), set()):
+                    raise UnsupportedError(
+                        f"{type(o).__name__}.step() made new state while tracing; a compiled step "
+                        "needs the optimizer's state to exist (the first call runs eagerly to make it)")
+        graph.deferred = list(tracer.deferred)
     finally:
+        for undo in reversed(undos):
+            undo()
+        for pname, p in grad_params.items():
+            p.grad = orig_grads[pname]
         for t, value, ver, writes, node, rg, grad in saved:
             t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad = value, ver, writes, node, rg, grad
     out_leaves, out_tree = flatten(out)

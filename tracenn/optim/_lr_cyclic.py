@@ -11,6 +11,7 @@ import types
 from functools import partial
 from typing import Any
 
+from .. import _dispatch
 from .lr_scheduler import LRScheduler, _enable_get_lr_call, _format_param, _param_groups_val_list, \
     _update_param_group_val, _warn_get_lr_called_within_step
 from .optimizer import Optimizer

@@ -21,6 +21,7 @@ from functools import wraps
 from typing import Any
 from weakref import ref
 
+from .. import _dispatch
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -157,6 +158,8 @@ class LRScheduler:
 
         ``epoch`` (deprecated) jumps to that epoch, using the closed form where there is one.
         """
+        if _dispatch.TRACE[0] is not None:  # inside a compiled step: runs after each call
+            return _dispatch.TRACE[0].defer(self.step, *(() if epoch is None else (epoch,)))
         if self._step_count == 1:
             if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
                 warnings.warn(
@@ -579,6 +582,8 @@ class SequentialLR(LRScheduler):
 
     def step(self) -> None:
         """Step the scheduler that is active at the next epoch."""
+        if _dispatch.TRACE[0] is not None:  # inside a compiled step: runs after each call
+            return _dispatch.TRACE[0].defer(self.step)
         self.last_epoch += 1
         idx = bisect_right(self._milestones, self.last_epoch)
         scheduler = self._schedulers[idx]
@@ -727,6 +732,8 @@ class ChainedScheduler(LRScheduler):
 
     def step(self) -> None:
         """Step every chained scheduler."""
+        if _dispatch.TRACE[0] is not None:  # inside a compiled step: runs after each call
+            return _dispatch.TRACE[0].defer(self.step)
         for scheduler in self._schedulers:
             scheduler.step()
         self._last_lr = _param_groups_val_list(self._schedulers[-1].optimizer, "lr")

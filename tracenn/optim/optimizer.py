@@ -103,6 +103,10 @@ def host_value(t):
 
 def set_host_value(t: Tensor, value: float) -> None:
     """Write ``value`` into the 0-d tensor ``t`` in place and remember it on the host."""
+    if isinstance(value, Tensor):  # a compiled step computed it as a tensor: no host mirror
+        t.copy_(value)
+        t.__dict__.pop("_optim_host", None)
+        return
     t.copy_(_scalar(value, t.dtype))
     t._optim_host = (t._version, value)
 

@@ -68,7 +68,7 @@ class _CompiledOp:
 class Entry:
     """One executable: the graph it came from and everything a call needs, for one guard key."""
 
-    def __init__(self, built, key, reason, state_tensors, grad):
+    def __init__(self, built, key, reason, state_tensors, grad, grad_params=None):
         self.built = built
         self.fast = None
         self.key = key
@@ -83,9 +83,9 @@ class Entry:
         self.gens = built.generators
         self.draws = list(g.draws)
         self.state_tensors = state_tensors
-        names = list(g.state)
-        self.write_state = [names.index(n) if n in g.state else None for n in g.writes]
-        self.write_input = [None if n in g.state else [v.name for v in g.inputs].index(n) for n in g.writes]
+        self.deferred = list(g.deferred)
+        self.write_targets = _write_targets(g, state_tensors, grad_params or {})
+        self.clears = [_grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
         self.out_is_value = [hasattr(v, "symbolic") for v in g.outputs]
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
@@ -95,7 +95,7 @@ class Entry:
         self.fast = None
         if not grad:
             self.fwd = jax.jit(run)
-            if not self.gens and not g.writes and all(t._base is None for t in state_tensors) \
+            if not self.gens and not g.writes and not g.deferred and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
                 self.fast = self._fast_call(run, len(state_tensors))
             return
@@ -206,17 +206,53 @@ class Entry:
         return outs
 
     def _write_back(self, writes, in_tensors):
-        if not writes:
-            return
-        st = self.state_tensors
-        for w, si, ii in zip(writes, self.write_state, self.write_input):
-            if si is not None:
-                t = st[si]
-                t._value = w
-                t._ver += 1
-            else:
-                with no_grad():
-                    in_tensors[ii]._set_(Tensor._wrap(w), "a compiled call")
+        for w, target in zip(writes, self.write_targets):
+            target(w, in_tensors)
+        for clear in self.clears:
+            clear(None, in_tensors)
+        for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
+            fn(*a, **k)
+
+
+def _write_targets(g, state_tensors, grad_params) -> list:
+    """One setter per (non-None) write of graph ``g``: into a state tensor (in place, keeping
+    the tensor), into a parameter's ``.grad``, or into an input (through ``_set_``, as eager)."""
+    names = list(g.state)
+    inputs = [v.name for v in g.inputs]
+    out = []
+    for name, v in g.writes.items():
+        if v is None:
+            continue
+        t = state_tensors[names.index(name)] if name in g.state else None
+        if t is not None and not hasattr(t, "trace_in"):
+            out.append(_state_setter(t))
+        elif name.endswith(".grad") and name[:-5] in grad_params:
+            out.append(_grad_setter(grad_params, name))
+        else:
+            out.append(_input_setter(inputs.index(name)))
+    return out
+
+
+def _state_setter(t):
+    def set_state(w, in_tensors):
+        t._value = w
+        t._ver += 1
+    return set_state
+
+
+def _grad_setter(grad_params, name):
+    p = grad_params[name[:-5]]
+
+    def set_grad(w, in_tensors):
+        p.grad = None if w is None else Tensor._wrap(w)
+    return set_grad
+
+
+def _input_setter(i):
+    def set_input(w, in_tensors):
+        with no_grad():
+            in_tensors[i]._set_(Tensor._wrap(w), "a compiled call")
+    return set_input
 
 
 def _reraise_callback_error(e):
@@ -263,6 +299,8 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._warned_fallback = False
+        self._warmed = False
+        self._extra = {}
         self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
 
     # ---- the call path -------------------------------------------------------------------------
@@ -334,8 +372,8 @@ class Compiled:
     # ---- guards and recompiles ----------------------------------------------------------------
 
     def _refresh(self):
-        name, mode, modules, state, skey = self._source()
-        self._name, self._mode, self._modules, self._state = name, mode, modules, state
+        name, mode, modules, state, skey, extra = self._source()
+        self._name, self._mode, self._modules, self._state, self._extra = name, mode, modules, state, extra
         sid = self._skey_ids.get(skey)
         if sid is None:
             sid = self._skey_ids[skey] = len(self._skey_ids)
@@ -355,9 +393,16 @@ class Compiled:
                 f"{self.cache_size_limit} (last reason: {reason}). Every new input shape, dtype or "
                 "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
                 "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
+        step = bool(self._extra)
+        if step and not self._warmed:
+            # A training step's first call runs eagerly: it makes the optimizer's state (momentum
+            # buffers, step counts), which the compiled program then takes as inputs.
+            self._warmed = True
+            self._log.append("call 1 ran eagerly to create the optimizer state")
+            return Entry(None, key, "first call of a training step (eager)", [], False)
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
-                                name=self._name, mode=self._mode)
+                                name=self._name, mode=self._mode, **self._extra)
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError):
                 raise
@@ -368,7 +413,8 @@ class Compiled:
                 self._warned_fallback = True
             built = None
             reason += f" (runs eagerly: {type(e).__name__})"
-        entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None)
+        entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None and not step,
+                      self._extra.get("grad_params"))
         if entry.eager or self._check:
             entry.fast = None
         self._entries[key] = entry
