@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from ._dispatch import EPOCH as _EPOCH, apply
+from ._dispatch import EPOCH as _EPOCH, TRACE as _TRACE, apply
 from .autograd.graph import AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
 from .size import Size
@@ -344,6 +344,8 @@ class Tensor:
         which is exact for in-place ops made of one primitive.
         """
         self._check_inplace()
+        if _TRACE[0] is not None:  # compiling: an in-place change of a tensor from outside is noted
+            _TRACE[0].mutating(self)
         if result._value.shape != self._value.shape:
             raise ShapeError(
                 f"output with shape {list(self._value.shape)} doesn't match the broadcast shape "

@@ -90,10 +90,7 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         source = functools.partial(_module_source, model)
     elif callable(model):
         source = functools.partial(_function_source, model)
-        watch = functools.partial(_capture_ids, model)
-        code = getattr(getattr(model, "__func__", model), "__code__", None)
-        if code is not None and ("backward" in code.co_names or "step" in code.co_names):
-            watch = functools.partial(_step_watch, model)
+        watch = functools.partial(_step_watch, model)
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
@@ -180,13 +177,6 @@ def _captures(fn):
         if name in g:
             found.append((name, g[name]))
     return found
-
-
-def _capture_ids(fn):
-    """What a compiled function reads from its closure and globals, by identity: rebinding a
-    global model or tensor is seen on the next call."""
-    target = fn.__func__ if inspect.ismethod(fn) else fn
-    return tuple(id(obj) for _, obj in _captures(target))
 
 
 def _function_source(fn):
@@ -280,8 +270,9 @@ def _hashable(v):
 
 
 def _step_watch(fn):
-    """Per call for a training step: what it captures, which grads are set, the optimizers'
-    state tensors and options (a change re-reads the state and may recompile)."""
+    """Per call for a compiled function: what it captures (by identity); for a training step (it
+    captures an optimizer) also which grads are set and the optimizers' state tensors and
+    options (a change re-reads the state and may recompile)."""
     target = fn.__func__ if inspect.ismethod(fn) else fn
     caps = _captures(target)
     key = [id(obj) for _, obj in caps]

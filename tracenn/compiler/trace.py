@@ -22,6 +22,7 @@ from ..autograd.grad_mode import GRAD
 from ..errors import CompileError
 from ..tensor import Tensor
 from ..utils._pytree import flatten, unflatten
+from ..dtypes import type_str
 from .graph import Graph, Node, Value, user_source
 from ..errors import UnsupportedError
 
@@ -59,6 +60,7 @@ class Tracer:
         self.rg: set = set()            # values that require grad (what backward() flows into)
         self.leaves: dict = {}          # leaf Value -> its tensor (parameters, inputs): .grad lands there
         self.deferred: list = []        # scheduler.step() calls, run after each compiled call
+        self.mutated: dict = {}         # id -> (tensor, array, version, writes): outside tensors changed
 
     @property
     def module_path(self) -> str:
@@ -145,6 +147,15 @@ class Tracer:
         ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
         return [None if ct.get(self.value_of(t)) is None else Tensor._wrap(ct[self.value_of(t)])
                 for t in inputs]
+
+    def mutating(self, t):
+        """An in-place op is about to change ``t``. A tensor that still holds a concrete array is
+        not part of the program's state (not a parameter, buffer, input or optimizer state): its
+        change could not be written back, so tracing stops with :class:`UnsupportedError` and the
+        call runs eagerly (after the values are restored)."""
+        root = t if t._base is None else t._base
+        if not isinstance(root._value, Value) and id(root) not in self.mutated:
+            self.mutated[id(root)] = (root, root._value, root._ver, root._writes)
 
     def defer(self, fn, *args, **kwargs):
         """``scheduler.step()`` inside a traced step: it changes Python floats (the learning
@@ -327,6 +338,15 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             out = fn(*sym_args, **sym_kwargs)
         finally:
             _dispatch.TRACE[0] = prev
+            for t, value, ver, writes in tracer.mutated.values():
+                t._value, t._ver, t._writes = value, ver, writes
+        if tracer.mutated:
+            shapes = ", ".join(f"{type_str(t.shape, value.dtype)}" for t, value, _, _ in tracer.mutated.values())
+            raise UnsupportedError(
+                f"the traced code changed {len(tracer.mutated)} tensor(s) in place ({shapes}) that are not "
+                "parameters, buffers, inputs or optimizer state of the compiled call, so the program "
+                "could not write the change back. Make such a tensor a buffer (register_buffer), pass it "
+                "as an argument, or keep it out of the compiled code")
         # Writes: state tensors (and inputs) whose value is no longer their own Value.
         for sname, t in state.items():
             if hasattr(t, "trace_in"):

@@ -19,6 +19,7 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any, Callable
 
+from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.creation import tensor as _tensor
 from ..autograd.grad_mode import GRAD
@@ -91,6 +92,8 @@ def host_value(t):
     ``item()``. Plain numbers (old state dicts) pass through.
     """
     if not isinstance(t, Tensor):
+        return t
+    if _dispatch.TRACE[0] is not None:  # a compiled step reads the tensor, never a baked number
         return t
     cached = t.__dict__.get("_optim_host")
     version = t._version
@@ -530,7 +533,7 @@ def next_step(step_t: Tensor, capturable: bool):
     """Advance a ``step`` state tensor by one and return the new count for the update rule: a
     Python number from the host mirror, or (``capturable``) the tensor itself, so the bias
     corrections become tensor math as in torch's capturable mode."""
-    if capturable:
+    if capturable or _dispatch.TRACE[0] is not None:  # a compiled step: the count is an input
         step_t.copy_(step_t + 1)
         return step_t
     step = host_value(step_t) + 1

@@ -83,6 +83,7 @@ class Entry:
         self.gens = built.generators
         self.draws = list(g.draws)
         self.state_tensors = state_tensors
+        state_names = list(g.state)
         self.deferred = list(g.deferred)
         self.write_targets = _write_targets(g, state_tensors, grad_params or {})
         self.clears = [_grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
@@ -100,7 +101,7 @@ class Entry:
                 self.fast = self._fast_call(run, len(state_tensors))
             return
         self.d_state = [i for i, t in enumerate(state_tensors)
-                        if t._requires_grad and g.state[names[i]].dtype.kind in _INEXACT]
+                        if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT]
         self.d_in = None  # per call (inputs' requires_grad is part of the key)
         self._fwds = {}
         float_out = self.float_out
