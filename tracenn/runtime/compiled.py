@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import jax
+import jax.numpy as jnp
 
 from .. import _dispatch
 from ..autograd.engine import _edge_of
@@ -71,6 +73,7 @@ class Entry:
     def __init__(self, built, key, reason, state_tensors, grad, grad_params=None):
         self.built = built
         self.fast = None
+        self.donate = []
         self.key = key
         self.reason = reason
         self.calls = 0
@@ -95,6 +98,27 @@ class Entry:
         self.grad = grad
         self.fast = None
         if not grad:
+            # Donation: the arrays of state tensors the program rewrites (parameters and optimizer
+            # state of a training step, running statistics) are given to XLA to reuse, so a step
+            # needs no second copy of them. See _donated_state for when one is copied first.
+            written = set(g.writes)
+            self.donate = [i for i, (n, t) in enumerate(zip(state_names, state_tensors))
+                           if n in written and not hasattr(t, "trace_in") and t._base is None]
+            if self.donate:
+                keep_idx = [i for i in range(len(state_tensors)) if i not in set(self.donate)]
+                donate_idx = self.donate
+                n_state = len(state_tensors)
+
+                def split_run(dstate, kstate, rng, ins):
+                    state = [None] * n_state
+                    for i, x in zip(donate_idx, dstate):
+                        state[i] = x
+                    for i, x in zip(keep_idx, kstate):
+                        state[i] = x
+                    return run(state, rng, ins)
+
+                self.keep = keep_idx
+                self.fwd_donating = jax.jit(split_run, donate_argnums=0)
             self.fwd = jax.jit(run)
             if not self.gens and not g.writes and not g.deferred and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
@@ -167,7 +191,11 @@ class Entry:
         ins = [t._value if t._base is None else t._sync() for t in in_tensors]
         rng = self.rng_args() if self.gens else []
         if not self.grad:
-            outs, writes = self.fwd(state, rng, ins)
+            if self.donate:
+                outs, writes = self.fwd_donating(_donated_state(st, self.donate), [state[i] for i in self.keep],
+                                                 rng, ins)
+            else:
+                outs, writes = self.fwd(state, rng, ins)
             self.advance_rng()
             self._write_back(writes, in_tensors)
             return [Tensor._wrap(o) for o in outs]
@@ -213,6 +241,18 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+def _donated_state(tensors, idx) -> list:
+    """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
+    array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
+    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
+    out = []
+    for i in idx:
+        a = tensors[i]._value
+        # references: the tensor's slot, this local, getrefcount's argument
+        out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
+    return out
 
 
 def _write_targets(g, state_tensors, grad_params) -> list:
