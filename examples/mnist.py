@@ -62,7 +62,8 @@ def parse_args(argv=None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (default: 64)")
     p.add_argument("--lr", type=float, default=1.0, help="Adadelta learning rate (default: 1.0)")
     p.add_argument("--mode", choices=["eager", "compiled"], default="eager",
-                   help="run the model op by op, or as one XLA program through tracenn.compile (default: eager)")
+                   help="run op by op, or compile each training step (forward, backward, update) into one XLA "
+                        "program with tracenn.compile (default: eager)")
     p.add_argument("--data", metavar="DIR", default=None,
                    help="a folder with the MNIST IDX files (default: scikit-learn's 8x8 handwritten digits)")
     p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop each epoch after N steps")
@@ -106,17 +107,25 @@ def load_data(p: argparse.ArgumentParser, args: argparse.Namespace):
     return train_set, test_set
 
 
-def train_epoch(model, loader, optimizer, epoch: int, max_steps, progress) -> list[float]:
+def make_train_step(model, optimizer):
+    """One training step: forward, loss, backward, update (PyTorch's loop body, as a function)."""
+    def train_step(data, target):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(data), target)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return train_step
+
+
+def train_epoch(model, train_step, loader, epoch: int, max_steps, progress) -> list[float]:
     """One pass over ``loader`` (at most ``max_steps`` steps); returns each step's loss."""
     model.train()
     steps = len(loader) if max_steps is None else min(len(loader), max_steps)
     task = progress.add_task(f"epoch {epoch}", total=steps, loss=float("nan"), rate=0.0)
     losses, seen, start = [], 0, time.perf_counter()
     for data, target in loader:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(data), target)
-        loss.backward()
-        optimizer.step()
+        loss = train_step(data, target)
         losses.append(loss.item())
         seen += len(target)
         progress.update(task, advance=1, loss=losses[-1], rate=seen / (time.perf_counter() - start))
@@ -148,10 +157,15 @@ def main(argv=None) -> dict:
         p.error(f"--batch-size {args.batch_size} is larger than the training set ({len(train_set)} images)")
 
     model = Net(image_size)
-    if args.mode == "compiled":
-        model = torch.compile(model)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=args.lr)
     scheduler = StepLR(optimizer, step_size=1, gamma=0.7)
+    train_step = make_train_step(model, optimizer)
+    eval_model = model
+    if args.mode == "compiled":
+        # One XLA program per training step (forward, backward and the Adadelta update), and one
+        # for evaluation; the learning rate the scheduler sets is an input, so no recompiles.
+        train_step = torch.compile(train_step)
+        eval_model = torch.compile(model)
 
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]:.4f}"),
@@ -161,10 +175,10 @@ def main(argv=None) -> dict:
     with progress:
         for epoch in range(1, args.epochs + 1):
             start = time.perf_counter()
-            losses += train_epoch(model, train_loader, optimizer, epoch, args.max_steps, progress)
+            losses += train_epoch(model, train_step, train_loader, epoch, args.max_steps, progress)
             epoch_seconds.append(time.perf_counter() - start)
             scheduler.step()
-    accuracy = evaluate(model, test_loader)
+    accuracy = evaluate(eval_model, test_loader)
 
     # Save the weights, load them into a fresh model, and check that it scores the same.
     path = args.checkpoint or os.path.join(tempfile.mkdtemp(prefix="tracenn-mnist-"), "mnist_cnn.pt")

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _dispatch
 from .. import dtypes as _dt
 from .._dispatch import apply
 from ..device import to_jax
@@ -84,6 +85,8 @@ def _to_array(data, dtype=None, device=None):
 def place(arr, device):
     """``arr`` on ``device``. The default device is left alone: an explicitly placed (committed)
     array would make every later op compile a second kernel for it."""
+    if getattr(arr, "symbolic", False):  # while compiling: the program runs on its inputs' device
+        return arr
     jd = to_jax(device)
     if jd == jax.config.jax_default_device:
         return arr
@@ -100,7 +103,7 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     >>> tracenn.tensor([1.5, 2.0]).dtype
     tracenn.float32
     """
-    t = Tensor._wrap(_to_array(data, dtype, device))
+    t = _new(_to_array(data, dtype, device))
     if requires_grad:
         t.requires_grad_()
     return t
@@ -120,7 +123,17 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     """A tensor with the values of a numpy array (a copy: JAX arrays do not share host memory)."""
     if not isinstance(ndarray, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
-    return Tensor._wrap(jnp.array(ndarray, copy=True))
+    return _new(jnp.array(ndarray, copy=True))
+
+
+def _new(arr) -> Tensor:
+    """A new tensor holding ``arr``. While compiling, a tensor made from data inside the traced
+    code is a constant of the graph (symbolic like every tensor made there, so it may be changed
+    in place and flows through the program like any value)."""
+    tracer = _dispatch.TRACE[0]
+    if tracer is not None:
+        return Tensor._wrap(tracer.const(arr))
+    return Tensor._wrap(arr)
 
 
 def _make(shape, value, dtype, device, requires_grad):

@@ -211,7 +211,8 @@ def _function_source(fn):
     if optimizers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
         extra = _step_state(state, optimizers)
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
-    skey = (mods_key, _state_key(state), _global_hooks_key(), _options_key(extra.get("optimizers", ())))
+    skey = (mods_key, _state_key(state), _global_hooks_key(),
+            _options_key([o for _, o in extra.get("optimizers", ())]))
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 
 
@@ -247,7 +248,7 @@ def _step_state(state, optimizers) -> dict:
         for gi, group in enumerate(opt.param_groups):
             if isinstance(group.get("lr"), (int, float)):
                 state[f"{oname}.param_groups[{gi}].lr"] = OptionRef(group, "lr")
-    return {"grad_params": grad_params, "optimizers": [o for _, o in optimizers]}
+    return {"grad_params": grad_params, "optimizers": list(optimizers)}
 
 
 def _is_param(t) -> bool:

@@ -263,7 +263,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
 
     A training step also passes ``grad_params`` (name -> parameter: whose ``.grad`` the step may
     set, written back as ``name.grad``) and the ``optimizers`` it steps (their state must exist
-    before tracing: the runtime runs a first step eagerly to make it).
+    made in the traced step becomes a write that creates it after the call).
     """
     names = {id(m): p for p, m in modules}
     from ..device import to_jax
@@ -315,7 +315,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     prev = _dispatch.TRACE[0]
     grad_params = grad_params or {}
     orig_grads = {n: p.grad for n, p in grad_params.items()}
-    opt_keys = [(o, {id(p): set(st) for p, st in o.state.items()}) for o in optimizers]
+    opt_keys = [((oname, o), {id(p): set(st) for p, st in o.state.items()}) for oname, o in optimizers]
     undos = []
     try:
         for sname, t in state.items():
@@ -370,12 +370,19 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                     graph.writes[gname] = tracer.value_of(cur)
             else:
                 graph.writes[gname] = None if cur is None else tracer.value_of(cur)
-        for o, keys in opt_keys:
-            for p, st in o.state.items():
-                if set(st) != keys.get(id(p), set()):
-                    raise UnsupportedError(
-                        f"{type(o).__name__}.step() made new state while tracing; a compiled step "
-                        "needs the optimizer's state to exist (the first call runs eagerly to make it)")
+        pnames = {id(p): n for n, p in grad_params.items()}
+        for (oname, o), keys in opt_keys:  # state the step made (its first step): created after the call
+            for p, st in list(o.state.items()):
+                for k in [k for k in st if k not in keys.get(id(p), ())]:
+                    v = st.pop(k)
+                    if not isinstance(v, Tensor):
+                        raise UnsupportedError(
+                            f"{type(o).__name__}.step() made non-tensor state {k!r} while tracing")
+                    name = f"{oname}.state[{pnames.get(id(p), '?')}].{k}"
+                    graph.writes[name] = tracer.value_of(v)
+                    graph.creates[name] = (o, p, k)
+                if not st and id(p) not in keys:
+                    del o.state[p]
         graph.deferred = list(tracer.deferred)
     finally:
         for undo in reversed(undos):

@@ -187,18 +187,21 @@ class Entry:
 
     def run(self, in_tensors):
         st = self.state_tensors
-        state = [t._value if t._base is None else t._sync() for t in st]
         ins = [t._value if t._base is None else t._sync() for t in in_tensors]
         rng = self.rng_args() if self.gens else []
         if not self.grad:
-            if self.donate:
-                outs, writes = self.fwd_donating(_donated_state(st, self.donate), [state[i] for i in self.keep],
-                                                 rng, ins)
+            if self.donate:  # (no list of all state arrays first: it would hold a reference)
+                donated = _donated_state(st, self.donate)
+                kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
+                outs, writes = self.fwd_donating(donated, kept, rng, ins)
+                del donated
             else:
+                state = [t._value if t._base is None else t._sync() for t in st]
                 outs, writes = self.fwd(state, rng, ins)
             self.advance_rng()
             self._write_back(writes, in_tensors)
             return [Tensor._wrap(o) for o in outs]
+        state = [t._value if t._base is None else t._sync() for t in st]
         d_in = tuple(i for i, t in enumerate(in_tensors)
                      if t._requires_grad and t._value.dtype.kind in _INEXACT)
         fwd = self._fwds.get(d_in)
@@ -267,6 +270,8 @@ def _write_targets(g, state_tensors, grad_params) -> list:
         t = state_tensors[names.index(name)] if name in g.state else None
         if t is not None and not hasattr(t, "trace_in"):
             out.append(_state_setter(t))
+        elif name in g.creates:
+            out.append(_create_setter(*g.creates[name]))
         elif name.endswith(".grad") and name[:-5] in grad_params:
             out.append(_grad_setter(grad_params, name))
         else:
@@ -279,6 +284,12 @@ def _state_setter(t):
         t._value = w
         t._ver += 1
     return set_state
+
+
+def _create_setter(optimizer, param, key):
+    def create(w, in_tensors):  # the optimizer state a first step makes (momentum buffers, step)
+        optimizer.state[param][key] = Tensor._wrap(w)
+    return create
 
 
 def _grad_setter(grad_params, name):
@@ -435,12 +446,6 @@ class Compiled:
                 "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
                 "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
         step = bool(self._extra)
-        if step and not self._warmed:
-            # A training step's first call runs eagerly: it makes the optimizer's state (momentum
-            # buffers, step counts), which the compiled program then takes as inputs.
-            self._warmed = True
-            self._log.append("call 1 ran eagerly to create the optimizer state")
-            return Entry(None, key, "first call of a training step (eager)", [], False)
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                 name=self._name, mode=self._mode, **self._extra)
