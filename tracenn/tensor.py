@@ -124,7 +124,10 @@ class Tensor:
     def device(self):
         from .device import from_jax
         v = self._value
-        return from_jax(v.device if hasattr(v, "device") else next(iter(v.devices())))
+        d = getattr(v, "device", None)
+        if not hasattr(d, "platform"):  # an array sharded over several devices: their kind
+            d = min(v.devices(), key=lambda x: x.id)
+        return from_jax(d)
 
     @property
     def is_cuda(self) -> bool:

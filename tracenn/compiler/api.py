@@ -29,7 +29,7 @@ class Built:
 
 
 def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
-            cache_size_limit: int = 8, verify_passes: bool = False, **options):
+            cache_size_limit: int = 8, verify_passes: bool = False, mesh=None, **options):
     """Compile a module or a function of tensors into one XLA program per input signature.
 
     ``cm = tracenn.compile(model)`` then ``cm(x)`` gives the same outputs and gradients as
@@ -55,6 +55,10 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
         cache_size_limit: programs to compile before warning of a recompile storm (like torch's 8).
         verify_passes: check the graph after every pass (the tests turn it on).
+        mesh: data parallelism: a :class:`~tracenn.distributed.DataParallelMesh`, a
+            ``jax.sharding.Mesh``, a device count or ``"auto"``. Tensor inputs are split along
+            their first dimension over the devices, state is replicated, and XLA adds the
+            gradient all-reduce of a compiled training step.
 
     Returns:
         a :class:`~tracenn.runtime.compiled.Compiled` that is called like ``model``.
@@ -81,7 +85,7 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         raise ValueError(f"fallback must be None or 'eager', got {fallback!r}")
     if model is None:
         return functools.partial(compile, fallback=fallback, check=check, passes=passes,
-                                 cache_size_limit=cache_size_limit, verify_passes=verify_passes)
+                                 cache_size_limit=cache_size_limit, verify_passes=verify_passes, mesh=mesh)
     if isinstance(model, Compiled):
         return model
     from ..nn.modules.module import Module
@@ -94,8 +98,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
+    from ..distributed import as_mesh
     cm = Compiled(model, build, source=source, watch=watch, fallback=fallback, check=check,
-                  cache_size_limit=cache_size_limit)
+                  cache_size_limit=cache_size_limit, mesh=as_mesh(mesh))
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if hasattr(model, attr):

@@ -20,6 +20,7 @@ import numpy as np
 from .. import _dispatch
 from ..autograd.grad_mode import GRAD
 from ..errors import CompileError
+from ..ops import OPS
 from ..tensor import Tensor
 from ..utils._pytree import flatten, unflatten
 from ..dtypes import type_str
@@ -27,6 +28,7 @@ from .graph import Graph, Node, Value, user_source
 from ..errors import UnsupportedError
 
 _INEXACT = frozenset("fcV")
+_STOP = None  # OPS['stop_gradient'], set below
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,6 +63,7 @@ class Tracer:
         self.leaves: dict = {}          # leaf Value -> its tensor (parameters, inputs): .grad lands there
         self.deferred: list = []        # scheduler.step() calls, run after each compiled call
         self.mutated: dict = {}         # id -> (tensor, array, version, writes): outside tensors changed
+        self.stopped: dict = {}         # value -> its stop_gradient value
 
     @property
     def module_path(self) -> str:
@@ -93,9 +96,13 @@ class Tracer:
     def record(self, op, args, key):
         ins = []
         rg = False
+        grad_on = GRAD.enabled
         for a in args:
             if isinstance(a, Tensor):
-                ins.append(self.value_of(a))
+                v = self.value_of(a)
+                if (not grad_on or not a._requires_grad) and v in self.rg:
+                    v = self.stop_gradient(v)  # no_grad / detach(): the gradient stops here
+                ins.append(v)
                 rg = rg or a._requires_grad
             elif isinstance(a, Value):
                 ins.append(a)
@@ -126,6 +133,19 @@ class Tracer:
         return tuple(result) if multi else result[0]
 
     # ---- autograd while tracing ----------------------------------------------------------------
+
+    def stop_gradient(self, v: Value) -> Value:
+        """``v`` through a ``stop_gradient`` node (one per value): where a value that carries a
+        gradient is read under ``no_grad`` or through ``detach()``, the graph says so, and both
+        the traced backward and JAX's differentiation of the lowered graph stop there."""
+        got = self.stopped.get(v)
+        if got is None:
+            node = Node(_STOP, (), [v], (), self.module_path, user_source())
+            got = self.fresh(v.shape, v.dtype, node=node)
+            node.outputs = [got]
+            self.graph.nodes.append(node)
+            self.stopped[v] = got
+        return got
 
     def backward(self, outs, seeds, *, inputs=None):
         """``loss.backward()`` inside a traced function: the reverse pass becomes graph nodes and
@@ -447,3 +467,6 @@ def _kw_leaf_name(kwargs, i):
             return n if isinstance(a, Tensor) else f"{n}.{i - k}"
         k += len(leaves)
     return f"kwarg{i}"
+
+
+_STOP = OPS["stop_gradient"]

@@ -160,6 +160,13 @@ def _view_scatter(base, new, *, chain):
     return base.reshape(-1).at[pos.reshape(-1)].set(new.reshape(-1)).reshape(base.shape)
 
 
+@register("stop_gradient", differentiable=False)
+def _stop_gradient(x):
+    """The same values, through which no gradient flows: what ``detach()`` and ``no_grad`` become
+    in a traced graph (eager autograd needs no op for them: it simply records nothing)."""
+    return lax.stop_gradient(x)
+
+
 @register("to_device", static=("device",))
 def _to_device(x, *, device):
     """Move to a JAX device (the gradient moves back)."""

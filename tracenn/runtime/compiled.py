@@ -70,8 +70,9 @@ class _CompiledOp:
 class Entry:
     """One executable: the graph it came from and everything a call needs, for one guard key."""
 
-    def __init__(self, built, key, reason, state_tensors, grad, grad_params=None):
+    def __init__(self, built, key, reason, state_tensors, grad, grad_params=None, mesh=None):
         self.built = built
+        self.mesh = mesh
         self.fast = None
         self.donate = []
         self.key = key
@@ -120,12 +121,16 @@ class Entry:
                 self.keep = keep_idx
                 self.fwd_donating = jax.jit(split_run, donate_argnums=0)
             self.fwd = jax.jit(run)
-            if not self.gens and not g.writes and not g.deferred and all(t._base is None for t in state_tensors) \
+            if mesh is None and not self.gens and not g.writes and not g.deferred \
+                    and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
                 self.fast = self._fast_call(run, len(state_tensors))
             return
+        read = {v for n in g.nodes for v in n.inputs if hasattr(v, "symbolic")} | set(outs)
+        # only state the program reads gets a gradient (an unused parameter's .grad stays None)
         self.d_state = [i for i, t in enumerate(state_tensors)
-                        if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT]
+                        if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT
+                        and g.state[state_names[i]] in read]
         self.d_in = None  # per call (inputs' requires_grad is part of the key)
         self._fwds = {}
         float_out = self.float_out
@@ -189,19 +194,29 @@ class Entry:
         st = self.state_tensors
         ins = [t._value if t._base is None else t._sync() for t in in_tensors]
         rng = self.rng_args() if self.gens else []
+        mesh = self.mesh
+        if mesh is not None:  # data parallel: the batch split over the mesh, state replicated
+            ins = [mesh.shard(a) for a in ins]
         if not self.grad:
             if self.donate:  # (no list of all state arrays first: it would hold a reference)
                 donated = _donated_state(st, self.donate)
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
+                if mesh is not None:
+                    donated = [mesh.replicate(a) for a in donated]
+                    kept = [mesh.replicate(a) for a in kept]
                 outs, writes = self.fwd_donating(donated, kept, rng, ins)
                 del donated
             else:
                 state = [t._value if t._base is None else t._sync() for t in st]
+                if mesh is not None:
+                    state = [mesh.replicate(a) for a in state]
                 outs, writes = self.fwd(state, rng, ins)
             self.advance_rng()
             self._write_back(writes, in_tensors)
             return [Tensor._wrap(o) for o in outs]
         state = [t._value if t._base is None else t._sync() for t in st]
+        if mesh is not None:
+            state = [mesh.replicate(a) for a in state]
         d_in = tuple(i for i, t in enumerate(in_tensors)
                      if t._requires_grad and t._value.dtype.kind in _INEXACT)
         fwd = self._fwds.get(d_in)
@@ -334,9 +349,10 @@ class Compiled:
     """
 
     def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
-                 cache_size_limit=8):
+                 cache_size_limit=8, mesh=None):
         self.__dict__["_target"] = target
         self._build = build
+        self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
         self._watch = watch            # () -> what a function reads from closures/globals, by identity
         self._watched = None
@@ -460,7 +476,7 @@ class Compiled:
             built = None
             reason += f" (runs eagerly: {type(e).__name__})"
         entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None and not step,
-                      self._extra.get("grad_params"))
+                      self._extra.get("grad_params"), self._mesh)
         if entry.eager or self._check:
             entry.fast = None
         self._entries[key] = entry
