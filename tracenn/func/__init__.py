@@ -1,1 +1,14 @@
-"""``tracenn.func``: functional access to modules (as ``torch.func``) and JAX interop. In progress."""
+"""``tracenn.func``: functional access to modules, as ``torch.func``, and JAX interop.
+
+- :func:`functional_call` runs a module with some parameters/buffers replaced (``torch.func``'s).
+- :func:`to_jax` turns a module into a pure JAX function ``fn(state, *inputs, rng=None) ->
+  (outputs, new_state)`` plus its state pytree, for ``jax.jit``/``grad``/``vmap``, optax, orbax.
+- :func:`state_pytree` reads a module's state as that pytree; :func:`load_state_pytree` writes
+  one back, exactly.
+
+See ``docs/jax_interop.md``.
+"""
+from ._functional_call import functional_call
+from ._jax import JaxFunction, load_state_pytree, state_pytree, to_jax
+
+__all__ = ["functional_call", "to_jax", "state_pytree", "load_state_pytree", "JaxFunction"]
