@@ -63,17 +63,29 @@ class DataParallelMesh:
         return s
 
     def shard(self, a, dim: int = 0):
-        """``a`` split along ``dim`` over the mesh (replicated when that size does not divide)."""
-        if a.ndim == 0 or a.shape[dim] % self.size:
+        """``a`` split along ``dim`` over the mesh (replicated when that size does not divide).
+
+        With several processes (``jax.distributed.initialize``), ``a`` is this process's part of
+        the batch and the result is the global array made of every process's part.
+        """
+        if a.ndim == 0 or a.shape[dim] % (self.size // jax.process_count()):
             return self.replicate(a)
         s = self.batch_sharding(dim, a.ndim)
-        return a if getattr(a, "sharding", None) == s else jax.device_put(a, s)
+        if getattr(a, "sharding", None) == s:
+            return a
+        if jax.process_count() > 1:
+            return jax.make_array_from_process_local_data(s, np.asarray(a))
+        return jax.device_put(a, s)
 
     def replicate(self, a):
-        """``a`` copied to every device of the mesh."""
+        """``a`` copied to every device of the mesh (every process holds the same value)."""
         if isinstance(a, (int, float)):
             return a
-        return a if getattr(a, "sharding", None) == self.replicated else jax.device_put(a, self.replicated)
+        if getattr(a, "sharding", None) == self.replicated:
+            return a
+        if jax.process_count() > 1:
+            return jax.make_array_from_process_local_data(self.replicated, np.asarray(a))
+        return jax.device_put(a, self.replicated)
 
     def __repr__(self):
         return f"DataParallelMesh({self.size} x {self.mesh.devices.flat[0].platform}, axis={self.axis!r})"
