@@ -20,6 +20,11 @@ TRACE = [None]
 # Bumped by every change a compiled call must re-check: module structure, train/eval flags, hooks,
 # parameters' requires_grad and .data. Compiled calls compare it instead of walking the modules.
 EPOCH = [0]
+# Automatic mixed precision (tracenn.autocast): None, or the low-precision numpy dtype. Ops in
+# AUTOCAST_OPS cast their floating inputs first: "low" ops (matmul, convolutions) to that dtype,
+# "f32" ops (exp, log, sums, norms: where low precision loses too much) to float32.
+AUTOCAST = [None]
+AUTOCAST_OPS = {}
 # An exception raised by Python code a compiled program called back into (a module hook): JAX
 # reports it as an opaque runtime error, so the runtime re-raises the original from here.
 CALLBACK_ERROR = [None]
@@ -31,6 +36,8 @@ def apply(op, args, key=()):
 
     Returns a Tensor, or a tuple of Tensors for multi-output ops.
     """
+    if AUTOCAST[0] is not None and op.name in AUTOCAST_OPS:
+        args = _autocast(op.name, args)
     if TRACE[0] is not None:
         return TRACE[0].record(op, args, key)
     vals = []
@@ -82,6 +89,19 @@ def apply(op, args, key=()):
             node.saved.append((weakref.ref(t), 0, f"output {i}"))
         outs.append(t)
     return tuple(outs)
+
+
+def _autocast(name, args):
+    """``args`` with floating tensors cast as ``AUTOCAST_OPS[name]`` says (see AUTOCAST)."""
+    import numpy as np
+    target = AUTOCAST[0] if AUTOCAST_OPS[name] == "low" else np.dtype(np.float32)
+    cast = OPS["cast"]
+    out = []
+    for a in args:
+        if isinstance(a, Tensor) and a._value.dtype.kind in "fV" and a._value.dtype != target:
+            a = apply(cast, (a,), (target,))
+        out.append(a)
+    return out
 
 
 def _identity(x):

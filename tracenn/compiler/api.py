@@ -6,6 +6,7 @@ import functools
 import inspect
 from collections import OrderedDict
 
+from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
 from .check import compare_with_eager, verify
@@ -160,7 +161,7 @@ def _module_source(model):
     for n, b in model.named_buffers():
         state[n] = b
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
-    skey = (mods_key, _state_key(state), _global_hooks_key())
+    skey = (mods_key, _state_key(state), _global_hooks_key(), _dispatch.AUTOCAST[0])
     del kinds
     return type(model).__name__, _mode(modules), modules, state, skey, {}
 
@@ -217,7 +218,7 @@ def _function_source(fn):
         extra = _step_state(state, optimizers)
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
     skey = (mods_key, _state_key(state), _global_hooks_key(),
-            _options_key([o for _, o in extra.get("optimizers", ())]))
+            _options_key([o for _, o in extra.get("optimizers", ())]), _dispatch.AUTOCAST[0])
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 
 
