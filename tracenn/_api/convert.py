@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import builtins
+import functools
+
+import jax
 
 from .. import dtypes as _dt
 from .._dispatch import apply
@@ -44,6 +47,7 @@ def to(self, *args, **kwargs):
     if dev is not None:
         jd = to_jax(dev)
         if from_jax(jd) != self.device:
+            _eager_transfer_kernels(jd)
             r = apply(OPS["to_device"], (r,), (jd,))
     if copy and r is self:
         r = apply(OPS["copy"], (self,))
@@ -94,3 +98,18 @@ def cuda(self, device=None, non_blocking=False, memory_format=None):
     elif isinstance(device, builtins.int):
         device = f"cuda:{device}"
     return to(self, device)
+
+
+def _eager_transfer_kernels(jd) -> None:
+    """Eager kernels for moving to device ``jd``, un-jitted: inside ``jax.jit`` a ``device_put``
+    to another device is ignored (the computation runs where its inputs are), so the move and
+    its gradient (moving back to where the input was) must be plain ``device_put`` calls."""
+    op = OPS["to_device"]
+    if (jd,) in op._fwd:
+        return
+    op._fwd[(jd,)] = functools.partial(jax.device_put, device=jd)
+
+    def back(g, out, x):
+        return (jax.device_put(g, next(iter(x.devices()))),)
+
+    op._bwd[((jd,), (True,))] = back

@@ -102,6 +102,14 @@ def copy_(self, src, non_blocking=False):
     """Copy ``src``'s values (broadcast, cast to self's dtype) into this tensor."""
     from .index import _broadcast_value
     src = as_operand(src)
+    if isinstance(src, Tensor):
+        sv, dv = src._value, self._value
+        if not getattr(sv, "symbolic", False) and not getattr(dv, "symbolic", False) \
+                and sv.devices() != dv.devices():
+            from .convert import _eager_transfer_kernels
+            jd = min(dv.devices(), key=lambda d: d.id)
+            _eager_transfer_kernels(jd)
+            src = apply(OPS["to_device"], (src,), (jd,))  # the destination keeps its device, as torch
     return self._set_(_broadcast_value(src, self), "copy_")
 
 
