@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import CompileError
 from .graph import Graph, Value, format_node
+from .trace import _out_avals, _sig
 
 
 class GraphError(CompileError):
@@ -31,8 +32,7 @@ def verify(graph: Graph, after: str = "") -> None:
         for v in n.inputs:
             if isinstance(v, Value) and v not in defined:
                 raise GraphError(f"%{v.name} is used before it is defined{where}, in: {format_node(n)}")
-        args = [_aval(v) for v in n.inputs]
-        got = n.op.shape(*args, **n.params)
+        got = _out_avals(n.op, n.key, tuple(_sig(v) for v in n.inputs))  # the op's rule, cached
         got = got if isinstance(got, (tuple, list)) else (got,)
         if len(got) != len(n.outputs):
             raise GraphError(f"{n.op.name} makes {len(got)} outputs but the node has "

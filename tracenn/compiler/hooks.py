@@ -101,7 +101,7 @@ def _impl(*arrays, module, kind, hook, grad):
     call = _HOOKS[hook]
     shapes = tuple(jax.ShapeDtypeStruct(s, d) for s, d in call.out_avals)
     from jax.experimental import io_callback
-    return tuple(io_callback(lambda *a: call(grad, *a), shapes, *arrays, ordered=False))
+    return tuple(io_callback(lambda *a: call(grad, *a), shapes, *arrays, ordered=True))
 
 
 def _vjp(g, out, *arrays, module, kind, hook, grad):

@@ -64,6 +64,8 @@ class Tracer:
         self.deferred: list = []        # scheduler.step() calls, run after each compiled call
         self.mutated: dict = {}         # id -> (tensor, array, version, writes): outside tensors changed
         self.stopped: dict = {}         # value -> its stop_gradient value
+        # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
+        self.differentiated = GRAD.enabled
 
     @property
     def module_path(self) -> str:
@@ -100,7 +102,7 @@ class Tracer:
         for a in args:
             if isinstance(a, Tensor):
                 v = self.value_of(a)
-                if (not grad_on or not a._requires_grad) and v in self.rg:
+                if self.differentiated and (not grad_on or not a._requires_grad) and v in self.rg:
                     v = self.stop_gradient(v)  # no_grad / detach(): the gradient stops here
                 ins.append(v)
                 rg = rg or a._requires_grad

@@ -151,6 +151,9 @@ class Entry:
             return jax.jit(fwd)
 
         self._make_fwd = make_fwd
+        self._depends = {}
+        self.state_values = list(g.state.values())
+        self.float_values = [outs[i] for i in float_out]
         self.bwd = jax.jit(lambda pull, cts: pull(cts))
         self.op = _CompiledOp(len(float_out), self.bwd)
 
@@ -246,8 +249,13 @@ class Entry:
         node = _TapeNode(self.op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
                          tuple(True for _ in edges), saved)
         outs = [None] * self.n_out
+        dep = self._depends.get(d_in)
+        if dep is None:
+            dep = self._depends[d_in] = _depends_on(self.graph, [self.state_values[i] for i in ds] +
+                                                     [self.graph.inputs[i] for i in d_in], self.float_values)
         for k, (i, o) in enumerate(zip(self.float_out, fouts)):
-            outs[i] = Tensor._wrap(o, True, node, k)
+            # an output no gradient reaches is a plain tensor, as in eager mode
+            outs[i] = Tensor._wrap(o, True, node, k) if dep[k] else Tensor._wrap(o)
         for i, o in zip(self.other_out, oouts):
             outs[i] = Tensor._wrap(o)
         return outs
@@ -259,6 +267,15 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+def _depends_on(g, leaves, values) -> list:
+    """For each of ``values``: can a gradient from it reach one of ``leaves`` in graph ``g``?"""
+    live = set(leaves)
+    for n in g.nodes:
+        if n.op.differentiable and any(v in live for v in n.inputs if hasattr(v, "symbolic")):
+            live.update(n.outputs)
+    return [v in live for v in values]
 
 
 def _donated_state(tensors, idx) -> list:
