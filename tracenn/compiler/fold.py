@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .graph import Graph, Node, Value
-from .passes import insert_node
+from .passes import calls_back, insert_node
 
 _STEPS = ("add", "sub", "mul")
 
@@ -37,28 +37,27 @@ def fold_batchnorm(graph: Graph) -> Graph:
     the batch, which depend on the input, so nothing there matches: the pass needs no mode check.
     """
     g = graph.copy()
-    while True:
-        found = _find(g)
-        if found is None:
-            return g
+    for found in _find(g):  # the matches share no node, so one scan finds them all
         _rewrite(g, *found)
+    return g
 
 
 def _dynamic(g: Graph) -> set:
-    """Values that depend on the program's inputs or its random state (change within a call's
-    data, not only with the parameters)."""
+    """Values that depend on the program's inputs, its random state or a hook (a hook may return
+    anything): everything that is not a function of parameters, buffers and constants alone."""
     dyn = set(g.inputs) | {v for pair in g.rng for v in pair}
     for n in g.nodes:
-        if any(isinstance(v, Value) and v in dyn for v in n.inputs):
+        if calls_back(n) or any(isinstance(v, Value) and v in dyn for v in n.inputs):
             dyn.update(n.outputs)
     return dyn
 
 
-def _find(g: Graph):
-    """The first foldable (producer node, channel axis, channel count, steps), or None."""
+def _find(g: Graph) -> list:
+    """Every foldable (producer node, channel axis, channel count, steps), in graph order."""
     users = g.users()
     pinned = {v for v in g.outputs if isinstance(v, Value)} | set(g.writes.values())
     dyn = None
+    found = []
     for n in g.nodes:
         if n.op.name not in ("conv", "matmul") or len(n.inputs) != 2 or len(n.outputs) != 1:
             continue
@@ -89,16 +88,16 @@ def _find(g: Graph):
             steps.append(step)
             cur = s.outputs[0]
         if any(kind == "mul" for kind, _, _ in steps):
-            return n, axis, c, steps
-    return None
+            found.append((n, axis, c, steps))
+    return found
 
 
 def _step(s: Node, cur: Value, p: Value, axis: int, c: int, dyn: set):
     """(kind, operand, node) when ``s`` is ``cur (+|-|*) operand`` with a per-channel operand."""
     if s.op.name not in _STEPS or len(s.inputs) != 2 or len(s.outputs) != 1:
         return None
-    out = s.outputs[0]
-    if out.shape != p.shape or out.dtype != p.dtype or np.dtype(s.params.get("dtype")) != p.dtype:
+    out, dt = s.outputs[0], s.params.get("dtype")
+    if out.shape != p.shape or out.dtype != p.dtype or dt is None or np.dtype(dt) != p.dtype:
         return None
     a, b = s.inputs
     if a is cur and b is not cur:
@@ -160,15 +159,14 @@ def _rewrite(g: Graph, prod: Node, axis: int, c: int, steps) -> None:
         w_shape, b_shape = (c,) + (1,) * (w.ndim - 1), tuple(c if i == axis else 1 for i in range(out_old.ndim))
     else:
         w_shape, b_shape = (1, c), (c,)
-    bn = steps[-1][2]
     if isinstance(scale, Value):
-        scale = node("reshape", [scale], (w_shape,), bn)
-    w_folded = node("mul", [w, scale], dtype, bn)
-    y = node(prod.op, [x, w_folded], prod.key, prod)
+        scale = node("reshape", [scale], (w_shape,))
+    w_folded = node("mul", [w, scale], dtype)
+    y = node(prod.op, [x, w_folded], prod.key, prod)  # the conv keeps its own module and line
     if shift is not None:
         if isinstance(shift, Value) and shift.shape != b_shape:
-            shift = node("reshape", [shift], (b_shape,), bn)
-        y = node("add", [y, shift], dtype, bn)
+            shift = node("reshape", [shift], (b_shape,))
+        y = node("add", [y, shift], dtype)
     assert y.shape == out_old.shape and y.dtype == out_old.dtype, (y, out_old)
     g.replace_uses(out_old, y)
     gone = {id(prod)} | {id(s) for _, _, s in steps}
@@ -182,7 +180,8 @@ def _prune(g: Graph, candidates: list) -> None:
     while candidates:
         read = {v for n in g.nodes for v in n.inputs if isinstance(v, Value)}
         read |= {v for v in g.outputs if isinstance(v, Value)} | set(g.writes.values())
-        now = [n for n in candidates if id(n) not in dropped and not any(o in read for o in n.outputs)]
+        now = [n for n in candidates if id(n) not in dropped and not calls_back(n)
+               and not any(o in read for o in n.outputs)]
         if not now:
             return
         dropped |= {id(n) for n in now}
