@@ -141,8 +141,23 @@ def get_default_device() -> device:
     d = _jax.config.jax_default_device
     return from_jax(d) if d is not None else device("cpu")
 from . import nn  # noqa: E402,F401
+# torch's top-level forms of nn.functional ops: the functional itself where torch's is the same
+# object, else ATen's signature (see tracenn/nn/functional/_toplevel.py).
+from .nn.functional import (  # noqa: E402,F401
+    adaptive_avg_pool1d, avg_pool1d, bilinear, celu_, channel_shuffle, conv_transpose1d, conv_transpose2d,
+    conv_transpose3d, cosine_similarity, hardshrink, native_channel_shuffle, pairwise_distance, pdist,
+    pixel_shuffle, pixel_unshuffle, prelu, relu_, rms_norm, rrelu_, selu_, threshold_)
+from .nn.functional._distance import cdist  # noqa: E402,F401
+from .nn.functional._toplevel import (  # noqa: E402,F401
+    adaptive_max_pool1d, alpha_dropout, alpha_dropout_, batch_norm, binary_cross_entropy_with_logits, celu,
+    cosine_embedding_loss, ctc_loss, dropout, dropout_, embedding, feature_alpha_dropout, feature_alpha_dropout_,
+    feature_dropout, feature_dropout_, group_norm, hinge_embedding_loss, instance_norm, kl_div, layer_norm,
+    margin_ranking_loss, max_pool1d, max_pool1d_with_indices, max_pool2d, max_pool3d, poisson_nll_loss, rrelu,
+    selu, threshold, triplet_margin_loss)
 from . import utils, vision  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from .compiler.api import compile  # noqa: E402,F401
+from . import amp  # noqa: E402,F401
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from . import func  # noqa: E402,F401

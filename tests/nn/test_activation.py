@@ -285,3 +285,72 @@ def test_modules_have_no_parameters_but_prelu():
     for name, kwargs, _ in MODULES:
         m = getattr(nn, name)(**kwargs)
         assert (len(list(m.parameters())) == 1) == (name == "PReLU"), name
+
+
+# ---- gumbel_softmax ---------------------------------------------------------------------------------
+
+def _gumbel_noise_of_next_draw(shape, seed):
+    """The Gumbel noise gumbel_softmax draws after manual_seed(seed): -log(Exp(1))."""
+    tracenn.manual_seed(seed)
+    return -np.log(to_np(tracenn.empty(*shape).exponential_()).astype(np.float64))
+
+
+@pytest.mark.parametrize("tau,dim", [(1.0, -1), (0.5, 0), (2.0, 1)])
+def test_gumbel_softmax_is_the_softmax_of_perturbed_logits(tau, dim):
+    logits = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(np.float32)
+    g = _gumbel_noise_of_next_draw(logits.shape, 7)
+    tracenn.manual_seed(7)
+    y = F.gumbel_softmax(tracenn.tensor(logits), tau=tau, dim=dim)
+    z = (logits + g) / tau
+    e = np.exp(z - z.max(dim, keepdims=True))
+    assert_close(y, (e / e.sum(dim, keepdims=True)).astype(np.float32), rtol=1e-4, atol=1e-6)
+
+
+def test_gumbel_softmax_hard_is_one_hot_with_the_soft_gradient():
+    logits = tracenn.randn(6, 5, requires_grad=True)
+    tracenn.manual_seed(3)
+    hard = F.gumbel_softmax(logits, tau=0.7, hard=True)
+    tracenn.manual_seed(3)
+    soft = F.gumbel_softmax(logits, tau=0.7)
+    h = to_np(hard)
+    assert set(np.unique(h)) == {0.0, 1.0} and np.array_equal(h.sum(-1), np.ones(6))
+    assert np.array_equal(h.argmax(-1), to_np(soft).argmax(-1))
+    w = tracenn.arange(30.0).reshape(6, 5)
+    (hard * w).sum().backward()
+    g_hard = to_np(logits.grad).copy()
+    logits.grad = None
+    (soft * w).sum().backward()
+    assert_close(g_hard, logits.grad, rtol=1e-5, atol=1e-6)  # straight-through
+
+
+def test_gumbel_softmax_samples_follow_the_softmax():
+    """The Gumbel-max trick: argmax frequencies approach softmax(logits)."""
+    logits = tracenn.tensor([1.0, 0.0, -1.0, 2.0])
+    y = F.gumbel_softmax(logits.expand(20000, 4), hard=True)
+    freq = to_np(y).mean(0)
+    p = np.exp([1.0, 0.0, -1.0, 2.0])
+    assert np.abs(freq - p / p.sum()).max() < 0.015
+
+
+def test_gumbel_softmax_draws_from_tracenns_generator_and_warns_on_eps():
+    x = tracenn.randn(2, 3)
+    tracenn.manual_seed(1)
+    a = F.gumbel_softmax(x)
+    tracenn.manual_seed(1)
+    b = F.gumbel_softmax(x)
+    c = F.gumbel_softmax(x)
+    assert np.array_equal(to_np(a), to_np(b)) and not np.array_equal(to_np(b), to_np(c))
+    with pytest.warns(UserWarning, match="`eps` parameter is deprecated and has no effect."):
+        F.gumbel_softmax(x, eps=1e-5)
+
+
+def test_gumbel_softmax_signature_and_shapes_match_torch(torch):
+    import inspect
+    def params(f):
+        return [(p.name, p.default) for p in inspect.signature(f).parameters.values()]
+    assert params(F.gumbel_softmax) == params(torch.nn.functional.gumbel_softmax)
+    x = np.zeros((2, 3, 4), np.float32)
+    for kw in ({}, {"hard": True, "dim": 1}, {"tau": 0.1, "dim": 0}):
+        y, ty = F.gumbel_softmax(tracenn.tensor(x), **kw), torch.nn.functional.gumbel_softmax(torch.tensor(x), **kw)
+        assert y.shape == tuple(ty.shape) and y.dtype == tracenn.float32
+        assert_close(y.sum(kw.get("dim", -1)), ty.sum(kw.get("dim", -1)), rtol=1e-5, atol=1e-5)

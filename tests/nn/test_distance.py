@@ -108,3 +108,53 @@ def test_errors():
         F.cosine_similarity(tracenn.tensor([[1, 2]]), tracenn.tensor([[1, 2]]))
     with pytest.raises(RuntimeError, match="X1 and X2 must have the same number of columns. X1: 5 X2: 4"):
         cdist(tracenn.tensor(A), tracenn.ones(2, 4))
+
+
+# ---- tracenn.norm's gradient at zero entries (the distances' building block) --------------------------
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0, -1, -0.5, 1, 1.5, 3])
+def test_norm_gradient_is_zero_at_zero_entries_without_torch(p):
+    x = tracenn.tensor([0.0, 1.0, -2.0, 0.0], requires_grad=True)
+    n = tracenn.norm(x, p)
+    n.backward()
+    g = to_np(x.grad)
+    assert np.isfinite(g).all() and g[0] == 0 and g[3] == 0
+    if p == 0:
+        assert n.item() == 2.0 and np.array_equal(g, np.zeros(4))  # the count's gradient is 0
+    elif p > 0:
+        v = np.array([1.0, 2.0])
+        s = (v ** p).sum()
+        expected = s ** (1 / p - 1) * v ** (p - 1) * np.array([1, -1])
+        assert np.allclose(g[1:3], expected, rtol=1e-5)
+    z = tracenn.zeros(3, requires_grad=True)
+    tracenn.norm(z, p).backward()
+    assert np.array_equal(to_np(z.grad), np.zeros(3))
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, -1, 1, 1.5, 3, 0])
+@pytest.mark.parametrize("dim", [None, 1])
+def test_norm_values_and_gradients_match_torch(torch, p, dim):
+    x = np.array([[0.0, 1.0, -2.0], [0.0, 0.0, 0.0], [3.0, 0.0, -0.5]], np.float32)
+    xt, tx = tracenn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    n, tn = tracenn.norm(xt, p, dim), torch.norm(tx, p, dim)
+    assert_close(n, tn, rtol=1e-5, atol=1e-6)
+    n.sum().backward()
+    tn.sum().backward()
+    # torch leaves .grad None for p=0 (an undefined gradient); tracenn gives the zeros it stands for
+    expected = np.zeros_like(x) if tx.grad is None else to_np(tx.grad)
+    assert_close(xt.grad, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_norm_p0_counts_inf_and_nan_and_keeps_them_out_of_the_gradient():
+    x = tracenn.tensor([float("inf"), float("nan"), 0.0, 2.0], requires_grad=True)
+    n = tracenn.norm(x, 0)
+    n.backward()
+    assert n.item() == 3.0 and np.array_equal(to_np(x.grad), np.zeros(4))
+
+
+def test_pdist_and_pairwise_distance_with_small_p_have_finite_gradients(torch):
+    x = np.array([[0.0, 1.0], [0.0, 3.0], [2.0, 1.0]], np.float32)
+    xt, tx = tracenn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    F.pdist(xt, 0.5).sum().backward()
+    torch.nn.functional.pdist(tx, 0.5).sum().backward()
+    assert_close(xt.grad, tx.grad, rtol=1e-5, atol=1e-6)

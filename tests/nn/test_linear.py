@@ -141,3 +141,65 @@ def test_mlp_training_step_matches_torch(torch):
                 p.sub_(0.5 * p.grad)
     for p, tp in zip(net.parameters(), tnet.parameters()):
         assert_close(p, tp, rtol=1e-5, atol=1e-6)
+
+
+# ---- Bilinear ---------------------------------------------------------------------------------------
+
+def test_bilinear_parameters_repr_and_init(lib):
+    m = lib.nn.Bilinear(3, 4, 5)
+    assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == [("weight", (5, 3, 4)), ("bias", (5,))]
+    assert repr(m) == "Bilinear(in1_features=3, in2_features=4, out_features=5, bias=True)"
+    m2 = lib.nn.Bilinear(3, 4, 5, bias=False, dtype=lib.float64)
+    assert m2.bias is None and m2.weight.dtype == lib.float64 and "bias=False" in repr(m2)
+
+
+def test_bilinear_default_init_distribution():
+    m = nn.Bilinear(400, 3, 50)
+    bound = 1 / math.sqrt(400)  # torch: 1/sqrt(in1_features), for weight and bias alike
+    w, b = to_np(m.weight), to_np(m.bias)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+    assert abs(w.std() - bound / math.sqrt(3)) < 0.03 * bound and np.abs(b).max() <= bound
+
+
+def test_bilinear_numpy_reference():
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.standard_normal((2, 6, 3)), rng.standard_normal((2, 6, 4))
+    w, b = rng.standard_normal((5, 3, 4)), rng.standard_normal(5)
+    out = F.bilinear(tracenn.tensor(x1), tracenn.tensor(x2), tracenn.tensor(w), tracenn.tensor(b))
+    assert_close(out, np.einsum("...i,oij,...j->...o", x1, w, x2) + b, rtol=1e-10, atol=1e-12)
+    assert tuple(F.bilinear(tracenn.ones(3), tracenn.ones(4), tracenn.ones(5, 3, 4)).shape) == (5,)
+    assert tuple(F.bilinear(tracenn.ones(0, 3), tracenn.ones(0, 4), tracenn.ones(5, 3, 4)).shape) == (0, 5)
+
+
+@pytest.mark.parametrize("s1,s2", [((3,), (4,)), ((2, 3), (2, 4)), ((2, 6, 3), (2, 6, 4))])
+@pytest.mark.parametrize("bias", [True, False])
+def test_bilinear_forward_and_backward_match_torch(torch, s1, s2, bias):
+    m, tm = nn.Bilinear(3, 4, 5, bias=bias), torch.nn.Bilinear(3, 4, 5, bias=bias)
+    m.load_state_dict(tm.state_dict())
+    rng = np.random.default_rng(1)
+    x1, x2 = rng.standard_normal(s1).astype(np.float32), rng.standard_normal(s2).astype(np.float32)
+    a, b = tracenn.tensor(x1, requires_grad=True), tracenn.tensor(x2, requires_grad=True)
+    ta, tb = torch.tensor(x1, requires_grad=True), torch.tensor(x2, requires_grad=True)
+    out, tout = m(a, b), tm(ta, tb)
+    assert_close(out, tout, rtol=1e-5, atol=1e-5)
+    (out ** 2).sum().backward()
+    (tout ** 2).sum().backward()
+    for g, tg in [(a.grad, ta.grad), (b.grad, tb.grad), (m.weight.grad, tm.weight.grad)]:
+        assert_close(g, tg, rtol=1e-4, atol=1e-5)
+    if bias:
+        assert_close(m.bias.grad, tm.bias.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("s1,s2,w,b", [((2, 3), (3, 4), (5, 3, 4), None), ((2, 3), (2, 5), (5, 3, 4), None),
+                                       ((2, 3), (4,), (5, 3, 4), None), ((2, 2, 3), (2, 3, 4), (5, 3, 4), None),
+                                       ((2, 4), (2, 4), (5, 3, 4), None), ((2, 3), (2, 4), (5, 3, 4), (6,))])
+def test_bilinear_errors_are_torchs(lib, message, s1, s2, w, b):
+    args = [lib.ones(*s1), lib.ones(*s2), lib.ones(*w)] + ([lib.ones(*b)] if b else [])
+    with pytest.raises(RuntimeError) as e:
+        lib.nn.functional.bilinear(*args)
+    assert message(e).startswith("bilinear(): ")
+    if lib is tracenn:
+        return
+    with pytest.raises(RuntimeError) as e2:
+        F.bilinear(*[tracenn.ones(*a.shape) for a in args])
+    assert message(e2) == message(e)

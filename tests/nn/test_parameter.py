@@ -127,3 +127,66 @@ def test_buffer_shares_data_with_its_source(lib):
 def test_buffer_keeps_requires_grad_of_its_source(lib):
     assert lib.nn.Buffer(lib.ones(1, requires_grad=True)).requires_grad
     assert not lib.nn.Buffer(lib.ones(1)).requires_grad
+
+
+# ---- UninitializedParameter / UninitializedBuffer (the lazy modules' placeholders) ------------------
+
+def test_uninitialized_parameter_knows_dtype_device_but_not_shape(lib, message):
+    p = lib.nn.UninitializedParameter(dtype=lib.float64)
+    assert repr(p) == "<UninitializedParameter>" and isinstance(p, lib.nn.Parameter)
+    assert p.dtype == lib.float64 and p.device.type == "cpu" and p.requires_grad and p.is_leaf
+    assert p.is_floating_point() and not p.is_complex() and tuple(p.size()) == (0,) and p.grad is None
+    assert lib.nn.parameter.is_lazy(p) and not lib.nn.parameter.is_lazy(lib.nn.Parameter(lib.ones(1)))
+    with pytest.raises(RuntimeError) as e:
+        p.shape
+    assert message(e).startswith("Can't access the shape of an uninitialized parameter or buffer.")
+    for use in (lambda: p + 1, lambda: p.dim(), lambda: p.numel(), lambda: p.detach(), lambda: len(p)):
+        with pytest.raises(ValueError, match="Attempted to use an uninitialized parameter in"):
+            use()
+    assert not lib.nn.UninitializedParameter(requires_grad=False).requires_grad
+
+
+def test_uninitialized_conversions(lib):
+    p = lib.nn.UninitializedParameter()
+    assert p.float() is p and type(p.cpu()) is lib.nn.UninitializedParameter
+    assert p.double().dtype == lib.float64 and p.half().dtype == lib.float16 and p.long().dtype == lib.int64
+    b = lib.nn.UninitializedBuffer()
+    assert repr(b) == "<UninitializedBuffer>" and not b.requires_grad and b.persistent
+    assert isinstance(b, lib.nn.Buffer) and not isinstance(b, lib.nn.Parameter)
+    d = b.double()
+    assert type(d) is lib.nn.UninitializedBuffer and d.dtype == lib.float64
+    assert type(b.to("cpu")) is lib.nn.UninitializedBuffer
+
+
+def test_materialize_turns_the_placeholder_into_a_parameter_or_tensor(lib):
+    p = lib.nn.UninitializedParameter(dtype=lib.float64)
+    obj = p
+    p.materialize((2, 3))
+    assert p is obj and type(p) is lib.nn.Parameter and tuple(p.shape) == (2, 3) and p.dtype == lib.float64
+    assert p.requires_grad and p.is_leaf
+    q = lib.nn.UninitializedParameter()
+    q.materialize((4,), dtype=lib.float64)
+    assert q.dtype == lib.float64
+    b = lib.nn.UninitializedBuffer()
+    b.materialize((2,))
+    assert type(b) is lib.Tensor and tuple(b.shape) == (2,) and isinstance(b, lib.nn.Buffer)
+
+
+def test_uninitialized_copies_and_pickles():
+    p = nn.UninitializedParameter(dtype=tracenn.float64)
+    c = copy.deepcopy(p)
+    assert type(c) is nn.UninitializedParameter and c is not p and c.dtype == tracenn.float64
+    assert type(pickle.loads(pickle.dumps(p))) is nn.UninitializedParameter
+    b = nn.UninitializedBuffer(persistent=False)
+    cb = copy.deepcopy(b)
+    assert type(cb) is nn.UninitializedBuffer and cb.persistent is False
+    assert pickle.loads(pickle.dumps(b)).persistent is False
+
+
+def test_module_with_placeholders_registers_them():
+    m = nn.Module()
+    m.w = nn.UninitializedParameter()
+    m.register_buffer("b", nn.UninitializedBuffer())
+    assert [n for n, _ in m.named_parameters()] == ["w"] and [n for n, _ in m.named_buffers()] == ["b"]
+    m.double()
+    assert type(m.w) is nn.UninitializedParameter and m.w.dtype == tracenn.float64 and m.b.dtype == tracenn.float64

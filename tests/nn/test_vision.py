@@ -300,3 +300,40 @@ def test_grid_sample_and_affine_grid_errors():
     with pytest.raises(ValueError, match=r"Expected a batch of 2D affine matrices of shape Nx2x3 for size "
                                          r"\(1, 1, 2, 2\). Got \(1, 3, 3\)"):
         F.affine_grid(_t(np.zeros((1, 3, 3), np.float32)), (1, 1, 2, 2), align_corners=False)
+
+
+# ---- channel shuffle ----------------------------------------------------------------------------
+
+def test_channel_shuffle_numpy_reference_and_module():
+    x = np.arange(2 * 6 * 2 * 3, dtype=np.float32).reshape(2, 6, 2, 3)
+    ref = x.reshape(2, 3, 2, 2, 3).transpose(0, 2, 1, 3, 4).reshape(x.shape)
+    assert_close(F.channel_shuffle(_t(x), 3), ref)
+    m = nn.ChannelShuffle(3)
+    assert repr(m) == "ChannelShuffle(groups=3)" and m.groups == 3
+    assert_close(m(_t(x)), ref)
+    assert_close(tracenn.native_channel_shuffle(_t(x), 3), ref)
+    assert F.channel_shuffle(tracenn.ones(0, 4, 2), 2).shape == (0, 4, 2)
+
+
+@pytest.mark.parametrize("shape,groups", [((1, 4, 2), 2), ((2, 6, 3, 3), 3), ((2, 8, 2, 2, 2), 4), ((2, 5, 3), 1)])
+def test_channel_shuffle_matches_torch(torch, shape, groups):
+    x = _rand(shape)
+    xt, tx = _t(x, True), torch.tensor(x, requires_grad=True)
+    out, tout = nn.ChannelShuffle(groups)(xt), torch.nn.ChannelShuffle(groups)(tx)
+    assert_close(out, tout)
+    g = _rand(shape, 1)
+    out.backward(_t(g))
+    tout.backward(torch.tensor(g))
+    assert_close(xt.grad, tx.grad)
+    assert F.channel_shuffle(tracenn.tensor([[[1, 2], [3, 4]]]), 2).dtype == tracenn.int64
+
+
+@pytest.mark.parametrize("shape,groups", [((4,), 2), ((4, 2), 2), ((1, 5, 2), 2), ((1, 4, 2), 0), ((1, 4, 2), -2)])
+def test_channel_shuffle_errors_are_torchs(lib, message, shape, groups):
+    with pytest.raises(RuntimeError) as e:
+        lib.nn.functional.channel_shuffle(lib.ones(*shape), groups)
+    expected = {(4,): "channel_shuffle expects input with > 2 dims, but got input with sizes [4]",
+                (4, 2): "channel_shuffle expects input with > 2 dims, but got input with sizes [4, 2]",
+                (1, 5, 2): "Number of channels must be divisible by groups. Got 5 channels and 2 groups."}
+    assert message(e) == expected.get(
+        shape, f"Number of groups to divide channels in must be positive. Value of groups:{groups}")

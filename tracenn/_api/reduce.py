@@ -252,10 +252,26 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
         return amin(_abs(input), () if dim is None else dim, keepdim)
     if p == 1:
         return sum(_abs(input), dim, keepdim)
+    from ..autograd import is_grad_enabled
+    grad = input.requires_grad and is_grad_enabled()
     if p == 0:
-        from .math import ne
-        return sum(_cast(ne(input, 0), input._value.dtype), dim, keepdim)
-    return _safe_root(sum(_pow(_abs(input), p), dim, keepdim), lambda s: _pow(s, 1.0 / p))
+        from .math import isfinite, ne, where
+        count = sum(_cast(ne(input, 0), input._value.dtype), dim, keepdim)
+        if not grad:
+            return count
+        # The count is piecewise constant: its gradient is 0 (torch's), so tie it to the input with a
+        # zero-gradient term (where() keeps inf and NaN entries out of it).
+        a = _abs(input) if input.is_complex() else input
+        return count + sum(where(isfinite(a), a, 0.0) * 0.0, dim, keepdim)
+    a = _abs(input)
+    if grad and p < 1:
+        # |x|^p has the gradient p |x|^(p-1) sign(x) = inf * 0 = NaN at x = 0 for p < 1; torch's is 0.
+        from .math import eq, where
+        zero = eq(a, 0)
+        powered = where(zero, 0.0 if p > 0 else float("inf"), _pow(where(zero, 1.0, a), p))
+    else:
+        powered = _pow(a, p)
+    return _safe_root(sum(powered, dim, keepdim), lambda s: _pow(s, 1.0 / p))
 
 
 def _scan(name, total, input, dim, dtype):

@@ -3,8 +3,11 @@
 ``Module``, ``Parameter``, ``Buffer``, the containers and the layers, with torch's semantics; see
 :mod:`tracenn.nn.modules.module` for the rule on names in error messages.
 """
-from .parameter import Buffer, Parameter  # noqa: F401
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from . import functional, init, modules, parameter, utils  # noqa: F401
+from . import parallel  # noqa: F401
+from .parallel import DataParallel  # noqa: F401
 
-__all__ = ["Parameter", "Buffer", *modules.__all__, "functional", "init", "utils"]
+__all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", *modules.__all__, "functional",
+           "init", "utils", "parallel", "DataParallel"]

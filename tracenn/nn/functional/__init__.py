@@ -6,6 +6,7 @@ free), grouped by family in the private modules below, which each define ``__all
 from ._linear import *  # noqa: F401,F403
 from ._conv import *  # noqa: F401,F403
 from ._pool import *  # noqa: F401,F403
+from ._pool_fractional import *  # noqa: F401,F403
 from ._vision import *  # noqa: F401,F403
 from ._activation import *  # noqa: F401,F403
 from ._loss import *  # noqa: F401,F403

@@ -1,6 +1,6 @@
 """Activations: relu, relu6, elu, selu, celu, gelu, silu, mish, leaky_relu, prelu, rrelu, threshold,
 hardtanh, hardswish, hardsigmoid, hard/soft/tanh shrink, logsigmoid, softplus, softsign, glu and the
-softmax family.
+softmax family (with ``gumbel_softmax``).
 
 Every function is a composite of primitives, so it differentiates, traces and lowers for free. Two
 rules shape the formulas:
@@ -31,7 +31,7 @@ __all__ = ["threshold", "threshold_", "relu", "relu_", "relu6", "hardtanh", "har
            "selu", "selu_", "celu", "celu_", "gelu", "silu", "mish", "hardswish", "hardsigmoid",
            "leaky_relu", "leaky_relu_", "prelu", "rrelu", "rrelu_", "hardshrink", "softshrink",
            "tanhshrink", "logsigmoid", "softplus", "softsign", "sigmoid", "tanh", "glu", "softmax",
-           "softmin", "log_softmax"]
+           "softmin", "log_softmax", "gumbel_softmax"]
 
 # torch's SELU constants (Klambauer et al., 2017), as its kernel spells them.
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -541,3 +541,36 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
     return _reduce.log_softmax(input, dim, dtype=dtype)
+
+
+def gumbel_softmax(logits: Tensor, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1) -> Tensor:
+    r"""A sample of the Gumbel-softmax (concrete) distribution: :math:`\mathrm{softmax}((l + g) / \tau)`
+    with Gumbel(0, 1) noise :math:`g = -\log E`, :math:`E \sim \mathrm{Exp}(1)` drawn from tracenn's
+    generator (torch's recipe; the stream is tracenn's).
+
+    Args:
+        logits: :math:`(*, \text{num\_features})` unnormalized log-probabilities.
+        tau: the temperature (> 0).
+        hard: return one-hot vectors (the argmax of the soft sample along ``dim``) whose gradient is the
+            soft sample's (straight-through).
+        eps: deprecated, has no effect.
+        dim: the dimension the softmax runs over.
+
+    >>> import tracenn
+    >>> import tracenn.nn.functional as F
+    >>> y = F.gumbel_softmax(tracenn.randn(4, 5), tau=0.5, hard=True)
+    >>> y.sum(-1), sorted(set(y.flatten().tolist()))
+    (tensor([1., 1., 1., 1.]), [0.0, 1.0])
+    """
+    if eps != 1e-10:
+        warnings.warn("`eps` parameter is deprecated and has no effect.", stacklevel=2)
+    from ..._api import creation as _creation, index as _index
+    gumbels = _math.neg(_math.log(_creation.empty_like(logits).exponential_()))  # ~Gumbel(0, 1)
+    gumbels = (logits + gumbels) / tau  # ~Gumbel(logits, tau)
+    y_soft = _reduce.softmax(gumbels, dim)
+    if not hard:
+        return y_soft
+    # straight through: the one-hot forward, the soft sample's gradient
+    index = y_soft.max(dim, keepdim=True)[1]
+    y_hard = _index.scatter(_creation.zeros_like(logits), dim, index, value=1.0)
+    return y_hard - y_soft.detach() + y_soft

@@ -1,30 +1,17 @@
 """Distances: pairwise_distance, cosine_similarity, pdist (and ``cdist``, torch's ``torch.cdist``).
 
-Norms go through ``tracenn.norm``, whose gradient is 0 at a zero vector (torch's rule), so equal
-points give a zero gradient rather than NaN.
+Norms go through ``tracenn.norm``, whose gradient is 0 at a zero vector and, for ``p < 1``, at zero
+entries (torch's rules), so equal points give a zero gradient rather than NaN.
 """
 from __future__ import annotations
 
 from ..._api import creation as _creation, index as _index, linalg as _linalg, math as _math
 from ..._api import reduce as _reduce, shape as _shape
-from ...autograd.grad_mode import is_grad_enabled, no_grad
+from ...autograd.grad_mode import no_grad
 from ...errors import DtypeError, ShapeError
 from ...tensor import Tensor
 
 __all__ = ["pairwise_distance", "cosine_similarity", "pdist"]
-
-
-def _norm(x: Tensor, p: float, dim: int, keepdim: bool = False) -> Tensor:
-    """``tracenn.norm`` with torch's zero gradient at zero entries for ``0 < p < 1``.
-
-    (``tracenn.norm``'s ``|x|**p`` has the gradient ``inf * 0 = NaN`` at 0 for those p; torch's is 0.
-    Work-around until the core's norm masks it; only a graph that needs gradients pays.)
-    """
-    if not (0 < p < 1 and x.requires_grad and is_grad_enabled()):
-        return _reduce.norm(x, p, dim, keepdim)
-    zero = _math.eq(x, 0)
-    powered = _math.where(zero, 0.0, _math.pow(_math.abs(_math.where(zero, 1.0, x)), p))
-    return _reduce._safe_root(_reduce.sum(powered, dim, keepdim), lambda s: _math.pow(s, 1.0 / p))
 
 
 def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
@@ -40,7 +27,7 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
     tensor([5.])
     """
     last = max(x1.ndim, x2.ndim) - 1
-    return _norm(x1 - x2 + eps, p, last, keepdim)
+    return _reduce.norm(x1 - x2 + eps, p, last, keepdim)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
@@ -86,7 +73,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     n = input.shape[0]
     rows, cols = _creation.triu_indices(n, n, 1)
     diff = _index.index_select(input, 0, rows) - _index.index_select(input, 0, cols)
-    return _norm(diff, p, 1)
+    return _reduce.norm(diff, p, 1)
 
 
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
@@ -121,4 +108,4 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
         a = _shape.cat([x1 * -2, n1, _creation.ones_like(n1)], -1)
         b = _shape.cat([x2, _creation.ones_like(n2), n2], -1)
         return _math.sqrt(_math.clamp(_linalg.matmul(a, b.transpose(-1, -2)), min=0))
-    return _norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)
+    return _reduce.norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)

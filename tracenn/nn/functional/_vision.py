@@ -24,8 +24,8 @@ from ...ops import OPS as _OPS
 from ...tensor import Tensor
 from ._conv import _const, _who
 
-__all__ = ["pad", "pixel_shuffle", "pixel_unshuffle", "interpolate", "upsample", "upsample_nearest",
-           "upsample_bilinear", "grid_sample", "affine_grid"]
+__all__ = ["pad", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
+           "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "grid_sample", "affine_grid"]
 
 _PAD = _OPS["pad"]
 _INDEX_SELECT = _OPS["index_select"]
@@ -181,6 +181,37 @@ def _pixel_unshuffle(who, input, downscale_factor):
     x = input.reshape(*lead, c, h // r, r, w // r, r)
     x = x.permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
     return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# ---- channel shuffle ----------------------------------------------------------------------------
+
+def channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    r"""Split the channels of an :math:`(N, C, *)` input into ``groups`` groups and interleave them:
+    :math:`(N, g, C/g, *)` is transposed to :math:`(N, C/g, g, *)` and flattened back (ShuffleNet).
+
+    >>> import tracenn
+    >>> import tracenn.nn.functional as F
+    >>> F.channel_shuffle(tracenn.arange(4.).reshape(1, 4, 1), 2).flatten()
+    tensor([0., 2., 1., 3.])
+    """
+    return _channel_shuffle("channel_shuffle", input, groups)
+
+
+def native_channel_shuffle(input: Tensor, groups: int) -> Tensor:
+    """torch's ``native_channel_shuffle``: the same as :func:`channel_shuffle`."""
+    return _channel_shuffle("channel_shuffle", input, groups)
+
+
+def _channel_shuffle(who, input: Tensor, groups: int) -> Tensor:
+    if input.ndim <= 2:
+        raise ShapeError(f"{_who(who)} expects input with > 2 dims, but got input with sizes {list(input.shape)}")
+    if groups <= 0:
+        raise ShapeError(f"Number of groups to divide channels in must be positive. Value of groups:{groups}")
+    n, c, *rest = input.shape
+    if c % groups:
+        raise ShapeError(f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups.")
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)
 
 
 # ---- interpolate --------------------------------------------------------------------------------

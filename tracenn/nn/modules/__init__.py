@@ -4,6 +4,7 @@ Each family module defines ``__all__``; everything listed there is exported here
 ``tracenn.nn``.
 """
 from .module import Module  # noqa: F401
+from .lazy import LazyModuleMixin  # noqa: F401
 from .container import Container, ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential  # noqa: F401
 from .linear import *  # noqa: F401,F403
 from .activation import *  # noqa: F401,F403
@@ -24,13 +25,14 @@ from .sparse import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
+from .adaptive import *  # noqa: F401,F403
 
-from . import (activation as _a, attention as _at, batchnorm as _b, conv as _c, distance as _d,  # noqa: E402
-               dropout as _dr, flatten as _f, fold as _fo, instancenorm as _i, linear as _l, loss as _lo,
-               normalization as _n, padding as _p, pixelshuffle as _ps, pooling as _po, rnn as _r,
+from . import (activation as _a, adaptive as _ad, attention as _at, batchnorm as _b, conv as _c,  # noqa: E402
+               distance as _d, dropout as _dr, flatten as _f, fold as _fo, instancenorm as _i, linear as _l,
+               loss as _lo, normalization as _n, padding as _p, pixelshuffle as _ps, pooling as _po, rnn as _r,
                sparse as _s, transformer as _t, upsampling as _u)
 
 __all__ = ["Module", "Container", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
-for _m in (_l, _a, _c, _fo, _po, _p, _ps, _u, _f, _lo, _dr, _d, _b, _i, _n, _s, _r, _t, _at):
+for _m in (_l, _a, _c, _fo, _po, _p, _ps, _u, _f, _lo, _dr, _d, _b, _i, _n, _s, _r, _t, _at, _ad):
     __all__ += _m.__all__
 del _m

@@ -14,7 +14,7 @@ from typing import Any
 
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
-from ..parameter import Parameter
+from ..parameter import Parameter, is_lazy
 from ..utils.hooks import RemovableHandle
 from ._hooks import _WrappedHook
 
@@ -206,10 +206,14 @@ class StateDictMixin:
                         f'While copying the parameter named "{key}", expected tracenn.Tensor or '
                         f"Tensor-like object from checkpoint but received {type(state_dict[key])}")
                     continue
+                # A placeholder of a lazy module that the load pre-hook left unmaterialized (the
+                # checkpoint's value is a placeholder too) has no shape to check and nothing to copy.
+                is_param_lazy = is_lazy(param)
                 # A 0-dim parameter loads from a 1-element 1-dim tensor (older checkpoints).
-                if len(param.shape) == 0 and len(input_param.shape) == 1 and input_param.shape[0] == 1:
+                if (not is_param_lazy and len(param.shape) == 0 and len(input_param.shape) == 1
+                        and input_param.shape[0] == 1):
                     input_param = input_param[0]
-                if input_param.shape != param.shape:
+                if not is_param_lazy and input_param.shape != param.shape:
                     error_msgs.append(
                         f"size mismatch for {key}: copying a param with shape {input_param.shape} from "
                         f"checkpoint, the shape in current model is {param.shape}.")
@@ -223,7 +227,7 @@ class StateDictMixin:
                                 else:
                                     input_param.requires_grad_(param.requires_grad)
                             setattr(self, name, input_param)
-                        else:
+                        elif not is_param_lazy:
                             param.copy_(input_param)
                 except Exception as ex:
                     error_msgs.append(

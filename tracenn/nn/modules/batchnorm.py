@@ -1,4 +1,5 @@
-"""Batch normalisation: ``BatchNorm1d/2d/3d`` and ``SyncBatchNorm`` (one device: batch norm over any rank).
+"""Batch normalisation: ``BatchNorm1d/2d/3d``, ``SyncBatchNorm`` (one device: batch norm over any rank) and
+``LazyBatchNorm1d/2d/3d`` (``num_features`` from the first input).
 
 Buffers follow torch: ``running_mean`` (zeros), ``running_var`` (ones) and ``num_batches_tracked``
 (an int64 scalar) when ``track_running_stats``; all three are None otherwise. Training updates them
@@ -13,10 +14,12 @@ from ..._api.creation import empty, ones, tensor, zeros
 from ...autograd.grad_mode import no_grad
 from ...tensor import Tensor
 from .. import functional as F, init
-from ..parameter import Parameter
+from ..parameter import Parameter, UninitializedBuffer, UninitializedParameter
+from .lazy import LazyModuleMixin
 from .module import Module
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d", "LazyBatchNorm2d",
+           "LazyBatchNorm3d"]
 
 
 class _NormBase(Module):
@@ -236,3 +239,104 @@ class SyncBatchNorm(_BatchNorm):
             module_output.add_module(name, cls.convert_sync_batchnorm(child, process_group))
         del module
         return module_output
+
+
+# ---- lazy batch (and instance) norm ----------------------------------------------------------------
+
+class _LazyNormBase(LazyModuleMixin, _NormBase):
+    """``num_features`` from the first input's ``shape[1]``: materialize the affine parameters and the
+    running statistics, then reset them (weight 1, bias 0, mean 0, variance 1)."""
+
+    weight: UninitializedParameter
+    bias: UninitializedParameter
+
+    def __init__(self, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None, dtype=None, *,
+                 bias=True) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        # affine, bias and track_running_stats off: no tensors that the placeholders replace at once
+        super().__init__(0, eps, momentum, False, False, **factory_kwargs, bias=False)
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        if self.affine:
+            self.weight = UninitializedParameter(**factory_kwargs)
+            if bias:
+                self.bias = UninitializedParameter(**factory_kwargs)
+        if self.track_running_stats:
+            self.running_mean = UninitializedBuffer(**factory_kwargs)
+            self.running_var = UninitializedBuffer(**factory_kwargs)
+            self.num_batches_tracked = tensor(0, dtype=_dt.int64, device=device)
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.num_features != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor) -> None:
+        if self.has_uninitialized_params():
+            self.num_features = input.shape[1]
+            if self.affine:
+                self.weight.materialize((self.num_features,))
+                if self.bias is not None:
+                    self.bias.materialize((self.num_features,))
+            if self.track_running_stats:
+                self.running_mean.materialize((self.num_features,))
+                self.running_var.materialize((self.num_features,))
+            self.reset_parameters()
+
+
+class LazyBatchNorm1d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm1d` whose ``num_features`` is taken from the first input's ``size(1)``.
+
+    Until the first call ``weight``/``bias`` are :class:`~tracenn.nn.UninitializedParameter` and
+    ``running_mean``/``running_var`` :class:`~tracenn.nn.UninitializedBuffer`; the call materializes
+    and resets them and the module becomes a :class:`BatchNorm1d`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, bias: as :class:`BatchNorm1d`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.LazyBatchNorm1d()
+    >>> m
+    LazyBatchNorm1d(0, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    >>> m(tracenn.randn(4, 3)).shape, m.running_mean.shape
+    (tracenn.Size([4, 3]), tracenn.Size([3]))
+    >>> m
+    BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    cls_to_become = BatchNorm1d
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() != 2 and input.dim() != 3:
+            raise ValueError(f"expected 2D or 3D input (got {input.dim()}D input)")
+
+
+class LazyBatchNorm2d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm2d` whose ``num_features`` is taken from the first input; see
+    :class:`LazyBatchNorm1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyBatchNorm2d()(tracenn.randn(2, 3, 4, 4)).shape
+    tracenn.Size([2, 3, 4, 4])
+    """
+
+    cls_to_become = BatchNorm2d
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() != 4:
+            raise ValueError(f"expected 4D input (got {input.dim()}D input)")
+
+
+class LazyBatchNorm3d(_LazyNormBase, _BatchNorm):
+    r"""A :class:`BatchNorm3d` whose ``num_features`` is taken from the first input; see
+    :class:`LazyBatchNorm1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyBatchNorm3d()(tracenn.randn(2, 3, 2, 2, 2)).shape
+    tracenn.Size([2, 3, 2, 2, 2])
+    """
+
+    cls_to_become = BatchNorm3d
+
+    def _check_input_dim(self, input: Tensor) -> None:
+        if input.dim() != 5:
+            raise ValueError(f"expected 5D input (got {input.dim()}D input)")

@@ -1,5 +1,6 @@
 """Convolution layers: ``Conv1d/2d/3d`` and ``ConvTranspose1d/2d/3d``, with torch's constructor
-arguments, attributes, parameter shapes, default initialisation and reprs.
+arguments, attributes, parameter shapes, default initialisation and reprs; and their lazy forms
+(``LazyConv1d`` ...), which take ``in_channels`` from the first input.
 
 Errors raised for a bad input name the layer as its repr shows it, e.g.
 ``Conv2d(3, 8, kernel_size=(3, 3), stride=(1, 1)): input of spatial size (2, 2) is smaller than
@@ -13,10 +14,12 @@ from ..._api.creation import empty
 from ...tensor import Tensor
 from .. import init
 from ..functional import _conv, _vision
-from ..parameter import Parameter
+from ..parameter import Parameter, UninitializedParameter
+from .lazy import LazyModuleMixin
 from .module import Module
 
-__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d", "LazyConv1d",
+           "LazyConv2d", "LazyConv3d", "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d"]
 
 _PADDING_MODES = {"zeros", "reflect", "replicate", "circular"}
 
@@ -373,3 +376,153 @@ class ConvTranspose3d(_ConvTransposeFactory):
     """
 
     _nd = 3
+
+
+# ---- lazy convolutions ---------------------------------------------------------------------------
+
+class _LazyConvXdMixin(LazyModuleMixin):
+    """``in_channels`` from the first input: materialize ``weight``/``bias`` and initialise them."""
+
+    def reset_parameters(self) -> None:
+        if not self.has_uninitialized_params() and self.in_channels != 0:
+            super().reset_parameters()
+
+    def initialize_parameters(self, input: Tensor, *args, **kwargs) -> None:
+        if self.has_uninitialized_params():
+            self.in_channels = self._get_in_channels(input)
+            if self.in_channels % self.groups != 0:
+                raise ValueError("in_channels must be divisible by groups")
+            if self.transposed:
+                self.weight.materialize((self.in_channels, self.out_channels // self.groups, *self.kernel_size))
+            else:
+                self.weight.materialize((self.out_channels, self.in_channels // self.groups, *self.kernel_size))
+            if self.bias is not None:
+                self.bias.materialize((self.out_channels,))
+            self.reset_parameters()
+
+    def _get_in_channels(self, input: Tensor) -> int:
+        num_spatial_dims = self._get_num_spatial_dims()
+        num_dims_no_batch = num_spatial_dims + 1  # +1 for the channels
+        num_dims_batch = num_dims_no_batch + 1
+        if input.dim() not in (num_dims_no_batch, num_dims_batch):
+            raise RuntimeError(f"Expected {num_dims_no_batch}D (unbatched) or {num_dims_batch}D (batched) input to "
+                               f"{self.__class__.__name__}, but got input of size: {input.shape}")
+        return input.shape[1] if input.dim() == num_dims_batch else input.shape[0]
+
+    def _get_num_spatial_dims(self) -> int:
+        return self._nd
+
+
+class _LazyConvFactory(_LazyConvXdMixin):
+    """The ``LazyConvNd(out_channels, kernel_size, ...)`` constructor: ConvNd's without ``in_channels``."""
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, dilation=1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        # bias=False: no tensor that the placeholders replace at once
+        super().__init__(0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode, **factory_kwargs)
+        self.weight = UninitializedParameter(**factory_kwargs)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(**factory_kwargs)
+
+
+class _LazyConvTransposeFactory(_LazyConvXdMixin):
+    """The ``LazyConvTransposeNd(out_channels, kernel_size, ...)`` constructor."""
+
+    def __init__(self, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0, groups: int = 1,
+                 bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        factory_kwargs = {"device": device, "dtype": dtype}
+        super().__init__(0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation, padding_mode,
+                         **factory_kwargs)
+        self.weight = UninitializedParameter(**factory_kwargs)
+        self.out_channels = out_channels
+        if bias:
+            self.bias = UninitializedParameter(**factory_kwargs)
+
+
+class LazyConv1d(_LazyConvFactory, Conv1d):
+    r"""A :class:`Conv1d` whose ``in_channels`` is taken from the first input (``input.size(1)``, or
+    ``size(0)`` unbatched); the call materializes ``weight``/``bias`` with Conv1d's initialisation and
+    the module becomes a :class:`Conv1d`. See :class:`~tracenn.nn.modules.lazy.LazyModuleMixin`.
+
+    Args:
+        out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode: as
+            :class:`Conv1d`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.LazyConv1d(4, 3)
+    >>> m
+    LazyConv1d(0, 4, kernel_size=(3,), stride=(1,))
+    >>> m(tracenn.zeros(2, 6, 10)).shape, m.weight.shape
+    (tracenn.Size([2, 4, 8]), tracenn.Size([4, 6, 3]))
+    >>> type(m).__name__
+    'Conv1d'
+    """
+
+    cls_to_become = Conv1d
+
+
+class LazyConv2d(_LazyConvFactory, Conv2d):
+    r"""A :class:`Conv2d` whose ``in_channels`` is taken from the first input; see :class:`LazyConv1d`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.LazyConv2d(4, 3, padding=1)
+    >>> m(tracenn.zeros(3, 5, 5)).shape, m
+    (tracenn.Size([4, 5, 5]), Conv2d(3, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)))
+    """
+
+    cls_to_become = Conv2d
+
+
+class LazyConv3d(_LazyConvFactory, Conv3d):
+    r"""A :class:`Conv3d` whose ``in_channels`` is taken from the first input; see :class:`LazyConv1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyConv3d(4, 2)(tracenn.zeros(1, 2, 3, 3, 3)).shape
+    tracenn.Size([1, 4, 2, 2, 2])
+    """
+
+    cls_to_become = Conv3d
+
+
+class LazyConvTranspose1d(_LazyConvTransposeFactory, ConvTranspose1d):
+    r"""A :class:`ConvTranspose1d` whose ``in_channels`` is taken from the first input; the call
+    materializes ``weight`` (:math:`(C_{in}, C_{out}/\text{groups}, k)`) and ``bias`` and the module
+    becomes a :class:`ConvTranspose1d`. See :class:`LazyConv1d`.
+
+    Args:
+        out_channels, kernel_size, stride, padding, output_padding, groups, bias, dilation,
+        padding_mode: as :class:`ConvTranspose1d`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.LazyConvTranspose1d(4, 3, stride=2)
+    >>> m(tracenn.zeros(1, 2, 5)).shape, m.weight.shape
+    (tracenn.Size([1, 4, 11]), tracenn.Size([2, 4, 3]))
+    """
+
+    cls_to_become = ConvTranspose1d
+
+
+class LazyConvTranspose2d(_LazyConvTransposeFactory, ConvTranspose2d):
+    r"""A :class:`ConvTranspose2d` whose ``in_channels`` is taken from the first input; see
+    :class:`LazyConvTranspose1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyConvTranspose2d(2, 3)(tracenn.zeros(4, 3, 3)).shape
+    tracenn.Size([2, 5, 5])
+    """
+
+    cls_to_become = ConvTranspose2d
+
+
+class LazyConvTranspose3d(_LazyConvTransposeFactory, ConvTranspose3d):
+    r"""A :class:`ConvTranspose3d` whose ``in_channels`` is taken from the first input; see
+    :class:`LazyConvTranspose1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyConvTranspose3d(2, 2)(tracenn.zeros(1, 4, 2, 2, 2)).shape
+    tracenn.Size([1, 2, 3, 3, 3])
+    """
+
+    cls_to_become = ConvTranspose3d

@@ -1,4 +1,5 @@
-"""Instance normalisation: ``InstanceNorm1d/2d/3d`` (batched and unbatched inputs).
+"""Instance normalisation: ``InstanceNorm1d/2d/3d`` (batched and unbatched inputs) and their lazy forms
+``LazyInstanceNorm1d/2d/3d``.
 
 Unlike batch norm, ``affine`` and ``track_running_stats`` default to False. With
 ``track_running_stats`` the running statistics are updated in training and used in eval mode.
@@ -9,9 +10,10 @@ import warnings
 
 from ...tensor import Tensor
 from .. import functional as F
-from .batchnorm import _NormBase
+from .batchnorm import _LazyNormBase, _NormBase
 
-__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d"]
+__all__ = ["InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LazyInstanceNorm1d", "LazyInstanceNorm2d",
+           "LazyInstanceNorm3d"]
 
 
 class _InstanceNorm(_NormBase):
@@ -111,4 +113,52 @@ class InstanceNorm3d(_InstanceNorm):
     tracenn.Size([3, 2, 2, 2])
     """
 
+    _no_batch_dim = 4
+
+
+class LazyInstanceNorm1d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm1d` whose ``num_features`` is taken from the first input's ``size(1)``.
+
+    As torch's, the lazy form defaults to ``affine=True`` and ``track_running_stats=True`` (the
+    defaults of the lazy base), and reads ``size(1)`` also for an unbatched input. The call
+    materializes the parameters and buffers and the module becomes an :class:`InstanceNorm1d`.
+
+    Args:
+        eps, momentum, affine, track_running_stats, bias: as :class:`InstanceNorm1d`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.LazyInstanceNorm1d()
+    >>> m(tracenn.randn(2, 3, 5)).shape, m.weight.shape
+    (tracenn.Size([2, 3, 5]), tracenn.Size([3]))
+    >>> m
+    InstanceNorm1d(3, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)
+    """
+
+    cls_to_become = InstanceNorm1d
+    _no_batch_dim = 2
+
+
+class LazyInstanceNorm2d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm2d` whose ``num_features`` is taken from the first input; see
+    :class:`LazyInstanceNorm1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyInstanceNorm2d()(tracenn.randn(2, 3, 4, 4)).shape
+    tracenn.Size([2, 3, 4, 4])
+    """
+
+    cls_to_become = InstanceNorm2d
+    _no_batch_dim = 3
+
+
+class LazyInstanceNorm3d(_LazyNormBase, _InstanceNorm):
+    r"""An :class:`InstanceNorm3d` whose ``num_features`` is taken from the first input; see
+    :class:`LazyInstanceNorm1d`.
+
+    >>> import tracenn
+    >>> tracenn.nn.LazyInstanceNorm3d()(tracenn.randn(2, 3, 2, 2, 2)).shape
+    tracenn.Size([2, 3, 2, 2, 2])
+    """
+
+    cls_to_become = InstanceNorm3d
     _no_batch_dim = 4

@@ -1,11 +1,12 @@
-"""``PixelShuffle`` and ``PixelUnshuffle``: trade channels for spatial resolution and back."""
+"""``PixelShuffle`` and ``PixelUnshuffle`` (trade channels for spatial resolution and back) and
+``ChannelShuffle`` (interleave channel groups)."""
 from __future__ import annotations
 
 from ...tensor import Tensor
 from ..functional import _vision
 from .module import Module
 
-__all__ = ["PixelShuffle", "PixelUnshuffle"]
+__all__ = ["PixelShuffle", "PixelUnshuffle", "ChannelShuffle"]
 
 
 class PixelShuffle(Module):
@@ -68,3 +69,30 @@ class PixelUnshuffle(Module):
 
     def extra_repr(self) -> str:
         return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    r"""Divide the channels of an :math:`(N, C, *)` input into ``groups`` groups and interleave them:
+    :math:`(N, g, C/g, *)` becomes :math:`(N, C/g, g, *)`, flattened back to the input's shape.
+
+    Args:
+        groups: number of groups to divide the channels in (must divide :math:`C`).
+
+    >>> import tracenn
+    >>> m = tracenn.nn.ChannelShuffle(2)
+    >>> m, m(tracenn.arange(1., 5.).view(1, 4, 1, 1)).flatten()
+    (ChannelShuffle(groups=2), tensor([1., 3., 2., 4.]))
+    """
+
+    __constants__ = ["groups"]
+    groups: int
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input: Tensor) -> Tensor:
+        return _vision._channel_shuffle("channel_shuffle", input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"

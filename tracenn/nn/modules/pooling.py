@@ -1,4 +1,5 @@
-"""Pooling layers: max, average, power-average (LP) and adaptive pooling in 1-3 d, and max unpooling.
+"""Pooling layers: max, average, power-average (LP), adaptive and fractional max pooling in 1-3 d, and max
+unpooling.
 
 Constructor arguments, stored attributes and reprs are torch's (``MaxPool2d(2)`` keeps
 ``kernel_size=2``; ``AvgPool1d`` stores 1-tuples). Errors for a bad input name the layer, e.g.
@@ -8,12 +9,13 @@ size is too small: ...``.
 from __future__ import annotations
 
 from ...tensor import Tensor
-from ..functional import _pool
+from ..functional import _pool, _pool_fractional
 from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "AvgPool1d",
            "AvgPool2d", "AvgPool3d", "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
-           "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d"]
+           "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "FractionalMaxPool2d",
+           "FractionalMaxPool3d"]
 
 
 def _ntuple(v, n):
@@ -535,3 +537,83 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     """
 
     _nd = 3
+
+
+class _FractionalMaxPoolNd(Module):
+    __constants__ = ["kernel_size", "return_indices", "output_size", "output_ratio"]
+    _nd = 0
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False,
+                 _random_samples=None) -> None:
+        super().__init__()
+        nd, name = self._nd, type(self).__name__
+        if nd == 3 and ((isinstance(kernel_size, int) and kernel_size <= 0) or (
+                isinstance(kernel_size, (tuple, list)) and not all(k > 0 for k in kernel_size))):
+            raise ValueError(f"kernel_size must be greater than 0, but got {kernel_size}")
+        self.kernel_size = _ntuple(kernel_size, nd)
+        self.return_indices = return_indices
+        self.register_buffer("_random_samples", _random_samples)
+        self.output_size = _ntuple(output_size, nd) if output_size is not None else None
+        self.output_ratio = _ntuple(output_ratio, nd) if output_ratio is not None else None
+        if output_size is None and output_ratio is None:
+            raise ValueError(f"{name} requires specifying either an output size, or a pooling ratio")
+        if output_size is not None and output_ratio is not None:
+            raise ValueError("only one of output_size and output_ratio may be specified")
+        if self.output_ratio is not None and not all(0 < r < 1 for r in self.output_ratio):
+            raise ValueError(f"output_ratio must be between 0 and 1 (got {output_ratio})")
+
+    def forward(self, input: Tensor):
+        out, idx = _pool_fractional._fractional_max_pool(
+            self, self._nd, input, self.kernel_size, self.output_size, self.output_ratio, self._random_samples)
+        return (out, idx) if self.return_indices else out
+
+
+class FractionalMaxPool2d(_FractionalMaxPoolNd):
+    r"""2-D fractional max pooling: ``kernel_size`` windows at pseudo-random places that give the output
+    ``output_size`` (or ``output_ratio`` of the input size); see
+    :func:`~tracenn.nn.functional.fractional_max_pool2d`.
+
+    Each call draws new window places from tracenn's generator, unless ``_random_samples``
+    (:math:`(N, C, 2)`, registered as a buffer) fixes them.
+
+    Args:
+        kernel_size: the window size (an int or a pair).
+        output_size: the output's :math:`(H_{out}, W_{out})`, or
+        output_ratio: the output size as a fraction of the input size, in (0, 1).
+        return_indices: also return the indices of the maxima (for :class:`MaxUnpool2d`).
+
+    Shape:
+        - Input: :math:`(N, C, H_{in}, W_{in})` or :math:`(C, H_{in}, W_{in})`.
+        - Output: :math:`(N, C, H_{out}, W_{out})` or :math:`(C, H_{out}, W_{out})`.
+
+    >>> import tracenn
+    >>> m = tracenn.nn.FractionalMaxPool2d(3, output_ratio=(0.5, 0.5))
+    >>> m(tracenn.randn(20, 16, 50, 32)).shape, m
+    (tracenn.Size([20, 16, 25, 16]), FractionalMaxPool2d())
+    """
+
+    _nd = 2
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False,
+                 _random_samples=None) -> None:
+        super().__init__(kernel_size, output_size, output_ratio, return_indices, _random_samples)
+
+
+class FractionalMaxPool3d(_FractionalMaxPoolNd):
+    r"""3-D fractional max pooling; see :class:`FractionalMaxPool2d` (``_random_samples`` is
+    :math:`(N, C, 3)`).
+
+    Shape:
+        - Input: :math:`(N, C, T_{in}, H_{in}, W_{in})` or :math:`(C, T_{in}, H_{in}, W_{in})`.
+        - Output: :math:`(N, C, T_{out}, H_{out}, W_{out})` or :math:`(C, T_{out}, H_{out}, W_{out})`.
+
+    >>> import tracenn
+    >>> tracenn.nn.FractionalMaxPool3d(3, output_size=(13, 12, 11))(tracenn.randn(2, 4, 20, 16, 14)).shape
+    tracenn.Size([2, 4, 13, 12, 11])
+    """
+
+    _nd = 3
+
+    def __init__(self, kernel_size, output_size=None, output_ratio=None, return_indices: bool = False,
+                 _random_samples=None) -> None:
+        super().__init__(kernel_size, output_size, output_ratio, return_indices, _random_samples)
