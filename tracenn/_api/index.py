@@ -155,7 +155,10 @@ def _to_jnp(a):
 def _check_bounds(idx: Tensor, size: int, dim: int, what="index", error=IndexError):
     if idx._value.size == 0:
         return
-    a = np.asarray(value_of(idx))
+    v = value_of(idx)
+    if getattr(v, "symbolic", False):  # compiling: indices have no values yet (XLA clamps them)
+        return
+    a = np.asarray(v)
     lo, hi = int(a.min()), int(a.max())
     if hi >= size or lo < -size:
         bad = hi if hi >= size else lo

@@ -64,7 +64,8 @@ def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tupl
 def _update_running(running: Tensor, batch_stat: Tensor, momentum: float) -> None:
     """running <- (1 - momentum) * running + momentum * batch_stat, in place (same tensor object)."""
     with no_grad():
-        running.lerp_(batch_stat.detach().to(running.dtype), float(momentum))
+        running.lerp_(batch_stat.detach().to(running.dtype),
+                      momentum.to(running.dtype) if isinstance(momentum, Tensor) else float(momentum))
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

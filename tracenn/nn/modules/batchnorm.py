@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ... import _dispatch
 from ... import dtypes as _dt
 from ..._api.creation import empty, ones, tensor, zeros
 from ...autograd.grad_mode import no_grad
@@ -106,7 +107,10 @@ class _BatchNorm(_NormBase):
             with no_grad():
                 self.num_batches_tracked.add_(1)
             if self.momentum is None:  # cumulative moving average
-                exponential_average_factor = 1.0 / float(self.num_batches_tracked)
+                if _dispatch.TRACE[0] is not None:  # compiling: the count is a program value
+                    exponential_average_factor = 1.0 / self.num_batches_tracked.double()
+                else:
+                    exponential_average_factor = 1.0 / float(self.num_batches_tracked)
         # Batch statistics in training mode, and in eval mode when there are no running buffers.
         bn_training = self.training or (self.running_mean is None and self.running_var is None)
         # Buffers are passed only where they are updated (training and tracked) or used (eval).
