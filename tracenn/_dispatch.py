@@ -37,7 +37,7 @@ def apply(op, args, key=()):
     Returns a Tensor, or a tuple of Tensors for multi-output ops.
     """
     if AUTOCAST[0] is not None and op.name in AUTOCAST_OPS:
-        args = _autocast(op.name, args)
+        args, key = _autocast(op, args, key)
     if TRACE[0] is not None:
         return TRACE[0].record(op, args, key)
     vals = []
@@ -91,17 +91,25 @@ def apply(op, args, key=()):
     return tuple(outs)
 
 
-def _autocast(name, args):
-    """``args`` with floating tensors cast as ``AUTOCAST_OPS[name]`` says (see AUTOCAST)."""
+def _autocast(op, args, key):
+    """``args`` with floating tensors cast as ``AUTOCAST_OPS[op.name]`` says (see AUTOCAST), and
+    the op's ``dtype`` parameter (its computation dtype) set to match."""
     import numpy as np
-    target = AUTOCAST[0] if AUTOCAST_OPS[name] == "low" else np.dtype(np.float32)
+    target = AUTOCAST[0] if AUTOCAST_OPS[op.name] == "low" else np.dtype(np.float32)
     cast = OPS["cast"]
     out = []
+    changed = False
     for a in args:
         if isinstance(a, Tensor) and a._value.dtype.kind in "fV" and a._value.dtype != target:
             a = apply(cast, (a,), (target,))
+            changed = True
         out.append(a)
-    return out
+    if changed and "dtype" in op.static:
+        i = op.static.index("dtype")
+        d = key[i]
+        if d is not None and np.dtype(d).kind in "fV":
+            key = key[:i] + (target,) + key[i + 1:]
+    return out, key
 
 
 def _identity(x):

@@ -1,0 +1,204 @@
+"""Whole-step compile (issue 7): a training-step function — zero_grad, forward, loss, backward,
+optimizer step, scheduler step — compiled into one program equals the eager step, step for step."""
+import copy
+
+import numpy as np
+import pytest
+
+import tracenn
+from tracenn import nn
+import tracenn.nn.functional as F
+from helpers import to_np
+
+
+def _net(seed=0, dropout=0.0):
+    tracenn.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.LayerNorm(16), nn.Dropout(dropout), nn.Linear(16, 3))
+
+
+def _pair(make_opt, dropout=0.0, sched=None):
+    """Two identical (model, optimizer, scheduler) triples: one for eager, one for compiled."""
+    out = []
+    for _ in range(2):
+        m = _net(dropout=dropout)
+        o = make_opt(m.parameters())
+        s = sched(o) if sched else None
+        out.append((m, o, s))
+    return out
+
+
+def _step_fn(m, o, s):
+    def step(x, y):
+        o.zero_grad()
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        o.step()
+        if s is not None:
+            s.step()
+        return loss
+    return step
+
+
+def _data(n=5, seed=1):
+    g = tracenn.Generator().manual_seed(seed)
+    return [(tracenn.randn(8, 6, generator=g), tracenn.randint(0, 3, (8,), generator=g)) for _ in range(n)]
+
+
+OPTIMIZERS = {
+    "sgd": lambda p: tracenn.optim.SGD(p, lr=0.1),
+    "sgd_momentum_nesterov_wd": lambda p: tracenn.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "adam": lambda p: tracenn.optim.Adam(p, lr=0.01),
+    "adamw_amsgrad": lambda p: tracenn.optim.AdamW(p, lr=0.01, amsgrad=True),
+    "rmsprop": lambda p: tracenn.optim.RMSprop(p, lr=0.01, momentum=0.5),
+    "adagrad": lambda p: tracenn.optim.Adagrad(p, lr=0.05),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_compiled_step_equals_eager_step_for_step(name):
+    (me, oe, _), (mc, oc, _) = _pair(OPTIMIZERS[name])
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    for x, y in _data():
+        le, lc = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=2e-5, atol=1e-6)
+    for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-4, atol=2e-6, err_msg=n)
+        np.testing.assert_allclose(to_np(b.grad), to_np(a.grad), rtol=1e-4, atol=2e-6, err_msg=n)
+    for a, b in zip(me.parameters(), mc.parameters()):  # optimizer state, key by key
+        for k, v in oe.state[a].items():
+            np.testing.assert_allclose(to_np(oc.state[b][k]), to_np(v), rtol=1e-4, atol=2e-6, err_msg=k)
+    # one program for the first step (it makes the optimizer state), one for every later step
+    assert len(compiled._entries) <= 2
+
+
+def test_scheduler_changes_the_learning_rate_without_recompiling():
+    sched = lambda o: tracenn.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5)  # noqa: E731
+    (me, oe, se), (mc, oc, sc) = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1, momentum=0.9), sched=sched)
+    eager, compiled = _step_fn(me, oe, se), tracenn.compile(_step_fn(mc, oc, sc))
+    for x, y in _data(6):
+        eager(x, y), compiled(x, y)
+        assert oc.param_groups[0]["lr"] == oe.param_groups[0]["lr"]
+    assert oc.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+    for a, b in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-5, atol=1e-6)
+    assert len(compiled._entries) == 2
+    assert "param_groups[0].lr" in str(compiled.graph)  # the learning rate is a program input
+
+
+def test_per_group_learning_rates_and_frozen_parameters():
+    def make(p):
+        return None
+
+    pairs = []
+    for _ in range(2):
+        m = _net()
+        m[4].requires_grad_(False)
+        o = tracenn.optim.Adam([{"params": m[0].parameters(), "lr": 0.02},
+                                {"params": m[2].parameters(), "lr": 0.005}])
+        pairs.append((m, o))
+    (me, oe), (mc, oc) = pairs
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    for x, y in _data(4):
+        eager(x, y), compiled(x, y)
+    for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-4, atol=2e-6, err_msg=n)
+    assert mc[4].weight.grad is None and me[4].weight.grad is None
+
+
+def test_gradient_accumulation_and_no_grad_blocks():
+    pairs = [(_net(), None) for _ in range(2)]
+    (me, _), (mc, _) = pairs
+    oe, oc = tracenn.optim.SGD(me.parameters(), lr=0.1), tracenn.optim.SGD(mc.parameters(), lr=0.1)
+
+    def body(m, o, x1, y1, x2, y2):
+        o.zero_grad()
+        total = 0.0
+        for x, y in ((x1, y1), (x2, y2)):  # two micro-batches, gradients accumulate
+            loss = F.cross_entropy(m(x), y) / 2
+            loss.backward()
+            with tracenn.no_grad():
+                total = total + loss
+        o.step()
+        return total
+
+    compiled = tracenn.compile(lambda *a: body(mc, oc, *a))
+    data = _data(6)
+    for (x1, y1), (x2, y2) in zip(data[::2], data[1::2]):
+        le, lc = body(me, oe, x1, y1, x2, y2), compiled(x1, y1, x2, y2)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=1e-5)
+        assert not lc.requires_grad
+    for a, b in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_in_a_compiled_step_draws_the_eager_masks():
+    (me, oe, _), (mc, oc, _) = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1), dropout=0.3)
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    for i, (x, y) in enumerate(_data(4)):
+        tracenn.manual_seed(100 + i)
+        le = eager(x, y)
+        tracenn.manual_seed(100 + i)
+        lc = compiled(x, y)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=1e-5)
+
+
+def test_printed_step_shows_backward_and_update():
+    (m, o, _), _ = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1, momentum=0.9))
+    step = tracenn.compile(_step_fn(m, o, None))
+    for x, y in _data(2):
+        step(x, y)
+    text = str(step.graph)
+    assert "vjp_matmul" in text and "vjp_relu" in text          # backward as graph nodes
+    assert "momentum_buffer <-" in text                         # optimizer state written back
+    assert "0.weight.grad <-" in text and "0.weight <-" in text  # grads and params written back
+
+
+def test_donation_keeps_clones_and_deepcopies_intact():
+    m = _net()
+    snapshot = copy.deepcopy(m)
+    w0 = m[0].weight.detach().clone()
+    o = tracenn.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+    step = tracenn.compile(_step_fn(m, o, None))
+    for x, y in _data(3):
+        step(x, y)
+    entry = list(step._entries.values())[-1]
+    assert entry.donate, "a training step donates the arrays it rewrites"
+    np.testing.assert_array_equal(to_np(w0), to_np(snapshot[0].weight))  # still readable, unchanged
+    assert not np.allclose(to_np(m[0].weight), to_np(w0))
+
+
+def test_checkpoint_after_compiled_steps_round_trips(tmp_path):
+    (m, o, _), _ = _pair(lambda p: tracenn.optim.Adam(p, lr=0.01))
+    step = tracenn.compile(_step_fn(m, o, None))
+    for x, y in _data(3):
+        step(x, y)
+    tracenn.save({"model": m.state_dict(), "opt": o.state_dict()}, tmp_path / "ck.pt")
+    ck = tracenn.load(tmp_path / "ck.pt")
+    m2 = _net(seed=5)
+    m2.load_state_dict(ck["model"])
+    o2 = tracenn.optim.Adam(m2.parameters(), lr=0.01)
+    o2.load_state_dict(ck["opt"])
+    for a, b in zip(m.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(to_np(a), to_np(b))
+    assert float(o2.state_dict()["state"][0]["step"]) == 3.0
+
+
+def test_autocast_in_a_compiled_step_keeps_float32_master_weights():
+    (me, oe, _), (mc, oc, _) = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1))
+
+    def body(m, o, x, y):
+        o.zero_grad()
+        with tracenn.autocast("cpu", dtype=tracenn.bfloat16):
+            loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        o.step()
+        return loss
+
+    compiled = tracenn.compile(lambda x, y: body(mc, oc, x, y))
+    for x, y in _data(3):
+        le, lc = body(me, oe, x, y), compiled(x, y)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=2e-2)
+    assert all(p.dtype == tracenn.float32 and p.grad.dtype == tracenn.float32 for p in mc.parameters())
+    assert "cast[dtype=bf16]" in str(compiled.graph)
+    for a, b in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=2e-2, atol=2e-3)
