@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import warnings
 
 import numpy as np
 
@@ -140,6 +141,8 @@ class Graph:
         self.out_tree = None
         self.writes: dict[str, Value] = {}
         self.modules: dict[str, str] = {}
+        self.deferred: list = []  # (fn, args, kwargs) the runtime calls after each call (scheduler.step)
+        self.creates: dict = {}   # write name -> (optimizer, param, key): state the call makes
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -157,6 +160,8 @@ class Graph:
         g.out_tree = self.out_tree
         g.writes = dict(self.writes)
         g.modules = dict(self.modules)
+        g.deferred = list(self.deferred)
+        g.creates = dict(self.creates)
         return g
 
     def leaves(self) -> list[Value]:
@@ -244,14 +249,15 @@ class Graph:
 # rather than pushing every other comment to the right.
 _COMMENT_MAX = 72
 _SEP = "   # "
-_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*\Z")
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+|\[[^\[\]\s]*\])*\Z")
 _NARROW_FLOATS = frozenset({"float32", "float16", "bfloat16"})
 
 
 def _name(v: Value) -> str:
     """How a value is spelled after ``%``. Op results are numbers (``%12``). Other names print
-    as they are when they read as a dotted Python path (``%conv1.weight``, ``%rng.key``) and
-    quoted otherwise (``%"0.weight"``), so a Sequential's parameter never reads as result ``%0``."""
+    as they are when they read as a Python path that starts with a name (``%conv1.weight``,
+    ``%rng.key``, ``%opt.state[fc.weight].momentum_buffer``) and quoted otherwise
+    (``%"0.weight"``), so a Sequential's parameter never reads as the result ``%0``."""
     if v.kind == "op" or _PLAIN.match(v.name):
         return v.name
     return '"' + v.name + '"'
@@ -273,9 +279,24 @@ def _fmt_arg(v, n: Node) -> str:
         except TypeError:
             dt = None
         if dt is not None and dt.name in _NARROW_FLOATS:
-            s = str(dt.type(v))
-            return s + ".0" if s.lstrip("-").isdigit() else s
+            return _shortest(v, dt.type)
     return _ref(v)
+
+
+def _shortest(v: float, ftype) -> str:
+    """The shortest decimal that rounds to the same ``ftype`` number as ``v``, spelled as Python
+    spells floats (``1.3333334``, ``0.334`` for bf16, ``1e-05``)."""
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a literal too big for ftype is inf there, and prints so
+        target = ftype(v)
+    exact = float(target)
+    if not np.isfinite(exact):
+        return repr(exact)
+    for digits in range(1, 18):
+        s = f"{exact:.{digits}g}"
+        if ftype(float(s)) == target:
+            return repr(float(s))
+    return repr(exact)
 
 
 def _fmt_static(v) -> str:
@@ -308,20 +329,21 @@ def _fmt_index(spec, shape, tensors=()) -> tuple[str, tuple | None]:
         d += 1
         if tag == "i":
             parts.append(str(e[1]))
-        elif tag == "s":
+        elif tag == "s":  # ("s", start, stop, step); None entries mean the whole dim
             _, start, stop, step = e
-            s = ("" if start == 0 else str(start)) + ":" + ("" if stop == size else str(stop))
-            parts.append(s + ("" if step == 1 else f":{step}"))
-            out.append(len(range(start, stop, step)))
+            s = ("" if start in (None, 0) else str(start)) + ":" + (
+                "" if stop is None or stop == size else str(stop))
+            parts.append(s + ("" if step in (None, 1) else f":{step}"))
+            out.append(None if size is None else len(range(*slice(start, stop, step).indices(size))))
         elif tag == "t":
             parts.append(tensors[e[1]] if e[1] < len(tensors) else f"<index {e[1]}>")
-            out = None if out is None else out + [None]
+            out.append(None)
         else:
             parts.append(repr(e))
-            out = None
+            out.append(None)
     while len(parts) > 1 and parts[-1] == ":":
         parts.pop()
-    known = shape is not None and out is not None and None not in out
+    known = shape is not None and None not in out
     return "[" + ",".join(parts) + "]", (tuple(out) + tuple(shape[d:]) if known else None)
 
 
@@ -461,7 +483,10 @@ def format_graph(g: Graph) -> str:
 
 
 def _const_preview(arr) -> str:
+    """The values of a small constant (at most 6 elements); a bigger one shows only its type."""
     a = np.asarray(arr)
+    if a.ndim == 0:
+        return " " + str(a[()])
     if a.size <= 6:
         return " " + np.array2string(a, separator=", ").replace("\n", "")
     return ""
