@@ -52,7 +52,11 @@ def apply(op, args, key=()):
     fn = op._fwd.get(key)
     if fn is None:
         fn = op.forward_kernel(key)
-    out = fn(*vals)
+    try:
+        out = fn(*vals)
+    except Exception:
+        _leaked(op, vals)
+        raise
     LAST[0] = out
     if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
         if op.nout == 1:
@@ -89,6 +93,17 @@ def apply(op, args, key=()):
             node.saved.append((weakref.ref(t), 0, f"output {i}"))
         outs.append(t)
     return tuple(outs)
+
+
+def _leaked(op, vals) -> None:
+    """A kernel failed: if an input is a symbolic value kept from a compiled trace, say so."""
+    for v in vals:
+        if getattr(v, "symbolic", False):
+            from .errors import CompileError
+            raise CompileError(
+                f"{op.name}: an input is a symbolic tensor ({v!r}) made while tracenn.compile traced a "
+                "call, and kept after it (stored on a module, in a list, or by a hook). Tensors from "
+                "inside a compiled call have no values; return it from the compiled function instead.") from None
 
 
 def _autocast(op, args, key):

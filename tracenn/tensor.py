@@ -233,6 +233,11 @@ class Tensor:
         tensor replaces the gradient. Returns a handle with ``remove()``."""
         if not self._requires_grad:
             raise BackwardError("cannot register a hook on a tensor that doesn't require gradient")
+        if _TRACE[0] is not None:
+            from .errors import CompileError
+            raise CompileError(
+                "Tensor.register_hook inside a compiled forward is not supported: register the hook "
+                "on the compiled call's output, or on a module (register_full_backward_hook).")
         if self._node is None:
             return self._grad_accumulator()._add_pre(0, hook)
         return self._node._add_pre(self._out_idx, hook)

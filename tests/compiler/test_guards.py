@@ -399,14 +399,9 @@ def test_explain_lists_guards_programs_and_reasons(model, x):
     assert reasons(cm)[2] == "grad mode changed: enabled -> no_grad; input 'x' shape changed: [3, 4] -> [2, 4]"
 
 
-# ---- bugs found while writing these tests (strict: they flip when fixed) --------------------------
-
-_LAST = ("Compiled._last/_last_key are set only on a cache miss, so cm.graph, cm.captured_graph and the "
-         "next recompile's reason refer to the most recently *compiled* program, not the latest call's. "
-         "Fix: set them in Compiled._run (one attribute store per call)")
+# ---- cm.graph and recompile reasons follow the latest call ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=_LAST)
 def test_graph_is_the_latest_calls_program(x):
     model = Body()
     cm = tracenn.compile(model)
@@ -418,7 +413,6 @@ def test_graph_is_the_latest_calls_program(x):
     assert cm.graph.mode == "train"
 
 
-@pytest.mark.xfail(strict=True, reason=_LAST)
 def test_recompile_reason_compares_with_the_latest_call(x):
     model = Body()
     cm = tracenn.compile(model)

@@ -541,11 +541,6 @@ def test_tensor_index_specs_name_the_index_input():
     assert "%8: f32[2,4] = index_put[spec=[%idx], accumulate=True] %x, 1.0, %idx\n" in str(g)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "x[[0, 2]] inside a compiled forward: since 4024fd0 the index list becomes a graph constant while "
-    "tracing, and the bounds check (_api/index.py::_check_bounds) reads its values: DataDependentError. "
-    "Fix: bounds-check the concrete data before it becomes a constant, or skip the check for symbolic "
-    "indices"))
 def test_list_index_inside_forward():
     def f(x):
         y = x.clone()
@@ -553,7 +548,7 @@ def test_list_index_inside_forward():
         return x[[0, 2]], y
 
     text = str(compiled(f, tracenn.randn(3, 4)).captured_graph)
-    assert "index[spec=[%c0]] %x, %c0" in text and "index_put[spec=[%c1], accumulate=False]" in text
+    assert "index[spec=[%c1]] %x, %c1" in text and "index_put[spec=[%c0], accumulate=False]" in text
 
 
 def test_none_attributes_are_left_out():

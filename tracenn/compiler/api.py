@@ -74,10 +74,10 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     True
     >>> print(cm.graph)  # doctest: +NORMALIZE_WHITESPACE
     graph Sequential(%input: f32[2,4]) -> f32[2,3]    mode=train
-      %0: f32[4,3] = permute[dims=(1,0)] %0.weight      # 0  <doctest tracenn.compiler.api.compile[5]>:1
-      %1: f32[2,3] = matmul %input, %0                    # 0  <doctest tracenn.compiler.api.compile[5]>:1
-      %2: f32[2,3] = add %1, %0.bias                      # 0  <doctest tracenn.compiler.api.compile[5]>:1
-      %3: f32[2,3] = relu %2                              # 1  <doctest tracenn.compiler.api.compile[5]>:1
+      %0: f32[4,3] = permute[dims=(1,0)] %"0.weight"   # 0  <doctest tracenn.compiler.api.compile[6]>:1
+      %1: f32[2,3] = matmul %input, %0                 # 0  <doctest tracenn.compiler.api.compile[6]>:1
+      %2: f32[2,3] = add[dtype=f32] %1, %"0.bias"      # 0  <doctest tracenn.compiler.api.compile[6]>:1
+      %3: f32[2,3] = relu %2                           # 1  <doctest tracenn.compiler.api.compile[6]>:1
       return %3
     """
     if options:

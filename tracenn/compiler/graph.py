@@ -579,7 +579,7 @@ def data_dependent_message() -> str:
         where += f", module {mod!r}"
     return (
         f"tracenn.compile: Python code read a tensor's value{where} (.item(), bool(t), `if t > 0`, "
-        ".tolist(), .numpy() or printing a tensor). While compiling, tensors have only shapes and "
+        ".tolist(), .numpy()). While compiling, tensors have only shapes and "
         "dtypes, so control flow on tensor values cannot be captured in one XLA program. Fix it "
         "by computing with tensor ops instead (tracenn.where(cond, a, b) in place of `if`, "
         "clamp/masks in place of value checks), by moving the check out of forward, or compile "

@@ -25,7 +25,7 @@ from ..tensor import Tensor
 from ..utils._pytree import flatten, unflatten
 from ..dtypes import type_str
 from .graph import Graph, Node, Value, user_source
-from ..errors import UnsupportedError
+from ..errors import DataDependentError, UnsupportedError
 
 _INEXACT = frozenset("fcV")
 _STOP = None  # OPS['stop_gradient'], set below
@@ -358,6 +358,13 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         _dispatch.TRACE[0] = tracer
         try:
             out = fn(*sym_args, **sym_kwargs)
+            out_leaves, out_tree = flatten(out)
+            graph.outputs = [tracer.value_of(t) for t in out_leaves]  # (views re-read while tracing)
+            graph.out_tree = out_tree
+        except Exception as e:
+            if not isinstance(e, (DataDependentError, UnsupportedError)):
+                _note_user_line(e)
+            raise
         finally:
             _dispatch.TRACE[0] = prev
             for t, value, ver, writes in tracer.mutated.values():
@@ -413,10 +420,22 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             p.grad = orig_grads[pname]
         for t, value, ver, writes, node, rg, grad in saved:
             t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad = value, ver, writes, node, rg, grad
-    out_leaves, out_tree = flatten(out)
-    graph.outputs = [tracer.value_of(t) for t in out_leaves]
-    graph.out_tree = out_tree
     return graph, tracer.generators
+
+
+def _note_user_line(e: BaseException) -> None:
+    """Add where in the user's code an error raised while tracing came from (the innermost frame
+    outside tracenn), as an exception note: tracenn's own checks do not know the user's line."""
+    import os
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    tb, where = e.__traceback__, None
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not fn.startswith(pkg) and not fn.startswith("<frozen"):
+            where = (fn, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if where is not None and hasattr(e, "add_note"):
+        e.add_note(f"(raised while tracenn.compile traced {where[2]} at {where[0]}:{where[1]})")
 
 
 def _has_hooks(module) -> bool:

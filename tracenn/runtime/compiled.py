@@ -401,6 +401,7 @@ class Compiled:
             entry = self._fast_entries.get((self._sid, GRAD.enabled, v.shape, v.dtype, a._requires_grad))
             if entry is not None:
                 entry.calls += 1
+                self._last = entry
                 if entry.fast is not None:
                     return entry.fast(args)
                 return self._run(entry, [a], args, kwargs, counted=True)
@@ -424,6 +425,7 @@ class Compiled:
         return self._run(entry, leaves, args, kwargs)
 
     def _run(self, entry, leaves, args, kwargs, counted=False):
+        self._last, self._last_key = entry, entry.key  # cm.graph and reasons follow the latest call
         if not counted:
             entry.calls += 1
         if entry.eager:
