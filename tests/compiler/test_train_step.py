@@ -148,6 +148,8 @@ def test_printed_step_shows_backward_and_update():
     for x, y in _data(2):
         step(x, y)
     text = str(step.graph)
+    sections = [line.strip() for line in text.splitlines() if line.strip().startswith("# ----")]
+    assert sections == ["# ---- forward ----", "# ---- backward ----", "# ---- update ----"]
     assert "vjp_matmul" in text and "vjp_relu" in text          # backward as graph nodes
     assert "momentum_buffer <-" in text                         # optimizer state written back
     assert "0.weight.grad <-" in text and "0.weight <-" in text  # grads and params written back

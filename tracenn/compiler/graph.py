@@ -83,16 +83,17 @@ class Node:
     module whose forward made it (``""`` at top level) and ``source`` the user's ``file:line``.
     """
 
-    __slots__ = ("op", "key", "inputs", "outputs", "module", "source")
+    __slots__ = ("op", "key", "inputs", "outputs", "module", "source", "phase")
     seq = 0  # Tensor's in-place bookkeeping reads grad_fn.seq; graph nodes take no part in it
 
-    def __init__(self, op, key, inputs, outputs=(), module="", source=""):
+    def __init__(self, op, key, inputs, outputs=(), module="", source="", phase=""):
         self.op = op
         self.key = tuple(key)
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.module = module
         self.source = source
+        self.phase = phase  # "forward", "backward" or "update" in a traced training step; "" unknown
 
     @property
     def params(self) -> dict:
@@ -155,7 +156,7 @@ class Graph:
         g.const_values = dict(self.const_values)
         g.rng = list(self.rng)
         g.draws = list(self.draws)
-        g.nodes = [Node(n.op, n.key, n.inputs, n.outputs, n.module, n.source) for n in self.nodes]
+        g.nodes = [Node(n.op, n.key, n.inputs, n.outputs, n.module, n.source, n.phase) for n in self.nodes]
         g.outputs = list(self.outputs)
         g.out_tree = self.out_tree
         g.writes = dict(self.writes)
@@ -474,7 +475,17 @@ def _tail_lines(g: Graph) -> list[tuple[str, int]]:
 
 def _graph_lines(g: Graph) -> list[tuple[str, int]]:
     rows = _const_lines(g) + [(_node_code(n), _node_comment(n)) for n in g.nodes]
-    return [(_header(g), -1)] + _align(rows) + [("  " + t, -1) for t, _ in _tail_lines(g)]
+    lines = _align(rows)
+    if any(n.phase in ("backward", "update") for n in g.nodes):
+        # a training step: mark where forward, backward and the update begin
+        marked, cur = lines[:len(lines) - len(g.nodes)], None
+        for n, line in zip(g.nodes, lines[len(lines) - len(g.nodes):]):
+            if n.phase and n.phase != cur:
+                cur = n.phase
+                marked.append((f"  # ---- {cur} ----", -1))
+            marked.append(line)
+        lines = marked
+    return [(_header(g), -1)] + lines + [("  " + t, -1) for t, _ in _tail_lines(g)]
 
 
 def format_graph(g: Graph) -> str:

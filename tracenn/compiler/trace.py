@@ -64,6 +64,7 @@ class Tracer:
         self.deferred: list = []        # scheduler.step() calls, run after each compiled call
         self.mutated: dict = {}         # id -> (tensor, array, version, writes): outside tensors changed
         self.stopped: dict = {}         # value -> its stop_gradient value
+        self.phase = "forward"          # set to "backward"/"update" by backward() and optimizer.step()
         # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
         self.differentiated = GRAD.enabled
 
@@ -118,7 +119,7 @@ class Tracer:
             raise CompileError(
                 f"{op.name} cannot take inputs {', '.join(v.type if isinstance(v, Value) else repr(v) for v in ins)}"
                 f" (at {user_source() or '?'}): {e}") from e
-        node = Node(op, key, ins, (), self.module_path, user_source())
+        node = Node(op, key, ins, (), self.module_path, user_source(), self.phase)
         multi = isinstance(avals, (tuple, list))
         outs = []
         for i, av in enumerate(avals if multi else (avals,)):
@@ -142,7 +143,7 @@ class Tracer:
         the traced backward and JAX's differentiation of the lowered graph stop there."""
         got = self.stopped.get(v)
         if got is None:
-            node = Node(_STOP, (), [v], (), self.module_path, user_source())
+            node = Node(_STOP, (), [v], (), self.module_path, user_source(), self.phase)
             got = self.fresh(v.shape, v.dtype, node=node)
             node.outputs = [got]
             self.graph.nodes.append(node)
@@ -154,7 +155,11 @@ class Tracer:
         each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these)."""
         from .._api.math import add
         from .autodiff import reverse
-        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
+        prev, self.phase = self.phase, "backward"
+        try:
+            ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
+        finally:
+            self.phase = prev
         only = None if inputs is None else {id(t) for t in inputs}
         for v, t in self.leaves.items():
             g = ct.get(v)

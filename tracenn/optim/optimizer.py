@@ -234,7 +234,15 @@ class Optimizer:
                     else:
                         raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
                                            f"but got {result}.")
-            out = func(*args, **kwargs)
+            tracer = _dispatch.TRACE[0]
+            if tracer is None:
+                out = func(*args, **kwargs)
+            else:  # a compiled training step: the update section of its graph
+                prev, tracer.phase = tracer.phase, "update"
+                try:
+                    out = func(*args, **kwargs)
+                finally:
+                    tracer.phase = prev
             for post_hook in chain(self._optimizer_step_post_hooks.values(),
                                    _global_optimizer_post_hooks.values()):
                 post_hook(self, args, kwargs)
