@@ -104,8 +104,9 @@ def copy_(self, src, non_blocking=False):
     src = as_operand(src)
     if isinstance(src, Tensor):
         sv, dv = src._value, self._value
+        # (one device each: values spread over a mesh stay spread, as data-parallel updates need)
         if not getattr(sv, "symbolic", False) and not getattr(dv, "symbolic", False) \
-                and sv.devices() != dv.devices():
+                and len(sv.devices()) == 1 and len(dv.devices()) == 1 and sv.devices() != dv.devices():
             from .convert import _eager_transfer_kernels
             jd = min(dv.devices(), key=lambda d: d.id)
             _eager_transfer_kernels(jd)
