@@ -14,34 +14,12 @@ class _Leaf:
 LEAF = _Leaf()  # marks where a Tensor was in a flattened structure
 
 
-def flatten(tree):
-    """(leaves, structure): Tensors and other values at the leaves of tuples, lists, dicts and
-    namedtuples; the structure has ``LEAF`` where a Tensor was and keeps other values as they are."""
-    leaves = []
-
+def map_leaves(tree, is_leaf, fn):
+    """``tree`` rebuilt with ``fn(x)`` in place of every ``x`` for which ``is_leaf(x)``, walking
+    tuples, lists, dicts and namedtuples (their types kept) and keeping every other value."""
     def walk(t):
-        if isinstance(t, Tensor):
-            leaves.append(t)
-            return LEAF
-        if isinstance(t, tuple):
-            items = [walk(x) for x in t]
-            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
-        if isinstance(t, list):
-            return [walk(x) for x in t]
-        if isinstance(t, dict):
-            return type(t)((k, walk(v)) for k, v in t.items())
-        return t
-
-    return leaves, walk(tree)
-
-
-def unflatten(tree, leaves):
-    """Rebuild what :func:`flatten` took apart, with ``leaves`` in the Tensors' places."""
-    it = iter(leaves)
-
-    def walk(t):
-        if t is LEAF:
-            return next(it)
+        if is_leaf(t):
+            return fn(t)
         if isinstance(t, tuple):
             items = [walk(x) for x in t]
             return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
@@ -54,6 +32,22 @@ def unflatten(tree, leaves):
     return walk(tree)
 
 
+def flatten(tree):
+    """(leaves, structure): Tensors and other values at the leaves of tuples, lists, dicts and
+    namedtuples; the structure has ``LEAF`` where a Tensor was and keeps other values as they are."""
+    leaves = []
+
+    def take(t):
+        leaves.append(t)
+        return LEAF
+
+    return leaves, map_leaves(tree, lambda t: isinstance(t, Tensor), take)
+
+
+def unflatten(tree, leaves):
+    """Rebuild what :func:`flatten` took apart, with ``leaves`` in the Tensors' places."""
+    it = iter(leaves)
+    return map_leaves(tree, lambda t: t is LEAF, lambda t: next(it))
 
 
 def signature(tree):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..._dispatch import apply
 from ...ops import OPS
 from ...tensor import Tensor
+from ...utils._pytree import map_leaves
 from ..modules.module import Module
 
 __all__ = ["DataParallel"]
@@ -45,15 +46,12 @@ class DataParallel(Module):
         mesh = self._mesh
 
         def scatter(x):
-            if isinstance(x, Tensor) and x.dim() > self.dim and x.shape[self.dim] % mesh.size == 0:
+            if x.dim() > self.dim and x.shape[self.dim] % mesh.size == 0:
                 return apply(OPS["to_device"], (x,), (mesh.batch_sharding(self.dim, x.dim()),))
-            if isinstance(x, (tuple, list)):
-                return type(x)(scatter(y) for y in x)
-            if isinstance(x, dict):
-                return {k: scatter(v) for k, v in x.items()}
             return x
 
-        return self.module(*scatter(inputs), **scatter(kwargs))
+        inputs, kwargs = map_leaves((inputs, kwargs), lambda t: isinstance(t, Tensor), scatter)
+        return self.module(*inputs, **kwargs)
 
     def extra_repr(self) -> str:
         return f"devices={self._mesh.size}"
