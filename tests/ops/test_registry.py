@@ -55,7 +55,10 @@ def test_registering_a_name_twice_is_an_error():
 
 def test_no_opdef_lives_outside_the_registry():
     # type(), not isinstance(): isinstance would touch every object's __class__ (lazy modules warn).
-    strays = [o for o in gc.get_objects() if issubclass(type(o), OpDef) and OPS.get(o.name) is not o]
+    # Derived records (an op's gradient as a graph op, the host callback of hook nodes) are defined
+    # in tracenn/ops/derived.py, marked ``derived``, and never dispatched eagerly.
+    strays = [o for o in gc.get_objects() if issubclass(type(o), OpDef) and OPS.get(o.name) is not o
+              and not (getattr(o, "derived", False) and type(o).__module__ == "tracenn.ops.derived")]
     assert not strays, f"OpDefs that are not in tracenn.ops.OPS: {strays}"
 
 
@@ -111,20 +114,10 @@ def _api_calls():
 
 def _primitive_only():
     """Primitives no public API in the op table reaches yet, dispatched directly (so their shape
-    rule is still checked). When nn.functional's pad / pooling / conv_transpose land, give them
-    op-table records and drop them here."""
+    rule is still checked). When nn.functional's pad lands in the table, drop it here."""
     x = tracenn.randn(2, 3)
-    img = tracenn.randn(1, 2, 5, 6)
-    win = ((2, 2), (2, 1), ((0, 0), (1, 1)), (1, 1))  # window, strides, padding, dilation
     yield lambda: _dispatch.apply(OPS["pad"], (x, 0.0), (((1, 0), (0, 2)), "constant"))
     yield lambda: _dispatch.apply(OPS["to_device"], (x,), (jax.devices("cpu")[0],))
-    if "reduce_window" in OPS:
-        yield lambda: _dispatch.apply(OPS["reduce_window"], (img,), ("max",) + win)
-    if "window_argmax" in OPS:
-        yield lambda: _dispatch.apply(OPS["window_argmax"], (img,), win)
-    if "conv_transpose" in OPS:
-        yield lambda: _dispatch.apply(OPS["conv_transpose"], (img, tracenn.randn(2, 3, 3, 3)),
-                                      ((2, 2), (1, 1), (1, 0), (1, 1), 1))
 
 
 @pytest.fixture(scope="module")

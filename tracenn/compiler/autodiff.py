@@ -11,41 +11,13 @@ graph value, written back after the call like a buffer).
 """
 from __future__ import annotations
 
-import functools
-
 import jax
 
 from ..ops import OPS
-from ..ops.registry import OpDef, _backward
+from ..ops.derived import gradient_op
 from .graph import Value
 
 _INEXACT = frozenset("fcV")
-
-
-class VjpOp(OpDef):
-    """The gradient of one primitive as a graph op (an IR construct, not a registry primitive)."""
-
-    def __init__(self, fwd: OpDef):
-        self.fwd = fwd
-
-        def impl(*args, **params):
-            needs = params.pop("needs")
-            nout = params.pop("nout")
-            key = tuple(params[s] for s in fwd.static)
-            gs, outs, ins = args[:nout], args[nout:2 * nout], args[2 * nout:]
-            g = gs[0] if nout == 1 else tuple(gs)
-            out = outs[0] if nout == 1 else tuple(outs)
-            cts = _backward(fwd, key, needs, g, out, *ins)
-            got = tuple(c for c, n in zip(cts, needs) if n)
-            return got[0] if len(got) == 1 else got
-
-        super().__init__(f"vjp_{fwd.name}", impl, static=fwd.static + ("needs", "nout"),
-                         differentiable=False, nout=None)
-
-
-@functools.lru_cache(maxsize=None)
-def vjp_op(op: OpDef) -> VjpOp:
-    return VjpOp(op)
 
 
 def reverse(tracer, outs, seeds) -> dict:
@@ -79,7 +51,7 @@ def reverse(tracer, outs, seeds) -> dict:
                     if o.dtype.kind in _INEXACT else None
             gs.append(g)
         nout = len(node.outputs)
-        res = tracer.record(vjp_op(node.op), [*gs, *node.outputs, *node.inputs], node.key + (needs, nout))
+        res = tracer.record(gradient_op(node.op), [*gs, *node.outputs, *node.inputs], node.key + (needs, nout))
         res = res if isinstance(res, tuple) else (res,)
         it = iter(res)
         for v, n in zip(node.inputs, needs):

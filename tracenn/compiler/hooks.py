@@ -2,7 +2,7 @@
 
 A forward pre-hook or forward hook on a traced module becomes one ``hook`` node::
 
-    %7: f32[64,10] = hook[module='fc', kind='forward', hook=3] %x, %6    # fc  net.py:20
+    %7: f32[64,10] = hook[fn=<forward hook 3 of 'fc'>] %x, %6    # fc  net.py:20
 
 Its lowering is a host callback (``jax.experimental.io_callback``) that calls the Python hook with
 real tensors on every compiled call, in program order, so hooks that log, record activations or
@@ -25,27 +25,32 @@ import numpy as np
 
 from .. import _dispatch
 from ..errors import CompileError, UnsupportedError  # noqa: F401
-from ..ops.registry import OpDef
+from ..ops.derived import CALLBACK as HOOK_OP  # noqa: F401  (the op of a hook node)
 
-_HOOKS: dict[int, "HookCall"] = {}
 _ids = itertools.count()
 
 
 class HookCall:
     """One hook at one call site: the hook, its module, and how to rebuild its arguments."""
 
-    def __init__(self, hook, module, kind, with_kwargs, tree, n_args, out_avals):
+    def __init__(self, hook, module, name, kind, with_kwargs, tree, n_args, out_avals, grad):
         self.hook = hook
         self.module = module
+        self.name = name                # the module's path, for the printed graph
+        self.id = next(_ids)
+        self.grad = grad                # gradients are being recorded through the program
         self.kind = kind                # "forward_pre" or "forward"
         self.with_kwargs = with_kwargs
         self.tree = tree                # structure of (args, kwargs[, output]) around the tensors
         self.n_args = n_args            # how many leading tensors are the arguments
         self.out_avals = out_avals      # what the node returns (the tensors it may replace)
 
-    def __call__(self, grad: bool, *arrays):
+    def __repr__(self):
+        return f"<{self.kind} hook {self.id} of {self.name!r}>"
+
+    def __call__(self, *arrays):
         try:
-            return self._call(grad, *arrays)
+            return self._call(self.grad, *arrays)
         except BaseException as e:  # the runtime re-raises it in place of JAX's wrapped error
             _dispatch.CALLBACK_ERROR[0] = e
             raise
@@ -97,33 +102,6 @@ def _name(fn) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
-def _impl(*arrays, module, kind, hook, grad):
-    call = _HOOKS[hook]
-    shapes = tuple(jax.ShapeDtypeStruct(s, d) for s, d in call.out_avals)
-    from jax.experimental import io_callback
-    return tuple(io_callback(lambda *a: call(grad, *a), shapes, *arrays, ordered=True))
-
-
-def _vjp(g, out, *arrays, module, kind, hook, grad):
-    call = _HOOKS[hook]
-    n_pass = len(call.out_avals)
-    # identity on the values the node passes on (the last n_pass inputs)
-    cts = [None] * (len(arrays) - n_pass) + list(g)
-    return tuple(cts)
-
-
-class _HookOp(OpDef):
-    """The ``hook`` node's record: an IR construct of the compiler, not a primitive of the registry
-    (eager mode never runs it)."""
-
-    def shape(self, *avals, module, kind, hook, grad):
-        return tuple(jax.ShapeDtypeStruct(s, d) for s, d in _HOOKS[hook].out_avals)
-
-
-HOOK_OP = _HookOp("hook", _impl, static=("module", "kind", "hook", "grad"), vjp=_vjp, nout=None)
-
-
-def register(hook, module, kind, with_kwargs, tree, n_args, out_avals) -> int:
-    i = next(_ids)
-    _HOOKS[i] = HookCall(hook, module, kind, with_kwargs, tree, n_args, out_avals)
-    return i
+def hook_call(hook, module, name, kind, with_kwargs, tree, n_args, out_avals, grad) -> "HookCall":
+    """The callable a ``hook`` node runs (its static ``fn``)."""
+    return HookCall(hook, module, name, kind, with_kwargs, tree, n_args, out_avals, grad)

@@ -231,12 +231,13 @@ class Tracer:
         return result
 
     def _hook_node(self, hook, module, name, kind, with_kwargs, tree, leaves, passed):
-        from .hooks import HOOK_OP, register
+        from .hooks import HOOK_OP, hook_call
         if not passed:
             return []
         avals = [(tuple(t.shape), t._value.dtype) for t in passed]
-        hid = register(hook, module, kind, with_kwargs, tree, len(leaves) - len(passed), avals)
-        outs = self.record(HOOK_OP, leaves, (name, kind, hid, GRAD.enabled))
+        fn = hook_call(hook, module, name, kind, with_kwargs, tree, len(leaves) - len(passed), avals,
+                       self.differentiated and GRAD.enabled)
+        outs = self.record(HOOK_OP, leaves, (fn,))
         outs = outs if isinstance(outs, tuple) else (outs,)
         return [o if not t._requires_grad or o._requires_grad else o for o, t in zip(outs, passed)]
 
