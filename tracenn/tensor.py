@@ -372,6 +372,8 @@ class Tensor:
             result = apply(OPS["cast"], (result,), (sd,))
         if self._detached and result._requires_grad:
             result = Tensor._wrap(result._value)
+        if _TRACE[0] is not None and not GRAD.enabled and self._requires_grad and self._base is None:
+            result = _TRACE[0].keep_history(self, result)  # as eager: no_grad changes only the values
         root = self._base
         grad = GRAD.enabled
         if root is None:
@@ -397,6 +399,8 @@ class Tensor:
             GRAD.enabled = False
             try:
                 new_root = apply(_VIEW_SCATTER, (root, result), (root._layout_inv + self._chain,))
+                if _TRACE[0] is not None and root._requires_grad:  # as eager: values change, history stays
+                    new_root = _TRACE[0].keep_history(root, new_root)
             finally:
                 GRAD.enabled = grad
             root._value = new_root._value
@@ -407,6 +411,8 @@ class Tensor:
             self._base_seen = root._ver + root._writes
             return self
         new_root = apply(_VIEW_SCATTER, (root, result), (root._layout_inv + self._chain,))
+        if _TRACE[0] is not None and not grad and root._requires_grad:
+            new_root = _TRACE[0].keep_history(root, new_root)  # as eager: no_grad changes only values
         root._value = new_root._value
         root._ver += 1
         self._base_seen = root._ver + root._writes

@@ -167,11 +167,18 @@ def _module_source(model):
 
 
 def _captures(fn):
-    """(name, value) for the modules and tensors ``fn`` reads through its closure or globals."""
+    """(name, value) for what ``fn`` reads besides its arguments: its closure, the globals it
+    names, its default arguments, and — for a method of a plain object (``trainer.step``) — the
+    object's attributes (``self.model``, ``self.opt``). Modules, optimizers and tensors found
+    here are the compiled call's state, read at every call."""
+    found = []
+    if inspect.ismethod(fn):
+        owner, fn = fn.__self__, fn.__func__
+        for k, v in getattr(owner, "__dict__", {}).items():
+            found.append((f"self.{k}", v))
     code = getattr(fn, "__code__", None)
     if code is None:
-        return []
-    found = []
+        return found
     if fn.__closure__:
         for name, cell in zip(code.co_freevars, fn.__closure__):
             try:
@@ -182,6 +189,10 @@ def _captures(fn):
     for name in code.co_names:
         if name in g:
             found.append((name, g[name]))
+    defaults = fn.__defaults__ or ()
+    names = code.co_varnames[code.co_argcount - len(defaults):code.co_argcount]
+    found += list(zip(names, defaults))
+    found += list((fn.__kwdefaults__ or {}).items())
     return found
 
 
@@ -196,7 +207,7 @@ def _function_source(fn):
             state[n] = p
         for n, b in fn.__self__.named_buffers():
             state[n] = b
-        target = fn.__func__
+        target = fn.__func__  # (a module's own attributes are its state already)
     seen = {id(t) for t in state.values()}
     for name, obj in _captures(target):
         if isinstance(obj, Module):
@@ -220,6 +231,11 @@ def _function_source(fn):
     skey = (mods_key, _state_key(state), _global_hooks_key(),
             _options_key([o for _, o in extra.get("optimizers", ())]), _dispatch.AUTOCAST[0])
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
+
+
+def _is_module(obj) -> bool:
+    from ..nn.modules.module import Module
+    return isinstance(obj, Module)
 
 
 def _is_optimizer(obj) -> bool:
@@ -280,7 +296,7 @@ def _step_watch(fn):
     """Per call for a compiled function: what it captures (by identity); for a training step (it
     captures an optimizer) also which grads are set and the optimizers' state tensors and
     options (a change re-reads the state and may recompile)."""
-    target = fn.__func__ if inspect.ismethod(fn) else fn
+    target = fn.__func__ if inspect.ismethod(fn) and _is_module(fn.__self__) else fn
     caps = _captures(target)
     key = [id(obj) for _, obj in caps]
     for _, obj in caps:

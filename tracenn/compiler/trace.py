@@ -93,6 +93,13 @@ class Tracer:
     def value_of(self, t: Tensor) -> Value:
         v = t._value if t._base is None else t._sync()
         if not isinstance(v, Value):
+            if t._requires_grad:  # a parameter the compiled call does not know as state
+                raise CompileError(
+                    f"the traced code reads a tensor that requires grad ({type_str(v.shape, v.dtype)}, "
+                    f"at {user_source() or '?'}) but is not part of the compiled call's state, so it "
+                    "would be baked in as a constant and never train. tracenn.compile finds modules, "
+                    "optimizers and tensors through closures, globals, default arguments and a "
+                    "method's self; reach the model one of those ways, or pass it as an argument.")
             v = self.const(v)
         return v
 
@@ -183,6 +190,22 @@ class Tracer:
         root = t if t._base is None else t._base
         if not isinstance(root._value, Value) and id(root) not in self.mutated:
             self.mutated[id(root)] = (root, root._value, root._ver, root._writes)
+
+    def keep_history(self, t: Tensor, new: Tensor) -> Tensor:
+        """``t`` changed in place under ``no_grad`` to ``new``: in eager mode it keeps its history
+        (autograd did not see the change), so in the graph its new value is
+        ``old + stop_gradient(new - old)``: ``new``'s numbers, ``old``'s gradient path."""
+        from .._api.math import add, sub
+        old = self.value_of(t)
+        if not self.differentiated or old not in self.rg:
+            return new
+        diff = sub(new, t)  # under no_grad: reads old through stop_gradient, carries no gradient
+        prev = GRAD.enabled
+        GRAD.enabled = True
+        try:
+            return add(t, diff)
+        finally:
+            GRAD.enabled = prev
 
     def defer(self, fn, *args, **kwargs):
         """``scheduler.step()`` inside a traced step: it changes Python floats (the learning

@@ -126,8 +126,10 @@ class Entry:
                     and self.out_is_value == [True]:
                 self.fast = self._fast_call(run, len(state_tensors))
             return
-        read = {v for n in g.nodes for v in n.inputs if hasattr(v, "symbolic")} | set(outs)
-        # only state the program reads gets a gradient (an unused parameter's .grad stays None)
+        read = _reaching(g, [outs[i] for i in self.float_out])
+        # only state and inputs a differentiable path joins to an output get a gradient (an unused
+        # parameter's .grad stays None, as does an input read only by a comparison)
+        self.grad_inputs = {i for i, v in enumerate(g.inputs) if v in read}
         self.d_state = [i for i, t in enumerate(state_tensors)
                         if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT
                         and g.state[state_names[i]] in read]
@@ -221,7 +223,7 @@ class Entry:
         if mesh is not None:
             state = [mesh.replicate(a) for a in state]
         d_in = tuple(i for i, t in enumerate(in_tensors)
-                     if t._requires_grad and t._value.dtype.kind in _INEXACT)
+                     if t._requires_grad and t._value.dtype.kind in _INEXACT and i in self.grad_inputs)
         fwd = self._fwds.get(d_in)
         if fwd is None:
             fwd = self._fwds[d_in] = self._make_fwd(d_in, len(in_tensors))
@@ -267,6 +269,15 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+def _reaching(g, outs) -> set:
+    """The values of graph ``g`` from which a differentiable path leads to one of ``outs``."""
+    live = set(outs)
+    for n in reversed(g.nodes):
+        if n.op.differentiable and any(o in live for o in n.outputs):
+            live.update(v for v in n.inputs if hasattr(v, "symbolic"))
+    return live
 
 
 def _depends_on(g, leaves, values) -> list:

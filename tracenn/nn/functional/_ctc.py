@@ -11,7 +11,7 @@ import numpy as np
 
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
 from ..._dispatch import apply
-from ...errors import ShapeError
+from ...errors import DataDependentError, ShapeError
 from ...ops import OPS
 from ...tensor import Tensor
 from ._loss import _check_index_values, _concrete, _reduce_loss, _reduction
@@ -25,7 +25,7 @@ def _lengths(x, what: str) -> np.ndarray:
     if isinstance(x, Tensor):
         values = _concrete(x)
         if values is None:
-            raise RuntimeError(f"ctc_loss: {what} must be concrete (they decide the target layout); pass "
+            raise DataDependentError(f"ctc_loss: {what} must be concrete (they decide the target layout); pass "
                                "them as a list or compute them outside the traced code")
         return values.astype(np.int64).reshape(-1)
     return np.asarray(x, dtype=np.int64).reshape(-1)
@@ -73,7 +73,7 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
         raise RuntimeError(f"Expected input_lengths to have value at most {T}, but got value {in_len.max()}")
     tv = _concrete(targets)
     if tv is None:
-        raise RuntimeError("ctc_loss: targets must be concrete (their lengths decide the alignment layout)")
+        raise DataDependentError("ctc_loss: targets must be concrete (their lengths decide the alignment layout)")
     tv = tv.astype(np.int64)
     s_max = int(tg_len.max()) if tg_len.size else 0
     if unbatched or targets.ndim == 2:

@@ -493,7 +493,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
         if var < 0:
             raise ValueError("var has negative entry/entries")
         var = _creation.full(tuple(input.shape), var, dtype=input.dtype)
-    elif bool(_reduce.any(_math.lt(var, 0))):
+    elif not getattr(value_of(var), "symbolic", False) and bool(_reduce.any(_math.lt(var, 0))):
         raise ValueError("var has negative entry/entries")
     if var.shape != input.shape:
         if tuple(input.shape[:-1]) == tuple(var.shape):

@@ -49,7 +49,7 @@ def _zeros_like_state(shape: tuple, like: Tensor) -> Tensor:
     """Zeros of ``like``'s dtype, placed as ``like`` is. A tensor made with ``device=`` is a committed
     JAX array and an uncommitted one is not, and kernels compile once per kind: passing
     ``device=input.device`` for a default-device input would recompile every op of the loop."""
-    device = like.device if value_of(like).committed else None
+    device = like.device if getattr(value_of(like), "committed", False) else None
     return _creation.zeros(shape, dtype=like.dtype, device=device)
 
 
