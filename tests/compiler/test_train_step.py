@@ -204,3 +204,53 @@ def test_autocast_in_a_compiled_step_keeps_float32_master_weights():
     assert "cast[dtype=bf16]" in str(compiled.graph)
     for a, b in zip(me.parameters(), mc.parameters()):
         np.testing.assert_allclose(to_np(b), to_np(a), rtol=2e-2, atol=2e-3)
+
+
+def test_backward_inside_reaches_an_inputs_grad():
+    m = _net()
+
+    def f(x):
+        m(x).sum().backward()
+        return x.sum()
+
+    x = tracenn.randn(4, 6, requires_grad=True)
+    tracenn.compile(f)(x)
+    compiled = to_np(x.grad)
+    x.grad = None
+    m.zero_grad()
+    f(x)
+    np.testing.assert_allclose(compiled, to_np(x.grad), rtol=1e-5, atol=1e-6)
+
+
+def test_a_trainer_method_trains():
+    class Trainer:
+        def __init__(self):
+            self.model = _net()
+            self.opt = tracenn.optim.SGD(self.model.parameters(), lr=0.1)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = F.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    te, tc = Trainer(), Trainer()
+    compiled = tracenn.compile(tc.step)
+    for x, y in _data(3):
+        np.testing.assert_allclose(to_np(compiled(x, y)), to_np(te.step(x, y)), rtol=1e-5)
+    assert "%self.model.0.weight" in str(compiled.graph) or "self.model.0.weight" in str(compiled.graph)
+
+
+def test_a_parameter_outside_the_state_is_an_error_not_a_constant():
+    class Holder:
+        pass
+
+    h = Holder()
+    h.m = nn.Linear(3, 2)
+
+    def g(x):
+        return h.m(x).sum()
+
+    with pytest.raises(tracenn.errors.CompileError, match="would be baked in as a constant and never train"):
+        tracenn.compile(g)(tracenn.randn(2, 3))

@@ -420,6 +420,8 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         for val, s in zip(graph.inputs, sym_inputs):
             if s._value is not val:
                 graph.writes[val.name] = tracer.value_of(s)
+            if s.grad is not None:  # backward() inside the traced code reached an input
+                graph.writes[f"{val.name}.grad"] = tracer.value_of(s.grad)
         for pname, p in grad_params.items():  # .grad set, replaced, accumulated or cleared
             gname = f"{pname}.grad"
             cur, orig = p.grad, orig_grads[pname]

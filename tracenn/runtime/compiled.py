@@ -317,6 +317,8 @@ def _write_targets(g, state_tensors, grad_params) -> list:
             out.append(_create_setter(*g.creates[name]))
         elif name.endswith(".grad") and name[:-5] in grad_params:
             out.append(_grad_setter(grad_params, name))
+        elif name.endswith(".grad") and name[:-5] in inputs:
+            out.append(_input_grad_setter(inputs.index(name[:-5])))
         else:
             out.append(_input_setter(inputs.index(name)))
     return out
@@ -341,6 +343,13 @@ def _grad_setter(grad_params, name):
     def set_grad(w, in_tensors):
         p.grad = None if w is None else Tensor._wrap(w)
     return set_grad
+
+
+def _input_grad_setter(i):
+    def set_input_grad(w, in_tensors):  # accumulates into an existing .grad, as backward() does
+        t = in_tensors[i]
+        t.grad = Tensor._wrap(w) if t.grad is None else Tensor._wrap(t.grad._value + w)
+    return set_input_grad
 
 
 def _input_setter(i):
