@@ -15,6 +15,7 @@ gradient is checked against torch only.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 
@@ -785,6 +786,126 @@ for _nd in (1, 2, 3):
         _conv_samples(_nd), "same", tol=3.0)
 
 
+def conv_transpose_ref(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """torch's conv_transpose{1,2,3}d: every input element scatters x * w over its window, then the
+    padding is cropped (the adjoint of conv_ref)."""
+    nd = w.ndim - 2
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x[None]
+    tup = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+    stride, padding, output_padding, dilation = map(tup, (stride, padding, output_padding, dilation))
+    k, sp = w.shape[2:], x.shape[2:]
+    n, g = x.shape[0], groups
+    cin_g, cout_g = w.shape[0] // g, w.shape[1]
+    full = [(i - 1) * s + d * (kk - 1) + 1 + op for i, s, d, kk, op in zip(sp, stride, dilation, k, output_padding)]
+    y = np.zeros((n, g, cout_g) + tuple(full), np.result_type(x, w))
+    xg = x.reshape((n, g, cin_g) + sp)
+    wg = w.reshape((g, cin_g, cout_g) + k)
+    for t in itertools.product(*map(range, k)):
+        contrib = np.einsum("ngc...,gco->ngo...", xg, wg[(slice(None),) * 3 + t])
+        y[(slice(None),) * 3 + tuple(slice(ti * d, ti * d + (i - 1) * s + 1, s)
+                                     for ti, d, i, s in zip(t, dilation, sp, stride))] += contrib
+    y = y[(slice(None),) * 3 + tuple(slice(p, f - p) for p, f in zip(padding, full))]
+    y = y.reshape((n, g * cout_g) + y.shape[3:])
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * nd)
+    return y[0] if unbatched else y
+
+
+def _conv_t_samples(nd):
+    sp = {1: (5,), 2: (4, 3), 3: (3, 2, 3)}[nd]
+    k = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}[nd]
+    s = [Sample(arr((2, 4) + sp, F64), arr((4, 3) + k, F64), arr((3,), F64)),
+         Sample(arr((2, 4) + sp, F64), arr((4, 2) + k, F64), None, 2, 1, 1, 2),  # stride, padding, output_padding, groups
+         Sample(arr((2, 4) + sp), arr((4, 3) + k), None, stride=2, dilation=2, output_padding=1),
+         Sample(arr((4,) + sp, F64), arr((4, 3) + k, F64), arr((3,), F64), padding=1)]  # unbatched
+    if nd != 2:
+        s[2].slow()
+        s[3].slow()
+    return s
+
+
+for _nd in (1, 2, 3):
+    rec(f"conv_transpose{_nd}d",
+        (lambda n: lambda T, x, w, *a, **k: getattr(T, f"conv_transpose{n}d")(x, w, *a, **k))(_nd),
+        conv_transpose_ref, _conv_t_samples(_nd), "same", tol=3.0)
+
+
+# ---- max pooling -------------------------------------------------------------------------------
+
+def _pool_windows(sp, kernel_size, stride, padding, dilation, ceil_mode):
+    """Per output position (row-major): the flat indices of its window's in-bounds input elements,
+    in window order, with torch's output sizes (ceil_mode's last window starts inside the input or
+    the left padding)."""
+    nd = len(sp)
+    tup = lambda v: (v,) * nd if isinstance(v, int) else tuple(v)  # noqa: E731
+    k = tup(kernel_size)
+    s = k if stride is None else tup(stride)
+    p, d = tup(padding), tup(dilation)
+    outs = []
+    for n, kk, ss, pp, dd in zip(sp, k, s, p, d):
+        span = n + 2 * pp - dd * (kk - 1) - 1
+        o = (span + (ss - 1 if ceil_mode else 0)) // ss + 1
+        if ceil_mode and (o - 1) * ss >= n + pp:
+            o -= 1
+        outs.append(o)
+    wins = []
+    for o in itertools.product(*map(range, outs)):
+        idx = []
+        for t in itertools.product(*map(range, k)):
+            q = [oi * si - pi + ti * di for oi, si, pi, ti, di in zip(o, s, p, t, d)]
+            if all(0 <= qi < n for qi, n in zip(q, sp)):
+                idx.append(int(np.ravel_multi_index(q, sp)))
+        wins.append(idx)
+    return tuple(outs), wins
+
+
+def max_pool_ref(nd):
+    """torch's max_pool{nd}d: the first maximum of each window in window order; a window holding
+    NaN gives NaN at its last NaN (torch's CPU kernels update on ``val > max || isnan(val)``)."""
+    def ref(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+        lead, sp = x.shape[:-nd], x.shape[-nd:]
+        outs, wins = _pool_windows(sp, kernel_size, stride, padding, dilation, ceil_mode)
+        flat = x.reshape(lead + (-1,))
+        vals, where = np.zeros(lead + (len(wins),), x.dtype), np.zeros(lead + (len(wins),), np.int64)
+        for j, idx in enumerate(wins):
+            w = flat[..., idx]
+            last_nan = w.shape[-1] - 1 - np.argmax(np.isnan(w)[..., ::-1], -1)
+            pos = np.where(np.isnan(w).any(-1), last_nan, np.argmax(w, -1))
+            where[..., j] = np.asarray(idx)[pos]
+            vals[..., j] = np.take_along_axis(w, pos[..., None], -1)[..., 0]
+        vals, where = vals.reshape(lead + outs), where.reshape(lead + outs)
+        return (vals, where) if return_indices else vals
+    return ref
+
+
+def _max_pool_samples(nd):
+    sp = {1: (9,), 2: (7, 6), 3: (5, 4, 5)}[nd]
+    ties = np.round(_rng.uniform(-2, 2, (2, 3) + sp)).astype(np.float64)  # integers: ties in most windows
+    s = [Sample(arr((2, 3) + sp, F64, distinct=True), 2),
+         Sample(arr((2, 3) + sp, F64, distinct=True), 3, 2, 1),  # overlapping windows, -inf padding
+         Sample(arr((2, 3) + sp, F64, distinct=True), 2, dilation=2, ceil_mode=True),
+         Sample(ties, 2).no_fd(),  # torch routes each window's gradient to its first maximum
+         Sample(ties, 3, 2, 1).no_fd(),
+         Sample(arr((3,) + sp), 2, 1)]  # unbatched float32
+    if nd != 2:
+        for smp in s[2:]:
+            smp.slow()
+    return s
+
+
+for _nd in (1, 2, 3):
+    rec(f"max_pool{_nd}d", (lambda n: lambda T, x, *a, **k: getattr(T, f"max_pool{n}d")(x, *a, **k))(_nd),
+        max_pool_ref(_nd), _max_pool_samples(_nd), "same")
+rec("max_pool2d[indices]", lambda T, x, *a, **k: T.nn.functional.max_pool2d(x, *a, return_indices=True, **k),
+    lambda x, *a, **k: max_pool_ref(2)(x, *a, return_indices=True, **k),
+    [Sample(arr((2, 3, 7, 6), F64, distinct=True), 3, 2, 1),
+     Sample(np.round(_rng.uniform(-2, 2, (2, 3, 7, 6))), 2, ceil_mode=True).no_fd(),
+     Sample(np.array([[[[1.0, np.nan], [np.nan, 3.0]]]]), 2).no_fd()],
+    lambda s: (_name_of(s.args[0].dtype), I64))
+
+
 # ---- movement ----------------------------------------------------------------------------------
 
 def _split_ref(x, size, dim=0):
@@ -1105,6 +1226,18 @@ _IDX = [  # name, op, reference, samples, dtype rule, differentiable
 ]
 for _name, _op, _ref, _samples, _dtype, _grad in _IDX:
     rec(_name, _op, _ref, _samples, _dtype, grad=_grad)
+
+
+def _stop_gradient(T, x):
+    """The primitive traced graphs use for detach()/no_grad (eager detach() records nothing)."""
+    if T.__name__ == "tracenn":
+        from tracenn._dispatch import apply
+        from tracenn.ops import OPS
+        return apply(OPS["stop_gradient"], (x,))
+    return x.detach()
+
+
+rec("stop_gradient", _stop_gradient, lambda x: x, unary_samples(), "same", grad=False)
 
 
 # ---- the dtype rule's helpers ------------------------------------------------------------------

@@ -355,8 +355,8 @@ def test_all_samples(rec):
     if rec.ref is not None:
         check_forward(rec, slow)
     grad = [s for s in slow if s.is_grad_sample()] if rec.grad else []
-    if grad:
-        check_grad(rec, grad)
+    if any(s.fd for s in grad):  # a tie (``no_fd``) is checked against torch only, as in the fast run
+        check_grad(rec, [s for s in grad if s.fd])
     try:
         import torch
     except ImportError:

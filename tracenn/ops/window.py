@@ -2,28 +2,43 @@
 
 - ``reduce_window``: max or sum over sliding windows (max/avg/lp pooling).
 - ``window_argmax``: max over sliding windows and where it came from (max pooling with indices).
-- ``conv_transpose``: torch's conv_transpose{1,2,3}d, a convolution with ``lhs_dilation``; its
-  gradients are the strided convolution it is the adjoint of, and that convolution's weight gradient.
+- ``conv_transpose``: torch's conv_transpose{1,2,3}d, the input gradient of a strided convolution;
+  its gradients are that convolution and its weight gradient (linalg.py's three conv lowerings).
 
 Windows slide over the *trailing* ``len(window)`` dims; leading dims (batch, channels) are left alone.
 ``padding`` is one (lo, hi) pair per windowed dim; padded positions never win a max and add 0 to a sum.
 
-Gradients. JAX's own gradient of a max ``reduce_window`` (select_and_scatter) is ~10-20x slower on
-XLA:CPU than the form used here (PERF-NOTES: a 2x2 max-pool backward took ~75 ms that way, ~4 ms
-this way). Every vjp here is written with one strided slice (forward) or one interior-padded pad
-(backward) per window offset, which XLA fuses into a few elementwise loops. Ties go to the first
-window position in row-major order, as torch's CPU kernels choose.
+Each op's impl is a ``jax.custom_vjp`` whose backward is the op's vjp rule, so eager backward and a
+compiled program that differentiates ``impl`` run the same gradient. JAX cannot differentiate a
+``lax.reduce_window`` with a traced init value at all, and its own max-pool gradient
+(select_and_scatter) is slow on XLA:CPU: 47-69 ms for a 2x2 max-pool of 64x64x24x24 against 2.5-3 ms
+here, 70-150 ms vs 7-9 ms for a 3x3 stride-2 pool of 16x64x56x56 (forward+backward, measured).
+
+Forms used (all fuse into a few elementwise loops):
+- max forward: the max of one strided slice per window offset (2-4x faster than reduce_window).
+- max backward: the window position torch's CPU kernels pick (ties go to the first position in
+  row-major order; a NaN result to the window's last NaN), computed once by a reduction so XLA
+  materialises it instead of re-deriving it inside every consumer (that alone was 10x slower),
+  then each offset's share of ``g`` is placed back with :func:`_place`.
+- :func:`_place` (the transpose of the slices) works per *phase*: the input positions ``p`` with
+  one value of ``p mod stride`` receive a sum of whole-array shifts of the offsets' cotangents, and
+  the phases are interleaved by one stack+reshape. For stride == window that is a pure reshape.
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .linalg import conv_forward, conv_input_grad, conv_weight_grad
 from .registry import register
+
+_SLICED_MAX_WINDOW = 64  # larger windows use lax.reduce_window (one slice per offset would bloat the program)
 
 
 def _out_len(n, k, s, pad, d):
@@ -56,46 +71,126 @@ def _window_slices(x, window, strides, padding, dilation, fill):
         yield off, lax.slice(x, start, limit, (1,) * lead + tuple(strides))
 
 
-def _place(parts, x_shape, window, strides, padding, dilation, dtype):
+def _place(parts, x_shape, window, strides, padding, dilation):
     """Transpose of :func:`_window_slices`: sum each offset's cotangent back into input positions.
 
-    One ``lax.pad`` per offset: interior padding ``stride - 1`` spreads the outputs to their input
-    positions, low/high padding shifts them by the offset, and negative low/high crop the padding.
+    ``parts`` maps window offset -> cotangent at output resolution. Padded input position
+    ``q = m * stride + r`` (phase ``r``) receives ``parts[t][m - (t * dilation - r) / stride]`` from
+    every offset ``t`` with ``t * dilation = r (mod stride)``: per phase a sum of plain shifts (pads
+    with negative/positive edges, no interior padding), then the phases interleave as
+    (..., m, r) -> m * stride + r.
     """
     nd = len(window)
     lead = len(x_shape) - nd
+    first = next(iter(parts.values()))
+    osz, dtype = first.shape[lead:], first.dtype
     zero = jnp.zeros((), dtype)
-    total = None
-    for off, g in parts:
-        cfg = [(0, 0, 0)] * lead
-        for i in range(nd):
-            n, lo_pad = x_shape[lead + i], padding[i][0]
-            lo = off[i] * dilation[i] - lo_pad
-            span = (g.shape[lead + i] - 1) * strides[i] + 1
-            cfg.append((lo, n - lo - span, strides[i] - 1))
-        placed = lax.pad(g.astype(dtype), zero, cfg)
-        total = placed if total is None else total + placed
-    return total
+    lens = [-(-(n + lo + hi) // s) for n, (lo, hi), s in zip(x_shape[lead:], padding, strides)]
+
+    def phase(r):
+        total = None
+        for off, part in parts.items():
+            if any((t * d) % s != ri for t, d, s, ri in zip(off, dilation, strides, r)):
+                continue
+            cfg = [(0, 0, 0)] * lead
+            for t, d, s, ri, o, m in zip(off, dilation, strides, r, osz, lens):
+                shift = (t * d - ri) // s
+                cfg.append((shift, m - shift - o, 0))
+            term = lax.pad(part, zero, cfg)
+            total = term if total is None else total + term
+        return jnp.zeros(tuple(x_shape[:lead]) + tuple(lens), dtype) if total is None else total
+
+    def interleave(r, i):
+        # Stacking phase r_i after dim i turns (..., m_i, ...) into (..., m_i, s_i, ...); inner dims
+        # have already been expanded the same way, so dim i still sits at lead + i.
+        if i == nd:
+            return phase(r)
+        return jnp.stack([interleave(r + (ri,), i + 1) for ri in range(strides[i])], axis=lead + i + 1)
+
+    full = interleave((), 0).reshape(tuple(x_shape[:lead]) + tuple(m * s for m, s in zip(lens, strides)))
+    start = [0] * lead + [lo for lo, _ in padding]
+    return lax.slice(full, start, [a + b for a, b in zip(start, x_shape)])
 
 
 def _is_nan(v):
     return (v != v) if jnp.issubdtype(v.dtype, jnp.inexact) else jnp.zeros(v.shape, bool)
 
 
+_ARGMAX_WINDOW = 4  # up to this many offsets the index comes from argmax, larger windows compare with ``out``
+
+
+def _first_argmax(x, out, window, strides, padding, dilation):
+    """int32 (the output's shape): the row-major window offset torch's max-pool picks per window.
+
+    The first maximum, or, when the window holds a NaN, its last NaN (torch's CPU kernels update on
+    ``val > max || isnan(val)``). Reductions over an (output, window) view built with ``select_n``,
+    so XLA writes the index once instead of re-deriving it inside each consumer (10x slower,
+    measured). Small windows use ``argmax`` and ignore ``out``: in one program with the forward,
+    XLA recomputes ``out`` inside the reduction (2x2 pool of 64x64x24x24: 6-9 ms that way, 2.2 ms
+    with argmax, 2-3 ms comparing with a materialised ``out``); for 3x3 windows argmax is the
+    slower one (12 ms vs 6 ms materialised, 10 ms recomputed, 16x64x56x56).
+    """
+    slices = [s for _, s in _window_slices(x, window, strides, padding, dilation, _lowest(x.dtype))]
+    n = len(slices)
+    shape = slices[0].shape + (n,)
+    pos = lax.broadcasted_iota(jnp.int32, shape, len(shape) - 1)
+    dims = tuple(range(len(shape) - 1))
+    vals = lax.select_n(pos, *[lax.broadcast_in_dim(s, shape, dims) for s in slices]) if n > 1 else slices[0][..., None]
+    nan = _is_nan(vals)
+    if n <= _ARGMAX_WINDOW:
+        first_max = jnp.argmax(vals, axis=-1).astype(jnp.int32)
+        last_nan = jnp.min(jnp.where(nan, -1 - pos, 0), axis=-1)  # -1 - t for the last NaN at t
+        return jnp.where(last_nan < 0, -1 - last_nan, first_max)
+    # Keys: NaN at offset t -> -1 - t (the last NaN has the smallest), a maximum -> t, else n.
+    key = jnp.min(jnp.where(nan, -1 - pos, jnp.where(vals == out[..., None], pos, n)), axis=-1)
+    return jnp.where(key < 0, -1 - key, key)
+
+
 def _vjp_reduce_window(g, out, x, *, kind, window, strides, padding, dilation):
-    slices = _window_slices(x, window, strides, padding, dilation, _lowest(x.dtype) if kind == "max" else
-                            jnp.zeros((), x.dtype))
+    offsets = list(itertools.product(*(range(k) for k in window)))
     if kind == "sum":
-        return (_place(((off, g) for off, _ in slices), x.shape, window, strides, padding, dilation, g.dtype),)
-    # max: the first window position equal to the result (or NaN, which won) takes the gradient.
-    taken = jnp.zeros(out.shape, bool)
-    out_nan = _is_nan(out)
-    parts = []
-    for off, s in slices:
-        hit = ((s == out) | (_is_nan(s) & out_nan)) & ~taken
-        taken = taken | hit
-        parts.append((off, jnp.where(hit, g, jnp.zeros((), g.dtype))))
-    return (_place(parts, x.shape, window, strides, padding, dilation, g.dtype),)
+        parts = {off: g for off in offsets}
+    else:  # max: each output's cotangent goes to the first maximum of its window
+        idx = _first_argmax(x, out, window, strides, padding, dilation)
+        zero = jnp.zeros((), g.dtype)
+        parts = {off: jnp.where(idx == i, g, zero) for i, off in enumerate(offsets)}
+    return (_place(parts, x.shape, window, strides, padding, dilation),)
+
+
+def _reduce_window_forward(x, kind, window, strides, padding, dilation):
+    lead = x.ndim - len(window)
+    if kind == "max":
+        if math.prod(window) <= _SLICED_MAX_WINDOW:
+            best = None
+            for _, s in _window_slices(x, window, strides, padding, dilation, _lowest(x.dtype)):
+                best = s if best is None else lax.max(best, s)
+            return best
+        init, fn = _lowest(x.dtype), lax.max
+    elif kind == "sum":
+        init, fn = jnp.zeros((), x.dtype), lax.add
+    else:
+        raise ValueError(f"reduce_window: unknown kind {kind!r} (expected 'max' or 'sum')")
+    return lax.reduce_window(x, init, fn, (1,) * lead + tuple(window), (1,) * lead + tuple(strides),
+                             ((0, 0),) * lead + tuple(padding), window_dilation=(1,) * lead + tuple(dilation))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
+def _reduce_window_ad(x, kind, window, strides, padding, dilation):
+    return _reduce_window_forward(x, kind, window, strides, padding, dilation)
+
+
+def _reduce_window_ad_fwd(x, kind, window, strides, padding, dilation):
+    out = _reduce_window_forward(x, kind, window, strides, padding, dilation)
+    return out, (x, out)
+
+
+def _reduce_window_ad_bwd(kind, window, strides, padding, dilation, res, g):
+    x, out = res
+    return _vjp_reduce_window(g, out, x, kind=kind, window=window, strides=strides, padding=padding,
+                              dilation=dilation)
+
+
+_reduce_window_ad.defvjp(_reduce_window_ad_fwd, _reduce_window_ad_bwd)
 
 
 # The vjps read the node's output array, which stays valid even if the user later changes the
@@ -108,15 +203,8 @@ def _reduce_window(x, *, kind, window, strides, padding, dilation):
 
     ``window``/``strides``/``dilation``: one int per windowed dim; ``padding``: (lo, hi) pairs.
     """
-    lead = x.ndim - len(window)
-    if kind == "max":
-        init, fn = _lowest(x.dtype), lax.max
-    elif kind == "sum":
-        init, fn = jnp.zeros((), x.dtype), lax.add
-    else:
-        raise ValueError(f"reduce_window: unknown kind {kind!r} (expected 'max' or 'sum')")
-    return lax.reduce_window(x, init, fn, (1,) * lead + tuple(window), (1,) * lead + tuple(strides),
-                             ((0, 0),) * lead + tuple(padding), window_dilation=(1,) * lead + tuple(dilation))
+    return _reduce_window_ad(x, kind, tuple(window), tuple(strides), tuple(tuple(p) for p in padding),
+                             tuple(dilation))
 
 
 def _vjp_window_argmax(g, out, x, *, window, strides, padding, dilation):
@@ -124,14 +212,7 @@ def _vjp_window_argmax(g, out, x, *, window, strides, padding, dilation):
                               padding=padding, dilation=dilation)
 
 
-@register("window_argmax", static=("window", "strides", "padding", "dilation"), vjp=_vjp_window_argmax,
-          nout=2)
-def _window_argmax(x, *, window, strides, padding, dilation):
-    """(max, index) over sliding windows of the trailing dims, as torch's max_pool*_with_indices.
-
-    ``index`` (int64) is the flat position of the max within the unpadded trailing dims of ``x``
-    (``h * W + w`` in 2-D); the first maximum in window order wins, NaN beats any number.
-    """
+def _window_argmax_forward(x, window, strides, padding, dilation):
     nd = len(window)
     lead = x.ndim - nd
     sizes = x.shape[lead:]
@@ -146,19 +227,41 @@ def _window_argmax(x, *, window, strides, padding, dilation):
         if best is None:
             best, where = s, jnp.broadcast_to(jnp.asarray(origin + shift), s.shape)
             continue
-        better = (s > best) | (_is_nan(s) & ~_is_nan(best))
+        better = (s > best) | _is_nan(s)  # torch: a later NaN replaces an earlier one
         best = jnp.where(better, s, best)
         where = jnp.where(better, jnp.asarray(origin + shift), where)
     return best, where.astype(jnp.int64)
 
 
-def _conv_forward(x, w, stride, padding, dilation, groups):
-    """torch's strided convolution, (N, C, *sp) x (O, C/groups, *k), symmetric ``padding``."""
-    nd = x.ndim - 2
-    sp = "DHW"[-nd:]
-    dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NC" + sp, "OI" + sp, "NC" + sp))
-    return lax.conv_general_dilated(x, w, window_strides=stride, padding=[(p, p) for p in padding],
-                                    rhs_dilation=dilation, dimension_numbers=dn, feature_group_count=groups)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _window_argmax_ad(x, window, strides, padding, dilation):
+    return _window_argmax_forward(x, window, strides, padding, dilation)
+
+
+def _window_argmax_ad_fwd(x, window, strides, padding, dilation):
+    out = _window_argmax_forward(x, window, strides, padding, dilation)
+    return out, (x, out[0])
+
+
+def _window_argmax_ad_bwd(window, strides, padding, dilation, res, g):
+    x, best = res
+    return _vjp_reduce_window(g[0], best, x, kind="max", window=window, strides=strides, padding=padding,
+                              dilation=dilation)
+
+
+_window_argmax_ad.defvjp(_window_argmax_ad_fwd, _window_argmax_ad_bwd)
+
+
+@register("window_argmax", static=("window", "strides", "padding", "dilation"), vjp=_vjp_window_argmax,
+          nout=2)
+def _window_argmax(x, *, window, strides, padding, dilation):
+    """(max, index) over sliding windows of the trailing dims, as torch's max_pool*_with_indices.
+
+    ``index`` (int64) is the flat position of the max within the unpadded trailing dims of ``x``
+    (``h * W + w`` in 2-D); the first maximum in window order wins, and NaN beats any number (the
+    last NaN of a window, as torch's CPU kernels pick).
+    """
+    return _window_argmax_ad(x, tuple(window), tuple(strides), tuple(tuple(p) for p in padding), tuple(dilation))
 
 
 def _fit(a, shape):
@@ -171,16 +274,43 @@ def _vjp_conv_transpose(g, out, x, w, *, stride, padding, output_padding, dilati
     # conv_transpose(., w) is the adjoint of the strided convolution C(., w) with this layer's
     # stride/padding/dilation (and the same weight tensor: its (C_in, C_out/groups, *k) layout is
     # that convolution's (out, in/groups, *k)). So d/dx = C(g, w), and d/dw is C's ordinary weight
-    # gradient with input g and output-cotangent x. JAX's own gradient of the lhs-dilated
-    # convolution computes that weight gradient ~30x slower on XLA:CPU (200 ms vs 7 ms measured for
-    # 64->32 channels, 13x13 -> 26x26, batch 32).
-    def conv(w_):
-        return _conv_forward(g, w_, stride, padding, dilation, groups)
-
-    y, pullback = jax.vjp(conv, w)
+    # gradient with input g and output-cotangent x. (JAX's own gradient of the lhs-dilated
+    # convolution computes that weight gradient ~30x slower on XLA:CPU: 200 ms vs 7 ms measured for
+    # 64->32 channels, 13x13 -> 26x26, batch 32.)
+    pads = tuple((p, p) for p in padding)
+    k = w.shape[2:]
+    c_out = [_out_len(n, kk, s, pp, d) for n, kk, s, pp, d in zip(g.shape[2:], k, stride, pads, dilation)]
     # output_padding >= stride (allowed when smaller than dilation) gives C one extra output row:
     # it reads only output padding, so it is cropped from gx and fed a zero cotangent.
-    return _fit(y, x.shape), pullback(_fit(x, y.shape))[0]
+    gx = _fit(conv_forward(g, w, stride, pads, dilation, groups), x.shape)
+    gw = conv_weight_grad(_fit(x, x.shape[:2] + tuple(c_out)), g, w.shape, stride, pads, dilation, groups)
+    return gx, gw
+
+
+def _conv_transpose_forward(x, w, stride, padding, output_padding, dilation, groups):
+    k = w.shape[2:]
+    out = tuple((n - 1) * s - 2 * p + d * (kk - 1) + op + 1
+                for n, s, p, d, kk, op in zip(x.shape[2:], stride, padding, dilation, k, output_padding))
+    shape = (x.shape[0], w.shape[1] * groups) + out
+    return conv_input_grad(x, w, shape, stride, tuple((p, p) for p in padding), dilation, groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
+def _conv_transpose_ad(x, w, stride, padding, output_padding, dilation, groups):
+    return _conv_transpose_forward(x, w, stride, padding, output_padding, dilation, groups)
+
+
+def _conv_transpose_ad_fwd(x, w, stride, padding, output_padding, dilation, groups):
+    return _conv_transpose_forward(x, w, stride, padding, output_padding, dilation, groups), (x, w)
+
+
+def _conv_transpose_ad_bwd(stride, padding, output_padding, dilation, groups, res, g):
+    x, w = res
+    return _vjp_conv_transpose(g, None, x, w, stride=stride, padding=padding, output_padding=output_padding,
+                               dilation=dilation, groups=groups)
+
+
+_conv_transpose_ad.defvjp(_conv_transpose_ad_fwd, _conv_transpose_ad_bwd)
 
 
 @register("conv_transpose", static=("stride", "padding", "output_padding", "dilation", "groups"),
@@ -188,18 +318,8 @@ def _vjp_conv_transpose(g, out, x, w, *, stride, padding, output_padding, dilati
 def _conv_transpose(x, w, *, stride, padding, output_padding, dilation, groups):
     """torch's transposed convolution: (N, C_in, *spatial) x (C_in, C_out/groups, *kernel).
 
-    The adjoint of a strided convolution, computed directly as a convolution with
-    ``lhs_dilation=stride`` over the spatially flipped kernel whose in/out channels are swapped
-    within each group. Bias is added by the caller.
+    The adjoint of a strided convolution: its input gradient (linalg.conv_input_grad), a
+    convolution with ``lhs_dilation=stride`` over the spatially flipped kernel whose in/out
+    channels are swapped within each group. Bias is added by the caller.
     """
-    nd = x.ndim - 2
-    cin, cout_g = w.shape[0], w.shape[1]
-    k = w.shape[2:]
-    w = w.reshape((groups, cin // groups, cout_g) + k)
-    w = jnp.swapaxes(w, 1, 2).reshape((groups * cout_g, cin // groups) + k)
-    w = jnp.flip(w, axis=tuple(range(2, nd + 2)))
-    pads = [(d * (kk - 1) - p, d * (kk - 1) - p + op) for kk, p, op, d in zip(k, padding, output_padding, dilation)]
-    sp = "DHW"[-nd:]
-    dn = lax.conv_dimension_numbers(x.shape, w.shape, ("NC" + sp, "OI" + sp, "NC" + sp))
-    return lax.conv_general_dilated(x, w, window_strides=(1,) * nd, padding=pads, lhs_dilation=stride,
-                                    rhs_dilation=dilation, dimension_numbers=dn, feature_group_count=groups)
+    return _conv_transpose_ad(x, w, tuple(stride), tuple(padding), tuple(output_padding), tuple(dilation), groups)

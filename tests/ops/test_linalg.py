@@ -1,0 +1,130 @@
+"""The conv op's lowerings (tracenn/ops/linalg.py) against plain ``lax.conv_general_dilated``.
+
+``conv_forward``, ``conv_input_grad`` and ``conv_weight_grad`` rewrite convolutions into the forms
+XLA:CPU runs fastest (extra padding then a crop, explicit input padding, 1-d as 2-d); each must give
+what the plain convolution and JAX's own derivative of it give, over strides, paddings (zero,
+symmetric, asymmetric, wider than the kernel), dilations and groups in 1, 2 and 3 spatial dims. The
+op's ``impl`` is a ``jax.custom_vjp``: differentiating it with JAX (as the compiler does) must equal
+the op's vjp rule (as eager backward runs it), jitted or not.
+"""
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from tracenn.ops import OPS
+from tracenn.ops.linalg import conv_forward, conv_input_grad, conv_weight_grad
+
+CONV = OPS["conv"]
+SPATIAL = {1: ((11,), (3,)), 2: ((9, 8), (3, 2)), 3: ((6, 5, 6), (2, 3, 2))}
+PADS = {"zero": (0, 0), "same": (1, 1), "asym": (1, 2), "wide": (3, 3)}
+
+
+def plain(x, w, stride, padding, dilation, groups):
+    sp = "DHW"[-(x.ndim - 2):]
+    return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
+                                    dimension_numbers=("NC" + sp, "OI" + sp, "NC" + sp), feature_group_count=groups)
+
+
+def _case(nd, stride, pad, dilation, groups, dtype=np.float32, seed=0):
+    rng = np.random.default_rng(seed)
+    sp, k = SPATIAL[nd]
+    x = jnp.asarray(rng.standard_normal((2, 4) + sp), dtype)
+    w = jnp.asarray(rng.standard_normal((6, 4 // groups) + k), dtype)
+    key = ((stride,) * nd, (PADS[pad],) * nd, (dilation,) * nd, groups)
+    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
+    g = jnp.asarray(rng.standard_normal(y.shape), dtype)
+    return x, w, g, key, y, pullback(g)
+
+
+def _close(got, want, tol):
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
+    scale = max(1.0, float(jnp.max(jnp.abs(want.astype(jnp.float32)))))
+    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=tol, atol=tol * scale)
+
+
+GRID = [(nd, s, p, d, gr) for nd in (1, 2, 3)
+        for s, p, d, gr in itertools.product((1, 2), ("zero", "same", "asym", "wide"), (1, 2), (1, 2))
+        # the default run: every option once per rank, and the 2-d cases the fast paths special-case
+        if nd == 2 and d == 1 or (s, d, gr) in ((1, 1, 1), (2, 2, 2))]
+SLOW = [(nd, s, p, d, gr) for nd in (1, 2, 3)
+        for s, p, d, gr in itertools.product((1, 2), ("zero", "same", "asym", "wide"), (1, 2), (1, 2))
+        if (nd, s, p, d, gr) not in GRID]
+
+
+def _check_lowerings(nd, s, p, d, gr):
+    x, w, g, key, y, (gx, gw) = _case(nd, s, p, d, gr)
+    _close(jax.jit(lambda x, w: conv_forward(x, w, *key))(x, w), y, 1e-5)
+    _close(jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))(g, w), gx, 1e-5)
+    _close(jax.jit(lambda g, x: conv_weight_grad(g, x, w.shape, *key))(g, x), gw, 1e-5)
+
+
+@pytest.mark.parametrize("nd,stride,pad,dilation,groups", GRID)
+def test_lowerings_match_plain_conv(nd, stride, pad, dilation, groups):
+    _check_lowerings(nd, stride, pad, dilation, groups)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nd,stride,pad,dilation,groups", SLOW)
+def test_lowerings_match_plain_conv_exhaustive(nd, stride, pad, dilation, groups):
+    _check_lowerings(nd, stride, pad, dilation, groups)
+
+
+@pytest.mark.parametrize("nd,stride,pad,dilation,groups", [(2, 1, "zero", 1, 1), (2, 2, "asym", 2, 2),
+                                                            (1, 1, "wide", 1, 2), (3, 2, "same", 1, 1)])
+def test_jax_derivative_of_impl_is_the_vjp_rule(nd, stride, pad, dilation, groups):
+    x, w, g, key, y, (gx, gw) = _case(nd, stride, pad, dilation, groups)
+    out = CONV.forward_kernel(key)(x, w)
+    _close(out, y, 1e-5)
+    rule = CONV.backward_kernel(key, (True, True))(g, out, x, w)  # eager backward: the vjp rule, jitted
+    auto = jax.jit(lambda x, w, g: jax.vjp(lambda x, w: CONV.call((x, w), key), x, w)[1](g))(x, w, g)
+    unjitted = jax.vjp(lambda x, w: CONV.call((x, w), key), x, w)[1](g)
+    for a, b, c, want in zip(rule, auto, unjitted, (gx, gw)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        _close(c, want, 1e-5)
+        _close(a, want, 1e-5)
+
+
+def test_only_needed_gradients():
+    x, w, g, key, y, (gx, gw) = _case(2, 1, "zero", 1, 1)
+    got_x, none_w = CONV.backward_kernel(key, (True, False))(g, y, x, w)
+    none_x, got_w = CONV.backward_kernel(key, (False, True))(g, y, x, w)
+    assert none_w is None and none_x is None
+    _close(got_x, gx, 1e-5)
+    _close(got_w, gw, 1e-5)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float16, 3e-3), (jnp.bfloat16, 3e-2)])
+def test_other_dtypes(dtype, tol):
+    x, w, g, key, y, (gx, gw) = _case(2, 1, "zero", 1, 1, dtype)
+    out = CONV.forward_kernel(key)(x, w)
+    _close(out, y, tol)
+    for a, want in zip(jax.vjp(lambda x, w: CONV.call((x, w), key), x, w)[1](g), (gx, gw)):
+        _close(a, want, tol)
+
+
+def test_second_derivative_through_impl():
+    # The custom_vjp's backward is itself differentiable (grad of a gradient norm, as in a WGAN-GP).
+    x, w, g, key, y, _ = _case(2, 1, "zero", 1, 1, np.float64)
+
+    def gnorm(f):
+        return lambda x, w: jnp.sum(jax.grad(lambda x: jnp.sum(f(x, w) * g))(x) ** 2)
+
+    ours = jax.grad(gnorm(lambda x, w: CONV.call((x, w), key)), argnums=1)(x, w)
+    ref = jax.grad(gnorm(lambda x, w: plain(x, w, *key)), argnums=1)(x, w)
+    _close(ours, ref, 1e-10)
+
+
+def test_empty_batch():
+    x = jnp.zeros((0, 4, 9, 8))
+    w = jnp.ones((6, 4, 3, 2))
+    key = ((1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    y = CONV.call((x, w), key)
+    assert y.shape == (0, 6, 7, 7)
+    gx, gw = jax.vjp(lambda x, w: CONV.call((x, w), key), x, w)[1](y)
+    assert gx.shape == x.shape and gw.shape == w.shape and not jnp.any(gw)
