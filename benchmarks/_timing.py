@@ -67,8 +67,8 @@ def time_interleaved(entries, *, repeats, target_s, stat="median", progress=None
     gc_was = gc.isenabled()
     gc.disable()
     try:
+        prev = False  # (kept across repeats: the first row after a PyTorch loop settles too)
         for r in range(repeats):
-            prev = False
             for k, (fn, sync, settle) in entries.items():
                 # settle before a PyTorch loop, and after one (its OpenMP threads spin on too)
                 samples[k].append(_loop(fn, sync, counts[k], settle or prev) / counts[k])

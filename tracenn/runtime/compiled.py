@@ -421,7 +421,7 @@ class Compiled:
             entry = self._fast_entries.get((self._sid, GRAD.enabled, v.shape, v.dtype, a._requires_grad))
             if entry is not None:
                 entry.calls += 1
-                self._last = entry
+                self.__dict__["_last"] = entry  # (not through __setattr__: this is the hot path)
                 if entry.fast is not None:
                     return entry.fast(args)
                 return self._run(entry, [a], args, kwargs, counted=True)
