@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -203,3 +204,10 @@ def test_bilinear_errors_are_torchs(lib, message, s1, s2, w, b):
     with pytest.raises(RuntimeError) as e2:
         F.bilinear(*[tracenn.ones(*a.shape) for a in args])
     assert message(e2) == message(e)
+
+
+def test_wrong_input_features_names_the_layer():
+    with pytest.raises(RuntimeError, match=re.escape(
+            "Linear(in_features=512, out_features=10): expected input with 512 features in the last "
+            "dimension, got input of shape (64, 256)")):
+        nn.Linear(512, 10)(tracenn.randn(64, 256))

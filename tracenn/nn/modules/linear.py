@@ -7,6 +7,7 @@ from typing import Any
 
 from ..._api.creation import empty
 from ...autograd.grad_mode import no_grad
+from ...errors import ShapeError
 from ...tensor import Tensor
 from .. import functional as F, init
 from ..parameter import Parameter, UninitializedParameter
@@ -86,6 +87,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        if input.dim() == 0 or input.shape[-1] != self.weight.shape[-1]:
+            raise ShapeError(
+                f"Linear(in_features={self.in_features}, out_features={self.out_features}): expected input "
+                f"with {self.in_features} features in the last dimension, got input of shape "
+                f"{tuple(input.shape)}")
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
