@@ -155,14 +155,12 @@ def _mode(modules) -> str:
 def _module_source(model):
     modules = list(model.named_modules())
     state = OrderedDict()
-    kinds = {}
     for n, p in model.named_parameters():
         state[n] = p
     for n, b in model.named_buffers():
         state[n] = b
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
     skey = (mods_key, _state_key(state), _global_hooks_key(), _dispatch.AUTOCAST[0])
-    del kinds
     return type(model).__name__, _mode(modules), modules, state, skey, {}
 
 

@@ -11,8 +11,6 @@ graph value, written back after the call like a buffer).
 """
 from __future__ import annotations
 
-import jax
-
 from ..ops import OPS
 from ..ops.derived import gradient_op
 from .graph import Value
@@ -59,6 +57,3 @@ def reverse(tracer, outs, seeds) -> dict:
                 ct[v] = acc(ct.get(v), next(it)._value)
     return ct
 
-
-def _aval(v):
-    return jax.ShapeDtypeStruct(v.shape, v.dtype) if isinstance(v, Value) else v

@@ -53,11 +53,6 @@ def verify(graph: Graph, after: str = "") -> None:
             raise GraphError(f"write {k} <- %{v.name} reads an undefined value{where}")
 
 
-def _aval(v):
-    import jax
-    return jax.ShapeDtypeStruct(v.shape, v.dtype) if isinstance(v, Value) else v
-
-
 def _max_diff(a, b) -> float:
     a = np.asarray(a, dtype=np.float64) if np.asarray(a).dtype.kind != "b" else np.asarray(a, np.float64)
     b = np.asarray(b, dtype=np.float64) if np.asarray(b).dtype.kind != "b" else np.asarray(b, np.float64)

@@ -3,8 +3,7 @@
 An Interpreter walks the nodes in order with an environment ``Value -> value``; a subclass says
 what running one node means (:meth:`Interpreter.run_node`). The JAX lowering runs each node with
 its op's JAX implementation (the same record eager mode jits), so inside ``jax.jit`` the whole
-graph becomes one XLA program. Shape propagation (the checker) is the same walk on
-``ShapeDtypeStruct`` values.
+graph becomes one XLA program; ``check=True`` uses the same base to run a graph op by op.
 """
 from __future__ import annotations
 
@@ -161,13 +160,3 @@ def pure_function(graph: Graph):
 
     return f
 
-
-def abstract_eval(graph: Graph) -> dict:
-    """Shape propagation: every value's ShapeDtypeStruct, re-derived from the op rules."""
-    env = {v: jax.ShapeDtypeStruct(v.shape, v.dtype) for v in graph.leaves()}
-
-    class _Shapes(Interpreter):
-        def run_node(self, node, args):
-            return node.op.shape(*args, **node.params)
-
-    return _Shapes(graph).run(env)

@@ -58,6 +58,7 @@ class Tracer:
         self.device = device
         self.count = 0
         self.const_ids: dict[int, Value] = {}
+        self.kept: list = []            # the arrays behind const_ids (so their ids stay valid)
         self.gens: dict[int, int] = {}  # id(generator) -> index into graph.rng
         self.rg: set = set()            # values that require grad (what backward() flows into)
         self.leaves: dict = {}          # leaf Value -> its tensor (parameters, inputs): .grad lands there
@@ -87,7 +88,7 @@ class Tracer:
             self.graph.consts[name] = arr
             self.graph.const_values[name] = v
             self.const_ids[id(arr)] = v
-            self._keep = getattr(self, "_keep", []) + [arr]  # ids stay unique while we trace
+            self.kept.append(arr)  # ids stay unique while we trace
         return v
 
     def value_of(self, t: Tensor) -> Value:
@@ -355,12 +356,10 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
 
     # State: swap each tensor's array for its named Value, and put it all back afterwards.
     saved = []
-    kinds = {}
     for sname, t in state.items():
         if hasattr(t, "trace_in"):
             continue
         saved.append((t, t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad))
-        kinds[sname] = t
     owners = _buffer_owners(modules)
     buffer_ids = {id(b) for b in owners.values()}
     prev = _dispatch.TRACE[0]

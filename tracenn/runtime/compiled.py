@@ -133,7 +133,6 @@ class Entry:
         self.d_state = [i for i, t in enumerate(state_tensors)
                         if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT
                         and g.state[state_names[i]] in read]
-        self.d_in = None  # per call (inputs' requires_grad is part of the key)
         self._fwds = {}
         float_out = self.float_out
         other_out = [i for i in range(self.n_out) if i not in set(float_out)]
@@ -404,7 +403,6 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._warned_fallback = False
-        self._warmed = False
         self._extra = {}
         self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
 
@@ -445,7 +443,8 @@ class Compiled:
         return self._run(entry, leaves, args, kwargs)
 
     def _run(self, entry, leaves, args, kwargs, counted=False):
-        self._last, self._last_key = entry, entry.key  # cm.graph and reasons follow the latest call
+        d = self.__dict__  # (not through __setattr__: every call passes here)
+        d["_last"], d["_last_key"] = entry, entry.key  # cm.graph and reasons follow the latest call
         if not counted:
             entry.calls += 1
         if entry.eager:
@@ -579,7 +578,6 @@ class Compiled:
             shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
             how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
                 ", with backward" if e.grad else ""))
-            mode = self._skeys_by_id.get(e.key[0], ((),))
             lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
                          f"{e.calls} call(s) — compiled because: {e.reason}")
         if self._log:
