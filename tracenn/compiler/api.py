@@ -11,22 +11,23 @@ from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
 from .check import compare_with_eager, verify
 from .lower import lower
-from .passes import run_passes
+from .passes import DEFAULT_PASSES, run_passes
 from .trace import trace
 
 
 class Built:
     """What the compiler hands the runtime for one guard key."""
 
-    def __init__(self, captured, graph, generators):
+    def __init__(self, captured, graph, generators, passes=None):
         self.captured = captured
         self.graph = graph
         self.generators = generators
+        self.passes = passes
         self.run = lower(graph)
 
     def check(self, compiled, entry, leaves, args, kwargs):
         return compare_with_eager(self.graph, self.run, compiled, entry, leaves, args, kwargs,
-                                  captured=self.captured)
+                                  captured=self.captured, passes=self.passes)
 
 
 def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
@@ -52,7 +53,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
             values (``.item()``, ``if t > 0``); by default that raises
             :class:`~tracenn.errors.DataDependentError` pointing at the line.
         check: run eager and compiled side by side on each program's first call and warn with
-            the first node whose value differs.
+            the first node whose value differs (or, when a graph pass changed the result, the
+            first such pass and the nodes it changed).
         passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
         cache_size_limit: programs to compile before warning of a recompile storm (like torch's 8).
         verify_passes: check the graph after every pass (the tests turn it on).
@@ -121,7 +123,7 @@ def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_p
     graph = run_passes(captured, passes, check=verify_passes)
     if level >= 2:
         print(f"[tracenn] graph after passes:\n{graph}")
-    return Built(captured, graph, gens)
+    return Built(captured, graph, gens, DEFAULT_PASSES if passes is None else passes)
 
 
 # ---- what a compiled call reads: modules, state, and the structure key that guards them -----------

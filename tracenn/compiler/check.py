@@ -78,7 +78,7 @@ def _close(a, b, rtol=1e-4, atol=1e-5) -> bool:
 
 
 def compare_with_eager(graph: Graph, run, compiled, entry, leaves, args, kwargs,
-                       captured: Graph | None = None) -> str | None:
+                       captured: Graph | None = None, passes=None) -> str | None:
     """Run eager and compiled from the same state; None when they agree, else a report naming the
     first graph node whose value differs between per-op eager kernels and the fused program."""
     import jax
@@ -158,13 +158,36 @@ def compare_with_eager(graph: Graph, run, compiled, entry, leaves, args, kwargs,
                 f"%{first.name} ({n.op.name}, module {n.module or '<top>'!r}, {n.source or 'unknown line'}): "
                 f"max abs diff {_max_diff(fused[values.index(first)], per_op[first]):.3g}")
     elif captured is not None and captured is not graph and _matches(captured, leaves_env, eager_vals):
-        msg += (". The graph as traced (cm.captured_graph) matches eager mode, so a graph pass changed "
-                "the result: compare print(cm.captured_graph) with print(cm.graph).")
+        msg += ". The graph as traced (cm.captured_graph) matches eager mode, so a graph pass changed " \
+               "the result" + _culprit_pass(captured, passes, leaves_env, eager_vals) + \
+               ": compare print(cm.captured_graph) with print(cm.graph)."
     else:
         msg += (". Every node agrees with op-by-op execution of the graph, so the traced graph itself "
                 "differs from what eager mode ran (a value read at trace time, Python state changed by "
                 "forward, or a tracenn bug: please report it with this message).")
     return msg
+
+
+def _culprit_pass(captured: Graph, passes, leaves_env: dict, eager_vals) -> str:
+    """Re-run ``passes`` one at a time from the traced graph and name the first after which the
+    graph no longer gives eager's outputs, with the nodes it changed (op, module, user's line)."""
+    if not passes:
+        return ""
+    before = captured
+    for p in passes:
+        after = p(before)
+        if not _matches(after, leaves_env, eager_vals):
+            old = {v.name: n for n in before.nodes for v in n.outputs}
+            changed = []
+            for n in after.nodes:
+                o = old.get(n.outputs[0].name) if n.outputs else None
+                if o is None or o.op is not n.op or o.key != n.key:
+                    changed.append(f"%{n.outputs[0].name} ({n.op.name}, module {n.module or '<top>'!r}, "
+                                   f"{n.source or 'unknown line'})")
+            what = f"; it changed {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}" if changed else ""
+            return f" (the first pass after which it no longer matches: {getattr(p, '__name__', repr(p))!r}{what})"
+        before = after
+    return ""
 
 
 def _matches(graph: Graph, leaves_env: dict, eager_vals) -> bool:

@@ -8,9 +8,10 @@ Its lowering is a host callback (``jax.experimental.io_callback``) that calls th
 real tensors on every compiled call, in program order, so hooks that log, record activations or
 check values see what eager mode would show them. A hook may return a replacement of the same
 shapes and dtypes (it then changes the result as in eager). For gradients a hook node is the
-identity on the values it passes through; a replacement made while gradients are being recorded
-raises, because its derivative is not part of the program (use ``no_grad``, eager mode, or
-``fallback="eager"``).
+identity on the values it passes through, so a replacement made while gradients are being
+recorded cannot be part of the program: the runtime then runs that call again eagerly (the hook is
+called a second time), warns once, and runs later grad-enabled calls with the same guards eagerly,
+so the result and its gradients are eager's.
 
 Backward hooks (``register_full_backward_hook``...) cannot run inside a program: a call on a
 module tree that has them runs eagerly, with a one-time warning, so they fire exactly as in eager.
@@ -81,12 +82,9 @@ class HookCall:
                 mine = tensors[self.n_args:]
         leaves, _ = flatten(new)
         if grad:
-            raise CompileError(
+            raise ReplacedUnderGrad(
                 f"the {self.kind.replace('_', ' ')} hook {_name(self.hook)} on module "
-                f"{type(self.module).__name__} returned a replacement while gradients are recorded. "
-                "Under tracenn.compile hooks run with real values but their replacements are not "
-                "differentiated: call under tracenn.no_grad(), run eagerly, or compile with "
-                "fallback='eager'.")
+                f"{type(self.module).__name__} returned a replacement while gradients are recorded")
         if len(leaves) != len(mine) or any(
                 a._value.shape != b._value.shape or a._value.dtype != b._value.dtype for a, b in zip(leaves, mine)):
             got = [f"{tuple(t.shape)} {t.dtype}" for t in leaves]
@@ -96,6 +94,19 @@ class HookCall:
                 f"under tracenn.compile a replacement must keep the shapes and dtypes {want} (the "
                 "program was traced with them). Run this model eagerly to change shapes in a hook.")
         return tuple(np.asarray(t._value) for t in leaves)
+
+
+class ReplacedUnderGrad(CompileError):
+    """A hook returned a replacement inside a grad-enabled program, whose derivative the program
+    cannot contain: the runtime runs that call, and later ones with the same guards, eagerly."""
+
+    eager_instead = True
+
+    def __init__(self, what: str):
+        self.what = what  # (tracenn.compile's runtime words its own warning around it)
+        super().__init__(
+            f"{what}. A replacement's derivative cannot be part of a compiled program: trace this "
+            "function under tracenn.no_grad() (an inference function), or run the model eagerly.")
 
 
 def _name(fn) -> str:

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import warnings
@@ -27,9 +28,10 @@ from ..autograd.engine import _edge_of
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
 from ..dtypes import type_str
-from ..errors import DataDependentError, UnsupportedError
+from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
+from .refs import GradRef
 
 _INEXACT = frozenset("fcV")
 
@@ -103,8 +105,9 @@ class Entry:
             # state of a training step, running statistics) are given to XLA to reuse, so a step
             # needs no second copy of them. See _donated_state for when one is copied first.
             written = set(g.writes)
+            unread = _unread_grads(g)
             self.donate = [i for i, (n, t) in enumerate(zip(state_names, state_tensors))
-                           if n in written and not hasattr(t, "trace_in") and t._base is None]
+                           if n in written and (n in unread or not hasattr(t, "trace_in")) and t._base is None]
             if self.donate:
                 keep_idx = [i for i in range(len(state_tensors)) if i not in set(self.donate)]
                 donate_idx = self.donate
@@ -119,7 +122,8 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                self.fwd_donating = jax.jit(split_run, donate_argnums=0)
+                # keep_unused: an unread .grad is donated so that XLA writes the new one into it
+                self.fwd_donating = jax.jit(split_run, donate_argnums=0, keep_unused=True)
             self.fwd = jax.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred \
                     and all(t._base is None for t in state_tensors) \
@@ -133,30 +137,52 @@ class Entry:
         self.d_state = [i for i, t in enumerate(state_tensors)
                         if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT
                         and g.state[state_names[i]] in read]
-        self._fwds = {}
-        float_out = self.float_out
-        other_out = [i for i in range(self.n_out) if i not in set(float_out)]
-        self.other_out = other_out
-        d_state = self.d_state
-        n_state = len(state_tensors)
-
-        def make_fwd(d_in, n_in):
-            def fwd(dstate, ndstate, rng, dins, ndins):
-                def f(dstate, dins):
-                    state = _merge(dstate, ndstate, d_state, n_state)
-                    ins = _merge(dins, ndins, d_in, n_in)
-                    outs, writes = run(state, rng, ins)
-                    return [outs[i] for i in float_out], ([outs[i] for i in other_out], writes)
-                fouts, pull, (oouts, writes) = jax.vjp(f, dstate, dins, has_aux=True)
-                return fouts, oouts, writes, pull
-            return jax.jit(fwd)
-
-        self._make_fwd = make_fwd
-        self._depends = {}
+        self.other_out = [i for i in range(self.n_out) if i not in set(self.float_out)]
         self.state_values = list(g.state.values())
-        self.float_values = [outs[i] for i in float_out]
-        self.bwd = jax.jit(lambda pull, cts: pull(cts))
-        self.op = _CompiledOp(len(float_out), self.bwd)
+        self.float_values = [outs[i] for i in self.float_out]
+        self._run_fn = run
+        self._plans = {}
+        # Small programs recompute their forward inside the backward instead of returning
+        # residuals: on XLA:CPU every output buffer of a call costs microseconds, more than
+        # re-running a forward this small (see docs/performance.md, "Per-call, grad enabled").
+        # (Not with hooks: their host callbacks would run again in the backward.)
+        self.recompute = _flops(g) < RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
+
+    def _plan(self, d_in, n_in):
+        """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
+        the index lists that split state and inputs, and the tape op whose backward pulls back."""
+        run, float_out, other_out = self._run_fn, self.float_out, self.other_out
+        d_state, n_state = self.d_state, len(self.state_tensors)
+
+        def f(dstate, ndstate, rng, dins, ndins):
+            state = _merge(dstate, ndstate, d_state, n_state)
+            ins = _merge(dins, ndins, d_in, n_in)
+            outs, writes = run(state, rng, ins)
+            return [outs[i] for i in float_out], ([outs[i] for i in other_out], writes)
+
+        if self.recompute:
+            def fwd(*args):  # (the call keeps its arguments for the backward: see run)
+                fouts, (oouts, writes) = f(*args)
+                return fouts, oouts, writes, None
+
+            def bwd(args, cts):  # the forward again, differentiated (its outputs are dropped)
+                dstate, ndstate, rng, dins, ndins = args
+                _, pull, _ = jax.vjp(lambda ds, di: f(ds, ndstate, rng, di, ndins), dstate, dins, has_aux=True)
+                return pull(cts)
+        else:
+            def fwd(dstate, ndstate, rng, dins, ndins):
+                fouts, pull, (oouts, writes) = jax.vjp(
+                    lambda ds, di: f(ds, ndstate, rng, di, ndins), dstate, dins, has_aux=True)
+                return fouts, oouts, writes, pull
+
+            def bwd(pull, cts):
+                return pull(cts)
+        dset, dins_set = set(d_state), set(d_in)
+        dep = _depends_on(self.graph, [self.state_values[i] for i in d_state] +
+                          [self.graph.inputs[i] for i in d_in], self.float_values)
+        return _GradPlan(jax.jit(fwd), _CompiledOp(len(float_out), jax.jit(bwd)),
+                         [i for i in range(n_state) if i not in dset],
+                         [i for i in range(n_in) if i not in dins_set], dep)
 
     def _fast_call(self, run, n_state):
         """The call for the common case — no gradient, no RNG, no writes, one output — with flat
@@ -208,7 +234,11 @@ class Entry:
                 if mesh is not None:
                     donated = [mesh.replicate(a) for a in donated]
                     kept = [mesh.replicate(a) for a in kept]
-                outs, writes = self.fwd_donating(donated, kept, rng, ins)
+                try:
+                    outs, writes = self.fwd_donating(donated, kept, rng, ins)
+                except Exception:
+                    self._drop_donated_grads()
+                    raise
                 del donated
             else:
                 state = [t._value if t._base is None else t._sync() for t in st]
@@ -223,43 +253,45 @@ class Entry:
             state = [mesh.replicate(a) for a in state]
         d_in = tuple(i for i, t in enumerate(in_tensors)
                      if t._requires_grad and t._value.dtype.kind in _INEXACT and i in self.grad_inputs)
-        fwd = self._fwds.get(d_in)
-        if fwd is None:
-            fwd = self._fwds[d_in] = self._make_fwd(d_in, len(in_tensors))
+        plan = self._plans.get(d_in)
+        if plan is None:
+            plan = self._plans[d_in] = self._plan(d_in, len(in_tensors))
         ds = self.d_state
-        dset = set(ds)
-        dins_set = set(d_in)
-        fouts, oouts, writes, pull = fwd(
-            [state[i] for i in ds], [x for i, x in enumerate(state) if i not in dset], rng,
-            [ins[i] for i in d_in], [x for i, x in enumerate(ins) if i not in dins_set])
+        args = ([state[i] for i in ds], [state[i] for i in plan.nd_state], rng,
+                [ins[i] for i in d_in], [ins[i] for i in plan.nd_in])
+        fouts, oouts, writes, pull = plan.fwd(*args)
+        if pull is None:  # recompute mode: the backward runs the forward again on the same arrays
+            pull = args
         self.advance_rng()
         self._write_back(writes, in_tensors)
+        outs = [None] * self.n_out
+        for i, o in zip(self.other_out, oouts):
+            outs[i] = Tensor._wrap(o)
         leaves = [st[i] for i in ds] + [in_tensors[i] for i in d_in]
+        if not leaves:
+            for i, o in zip(self.float_out, fouts):
+                outs[i] = Tensor._wrap(o)
+            return outs
         edges = tuple(_edge_of(t) for t in leaves)
         saved = []
         for i, t in enumerate(leaves):
             root = t if t._base is None else t._base
             saved.append((root, root._version, f"input {i}"))
-        if not edges:
-            outs = [None] * self.n_out
-            for i, o in zip(self.float_out, fouts):
-                outs[i] = Tensor._wrap(o)
-            for i, o in zip(self.other_out, oouts):
-                outs[i] = Tensor._wrap(o)
-            return outs
-        node = _TapeNode(self.op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
-                         tuple(True for _ in edges), saved)
-        outs = [None] * self.n_out
-        dep = self._depends.get(d_in)
-        if dep is None:
-            dep = self._depends[d_in] = _depends_on(self.graph, [self.state_values[i] for i in ds] +
-                                                     [self.graph.inputs[i] for i in d_in], self.float_values)
+        node = _TapeNode(plan.op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
+                         (True,) * len(edges), saved)
+        dep = plan.depends
         for k, (i, o) in enumerate(zip(self.float_out, fouts)):
             # an output no gradient reaches is a plain tensor, as in eager mode
             outs[i] = Tensor._wrap(o, True, node, k) if dep[k] else Tensor._wrap(o)
-        for i, o in zip(self.other_out, oouts):
-            outs[i] = Tensor._wrap(o)
         return outs
+
+    def _drop_donated_grads(self):
+        """After a failed call: a donated ``.grad`` array may be gone, so drop the grad (the step
+        began with ``zero_grad()``, which drops it in eager mode too)."""
+        for i in self.donate:
+            t = self.state_tensors[i]
+            if type(t) is GradRef and t.param.grad is not None and t.param.grad._value.is_deleted():
+                t.param.grad = None
 
     def _write_back(self, writes, in_tensors):
         for w, target in zip(writes, self.write_targets):
@@ -268,6 +300,36 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+class _GradPlan:
+    """A grad-enabled call's program and index lists, for one set of inputs needing grad."""
+
+    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends")
+
+    def __init__(self, fwd, op, nd_state, nd_in, depends):
+        self.fwd, self.op, self.nd_state, self.nd_in, self.depends = fwd, op, nd_state, nd_in, depends
+
+
+# Below this many floating-point operations (about 10-100 µs of CPU), a grad-enabled call
+# recomputes its forward in the backward rather than returning residuals from the forward.
+RECOMPUTE_FLOPS = 2_000_000
+
+
+def _flops(g) -> int:
+    """A rough count of graph ``g``'s arithmetic: 2·M·N·K per matmul or convolution, one per
+    output element elsewhere."""
+    total = 0
+    for n in g.nodes:
+        for v in n.outputs:
+            size = math.prod(v.shape)
+            if n.op.name in ("matmul", "conv", "linear", "einsum", "conv_transpose"):
+                ins = [x for x in n.inputs if hasattr(x, "symbolic")]
+                k = math.prod(ins[1].shape) // max(ins[1].shape[0], 1) if n.op.name.startswith("conv") \
+                    else (ins[0].shape[-1] if ins and ins[0].shape else 1)
+                size *= 2 * k
+            total += size
+    return total
 
 
 def _reaching(g, outs) -> set:
@@ -288,13 +350,34 @@ def _depends_on(g, leaves, values) -> list:
     return [v in live for v in values]
 
 
+def _unread_grads(g) -> set:
+    """Names of the ``.grad`` refs graph ``g`` replaces without reading (a step that starts with
+    ``zero_grad()``): their arrays can be donated to hold the new gradients."""
+    used = {id(v) for n in g.nodes for v in n.inputs}
+    used.update(id(v) for v in g.outputs)
+    used.update(id(v) for v in g.writes.values())
+    return {n for n, v in g.state.items()
+            if n.endswith(".grad") and g.writes.get(n) is not None and id(v) not in used}
+
+
 def _donated_state(tensors, idx) -> list:
     """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
     array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
-    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
+    donating it would delete the other holder's values. Numpy views are protected by JAX itself.
+
+    An unread ``.grad`` (a GradRef) is donated only when nothing but its parameter holds the grad
+    tensor (torch's ``zero_grad()`` drops the old grad, which a user may still hold); otherwise
+    zeros of its shape stand in, since the program never reads it."""
     out = []
     for i in idx:
-        a = tensors[i]._value
+        t = tensors[i]
+        if type(t) is GradRef:
+            grad = t.param.grad  # references: the parameter's, this local, getrefcount's argument
+            if sys.getrefcount(grad) > 3 or grad._base is not None:
+                out.append(jnp.zeros(grad._value.shape, grad._value.dtype))
+                continue
+            t = grad
+        a = t._value
         # references: the tensor's slot, this local, getrefcount's argument
         out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
     return out
@@ -358,6 +441,22 @@ def _input_setter(i):
     return set_input
 
 
+def _creates_step_state(extra) -> bool:
+    """Will this training step create state that later steps read: a ``.grad`` that is None now
+    (backward creates it), or optimizer state (momentum buffers, Adam's moments) not made yet?
+    Plain SGD without momentum keeps no optimizer state."""
+    from ..optim.sgd import SGD
+    if any(p.requires_grad and p.grad is None for p in extra.get("grad_params", {}).values()):
+        return True
+    for _, opt in extra.get("optimizers", ()):
+        for group in opt.param_groups:
+            if isinstance(opt, SGD) and not group.get("momentum"):
+                continue
+            if any(p.requires_grad and not opt.state.get(p) for p in group["params"]):
+                return True
+    return False
+
+
 def _reraise_callback_error(e):
     """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
     err = _dispatch.CALLBACK_ERROR[0]
@@ -403,6 +502,7 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._warned_fallback = False
+        self._warmed_up = False        # a training step's first call ran eagerly (see _miss)
         self._extra = {}
         self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
 
@@ -454,13 +554,30 @@ class Compiled:
         try:
             outs = entry.run(leaves)
         except Exception as e:
-            _reraise_callback_error(e)
+            try:
+                _reraise_callback_error(e)
+            except CompileError as err:
+                if not getattr(err, "eager_instead", False):
+                    raise
+                return self._eager_instead(entry, err, args, kwargs)
             raise
         g = entry.graph
         if g.out_tree is LEAF:
             return outs[0]
         it = iter(outs)
         return unflatten(g.out_tree, [next(it) if is_v else v for is_v, v in zip(entry.out_is_value, g.outputs)])
+
+    def _eager_instead(self, entry, err, args, kwargs):
+        """A hook replaced a value inside a grad-enabled program: its derivative cannot be in the
+        program, so this entry runs eagerly from now on (the call is re-run: the program's writes,
+        RNG draws and donations happen only after a successful call, so nothing is lost)."""
+        entry.eager, entry.fast = True, None
+        warnings.warn(f"tracenn.compile({self._name}): {err.what}; its derivative cannot be part of the "
+                      "compiled program, so grad-enabled calls with these inputs now run eagerly "
+                      "(this call ran the hook twice). Under tracenn.no_grad() the compiled program "
+                      "applies the replacement.", stacklevel=4)
+        self._log.append(f"entry {self._index(entry)} runs eagerly from call {entry.calls}: {err.what}")
+        return self._target(*args, **kwargs)
 
     _check_calls = 1
 
@@ -500,6 +617,15 @@ class Compiled:
                 "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
                 "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
         step = bool(self._extra)
+        if step and not self._warmed_up and _creates_step_state(self._extra):
+            # The first step creates the parameters' .grad and the optimizer's state (momentum
+            # buffers, Adam's moments): a program traced now would differ from every later step's
+            # and cost a second XLA compile. Run this one step eagerly instead; the next call
+            # compiles the steady-state program, once.
+            self._warmed_up = True
+            self._log.append(f"call ran eagerly: {reason}, and the step creates state later steps "
+                             "read (.grad, optimizer state); the next call compiles the step")
+            return Entry(None, key, reason, [], False)
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                 name=self._name, mode=self._mode, **self._extra)
