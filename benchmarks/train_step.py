@@ -51,8 +51,9 @@ and torch. ``--profile``: the CNN steps' time per XLA operation (a jax.profiler 
 compiled HLO) and per aten op (torch.profiler).
 
 Peak memory (``--no-memory`` skips it): one subprocess per (workload, variant) so nothing else is alive;
-variants: the jax.jit step, the compiled step, and the compiled step called after an eager
-``opt.zero_grad()`` (the previous grads are then freed before the program runs). Printed: all live JAX
+variants: the jax.jit step, the compiled step, and the compiled step that ends with ``opt.zero_grad()``
+(no ``.grad`` survives it, as in the jax.jit step, where gradients are temporaries; with torch's loop
+body the gradients stay readable after ``step()``, so they are alive between steps). Printed: all live JAX
 arrays when the program starts, XLA's own accounting of the steady-state program
 (``compiled.memory_analysis()``: arguments, outputs, outputs aliased to donated arguments, temporaries),
 the peak during a step (live + outputs not aliased + temporaries), and the growth of the process's peak
@@ -154,7 +155,7 @@ def tracenn_optimizer(params, kind):
 class TracennStep:
     """PyTorch's training-loop body as a function, compiled whole (``compiled=True``) or run eagerly."""
 
-    def __init__(self, model, x, y, opt_kind, compiled=True):
+    def __init__(self, model, x, y, opt_kind, compiled=True, zero_grad_at_end=False):
         self.model, self.x, self.y = model, x, y
         self.params = list(model.parameters())
         opt = self.opt = tracenn_optimizer(self.params, opt_kind)
@@ -164,6 +165,8 @@ class TracennStep:
             loss = TF.cross_entropy(model(x), y)
             loss.backward()
             opt.step()
+            if zero_grad_at_end:  # no .grad survives the step, as in the jax.jit step
+                opt.zero_grad()
             return loss
 
         self.fn = tracenn.compile(train_step) if compiled else train_step
@@ -200,23 +203,6 @@ class TracennStep:
         st = e.state_tensors
         return e.fwd_donating.lower([st[i]._value for i in e.donate], [st[i]._value for i in e.keep],
                                     e.rng_args(), [self.x._value, self.y._value])
-
-
-class ZeroGradFirst:
-    """The same compiled step, called after an eager ``opt.zero_grad()``: the previous step's grads
-    are then freed before the program runs (and the program takes no grads as inputs)."""
-
-    def __init__(self, step):
-        self.step = step
-        self.sync = step.sync
-        self.lowered = step.lowered
-
-    def prepare(self):
-        self.step.opt.zero_grad()
-
-    def __call__(self):
-        self.prepare()
-        return self.step()
 
 
 def update_diff(p0, pa, pb):
@@ -770,11 +756,10 @@ def memory_probe(name, variant):
         del model
         sync = step.sync
     else:
-        step = TracennStep(model, tracenn.tensor(x_np), tracenn.tensor(y_np), opt_kind)
+        step = TracennStep(model, tracenn.tensor(x_np), tracenn.tensor(y_np), opt_kind,
+                           zero_grad_at_end=variant == "tracenn_zg")
         del model
         sync = step.sync
-        if variant == "tracenn_zg":
-            step = ZeroGradFirst(step)
     for _ in range(4):
         sync(step())
     if variant == "jax":
@@ -783,8 +768,6 @@ def memory_probe(name, variant):
         ma = step.lowered().compile().memory_analysis()
     for _ in range(2):
         sync(step())
-    if hasattr(step, "prepare"):
-        step.prepare()
     gc.collect()
     live = sum(a.nbytes for a in jax.live_arrays())  # what is alive when the program starts
     hwm_growth = None
@@ -805,7 +788,7 @@ def memory_probe(name, variant):
 def memory_table(ctx, names):
     out, result = [], {}
     for name in names:
-        for variant, label in (("jax", BASE), ("tracenn", TN), ("tracenn_zg", TN + ", zero_grad() before the call")):
+        for variant, label in (("jax", BASE), ("tracenn", TN), ("tracenn_zg", TN + ", ending with zero_grad()")):
             cmd = [sys.executable, os.path.abspath(__file__), "--_memory", f"{name}:{variant}"]
             env = dict(os.environ, PYTHONPATH=_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
             p = subprocess.run(cmd, capture_output=True, text=True, env=env)

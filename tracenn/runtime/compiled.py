@@ -441,22 +441,6 @@ def _input_setter(i):
     return set_input
 
 
-def _creates_step_state(extra) -> bool:
-    """Will this training step create state that later steps read: a ``.grad`` that is None now
-    (backward creates it), or optimizer state (momentum buffers, Adam's moments) not made yet?
-    Plain SGD without momentum keeps no optimizer state."""
-    from ..optim.sgd import SGD
-    if any(p.requires_grad and p.grad is None for p in extra.get("grad_params", {}).values()):
-        return True
-    for _, opt in extra.get("optimizers", ()):
-        for group in opt.param_groups:
-            if isinstance(opt, SGD) and not group.get("momentum"):
-                continue
-            if any(p.requires_grad and not opt.state.get(p) for p in group["params"]):
-                return True
-    return False
-
-
 def _reraise_callback_error(e):
     """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
     err = _dispatch.CALLBACK_ERROR[0]
@@ -502,7 +486,6 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._warned_fallback = False
-        self._warmed_up = False        # a training step's first call ran eagerly (see _miss)
         self._extra = {}
         self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
 
@@ -617,15 +600,6 @@ class Compiled:
                 "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
                 "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
         step = bool(self._extra)
-        if step and not self._warmed_up and _creates_step_state(self._extra):
-            # The first step creates the parameters' .grad and the optimizer's state (momentum
-            # buffers, Adam's moments): a program traced now would differ from every later step's
-            # and cost a second XLA compile. Run this one step eagerly instead; the next call
-            # compiles the steady-state program, once.
-            self._warmed_up = True
-            self._log.append(f"call ran eagerly: {reason}, and the step creates state later steps "
-                             "read (.grad, optimizer state); the next call compiles the step")
-            return Entry(None, key, reason, [], False)
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                 name=self._name, mode=self._mode, **self._extra)
