@@ -8,7 +8,8 @@ of that ``jax.numpy`` function (the floor a jitted-kernel-per-op design can reac
 (when ``import torch`` works). Medians of interleaved timed loops after warm-up (see _timing.py).
 
 Rows marked ``grad`` record autograd history (inputs require grad); the ``fwd+bwd`` rows run a
-forward and a backward. The summary's median ratio to torch is over the forward rows without grad.
+forward and a backward. The summary's median ratio to torch is over the forward rows without grad;
+beside it, the same median for the jax.jit floor, and tracenn's median ratio to that floor.
 """
 from __future__ import annotations
 
@@ -122,6 +123,7 @@ def build_cases(torch):
              (lambda x: x.reshape(-1), (ja,)), lambda: pa.reshape(-1))
     add_case("x[:, 1:5]", fwd, lambda: ta[:, 1:5], lambda: ja[:, 1:5], (lambda x: x[:, 1:5], (ja,)),
              lambda: pa[:, 1:5])
+    add_case("x[3] (int index)", fwd, lambda: ta[3], lambda: ja[3], (lambda x: x[3], (ja,)), lambda: pa[3])
     add_case("x[idx] (32 rows)", fwd, lambda: ta[tidx], lambda: ja[jidx], (lambda x, i: x[i], (ja, jidx)),
              lambda: pa[pidx])
     add_case("softmax(dim=-1)", fwd, lambda: T.softmax(ta, -1), lambda: jax.nn.softmax(ja, axis=-1),
@@ -215,11 +217,15 @@ def main(argv=None):
     print(f"warming up and calibrating {len(entries)} loops ...", file=sys.stderr, flush=True)
     res = time_interleaved(entries, repeats=repeats, target_s=target, stat=args.stat,
                            progress=lambda r, n: print(f"  repeat {r}/{n}", file=sys.stderr, flush=True))
-    rows, fwd_ratios = [], []
+    rows, fwd_ratios, floor_ratios, jit_ratios = [], [], [], []
     for i, (name, kind, *_rest) in enumerate(cases):
         t_tn, t_jn, t_jt, t_pt = res[i, "tracenn"], res[i, "jnp"], res.get((i, "jit")), res.get((i, "torch"))
         if kind == "fwd" and t_pt is not None:
             fwd_ratios.append(t_tn / t_pt)
+            if t_jt is not None:
+                floor_ratios.append(t_jt / t_pt)
+        if kind == "fwd" and t_jt is not None:
+            jit_ratios.append(t_tn / t_jt)
         rows.append([name, kind, fmt_us(t_tn), fmt_us(t_jn), fmt_us(t_jt), fmt_us(t_pt),
                      fmt_ratio(t_tn, t_jn), fmt_ratio(t_tn, t_jt), fmt_ratio(t_tn, t_pt)])
     print()
@@ -231,6 +237,12 @@ def main(argv=None):
               f"{statistics.median(fwd_ratios):.2f}x  (min {min(fwd_ratios):.2f}, max {max(fwd_ratios):.2f})")
     else:
         print("median tracenn/torch: n/a (PyTorch not available)")
+    if floor_ratios:
+        print(f"median jax.jit/torch over the same ops: {statistics.median(floor_ratios):.2f}x  (the floor of a "
+              "jitted-kernel-per-op design: tracenn/torch cannot go below it)")
+    if jit_ratios:
+        print(f"median tracenn/jax.jit over {len(jit_ratios)} forward ops: {statistics.median(jit_ratios):.2f}x  "
+              f"(min {min(jit_ratios):.2f}, max {max(jit_ratios):.2f}; 1.0 = at the floor)")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (this machine is shared: above ~0.5 "
           "before the run, other work competed for the 2 cores and the numbers are noisier)")
     print("jnp = eager jax.numpy (for fwd+bwd rows: un-jitted jax.grad); jax.jit = the same function "

@@ -37,7 +37,7 @@ __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype"]
 LOW_PRECISION_OPS = ("matmul", "conv", "conv_transpose", "einsum")
 FLOAT32_OPS = ("exp", "expm1", "log", "log1p", "log2", "log10", "pow", "rsqrt", "reciprocal", "sum", "mean",
                "var", "prod", "cumsum", "cumprod", "logsumexp", "acos", "asin", "cosh", "sinh", "tan",
-               "erfinv")
+               "erfinv", "softmax", "log_softmax")
 _dispatch.AUTOCAST_OPS.update({n: "low" for n in LOW_PRECISION_OPS})
 _dispatch.AUTOCAST_OPS.update({n: "f32" for n in FLOAT32_OPS})
 

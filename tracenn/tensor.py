@@ -286,14 +286,15 @@ class Tensor:
         "data" (writes are invisible to autograd's saved-tensor check, as torch's ``.data``).
         """
         v = Tensor._wrap(value, requires_grad and not detached, None if detached else node, idx)
-        root = self._base if self._base is not None else self
+        base = self._base
+        root = self if base is None else base
         v._base = root
-        v._chain = self._chain + (step,) if self._base is not None else self._layout + (step,)
+        v._chain = (self._layout if base is None else self._chain) + (step,)
         v._base_seen = root._ver + root._writes
         kind = detached or self._detached
         if kind:
             v._detached = kind
-        elif self._requires_grad and self._node is None and self._base is not None:
+        elif self._requires_grad and self._node is None and base is not None:
             v._leaf_base = self  # a leaf that is itself a view: x = t.view(2, 3).requires_grad_()
         elif self._leaf_base is not None:
             v._leaf_base = self._leaf_base

@@ -78,6 +78,11 @@ def shape_arg(size) -> tuple:
     """Accept f(2, 3), f((2, 3)), f([2, 3]), f(Size) — torch's varargs shape convention."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = size[0]
+    for s in size:
+        if type(s) is not int:
+            break
+    else:
+        return tuple(size)  # the common case: plain ints (no abc isinstance per element)
     out = []
     for s in size:
         if isinstance(s, Tensor):

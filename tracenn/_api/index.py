@@ -12,16 +12,17 @@ import numbers
 import numpy as np
 
 from .. import dtypes as _dt
-from .._dispatch import apply
+from .._dispatch import TRACE as _TRACE, apply, scalar_operand
 from ..autograd.graph import Node
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
 from ._common import as_operand, value_of
 from .reduce import values_indices
-from .shape import _view, strides_of
+from .shape import _view, _view_of, contiguous_strides
 
 _INDEX, _INDEX_PUT, _SLICE = OPS["index"], OPS["index_put"], OPS["slice"]
+_DYNAMIC_SLICE, _DYNAMIC_UPDATE = OPS["dynamic_slice"], OPS["dynamic_update_slice"]
 
 
 def _is_int(x):
@@ -72,41 +73,108 @@ def _expand_ellipsis(entries, ndim):
 
 
 def _slice_entry(s: slice, size: int):
-    step = 1 if s.step is None else int(s.step)
-    if step <= 0:
-        raise ValueError("step must be greater than zero")
-    start, stop, _ = slice(s.start, s.stop, step).indices(size)
-    stop = builtins.max(stop, start)
+    if s.step is None:
+        start, stop, _ = s.indices(size)
+        step = 1
+    else:
+        step = int(s.step)
+        if step <= 0:
+            raise ValueError("step must be greater than zero")
+        start, stop, _ = slice(s.start, s.stop, step).indices(size)
+    if stop < start:
+        stop = start
     return ("s", start, stop, step), len(range(start, stop, step))
 
 
-def _parse(x: Tensor, index):
-    """(basic spec, strides) if the index is basic, else (advanced spec, index tensors)."""
-    entries = _expand_ellipsis(_normalize(index), x.ndim)
-    shape = x._value.shape
-    if builtins.all(not isinstance(e, Tensor) and not isinstance(e, bool) for e in entries):
-        spec, st, d = [], [], 0
-        old_st = strides_of(x)
-        for e in entries:
-            if e is None:
-                spec.append(("n",))
-                st.append(1 if d >= len(shape) else shape[d] * old_st[d])
-            elif _is_int(e):
-                size = shape[d]
-                if not -size <= e < size:
-                    raise IndexError(f"index {e} is out of bounds for dimension {d} with size {size}")
-                spec.append(("i", e % size))
-                d += 1
-            elif isinstance(e, slice):
-                ent, _ = _slice_entry(e, shape[d])
+# The entry types of a basic index that need no conversion (bool is not int here: type() is exact).
+_PLAIN = frozenset((int, slice, type(None), type(Ellipsis)))
+
+
+class _Basic:
+    """A basic index (ints, slices, None, ...) resolved against one tensor: a view of it.
+
+    ``spec``: the ``slice`` op's static spec; ``strides``: torch's strides of the view;
+    ``ints``: the integer entries (already in range), which eager dispatch passes as operands of
+    ``dynamic_slice`` so that one kernel serves every index value.
+    """
+    __slots__ = ("spec", "strides", "ints")
+
+    def __init__(self, x: Tensor, entries: tuple):
+        shape = x._value.shape
+        ndim = len(shape)
+        ellipses = entries.count(Ellipsis)
+        used = len(entries) - ellipses - entries.count(None)
+        if ellipses > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if used > ndim:
+            raise IndexError(f"too many indices for tensor of dimension {ndim}")
+        old_st = x._strides if x._strides is not None else contiguous_strides(shape)
+        spec, st, ints = [], [], []
+        d = 0
+        for e in entries if ellipses else entries + (Ellipsis,):  # no "...": one at the end
+            t = type(e)
+            if t is slice:
+                ent = _slice_entry(e, shape[d])[0]
                 spec.append(ent)
                 st.append(old_st[d] * ent[3])
                 d += 1
-            else:
+            elif t is int:
+                size = shape[d]
+                if not -size <= e < size:
+                    raise IndexError(f"index {e} is out of bounds for dimension {d} with size {size}")
+                e %= size
+                spec.append(("i", e))
+                ints.append(e)
+                d += 1
+            elif e is None:
+                spec.append(("n",))
+                st.append(1 if d >= ndim else shape[d] * old_st[d])
+            else:  # the ellipsis: full slices of the dims no entry names
+                for k in range(d, d + ndim - used):
+                    spec.append(("s", 0, shape[k], 1))
+                    st.append(old_st[k])
+                d += ndim - used
+        self.spec, self.strides, self.ints = tuple(spec), tuple(st), ints
+
+    @property
+    def shape(self) -> tuple:
+        """The view's shape."""
+        return tuple(1 if e[0] == "n" else len(range(e[1], e[2], e[3])) for e in self.spec if e[0] != "i")
+
+    def operands(self, x: Tensor) -> list:
+        """The integers as kernel operands (cached arrays: see ``scalar_operand``)."""
+        v = x._value
+        return [scalar_operand(i, v) for i in self.ints]
+
+    def dynamic_spec(self) -> tuple:
+        """``spec`` with the integers taken out (``dynamic_slice``'s static parameter)."""
+        return tuple(("i",) if e[0] == "i" else e for e in self.spec)
+
+    def view(self, x: Tensor) -> Tensor:
+        """``x[index]``, a view of ``x``."""
+        if self.ints and _TRACE[0] is None:
+            r = apply(_DYNAMIC_SLICE, (x, *self.operands(x)), (self.dynamic_spec(),))
+            return _view_of(x, r, ("slice", (self.spec,)), self.strides)
+        return _view(x, _SLICE, (self.spec,), self.strides)
+
+
+def _parse(x: Tensor, index):
+    """A :class:`_Basic` if the index is basic, else (advanced spec, index tensors)."""
+    entries = index if type(index) is tuple else (index,)
+    for e in entries:
+        if type(e) not in _PLAIN:
+            break
+    else:
+        return _Basic(x, entries)
+    entries = _expand_ellipsis(_normalize(index), x.ndim)
+    if builtins.all(not isinstance(e, Tensor) and not isinstance(e, bool) for e in entries):
+        for e in entries:
+            if not (e is None or _is_int(e) or isinstance(e, slice)):
                 raise IndexError(
                     "only integers, slices (`:`), ellipsis (`...`), None and long or byte Variables "
                     f"are valid indices (got {type(e).__name__})")
-        return True, tuple(spec), tuple(st)
+        return _Basic(x, tuple(int(e) if _is_int(e) else e for e in entries))
+    shape = x._value.shape
     spec, arrays, d = [], [], 0
     for e in entries:
         if isinstance(e, bool):
@@ -144,7 +212,7 @@ def _parse(x: Tensor, index):
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
         else:
             raise IndexError(f"invalid index entry of type {type(e).__name__}")
-    return False, tuple(spec), arrays
+    return tuple(spec), arrays
 
 
 def _to_jnp(a):
@@ -167,23 +235,36 @@ def _check_bounds(idx: Tensor, size: int, dim: int, what="index", error=IndexErr
 
 def getitem(self, index):
     """``x[index]``: ints, slices, None and ``...`` give a view; tensors/lists/masks a gathered copy."""
-    basic, spec, extra = _parse(self, index)
-    if basic:
-        return _view(self, _SLICE, (spec,), extra)
-    return apply(_INDEX, (self, *extra), (spec,))
+    plan = _parse(self, index)
+    if type(plan) is _Basic:
+        return plan.view(self)
+    spec, arrays = plan
+    return apply(_INDEX, (self, *arrays), (spec,))
 
 
 def setitem(self, index, value):
-    """``x[index] = value``: writes through views into the base, as torch does."""
+    """``x[index] = value``: writes through views into the base, as torch does.
+
+    ``x[i] = v`` on a tensor that is not a view writes with ``dynamic_update_slice``, the
+    integers as operands (one kernel for every ``i``); other writes go through the view.
+    """
     since = Node._seq  # nodes made from here on belong to this write (see Tensor._set_)
     value = as_operand(value)
-    basic, spec, extra = _parse(self, index)
-    if basic:
-        target = _view(self, _SLICE, (spec,), extra)
-        target._set_(_broadcast_value(value, target), "x[...] = v", since)
+    plan = _parse(self, index)
+    if type(plan) is _Basic:
+        if plan.ints and self._base is None and _TRACE[0] is None \
+                and not (self._requires_grad and self._node is None):  # (that raises: the old path says how)
+            if isinstance(value, Tensor):
+                value = _broadcast_value(value, plan.shape, self._value.dtype)
+            new = apply(_DYNAMIC_UPDATE, (self, value, *plan.operands(self)), (plan.dynamic_spec(),))
+            self._set_(new, "x[...] = v", since)
+            return
+        target = plan.view(self)
+        target._set_(_broadcast_value(value, target._value.shape, target._value.dtype), "x[...] = v", since)
         return
+    spec, arrays = plan
     _check_put_dtype(self, value)
-    self._set_(apply(_INDEX_PUT, (self, value, *extra), (spec, False)), "x[...] = v", since)
+    self._set_(apply(_INDEX_PUT, (self, value, *arrays), (spec, False)), "x[...] = v", since)
 
 
 def _check_put_dtype(dest, value):
@@ -196,13 +277,14 @@ def _check_put_dtype(dest, value):
             f"source. Cast the value first, e.g. v.to(x.dtype).")
 
 
-def _broadcast_value(value, target: Tensor) -> Tensor:
+def _broadcast_value(value, shape: tuple, dtype) -> Tensor:
+    """``value`` (a tensor or a number) as a tensor of ``shape`` and ``dtype``, broadcast as torch's
+    copy_ and ``x[...] = v`` do (leading size-1 dims of a tensor are dropped first)."""
     from .math import _cast
     from .shape import expand
-    shape = target._value.shape
     if not isinstance(value, Tensor):
-        return apply(OPS["full"], (value,), (shape, target._value.dtype))
-    v = _cast(value, target._value.dtype)
+        return apply(OPS["full"], (value,), (shape, dtype))
+    v = _cast(value, dtype)
     if v._value.shape != shape:
         while v.ndim > len(shape) and v._value.shape[0] == 1:
             v = v[0]

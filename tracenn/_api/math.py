@@ -1,23 +1,29 @@
 """Elementwise math: arithmetic with torch's promotion, comparisons, unary functions, where, clamp."""
 from __future__ import annotations
 
+import jax
 import numpy as np
 
 from .. import dtypes as _dt
-from .._dispatch import apply
+from .._dispatch import apply, scalar_operand
 from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor
-from ._common import as_operand, float_np_dtype, result_np_dtype
+from ._common import as_operand, float_np_dtype, result_np_dtype, value_of
 
 _BOOL = np.dtype(bool)
 
 
 def _binary(name, a, b, dt=None):
     a, b = as_operand(a), as_operand(b)
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"{name}(): expected at least one Tensor argument")
-    return apply(OPS[name], (a, b), (dt or result_np_dtype(a, b),))
+    dt = dt or result_np_dtype(a, b)  # (from the numbers' Python types: before scalar_operand)
+    if not isinstance(b, Tensor):
+        if not isinstance(a, Tensor):
+            raise TypeError(f"{name}(): expected at least one Tensor argument")
+        b = scalar_operand(b, a._value)
+    elif not isinstance(a, Tensor):
+        a = scalar_operand(a, b._value)
+    return apply(OPS[name], (a, b), (dt,))
 
 
 def _torch_name(dt: np.dtype) -> str:
@@ -51,7 +57,8 @@ def _scaled(input, other, alpha):
 
 def add(input, other, *, alpha=1, out=None):
     """``input + alpha * other`` with torch's type promotion."""
-    return _out(_binary("add", input, _scaled(input, other, alpha)), out)
+    r = _binary("add", input, other if alpha == 1 else _scaled(input, other, alpha))
+    return r if out is None else _out(r, out)
 
 
 def sub(input, other, *, alpha=1, out=None):
@@ -73,17 +80,24 @@ def rsub(input, other, *, alpha=1):
 
 
 def mul(input, other, *, out=None):
-    return _out(_binary("mul", input, other), out)
+    r = _binary("mul", input, other)
+    return r if out is None else _out(r, out)
 
 
 def div(input, other, *, rounding_mode=None, out=None):
-    """True division (ints give floats); ``rounding_mode`` 'trunc' or 'floor' as torch."""
+    """True division (ints give floats); ``rounding_mode`` 'trunc' or 'floor' as torch.
+
+    An integer division with a rounding mode raises ``RuntimeError: ZeroDivisionError`` for a zero
+    divisor in eager mode, as torch on CPU; compiled code returns XLA's values there instead
+    (see :func:`floor_divide`).
+    """
     a, b = as_operand(input), as_operand(other)
     dt = result_np_dtype(a, b)
     if rounding_mode is None:
         r = _binary("div", a, b, float_np_dtype(dt))
     elif rounding_mode == "trunc":
         _refuse("div_trunc_cpu", dt, "b", "convert the inputs first, e.g. x.long()")
+        _check_divisor("div", b, dt)
         r = _binary("trunc_divide", a, b, dt)
     elif rounding_mode == "floor":
         r = floor_divide(a, b)
@@ -98,22 +112,56 @@ multiply = mul
 subtract = sub
 
 
-def _no_bool(name, kernel):
+def _check_divisor(name, divisor, dt: np.dtype) -> None:
+    """Integer division by zero raises ``RuntimeError: ZeroDivisionError``, as torch's CPU kernels do.
+
+    Only an integer computation dtype is checked (floats give inf/nan). A Python-number divisor is
+    checked without touching the device; a tensor divisor costs one host read of its values, as
+    torch's check does, and only for arrays on the CPU (torch's CUDA kernels do not check either).
+    Nothing is checked while compiling or under ``jax.jit``: the values do not exist yet, and the
+    compiled program returns XLA's values instead of raising (see :func:`floor_divide`).
+    """
+    if dt.kind not in "iu":
+        return
+    if not isinstance(divisor, Tensor):
+        zero = divisor == 0
+    else:
+        v = value_of(divisor)
+        if not isinstance(v, jax.Array) or isinstance(v, jax.core.Tracer) or v.size == 0 \
+                or next(iter(v.devices())).platform != "cpu":
+            return
+        zero = not np.asarray(v).all()
+    if zero:
+        raise RuntimeError(
+            f"ZeroDivisionError: integer {name} by zero. Make the divisor nonzero (e.g. "
+            f"tracenn.where(y == 0, 1, y)), or divide floating-point tensors (x.float()) to get inf/nan.")
+
+
+_ZERO_DIVISOR_DOC = """
+
+    With an integer dtype, a zero divisor raises ``RuntimeError: ZeroDivisionError`` in eager mode,
+    as torch does on CPU. Compiled code (``tracenn.compile``, ``jax.jit``) cannot raise it, because
+    the check depends on values: there the result holds XLA's values for those elements (on CPU
+    -1 or -2 for a quotient, 0 for a remainder), never an error.
+    """
+
+
+def _no_bool(name, kernel, doc):
     def f(input, other):
         a, b = as_operand(input), as_operand(other)
         dt = result_np_dtype(a, b)
         _refuse(kernel, dt, "b", "convert the inputs first, e.g. x.long()")
+        _check_divisor(name, b, dt)
         return _binary(name, a, b, dt)
     f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc + _ZERO_DIVISOR_DOC
     return f
 
 
-floor_divide = _no_bool("floor_divide", "div_floor_cpu")
-floor_divide.__doc__ = "``input // other`` rounded toward negative infinity (Python's ``//``)."
-remainder = _no_bool("remainder", "remainder_cpu")
-remainder.__doc__ = "Python's ``%``: the result has the sign of ``other``."
-fmod = _no_bool("fmod", "fmod_cpu")
-fmod.__doc__ = "C's ``fmod``: the result has the sign of ``input``."
+floor_divide = _no_bool("floor_divide", "div_floor_cpu",
+                        "``input // other`` rounded toward negative infinity (Python's ``//``).")
+remainder = _no_bool("remainder", "remainder_cpu", "Python's ``%``: the result has the sign of ``other``.")
+fmod = _no_bool("fmod", "fmod_cpu", "C's ``fmod``: the result has the sign of ``input``.")
 
 
 def pow(input, exponent):

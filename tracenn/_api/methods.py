@@ -111,7 +111,7 @@ def copy_(self, src, non_blocking=False):
             jd = min(dv.devices(), key=lambda d: d.id)
             _eager_transfer_kernels(jd)
             src = apply(OPS["to_device"], (src,), (jd,))  # the destination keeps its device, as torch
-    return self._set_(_broadcast_value(src, self), "copy_")
+    return self._set_(_broadcast_value(src, self._value.shape, self._value.dtype), "copy_")
 
 
 Tensor.fill_ = fill_

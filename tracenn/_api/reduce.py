@@ -13,6 +13,8 @@ from ..tensor import Tensor, _wrap_dim
 from ._common import dims_arg, float_np_dtype
 from .math import _cast, abs as _abs, pow as _pow, sqrt, sub
 
+_SOFTMAX, _LOG_SOFTMAX = OPS["softmax"], OPS["log_softmax"]
+
 # torch returns these named tuples from max/min/sort/topk with a dim.
 values_indices = {name: collections.namedtuple(name, ["values", "indices"])
                   for name in ("max", "min", "sort", "topk", "mode", "median", "kthvalue", "cummax", "cummin")}
@@ -218,20 +220,22 @@ def _softmax_input(input, dim, dtype, name):
         x = _cast(x, _dt.as_dtype(dtype).np)
     elif x._value.dtype.kind not in "fcV":
         x = _cast(x, float_np_dtype(x._value.dtype))
-    return x, _wrap_dim(dim, x.ndim)
+    d = _wrap_dim(dim, x.ndim)
+    return x, d if x.ndim else None  # a 0-d tensor: its one element
 
 
 def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``x - logsumexp(x, dim)``: a composite of two primitives."""
+    """``x - max - log(sum(exp(x - max)))`` along ``dim``: one primitive (one kernel, torch's
+    formula and gradient), though a composite could express it: it is among the most called ops,
+    and three kernels cost three dispatches eagerly."""
     x, d = _softmax_input(input, dim, dtype, "log_softmax")
-    return sub(x, logsumexp(x, d, keepdim=True))
+    return apply(_LOG_SOFTMAX, (x,), (d,))
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
-    """``exp(x - logsumexp(x, dim))``: a composite of three primitives."""
-    from .math import exp
+    """``exp(x - max) / sum(exp(x - max))`` along ``dim``: one primitive, as :func:`log_softmax`."""
     x, d = _softmax_input(input, dim, dtype, "softmax")
-    return exp(sub(x, logsumexp(x, d, keepdim=True)))
+    return apply(_SOFTMAX, (x,), (d,))
 
 
 def softmin(input, dim=None, _stacklevel=3, dtype=None):

@@ -8,6 +8,7 @@ it took (``Tensor._make_view``). torch's strides are tracked for views so ``view
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 
 from .. import dtypes as _dt
@@ -15,14 +16,18 @@ from .._dispatch import apply
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import check_int, shape_arg
+from ._common import check_int, result_np_dtype, shape_arg
+from .math import _cast, _out
 
 _RESHAPE, _PERMUTE, _EXPAND, _SLICE = OPS["reshape"], OPS["permute"], OPS["expand"], OPS["slice"]
+_CAT = OPS["cat"]
 
 
 # ---- strides ---------------------------------------------------------------------------------
 
-def contiguous_strides(shape) -> tuple:
+@functools.lru_cache(maxsize=1024)
+def contiguous_strides(shape: tuple) -> tuple:
+    """torch's strides of a contiguous tensor of ``shape`` (cached: read on every view)."""
     strides, acc = [], 1
     for s in reversed(shape):
         strides.append(acc)
@@ -83,11 +88,18 @@ def _view_strides(old_shape, old_strides, new_shape):
 
 def _view(x: Tensor, op, key, strides) -> Tensor:
     """Run view primitive ``op`` and make the result alias ``x``'s root."""
-    r = apply(op, (x,), key)
-    if strides is not None and _is_contiguous(r._value.shape, strides) and x._strides is None:
+    return _view_of(x, apply(op, (x,), key), (op.name, key), strides)
+
+
+def _view_of(x: Tensor, r: Tensor, step: tuple, strides) -> Tensor:
+    """Make ``r``, the result of view ``step`` (op name, static key) of ``x``, alias ``x``'s root.
+
+    ``strides``: torch's strides of the view; None (or contiguous ones, when ``x`` is contiguous)
+    records none.
+    """
+    if strides is not None and x._strides is None and _is_contiguous(r._value.shape, strides):
         strides = None
-    return x._make_view(r._value, (op.name, key), node=r._node, requires_grad=r._requires_grad,
-                        strides=strides)
+    return x._make_view(r._value, step, node=r._node, requires_grad=r._requires_grad, strides=strides)
 
 
 # ---- view / reshape ----------------------------------------------------------------------------
@@ -112,6 +124,23 @@ def _infer_shape(shape, numel) -> tuple:
     return tuple(shape)
 
 
+@functools.lru_cache(maxsize=1024)
+def _reshape_plan(old_shape: tuple, old_strides, shape: tuple):
+    """(new shape, can it alias, its strides) for viewing a tensor of ``old_shape`` and torch
+    strides ``old_strides`` (None: contiguous) as ``shape`` (-1 inferred).
+
+    The strides are None for a contiguous result of a contiguous tensor (what ``_view_of``
+    records). Pure shape arithmetic, so cached: view/reshape in a loop costs a dict look-up.
+    """
+    new = _infer_shape(shape, math.prod(old_shape))
+    st = _view_strides(old_shape, old_strides if old_strides is not None else contiguous_strides(old_shape), new)
+    if st is None:
+        return new, False, None
+    if old_strides is None and _is_contiguous(new, st):
+        st = None
+    return new, True, st
+
+
 def view(input, *shape):
     """The same data with another shape; raises where torch cannot alias (use reshape there)."""
     if len(shape) == 1 and (isinstance(shape[0], _dt.dtype) or not isinstance(shape[0], (int, tuple, list))):
@@ -119,24 +148,21 @@ def view(input, *shape):
         if d.itemsize != input.dtype.itemsize:
             raise RuntimeError("view(dtype) with a different element size is not supported by tracenn")
         return apply(OPS["bitcast"], (input,), (d.np,))
-    new = _infer_shape(shape_arg(shape), input._value.size)
-    st = _view_strides(input._value.shape, strides_of(input), new)
-    if st is None:
+    new, ok, st = _reshape_plan(input._value.shape, input._strides, shape_arg(shape))
+    if not ok:
         raise ShapeError(
             "view size is not compatible with input tensor's size and stride (at least one "
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead.")
-    return _view(input, _RESHAPE, (new,), st)
+    key = (new,)
+    return _view_of(input, apply(_RESHAPE, (input,), key), ("reshape", key), st)
 
 
 def reshape(input, *shape):
     """``view`` when the data allow it, else a copy — exactly torch's rule."""
-    new = _infer_shape(shape_arg(shape), input._value.size)
-    if new == input._value.shape and input._base is None:
-        return _view(input, _RESHAPE, (new,), None)
-    st = _view_strides(input._value.shape, strides_of(input), new)
-    if st is None:
-        return apply(_RESHAPE, (input,), (new,))
-    return _view(input, _RESHAPE, (new,), st)
+    new, ok, st = _reshape_plan(input._value.shape, input._strides, shape_arg(shape))
+    key = (new,)
+    r = apply(_RESHAPE, (input,), key)
+    return _view_of(input, r, ("reshape", key), st) if ok else r
 
 
 def view_as(input, other):
@@ -430,36 +456,34 @@ def clone(input, *, memory_format=None):
 
 
 def _same_dtype(tensors, name):
-    from ._common import result_np_dtype
     if not tensors:
         raise RuntimeError(f"{name}(): expected a non-empty list of Tensors")
     dt = result_np_dtype(*tensors) if len(tensors) > 1 else tensors[0]._value.dtype
-    from .math import _cast
     return [_cast(t, dt) for t in tensors]
 
 
 def cat(tensors, dim=0, *, out=None):
     """Concatenate along ``dim`` (dtypes promote; legacy empty 1-D tensors are skipped, as torch)."""
-    tensors = [t for t in tensors]
-    if not builtins.all(isinstance(t, Tensor) for t in tensors):
-        raise TypeError("cat(): expected a sequence of Tensors")
-    keep = [t for t in tensors if not (t.ndim == 1 and t._value.shape[0] == 0)] or tensors[:1]
+    tensors = list(tensors)
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise TypeError("cat(): expected a sequence of Tensors")
+    keep = [t for t in tensors if t._value.shape != (0,)] or tensors[:1]
     tensors = _same_dtype(keep, "cat")
-    ref = tensors[0]
-    if ref.ndim == 0:
+    ref = tensors[0]._value.shape
+    n = len(ref)
+    if n == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
-    d = _wrap_dim(dim, ref.ndim)
+    d = _wrap_dim(dim, n)
     for i, t in enumerate(tensors):
-        if t.ndim != ref.ndim or builtins.any(a != b for j, (a, b) in enumerate(zip(t.shape, ref.shape)) if j != d):
+        s = t._value.shape
+        if len(s) != n or s[:d] != ref[:d] or s[d + 1:] != ref[d + 1:]:
             raise ShapeError(
                 f"Sizes of tensors must match except in dimension {d}. Expected size "
-                f"{[s for j, s in enumerate(ref.shape) if j != d]} but got size "
-                f"{[s for j, s in enumerate(t.shape) if j != d]} for tensor number {i} in the list.")
-    r = tensors[0] if len(tensors) == 1 else apply(OPS["cat"], tuple(tensors), (d,))
-    if len(tensors) == 1:
-        r = clone(r)
-    from .math import _out
-    return _out(r, out)
+                f"{[k for j, k in enumerate(ref) if j != d]} but got size "
+                f"{[k for j, k in enumerate(s) if j != d]} for tensor number {i} in the list.")
+    r = clone(tensors[0]) if len(tensors) == 1 else apply(_CAT, tuple(tensors), (d,))
+    return r if out is None else _out(r, out)
 
 
 concat = concatenate = cat
@@ -474,7 +498,6 @@ def stack(tensors, dim=0, *, out=None):
             raise ShapeError(f"stack expects each tensor to be equal size, but got {list(shape)} at "
                              f"entry 0 and {list(t.shape)} at entry {i}")
     d = _wrap_dim(dim, len(shape) + 1)
-    from .math import _out
     return _out(apply(OPS["stack"], tuple(tensors), (d,)), out)
 
 

