@@ -1,9 +1,13 @@
 """Eager reverse-mode autograd: ``backward``, ``grad``, grad-mode contexts.
 
 A dynamic tape: each op with an input that requires grad records a :class:`~.graph.Node`; backward
-walks them in reverse order and runs each op's jitted vjp from the op registry.
+walks them in reverse order and runs each op's jitted vjp from the op registry. With
+``create_graph=True`` it dispatches each op's gradient op on tensors instead, so the gradients
+carry history and can be differentiated again, to any order.
 """
 from __future__ import annotations
+
+import warnings
 
 import jax.numpy as jnp
 
@@ -38,7 +42,9 @@ def _ones(shape, dtype):
     return v
 
 
-def _seed_grads(outputs, grad_outputs):
+def _seed_grads(outputs, grad_outputs, as_tensors=False):
+    """The gradient each output starts from: raw arrays, or with ``as_tensors`` (create_graph)
+    tensors, a given ``grad_outputs`` tensor kept as it is (its history takes part)."""
     from ..tensor import Tensor
     grads = []
     for i, out in enumerate(outputs):
@@ -50,7 +56,8 @@ def _seed_grads(outputs, grad_outputs):
         if g is None:
             if out._value.size != 1:
                 raise BackwardError("grad can be implicitly created only for scalar outputs")
-            grads.append(_ones(out._value.shape, out._value.dtype))
+            g = _ones(out._value.shape, out._value.dtype)
+            grads.append(Tensor._wrap(g) if as_tensors else g)
         else:
             if not isinstance(g, Tensor):
                 from .._api.creation import tensor
@@ -58,16 +65,21 @@ def _seed_grads(outputs, grad_outputs):
             if tuple(g.shape) != tuple(out.shape):
                 raise BackwardError(f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
                                     f"output[{i}] has a shape of {out.shape}.")
-            grads.append(g._value if g._base is None else g._sync())
+            grads.append(g if as_tensors else g._value if g._base is None else g._sync())
     return grads
 
 
-def _no_create_graph(create_graph):
-    if create_graph:
-        raise NotImplementedError(
-            "create_graph=True (higher-order gradients) is not supported by tracenn's eager autograd "
-            "yet: gradient rules run as compiled JAX kernels, not as recorded tensor ops. For "
-            "second derivatives use jax.grad on a pure function.")
+def _check_not_tracing(create_graph):
+    """A compiled program has no eager tape to record a gradient's computation on: the call runs
+    eagerly instead (UnsupportedError makes tracenn.compile fall back, warning once)."""
+    if create_graph and _dispatch.TRACE[0] is not None:
+        from ..errors import UnsupportedError
+        raise UnsupportedError(
+            "create_graph=True (higher-order gradients) inside a compiled call is not supported; "
+            "this call runs eagerly instead, where it is.")
+
+
+_warned_cycle = [False]
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
@@ -77,16 +89,29 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     Args:
         tensors: output tensor(s) to differentiate.
         grad_tensors: the gradient w.r.t. each output (needed for non-scalar outputs).
-        retain_graph: keep the graph's saved values for another backward (default False).
+        retain_graph: keep the graph's saved values for another backward (default: ``create_graph``).
+        create_graph: record the gradient computation, so ``.grad`` has a ``grad_fn`` and can be
+            differentiated again (higher-order gradients).
         inputs: accumulate only into these leaves.
     """
-    _no_create_graph(create_graph)
+    _check_not_tracing(create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
     outs = _as_list(tensors)
-    grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables))
+    grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables),
+                        as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:  # inside tracenn.compile: the reverse pass becomes graph nodes
         _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs))
         return
-    from .engine import _edge_of, run_backward
+    if create_graph and not _warned_cycle[0]:
+        _warned_cycle[0] = True  # torch warns once per process
+        warnings.warn(
+            "Using backward() with create_graph=True will create a reference cycle between the "
+            "parameter and its gradient which can cause a memory leak. We recommend using "
+            "autograd.grad when creating the graph to avoid this. If you have to use this function, "
+            "make sure to reset the .grad fields of your parameters to None after use to break the "
+            "cycle and avoid the leak.", UserWarning, stacklevel=2)
+    from .engine import _accumulate_recorded, _edge_of, run_backward
     only = capture = None
     nonleaf = []
     if inputs is not None:
@@ -104,38 +129,51 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 capture[e] = len(nonleaf)
                 nonleaf.append(t)
     got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=True,
-                       only_leaves=only, capture=capture or None)
+                       only_leaves=only, capture=capture or None, create_graph=create_graph)
     for slot, t in enumerate(nonleaf):
         if slot in got:
-            t._accumulate_grad(got[slot])
+            if create_graph:
+                _accumulate_recorded(t, got[slot])
+            else:
+                t._accumulate_grad(got[slot])
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
          allow_unused=None, is_grads_batched=False, materialize_grads=False):
     """The gradients of ``outputs`` w.r.t. ``inputs``, returned (``.grad`` is not touched).
 
+    With ``create_graph=True`` the returned gradients have a ``grad_fn`` and can be differentiated
+    again (gradient penalties, Hessian-vector products); ``retain_graph`` then defaults to True.
+
     >>> import tracenn
     >>> x = tracenn.tensor([1., 2.], requires_grad=True)
     >>> tracenn.autograd.grad((x * x).sum(), x)
     (tensor([2., 4.]),)
+    >>> (g,) = tracenn.autograd.grad((x ** 3).sum(), x, create_graph=True)
+    >>> tracenn.autograd.grad(g.sum(), x)  # d2/dx2 of x**3 = 6x
+    (tensor([ 6., 12.]),)
     """
-    _no_create_graph(create_graph)
+    _check_not_tracing(create_graph)
     from ..tensor import Tensor
-    from .engine import _edge_of, run_backward
+    from .engine import _edge_of, _same, run_backward
+    if retain_graph is None:
+        retain_graph = create_graph
     outs = _as_list(outputs)
     ins = _as_list(inputs)
     for i, t in enumerate(ins):
         if not t._requires_grad:
             raise BackwardError(f"One of the differentiated Tensors does not require grad")
-    grads = _seed_grads(outs, _as_list(grad_outputs))
+    grads = _seed_grads(outs, _as_list(grad_outputs), as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:
         got = _dispatch.TRACE[0].grad(outs, grads, ins)
         return _unused(got, ins, allow_unused, materialize_grads)
     capture = {}
     for slot, t in enumerate(ins):
         capture[_edge_of(t)] = slot
-    got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=False, capture=capture)
-    return _unused([None if got.get(slot) is None else Tensor._wrap(got[slot]) for slot in range(len(ins))],
+    got = run_backward(outs, grads, retain_graph=bool(retain_graph), accumulate=False, capture=capture,
+                       create_graph=create_graph)
+    wrap = _same if create_graph else Tensor._wrap
+    return _unused([None if got.get(slot) is None else wrap(got[slot]) for slot in range(len(ins))],
                    ins, allow_unused, materialize_grads)
 
 

@@ -1,9 +1,13 @@
 """``tracenn.autograd.Function``: user-defined ops with a hand-written backward, as in torch.
 
 ``forward`` runs with grad recording off; if any tensor input requires grad, one graph node is
-recorded whose backward calls the user's ``backward(ctx, *grad_outputs)``.
+recorded whose backward calls the user's ``backward(ctx, *grad_outputs)``. Under
+``create_graph=True`` that backward runs in grad mode on gradient tensors that carry history, so
+the ops it runs are recorded and can be differentiated again (unless it is ``once_differentiable``).
 """
 from __future__ import annotations
+
+import functools
 
 from ..errors import BackwardError
 from .grad_mode import GRAD
@@ -52,25 +56,33 @@ class _FunctionOp:
 
         def run(g, out, *inputs):
             gs = g if self.nout != 1 else (g,)
-            grads = self.cls.backward(ctx, *[None if x is None else Tensor._wrap(x) for x in gs])
-            if not isinstance(grads, tuple):
-                grads = (grads,)
-            if len(grads) < len(inputs):
-                raise BackwardError(f"function {self.name}Backward returned an incorrect number of "
-                                    f"gradients (expected {len(inputs)}, got {len(grads)})")
-            res = []
-            for i, (gr, x, need) in enumerate(zip(grads, inputs, needs)):
-                if gr is None or not need:
-                    res.append(None)
-                    continue
-                shape = getattr(x, "shape", ())
-                if tuple(gr.shape) != tuple(shape):
-                    raise BackwardError(
-                        f"Function {self.name}Backward returned an invalid gradient at index {i} - got "
-                        f"{list(gr.shape)} but expected shape compatible with {list(shape)}")
-                res.append(gr._value.astype(x.dtype))
-            return tuple(res)
+            grads = self.call_backward(ctx, needs, [None if x is None else Tensor._wrap(x) for x in gs], inputs)
+            return tuple(None if gr is None else gr._value for gr in grads)
         return run
+
+    def call_backward(self, ctx, needs, grad_outputs, inputs):
+        """The user's ``backward(ctx, *grad_outputs)`` on tensors, checked: one gradient tensor (or
+        None) per input, cast to the input's dtype. Under ``create_graph=True`` the engine calls it
+        directly with grad mode on, so the tensor ops it runs are recorded."""
+        from ..dtypes import from_np
+        grads = self.cls.backward(ctx, *grad_outputs)
+        if not isinstance(grads, tuple):
+            grads = (grads,)
+        if len(grads) < len(inputs):
+            raise BackwardError(f"function {self.name}Backward returned an incorrect number of "
+                                f"gradients (expected {len(inputs)}, got {len(grads)})")
+        res = []
+        for i, (gr, x, need) in enumerate(zip(grads, inputs, needs)):
+            if gr is None or not need:
+                res.append(None)
+                continue
+            shape = getattr(x, "shape", ())
+            if tuple(gr.shape) != tuple(shape):
+                raise BackwardError(
+                    f"Function {self.name}Backward returned an invalid gradient at index {i} - got "
+                    f"{list(gr.shape)} but expected shape compatible with {list(shape)}")
+            res.append(gr if gr._value.dtype == x.dtype else gr.to(from_np(x.dtype)))
+        return tuple(res)
 
 
 class Function:
@@ -133,5 +145,39 @@ class Function:
 
 
 def once_differentiable(fn):
-    """Accepted for compatibility: tracenn never differentiates a backward twice."""
-    return fn
+    """Decorate a ``backward`` that cannot itself be differentiated, as torch's: it runs under
+    ``no_grad``, and under ``create_graph=True`` (when a gradient it got requires grad) its results
+    require grad through a node that raises if a later backward reaches it, instead of silently
+    giving a wrong higher-order gradient."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *args):
+        from ..tensor import Tensor
+        prev, GRAD.enabled = GRAD.enabled, False
+        try:
+            outputs = fn(ctx, *args)
+        finally:
+            GRAD.enabled = prev
+        if not GRAD.enabled or not any(isinstance(a, Tensor) and a._requires_grad for a in args):
+            return outputs
+        single = not isinstance(outputs, tuple)
+        outs = (outputs,) if single else outputs
+        present = [o for o in outs if o is not None]
+        delayed = iter(_DelayedError.apply(*[o.detach().requires_grad_() for o in present]))
+        outs = tuple(None if o is None else next(delayed) for o in outs)
+        return outs[0] if single else outs
+
+    return wrapper
+
+
+class _DelayedError(Function):
+    """The identity, whose backward raises: marks the results of a once_differentiable backward."""
+
+    @staticmethod
+    def forward(ctx, *xs):
+        return xs
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise BackwardError("trying to differentiate twice a function that was marked with "
+                            "@once_differentiable")

@@ -13,7 +13,8 @@ def _camel(name: str) -> str:
 
 # grad_fn names torch prints where the primitive's name differs from torch's op name.
 _TORCH_NAMES = {"copy": "CloneBackward0", "cast": "ToCopyBackward0", "max_dim": "MaxBackward0",
-                "reshape": "ViewBackward0", "alias": "AliasBackward0", "view_scatter": "CopySlices"}
+                "reshape": "ViewBackward0", "alias": "AliasBackward0", "view_scatter": "CopySlices",
+                "dynamic_update_slice": "CopySlices"}
 
 
 class Node:

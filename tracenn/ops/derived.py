@@ -1,7 +1,9 @@
-"""Op records derived from the registry, for graphs only (eager mode never dispatches them):
+"""Op records derived from the registry:
 
 - :func:`gradient_op` — the gradient of a registered op as an op of its own (``vjp_relu``), so a
-  traced ``backward()`` is graph nodes that run the op's own gradient rule;
+  traced ``backward()`` is graph nodes that run the op's own gradient rule, and an eager
+  ``backward(create_graph=True)`` records its gradient computation as ops that can be
+  differentiated again;
 - :data:`CALLBACK` — a call back into Python with real arrays (a module hook inside a compiled
   program), lowered to an ordered host callback.
 
@@ -14,38 +16,80 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
+from jax.extend.core import Literal
 
 from .registry import OpDef, _backward
 
 
 class GradientOp(OpDef):
     """``vjp_<op>``: inputs ``(*cotangents, *outputs, *inputs)``, outputs the cotangents of the
-    inputs marked in the static ``needs`` (``nout`` is the forward op's output count)."""
+    inputs marked in the static ``needs`` (``nout`` is the forward op's output count).
+
+    Two flavours, cached apart by :func:`gradient_op`:
+
+    - the graph one (``differentiable=False``) is what a traced ``backward()`` records: one value
+      when one cotangent is asked for. Gradients a traced backward made are constants to a later
+      traced backward, as eager gradients are without ``create_graph``.
+    - the eager one (``differentiable=True``) is what eager autograd dispatches for
+      ``create_graph=True``: it always returns a tuple (eager dispatch reads the output count from
+      the result) and is differentiable by JAX's vjp of its impl, so a gradient of it is
+      ``vjp_vjp_<op>``, and so on to any order.
+    """
 
     derived = True
 
-    def __init__(self, fwd: OpDef):
+    def __init__(self, fwd: OpDef, differentiable: bool = False):
         self.fwd = fwd
+        # Its own static names must differ from those of the op it differentiates: vjp_vjp_relu
+        # keeps both needs masks (needs, needs2).
+        self.order = getattr(fwd, "order", 0) + 1
+        suffix = "" if self.order == 1 else str(self.order)
+        needs_name, nout_name = "needs" + suffix, "nout" + suffix
 
         def impl(*args, **params):
-            needs = params.pop("needs")
-            nout = params.pop("nout")
+            needs = params.pop(needs_name)
+            nout = params.pop(nout_name)
             key = tuple(params[s] for s in fwd.static)
             gs, outs, ins = args[:nout], args[nout:2 * nout], args[2 * nout:]
-            g = gs[0] if nout == 1 else tuple(gs)
-            out = outs[0] if nout == 1 else tuple(outs)
+            single = fwd.nout == 1  # else a tuple, even of one (a gradient op's own result)
+            g = gs[0] if single else tuple(gs)
+            out = outs[0] if single else tuple(outs)
             cts = _backward(fwd, key, needs, g, out, *ins)
-            got = tuple(c for c, n in zip(cts, needs) if n)
-            return got[0] if len(got) == 1 else got
+            # a rule may return None for an input whose gradient is zero: give it its zeros
+            got = tuple(jnp.zeros(jnp.shape(x), jnp.result_type(x)) if c is None else c
+                        for c, n, x in zip(cts, needs, ins) if n)
+            return got if differentiable or len(got) != 1 else got[0]
 
-        super().__init__(f"vjp_{fwd.name}", impl, static=fwd.static + ("needs", "nout"),
-                         differentiable=False, nout=None)
+        super().__init__(f"vjp_{fwd.name}", impl, static=fwd.static + (needs_name, nout_name),
+                         differentiable=differentiable, nout=None)
+        self._reads: dict = {}
+
+    def reads(self, key: tuple, args: tuple) -> tuple:
+        """For each of ``args`` (raw cotangents, outputs and inputs): does the result depend on its
+        value? A rule reads only some (add's reads neither input, mul's d/dx reads only y), and an
+        argument it does not read needs no autograd history when ``create_graph=True`` records
+        this op. Found from the rule's jaxpr, once per key and input types. (``OpDef.saves`` is
+        not this: it lists what the in-place check guards, and div's rule reads its output
+        unguarded.)"""
+        sig = (key, tuple((a.shape, a.dtype) if hasattr(a, "dtype") else type(a) for a in args))
+        got = self._reads.get(sig)
+        if got is None:
+            jaxpr = jax.make_jaxpr(functools.partial(self.impl, **self.params(key)))(*args).jaxpr
+            live = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
+            for eqn in reversed(jaxpr.eqns):  # an equation's outputs depend on all its inputs
+                if any(v in live for v in eqn.outvars):
+                    live.update(v for v in eqn.invars if not isinstance(v, Literal))
+            invars = iter(jaxpr.invars)  # one per argument; None has none
+            got = self._reads[sig] = tuple(a is not None and next(invars) in live for a in args)
+        return got
 
 
 @functools.lru_cache(maxsize=None)
-def gradient_op(op: OpDef) -> GradientOp:
-    """The (cached) gradient op of registered op ``op``."""
-    return GradientOp(op)
+def gradient_op(op: OpDef, differentiable: bool = False) -> GradientOp:
+    """The (cached) gradient op of registered op ``op``; ``differentiable=True``: the eager
+    flavour used by ``create_graph=True`` (see :class:`GradientOp`)."""
+    return GradientOp(op, differentiable)
 
 
 class CallbackOp(OpDef):

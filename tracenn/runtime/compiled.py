@@ -51,6 +51,7 @@ class _CompiledOp:
     """The op record of a compiled call's ``grad_fn``: its backward is the program's pullback."""
 
     differentiable = True
+    pullback_only = True  # no gradient op of its own: create_graph=True cannot go through it
     static = ()
 
     def __init__(self, nout, bwd):
