@@ -1,7 +1,8 @@
 """``tracenn.optim``: torch.optim's optimizers and learning-rate schedulers.
 
 The update rules live in :mod:`tracenn.optim._functional` as pure tensor functions; each optimizer's
-``step()`` applies them in place. State dicts have torch's layout, so a run can be saved and resumed.
+``step()`` applies them in place (in eager mode as one jitted program per step unless
+``foreach=False``). State dicts have torch's layout, so a run can be saved and resumed.
 """
 from . import lr_scheduler  # noqa: F401
 from .adadelta import Adadelta

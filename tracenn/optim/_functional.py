@@ -15,6 +15,15 @@ Scalars may be Python numbers or 0-d tensors, and the same code handles both:
 * ``lr`` and the other hyper-parameters may be numbers or 0-d tensors too: a scheduler changing
   ``lr`` between steps changes an operand, never the code path.
 
+Each rule is two halves, as torch's fused kernels are: ``<rule>_coefs`` does the scalar math and
+returns the *coefficients* the tensor ops consume (a dict; None turns a term off; ``dtype``, the
+parameter's, matters where torch's opmath precision does), and
+``<rule>_apply`` is the tensor half, which uses each coefficient only as an operand of a tensor op
+and branches only on options and on which coefficients are None. ``<rule>`` is the two in a row.
+So the fused eager step (:func:`tracenn.optim.optimizer.apply_rule`) can do the scalar math on the
+host and feed the coefficients to one jitted program as inputs: a changed ``lr`` or step count is
+new data for the same program, which computes the per-parameter loop's formulas.
+
 Python ``if``s only test options (``maximize``, ``amsgrad``, ``weight_decay != 0``, ...). Each
 formula keeps torch's order of operations (``addcdiv`` is ``self + value * t1 / t2``, ``addcmul`` is
 ``self + value * t1 * t2``) so float32 results match torch's to the last bit or two.
@@ -33,31 +42,82 @@ def _nonzero(x) -> bool:
     return isinstance(x, Tensor) or x != 0
 
 
-def _lerp(start: Tensor, end: Tensor, weight) -> Tensor:
-    """``torch.lerp``: torch switches to ``end - (end - start) * (1 - weight)`` for |weight| >= 0.5.
+def _if_nonzero(x):
+    """``x`` as a coefficient that turns its term on, or None for a zero option."""
+    return x if _nonzero(x) else None
 
-    tracenn's ``lerp`` always uses ``start + weight * (end - start)``, which differs from torch in
-    the last bit for large weights; the second form is spelled out here (``1 - weight`` is exact
-    in the tensor's precision for weights in [0.5, 1], as torch computes it).
+
+def _lerp_coefs(weight, dtype) -> dict:
+    """Coefficients of ``torch.lerp(start, end, weight)`` on tensors of ``dtype``.
+
+    torch switches to ``end - (end - start) * (1 - weight)`` for |weight| >= 0.5; that form is
+    spelled out here (``lerp_1mw``, used by :func:`_lerp`), as the rules always have. ``1 - weight``
+    is exact in the tensor's precision for weights in [0.5, 1], as torch computes it (float opmath
+    for float32 and narrower).
     """
     if isinstance(weight, Tensor) or abs(weight) < 0.5:
-        return start.lerp(end, weight)
-    w = to_f32(weight) if end.dtype.itemsize <= 4 else weight  # float opmath, as torch
-    return end.sub(end.sub(start).mul(1 - w))
+        return {"lerp_w": weight, "lerp_1mw": None}
+    w = to_f32(weight) if dtype.itemsize <= 4 else weight
+    return {"lerp_w": None, "lerp_1mw": 1 - w}
+
+
+def _lerp(start: Tensor, end: Tensor, lerp_w, lerp_1mw) -> Tensor:
+    if lerp_w is not None:
+        return start.lerp(end, lerp_w)
+    return end.sub(end.sub(start).mul(lerp_1mw))
 
 
 def _decay(param: Tensor, grad: Tensor, weight_decay, maximize: bool) -> Tensor:
-    """The gradient after ``maximize`` and (coupled, L2) weight decay, as every optimizer does."""
+    """The gradient after ``maximize`` and (coupled, L2) weight decay (a coefficient or None)."""
     if maximize:
         grad = grad.neg()
-    if _nonzero(weight_decay):
+    if weight_decay is not None:
         grad = grad.add(param.mul(weight_decay))
     return grad
 
 
-def _ema_sq(avg: Tensor, grad: Tensor, decay) -> Tensor:
+def _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay: bool) -> dict:
+    """Adam-family weight decay: ``decay`` scales the parameter (decoupled), ``weight_decay`` is
+    added to the gradient (L2); at most one is set."""
+    on = _nonzero(weight_decay)
+    return {"decay": 1 - lr * weight_decay if on and decoupled_weight_decay else None,
+            "weight_decay": weight_decay if on and not decoupled_weight_decay else None}
+
+
+def _adam_decay(param: Tensor, grad: Tensor, decay, weight_decay):
+    if decay is not None:
+        param = param.mul(decay)
+    if weight_decay is not None:
+        grad = grad.add(param.mul(weight_decay))
+    return param, grad
+
+
+def _ema_sq(avg: Tensor, grad: Tensor, decay, one_minus_decay) -> Tensor:
     """``avg * decay + (1 - decay) * grad * grad`` (torch: ``avg.mul_(d).addcmul_(g, g, 1 - d)``)."""
-    return avg.mul(decay).add(grad.mul(1 - decay).mul(grad))
+    return avg.mul(decay).add(grad.mul(one_minus_decay).mul(grad))
+
+
+# ---- SGD --------------------------------------------------------------------------------------
+
+def sgd_coefs(*, lr, weight_decay, momentum, dampening) -> dict:
+    on = _nonzero(momentum)
+    damp = on and (isinstance(dampening, Tensor) or dampening != 0)
+    return {"lr": lr, "weight_decay": _if_nonzero(weight_decay), "momentum": momentum if on else None,
+            "damp": 1 - dampening if damp else None}
+
+
+def sgd_apply(param, grad, momentum_buffer, *, lr, weight_decay, momentum, damp, nesterov, maximize):
+    grad = _decay(param, grad, weight_decay, maximize)
+    buf = None
+    if momentum is not None:
+        if momentum_buffer is None:
+            buf = grad.clone()
+        elif damp is not None:
+            buf = momentum_buffer.mul(momentum).add(grad.mul(damp))
+        else:
+            buf = momentum_buffer.mul(momentum).add(grad)
+        grad = grad.add(buf.mul(momentum)) if nesterov else buf
+    return param.sub(grad.mul(lr)), buf
 
 
 def sgd(param, grad, momentum_buffer, *, lr, weight_decay, momentum, dampening, nesterov, maximize):
@@ -66,17 +126,37 @@ def sgd(param, grad, momentum_buffer, *, lr, weight_decay, momentum, dampening, 
     ``momentum_buffer`` is None before the first step with momentum (it then starts as the
     gradient, undamped, as in torch); the returned buffer is None when ``momentum`` is 0.
     """
-    grad = _decay(param, grad, weight_decay, maximize)
-    buf = None
-    if _nonzero(momentum):
-        if momentum_buffer is None:
-            buf = grad.clone()
-        elif isinstance(dampening, Tensor) or dampening != 0:
-            buf = momentum_buffer.mul(momentum).add(grad.mul(1 - dampening))
-        else:
-            buf = momentum_buffer.mul(momentum).add(grad)
-        grad = grad.add(buf.mul(momentum)) if nesterov else buf
-    return param.sub(grad.mul(lr)), buf
+    coefs = sgd_coefs(lr=lr, weight_decay=weight_decay, momentum=momentum, dampening=dampening)
+    return sgd_apply(param, grad, momentum_buffer, nesterov=nesterov, maximize=maximize, **coefs)
+
+
+# ---- Adam ---------------------------------------------------------------------------------------
+
+def adam_coefs(step, *, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay=False, dtype) -> dict:
+    coefs = _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay)
+    coefs.update(_lerp_coefs(1 - beta1, dtype))
+    coefs.update(beta2=beta2, one_minus_beta2=1 - beta2)
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    coefs.update(bias_correction2_sqrt=bias_correction2 ** 0.5, neg_step_size=-step_size, eps=eps)
+    return coefs
+
+
+def adam_apply(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, decay, weight_decay, lerp_w, lerp_1mw,
+               beta2, one_minus_beta2, bias_correction2_sqrt, neg_step_size, eps, amsgrad, maximize):
+    if maximize:
+        grad = grad.neg()
+    param, grad = _adam_decay(param, grad, decay, weight_decay)
+    exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
+    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2, one_minus_beta2)
+    if amsgrad:
+        max_exp_avg_sq = max_exp_avg_sq.maximum(exp_avg_sq)
+        denom = max_exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
+    else:
+        denom = exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
+    param = param.add(exp_avg.mul(neg_step_size).div(denom))
+    return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
 
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, beta1, beta2, eps,
@@ -86,28 +166,42 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, beta1, b
 
     ``max_exp_avg_sq`` is used (and returned) only with ``amsgrad``; pass None otherwise.
     """
-    if maximize:
-        grad = grad.neg()
-    if _nonzero(weight_decay):
-        if decoupled_weight_decay:
-            param = param.mul(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param.mul(weight_decay))
-    exp_avg = _lerp(exp_avg, grad, 1 - beta1)
-    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2)
+    coefs = adam_coefs(step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                       decoupled_weight_decay=decoupled_weight_decay, dtype=param.dtype)
+    return adam_apply(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, amsgrad=amsgrad, maximize=maximize,
+                      **coefs)
 
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2 ** 0.5
 
-    if amsgrad:
-        max_exp_avg_sq = max_exp_avg_sq.maximum(exp_avg_sq)
-        denom = max_exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
+# ---- RMSprop --------------------------------------------------------------------------------------
+
+def rmsprop_coefs(*, lr, alpha, eps, weight_decay, momentum, centered, dtype) -> dict:
+    coefs = {"weight_decay": _if_nonzero(weight_decay), "alpha": alpha, "one_minus_alpha": 1 - alpha,
+             "eps": eps, "lerp_w": None, "lerp_1mw": None}
+    if centered:
+        coefs.update(_lerp_coefs(1 - alpha, dtype))
+    if isinstance(momentum, Tensor) or momentum > 0:
+        coefs.update(momentum=momentum, lr=lr, neg_lr=None)
     else:
-        denom = exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
-    param = param.add(exp_avg.mul(-step_size).div(denom))
-    return param, exp_avg, exp_avg_sq, max_exp_avg_sq
+        coefs.update(momentum=None, lr=None, neg_lr=-lr)
+    return coefs
+
+
+def rmsprop_apply(param, grad, square_avg, grad_avg, momentum_buffer, *, weight_decay, alpha, one_minus_alpha,
+                  eps, lerp_w, lerp_1mw, momentum, lr, neg_lr, maximize):
+    grad = _decay(param, grad, weight_decay, maximize)
+    square_avg = _ema_sq(square_avg, grad, alpha, one_minus_alpha)
+    if grad_avg is not None:
+        grad_avg = _lerp(grad_avg, grad, lerp_w, lerp_1mw)
+        avg = square_avg.sub(grad_avg.mul(grad_avg)).sqrt()
+    else:
+        avg = square_avg.sqrt()
+    avg = avg.add(eps)
+    if momentum is not None:
+        momentum_buffer = momentum_buffer.mul(momentum).add(grad.div(avg))
+        param = param.sub(momentum_buffer.mul(lr))
+    else:
+        param = param.add(grad.mul(neg_lr).div(avg))
+    return param, square_avg, grad_avg, momentum_buffer
 
 
 def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps, weight_decay,
@@ -117,48 +211,108 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, ep
     ``grad_avg`` is used only when ``centered``, ``momentum_buffer`` only when ``momentum > 0``
     (pass None otherwise; None comes back).
     """
+    coefs = rmsprop_coefs(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                          centered=centered, dtype=param.dtype)
+    return rmsprop_apply(param, grad, square_avg, grad_avg if centered else None,
+                         momentum_buffer if coefs["momentum"] is not None else None, maximize=maximize, **coefs)
+
+
+# ---- Adagrad, Adadelta, Adamax ----------------------------------------------------------------------
+
+def adagrad_coefs(step, *, lr, weight_decay, lr_decay, eps, dtype=None) -> dict:
+    clr = lr / (1 + (step - 1) * lr_decay)
+    return {"weight_decay": _if_nonzero(weight_decay), "neg_clr": -clr, "eps": eps}
+
+
+def adagrad_apply(param, grad, state_sum, *, weight_decay, neg_clr, eps, maximize):
     grad = _decay(param, grad, weight_decay, maximize)
-    square_avg = _ema_sq(square_avg, grad, alpha)
-    if centered:
-        grad_avg = _lerp(grad_avg, grad, 1 - alpha)
-        avg = square_avg.sub(grad_avg.mul(grad_avg)).sqrt()
-    else:
-        avg = square_avg.sqrt()
-    avg = avg.add(eps)
-    if isinstance(momentum, Tensor) or momentum > 0:
-        momentum_buffer = momentum_buffer.mul(momentum).add(grad.div(avg))
-        param = param.sub(momentum_buffer.mul(lr))
-    else:
-        param = param.add(grad.mul(-lr).div(avg))
-    return param, square_avg, grad_avg, momentum_buffer
+    state_sum = state_sum.add(grad.mul(grad))
+    std = state_sum.sqrt().add(eps)
+    return param.add(grad.mul(neg_clr).div(std)), state_sum
 
 
 def adagrad(param, grad, state_sum, step, *, lr, weight_decay, lr_decay, eps, maximize):
     """Adagrad: returns ``(new_param, new_state_sum)``."""
+    coefs = adagrad_coefs(step, lr=lr, weight_decay=weight_decay, lr_decay=lr_decay, eps=eps)
+    return adagrad_apply(param, grad, state_sum, maximize=maximize, **coefs)
+
+
+def adadelta_coefs(*, lr, rho, eps, weight_decay, dtype=None) -> dict:
+    return {"weight_decay": _if_nonzero(weight_decay), "rho": rho, "one_minus_rho": 1 - rho, "eps": eps,
+            "lr": lr}
+
+
+def adadelta_apply(param, grad, square_avg, acc_delta, *, weight_decay, rho, one_minus_rho, eps, lr, maximize):
     grad = _decay(param, grad, weight_decay, maximize)
-    clr = lr / (1 + (step - 1) * lr_decay)
-    state_sum = state_sum.add(grad.mul(grad))
-    std = state_sum.sqrt().add(eps)
-    return param.add(grad.mul(-clr).div(std)), state_sum
+    square_avg = _ema_sq(square_avg, grad, rho, one_minus_rho)
+    std = square_avg.add(eps).sqrt()
+    delta = acc_delta.add(eps).sqrt().div(std).mul(grad)
+    acc_delta = _ema_sq(acc_delta, delta, rho, one_minus_rho)
+    return param.sub(delta.mul(lr)), square_avg, acc_delta
 
 
 def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay, maximize):
     """Adadelta: returns ``(new_param, new_square_avg, new_acc_delta)``."""
+    coefs = adadelta_coefs(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay)
+    return adadelta_apply(param, grad, square_avg, acc_delta, maximize=maximize, **coefs)
+
+
+def adamax_coefs(step, *, lr, beta1, beta2, eps, weight_decay, dtype) -> dict:
+    coefs = {"weight_decay": _if_nonzero(weight_decay), "beta2": beta2, "eps": eps}
+    coefs.update(_lerp_coefs(1 - beta1, dtype))
+    clr = lr / (1 - beta1 ** step)
+    coefs["neg_clr"] = -clr
+    return coefs
+
+
+def adamax_apply(param, grad, exp_avg, exp_inf, *, weight_decay, beta2, eps, lerp_w, lerp_1mw, neg_clr, maximize):
     grad = _decay(param, grad, weight_decay, maximize)
-    square_avg = _ema_sq(square_avg, grad, rho)
-    std = square_avg.add(eps).sqrt()
-    delta = acc_delta.add(eps).sqrt().div(std).mul(grad)
-    acc_delta = _ema_sq(acc_delta, delta, rho)
-    return param.sub(delta.mul(lr)), square_avg, acc_delta
+    exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
+    exp_inf = exp_inf.mul(beta2).maximum(grad.abs().add(eps))
+    return param.add(exp_avg.mul(neg_clr).div(exp_inf)), exp_avg, exp_inf
 
 
 def adamax(param, grad, exp_avg, exp_inf, step, *, lr, beta1, beta2, eps, weight_decay, maximize):
     """Adamax: returns ``(new_param, new_exp_avg, new_exp_inf)``."""
-    grad = _decay(param, grad, weight_decay, maximize)
-    exp_avg = _lerp(exp_avg, grad, 1 - beta1)
-    exp_inf = exp_inf.mul(beta2).maximum(grad.abs().add(eps))
-    clr = lr / (1 - beta1 ** step)
-    return param.add(exp_avg.mul(-clr).div(exp_inf)), exp_avg, exp_inf
+    coefs = adamax_coefs(step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                         dtype=param.dtype)
+    return adamax_apply(param, grad, exp_avg, exp_inf, maximize=maximize, **coefs)
+
+
+# ---- NAdam, RAdam -----------------------------------------------------------------------------------
+
+def nadam_coefs(step, mu_product, *, lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                decoupled_weight_decay, dtype) -> tuple[dict, object]:
+    """NAdam's coefficients and the new ``mu_product`` (see :func:`nadam`)."""
+    bias_correction2 = 1 - beta2 ** step
+    coefs = _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay)
+    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
+    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
+    if isinstance(mu_product, Tensor) or isinstance(mu, Tensor):
+        mu_product = mu_product * mu
+    elif scalar_dtype().itemsize == 4:
+        mu_product = to_f32(to_f32(mu_product) * to_f32(mu))
+    else:
+        mu_product = mu_product * mu
+    coefs.update(_lerp_coefs(1 - beta1, dtype))
+    coefs.update(beta2=beta2, one_minus_beta2=1 - beta2, bias_correction2=bias_correction2, eps=eps)
+    mu_product_next = mu_product * mu_next
+    coefs["grad_coef"] = -lr * (1.0 - mu) / (1.0 - mu_product)
+    coefs["exp_avg_coef"] = (-lr * mu_next) / (1.0 - mu_product_next)
+    return coefs, mu_product
+
+
+def nadam_apply(param, grad, exp_avg, exp_avg_sq, *, decay, weight_decay, lerp_w, lerp_1mw, beta2,
+                one_minus_beta2, bias_correction2, eps, grad_coef, exp_avg_coef, maximize):
+    if maximize:
+        grad = grad.neg()
+    param, grad = _adam_decay(param, grad, decay, weight_decay)
+    exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
+    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2, one_minus_beta2)
+    denom = exp_avg_sq.div(bias_correction2).sqrt().add(eps)
+    param = param.add(grad.mul(grad_coef).div(denom))
+    param = param.add(exp_avg.mul(exp_avg_coef).div(denom))
+    return param, exp_avg, exp_avg_sq
 
 
 def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr, beta1, beta2, eps,
@@ -169,31 +323,50 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr, beta1, beta
     a float64 default dtype) state value like ``step``; as a Python number it is rounded the way
     torch's 0-d state tensor rounds it.
     """
+    coefs, mu_product = nadam_coefs(step, mu_product, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                                    weight_decay=weight_decay, momentum_decay=momentum_decay,
+                                    decoupled_weight_decay=decoupled_weight_decay, dtype=param.dtype)
+    return nadam_apply(param, grad, exp_avg, exp_avg_sq, maximize=maximize, **coefs) + (mu_product,)
+
+
+def radam_coefs(step, *, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, dtype) -> dict:
+    """RAdam's coefficients. ``rect`` (the rectification) is None while the variance estimate is
+    intractable (``rho_t <= 5``); with a tensor ``step`` the choice is made per step by a
+    ``where`` on ``rho_t``, else ``rho_t`` is None."""
+    coefs = _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay)
+    coefs.update(_lerp_coefs(1 - beta1, dtype))
+    coefs.update(beta2=beta2, one_minus_beta2=1 - beta2, lr=lr, eps=eps)
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    rho_inf = 2 / (1 - beta2) - 1
+    rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
+    coefs.update(bias_correction1=bias_correction1, rho_t=None, rect=None, bias_correction2_sqrt=None)
+    if isinstance(rho_t, Tensor) or rho_t > 5.0:
+        rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+        coefs.update(rect=rect, bias_correction2_sqrt=bias_correction2 ** 0.5)
+        if isinstance(rho_t, Tensor):
+            coefs["rho_t"] = rho_t
+    return coefs
+
+
+def radam_apply(param, grad, exp_avg, exp_avg_sq, *, decay, weight_decay, lerp_w, lerp_1mw, beta2,
+                one_minus_beta2, lr, eps, bias_correction1, rho_t, rect, bias_correction2_sqrt, maximize):
     if maximize:
         grad = grad.neg()
-    bias_correction2 = 1 - beta2 ** step
-    if _nonzero(weight_decay):
-        if decoupled_weight_decay:
-            param = param.mul(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param.mul(weight_decay))
-    mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
-    mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-    if isinstance(mu_product, Tensor) or isinstance(mu, Tensor):
-        mu_product = mu_product * mu
-    elif scalar_dtype().itemsize == 4:
-        mu_product = to_f32(to_f32(mu_product) * to_f32(mu))
+    param, grad = _adam_decay(param, grad, decay, weight_decay)
+    exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
+    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2, one_minus_beta2)
+    bias_corrected_exp_avg = exp_avg.div(bias_correction1)
+    if rho_t is not None:
+        adaptive_lr = bias_correction2_sqrt / exp_avg_sq.sqrt().add(eps)
+        update = where(rho_t > 5.0, rect * adaptive_lr, 1.0)
+        param = param.sub(bias_corrected_exp_avg.mul(lr).mul(update))
+    elif rect is not None:
+        adaptive_lr = bias_correction2_sqrt / exp_avg_sq.sqrt().add(eps)
+        param = param.sub(bias_corrected_exp_avg.mul(lr).mul(adaptive_lr).mul(rect))
     else:
-        mu_product = mu_product * mu
-
-    exp_avg = _lerp(exp_avg, grad, 1 - beta1)
-    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2)
-    denom = exp_avg_sq.div(bias_correction2).sqrt().add(eps)
-
-    mu_product_next = mu_product * mu_next
-    param = param.add(grad.mul(-lr * (1.0 - mu) / (1.0 - mu_product)).div(denom))
-    param = param.add(exp_avg.mul((-lr * mu_next) / (1.0 - mu_product_next)).div(denom))
-    return param, exp_avg, exp_avg_sq, mu_product
+        param = param.sub(bias_corrected_exp_avg.mul(lr))
+    return param, exp_avg, exp_avg_sq
 
 
 def radam(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1, beta2, eps, weight_decay,
@@ -203,33 +376,6 @@ def radam(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1, beta2, eps, weig
     The rectified step applies once the variance estimate is tractable (``rho_t > 5``); before
     that the update is plain momentum. With a tensor ``step`` the choice is a ``where``.
     """
-    if maximize:
-        grad = grad.neg()
-    if _nonzero(weight_decay):
-        if decoupled_weight_decay:
-            param = param.mul(1 - lr * weight_decay)
-        else:
-            grad = grad.add(param.mul(weight_decay))
-    exp_avg = _lerp(exp_avg, grad, 1 - beta1)
-    exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2)
-
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    bias_corrected_exp_avg = exp_avg.div(bias_correction1)
-    rho_inf = 2 / (1 - beta2) - 1
-    rho_t = rho_inf - 2 * step * (beta2 ** step) / bias_correction2
-
-    def rect():
-        return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-
-    def adaptive_lr():
-        return (bias_correction2 ** 0.5) / exp_avg_sq.sqrt().add(eps)
-
-    if isinstance(rho_t, Tensor):
-        update = where(rho_t > 5.0, rect() * adaptive_lr(), 1.0)
-        param = param.sub(bias_corrected_exp_avg.mul(lr).mul(update))
-    elif rho_t > 5.0:
-        param = param.sub(bias_corrected_exp_avg.mul(lr).mul(adaptive_lr()).mul(rect()))
-    else:
-        param = param.sub(bias_corrected_exp_avg.mul(lr))
-    return param, exp_avg, exp_avg_sq
+    coefs = radam_coefs(step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                        decoupled_weight_decay=decoupled_weight_decay, dtype=param.dtype)
+    return radam_apply(param, grad, exp_avg, exp_avg_sq, maximize=maximize, **coefs)

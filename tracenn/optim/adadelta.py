@@ -4,7 +4,8 @@ from __future__ import annotations
 from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["Adadelta"]
 
@@ -27,7 +28,8 @@ class Adadelta(Optimizer):
         weight_decay (float): L2 penalty (default: 0).
         capturable (bool): keep ``step`` on the device (default: False).
         maximize (bool): maximize the objective instead of minimizing (default: False).
-        foreach (bool, optional): accepted for compatibility.
+        foreach (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step``, ``square_avg`` and ``acc_delta``.
@@ -65,7 +67,8 @@ class Adadelta(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 options = dict(lr=as_scalar(group["lr"]), rho=group["rho"], eps=group["eps"],
-                               weight_decay=group["weight_decay"], maximize=group["maximize"])
+                               weight_decay=group["weight_decay"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -75,9 +78,9 @@ class Adadelta(Optimizer):
                         state["square_avg"] = zeros_like(p)
                         state["acc_delta"] = zeros_like(p)
                     next_step(state["step"], group["capturable"])
-                    v, u = state["square_avg"], state["acc_delta"]
-                    new_p, new_v, new_u = F.adadelta(p, p.grad, v, u, **options)
-                    write_back(p, new_p)
-                    write_back(v, new_v)
-                    write_back(u, new_u)
+                    items.append(((p, p.grad, state["square_avg"], state["acc_delta"]),
+                                  shared_coefs(memo, p, F.adadelta_coefs, **options)))
+                news = apply_rule(group, F.adadelta_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

@@ -4,7 +4,8 @@ from __future__ import annotations
 from .._api.creation import full_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["Adagrad"]
 
@@ -26,7 +27,8 @@ class Adagrad(Optimizer):
         initial_accumulator_value (float): starting value of the sum of squares (default: 0).
         eps (float): added to the denominator for numerical stability (default: 1e-10).
         maximize (bool): maximize the objective instead of minimizing (default: False).
-        foreach, fused (bool, optional): accepted for compatibility.
+        foreach, fused (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter, made when the optimizer is created (as torch): ``step`` and ``sum``.
@@ -78,7 +80,8 @@ class Adagrad(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 options = dict(lr=as_scalar(group["lr"]), weight_decay=group["weight_decay"],
-                               lr_decay=group["lr_decay"], eps=group["eps"], maximize=group["maximize"])
+                               lr_decay=group["lr_decay"], eps=group["eps"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -86,7 +89,8 @@ class Adagrad(Optimizer):
                     if len(state) == 0:  # a group added after construction
                         self._init_state(p)
                     step = next_step(state["step"], False)
-                    new_p, new_sum = F.adagrad(p, p.grad, state["sum"], step, **options)
-                    write_back(p, new_p)
-                    write_back(state["sum"], new_sum)
+                    items.append(((p, p.grad, state["sum"]), shared_coefs(memo, p, F.adagrad_coefs, step, **options)))
+                news = apply_rule(group, F.adagrad_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

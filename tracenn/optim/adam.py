@@ -5,7 +5,8 @@ from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from . import _functional as F
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -33,7 +34,8 @@ class Adam(Optimizer):
         capturable (bool): keep ``step`` on the device and do the bias corrections as tensor ops
             (the form a traced step uses); default False does them in Python doubles, as torch.
         decoupled_weight_decay (bool): decay the weights directly, as AdamW (default: False).
-        foreach, fused (bool, optional): accepted for compatibility; the update is the same.
+        foreach, fused (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step`` (a 0-d tensor), ``exp_avg``, ``exp_avg_sq`` and, with amsgrad,
@@ -84,9 +86,9 @@ class Adam(Optimizer):
                 beta1, beta2 = group["betas"]
                 amsgrad, capturable = group["amsgrad"], group["capturable"]
                 options = dict(lr=as_scalar(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                               weight_decay=group["weight_decay"], amsgrad=amsgrad,
-                               maximize=group["maximize"],
+                               weight_decay=group["weight_decay"],
                                decoupled_weight_decay=group["decoupled_weight_decay"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -98,13 +100,11 @@ class Adam(Optimizer):
                         if amsgrad:
                             state["max_exp_avg_sq"] = zeros_like(p)
                     step = next_step(state["step"], capturable)
-                    m, v, v_max = state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq")
-                    new_p, new_m, new_v, new_v_max = F.adam(p, p.grad, m, v, v_max, step, **options)
-                    write_back(p, new_p)
-                    write_back(m, new_m)
-                    write_back(v, new_v)
-                    if amsgrad:
-                        write_back(v_max, new_v_max)
+                    c = shared_coefs(memo, p, F.adam_coefs, step, **options)
+                    items.append(((p, p.grad, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq")), c))
+                news = apply_rule(group, F.adam_apply, items, amsgrad=amsgrad, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss
 
 

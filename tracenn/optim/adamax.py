@@ -5,7 +5,8 @@ from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
 from .adam import _check_adam_args
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["Adamax"]
 
@@ -28,7 +29,8 @@ class Adamax(Optimizer):
         weight_decay (float): L2 penalty (default: 0).
         maximize (bool): maximize the objective instead of minimizing (default: False).
         capturable (bool): keep ``step`` on the device (default: False).
-        foreach (bool, optional): accepted for compatibility.
+        foreach (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step``, ``exp_avg`` and ``exp_inf``.
@@ -63,7 +65,8 @@ class Adamax(Optimizer):
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
                 options = dict(lr=as_scalar(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                               weight_decay=group["weight_decay"], maximize=group["maximize"])
+                               weight_decay=group["weight_decay"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -73,9 +76,9 @@ class Adamax(Optimizer):
                         state["exp_avg"] = zeros_like(p)
                         state["exp_inf"] = zeros_like(p)
                     step = next_step(state["step"], group["capturable"])
-                    m, u = state["exp_avg"], state["exp_inf"]
-                    new_p, new_m, new_u = F.adamax(p, p.grad, m, u, step, **options)
-                    write_back(p, new_p)
-                    write_back(m, new_m)
-                    write_back(u, new_u)
+                    items.append(((p, p.grad, state["exp_avg"], state["exp_inf"]),
+                                  shared_coefs(memo, p, F.adamax_coefs, step, **options)))
+                news = apply_rule(group, F.adamax_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

@@ -5,8 +5,8 @@ from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
 from .adam import _check_adam_args
-from .optimizer import (Optimizer, as_scalar, check_lr, check_not_differentiable, host_value, new_scalar_state,
-                        next_step, set_host_value, write_back)
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, host_value,
+                        new_scalar_state, next_step, set_host_value, shared_coefs, write_back, write_back_all)
 
 __all__ = ["NAdam"]
 
@@ -32,7 +32,8 @@ class NAdam(Optimizer):
         decoupled_weight_decay (bool): decay the weights directly, as AdamW (default: False).
         maximize (bool): maximize the objective instead of minimizing (default: False).
         capturable (bool): keep ``step`` and ``mu_product`` on the device (default: False).
-        foreach (bool, optional): accepted for compatibility.
+        foreach (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step``, ``mu_product`` (0-d tensors), ``exp_avg`` and ``exp_avg_sq``.
@@ -73,8 +74,8 @@ class NAdam(Optimizer):
                 capturable = group["capturable"]
                 options = dict(lr=as_scalar(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
                                weight_decay=group["weight_decay"], momentum_decay=group["momentum_decay"],
-                               decoupled_weight_decay=group["decoupled_weight_decay"],
-                               maximize=group["maximize"])
+                               decoupled_weight_decay=group["decoupled_weight_decay"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -86,14 +87,14 @@ class NAdam(Optimizer):
                         state["exp_avg_sq"] = zeros_like(p)
                     step = next_step(state["step"], capturable)
                     mu_t = state["mu_product"]
-                    mu_product = mu_t if capturable else host_value(mu_t)
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    new_p, new_m, new_v, new_mu = F.nadam(p, p.grad, m, v, mu_product, step, **options)
-                    write_back(p, new_p)
-                    write_back(m, new_m)
-                    write_back(v, new_v)
+                    coefs, new_mu = shared_coefs(memo, p, F.nadam_coefs, step,
+                                                 mu_t if capturable else host_value(mu_t), **options)
                     if capturable:
                         write_back(mu_t, new_mu)
                     else:
                         set_host_value(mu_t, new_mu)
+                    items.append(((p, p.grad, state["exp_avg"], state["exp_avg_sq"]), coefs))
+                news = apply_rule(group, F.nadam_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

@@ -2,8 +2,9 @@
 
 Each optimizer keeps its update rule as a pure function in :mod:`tracenn.optim._functional` and its
 ``step()`` is bookkeeping around it: collect the parameters that have a gradient, make their state
-on first use, call the function under ``no_grad``, and write the results back in place
-(``p.copy_(new)``), so parameters and state tensors keep their identity.
+on first use, do the rule's scalar math on the host, run its tensor half under ``no_grad``
+(:func:`apply_rule`: in eager mode one jitted program per param group, torch's ``foreach``), and
+write the results back in place, so parameters and state tensors keep their identity.
 
 Scalar state (``step``, NAdam's ``mu_product``) is a 0-d tensor in ``state`` as in torch, so state
 dicts look the same. In eager mode its value is also mirrored on the host (see :func:`host_value`),
@@ -18,6 +19,8 @@ from collections import OrderedDict, defaultdict
 from copy import deepcopy
 from itertools import chain
 from typing import Any, Callable
+
+import numpy as np
 
 from .. import _dispatch
 from .. import dtypes as _dt
@@ -110,7 +113,7 @@ def set_host_value(t: Tensor, value: float) -> None:
         t.copy_(value)
         t.__dict__.pop("_optim_host", None)
         return
-    t.copy_(_scalar(value, t.dtype))
+    write_back(t, _scalar(value, t.dtype))
     t._optim_host = (t._version, value)
 
 
@@ -532,9 +535,39 @@ def check_lr(lr) -> None:
 
 
 def write_back(dst: Tensor, src: Tensor) -> None:
-    """Make ``dst`` (a parameter or a state tensor) hold ``src``'s values, keeping ``dst``."""
-    if src is not dst:
+    """Make ``dst`` (a parameter or a state tensor) hold ``src``'s values, keeping ``dst``.
+
+    An eager result with ``dst``'s shape, dtype and placement (an update computed from ``dst``)
+    goes straight to ``_set_``, the in-place write ``copy_`` ends in (versions, views and the
+    autograd checks as ``copy_``): ``copy_``'s broadcasting and device checks cost 10x more,
+    which adds up over every tensor of a large model.
+    """
+    if src is dst:
+        return
+    sv, dv = src._value, dst._value
+    if _dispatch.TRACE[0] is None and sv.shape == dv.shape and sv.dtype == dv.dtype \
+            and sv.sharding == dv.sharding:
+        dst._set_(src, "copy_")
+    else:
         dst.copy_(src)
+
+
+def write_back_all(dsts, srcs) -> None:
+    """:func:`write_back` each result of an update rule into its tensor (None: none kept)."""
+    for dst, src in zip(dsts, srcs):
+        if dst is not None and src is not None:
+            write_back(dst, src)
+
+
+def shared_coefs(memo: dict, param: Tensor, coefs_fn: Callable, *scalars, **options):
+    """``coefs_fn(*scalars, **options, dtype=param.dtype)``, made once per distinct ``scalars``
+    (step counts) and dtype in a group (``memo``): the parameters that share the result share a
+    row of the fused program's input, and the host does the scalar math once."""
+    key = (tuple(id(x) if isinstance(x, Tensor) else x for x in scalars), param.dtype)
+    coefs = memo.get(key)
+    if coefs is None:
+        coefs = memo[key] = coefs_fn(*scalars, **options, dtype=param.dtype)
+    return coefs
 
 
 def next_step(step_t: Tensor, capturable: bool):
@@ -547,6 +580,112 @@ def next_step(step_t: Tensor, capturable: bool):
     step = host_value(step_t) + 1
     set_host_value(step_t, step)
     return step
+
+
+# ---- one jitted update per param group (torch's ``foreach`` / ``fused``) ------------------------------
+
+_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_FUSED: dict = {}  # (rule, options, autocast, item rows, row layouts) -> jitted program
+
+
+def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
+    """``[rule(*tensors, **coefs, **options) for tensors, coefs in items]``, in eager mode as one
+    jitted XLA program per (device, dtype) instead of a few kernels per parameter.
+
+    ``rule`` is the tensor half of an update rule (``_functional.<name>_apply``); ``coefs`` the
+    coefficients its scalar half computed on the host (Python numbers, or None to turn a term
+    off); ``tensors`` the parameter, its gradient and its state (None where absent). Items that
+    share a step count should share one ``coefs`` dict: it becomes one row of the program's input.
+
+    The program calls ``rule`` itself on tracer-backed tensors, so the per-op kernels inline into
+    it and compute the loop's formulas; XLA may contract a multiply and an add of two of them into
+    one FMA (as in a compiled step, and as torch's foreach kernels do), so a result can differ
+    from the loop's in the last bit. The coefficients are *inputs* (cast to the parameter's dtype,
+    as a Python scalar operand is), so a new ``lr``, momentum or step count reuses the compiled
+    program; a new set of options or of None coefficients (SGD's first step, RAdam's switch to
+    the rectified update) compiles another. No input is donated: a JAX array may back several
+    tensors (a clone shares its input's). So, as with torch's foreach, the new values of a whole
+    group exist before the old ones are released: ``foreach=False`` has the lower peak memory.
+
+    The loop runs instead while a compiled step is traced (the tracer records the rule), for a
+    group with ``foreach=False`` (and not ``fused=True``), and for items it cannot fuse: tensor
+    coefficients (a tensor ``lr``, ``capturable``), or dtypes other than float32/float64 (the
+    narrow floats' ``lerp`` computes in float32, which a cast operand would round twice).
+    """
+    loop = _dispatch.TRACE[0] is not None or (group.get("foreach") is False and not group.get("fused"))
+    if loop:
+        return [rule(*tensors, **coefs, **options) for tensors, coefs in items]
+    results: list = [None] * len(items)
+    buckets: dict = {}
+    for i, (tensors, coefs) in enumerate(items):
+        arrays = _fusable(tensors, coefs)
+        if arrays is None:
+            results[i] = rule(*tensors, **coefs, **options)
+        else:
+            buckets.setdefault((arrays[0].dtype, arrays[0].sharding), []).append((i, arrays, coefs))
+    for bucket in buckets.values():
+        _run_fused(rule, options, bucket, results)
+    return results
+
+
+def _fusable(tensors, coefs):
+    """The arrays of ``tensors`` if the item can join a fused program, else None."""
+    for v in coefs.values():
+        if v is not None and not isinstance(v, (int, float)):
+            return None
+    arrays = tuple(None if t is None else (t._value if t._base is None else t._sync()) for t in tensors)
+    dt = arrays[0].dtype
+    if dt not in _FUSED_DTYPES or any(a is not None and a.dtype != dt for a in arrays):
+        return None
+    return arrays
+
+
+def _run_fused(rule, options, bucket, results) -> None:
+    """Run one bucket's items as one program; store their results (as Tensors) in ``results``."""
+    rows, layouts, values, item_rows = {}, [], [], []
+    for _, _, coefs in bucket:
+        r = rows.get(id(coefs))
+        if r is None:
+            r = rows[id(coefs)] = len(layouts)
+            layouts.append((tuple(coefs), tuple(v is not None for v in coefs.values()), len(values)))
+            values.extend(float(v) for v in coefs.values() if v is not None)
+        item_rows.append(r)
+    key = (rule, tuple(options.items()), _dispatch.AUTOCAST[0], tuple(item_rows), tuple(layouts))
+    program = _FUSED.get(key)
+    if program is None:
+        if len(_FUSED) >= 64:
+            _FUSED.clear()
+        program = _FUSED[key] = _fused_program(rule, options, key[3], key[4])
+    outs = program([arrays for _, arrays, _ in bucket], np.asarray(values, np.float64))
+    for (i, _, _), out in zip(bucket, outs):
+        results[i] = tuple(None if o is None else Tensor._wrap(o) for o in out)
+    _dispatch.LAST[0] = outs[-1][0]  # what synchronize() waits on; tracing left a tracer there
+
+
+def _fused_program(rule, options, item_rows, layouts):
+    """``jax.jit`` of the bucket's update: the rule's eager ops, traced once, inline into it."""
+    import jax
+
+    def program(arrays, values):
+        dtype = arrays[0][0].dtype
+        row_coefs = []
+        for names, present, offset in layouts:
+            coefs = {}
+            for name, on in zip(names, present):
+                coefs[name] = Tensor._wrap(values[offset].astype(dtype)) if on else None
+                offset += on
+            row_coefs.append(coefs)
+        prev, GRAD.enabled = GRAD.enabled, False
+        try:
+            outs = []
+            for ins, r in zip(arrays, item_rows):
+                new = rule(*(None if a is None else Tensor._wrap(a) for a in ins), **row_coefs[r], **options)
+                outs.append(tuple(None if t is None else t._value for t in new))
+        finally:
+            GRAD.enabled = prev
+        return outs
+
+    return jax.jit(program)
 
 
 def check_not_differentiable(differentiable: bool) -> None:

@@ -5,7 +5,8 @@ from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
 from .adam import _check_adam_args
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["RAdam"]
 
@@ -31,7 +32,8 @@ class RAdam(Optimizer):
         decoupled_weight_decay (bool): decay the weights directly, as AdamW (default: False).
         maximize (bool): maximize the objective instead of minimizing (default: False).
         capturable (bool): keep ``step`` on the device (default: False).
-        foreach (bool, optional): accepted for compatibility.
+        foreach (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step``, ``exp_avg`` and ``exp_avg_sq``.
@@ -69,8 +71,8 @@ class RAdam(Optimizer):
                 beta1, beta2 = group["betas"]
                 options = dict(lr=as_scalar(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
                                weight_decay=group["weight_decay"],
-                               decoupled_weight_decay=group["decoupled_weight_decay"],
-                               maximize=group["maximize"])
+                               decoupled_weight_decay=group["decoupled_weight_decay"])
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -80,9 +82,9 @@ class RAdam(Optimizer):
                         state["exp_avg"] = zeros_like(p)
                         state["exp_avg_sq"] = zeros_like(p)
                     step = next_step(state["step"], group["capturable"])
-                    m, v = state["exp_avg"], state["exp_avg_sq"]
-                    new_p, new_m, new_v = F.radam(p, p.grad, m, v, step, **options)
-                    write_back(p, new_p)
-                    write_back(m, new_m)
-                    write_back(v, new_v)
+                    items.append(((p, p.grad, state["exp_avg"], state["exp_avg_sq"]),
+                                  shared_coefs(memo, p, F.radam_coefs, step, **options)))
+                news = apply_rule(group, F.radam_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

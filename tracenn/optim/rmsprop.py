@@ -4,7 +4,8 @@ from __future__ import annotations
 from .._api.creation import zeros_like
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, new_scalar_state, next_step, write_back
+from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
+                        next_step, shared_coefs, write_back_all)
 
 __all__ = ["RMSprop"]
 
@@ -29,7 +30,8 @@ class RMSprop(Optimizer):
         centered (bool): normalize by an estimate of the gradient's variance (default: False).
         capturable (bool): keep ``step`` on the device (default: False).
         maximize (bool): maximize the objective instead of minimizing (default: False).
-        foreach (bool, optional): accepted for compatibility.
+        foreach (bool, optional): the update runs as one jitted program per step unless
+            ``foreach=False`` (see :class:`~tracenn.optim.SGD`).
         differentiable (bool): must be False.
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0) and
@@ -73,8 +75,8 @@ class RMSprop(Optimizer):
             for group in self.param_groups:
                 momentum, centered = group["momentum"], group["centered"]
                 options = dict(lr=as_scalar(group["lr"]), alpha=group["alpha"], eps=group["eps"],
-                               weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
-                               maximize=group["maximize"])
+                               weight_decay=group["weight_decay"], momentum=momentum, centered=centered)
+                items, memo = [], {}
                 for p in group["params"]:
                     if p.grad is None:
                         continue
@@ -87,13 +89,10 @@ class RMSprop(Optimizer):
                         if centered:
                             state["grad_avg"] = zeros_like(p)
                     next_step(state["step"], group["capturable"])
-                    v, m, b = state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer")
-                    new_p, new_v, new_m, new_b = F.rmsprop(p, p.grad, v, m if centered else None,
-                                                           b if momentum > 0 else None, **options)
-                    write_back(p, new_p)
-                    write_back(v, new_v)
-                    if centered:
-                        write_back(m, new_m)
-                    if momentum > 0:
-                        write_back(b, new_b)
+                    c = shared_coefs(memo, p, F.rmsprop_coefs, **options)
+                    items.append(((p, p.grad, state["square_avg"], state.get("grad_avg") if centered else None,
+                                   state.get("momentum_buffer") if momentum > 0 else None), c))
+                news = apply_rule(group, F.rmsprop_apply, items, maximize=group["maximize"])
+                for (olds, _), new in zip(items, news):
+                    write_back_all((olds[0],) + olds[2:], new)
         return loss

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
 from . import _functional as F
-from .optimizer import Optimizer, as_scalar, check_lr, check_not_differentiable, write_back
+from .optimizer import Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, write_back
 
 __all__ = ["SGD"]
 
@@ -26,7 +26,13 @@ class SGD(Optimizer):
         weight_decay (float): L2 penalty (default: 0).
         nesterov (bool): use Nesterov momentum (default: False).
         maximize (bool): maximize the objective instead of minimizing (default: False).
-        foreach, fused (bool, optional): accepted for compatibility; the update is the same.
+        foreach, fused (bool, optional): by default (and with either set) the update runs as one
+            jitted program per step (per device and dtype), torch's foreach/fused idea: a few
+            kernels per parameter become one dispatch, and a scheduler's new ``lr`` is an input,
+            not a recompile. ``foreach=False`` keeps the per-parameter loop of eager ops (easier
+            to step through in a debugger; lower peak memory). The two agree up to the last bit
+            (XLA may fuse a multiply-add into one FMA). A compiled training step
+            (:func:`tracenn.compile`) records the same rule either way.
         differentiable (bool): must be False.
 
     State per parameter: ``momentum_buffer`` (when ``momentum != 0``).
@@ -71,19 +77,20 @@ class SGD(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 momentum = group["momentum"]
-                options = dict(lr=as_scalar(group["lr"]), weight_decay=group["weight_decay"], momentum=momentum,
-                               dampening=group["dampening"], nesterov=group["nesterov"],
-                               maximize=group["maximize"])
+                coefs = F.sgd_coefs(lr=as_scalar(group["lr"]), weight_decay=group["weight_decay"],
+                                    momentum=momentum, dampening=group["dampening"])
+                items = []
                 for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state[p] if momentum != 0 else None
-                    buf = state.get("momentum_buffer") if state is not None else None
-                    new_p, new_buf = F.sgd(p, p.grad, buf, **options)
+                    if p.grad is not None:
+                        buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
+                        items.append(((p, p.grad, buf), coefs))
+                news = apply_rule(group, F.sgd_apply, items, nesterov=group["nesterov"],
+                                  maximize=group["maximize"])
+                for ((p, _, buf), _), (new_p, new_buf) in zip(items, news):
                     write_back(p, new_p)
                     if new_buf is not None:
                         if buf is None:
-                            state["momentum_buffer"] = new_buf
+                            self.state[p]["momentum_buffer"] = new_buf
                         else:
                             write_back(buf, new_buf)
         return loss
