@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax._src.interpreters.partial_eval import dce_jaxpr  # JAX's own dead-code pass; no public name
+from jax.custom_derivatives import SymbolicZero
 
 from .graph import Graph, Node, Value
 
@@ -40,8 +43,13 @@ def differentiable(op, key, inputs):
     """The node's function of its array inputs for use under ``jax.vjp``.
 
     An op with its own gradient rule gets a ``jax.custom_vjp`` built from that rule, so the
-    compiled backward uses the same (fast, torch-exact) gradients as eager mode; Ops without a rule are left to JAX's own differentiation; non-differentiable ops see
-    their inputs through ``stop_gradient``. Python scalars in ``inputs`` are closed over.
+    compiled backward uses the same (fast, torch-exact) gradients as eager mode; ops without a
+    rule are left to JAX's own differentiation; non-differentiable ops see their inputs through
+    ``stop_gradient``. Python scalars in ``inputs`` are closed over.
+
+    The forward keeps only the arguments the rule reads for the inputs that need a gradient
+    (:func:`rule_reads`): a grad-enabled program returns its residuals, so every extra one costs
+    an output buffer, and a kept ``W.T`` would be materialised instead of folded into the dot.
     """
     params = op.params(key)
     pos = [i for i, v in enumerate(inputs) if isinstance(v, Value)]
@@ -64,30 +72,122 @@ def differentiable(op, key, inputs):
 
     from ..ops.registry import unbroadcast
 
-    # Residuals: the inputs and the output. (``OpDef.saves`` says what the in-place check must
-    # watch, which is not always all the vjp reads: reduce_window's reads its output, unwatched.)
     @jax.custom_vjp
     def f(*arrays):
         return op.impl(*full(arrays), **params)
 
-    def fwd(*arrays):
+    def fwd(*primals):
+        arrays = [p.value for p in primals]
+        needs = tuple(bool(p.perturbed) for p in primals)
         out = op.impl(*full(arrays), **params)
-        return out, (arrays, out)
+        outs, out_tree = jax.tree_util.tree_flatten(out)
+        args = outs + arrays
+        reads = rule_reads(op, key, full([_aval(a) for a in arrays]), needs)
+        plan = tuple(None if r else _aval(a) for r, a in zip(reads, args))
+        return out, _Residuals([a for r, a in zip(reads, args) if r], (out_tree, plan, needs))
 
-    def bwd(r, g):
-        arrays, out = r
+    def bwd(res, g):
+        out_tree, _, needs = res.aux
+        args = res.arguments()
+        out = jax.tree_util.tree_unflatten(out_tree, args[:out_tree.num_leaves])
+        arrays = args[out_tree.num_leaves:]
+        g = jax.tree_util.tree_map(_instantiate, g, is_leaf=lambda x: isinstance(x, SymbolicZero))
         cts = op.vjp(g, out, *full(arrays), **params)
         result = []
-        for i, a in zip(pos, arrays):
+        for i, a, need in zip(pos, arrays, needs):
             ct = cts[i]
-            if ct is None or not jnp.issubdtype(jnp.result_type(a), jnp.inexact):
+            if not need or ct is None or not jnp.issubdtype(jnp.result_type(a), jnp.inexact):
                 result.append(None)
             else:
                 result.append(unbroadcast(ct, jnp.shape(a)).astype(jnp.result_type(a)))
         return tuple(result)
 
-    f.defvjp(fwd, bwd)
+    f.defvjp(fwd, bwd, symbolic_zeros=True)
     return f
+
+
+@jax.tree_util.register_pytree_node_class
+class _Residuals:
+    """What one op's forward keeps for its backward: the arrays its rule reads, and as static data
+    ``aux = (out_tree, plan, needs)``: the output's structure, per argument of the rule (the
+    output's leaves, then the array inputs) None where kept or else its aval, and which inputs
+    need a gradient."""
+
+    def __init__(self, kept, aux):
+        self.kept, self.aux = list(kept), aux
+
+    def tree_flatten(self):
+        return self.kept, self.aux
+
+    @classmethod
+    def tree_unflatten(cls, aux, kept):
+        return cls(kept, aux)
+
+    def arguments(self) -> list:
+        """Every argument of the rule: the kept arrays, and zeros (which XLA removes, since nothing
+        reads them) standing in for the others."""
+        kept = iter(self.kept)
+        return [next(kept) if a is None else jnp.zeros(a.shape, a.dtype) for a in self.aux[1]]
+
+
+def _aval(x):
+    return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+
+
+def _instantiate(g):
+    """A symbolic zero cotangent as the array JAX passes without ``symbolic_zeros`` (float0 for
+    an integer output)."""
+    if not isinstance(g, SymbolicZero):
+        return g
+    if g.dtype == jax.dtypes.float0:
+        return np.zeros(g.shape, jax.dtypes.float0)
+    return jnp.zeros(g.shape, g.dtype)
+
+
+_READS: dict = {}
+
+
+def rule_reads(op, key, args, needs) -> tuple:
+    """Which arguments ``op.vjp`` reads the values of when it computes the gradients of the array
+    inputs marked in ``needs``: one bool per output leaf, then per array input.
+
+    ``args`` is the op's argument list with each array given as a ``jax.ShapeDtypeStruct`` (other
+    entries are literals). The rule is traced on those avals and its jaxpr cut down to the
+    cotangents asked for; an argument is read if a kept equation (or the result itself) uses it.
+    Reading only a shape or dtype is not a use: avals are static in the trace. Cached per
+    (op, key, args, needs). (``OpDef.saves``, written by hand for the in-place check, is not
+    this: it may leave out what a rule reads, e.g. reduce_window's output.)
+    """
+    try:
+        cache_key = (op, key, tuple((type(a), a) for a in args), needs)
+        hit = _READS.get(cache_key)
+    except TypeError:  # an unhashable literal: work it out every time
+        cache_key, hit = None, None
+    if hit is not None:
+        return hit
+    params = op.params(key)
+    pos = [i for i, a in enumerate(args) if isinstance(a, jax.ShapeDtypeStruct)]
+    out = op.shape(*args, **params)
+    n_out = len(jax.tree_util.tree_leaves(out))
+    if not any(needs):  # (and an integer op's rule cannot be traced: its cotangent is float0)
+        return (False,) * (n_out + len(pos))
+    g = jax.tree_util.tree_map(
+        lambda o: o if jnp.issubdtype(o.dtype, jnp.inexact) else jax.ShapeDtypeStruct(o.shape, jax.dtypes.float0),
+        out)
+
+    def grads(g, out, *arrays):
+        full = list(args)
+        for i, a in zip(pos, arrays):
+            full[i] = a
+        cts = op.vjp(g, out, *full, **params)
+        return [cts[i] for i, need in zip(pos, needs) if need and cts[i] is not None]
+
+    jaxpr = jax.make_jaxpr(grads)(g, out, *[args[i] for i in pos]).jaxpr
+    _, used = dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))
+    reads = tuple(used[n_out:])
+    if cache_key is not None:
+        _READS[cache_key] = reads
+    return reads
 
 
 def lower(graph: Graph):
