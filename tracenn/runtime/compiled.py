@@ -54,18 +54,41 @@ class _CompiledOp:
     pullback_only = True  # no gradient op of its own: create_graph=True cannot go through it
     static = ()
 
-    def __init__(self, nout, bwd):
+    def __init__(self, nout, bwd, plan=None):
         self.name = "compiled_function"
         self.nout = nout
         self._bwd = bwd
+        self.plan = plan  # the _GradPlan whose programs this op pulls back through
 
     def backward_kernel(self, key, needs):
         bwd = self._bwd
         nout = self.nout
+        plan = self.plan
 
         def kernel(g, out, pull):
+            if plan is not None:
+                plan.backward_seen()
             cts = bwd(pull, [g] if nout == 1 else list(g))
             return tuple(cts[0]) + tuple(cts[1])
+
+        return kernel
+
+
+class _ScaledGrads(_CompiledOp):
+    """The ``grad_fn`` of a scalar output whose program also computed its gradients
+    (value-and-grad mode): the backward scales them by the incoming cotangent, and skips even
+    that for ``loss.backward()``'s cotangent of exactly 1."""
+
+    def backward_kernel(self, key, needs):
+        scale = self._bwd
+        plan = self.plan
+
+        def kernel(g, out, grads):
+            plan.backward_seen()
+            if g.shape == () and float(g) == 1.0:
+                return tuple(grads[0]) + tuple(grads[1])
+            gs = scale(grads, g)
+            return tuple(gs[0]) + tuple(gs[1])
 
         return kernel
 
@@ -181,9 +204,22 @@ class Entry:
         dset, dins_set = set(d_state), set(d_in)
         dep = _depends_on(self.graph, [self.state_values[i] for i in d_state] +
                           [self.graph.inputs[i] for i in d_in], self.float_values)
-        return _GradPlan(jax.jit(fwd), _CompiledOp(len(float_out), jax.jit(bwd)),
-                         [i for i in range(n_state) if i not in dset],
+        plan = _GradPlan(jax.jit(fwd), None, [i for i in range(n_state) if i not in dset],
                          [i for i in range(n_in) if i not in dins_set], dep)
+        plan.op = _CompiledOp(len(float_out), jax.jit(bwd), plan)
+        if len(float_out) == 1 and self.float_values[0].shape == () and dep[0]:
+            def fwd_vg(dstate, ndstate, rng, dins, ndins):
+                def loss(ds, di):
+                    fouts, aux = f(ds, ndstate, rng, di, ndins)
+                    return fouts[0], aux
+                (value, (oouts, writes)), grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(dstate, dins)
+                return [value], oouts, writes, grads
+
+            def scale(grads, g):
+                return jax.tree_util.tree_map(lambda x: x * g.astype(x.dtype), grads)
+            plan.fwd_vg = jax.jit(fwd_vg)
+            plan.op_vg = _ScaledGrads(1, jax.jit(scale), plan)
+        return plan
 
     def _fast_call(self, run, n_state):
         """The call for the common case — no gradient, no RNG, no writes, one output — with flat
@@ -260,9 +296,17 @@ class Entry:
         ds = self.d_state
         args = ([state[i] for i in ds], [state[i] for i in plan.nd_state], rng,
                 [ins[i] for i in d_in], [ins[i] for i in plan.nd_in])
-        fouts, oouts, writes, pull = plan.fwd(*args)
-        if pull is None:  # recompute mode: the backward runs the forward again on the same arrays
-            pull = args
+        op = plan.op
+        if plan.use_vg:  # gradients computed with the value; the backward only scales them
+            fouts, oouts, writes, pull = plan.fwd_vg(*args)
+            op = plan.op_vg
+            plan.unclaimed += 1
+            if plan.unclaimed > 2:  # outputs made but not differentiated: back to the pullback
+                plan.use_vg = False
+        else:
+            fouts, oouts, writes, pull = plan.fwd(*args)
+            if pull is None:  # recompute mode: the backward runs the forward again on the same arrays
+                pull = args
         self.advance_rng()
         self._write_back(writes, in_tensors)
         outs = [None] * self.n_out
@@ -278,7 +322,7 @@ class Entry:
         for i, t in enumerate(leaves):
             root = t if t._base is None else t._base
             saved.append((root, root._version, f"input {i}"))
-        node = _TapeNode(plan.op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
+        node = _TapeNode(op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
                          (True,) * len(edges), saved)
         dep = plan.depends
         for k, (i, o) in enumerate(zip(self.float_out, fouts)):
@@ -304,12 +348,28 @@ class Entry:
 
 
 class _GradPlan:
-    """A grad-enabled call's program and index lists, for one set of inputs needing grad."""
+    """A grad-enabled call's program and index lists, for one set of inputs needing grad.
 
-    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends")
+    A call whose only floating output is a scalar (a loss) switches to value-and-grad mode once
+    its output has been differentiated: the one program computes the loss and its gradients (as
+    a hand-written ``jax.value_and_grad`` step does), no residuals leave it, and the backward
+    only scales the gradients by the cotangent (an exact no-op for ``loss.backward()``). It
+    switches back when outputs stop being differentiated (three calls without a backward), so
+    a grad-enabled evaluation loop does not pay for gradients nobody reads.
+    """
+
+    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends", "fwd_vg", "op_vg", "use_vg", "unclaimed")
 
     def __init__(self, fwd, op, nd_state, nd_in, depends):
         self.fwd, self.op, self.nd_state, self.nd_in, self.depends = fwd, op, nd_state, nd_in, depends
+        self.fwd_vg = self.op_vg = None
+        self.use_vg = False
+        self.unclaimed = 0
+
+    def backward_seen(self):
+        self.unclaimed = 0
+        if self.fwd_vg is not None:
+            self.use_vg = True
 
 
 # Below this many floating-point operations (about 10-100 µs of CPU), a grad-enabled call

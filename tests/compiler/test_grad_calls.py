@@ -1,0 +1,130 @@
+"""How a grad-enabled compiled call hands gradients to eager autograd (runtime/compiled.py):
+residuals and a pullback (large programs), recomputation in the backward (small programs), and
+value-and-grad for a scalar loss once its backward has been seen. Every mode must give eager's
+gradients; these tests pin which mode runs, so a regression in the choice is seen too."""
+import numpy as np
+import pytest
+
+import tracenn
+import tracenn.runtime.compiled as rc
+from tracenn import nn
+import tracenn.nn.functional as F
+from helpers import assert_close
+
+
+def _mlp(seed=0, width=32):
+    tracenn.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, 3))
+
+
+def _data(seed=1):
+    g = tracenn.Generator().manual_seed(seed)
+    return tracenn.randn(16, 8, generator=g), tracenn.randint(0, 3, (16,), generator=g)
+
+
+def _plan(cm):
+    (plan,) = cm._last._plans.values()
+    return plan
+
+
+def _grads(model):
+    return [p.grad.numpy().copy() for p in model.parameters()]
+
+
+@pytest.fixture(params=["recompute", "residuals"])
+def mode(request, monkeypatch):
+    monkeypatch.setattr(rc, "RECOMPUTE_FLOPS", 10**12 if request.param == "recompute" else 0)
+    return request.param
+
+
+def test_model_output_gradients_equal_eager_in_both_modes(mode):
+    eager, model = _mlp(), _mlp()
+    cm = tracenn.compile(model)
+    x, y = _data()
+    for _ in range(2):
+        F.cross_entropy(eager(x), y).backward()
+        F.cross_entropy(cm(x), y).backward()
+    assert cm._last.recompute == (mode == "recompute")
+    for a, b in zip(_grads(eager), _grads(model)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_recompute_mode_redraws_the_same_dropout_mask(monkeypatch):
+    monkeypatch.setattr(rc, "RECOMPUTE_FLOPS", 10**12)
+    tracenn.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 1))
+    eager = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 1))
+    eager.load_state_dict(model.state_dict())
+    cm = tracenn.compile(model)
+    x = tracenn.randn(16, 8)
+    tracenn.manual_seed(5)
+    out_e = eager(x)
+    out_e.sum().backward()
+    tracenn.manual_seed(5)
+    out_c = cm(x)
+    out_c.sum().backward()  # the backward re-runs the forward: it must see the forward's mask
+    assert cm._last.recompute
+    assert_close(out_c, out_e)
+    for a, b in zip(_grads(eager), _grads(model)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def _loss_fn(model):
+    def loss(x, y):
+        return F.cross_entropy(model(x), y)
+    return loss
+
+
+def test_a_scalar_loss_switches_to_value_and_grad_after_its_first_backward(mode):
+    eager, model = _mlp(), _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    for step in range(4):
+        for m in (eager, model):
+            m.zero_grad()
+        le = _loss_fn(eager)(x, y)
+        le.backward()
+        lc = cl(x, y)
+        assert _plan(cl).use_vg == (step > 0)  # the first call pulls back; later ones carry grads
+        lc.backward()
+        assert_close(lc, le)
+        for a, b in zip(_grads(eager), _grads(model)):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_value_and_grad_mode_scales_by_the_cotangent_and_keeps_retain_graph():
+    eager, model = _mlp(), _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    cl(x, y).backward()
+    lc, le = cl(x, y), _loss_fn(eager)(x, y)
+    assert _plan(cl).use_vg
+    for m in (eager, model):
+        m.zero_grad()
+    (lc * 0.5).backward(retain_graph=True)
+    (le * 0.5).backward(retain_graph=True)
+    (lc * 3.0).backward()  # accumulates: 3.5 times the gradient
+    (le * 3.0).backward()
+    for a, b in zip(_grads(eager), _grads(model)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_value_and_grad_mode_stops_when_outputs_are_not_differentiated():
+    model = _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    cl(x, y).backward()
+    for _ in range(3):  # a grad-enabled evaluation loop: nobody calls backward
+        cl(x, y)
+    assert not _plan(cl).use_vg
+    cl(x, y).backward()
+    assert _plan(cl).use_vg  # training resumed
+
+
+def test_a_non_scalar_output_never_uses_value_and_grad():
+    model = _mlp()
+    cm = tracenn.compile(model)
+    x, _ = _data()
+    for _ in range(2):
+        cm(x).sum().backward()
+    assert _plan(cm).fwd_vg is None and not _plan(cm).use_vg
