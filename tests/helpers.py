@@ -1,6 +1,9 @@
 """Helpers shared by tests: ``from helpers import assert_close, to_np`` (tests/ is on pythonpath)."""
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 
 import tracenn
@@ -26,3 +29,14 @@ def assert_close(actual, expected, rtol=1e-5, atol=1e-6, check_dtype=True):
     np.testing.assert_allclose(a.astype(np.float64) if a.dtype.kind not in "bc" else a,
                                e.astype(np.float64) if e.dtype.kind not in "bc" else e,
                                rtol=rtol, atol=atol, equal_nan=True)
+
+
+def load_by_path(name, path):
+    """Import the module at ``path`` once, as ``name`` (pytest runs with --import-mode=importlib,
+    so test modules cannot import each other by name)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]

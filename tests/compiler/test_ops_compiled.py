@@ -21,33 +21,23 @@ checked by the graph checker after every pass (``verify_passes=True``).
 """
 from __future__ import annotations
 
-import importlib.util
 import pathlib
-import sys
 import warnings
 
 import numpy as np
 import pytest
 
 import tracenn
-from helpers import to_np
+from helpers import load_by_path, to_np
 from tracenn.errors import DataDependentError
 
 _OPS = pathlib.Path(__file__).resolve().parent.parent / "ops"
 
 
-def _load(name, path):
-    """Import a helper module by path (pytest runs with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
-R = _load("_tracenn_op_records", _OPS / "op_records.py")   # the same module object test_op_table uses
-TOL = _load("_tracenn_op_table", _OPS / "test_op_table.py").TOL  # (rtol, atol) per dtype, times rec.tol
+R = load_by_path("_tracenn_op_records", _OPS / "op_records.py")   # the same module object test_op_table uses
+TOL = load_by_path("_tracenn_op_table", _OPS / "test_op_table.py").TOL  # (rtol, atol) per dtype, times rec.tol
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 

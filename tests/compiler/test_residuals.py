@@ -9,10 +9,8 @@ of the forward program, so a regression here is a per-call cost.
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +18,7 @@ import numpy as np
 import pytest
 
 import tracenn
+from helpers import load_by_path
 from tracenn import nn
 from tracenn.compiler.lower import rule_reads
 from tracenn.func import to_jax
@@ -28,18 +27,10 @@ from tracenn.ops import OPS
 _OPS = pathlib.Path(__file__).resolve().parent.parent / "ops"
 
 
-def _load(name, path):
-    """Import a helper module by path (pytest runs with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
-R = _load("_tracenn_op_records", _OPS / "op_records.py")
-REG = _load("_tracenn_test_registry", _OPS / "test_registry.py")  # its dispatch recorder and extra calls
+R = load_by_path("_tracenn_op_records", _OPS / "op_records.py")
+REG = load_by_path("_tracenn_test_registry", _OPS / "test_registry.py")  # its dispatch recorder and extra calls
 
 RULED = sorted(n for n, op in OPS.items() if op.vjp is not None and op.differentiable)
 

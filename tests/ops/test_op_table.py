@@ -14,31 +14,21 @@ every-dtype-pair sweep of the binary ops against torch.
 """
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 
 import tracenn
-from helpers import to_np
+from helpers import load_by_path, to_np
 
 _HERE = pathlib.Path(__file__).resolve().parent
 
 
-def _load(name, path):
-    """Import a helper module by path (pytest runs with --import-mode=importlib)."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
-R = _load("_tracenn_op_records", _HERE / "op_records.py")
+R = load_by_path("_tracenn_op_records", _HERE / "op_records.py")
 pytestmark = [pytest.mark.filterwarnings("ignore:The reduce argument of torch.scatter:UserWarning"),
               pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")]  # torch's own notes
 

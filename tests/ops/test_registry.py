@@ -12,15 +12,14 @@ from __future__ import annotations
 import ast
 import functools
 import gc
-import importlib.util
 import pathlib
-import sys
 
 import jax
 import numpy as np
 import pytest
 
 import tracenn
+from helpers import load_by_path
 from tracenn import _dispatch
 from tracenn.ops import OPS, OpDef, register
 
@@ -28,16 +27,9 @@ _HERE = pathlib.Path(__file__).resolve().parent
 ROOT = pathlib.Path(tracenn.__file__).resolve().parent
 
 
-def _load(name, path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
 
 
-R = _load("_tracenn_op_records", _HERE / "op_records.py")
+R = load_by_path("_tracenn_op_records", _HERE / "op_records.py")
 
 
 # ---- the list itself ---------------------------------------------------------------------------
