@@ -1,4 +1,4 @@
-"""How a grad-enabled compiled call hands gradients to eager autograd (runtime/compiled.py):
+"""How a grad-enabled compiled call hands gradients to eager autograd (runtime/compiled.py, runtime/gradcall.py):
 residuals and a pullback (large programs), recomputation in the backward (small programs), and
 value-and-grad for a scalar loss once its backward has been seen. Every mode must give eager's
 gradients; these tests pin which mode runs, so a regression in the choice is seen too."""
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tracenn
-import tracenn.runtime.compiled as rc
+import tracenn.runtime.gradcall as gradcall
 from tracenn import nn
 import tracenn.nn.functional as F
 from helpers import assert_close
@@ -33,7 +33,7 @@ def _grads(model):
 
 @pytest.fixture(params=["recompute", "residuals"])
 def mode(request, monkeypatch):
-    monkeypatch.setattr(rc, "RECOMPUTE_FLOPS", 10**12 if request.param == "recompute" else 0)
+    monkeypatch.setattr(gradcall, "RECOMPUTE_FLOPS", 10**12 if request.param == "recompute" else 0)
     return request.param
 
 
@@ -50,7 +50,7 @@ def test_model_output_gradients_equal_eager_in_both_modes(mode):
 
 
 def test_recompute_mode_redraws_the_same_dropout_mask(monkeypatch):
-    monkeypatch.setattr(rc, "RECOMPUTE_FLOPS", 10**12)
+    monkeypatch.setattr(gradcall, "RECOMPUTE_FLOPS", 10**12)
     tracenn.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 1))
     eager = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0.5), nn.Linear(32, 1))

@@ -2,8 +2,11 @@
 function, and never imports the tracer (the compiler hands it a ``build`` callback).
 
 - :mod:`~tracenn.runtime.compiled`: :class:`~tracenn.runtime.compiled.Compiled` — guards, the
-  program cache, recompile reasons and ``explain()``, state write-back, donation, and the
-  autograd bridge (outputs whose ``grad_fn`` runs the program's jitted pullback).
+  program cache, ``explain()``, state write-back and donation.
+- :mod:`~tracenn.runtime.gradcall`: the autograd bridge of grad-enabled calls (outputs whose
+  ``grad_fn`` runs the program's jitted pullback, recomputes a small forward, or scales the
+  gradients a value-and-grad program returned).
+- :mod:`~tracenn.runtime.reasons`: why a call recompiled, in plain words.
 - :mod:`~tracenn.runtime.refs`: state read at each call that is not a fixed tensor (a
   parameter's ``.grad``, a param group's learning rate).
 """

@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import warnings
@@ -27,10 +26,12 @@ from .. import _dispatch
 from ..autograd.engine import _edge_of
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
-from ..dtypes import type_str
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
+from . import gradcall
+from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reaching, _ScaledGrads
+from .reasons import _type, describe_change
 from .refs import GradRef
 
 _INEXACT = frozenset("fcV")
@@ -45,52 +46,6 @@ def debug_level() -> int:
         return int(os.environ.get("TRACENN_DEBUG", "0") or 0)
     except ValueError:
         return 0
-
-
-class _CompiledOp:
-    """The op record of a compiled call's ``grad_fn``: its backward is the program's pullback."""
-
-    differentiable = True
-    pullback_only = True  # no gradient op of its own: create_graph=True cannot go through it
-    static = ()
-
-    def __init__(self, nout, bwd, plan=None):
-        self.name = "compiled_function"
-        self.nout = nout
-        self._bwd = bwd
-        self.plan = plan  # the _GradPlan whose programs this op pulls back through
-
-    def backward_kernel(self, key, needs):
-        bwd = self._bwd
-        nout = self.nout
-        plan = self.plan
-
-        def kernel(g, out, pull):
-            if plan is not None:
-                plan.backward_seen()
-            cts = bwd(pull, [g] if nout == 1 else list(g))
-            return tuple(cts[0]) + tuple(cts[1])
-
-        return kernel
-
-
-class _ScaledGrads(_CompiledOp):
-    """The ``grad_fn`` of a scalar output whose program also computed its gradients
-    (value-and-grad mode): the backward scales them by the incoming cotangent, and skips even
-    that for ``loss.backward()``'s cotangent of exactly 1."""
-
-    def backward_kernel(self, key, needs):
-        scale = self._bwd
-        plan = self.plan
-
-        def kernel(g, out, grads):
-            plan.backward_seen()
-            if g.shape == () and float(g) == 1.0:
-                return tuple(grads[0]) + tuple(grads[1])
-            gs = scale(grads, g)
-            return tuple(gs[0]) + tuple(gs[1])
-
-        return kernel
 
 
 class Entry:
@@ -170,7 +125,7 @@ class Entry:
         # residuals: on XLA:CPU every output buffer of a call costs microseconds, more than
         # re-running a forward this small (see docs/performance.md, "Per-call, grad enabled").
         # (Not with hooks: their host callbacks would run again in the backward.)
-        self.recompute = _flops(g) < RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
+        self.recompute = _flops(g) < gradcall.RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -347,70 +302,6 @@ class Entry:
             fn(*a, **k)
 
 
-class _GradPlan:
-    """A grad-enabled call's program and index lists, for one set of inputs needing grad.
-
-    A call whose only floating output is a scalar (a loss) switches to value-and-grad mode once
-    its output has been differentiated: the one program computes the loss and its gradients (as
-    a hand-written ``jax.value_and_grad`` step does), no residuals leave it, and the backward
-    only scales the gradients by the cotangent (an exact no-op for ``loss.backward()``). It
-    switches back when outputs stop being differentiated (three calls without a backward), so
-    a grad-enabled evaluation loop does not pay for gradients nobody reads.
-    """
-
-    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends", "fwd_vg", "op_vg", "use_vg", "unclaimed")
-
-    def __init__(self, fwd, op, nd_state, nd_in, depends):
-        self.fwd, self.op, self.nd_state, self.nd_in, self.depends = fwd, op, nd_state, nd_in, depends
-        self.fwd_vg = self.op_vg = None
-        self.use_vg = False
-        self.unclaimed = 0
-
-    def backward_seen(self):
-        self.unclaimed = 0
-        if self.fwd_vg is not None:
-            self.use_vg = True
-
-
-# Below this many floating-point operations (about 10-100 µs of CPU), a grad-enabled call
-# recomputes its forward in the backward rather than returning residuals from the forward.
-RECOMPUTE_FLOPS = 2_000_000
-
-
-def _flops(g) -> int:
-    """A rough count of graph ``g``'s arithmetic: 2·M·N·K per matmul or convolution, one per
-    output element elsewhere."""
-    total = 0
-    for n in g.nodes:
-        for v in n.outputs:
-            size = math.prod(v.shape)
-            if n.op.name in ("matmul", "conv", "linear", "einsum", "conv_transpose"):
-                ins = [x for x in n.inputs if hasattr(x, "symbolic")]
-                k = math.prod(ins[1].shape) // max(ins[1].shape[0], 1) if n.op.name.startswith("conv") \
-                    else (ins[0].shape[-1] if ins and ins[0].shape else 1)
-                size *= 2 * k
-            total += size
-    return total
-
-
-def _reaching(g, outs) -> set:
-    """The values of graph ``g`` from which a differentiable path leads to one of ``outs``."""
-    live = set(outs)
-    for n in reversed(g.nodes):
-        if n.op.differentiable and any(o in live for o in n.outputs):
-            live.update(v for v in n.inputs if hasattr(v, "symbolic"))
-    return live
-
-
-def _depends_on(g, leaves, values) -> list:
-    """For each of ``values``: can a gradient from it reach one of ``leaves`` in graph ``g``?"""
-    live = set(leaves)
-    for n in g.nodes:
-        if n.op.differentiable and any(v in live for v in n.inputs if hasattr(v, "symbolic")):
-            live.update(n.outputs)
-    return [v in live for v in values]
-
-
 def _unread_grads(g) -> set:
     """Names of the ``.grad`` refs graph ``g`` replaces without reading (a step that starts with
     ``zero_grad()``): their arrays can be donated to hold the new gradients."""
@@ -508,16 +399,6 @@ def _reraise_callback_error(e):
     if err is not None:
         _dispatch.CALLBACK_ERROR[0] = None
         raise err.with_traceback(None) from None
-
-
-def _merge(d, nd, d_idx, n):
-    out = []
-    di = iter(d)
-    ndi = iter(nd)
-    dset = set(d_idx)
-    for i in range(n):
-        out.append(next(di) if i in dset else next(ndi))
-    return out
 
 
 class Compiled:
@@ -794,85 +675,3 @@ class Compiled:
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | set(dir(self.__dict__["_target"])))
-
-
-def _type(shape, dtype) -> str:
-    return type_str(shape, dtype)
-
-
-def describe_change(prev, key, skeys, input_names) -> str:
-    """Why ``key`` missed the cache, compared with the previous call's key, in plain words."""
-    reasons = []
-    if prev[0] != key[0]:
-        reasons += _structure_change(skeys.get(prev[0]), skeys.get(key[0]))
-    if prev[1] != key[1]:
-        reasons.append(f"grad mode changed: {'enabled' if prev[1] else 'no_grad'} -> "
-                       f"{'enabled' if key[1] else 'no_grad'}")
-    a, b = prev[2], key[2]
-    if len(a) != len(b):
-        reasons.append(f"number of tensor inputs changed: {len(a)} -> {len(b)}")
-    else:
-        for i, (x, y) in enumerate(zip(a, b)):
-            nm = input_names[i] if i < len(input_names) else f"input {i}"
-            if x[0] != y[0]:
-                reasons.append(f"input {nm!r} shape changed: {list(x[0])} -> {list(y[0])}")
-            if x[1] != y[1]:
-                reasons.append(f"input {nm!r} dtype changed: {x[1]} -> {y[1]}")
-            if x[2] != y[2]:
-                reasons.append(f"input {nm!r} requires_grad changed: {x[2]} -> {y[2]}")
-    if (prev[3] if len(prev) > 3 else LEAF) != (key[3] if len(key) > 3 else LEAF):
-        reasons.append("non-tensor arguments or the argument structure changed: "
-                       f"{_short(prev[3] if len(prev) > 3 else None)} -> {_short(key[3] if len(key) > 3 else None)}")
-    if not reasons:
-        reasons.append("a new combination of previously seen guards")
-    return "; ".join(reasons)
-
-
-def _short(x) -> str:
-    s = repr(x)
-    return s if len(s) < 120 else s[:117] + "..."
-
-
-def _structure_change(a, b) -> list[str]:
-    if a is None or b is None:
-        return ["module structure changed"]
-    out = []
-    modes = []
-    ma, mb = dict((m[0], m[1:]) for m in a[0]), dict((m[0], m[1:]) for m in b[0])
-    for path in mb:
-        label = repr(path) if path else "the root module"
-        if path not in ma:
-            out.append(f"module {label} was added")
-            continue
-        (ta, tra, ha), (tb, trb, hb) = ma[path], mb[path]
-        if ta != tb:
-            out.append(f"module {label} was replaced: {ta.__name__} -> {tb.__name__}")
-        if tra != trb:
-            modes.append((label, f"{'train' if tra else 'eval'} -> {'train' if trb else 'eval'}"))
-        if ha != hb:
-            out.append(f"hooks on module {label} changed")
-    for path in ma:
-        if path not in mb:
-            out.append(f"module {path!r} was removed")
-    if len(modes) > 2 and len({m for _, m in modes}) == 1:
-        out.insert(0, f"mode changed: {modes[0][1]} ({modes[0][0]} and {len(modes) - 1} more module(s))")
-    else:
-        out[:0] = [f"module {label} mode changed: {m}" for label, m in modes]
-    sa, sb = dict((s[0], s[1:]) for s in a[1]), dict((s[0], s[1:]) for s in b[1])
-    for name in sb:
-        if name not in sa:
-            out.append(f"{name!r} was added")
-            continue
-        (ia, sha, da, ra), (ib, shb, db, rb) = sa[name], sb[name]
-        if ia != ib:
-            out.append(f"{name!r} was replaced by another tensor")
-        elif sha != shb or da != db:
-            out.append(f"{name!r} changed from {_type(sha, da)} to {_type(shb, db)}")
-        if ra != rb:
-            out.append(f"{name!r} requires_grad changed: {ra} -> {rb}")
-    for name in sa:
-        if name not in sb:
-            out.append(f"{name!r} was removed")
-    if a[2:] != b[2:]:
-        out.append("global module hooks changed")
-    return out or ["module state changed"]
