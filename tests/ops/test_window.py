@@ -143,6 +143,77 @@ def test_pooling_is_differentiable_under_jit():
         assert gx.shape == x.shape
 
 
+def _max_and_grad(x, case, g):
+    """Max pooling's forward (the op's kernel) and input gradient (its vjp rule) for ``x``."""
+    nd, window, strides, padding, dilation = case
+    key = ("max", window, strides, padding, dilation)
+    out = RW.forward_kernel(key)(jnp.asarray(x))
+    return out, RW.backward_kernel(key, (True,))(jnp.asarray(g, x.dtype), out, jnp.asarray(x))[0]
+
+
+SMALL = [c for c in DEFAULT if np.prod(c[1]) <= 4]  # windows whose index comes from argmax (_ARGMAX_WINDOW)
+
+
+@pytest.mark.parametrize("case", SMALL, ids=_ids)
+def test_max_pool_ties_and_nans_float32_and_float64(case):
+    # Both dtypes must match the reference: first maximum on ties (small integers), last NaN of a
+    # window (test_reduce_window puts NaNs in 1-d inputs only).
+    nd = case[0]
+    x = _input(nd, nan=True)
+    out = RW.forward_kernel(("max",) + case[1:])(jnp.asarray(x))
+    g = np.random.default_rng(1).standard_normal(out.shape)
+    y_ref, gx_ref = ref_pool(x, "max", *case[1:], g)
+    for dtype in (np.float32, np.float64):
+        y, gx = _max_and_grad(x.astype(dtype), case, g)
+        assert y.dtype == dtype and gx.dtype == dtype
+        np.testing.assert_array_equal(np.asarray(y), y_ref)
+        np.testing.assert_allclose(np.asarray(gx), gx_ref, rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_ties_of_zeros_infinities_and_nans():
+    # Known values, windows of 2 along the last dim: the gradient goes to the first maximum (-0.0
+    # and 0.0 tie, as torch's ``val > max``), to the last NaN, and a window of -inf keeps its first.
+    x = np.array([[-0.0, 0.0, 0.0, -0.0, -np.inf, -np.inf, np.inf, 3.0, np.nan, np.nan, 1.0, np.nan,
+                   np.nan, 2.0]], np.float32)
+    case = (1, (2,), (2,), ((0, 0),), (1,))
+    for dtype in (np.float32, np.float64, np.float16, jnp.bfloat16):
+        y, gx = _max_and_grad(x.astype(dtype), case, np.arange(1.0, 8.0)[None])
+        np.testing.assert_array_equal(np.asarray(y, np.float32), [[0, 0, -np.inf, np.inf, np.nan, np.nan, np.nan]])
+        np.testing.assert_array_equal(np.asarray(gx, np.float32), [[1, 0, 2, 0, 3, 0, 4, 0, 0, 5, 0, 6, 7, 0]])
+
+
+@pytest.mark.parametrize("window", [2, 3, 5])  # the argmax path (<= 4 offsets) and the compare-with-max one
+def test_max_pool_window_of_padding_values_picks_first_inside(window):
+    # A window whose inputs all equal the padding value (-inf) ties with its padded positions; torch
+    # gives its index and gradient to the first position inside the input (NumPy reference: ref_pool).
+    x = np.full((1, 1, 3, 7), -np.inf, np.float32)
+    x[0, 0, 1, 3] = 2.0
+    case = (2, (window, window), (2, 2), ((1, 1), (1, 1)), (1, 1))
+    out = RW.forward_kernel(("max",) + case[1:])(jnp.asarray(x))
+    g = np.arange(1.0, out.size + 1).reshape(out.shape)
+    y_ref, gx_ref = ref_pool(x, "max", *case[1:], g)
+    y, gx = _max_and_grad(x, case, g)
+    np.testing.assert_array_equal(np.asarray(y), y_ref)
+    np.testing.assert_array_equal(np.asarray(gx), gx_ref)
+    best, where = ARGMAX.forward_kernel(case[1:])(jnp.asarray(x))
+    picked = np.take_along_axis(x.reshape(1, 1, -1), np.asarray(where).reshape(1, 1, -1), axis=2)
+    assert np.asarray(where).min() >= 0 and np.array_equal(picked.reshape(best.shape), y_ref)
+    np.testing.assert_array_equal(np.asarray(ARGMAX.backward_kernel(case[1:], (True,))(
+        (jnp.asarray(g, jnp.float32), None), (best, where), jnp.asarray(x))[0]), gx_ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, jnp.bfloat16])
+def test_max_pool_half_precision(dtype):
+    case = (2, (2, 2), (2, 2), ((1, 1), (0, 1)), (1, 1))  # the padded, ceil_mode-like geometry
+    x = _input(2, nan=True)
+    g = np.random.default_rng(1).standard_normal((2, 3, 5, 5))
+    y_ref, gx_ref = ref_pool(x, "max", *case[1:], g.astype(dtype).astype(np.float64))
+    y, gx = _max_and_grad(x.astype(dtype), case, g)
+    assert y.dtype == dtype and gx.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(y, np.float32), y_ref)
+    np.testing.assert_array_equal(np.asarray(gx, np.float32), gx_ref.astype(dtype).astype(np.float32))
+
+
 @pytest.mark.parametrize("case", [c for c in DEFAULT if c[0] == 2][::3] + [GRID[0], GRID[-1]], ids=_ids)
 def test_window_argmax(case):
     nd, window, strides, padding, dilation = case

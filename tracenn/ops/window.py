@@ -140,10 +140,29 @@ def _first_argmax(x, out, window, strides, padding, dilation):
     if n <= _ARGMAX_WINDOW:
         first_max = jnp.argmax(vals, axis=-1).astype(jnp.int32)
         last_nan = jnp.min(jnp.where(nan, -1 - pos, 0), axis=-1)  # -1 - t for the last NaN at t
-        return jnp.where(last_nan < 0, -1 - last_nan, first_max)
-    # Keys: NaN at offset t -> -1 - t (the last NaN has the smallest), a maximum -> t, else n.
-    key = jnp.min(jnp.where(nan, -1 - pos, jnp.where(vals == out[..., None], pos, n)), axis=-1)
-    return jnp.where(key < 0, -1 - key, key)
+        idx = jnp.where(last_nan < 0, -1 - last_nan, first_max)
+    else:
+        # Keys: NaN at offset t -> -1 - t (the last NaN has the smallest), a maximum -> t, else n.
+        key = jnp.min(jnp.where(nan, -1 - pos, jnp.where(vals == out[..., None], pos, n)), axis=-1)
+        idx = jnp.where(key < 0, -1 - key, key)
+    first = _first_inside(x.shape, window, strides, padding, dilation)
+    if first is None:
+        return idx
+    # A window whose inputs all equal the padding value (-inf) ties with its padded positions: torch
+    # keeps its first position inside the input.
+    return jnp.where(jnp.max(vals, axis=-1) == _lowest(x.dtype), jnp.asarray(first, jnp.int32), idx)
+
+
+def _first_inside(x_shape, window, strides, padding, dilation):
+    """Per output position (trailing dims only), the first row-major window offset that lies inside
+    the input; None when no window reaches into the padding."""
+    nd = len(window)
+    with jax.ensure_compile_time_eval():  # a constant of the shapes, also while tracing
+        inside = jnp.ones(x_shape[len(x_shape) - nd:], bool)
+        slices = [np.asarray(s) for _, s in _window_slices(inside, window, strides, padding, dilation, False)]
+    if all(s.all() for s in slices):
+        return None
+    return np.argmax(np.stack(slices, -1), axis=-1)
 
 
 def _vjp_reduce_window(g, out, x, *, kind, window, strides, padding, dilation):
@@ -230,6 +249,11 @@ def _window_argmax_forward(x, window, strides, padding, dilation):
         better = (s > best) | _is_nan(s)  # torch: a later NaN replaces an earlier one
         best = jnp.where(better, s, best)
         where = jnp.where(better, jnp.asarray(origin + shift), where)
+    first = _first_inside(x.shape, window, strides, padding, dilation)
+    if first is not None:  # an all-padding-value window: its first position inside the input
+        t = np.unravel_index(first, window)
+        inside = origin + sum(o * d * m for o, d, m in zip(t, dilation, mult))
+        where = jnp.where(best == _lowest(x.dtype), jnp.asarray(inside), where)
     return best, where.astype(jnp.int64)
 
 
