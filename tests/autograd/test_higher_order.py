@@ -3,6 +3,7 @@ record the gradient computation, so gradients can be differentiated again (Hessi
 products, gradient penalties, MAML inner loops), as in torch."""
 from __future__ import annotations
 
+import gc
 import warnings
 
 import jax
@@ -382,7 +383,17 @@ def test_first_order_backward_runs_without_grad_mode():
     assert tracenn.is_grad_enabled()
 
 
-def test_a_rule_jax_cannot_differentiate_names_the_op():
+@pytest.fixture
+def forget_test_ops():
+    """Drop the cached gradient ops (and so the test-only OpDef they hold) after the test:
+    tests/ops/test_registry.py checks that no OpDef outside the registry stays alive."""
+    yield
+    from tracenn.ops.derived import gradient_op
+    gradient_op.cache_clear()
+    gc.collect()
+
+
+def test_a_rule_jax_cannot_differentiate_names_the_op(forget_test_ops):
     """An op whose gradient rule calls back into Python: first order works, the second says which
     op's rule could not be differentiated."""
     from tracenn import _dispatch
