@@ -128,3 +128,27 @@ def test_a_non_scalar_output_never_uses_value_and_grad():
     for _ in range(2):
         cm(x).sum().backward()
     assert _plan(cm).fwd_vg is None and not _plan(cm).use_vg
+
+
+def test_a_parameter_changed_in_place_before_backward_raises_as_in_eager(mode):
+    model = _mlp()
+    cm = tracenn.compile(model)
+    x, y = _data()
+    loss = F.cross_entropy(cm(x), y)
+    with tracenn.no_grad():
+        model[0].weight.add_(1.0)  # an optimizer step before backward
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[tracenn\.FloatTensor "
+                                           r"\[32, 8\]\] is at version 2; expected version 1 instead\. Hint: "
+                                           r"CompiledFunctionBackward0 saved it \(input 0\)"):
+        loss.backward()
+
+
+def test_an_input_changed_in_place_before_backward_raises_as_in_eager(mode):
+    model = _mlp()
+    cm = tracenn.compile(model)
+    x = _data()[0].requires_grad_()
+    out = cm(x)
+    with tracenn.no_grad():
+        x.mul_(2.0)
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation"):
+        out.sum().backward()

@@ -161,6 +161,8 @@ class Entry:
                           [self.graph.inputs[i] for i in d_in], self.float_values)
         plan = _GradPlan(jax.jit(fwd), None, [i for i in range(n_state) if i not in dset],
                          [i for i in range(n_in) if i not in dins_set], dep)
+        plan.state_roots = [self.state_tensors[i] for i in d_state]
+        plan.labels = [f"input {k}" for k in range(len(d_state))]
         plan.op = _CompiledOp(len(float_out), jax.jit(bwd), plan)
         if len(float_out) == 1 and self.float_values[0].shape == () and dep[0]:
             def fwd_vg(dstate, ndstate, rng, dins, ndins):
@@ -262,21 +264,33 @@ class Entry:
             fouts, oouts, writes, pull = plan.fwd(*args)
             if pull is None:  # recompute mode: the backward runs the forward again on the same arrays
                 pull = args
-        self.advance_rng()
-        self._write_back(writes, in_tensors)
+        if self.gens:
+            self.advance_rng()
+        if writes or self.clears or self.deferred:
+            self._write_back(writes, in_tensors)
         outs = [None] * self.n_out
         for i, o in zip(self.other_out, oouts):
             outs[i] = Tensor._wrap(o)
-        leaves = [st[i] for i in ds] + [in_tensors[i] for i in d_in]
-        if not leaves:
+        if not ds and not d_in:
             for i, o in zip(self.float_out, fouts):
                 outs[i] = Tensor._wrap(o)
             return outs
-        edges = tuple(_edge_of(t) for t in leaves)
-        saved = []
-        for i, t in enumerate(leaves):
-            root = t if t._base is None else t._base
-            saved.append((root, root._version, f"input {i}"))
+        # The parameters' edges (their AccumulateGrad, made once per tensor) and saved-version
+        # records, then the inputs' (their history changes from call to call).
+        edges = plan.state_edges
+        if edges is None:
+            edges = tuple(_edge_of(st[i]) for i in ds)
+            if all(st[i]._base is None and st[i]._node is None for i in ds):
+                plan.state_edges = edges  # leaves stay leaves (torch forbids in-place on them)
+        saved = [(t, t._ver, label) for t, label in zip(plan.state_roots, plan.labels)] if plan.state_edges \
+            else [((t if t._base is None else t._base), t._version, label)
+                  for t, label in zip(plan.state_roots, plan.labels)]
+        if d_in:
+            edges += tuple(_edge_of(in_tensors[i]) for i in d_in)
+            for k, i in enumerate(d_in, len(ds)):
+                t = in_tensors[i]
+                root = t if t._base is None else t._base
+                saved.append((root, root._version, f"input {k}"))
         node = _TapeNode(op, (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts), edges,
                          (True,) * len(edges), saved)
         dep = plan.depends

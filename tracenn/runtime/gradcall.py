@@ -65,10 +65,13 @@ class _GradPlan:
     a grad-enabled evaluation loop does not pay for gradients nobody reads.
     """
 
-    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends", "fwd_vg", "op_vg", "use_vg", "unclaimed")
+    __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends", "fwd_vg", "op_vg", "use_vg", "unclaimed",
+                 "state_roots", "labels", "state_edges")
 
     def __init__(self, fwd, op, nd_state, nd_in, depends):
         self.fwd, self.op, self.nd_state, self.nd_in, self.depends = fwd, op, nd_state, nd_in, depends
+        self.state_roots = self.labels = ()  # the state tensors needing grad, and their saved labels
+        self.state_edges = None              # their tape edges, once known to be stable
         self.fwd_vg = self.op_vg = None
         self.use_vg = False
         self.unclaimed = 0
