@@ -54,7 +54,7 @@ Peak memory (``--no-memory`` skips it): one subprocess per (workload, variant) s
 variants: the jax.jit step, the compiled step, and the compiled step that ends with ``opt.zero_grad()``
 (no ``.grad`` survives it, as in the jax.jit step, where gradients are temporaries; with torch's loop
 body the gradients stay readable after ``step()``, so they are alive between steps). Printed: all live JAX
-arrays when the program starts, XLA's own accounting of the steady-state program
+arrays when the program starts (for tracenn, less the old ``.grad`` arrays the call drops before it runs), XLA's own accounting of the steady-state program
 (``compiled.memory_analysis()``: arguments, outputs, outputs aliased to donated arguments, temporaries),
 the peak during a step (live + outputs not aliased + temporaries), and the growth of the process's peak
 RSS over steps after warm-up (``/proc/self/clear_refs`` resets VmHWM). ``memory_stats()`` is None on
@@ -769,7 +769,10 @@ def memory_probe(name, variant):
     for _ in range(2):
         sync(step())
     gc.collect()
-    live = sum(a.nbytes for a in jax.live_arrays())  # what is alive when the program starts
+    live = sum(a.nbytes for a in jax.live_arrays())  # what is alive when the program starts ...
+    if variant != "jax":  # ... less the old .grad arrays the runtime drops just before it
+        e = step.fn._last
+        live -= sum(e.state_tensors[i].param.grad._value.nbytes for i in e.dropped)
     hwm_growth = None
     try:
         with open("/proc/self/clear_refs", "w") as fh:

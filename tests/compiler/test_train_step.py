@@ -85,6 +85,22 @@ def test_scheduler_changes_the_learning_rate_without_recompiling():
     assert "param_groups[0].lr" in str(compiled.graph)  # the learning rate is a program input
 
 
+def test_old_grads_are_dropped_before_the_call_and_a_held_one_stays_valid():
+    (mc, oc, _), _ = _pair(OPTIMIZERS["sgd_momentum_nesterov_wd"])
+    compiled = tracenn.compile(_step_fn(mc, oc, None))
+    data = _data(3)
+    for x, y in data[:2]:
+        compiled(x, y)
+    entry = compiled._last
+    dropped = sorted(list(entry.graph.state)[i] for i in entry.dropped)
+    assert dropped == sorted(f"m.{n}.grad" for n, _ in mc.named_parameters())  # zero_grad(): none read
+    held = mc[0].weight.grad
+    before = to_np(held).copy()
+    compiled(*data[2])
+    np.testing.assert_array_equal(to_np(held), before)  # the user's old grad is untouched
+    assert mc[0].weight.grad is not held
+
+
 def test_per_group_learning_rates_and_frozen_parameters():
     def make(p):
         return None

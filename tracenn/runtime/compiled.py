@@ -32,7 +32,6 @@ from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import gradcall
 from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reaching, _ScaledGrads
 from .reasons import _type, describe_change
-from .refs import GradRef
 
 _INEXACT = frozenset("fcV")
 
@@ -56,6 +55,7 @@ class Entry:
         self.mesh = mesh
         self.fast = None
         self.donate = []
+        self.dropped = []
         self.key = key
         self.reason = reason
         self.calls = 0
@@ -84,16 +84,21 @@ class Entry:
             # state of a training step, running statistics) are given to XLA to reuse, so a step
             # needs no second copy of them. See _donated_state for when one is copied first.
             written = set(g.writes)
-            unread = _unread_grads(g)
             self.donate = [i for i, (n, t) in enumerate(zip(state_names, state_tensors))
-                           if n in written and (n in unread or not hasattr(t, "trace_in")) and t._base is None]
-            if self.donate:
-                keep_idx = [i for i in range(len(state_tensors)) if i not in set(self.donate)]
+                           if n in written and not hasattr(t, "trace_in") and t._base is None]
+            # A step that starts with zero_grad() replaces every .grad without reading it: the old
+            # grads are dropped before the call (as zero_grad() drops them) and not passed, so
+            # their memory is free for the new ones.
+            unread = _unread_grads(g)
+            self.dropped = [i for i, n in enumerate(state_names) if n in unread]
+            if self.donate or self.dropped:
+                skip = set(self.donate) | set(self.dropped)
+                keep_idx = [i for i in range(len(state_tensors)) if i not in skip]
                 donate_idx = self.donate
                 n_state = len(state_tensors)
 
                 def split_run(dstate, kstate, rng, ins):
-                    state = [None] * n_state
+                    state = [None] * n_state  # (a dropped grad stays None: nothing reads it)
                     for i, x in zip(donate_idx, dstate):
                         state[i] = x
                     for i, x in zip(keep_idx, kstate):
@@ -101,8 +106,7 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                # keep_unused: an unread .grad is donated so that XLA writes the new one into it
-                self.fwd_donating = jax.jit(split_run, donate_argnums=0, keep_unused=True)
+                self.fwd_donating = jax.jit(split_run, donate_argnums=0)
             self.fwd = jax.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred \
                     and all(t._base is None for t in state_tensors) \
@@ -222,17 +226,15 @@ class Entry:
         if mesh is not None:  # data parallel: the batch split over the mesh, state replicated
             ins = [mesh.shard(a) for a in ins]
         if not self.grad:
-            if self.donate:  # (no list of all state arrays first: it would hold a reference)
+            if self.donate or self.dropped:  # (no list of all state arrays first: it would hold a reference)
+                for i in self.dropped:
+                    st[i].param.grad = None
                 donated = _donated_state(st, self.donate)
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
                 if mesh is not None:
                     donated = [mesh.replicate(a) for a in donated]
                     kept = [mesh.replicate(a) for a in kept]
-                try:
-                    outs, writes = self.fwd_donating(donated, kept, rng, ins)
-                except Exception:
-                    self._drop_donated_grads()
-                    raise
+                outs, writes = self.fwd_donating(donated, kept, rng, ins)
                 del donated
             else:
                 state = [t._value if t._base is None else t._sync() for t in st]
@@ -299,14 +301,6 @@ class Entry:
             outs[i] = Tensor._wrap(o, True, node, k) if dep[k] else Tensor._wrap(o)
         return outs
 
-    def _drop_donated_grads(self):
-        """After a failed call: a donated ``.grad`` array may be gone, so drop the grad (the step
-        began with ``zero_grad()``, which drops it in eager mode too)."""
-        for i in self.donate:
-            t = self.state_tensors[i]
-            if type(t) is GradRef and t.param.grad is not None and t.param.grad._value.is_deleted():
-                t.param.grad = None
-
     def _write_back(self, writes, in_tensors):
         for w, target in zip(writes, self.write_targets):
             target(w, in_tensors)
@@ -318,7 +312,7 @@ class Entry:
 
 def _unread_grads(g) -> set:
     """Names of the ``.grad`` refs graph ``g`` replaces without reading (a step that starts with
-    ``zero_grad()``): their arrays can be donated to hold the new gradients."""
+    ``zero_grad()``): the call drops them first instead of passing them."""
     used = {id(v) for n in g.nodes for v in n.inputs}
     used.update(id(v) for v in g.outputs)
     used.update(id(v) for v in g.writes.values())
@@ -329,21 +323,10 @@ def _unread_grads(g) -> set:
 def _donated_state(tensors, idx) -> list:
     """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
     array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
-    donating it would delete the other holder's values. Numpy views are protected by JAX itself.
-
-    An unread ``.grad`` (a GradRef) is donated only when nothing but its parameter holds the grad
-    tensor (torch's ``zero_grad()`` drops the old grad, which a user may still hold); otherwise
-    zeros of its shape stand in, since the program never reads it."""
+    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
     out = []
     for i in idx:
-        t = tensors[i]
-        if type(t) is GradRef:
-            grad = t.param.grad  # references: the parameter's, this local, getrefcount's argument
-            if sys.getrefcount(grad) > 3 or grad._base is not None:
-                out.append(jnp.zeros(grad._value.shape, grad._value.dtype))
-                continue
-            t = grad
-        a = t._value
+        a = tensors[i]._value
         # references: the tensor's slot, this local, getrefcount's argument
         out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
     return out
