@@ -10,9 +10,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax._src.interpreters.partial_eval import dce_jaxpr  # JAX's own dead-code pass; no public name
 from jax.custom_derivatives import SymbolicZero
 
+from ..ops.registry import jaxpr_reads
 from .graph import Graph, Node, Value
 
 
@@ -183,8 +183,7 @@ def rule_reads(op, key, args, needs) -> tuple:
         return [cts[i] for i, need in zip(pos, needs) if need and cts[i] is not None]
 
     jaxpr = jax.make_jaxpr(grads)(g, out, *[args[i] for i in pos]).jaxpr
-    _, used = dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))
-    reads = tuple(used[n_out:])
+    reads = tuple(jaxpr_reads(jaxpr)[n_out:])
     if cache_key is not None:
         _READS[cache_key] = reads
     return reads

@@ -17,9 +17,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Literal
 
-from .registry import OpDef, _backward
+from .registry import OpDef, _backward, jaxpr_reads
 
 
 class GradientOp(OpDef):
@@ -76,12 +75,8 @@ class GradientOp(OpDef):
         got = self._reads.get(sig)
         if got is None:
             jaxpr = jax.make_jaxpr(functools.partial(self.impl, **self.params(key)))(*args).jaxpr
-            live = {v for v in jaxpr.outvars if not isinstance(v, Literal)}
-            for eqn in reversed(jaxpr.eqns):  # an equation's outputs depend on all its inputs
-                if any(v in live for v in eqn.outvars):
-                    live.update(v for v in eqn.invars if not isinstance(v, Literal))
-            invars = iter(jaxpr.invars)  # one per argument; None has none
-            got = self._reads[sig] = tuple(a is not None and next(invars) in live for a in args)
+            used = iter(jaxpr_reads(jaxpr))  # one per argument; None has none
+            got = self._reads[sig] = tuple(a is not None and next(used) for a in args)
         return got
 
 

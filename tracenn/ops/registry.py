@@ -145,3 +145,14 @@ def zeros_like_out(aval):
 def float0_free(x):
     """True for arrays that can carry a gradient (floating or complex)."""
     return jnp.issubdtype(np.dtype(x.dtype), jnp.inexact)
+
+
+def jaxpr_reads(jaxpr) -> list:
+    """For each input of ``jaxpr``: do its outputs depend on that input's value? (Reading only a
+    shape or dtype is not a use: avals are static in a trace.) JAX's own dead-code pass, which
+    also looks inside nested calls; it has no public name. Both the compiled backward (which
+    residuals to save) and eager ``create_graph`` (which arguments need history) ask this of an
+    op's gradient rule."""
+    from jax._src.interpreters.partial_eval import dce_jaxpr
+    _, used = dce_jaxpr(jaxpr, [True] * len(jaxpr.outvars))
+    return used

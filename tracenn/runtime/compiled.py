@@ -164,9 +164,8 @@ class Entry:
         dep = _depends_on(self.graph, [self.state_values[i] for i in d_state] +
                           [self.graph.inputs[i] for i in d_in], self.float_values)
         plan = _GradPlan(jax.jit(fwd), None, [i for i in range(n_state) if i not in dset],
-                         [i for i in range(n_in) if i not in dins_set], dep)
-        plan.state_roots = [self.state_tensors[i] for i in d_state]
-        plan.labels = [f"input {k}" for k in range(len(d_state))]
+                         [i for i in range(n_in) if i not in dins_set], dep,
+                         [self.state_tensors[i] for i in d_state])
         plan.op = _CompiledOp(len(float_out), jax.jit(bwd), plan)
         if len(float_out) == 1 and self.float_values[0].shape == () and dep[0]:
             def fwd_vg(dstate, ndstate, rng, dins, ndins):

@@ -68,10 +68,11 @@ class _GradPlan:
     __slots__ = ("fwd", "op", "nd_state", "nd_in", "depends", "fwd_vg", "op_vg", "use_vg", "unclaimed",
                  "state_roots", "labels", "state_edges")
 
-    def __init__(self, fwd, op, nd_state, nd_in, depends):
+    def __init__(self, fwd, op, nd_state, nd_in, depends, state_roots):
         self.fwd, self.op, self.nd_state, self.nd_in, self.depends = fwd, op, nd_state, nd_in, depends
-        self.state_roots = self.labels = ()  # the state tensors needing grad, and their saved labels
-        self.state_edges = None              # their tape edges, once known to be stable
+        self.state_roots = state_roots  # the state tensors needing grad, in the tape node's order
+        self.labels = [f"input {k}" for k in range(len(state_roots))]  # their saved-tensor labels
+        self.state_edges = None         # their tape edges, once known to be stable
         self.fwd_vg = self.op_vg = None
         self.use_vg = False
         self.unclaimed = 0
