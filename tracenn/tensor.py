@@ -25,7 +25,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._dispatch import EPOCH as _EPOCH, TRACE as _TRACE, apply
-from .autograd.graph import AccumulateGrad, Node
+from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
 from .size import Size
 from .errors import BackwardError, InplaceError, ShapeError, DtypeError
@@ -347,7 +347,7 @@ class Tensor:
         Checks torch's rules (leaf requiring grad, shape, castable dtype), casts to this tensor's
         dtype, rebinds the handle and, for a view, writes the values back into the root.
 
-        ``since``: ``Node._seq`` read before ``result`` was computed. The nodes made since then
+        ``since``: ``_NODE_SEQ[0]`` read before ``result`` was computed. The nodes made since then
         belong to this in-place op; the saved-tensor stamps they took of this tensor move to its
         new version (see :func:`_restamp`). Without it only ``result``'s own node is restamped,
         which is exact for in-place ops made of one primitive.
@@ -361,7 +361,7 @@ class Tensor:
                 f"{list(result._value.shape)}" + (f" (in {opname})" if opname else ""))
         made = result
         if since is None:
-            since = made._node.seq - 1 if made._node is not None else Node._seq
+            since = made._node.seq - 1 if made._node is not None else _NODE_SEQ[0]
         rd, sd = result._value.dtype, self._value.dtype
         if rd != sd:
             r, s = _dt.from_np(rd), _dt.from_np(sd)
@@ -583,7 +583,7 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
                 if isinstance(r, weakref.ref) and r() is made:
                     rec = (root, old + 1, which)
                 keep.append(rec)
-            saved[:] = keep
+            n.saved = keep  # (a new list: records may be shared tuples)
         for e in n.edges:
             if e is not None and isinstance(e[0], Node) and e[0].seq > since:
                 stack.append(e[0])

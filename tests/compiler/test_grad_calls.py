@@ -152,3 +152,64 @@ def test_an_input_changed_in_place_before_backward_raises_as_in_eager(mode):
         x.mul_(2.0)
     with pytest.raises(RuntimeError, match=r"modified by an inplace operation"):
         out.sum().backward()
+
+
+# ---- the lean grad-enabled call (Entry._fast_grad_call): one input, one output, recompute ----------
+
+
+def _fast_model(seed=0):
+    tracenn.manual_seed(seed)
+    return nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
+
+
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_the_lean_grad_call_gives_eager_gradients_over_repeated_calls(input_grad):
+    eager, model = _fast_model(), _fast_model()
+    cm = tracenn.compile(model)
+    x, _ = _data()
+    xs = [x.clone().requires_grad_(input_grad) for _ in range(2)]
+    xc = [x.clone().requires_grad_(input_grad) for _ in range(2)]
+    for k in range(3):  # the first call builds the entry; later ones take the lean path
+        (eager(xs[0]) * (k + 1)).sum().backward()
+        (cm(xc[0]) * (k + 1)).sum().backward()
+    assert cm._last.fast is not None and cm._last.recompute
+    # two outputs of the lean call in one backward: their gradients add up
+    (eager(xs[1]).pow(2).sum() + eager(xs[1]).sum()).backward()
+    (cm(xc[1]).pow(2).sum() + cm(xc[1]).sum()).backward()
+    for a, b in zip(_grads(eager), _grads(model)):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    for a, b in zip(xs, xc):
+        assert (a.grad is None) == (not input_grad) and (b.grad is None) == (not input_grad)
+        if input_grad:
+            np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_lean_grad_call_checks_parameter_versions_at_each_call():
+    model = _fast_model()
+    cm = tracenn.compile(model)
+    x, _ = _data()
+    cm(x).sum().backward()
+    out = cm(x)  # the lean path: its saved-version records are shared between calls
+    assert cm._last.fast is not None
+    with tracenn.no_grad():
+        model[2].bias.add_(1.0)
+    with pytest.raises(RuntimeError, match=r"modified by an inplace operation: \[tracenn\.FloatTensor \[4\]\] "
+                                           r"is at version 2; expected version 1 instead\. Hint: "
+                                           r"CompiledFunctionBackward0 saved it \(input 3\)"):
+        out.sum().backward()
+    model.zero_grad()
+    cm(x).sum().backward()  # a call after the change records the new version: no false alarm
+    assert model[2].bias.grad is not None
+
+
+def test_the_lean_grad_call_takes_a_view_input_and_sends_its_gradient_to_the_base():
+    eager, model = _fast_model(), _fast_model()
+    cm = tracenn.compile(model)
+    base_e = tracenn.randn(20, 8).requires_grad_()
+    base_c = base_e.detach().clone().requires_grad_()
+    for _ in range(2):
+        eager(base_e[2:18]).sum().backward()
+        cm(base_c[2:18]).sum().backward()
+    assert cm._last.fast is not None
+    np.testing.assert_allclose(base_c.grad.numpy(), base_e.grad.numpy(), rtol=1e-5, atol=1e-6)
+    assert base_c.grad[:2].abs().sum().item() == 0.0

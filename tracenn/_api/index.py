@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .._dispatch import TRACE as _TRACE, apply, scalar_operand
-from ..autograd.graph import Node
+from ..autograd.graph import SEQ as _NODE_SEQ
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
@@ -248,7 +248,7 @@ def setitem(self, index, value):
     ``x[i] = v`` on a tensor that is not a view writes with ``dynamic_update_slice``, the
     integers as operands (one kernel for every ``i``); other writes go through the view.
     """
-    since = Node._seq  # nodes made from here on belong to this write (see Tensor._set_)
+    since = _NODE_SEQ[0]  # nodes made from here on belong to this write (see Tensor._set_)
     value = as_operand(value)
     plan = _parse(self, index)
     if type(plan) is _Basic:

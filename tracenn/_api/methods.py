@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import random as _random
 from .._dispatch import apply
 from ..ops import OPS
-from ..autograd.graph import Node
+from ..autograd.graph import SEQ as _NODE_SEQ
 from ..tensor import Tensor
 from . import convert, index, linalg, math, reduce, shape
 from ._common import as_operand
@@ -63,7 +63,7 @@ Tensor.bernoulli = lambda self, p=None, *, generator=None: _random.bernoulli(sel
 
 def _inplace(name, fn):
     def method(self, *args, **kwargs):
-        since = Node._seq  # nodes made from here on belong to this in-place op (see Tensor._set_)
+        since = _NODE_SEQ[0]  # nodes made from here on belong to this in-place op (see Tensor._set_)
         return self._set_(fn(self, *args, **kwargs), name, since)
     method.__name__ = name
     method.__doc__ = f"In-place ``{name[:-1]}``: ``x.{name}(...)`` makes ``x`` the result (returns ``x``)."

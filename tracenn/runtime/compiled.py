@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import operator
 import os
 import sys
 import warnings
@@ -34,6 +35,7 @@ from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reac
 from .reasons import _type, describe_change
 
 _INEXACT = frozenset("fcV")
+_VERSION = operator.attrgetter("_ver")  # a root tensor's version counter
 
 
 class RecompileWarning(UserWarning):
@@ -130,6 +132,14 @@ class Entry:
         # re-running a forward this small (see docs/performance.md, "Per-call, grad enabled").
         # (Not with hooks: their host callbacks would run again in the backward.)
         self.recompute = _flops(g) < gradcall.RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
+        if self.recompute and mesh is None and not self.gens and not g.writes and not g.deferred \
+                and not self.clears and self.out_is_value == [True] and self.float_out == [0] \
+                and outs[0].shape != () and len(key) == 3 and len(key[2]) == 1 \
+                and all(t._base is None and t._node is None for t in state_tensors):
+            (_, dtype, rg), = key[2]
+            d_in = (0,) if rg and dtype.kind in _INEXACT and 0 in self.grad_inputs else ()
+            if self.d_state or d_in:
+                self.fast = self._fast_grad_call(run, d_in)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -203,6 +213,74 @@ class Entry:
                 raise
 
         return call
+
+    def _fast_grad_call(self, run, d_in):
+        """The grad-enabled call for the common small case — one input, one floating output, no
+        RNG or writes, a forward cheap enough to recompute in the backward: the forward is the
+        no-grad program with flat arguments, and the tape node keeps those arrays for the
+        backward. Every index list is fixed here, so a call only reads arrays and versions."""
+        st = self.state_tensors
+        n_state = len(st)
+        ds = list(self.d_state)
+
+        def flat(*arrays):
+            outs, _ = run(arrays[:n_state], (), arrays[n_state:])
+            return outs[0]
+
+        def bwd(arrays, cts):  # the forward again, differentiated (its output is dropped)
+            arrays = list(arrays)
+
+            def f(dstate, dins):
+                a = list(arrays)
+                for i, x in zip(ds, dstate):
+                    a[i] = x
+                for i, x in zip(d_in, dins):
+                    a[n_state + i] = x
+                return [flat(*a)]
+            _, pull = jax.vjp(f, [arrays[i] for i in ds], [arrays[n_state + i] for i in d_in])
+            return pull(cts)
+
+        fwd = jax.jit(flat)
+        op = _CompiledOp(1, jax.jit(bwd))
+        roots = tuple(st[i] for i in ds)
+        labels = tuple(f"input {k}" for k in range(len(ds) + len(d_in)))
+        edges = tuple(_edge_of(t) for t in roots)  # leaves stay leaves: torch forbids in-place on them
+        needs = (True,) * (len(ds) + len(d_in))
+        version = _VERSION
+        wrap = Tensor._wrap
+        node_of = _TapeNode
+
+        if not d_in:
+            last = [None, None]  # the parameters' versions at the latest call, and its saved records
+
+            def call(in_tensors):
+                a = in_tensors[0]
+                vals = [t._value for t in st]
+                vals.append(a._value if a._base is None else a._sync())
+                try:
+                    out = fwd(*vals)
+                except Exception as e:
+                    _reraise_callback_error(e)
+                    raise
+                vers = tuple(map(version, roots))
+                if vers != last[0]:  # (records are immutable tuples: calls share them until a version moves)
+                    last[0], last[1] = vers, tuple(zip(roots, vers, labels))
+                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, last[1]), 0)
+            return call
+
+        def call_d(in_tensors):
+            a = in_tensors[0]
+            vals = [t._value for t in st]
+            vals.append(a._value if a._base is None else a._sync())
+            try:
+                out = fwd(*vals)
+            except Exception as e:
+                _reraise_callback_error(e)
+                raise
+            root = a if a._base is None else a._base
+            saved = list(zip(roots + (root,), map(version, roots + (root,)), labels))
+            return wrap(out, True, node_of(op, (), (vals,), out, edges + (_edge_of(a),), needs, saved), 0)
+        return call_d
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -437,7 +515,7 @@ class Compiled:
         if not kwargs and len(args) == 1 and type(args[0]) is Tensor:  # the common call, fastest
             a = args[0]
             v = a._value
-            entry = self._fast_entries.get((self._sid, GRAD.enabled, v.shape, v.dtype, a._requires_grad))
+            entry = self._fast_entries.get((self._sid, GRAD.enabled, v.aval, a._requires_grad))
             if entry is not None:
                 entry.calls += 1
                 self.__dict__["_last"] = entry  # (not through __setattr__: this is the hot path)
@@ -454,6 +532,9 @@ class Compiled:
                 entry = self._entries.get(key)
                 if entry is None:
                     entry = self._miss(key, args, kwargs, list(args), LEAF if len(args) == 1 else None)
+                if len(args) == 1:  # later calls with this array type take the path above
+                    a = args[0]
+                    self._fast_entries[(key[0], key[1], a._value.aval, a._requires_grad)] = entry
                 return self._run(entry, list(args), args, kwargs)
         leaves, tree = flatten((args, kwargs))
         key = (self._sid, GRAD.enabled,
@@ -556,9 +637,6 @@ class Compiled:
         if entry.eager or self._check:
             entry.fast = None
         self._entries[key] = entry
-        if len(leaves) == 1 and len(key) == 3 and type(leaves[0]) is Tensor:
-            (shape, dtype, rg), = key[2]
-            self._fast_entries[(key[0], key[1], shape, dtype, rg)] = entry
         self._log.append(f"compile {len(self._entries)}: {reason}")
         self._last, self._last_key = entry, key
         if built is not None and debug_level() >= 3:
