@@ -313,3 +313,58 @@ def test_one_cycle_schedule_matches_torch(name, kw, torch):
     for k, (a_step, b_step) in enumerate(zip(*runs)):
         for i, (a, b) in enumerate(zip(a_step, b_step)):
             assert_float32_close(a, b, 2e-6, err_msg=f"step {k + 1}, param {i}")
+
+
+# ---- donation: the update reuses the parameter and state buffers unless something else holds them ----
+
+def _pointers(tensors):
+    return [t._value.unsafe_buffer_pointer() for t in tensors]
+
+
+def _trained_mlp(name, **kw):
+    tracenn.manual_seed(0)
+    model = tracenn.nn.Sequential(tracenn.nn.Linear(6, 8), tracenn.nn.ReLU(), tracenn.nn.Linear(8, 3))
+    opt = getattr(tracenn.optim, name)(model.parameters(), **kw)
+    x, y = tracenn.randn(5, 6), tracenn.tensor([0, 2, 1, 0, 1])
+    return model, opt, x, y
+
+
+@pytest.mark.parametrize("name,kw", [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01))])
+def test_the_fused_step_updates_parameters_and_state_in_place(name, kw):
+    model, opt, x, y = _trained_mlp(name, **kw)
+    cm = tracenn.compile(model)
+    ref_model, ref_opt, _, _ = _trained_mlp(name, foreach=False, **kw)
+    for step in range(3):
+        for m, o in ((cm, opt), (ref_model, ref_opt)):
+            o.zero_grad()
+            tracenn.nn.functional.cross_entropy(m(x), y).backward()
+        params = list(model.parameters())
+        state = [t for p in params for t in opt.state[p].values() if isinstance(t, tracenn.Tensor) and t.dim()]
+        before = _pointers(params + state)
+        grads = [p.grad for p in params]
+        opt.step()
+        ref_opt.step()
+        if step:  # (the first step creates the state)
+            assert _pointers(params + state) == before  # donated: XLA wrote the new values in place
+        for g in grads:  # gradients are never donated: still readable after the step
+            assert np.isfinite(g.numpy()).all()
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert_float32_close(p.detach().numpy(), q.detach().numpy(), RTOL)
+
+
+def test_an_array_held_elsewhere_is_not_donated_and_keeps_its_values():
+    model, opt, x, y = _trained_mlp("SGD", lr=0.5, momentum=0.9)
+    w = model[0].weight
+    for _ in range(2):
+        opt.zero_grad()
+        tracenn.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    snapshot = w.detach().clone()     # shares w's array: JAX arrays are immutable
+    as_numpy = w.detach().numpy()     # may view w's buffer
+    old = as_numpy.copy()
+    opt.zero_grad()
+    tracenn.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    np.testing.assert_array_equal(snapshot.numpy(), old)
+    np.testing.assert_array_equal(as_numpy, old)
+    assert not np.array_equal(w.detach().numpy(), old)

@@ -14,6 +14,7 @@ default, non-capturable, implementation does, without a device round trip per st
 from __future__ import annotations
 
 import struct
+from sys import getrefcount
 import warnings
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
@@ -603,9 +604,15 @@ def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
     from the loop's in the last bit. The coefficients are *inputs* (cast to the parameter's dtype,
     as a Python scalar operand is), so a new ``lr``, momentum or step count reuses the compiled
     program; a new set of options or of None coefficients (SGD's first step, RAdam's switch to
-    the rectified update) compiles another. No input is donated: a JAX array may back several
-    tensors (a clone shares its input's). So, as with torch's foreach, the new values of a whole
-    group exist before the old ones are released: ``foreach=False`` has the lower peak memory.
+    the rectified update) compiles another.
+
+    The results are ``(new_param, *new_state)``: the caller writes result 0 back into
+    ``tensors[0]`` and result ``k`` into ``tensors[k + 1]`` (every optimizer here does). So the
+    program is given those arrays to reuse (XLA donation: the update is done in place, with no
+    second copy of the parameters and state, and ~2.5x faster on the CPU) — each one whose array
+    nothing else holds. A JAX array may back several tensors (a ``clone()`` shares its input's,
+    and an eager graph still alive keeps the arrays it read); such an array is not donated, and
+    its holders keep the old values.
 
     The loop runs instead while a compiled step is traced (the tracer records the rule), for a
     group with ``foreach=False`` (and not ``fused=True``), and for items it cannot fuse: tensor
@@ -640,6 +647,11 @@ def _fusable(tensors, coefs):
     return arrays
 
 
+# sys.getrefcount of an input array that only its tensor holds, counted inside _run_fused: the
+# tensor's slot, the item's array tuple, the local name and getrefcount's own argument.
+_SOLE_HOLDER = 4
+
+
 def _run_fused(rule, options, bucket, results) -> None:
     """Run one bucket's items as one program; store their results (as Tensors) in ``results``."""
     rows, layouts, values, item_rows = {}, [], [], []
@@ -650,23 +662,44 @@ def _run_fused(rule, options, bucket, results) -> None:
             layouts.append((tuple(coefs), tuple(v is not None for v in coefs.values()), len(values)))
             values.extend(float(v) for v in coefs.values() if v is not None)
         item_rows.append(r)
-    key = (rule, tuple(options.items()), _dispatch.AUTOCAST[0], tuple(item_rows), tuple(layouts))
+    # Per input: 0 absent, 1 passed, 2 donated (see apply_rule). The gradient (position 1) is
+    # never donated: backward() leaves it readable after the step, as torch does.
+    donated, kept, kinds = [], [], []
+    last = _dispatch.LAST[0]  # (what synchronize() waits on: replaced below)
+    for _, arrays, _ in bucket:
+        item = []
+        for k in range(len(arrays)):  # (not enumerate: its reused tuple would hold a reference)
+            a = arrays[k]
+            if a is None:
+                item.append(0)
+            elif k != 1 and getrefcount(a) <= _SOLE_HOLDER + 2 * (a is last):  # (LAST and `last`)
+                donated.append(a)
+                item.append(2)
+            else:
+                kept.append(a)
+                item.append(1)
+        kinds.append(tuple(item))
+    a = last = None
+    key = (rule, tuple(options.items()), _dispatch.AUTOCAST[0], tuple(item_rows), tuple(layouts), tuple(kinds))
     program = _FUSED.get(key)
     if program is None:
         if len(_FUSED) >= 64:
             _FUSED.clear()
-        program = _FUSED[key] = _fused_program(rule, options, key[3], key[4])
-    outs = program([arrays for _, arrays, _ in bucket], np.asarray(values, np.float64))
+        program = _FUSED[key] = _fused_program(rule, options, key[3], key[4], key[5])
+    outs = program(donated, kept, np.asarray(values, np.float64))
     for (i, _, _), out in zip(bucket, outs):
         results[i] = tuple(None if o is None else Tensor._wrap(o) for o in out)
     _dispatch.LAST[0] = outs[-1][0]  # what synchronize() waits on; tracing left a tracer there
 
 
-def _fused_program(rule, options, item_rows, layouts):
-    """``jax.jit`` of the bucket's update: the rule's eager ops, traced once, inline into it."""
+def _fused_program(rule, options, item_rows, layouts, kinds):
+    """``jax.jit`` of the bucket's update: the rule's eager ops, traced once, inline into it.
+    ``kinds`` says, per item and input, where its array is: absent, passed or donated."""
     import jax
 
-    def program(arrays, values):
+    def program(donated, kept, values):
+        d, k = iter(donated), iter(kept)
+        arrays = [tuple(None if c == 0 else next(d) if c == 2 else next(k) for c in item) for item in kinds]
         dtype = arrays[0][0].dtype
         row_coefs = []
         for names, present, offset in layouts:
@@ -685,7 +718,7 @@ def _fused_program(rule, options, item_rows, layouts):
             GRAD.enabled = prev
         return outs
 
-    return jax.jit(program)
+    return jax.jit(program, donate_argnums=0)
 
 
 def check_not_differentiable(differentiable: bool) -> None:
