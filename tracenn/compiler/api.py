@@ -234,13 +234,21 @@ def _function_source(fn):
 
 
 def _is_module(obj) -> bool:
-    from ..nn.modules.module import Module
-    return isinstance(obj, Module)
+    return isinstance(obj, _classes()[0])
 
 
 def _is_optimizer(obj) -> bool:
+    return isinstance(obj, _classes()[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _classes():
+    """(Module, Optimizer, Parameter), imported on first use (they import the compiler), then
+    kept: the checks run on every call of a compiled function."""
+    from ..nn.modules.module import Module
+    from ..nn.parameter import Parameter
     from ..optim.optimizer import Optimizer
-    return isinstance(obj, Optimizer)
+    return Module, Optimizer, Parameter
 
 
 def _step_state(state, optimizers) -> dict:
@@ -274,8 +282,7 @@ def _step_state(state, optimizers) -> dict:
 
 
 def _is_param(t) -> bool:
-    from ..nn.parameter import Parameter
-    return isinstance(t, Parameter)
+    return isinstance(t, _classes()[2])
 
 
 def _options_key(optimizers):
