@@ -251,7 +251,7 @@ class Entry:
         node_of = _TapeNode
 
         if not d_in:
-            last = [None, None]  # the parameters' versions at the latest call, and its saved records
+            last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
 
             def call(in_tensors):
                 a = in_tensors[0]
@@ -263,9 +263,11 @@ class Entry:
                     _reraise_callback_error(e)
                     raise
                 vers = tuple(map(version, roots))
-                if vers != last[0]:  # (records are immutable tuples: calls share them until a version moves)
-                    last[0], last[1] = vers, tuple(zip(roots, vers, labels))
-                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, last[1]), 0)
+                seen, saved = last[0]  # (one read: another thread may replace the pair)
+                if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
+                    saved = tuple(zip(roots, vers, labels))
+                    last[0] = vers, saved
+                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
             return call
 
         def call_d(in_tensors):
