@@ -47,7 +47,7 @@ forward + backward, and the whole step, each one program: jax.jit (``jit(loss)``
 tables (``--no-layers`` skips them): forward and forward + backward of each heavy layer alone, jax.jit
 vs tracenn.compile vs torch eager; and each convolution split into forward, input gradient and weight
 gradient, one jitted program each, in JAX's lowering, tracenn's, an im2col + matmul weight gradient,
-and torch. ``--profile``: the CNN steps' time per XLA operation (a jax.profiler trace, labelled from the
+and torch. ``--profile``: each workload's steps' time per XLA operation (a jax.profiler trace, labelled from the
 compiled HLO) and per aten op (torch.profiler).
 
 Peak memory (``--no-memory`` skips it): one subprocess per (workload, variant) so nothing else is alive;
@@ -198,11 +198,20 @@ class TracennStep:
         return call, lambda r: jax.block_until_ready((r, box[0]))
 
     def lowered(self):
-        """The steady-state program, lowered again (``jax.stages.Lowered``; reads runtime internals)."""
+        """The steady-state program(s) it runs, lowered again (a list of ``jax.stages.Lowered``:
+        one, or a step's forward and backward + update when it runs as two programs; reads
+        runtime internals)."""
         e = self.fn._last
         st = e.state_tensors
-        return e.fwd_donating.lower([st[i]._value for i in e.donate], [st[i]._value for i in e.keep],
-                                    e.rng_args(), [self.x._value, self.y._value])
+        fwd = e.fwd_donating
+        if e.programs is not None:
+            fwd = e.forms[e.programs.names[e.programs.pick or 0]][1]
+        args = ([st[i]._value for i in e.donate], [st[i]._value for i in e.keep], e.rng_args(),
+                [self.x._value, self.y._value])
+        if not hasattr(fwd, "programs"):
+            return [fwd.lower(*args)]
+        first, rest = fwd.programs
+        return [first.lower(*args), rest.lower(*args, jax.eval_shape(first, *args))]
 
 
 def update_diff(p0, pa, pb):
@@ -666,14 +675,14 @@ def xla_profile(ctx, name, ts, jt, steps=5, top=12):
     import shutil
     import tempfile
     progs = [("tracenn compiled step", ts, ts.lowered() if ts is not None else None),
-             (BASE, jt, jt.step.lower(jt.params, jt.state, jt.x, jt.y))]
+             (BASE, jt, [jt.step.lower(jt.params, jt.state, jt.x, jt.y)])]
     skip = ("end:", "$", "Pjit", "Common", "Thread", "Python", "Parse", "Handle", "Allocate", "Wait", "Thunk")
     result = {}
     for label, step, lowered in progs:
         if step is None:
             continue
         info = {}
-        for line in lowered.compile().as_text().splitlines():
+        for line in "\n".join(lo.compile().as_text() for lo in lowered).splitlines():
             m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+)", line)
             if m:
                 op = re.search(r'op_name="([^"]*)"', line)
@@ -763,9 +772,9 @@ def memory_probe(name, variant):
     for _ in range(4):
         sync(step())
     if variant == "jax":
-        ma = step.step.lower(step.params, step.state, step.x, step.y).compile().memory_analysis()
+        mas = [step.step.lower(step.params, step.state, step.x, step.y).compile().memory_analysis()]
     else:
-        ma = step.lowered().compile().memory_analysis()
+        mas = [lo.compile().memory_analysis() for lo in step.lowered()]
     for _ in range(2):
         sync(step())
     gc.collect()
@@ -783,9 +792,18 @@ def memory_probe(name, variant):
         hwm_growth = _proc_status("VmHWM") - rss0
     except OSError:
         pass
-    return {"live": live, "args": ma.argument_size_in_bytes, "out": ma.output_size_in_bytes,
-            "alias": ma.alias_size_in_bytes, "temp": ma.temp_size_in_bytes,
-            "xla_peak": getattr(ma, "peak_memory_in_bytes", None), "hwm_growth": hwm_growth}
+    # Two programs (a step's forward, then its backward + update): the first one's outputs (the
+    # carried values) are alive through the second, which is given them to reuse.
+    carried = 0
+    peak = 0
+    for ma in mas:
+        peak = max(peak, live + carried + ma.output_size_in_bytes - ma.alias_size_in_bytes + ma.temp_size_in_bytes)
+        carried = ma.output_size_in_bytes if len(mas) > 1 and ma is mas[0] else 0
+    first = mas[0]
+    return {"live": live, "args": sum(m.argument_size_in_bytes for m in mas),
+            "out": sum(m.output_size_in_bytes for m in mas), "alias": sum(m.alias_size_in_bytes for m in mas),
+            "temp": max(m.temp_size_in_bytes for m in mas), "programs": len(mas),
+            "xla_peak": getattr(first, "peak_memory_in_bytes", None), "hwm_growth": hwm_growth, "peak": peak}
 
 
 def memory_table(ctx, names):
@@ -801,7 +819,6 @@ def memory_table(ctx, names):
                 print(f"  memory probe {name}:{variant} failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
                 continue
             m = json.loads(lines[-1])
-            m["peak"] = m["live"] + m["out"] - m["alias"] + m["temp"]
             result[f"{name}:{variant}"] = m
             mb = lambda b: "-" if b is None else f"{b / 2**20:.2f}"  # noqa: E731
             out.append([name, label, mb(m["live"]), mb(m["args"]), mb(m["out"]), mb(m["alias"]), mb(m["temp"]),
@@ -836,7 +853,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=0, help="timed loops per row (default 11; --quick 3)")
     ap.add_argument("--target", type=float, default=0.0, help="seconds per timed loop (default 0.3; --quick 0.05)")
     ap.add_argument("--phases", action="store_true", help="per-phase table for every workload (cnn: always)")
-    ap.add_argument("--profile", action="store_true", help="cnn: per-XLA-op (and per-aten-op) time of the steps")
+    ap.add_argument("--profile", action="store_true", help="per-XLA-op (and per-aten-op) time of each workload's steps")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="where every row runs (tracenn.set_default_device; torch .cuda())")
     ap.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads(N) (default: torch's)")
@@ -890,7 +907,7 @@ def main(argv=None):
         if name == "cnn" and not args.no_layers and not args.quick:
             summary["layers"] = layer_table(ctx)
             summary["convs"] = conv_profile(ctx)
-        if args.profile and name == "cnn":
+        if args.profile:
             summary["profile"] = xla_profile(ctx, name, ts, jt)
         results["workloads"][name] = summary
         print(f"  ({perf() - t0:.0f} s)", file=sys.stderr, flush=True)
