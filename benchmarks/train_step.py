@@ -198,20 +198,11 @@ class TracennStep:
         return call, lambda r: jax.block_until_ready((r, box[0]))
 
     def lowered(self):
-        """The steady-state program(s) it runs, lowered again (a list of ``jax.stages.Lowered``:
-        one, or a step's forward and backward + update when it runs as two programs; reads
-        runtime internals)."""
+        """The steady-state program, lowered again (``jax.stages.Lowered``; reads runtime internals)."""
         e = self.fn._last
         st = e.state_tensors
-        fwd = e.fwd_donating
-        if e.programs is not None:
-            fwd = e.forms[e.programs.names[e.programs.pick or 0]][1]
-        args = ([st[i]._value for i in e.donate], [st[i]._value for i in e.keep], e.rng_args(),
-                [self.x._value, self.y._value])
-        if not hasattr(fwd, "programs"):
-            return [fwd.lower(*args)]
-        first, rest = fwd.programs
-        return [first.lower(*args), rest.lower(*args, jax.eval_shape(first, *args))]
+        return e.fwd_donating.lower([st[i]._value for i in e.donate], [st[i]._value for i in e.keep],
+                                    e.rng_args(), [self.x._value, self.y._value])
 
 
 def update_diff(p0, pa, pb):
@@ -675,14 +666,14 @@ def xla_profile(ctx, name, ts, jt, steps=5, top=12):
     import shutil
     import tempfile
     progs = [("tracenn compiled step", ts, ts.lowered() if ts is not None else None),
-             (BASE, jt, [jt.step.lower(jt.params, jt.state, jt.x, jt.y)])]
+             (BASE, jt, jt.step.lower(jt.params, jt.state, jt.x, jt.y))]
     skip = ("end:", "$", "Pjit", "Common", "Thread", "Python", "Parse", "Handle", "Allocate", "Wait", "Thunk")
     result = {}
     for label, step, lowered in progs:
         if step is None:
             continue
         info = {}
-        for line in "\n".join(lo.compile().as_text() for lo in lowered).splitlines():
+        for line in lowered.compile().as_text().splitlines():
             m = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = (\S+)", line)
             if m:
                 op = re.search(r'op_name="([^"]*)"', line)
@@ -772,9 +763,9 @@ def memory_probe(name, variant):
     for _ in range(4):
         sync(step())
     if variant == "jax":
-        mas = [step.step.lower(step.params, step.state, step.x, step.y).compile().memory_analysis()]
+        ma = step.step.lower(step.params, step.state, step.x, step.y).compile().memory_analysis()
     else:
-        mas = [lo.compile().memory_analysis() for lo in step.lowered()]
+        ma = step.lowered().compile().memory_analysis()
     for _ in range(2):
         sync(step())
     gc.collect()
@@ -792,18 +783,9 @@ def memory_probe(name, variant):
         hwm_growth = _proc_status("VmHWM") - rss0
     except OSError:
         pass
-    # Two programs (a step's forward, then its backward + update): the first one's outputs (the
-    # carried values) are alive through the second, which is given them to reuse.
-    carried = 0
-    peak = 0
-    for ma in mas:
-        peak = max(peak, live + carried + ma.output_size_in_bytes - ma.alias_size_in_bytes + ma.temp_size_in_bytes)
-        carried = ma.output_size_in_bytes if len(mas) > 1 and ma is mas[0] else 0
-    first = mas[0]
-    return {"live": live, "args": sum(m.argument_size_in_bytes for m in mas),
-            "out": sum(m.output_size_in_bytes for m in mas), "alias": sum(m.alias_size_in_bytes for m in mas),
-            "temp": max(m.temp_size_in_bytes for m in mas), "programs": len(mas),
-            "xla_peak": getattr(first, "peak_memory_in_bytes", None), "hwm_growth": hwm_growth, "peak": peak}
+    return {"live": live, "args": ma.argument_size_in_bytes, "out": ma.output_size_in_bytes,
+            "alias": ma.alias_size_in_bytes, "temp": ma.temp_size_in_bytes,
+            "xla_peak": getattr(ma, "peak_memory_in_bytes", None), "hwm_growth": hwm_growth}
 
 
 def memory_table(ctx, names):
@@ -819,6 +801,7 @@ def memory_table(ctx, names):
                 print(f"  memory probe {name}:{variant} failed: {(p.stderr.strip().splitlines() or ['?'])[-1]}")
                 continue
             m = json.loads(lines[-1])
+            m["peak"] = m["live"] + m["out"] - m["alias"] + m["temp"]
             result[f"{name}:{variant}"] = m
             mb = lambda b: "-" if b is None else f"{b / 2**20:.2f}"  # noqa: E731
             out.append([name, label, mb(m["live"]), mb(m["args"]), mb(m["out"]), mb(m["alias"]), mb(m["temp"]),

@@ -10,7 +10,7 @@ from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
 from .check import compare_with_eager, verify
-from .lower import lower, split_point
+from .lower import lower
 from .passes import DEFAULT_PASSES, run_passes
 from .trace import trace
 
@@ -24,8 +24,6 @@ class Built:
         self.generators = generators
         self.passes = passes
         self.run = lower(graph)
-        self.split = split_point(graph)  # a training step: where its backward starts
-        self.run_split = lower(graph, self.split) if self.split is not None else None
 
     def check(self, compiled, entry, leaves, args, kwargs):
         return compare_with_eager(self.graph, self.run, compiled, entry, leaves, args, kwargs,

@@ -189,24 +189,7 @@ def rule_reads(op, key, args, needs) -> tuple:
     return reads
 
 
-def split_point(graph: Graph):
-    """Where a training step's graph splits into two programs: the index of its first backward
-    node, or None (not a training step, or nothing before its backward).
-
-    On XLA:CPU one program holding a forward and its backward can run much slower than the
-    same work as two programs, the forward returning the values the backward reads: the
-    transformer step of ``benchmarks/train_step.py`` took 39-62 ms as one ``jax.jit`` of
-    ``jax.value_and_grad`` against 21-40 ms as ``jax.vjp``'s forward and pullback jitted apart
-    (same FLOPs; in one program XLA picks layouts and fusions that cost more, chiefly in the
-    dots). Small steps (the MLP) are faster as one program. See docs/performance.md.
-    """
-    for i, n in enumerate(graph.nodes):
-        if n.phase == "backward":
-            return i or None
-    return None
-
-
-def lower(graph: Graph, split=None):
+def lower(graph: Graph):
     """The graph as a pure function of flat lists::
 
         run(state, rng, inputs) -> (outputs, writes)
@@ -215,11 +198,6 @@ def lower(graph: Graph, split=None):
     in ``graph.inputs`` order; ``outputs`` are the Value outputs in order and ``writes`` the
     written values in ``graph.writes`` order. Constants are baked in. Not jitted: the runtime
     jits it (alone, or inside ``jax.vjp``).
-
-    With ``split`` (a node index), two functions instead, for two programs::
-
-        run_first(state, rng, inputs) -> carried          # nodes[:split]
-        run_rest(state, rng, inputs, carried) -> (outputs, writes)   # nodes[split:]
     """
     state_vals = list(graph.state.values())
     rng_vals = [v for pair in graph.rng for v in pair]
@@ -228,10 +206,7 @@ def lower(graph: Graph, split=None):
 
     class _Lowering(Interpreter):
         def run(self, env):
-            return self.run_nodes(env, self.graph.nodes)
-
-        def run_nodes(self, env, nodes):
-            for node in nodes:
+            for node in self.graph.nodes:
                 out = fns[id(node)](*[env[v] for v in node.inputs if isinstance(v, Value)])
                 if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
                     env[node.outputs[0]] = out
@@ -244,7 +219,7 @@ def lower(graph: Graph, split=None):
     out_vals = [v for v in graph.outputs if isinstance(v, Value)]
     write_vals = [v for v in graph.writes.values() if v is not None]  # None: "set .grad to None"
 
-    def seed(state, rng, inputs):
+    def run(state, rng, inputs):
         env = {}
         for v, x in zip(state_vals, state):
             env[v] = x
@@ -254,36 +229,10 @@ def lower(graph: Graph, split=None):
             env[v] = x
         for v, c in consts:
             env[v] = jnp.asarray(c)
-        return env
-
-    def run(state, rng, inputs):
-        env = seed(state, rng, inputs)
         interp.run(env)
         return [env[v] for v in out_vals], [env[v] for v in write_vals]
 
-    if split is None:
-        return run
-
-    # Two programs: nodes[:split], returning the values the rest reads (its residuals), and
-    # nodes[split:], given those (see split_point).
-    first, rest = graph.nodes[:split], graph.nodes[split:]
-    made = {o for n in first for o in n.outputs}
-    wanted = [v for n in rest for v in n.inputs if isinstance(v, Value)] + out_vals + write_vals
-    crossing = list(dict.fromkeys(v for v in wanted if v in made))
-
-    def run_first(state, rng, inputs):
-        env = seed(state, rng, inputs)
-        interp.run_nodes(env, first)
-        return [env[v] for v in crossing]
-
-    def run_rest(state, rng, inputs, carried):
-        env = seed(state, rng, inputs)
-        for v, x in zip(crossing, carried):
-            env[v] = x
-        interp.run_nodes(env, rest)
-        return [env[v] for v in out_vals], [env[v] for v in write_vals]
-
-    return run_first, run_rest
+    return run
 
 
 def pure_function(graph: Graph):

@@ -56,8 +56,6 @@ class Entry:
         self.built = built
         self.mesh = mesh
         self.fast = None
-        self.programs = None  # a training step's choice between one and two programs (Measured)
-        self.forms = None     # {"one program" | "two programs": (fwd, fwd_donating)} when it has both
         self.donate = []
         self.dropped = []
         self.key = key
@@ -112,18 +110,6 @@ class Entry:
                 self.keep = keep_idx
                 self.fwd_donating = jax.jit(split_run, donate_argnums=0)
             self.fwd = jax.jit(run)
-            parts = getattr(built, "run_split", None)
-            how = _step_programs()
-            if parts is not None and how != "1":
-                one = (self.fwd, getattr(self, "fwd_donating", None))
-                self._two_programs(parts, n_state_total=len(state_tensors))
-                two = (self.fwd, getattr(self, "fwd_donating", None))
-                self.forms = {"one program": one, "two programs": two}
-                if how == "auto":  # whichever runs faster on this machine, measured on the first calls
-                    self.programs = gradcall.Measured(("one program", "two programs"))
-                    self.fwd = self.programs.wrap(one[0], two[0])
-                    if one[1] is not None:
-                        self.fwd_donating = self.programs.wrap(one[1], two[1])
             if mesh is None and not self.gens and not g.writes and not g.deferred \
                     and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
@@ -204,40 +190,6 @@ class Entry:
             plan.fwd_vg = jax.jit(fwd_vg)
             plan.op_vg = _ScaledGrads(1, jax.jit(scale), plan)
         return plan
-
-    def _two_programs(self, parts, n_state_total):
-        """Run a training step as two programs: its forward (returning what the backward reads)
-        and its backward + update (see compiler/lower.py::split_point). The carried values are
-        temporaries: the second program is given them to reuse, with the donated state."""
-        first, rest = parts
-        first_j = jax.jit(first)
-        rest_j = _quiet_donation(jax.jit(rest, donate_argnums=3))
-
-        def fwd(state, rng, ins):
-            return rest_j(state, rng, ins, first_j(state, rng, ins))
-        fwd.programs = (first_j, rest_j.jitted)  # (for benchmarks: each can be lowered on its own)
-        self.fwd = fwd
-        if not (self.donate or self.dropped):
-            return
-        donate_idx, keep_idx = self.donate, self.keep
-
-        def merged(dstate, kstate):
-            state = [None] * n_state_total  # (a dropped grad stays None: nothing reads it)
-            for i, x in zip(donate_idx, dstate):
-                state[i] = x
-            for i, x in zip(keep_idx, kstate):
-                state[i] = x
-            return state
-
-        first_d = jax.jit(lambda dstate, kstate, rng, ins: first(merged(dstate, kstate), rng, ins))
-        rest_d = _quiet_donation(jax.jit(
-            lambda dstate, kstate, rng, ins, carried: rest(merged(dstate, kstate), rng, ins, carried),
-            donate_argnums=(0, 4)))
-
-        def fwd_donating(dstate, kstate, rng, ins):
-            return rest_d(dstate, kstate, rng, ins, first_d(dstate, kstate, rng, ins))
-        fwd_donating.programs = (first_d, rest_d.jitted)
-        self.fwd_donating = fwd_donating
 
     def _fast_call(self, run, n_state):
         """The call for the common case — no gradient, no RNG, no writes, one output — with flat
@@ -435,35 +387,6 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
-
-
-def _step_programs() -> str:
-    """``TRACENN_STEP_PROGRAMS``: how a training step runs — "1" (one program), "2" (its forward,
-    then its backward and update) or "auto" (the default: time both on the first calls)."""
-    how = os.environ.get("TRACENN_STEP_PROGRAMS", "auto")
-    if how not in ("auto", "1", "2"):
-        raise ValueError(f"TRACENN_STEP_PROGRAMS={how!r}: expected 'auto', '1' or '2' (how a compiled "
-                         "training step runs: one program, two, or whichever is faster here)")
-    return how
-
-
-class _quiet_donation:
-    """A jitted program given the carried values of a two-program step to reuse: those XLA
-    cannot reuse (no output of their shape) are released after the call, and JAX's warning
-    about them, raised when the program compiles, says nothing the user can act on."""
-
-    def __init__(self, jitted):
-        self.jitted = jitted
-        self.compiled = False
-
-    def __call__(self, *args):
-        if self.compiled:
-            return self.jitted(*args)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-            out = self.jitted(*args)
-        self.compiled = True
-        return out
 
 
 def _unread_grads(g) -> set:
@@ -773,8 +696,6 @@ class Compiled:
             shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
             how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
                 ", with backward" if e.grad else ""))
-            if getattr(e, "programs", None) is not None:
-                how += f"; runs as {e.programs.describe()}"
             lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
                          f"{e.calls} call(s) — compiled because: {e.reason}")
         if self._log:
@@ -783,10 +704,7 @@ class Compiled:
         return "\n".join(lines)
 
     def lower(self, *args, **kwargs):
-        """The ``jax.stages.Lowered`` program for these arguments (``.as_text()`` is StableHLO).
-
-        A training step is shown as one program, even when it runs as two (its forward, then
-        its backward and update: ``cm.explain()`` says which form each entry runs)."""
+        """The ``jax.stages.Lowered`` program for these arguments (``.as_text()`` is StableHLO)."""
         if _dispatch.EPOCH[0] != self._epoch:
             self._refresh()
         with no_grad():
@@ -801,7 +719,7 @@ class Compiled:
     def _lowered(self, entry, leaves):
         state = [t._value for t in entry.state_tensors]
         ins = [t._value for t in leaves]
-        fwd = entry.fwd if not entry.grad and hasattr(entry.fwd, "lower") else jax.jit(entry.built.run)
+        fwd = entry.fwd if not entry.grad else jax.jit(entry.built.run)
         return fwd.lower(state, entry.rng_args(), ins)
 
     def _stablehlo(self, entry, leaves) -> str:

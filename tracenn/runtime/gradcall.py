@@ -6,9 +6,6 @@ inputs and outputs take part. :class:`~tracenn.runtime.compiled.Entry` builds an
 from __future__ import annotations
 
 import math
-import time
-
-import jax
 
 
 class _CompiledOp:
@@ -133,48 +130,3 @@ def _merge(d, nd, d_idx, n):
     for i in range(n):
         out.append(next(di) if i in dset else next(ndi))
     return out
-
-
-class Measured:
-    """A choice between two equivalent programs, made by timing them on the first calls.
-
-    A training step's forward and backward run faster as one XLA program for some models (the
-    MLP) and as two for others (the transformer; see compiler/lower.py::split_point). Calls
-    alternate between the two forms, waiting for each result: the first call of each compiles
-    and is not counted; then each form is timed ``ROUNDS`` times and the one with the lower
-    best time is kept. Both forms compute the same values (the same ops; only XLA's fusion
-    differs), so which one ran is never visible in the results.
-    """
-
-    ROUNDS = 2
-
-    def __init__(self, names):
-        self.names = names
-        self.times = ([], [])
-        self.calls = 0
-        self.pick = None  # the index of the form kept, once chosen
-
-    def wrap(self, first, second):
-        forms = (first, second)
-
-        def call(*args):
-            if self.pick is not None:
-                return forms[self.pick](*args)
-            k = self.calls % 2
-            self.calls += 1
-            t0 = time.perf_counter()
-            out = forms[k](*args)
-            jax.block_until_ready(out)
-            if self.calls > 2:  # (calls 1 and 2 compile)
-                self.times[k].append(time.perf_counter() - t0)
-                if len(self.times[1]) >= self.ROUNDS:
-                    self.pick = 0 if min(self.times[0]) <= min(self.times[1]) else 1
-            return out
-
-        return call
-
-    def describe(self) -> str:
-        if self.pick is None:
-            return f"{self.names[0]} or {self.names[1]} (timing both: {self.calls} call(s) so far)"
-        a, b = (min(t) * 1e3 for t in self.times)
-        return f"{self.names[self.pick]} (measured: {self.names[0]} {a:.4g} ms, {self.names[1]} {b:.4g} ms)"
