@@ -213,3 +213,72 @@ def test_the_lean_grad_call_takes_a_view_input_and_sends_its_gradient_to_the_bas
     assert cm._last.fast is not None
     np.testing.assert_allclose(base_c.grad.numpy(), base_e.grad.numpy(), rtol=1e-5, atol=1e-6)
     assert base_c.grad[:2].abs().sum().item() == 0.0
+
+
+# ---- value-and-grad or pullback: timed in the user's loop (gradcall.ModeChoice) -------------------------
+
+
+class _Clock:
+    now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def _costly(fn, clock, cost):
+    def f(*args):
+        clock.now += cost
+        return fn(*args)
+    return f
+
+
+@pytest.mark.parametrize("faster", ["vg", "pullback"])
+def test_the_faster_mode_is_kept_and_gradients_equal_eager_throughout(faster, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(gradcall, "time", clock)
+    eager, model = _mlp(), _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    modes = []
+    for step in range(26):
+        for m in (eager, model):
+            m.zero_grad()
+        le = _loss_fn(eager)(x, y)
+        le.backward()
+        if step == 1:  # the plan exists after the first call: make one mode's program cost more
+            plan = _plan(cl)
+            plan.fwd_vg = _costly(plan.fwd_vg, clock, 1.0 if faster == "pullback" else 0.1)
+            plan.fwd = _costly(plan.fwd, clock, 1.0 if faster == "vg" else 0.1)
+        lc = cl(x, y)
+        modes.append("vg" if lc.grad_fn.name() == "CompiledFunctionBackward0" and isinstance(
+            lc.grad_fn.op, gradcall._ScaledGrads) else "pullback")
+        lc.backward()
+        assert_close(lc, le)
+        for a, b in zip(_grads(eager), _grads(model)):
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    choice = _plan(cl).choice
+    assert choice.pick == faster
+    # call 1 pulls back; then blocks of 4 calls: vg (compiles, not timed), pullback, vg, pullback, vg
+    assert modes[:21] == ["pullback"] + ["vg"] * 4 + ["pullback"] * 4 + ["vg"] * 4 + ["pullback"] * 4 + ["vg"] * 4
+    assert set(modes[21:]) == {faster}
+    assert (_plan(cl).fwd_vg is None) == (faster == "pullback")
+    slow, fast = 4 * 1.0, 4 * 0.1
+    vg_ms, pb_ms = (fast, slow) if faster == "vg" else (slow, fast)
+    assert choice.describe() == (f"{'value-and-grad' if faster == 'vg' else 'pullback'} mode (measured per "
+                                 f"iteration: value-and-grad {vg_ms / 4 * 1e3:.4g} ms, pullback {pb_ms / 4 * 1e3:.4g} ms)")
+    assert "scalar output: " + choice.describe() in cl.explain()
+
+
+def test_the_timing_pauses_while_outputs_are_not_differentiated():
+    model = _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    cl(x, y).backward()
+    cl(x, y).backward()  # block 0, call 1
+    for _ in range(3):
+        cl(x, y)  # not differentiated: value-and-grad stops and the block restarts
+    choice = _plan(cl).choice
+    assert not _plan(cl).use_vg and choice.in_block == 0 and choice.block == 0
+    for _ in range(25):
+        cl(x, y).backward()
+    assert choice.pick in ("vg", "pullback")

@@ -189,6 +189,12 @@ class Entry:
                 return jax.tree_util.tree_map(lambda x: x * g.astype(x.dtype), grads)
             plan.fwd_vg = jax.jit(fwd_vg)
             plan.op_vg = _ScaledGrads(1, jax.jit(scale), plan)
+            roots = plan.state_roots
+
+            def finished():  # the previous iteration's work: its backward (grads) and update (values)
+                jax.block_until_ready([t._value for t in roots] +
+                                      [t.grad._value for t in roots if t.grad is not None])
+            plan.choice = gradcall.ModeChoice(finished)
         return plan
 
     def _fast_call(self, run, n_state):
@@ -335,16 +341,24 @@ class Entry:
         args = ([state[i] for i in ds], [state[i] for i in plan.nd_state], rng,
                 [ins[i] for i in d_in], [ins[i] for i in plan.nd_in])
         op = plan.op
-        if plan.use_vg:  # gradients computed with the value; the backward only scales them
+        vg = plan.use_vg
+        if vg and plan.choice is not None and plan.choice.pick is None:  # still timing the two modes
+            vg = plan.choice.mode() != "pullback"
+            if plan.choice.pick == "pullback":
+                plan.fwd_vg, plan.use_vg, vg = None, False, False
+        if vg:  # gradients computed with the value; the backward only scales them
             fouts, oouts, writes, pull = plan.fwd_vg(*args)
             op = plan.op_vg
-            plan.unclaimed += 1
-            if plan.unclaimed > 2:  # outputs made but not differentiated: back to the pullback
-                plan.use_vg = False
         else:
             fouts, oouts, writes, pull = plan.fwd(*args)
             if pull is None:  # recompute mode: the backward runs the forward again on the same arrays
                 pull = args
+        if plan.use_vg:
+            plan.unclaimed += 1
+            if plan.unclaimed > 2:  # outputs made but not differentiated: back to the pullback
+                plan.use_vg = False
+                if plan.choice is not None:
+                    plan.choice.pause()
         if self.gens:
             self.advance_rng()
         if writes or self.clears or self.deferred:
@@ -696,6 +710,9 @@ class Compiled:
             shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
             how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
                 ", with backward" if e.grad else ""))
+            for plan in getattr(e, "_plans", {}).values():
+                if plan.choice is not None and plan.choice.pick is not None:
+                    how += f"; scalar output: {plan.choice.describe()}"
             lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
                          f"{e.calls} call(s) — compiled because: {e.reason}")
         if self._log:
