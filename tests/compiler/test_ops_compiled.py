@@ -233,7 +233,7 @@ DEFAULT = {
     "exp", "log", "tanh", "sigmoid", "erfinv", "lgamma", "abs", "floor", "round[decimals]", "isnan", "nan_to_num",
     "add[alpha]", "mul", "div", "div[floor]", "pow", "remainder", "maximum[ties]", "atan2", "xlogy", "eq",
     "logical_and", "bitwise_and", "where", "clamp", "lerp", "addcdiv", "sum", "mean", "var", "prod", "amax", "max",
-    "argmax", "any", "logsumexp", "softmax", "log_softmax", "norm", "cumsum", "cumprod[zeros]", "cummax", "median",
+    "argmax", "any", "logsumexp", "softmax", "log_softmax", "cross_entropy", "norm", "cumsum", "cumprod[zeros]", "cummax", "median",
     "matmul", "einsum", "addmm", "conv2d", "reshape", "permute", "squeeze", "expand", "cat", "split", "unbind",
     "flip", "repeat_interleave", "tril", "narrow", "diagonal", "getitem[basic]", "getitem[advanced]", "setitem",
     "gather", "scatter_add", "scatter_reduce", "index_select", "index_add", "masked_fill", "masked_select", "take",

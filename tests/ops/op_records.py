@@ -906,6 +906,28 @@ rec("max_pool2d[indices]", lambda T, x, *a, **k: T.nn.functional.max_pool2d(x, *
     lambda s: (_name_of(s.args[0].dtype), I64))
 
 
+def _cross_entropy_ref(x, target, reduction="mean", ignore_index=-100):
+    cd = 0 if x.ndim == 1 else 1
+    lp = x - _lse(x, cd, keepdim=True)
+    t = np.expand_dims(np.asarray(target, np.int64), cd)
+    keep = t != ignore_index
+    nll = np.squeeze(np.where(keep, -np.take_along_axis(lp, np.where(keep, t, 0), axis=cd), 0.0), cd)
+    if reduction == "none":
+        return nll
+    return nll.sum() if reduction == "sum" else nll.sum() / keep.sum()
+
+
+# cross entropy with class indices, no weights or smoothing: the one-kernel primitive
+rec("cross_entropy", lambda T, x, t, **k: T.nn.functional.cross_entropy(x, t, **k), _cross_entropy_ref,
+    [Sample(arr((4, 5), F64), I(0, 4, 2, 2)), Sample(arr((4, 5)), I(1, 0, 3, 4), reduction="sum"),
+     Sample(arr((3, 4, 2), F64), np.array([[0, 3], [2, 2], [1, 0]]), reduction="none"),
+     Sample(arr((4, 5), F64), I(0, -100, 2, -100)),  # ignored targets: averaged over the other two
+     Sample(arr((4, 5), F64), I(0, 3, 3, 1), ignore_index=3, reduction="sum"),
+     Sample(arr((5,), F64), np.array(2)),  # one sample, no batch dim
+     Sample(arr((4, 5)) * 40, I(0, 4, 2, 2)).slow(), Sample(arr((4, 5), F64), I(-100, -100, -100, -100)).slow().no_fd()],  # all ignored: NaN, torch's zero gradient
+    "same")
+
+
 # ---- movement ----------------------------------------------------------------------------------
 
 def _split_ref(x, size, dim=0):

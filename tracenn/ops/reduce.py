@@ -168,6 +168,43 @@ def _log_softmax(x, *, dim):
     return (z - jnp.log(jnp.sum(jnp.exp(z), axis=dim, keepdims=True))).astype(x.dtype)
 
 
+def _class_logits(x, target, dim, ignore_index):
+    """(x - max, log(sum(exp(x - max))), target as x's class axis, keep): the shared start of
+    cross_entropy's forward and gradient."""
+    z = _shifted(x, dim)
+    lse = jnp.log(jnp.sum(jnp.exp(z), axis=dim, keepdims=True))
+    t = jnp.expand_dims(target.astype(jnp.int64), dim)
+    keep = t != ignore_index
+    return z, lse, jnp.where(keep, t, 0), keep
+
+
+def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
+    z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
+    g = _opmath(g)
+    if reduction == "none":
+        g = jnp.expand_dims(g, dim)
+    elif reduction == "mean":
+        g = g / jnp.sum(keep).astype(g.dtype)
+    classes = lax.broadcasted_iota(t.dtype, z.shape, dim)
+    dx = jnp.where(keep, (jnp.exp(z - lse) - (classes == t)) * g, 0)  # softmax - one_hot
+    return dx.astype(x.dtype), None
+
+
+@register("cross_entropy", static=("dim", "ignore_index", "reduction"), vjp=_vjp_cross_entropy, saves=(0, 1))
+def _cross_entropy(x, target, *, dim, ignore_index, reduction):
+    """Cross entropy of logits ``x`` and class indices ``target`` along class dim ``dim``:
+    ``-log_softmax(x)[target]`` per element (log_softmax's formula), 0 where the target is
+    ``ignore_index``; summed, averaged over the targets not ignored, or per element. One kernel
+    forward and one backward, where the composite costs ten eagerly."""
+    z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
+    nll = jnp.squeeze(jnp.where(keep, lse - jnp.take_along_axis(z, t, axis=dim), 0), dim)
+    if reduction == "sum":
+        nll = jnp.sum(nll)
+    elif reduction == "mean":
+        nll = jnp.sum(nll) / jnp.sum(keep).astype(nll.dtype)
+    return nll.astype(x.dtype)
+
+
 def _vjp_cumsum(g, out, x, *, dim, dtype):
     return (jnp.flip(jnp.cumsum(jnp.flip(g, dim), axis=dim), dim),)
 

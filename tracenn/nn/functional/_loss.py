@@ -220,16 +220,23 @@ def _check_class_target(input: Tensor, target: Tensor, weight: Tensor | None, ig
     return cd, c, bool(ignored.any())
 
 
+_CE_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _class_index_loss(scores: Tensor, target: Tensor, weight: Tensor | None, ignore_index: int,
                       reduction: str, smoothing: float, who: str, logits: bool, probs_ok: bool) -> Tensor:
     """nll_loss (``logits=False``: ``scores`` are log-probabilities) or cross_entropy (``logits=True``)
     with class-index targets, torch's ignore_index/weight/label_smoothing semantics.
 
-    Cross entropy is ``logsumexp(x) - x[target]``: ``-log_softmax(x)[target]`` without materialising
-    the log-softmax (one logsumexp, one gather). Targets equal to ``ignore_index`` are replaced by a
+    Cross entropy without class weights or label smoothing, on float32/float64 logits (the common
+    case), is one primitive (``cross_entropy``: one kernel each way). Otherwise it is composed as
+    ``logsumexp(x) - x[target]``: ``-log_softmax(x)[target]`` without materialising the
+    log-softmax (one logsumexp, one gather). Targets equal to ``ignore_index`` are replaced by a
     valid index before the gather and masked after it, only when the host check saw one.
     """
     cd, c, any_ignored = _check_class_target(scores, target, weight, ignore_index, who, probs_ok)
+    if logits and weight is None and smoothing == 0 and scores._value.dtype in _CE_DTYPES:
+        return apply(OPS["cross_entropy"], (scores, target), (cd, ignore_index, reduction))
     # Every per-element tensor keeps the class dim with size 1 (N, 1, d...): the gather's index and
     # output shape, so no reshapes are needed until 'none' drops it at the end.
     idx = _shape.unsqueeze(target, cd) if scores.ndim > 1 else _shape.reshape(target, (1,))
