@@ -256,27 +256,9 @@ class Entry:
         wrap = Tensor._wrap
         node_of = _TapeNode
 
-        if not d_in:
-            last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
+        last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
 
-            def call(in_tensors):
-                a = in_tensors[0]
-                vals = [t._value for t in st]
-                vals.append(a._value if a._base is None else a._sync())
-                try:
-                    out = fwd(*vals)
-                except Exception as e:
-                    _reraise_callback_error(e)
-                    raise
-                vers = tuple(map(version, roots))
-                seen, saved = last[0]  # (one read: another thread may replace the pair)
-                if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
-                    saved = tuple(zip(roots, vers, labels))
-                    last[0] = vers, saved
-                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
-            return call
-
-        def call_d(in_tensors):
+        def call(in_tensors):
             a = in_tensors[0]
             vals = [t._value for t in st]
             vals.append(a._value if a._base is None else a._sync())
@@ -285,10 +267,17 @@ class Entry:
             except Exception as e:
                 _reraise_callback_error(e)
                 raise
-            root = a if a._base is None else a._base
-            saved = list(zip(roots + (root,), map(version, roots + (root,)), labels))
+            vers = tuple(map(version, roots))
+            seen, saved = last[0]  # (one read: another thread may replace the pair)
+            if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
+                saved = tuple(zip(roots, vers, labels))
+                last[0] = vers, saved
+            if not d_in:
+                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
+            root = a if a._base is None else a._base  # the input needs grad: its edge and version too
+            saved += ((root, root._ver, labels[-1]),)
             return wrap(out, True, node_of(op, (), (vals,), out, edges + (_edge_of(a),), needs, saved), 0)
-        return call_d
+        return call
 
     # ---- running -------------------------------------------------------------------------------
 
