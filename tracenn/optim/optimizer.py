@@ -14,11 +14,11 @@ default, non-capturable, implementation does, without a device round trip per st
 from __future__ import annotations
 
 import struct
-from sys import getrefcount
 import warnings
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
 from itertools import chain
+from sys import getrefcount
 from typing import Any, Callable
 
 import numpy as np
