@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from .._dispatch import TRACE as _TRACE, apply, scalar_operand
+from ..autograd.grad_mode import GRAD
 from ..autograd.graph import SEQ as _NODE_SEQ
 from ..errors import ShapeError
 from ..ops import OPS
@@ -245,15 +246,18 @@ def getitem(self, index):
 def setitem(self, index, value):
     """``x[index] = value``: writes through views into the base, as torch does.
 
-    ``x[i] = v`` on a tensor that is not a view writes with ``dynamic_update_slice``, the
-    integers as operands (one kernel for every ``i``); other writes go through the view.
+    ``x[i] = v`` with Python ints writes with ``dynamic_update_slice``, the integers as operands:
+    one kernel for every ``i`` (into a view: the view's new values then go to its base, one
+    kernel for the view). Other writes go through the view ``x[index]``.
     """
     since = _NODE_SEQ[0]  # nodes made from here on belong to this write (see Tensor._set_)
     value = as_operand(value)
     plan = _parse(self, index)
     if type(plan) is _Basic:
-        if plan.ints and self._base is None and _TRACE[0] is None \
-                and not (self._requires_grad and self._node is None):  # (that raises: the old path says how)
+        # Not for a leaf that requires grad while grad is on (that raises: the view path gives
+        # torch's message), nor for a view with an expand (one element would be written twice).
+        if plan.ints and _TRACE[0] is None and not (GRAD.enabled and self._requires_grad and self._node is None) \
+                and (self._base is None or not builtins.any(n == "expand" for n, _ in self._chain)):
             if isinstance(value, Tensor):
                 value = _broadcast_value(value, plan.shape, self._value.dtype)
             new = apply(_DYNAMIC_UPDATE, (self, value, *plan.operands(self)), (plan.dynamic_spec(),))
