@@ -158,3 +158,23 @@ w = torch.randn(5, device=DEV, requires_grad=True)
 (h,) = torch.autograd.grad(g.sum(), w)
 print("second derivative of w**3 on", h.device, "max |6w - h|:", float((6 * w - h).abs().max()),
       "| x[3] on", x[3].device, tuple(x[3].shape), flush=True)
+
+# the third session's changes: the value-and-grad / pullback choice timed on the device, the
+# one-kernel cross entropy, and the fused optimizer updating parameters in place (donation).
+for _ in range(25):
+    opts[0].zero_grad()
+    closs(x, y).backward()
+    opts[0].step()
+print("compiled loss after 28 steps:", [ln.strip() for ln in closs.explain().splitlines() if "scalar output" in ln],
+      flush=True)
+with torch.no_grad():  # (no eager graph left holding the parameters: it would stop their donation)
+    logits = model(x)
+    manual = -(logits.log_softmax(1).gather(1, y[:, None])).mean()
+    print("cross_entropy primitive vs log_softmax+gather on", logits.device, "diff:",
+          float((F.cross_entropy(logits, y) - manual).abs()), flush=True)
+before = [p._value.unsafe_buffer_pointer() for p in model.parameters()]
+opts[0].zero_grad()
+closs(x, y).backward()
+opts[0].step()
+same = sum(p._value.unsafe_buffer_pointer() == b for p, b in zip(model.parameters(), before))
+print(f"fused Adam step updated {same} of {len(before)} parameter buffers in place (donated)", flush=True)
