@@ -368,3 +368,24 @@ def test_an_array_held_elsewhere_is_not_donated_and_keeps_its_values():
     np.testing.assert_array_equal(snapshot.numpy(), old)
     np.testing.assert_array_equal(as_numpy, old)
     assert not np.array_equal(w.detach().numpy(), old)
+
+
+def test_a_live_eager_graph_keeps_the_arrays_it_read():
+    """An eager graph still alive at ``step()`` holds the arrays of its view and add nodes (they
+    keep their inputs for the shapes): those are passed, not donated, and the values it holds
+    stay readable (a second backward through it then raises torch's in-place error, as in torch)."""
+    model, opt, x, y = _trained_mlp("SGD", lr=0.5, momentum=0.9)
+    for _ in range(2):
+        opt.zero_grad()
+        tracenn.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    opt.zero_grad()
+    out = model(x)
+    loss = tracenn.nn.functional.cross_entropy(out, y)
+    loss.backward(retain_graph=True)
+    w = model[0].weight
+    before = w._value.unsafe_buffer_pointer()
+    opt.step()
+    assert w._value.unsafe_buffer_pointer() != before  # held by the graph: a new buffer
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
