@@ -200,11 +200,7 @@ class Entry:
     def _fast_call(self, run, n_state):
         """The call for the common case — no gradient, no RNG, no writes, one output — with flat
         positional arrays, which jit's C++ fast path dispatches cheapest."""
-        def flat(*arrays):
-            outs, _ = run(arrays[:n_state], (), arrays[n_state:])
-            return outs[0]
-
-        fwd = jax.jit(flat)
+        fwd = jax.jit(_flat_program(run, n_state))
         st = self.state_tensors
         wrap = Tensor._wrap
 
@@ -229,10 +225,7 @@ class Entry:
         n_state = len(st)
         ds = list(self.d_state)
 
-        def flat(*arrays):
-            outs, _ = run(arrays[:n_state], (), arrays[n_state:])
-            return outs[0]
-
+        flat = _flat_program(run, n_state)
         def bwd(arrays, cts):  # the forward again, differentiated (its output is dropped)
             arrays = list(arrays)
 
@@ -390,6 +383,15 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+def _flat_program(run, n_state):
+    """``run`` (the lowered graph) for a call with no RNG and one output, taking the state and
+    inputs as flat positional arrays: what jit's C++ fast path dispatches cheapest."""
+    def flat(*arrays):
+        outs, _ = run(arrays[:n_state], (), arrays[n_state:])
+        return outs[0]
+    return flat
 
 
 def _unread_grads(g) -> set:
