@@ -85,6 +85,36 @@ def test_scheduler_changes_the_learning_rate_without_recompiling():
     assert "param_groups[0].lr" in str(compiled.graph)  # the learning rate is a program input
 
 
+def test_learning_rate_input_is_placed_on_the_device_once_per_value():
+    """A Python-float lr would be copied host-to-device on every call (on a GPU, a transfer per
+    step): the call passes one cached 0-d array until the value changes."""
+    from tracenn.runtime.refs import OptionRef
+    (mc, oc, sc), _ = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1, momentum=0.9),
+                            sched=lambda o: tracenn.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5))
+    compiled = tracenn.compile(_step_fn(mc, oc, sc))
+    for x, y in _data(3):
+        compiled(x, y)
+    ref = next(t for t in compiled._last.state_tensors if isinstance(t, OptionRef))
+    first = ref._value
+    assert ref._value is first and first.dtype == np.float64 and first.shape == ()
+    assert float(first) == oc.param_groups[0]["lr"] == 0.05
+    sc.step()  # the scheduler halves it: a new array with the new value
+    assert ref._value is not first and float(ref._value) == 0.025
+    oc.param_groups[0]["lr"] = tracenn.tensor([0.5])  # a 1-element tensor lr: read on the device
+    assert ref._value.shape == () and float(ref._value) == 0.5
+
+
+@pytest.mark.parametrize("lr", [tracenn.tensor(0.05), tracenn.tensor([0.05], dtype=tracenn.float64)])
+def test_a_tensor_learning_rate_in_a_compiled_step(lr):
+    (me, oe, _), (mc, oc, _) = _pair(lambda p: tracenn.optim.Adam(p, lr=lr.clone()))
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    for x, y in _data(3):
+        eager(x, y), compiled(x, y)
+    for a, b in zip(me.parameters(), mc.parameters()):  # (Adam: float noise on ~0 gradients)
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-4, atol=2e-6)
+    assert len(compiled._entries) == 2
+
+
 def test_old_grads_are_dropped_before_the_call_and_a_held_one_stays_valid():
     (mc, oc, _), _ = _pair(OPTIMIZERS["sgd_momentum_nesterov_wd"])
     compiled = tracenn.compile(_step_fn(mc, oc, None))

@@ -8,7 +8,10 @@ for a graph value with :meth:`trace_in`, which returns the function that undoes 
 """
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
+
+from ..tensor import Tensor
 
 
 class GradRef:
@@ -50,7 +53,7 @@ class GradRef:
 class OptionRef:
     """A param group's float option (``lr``), read when the program is called."""
 
-    __slots__ = ("group", "key")
+    __slots__ = ("group", "key", "_number", "_array")
     _base = None
     _requires_grad = False
     kind = "option"
@@ -58,17 +61,27 @@ class OptionRef:
     def __init__(self, group, key):
         self.group = group
         self.key = key
+        self._number = self._array = None
 
     @property
     def _value(self):
-        return float(self.group[self.key])
+        """The option as a 0-d float64 array. A number is placed on the device once per new value:
+        a Python float passed to the program would be copied to the device on every call (a
+        host-to-device transfer per step on a GPU). A tensor option is read on the device, with no
+        trip to the host."""
+        v = self.group[self.key]
+        if isinstance(v, Tensor):
+            a = v._value
+            return a.reshape(()) if a.dtype == np.float64 else a.astype(np.float64).reshape(())
+        if v.__class__ is not self._number.__class__ or v != self._number:
+            self._number, self._array = v, jnp.asarray(float(v), np.float64)
+        return self._array
 
     @property
     def aval(self):
         return (), np.dtype(np.float64)
 
     def trace_in(self, value):
-        from ..tensor import Tensor
         old = self.group[self.key]
         self.group[self.key] = Tensor._wrap(value)
 
