@@ -95,3 +95,15 @@ def gpus_index(jd) -> int:
 
 
 _CPU = device("cpu")
+
+
+def put_beside(value, array):
+    """``value`` (a host scalar or numpy array) as a JAX array on the device that holds ``array``,
+    uncommitted (a jitted program may still move it, as it moves a host value): a value passed to
+    a program as a host number is copied to the device on every call, on a GPU a host-to-device
+    transfer per call. (For an ``array`` over several devices, on the default device.)"""
+    devices = array.sharding.device_set
+    if len(devices) == 1:
+        with jax.default_device(next(iter(devices))):
+            return jax.numpy.asarray(value)
+    return jax.numpy.asarray(value)

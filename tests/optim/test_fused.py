@@ -389,3 +389,21 @@ def test_a_live_eager_graph_keeps_the_arrays_it_read():
     assert w._value.unsafe_buffer_pointer() != before  # held by the graph: a new buffer
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+def test_the_coefficients_are_placed_once_per_set_of_values():
+    """SGD's coefficients stay the same from step to step: one device array serves them all (a
+    host array would be copied to the device every step), and a new lr makes a new one."""
+    from tracenn.optim.optimizer import _VALUES
+    pb, ref = Problem(tracenn), Problem(tracenn)
+    opt = tracenn.optim.SGD(pb.params, lr=0.1, momentum=0.9)
+    ref_opt = tracenn.optim.SGD(ref.params, lr=0.1, momentum=0.9, foreach=False)
+    pb.run(opt, 1), ref.run(ref_opt, 1)  # (the first step: no momentum buffer yet)
+    _VALUES.clear()
+    for lr in (0.1, 0.1, 0.1, 0.05, 0.05):
+        for o in (opt, ref_opt):
+            o.param_groups[0]["lr"] = lr
+        pb.run(opt, 1), ref.run(ref_opt, 1)
+        for a, b in zip(pb.values(), ref.values()):
+            assert_float32_close(a, b, RTOL)
+    assert len(_VALUES) == 2

@@ -27,6 +27,7 @@ from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.creation import tensor as _tensor
 from ..autograd.grad_mode import GRAD
+from ..device import put_beside
 from ..nn.utils.hooks import RemovableHandle
 from ..tensor import Tensor
 
@@ -652,6 +653,11 @@ def _fusable(tensors, coefs):
 _SOLE_HOLDER = 4
 
 
+# The coefficient arrays of recent fused steps, by (placement, values): SGD's stay the same from
+# step to step, and a host array passed to the program would be copied to the device every call.
+_VALUES: dict = {}
+
+
 def _run_fused(rule, options, bucket, results) -> None:
     """Run one bucket's items as one program; store their results (as Tensors) in ``results``."""
     rows, layouts, values, item_rows = {}, [], [], []
@@ -686,7 +692,15 @@ def _run_fused(rule, options, bucket, results) -> None:
         if len(_FUSED) >= 64:
             _FUSED.clear()
         program = _FUSED[key] = _fused_program(rule, options, key[3], key[4], key[5])
-    outs = program(donated, kept, np.asarray(values, np.float64))
+    first = bucket[0][1][0]
+    vkey = (first.sharding, tuple(values))
+    varr = _VALUES.get(vkey)
+    if varr is None:  # the coefficients on the parameters' device, once per set of values
+        if len(_VALUES) >= 16:
+            _VALUES.clear()
+        varr = _VALUES[vkey] = put_beside(np.asarray(values, np.float64), first)
+    first = None
+    outs = program(donated, kept, varr)
     for (i, _, _), out in zip(bucket, outs):
         results[i] = tuple(None if o is None else Tensor._wrap(o) for o in out)
     _dispatch.LAST[0] = outs[-1][0]  # what synchronize() waits on; tracing left a tracer there

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ..device import put_beside
 from ..tensor import Tensor
 
 
@@ -53,7 +54,7 @@ class GradRef:
 class OptionRef:
     """A param group's float option (``lr``), read when the program is called."""
 
-    __slots__ = ("group", "key", "_number", "_array")
+    __slots__ = ("group", "key", "_number", "_where", "_array")
     _base = None
     _requires_grad = False
     kind = "option"
@@ -61,20 +62,23 @@ class OptionRef:
     def __init__(self, group, key):
         self.group = group
         self.key = key
-        self._number = self._array = None
+        self._number = self._where = self._array = None
 
     @property
     def _value(self):
-        """The option as a 0-d float64 array. A number is placed on the device once per new value:
-        a Python float passed to the program would be copied to the device on every call (a
-        host-to-device transfer per step on a GPU). A tensor option is read on the device, with no
-        trip to the host."""
+        """The option as a 0-d float64 array. A number is placed beside the group's parameters
+        once per new value (or new placement): a Python float passed to the program would be
+        copied to the device on every call (a host-to-device transfer per step on a GPU). A
+        tensor option is read on the device, with no trip to the host."""
         v = self.group[self.key]
         if isinstance(v, Tensor):
             a = v._value
             return a.reshape(()) if a.dtype == np.float64 else a.astype(np.float64).reshape(())
-        if v.__class__ is not self._number.__class__ or v != self._number:
-            self._number, self._array = v, jnp.asarray(float(v), np.float64)
+        params = self.group["params"]
+        where = params[0]._value.sharding if params else None
+        if v.__class__ is not self._number.__class__ or v != self._number or where != self._where:
+            self._number, self._where = v, where
+            self._array = put_beside(np.float64(v), params[0]._value) if params else jnp.asarray(float(v))
         return self._array
 
     @property
