@@ -115,6 +115,28 @@ def test_a_tensor_learning_rate_in_a_compiled_step(lr):
     assert len(compiled._entries) == 2
 
 
+def test_optimizer_state_replaced_between_steps_is_read_by_the_next_call():
+    """The per-call watch sees new state tensors (a load_state_dict, a user's assignment), grads
+    set or cleared, and changed options; the next call reads (and updates) the new tensors."""
+    (me, oe, _), (mc, oc, _) = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1, momentum=0.9))
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    data = _data(5)
+    for x, y in data[:2]:
+        eager(x, y), compiled(x, y)
+    for o, m in ((oe, me), (oc, mc)):  # a fresh momentum buffer for the first weight only
+        o.state[m[0].weight]["momentum_buffer"] = tracenn.ones_like(m[0].weight)
+    fresh = oc.state[mc[0].weight]["momentum_buffer"]
+    for x, y in data[2:4]:
+        eager(x, y), compiled(x, y)
+    assert oc.state[mc[0].weight]["momentum_buffer"] is fresh and fresh._version == 2
+    oe.param_groups[0]["momentum"] = oc.param_groups[0]["momentum"] = 0.5  # an option: recompiles
+    eager(*data[4]), compiled(*data[4])
+    for a, b in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(to_np(oc.state[b]["momentum_buffer"]), to_np(oe.state[a]["momentum_buffer"]),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_old_grads_are_dropped_before_the_call_and_a_held_one_stays_valid():
     (mc, oc, _), _ = _pair(OPTIMIZERS["sgd_momentum_nesterov_wd"])
     compiled = tracenn.compile(_step_fn(mc, oc, None))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 from collections import OrderedDict
+from itertools import chain
 
 from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
@@ -306,10 +308,18 @@ def _step_watch(fn):
     target = fn.__func__ if inspect.ismethod(fn) and _is_module(fn.__self__) else fn
     caps = _captures(target)
     key = [id(obj) for _, obj in caps]
+    optimizer = _classes()[1]
     for _, obj in caps:
-        if _is_optimizer(obj):
+        if isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
             for g in obj.param_groups:
-                key.append(tuple(p.grad is None for p in g["params"]))
+                key.append(tuple(map(_IS_NONE, map(_GRAD, g["params"]))))
                 key.append(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr")))
-            key.append(tuple((id(p), tuple(id(v) for v in st.values())) for p, st in obj.state.items()))
+            st = obj.state
+            key.append(tuple(map(id, st)))
+            key.append(tuple(map(len, st.values())))
+            key.append(tuple(map(id, chain.from_iterable(map(dict.values, st.values())))))
     return tuple(key)
+
+
+_GRAD = operator.attrgetter("grad")
+_IS_NONE = functools.partial(operator.is_, None)

@@ -73,6 +73,16 @@ class Entry:
         state_names = list(g.state)
         self.deferred = list(g.deferred)
         self.write_targets = _write_targets(g, state_tensors, grad_params or {})
+        # The common writes, done in two plain loops instead of a setter call each: state tensors
+        # set in place, and parameters' new .grad (None when any other kind of write is there:
+        # then the setters run, in the graph's order).
+        kinds = [getattr(t, "write_kind", None) for t in self.write_targets]
+        self.batched_writes = None
+        if all(kinds):
+            self.batched_writes = ([(i, t.tensor) for i, (k, t) in enumerate(zip(kinds, self.write_targets))
+                                    if k == "state"],
+                                   [(i, t.param) for i, (k, t) in enumerate(zip(kinds, self.write_targets))
+                                    if k == "grad"])
         self.clears = [_grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
         self.out_is_value = [hasattr(v, "symbolic") for v in g.outputs]
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
@@ -377,8 +387,18 @@ class Entry:
         return outs
 
     def _write_back(self, writes, in_tensors):
-        for w, target in zip(writes, self.write_targets):
-            target(w, in_tensors)
+        batched = self.batched_writes
+        if batched is not None:
+            for i, t in batched[0]:
+                t._value = writes[i]
+                t._ver += 1
+            wrap = Tensor._wrap
+            for i, p in batched[1]:
+                w = writes[i]
+                p.grad = None if w is None else wrap(w)
+        else:
+            for w, target in zip(writes, self.write_targets):
+                target(w, in_tensors)
         for clear in self.clears:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
@@ -443,6 +463,7 @@ def _state_setter(t):
     def set_state(w, in_tensors):
         t._value = w
         t._ver += 1
+    set_state.write_kind, set_state.tensor = "state", t
     return set_state
 
 
@@ -457,6 +478,7 @@ def _grad_setter(grad_params, name):
 
     def set_grad(w, in_tensors):
         p.grad = None if w is None else Tensor._wrap(w)
+    set_grad.write_kind, set_grad.param = "grad", p
     return set_grad
 
 
