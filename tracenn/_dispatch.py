@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 
+import jax
 import jax.numpy as jnp
 
 from .autograd.graph import Node
@@ -108,21 +109,32 @@ def scalar_operand(v, like):
     A jitted call converts each Python number it is given into a device array, every call: ~1.2 µs
     here, as much as a whole small op's dispatch. A cached 0-d array of the same value is passed
     as is, and since ``jnp.asarray`` keeps a Python number's weak type, the kernel traces and
-    computes exactly as with the number. Not cached: float zeros and NaN (a dict cannot tell -0.0
-    from 0.0, nor find a NaN), ints beyond int64, and operands of arrays committed to a device (the
-    cached array lives on the default device, and moving it over would cost more than it saves).
-    While tracing, numbers stay numbers (literals in the graph).
+    computes exactly as with the number. For an array committed to a device (``.to("cuda")``) the
+    cached array is made on that device, once: a number would be copied host-to-device at every
+    op there. Not cached: float zeros and NaN (a dict cannot tell -0.0 from 0.0, nor find a NaN),
+    ints beyond int64, and operands of arrays spread over several devices. While tracing, numbers
+    stay numbers (literals in the graph).
     """
-    if type(v) not in _CACHED_SCALAR_TYPES or TRACE[0] is not None or getattr(like, "_committed", True):
+    if type(v) not in _CACHED_SCALAR_TYPES or TRACE[0] is not None:
         return v
-    key = (type(v), v)
+    committed = getattr(like, "_committed", None)
+    if committed is None:  # not a JAX array
+        return v
+    key = (type(v), v, like.sharding) if committed else (type(v), v)
     a = _SCALARS.get(key)
     if a is None:
         if v != v or v == 0 and type(v) is float or type(v) is int and not -2 ** 63 <= v < 2 ** 63:
             return v
+        if committed and len(like.sharding.device_set) != 1:
+            return v
         if len(_SCALARS) >= 4096:  # a loop over many values: start over rather than grow
             _SCALARS.clear()
-        a = _SCALARS[key] = jnp.asarray(v)
+        if committed:
+            with jax.default_device(next(iter(like.sharding.device_set))):
+                a = jnp.asarray(v)
+        else:
+            a = jnp.asarray(v)
+        _SCALARS[key] = a
     return a
 
 

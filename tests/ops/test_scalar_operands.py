@@ -61,3 +61,17 @@ def test_scalar_values_compile_one_kernel():
     finally:
         op.impl, op._fwd = impl, saved
     assert len(traces) == 1
+
+
+def test_an_array_committed_to_a_device_gets_operands_made_on_that_device():
+    """(On a GPU, ``model.to("cuda")``: a number would be copied host-to-device at every op.)"""
+    import jax
+    dev = jax.devices()[-1]
+    h = tracenn.Tensor._wrap(jax.device_put(np.ones(2, np.float16), dev))
+    assert h._value.committed
+    a = _dispatch.scalar_operand(0.1, h._value)
+    assert not isinstance(a, float) and a.devices() == {dev} and a.weak_type and not a.committed
+    assert _dispatch.scalar_operand(0.1, h._value) is a  # made once
+    out = h * 0.1
+    assert out.dtype == tracenn.float16 and out._value.devices() == {dev}
+    np.testing.assert_array_equal(out.numpy(), np.float16(1) * np.float16(0.1))
