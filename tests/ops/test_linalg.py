@@ -128,3 +128,27 @@ def test_empty_batch():
     assert y.shape == (0, 6, 7, 7)
     gx, gw = jax.vjp(lambda x, w: CONV.call((x, w), key), x, w)[1](y)
     assert gx.shape == x.shape and gw.shape == w.shape and not jnp.any(gw)
+
+
+@pytest.mark.parametrize("n", [32, 37])
+@pytest.mark.parametrize("nd,stride,pad,dilation,groups", [(2, 1, "zero", 1, 1), (2, 1, "same", 1, 2),
+                                                            (1, 1, "asym", 2, 1)])
+def test_batch_split_into_chunks(n, nd, stride, pad, dilation, groups):
+    """With 8+ samples per chunk, the CPU forward and input gradient run as _CPU_CONV_CHUNKS
+    convolutions of batch slices (XLA:CPU runs them side by side): the same values, unequal slices
+    included."""
+    from tracenn.ops import linalg
+    assert n >= 8 * linalg._CPU_CONV_CHUNKS
+    rng = np.random.default_rng(1)
+    sp, k = SPATIAL[nd]
+    x = jnp.asarray(rng.standard_normal((n, 4) + sp), np.float32)
+    w = jnp.asarray(rng.standard_normal((6, 4 // groups) + k), np.float32)
+    key = ((stride,) * nd, (PADS[pad],) * nd, (dilation,) * nd, groups)
+    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
+    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
+    gx, gw = pullback(g)
+    fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
+    _close(fwd(x, w), y, 1e-5)
+    _close(jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))(g, w), gx, 1e-5)
+    _close(jax.jit(lambda g, x: conv_weight_grad(g, x, w.shape, *key))(g, x), gw, 1e-5)
+    assert fwd.lower(x, w).as_text().count("stablehlo.convolution") == linalg._CPU_CONV_CHUNKS  # (split)

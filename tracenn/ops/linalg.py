@@ -12,6 +12,13 @@ when its padding is all zero (measured, 64x32x26x26 -> 64 channels, 3x3: forward
 gradient, a "full" convolution whose output is larger than its input, 19 ms vs 14 ms when its
 input is padded first). :func:`_cpu_conv` rewrites a convolution into the form that takes the fast
 path; on other platforms (``lax.platform_dependent``) and dtypes the plain convolutions run.
+
+XLA:CPU runs each convolution on one core. So on the CPU the forward and the input gradient of a
+batch of 32 or more are computed as 4 convolutions of slices of the batch, which it runs side by
+side (:func:`_batch_chunks`; the same values per sample). On 2 cores the MNIST CNN's training step
+went from 51-55 to 39-45 ms; splitting the weight gradient too (along its input channels; along the
+batch it would change the summation order) measured slower, and inference at batch 256 neither
+gained nor lost.
 """
 from __future__ import annotations
 
@@ -114,9 +121,24 @@ def conv_forward(x, w, stride, padding, dilation, groups):
         return plain(x, w)
 
     def fast(x, w):
-        return _cpu_conv(x, w, stride, padding, dilation, dn, feature_group_count=groups)
+        return _batch_chunks(lambda x: _cpu_conv(x, w, stride, padding, dilation, dn, feature_group_count=groups), x)
 
     return _per_platform(fast, plain, x, w)
+
+
+# XLA:CPU runs one convolution on one core; a convolution split along its batch into independent
+# pieces runs them side by side (on 2 cores, the MNIST CNN's training step 51 -> 39 ms).
+_CPU_CONV_CHUNKS = 4
+
+
+def _batch_chunks(conv, x):
+    """``conv(x)`` for an (N, C, ...) ``x``, computed as ``_CPU_CONV_CHUNKS`` convolutions of
+    slices of the batch (each sample's result is the same) when each slice has 8 or more samples."""
+    n, k = x.shape[0], _CPU_CONV_CHUNKS
+    if n < 8 * k:
+        return conv(x)
+    bounds = [n * i // k for i in range(k + 1)]
+    return jnp.concatenate([conv(lax.slice_in_dim(x, a, b, axis=0)) for a, b in zip(bounds, bounds[1:])], 0)
 
 
 def _input_grad_pads(x_shape, k, stride, padding, dilation, g_shape):
@@ -153,7 +175,7 @@ def conv_input_grad(g, w, x_shape, stride, padding, dilation, groups):
         return plain(g, w)
 
     def fast(g, w):
-        return _cpu_conv(g, w, (1,) * nd, pads, dilation, dn, feature_group_count=groups)
+        return _batch_chunks(lambda g: _cpu_conv(g, w, (1,) * nd, pads, dilation, dn, feature_group_count=groups), g)
 
     return _per_platform(fast, plain, g, w)
 
