@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import weakref
 
-import jax
 import jax.numpy as jnp
 
 from .autograd.graph import Node
 from .autograd.grad_mode import GRAD
+from .device import put_beside
 from .ops import OPS
 
 _INEXACT_KINDS = frozenset("fcV")  # V: bfloat16 (ml_dtypes)
@@ -129,12 +129,7 @@ def scalar_operand(v, like):
             return v
         if len(_SCALARS) >= 4096:  # a loop over many values: start over rather than grow
             _SCALARS.clear()
-        if committed:
-            with jax.default_device(next(iter(like.sharding.device_set))):
-                a = jnp.asarray(v)
-        else:
-            a = jnp.asarray(v)
-        _SCALARS[key] = a
+        a = _SCALARS[key] = put_beside(v, like) if committed else jnp.asarray(v)
     return a
 
 

@@ -76,7 +76,8 @@ class OptionRef:
             return a.reshape(()) if a.dtype == np.float64 else a.astype(np.float64).reshape(())
         params = self.group["params"]
         where = params[0]._value.sharding if params else None
-        if v.__class__ is not self._number.__class__ or v != self._number or where != self._where:
+        if v.__class__ is not self._number.__class__ or v != self._number \
+                or where is not self._where and where != self._where:
             self._number, self._where = v, where
             self._array = put_beside(np.float64(v), params[0]._value) if params else jnp.asarray(float(v))
         return self._array
