@@ -11,9 +11,10 @@ import time
 import jax
 import numpy as np
 
-import tracenn as torch
-from tracenn import nn
-import tracenn.nn.functional as F
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo, uninstalled
+import tracenn as torch  # noqa: E402
+from tracenn import nn  # noqa: E402
+import tracenn.nn.functional as F  # noqa: E402
 
 print("jax", jax.__version__, "devices:", jax.devices(), flush=True)
 DEV = os.environ.get("CHECK_DEVICE", "cuda")  # CHECK_DEVICE=cpu: a dry run of this script
