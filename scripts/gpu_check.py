@@ -179,3 +179,15 @@ closs(x, y).backward()
 opts[0].step()
 same = sum(p._value.unsafe_buffer_pointer() == b for p, b in zip(model.parameters(), before))
 print(f"fused Adam step updated {same} of {len(before)} parameter buffers in place (donated)", flush=True)
+
+# the fourth session's changes: no host value per call. The compiled step's learning rate, the fused
+# optimizer's coefficients and a Python number operand of a tensor moved with .to() are device arrays,
+# made once (each was copied host-to-device on every call before; on an H200 that cost more than the
+# MLP and CNN steps' programs).
+from tracenn import _dispatch  # noqa: E402
+from tracenn.optim.optimizer import _VALUES  # noqa: E402
+from tracenn.runtime.refs import OptionRef  # noqa: E402
+lr_ref = next(t for t in cstep._last.state_tensors if isinstance(t, OptionRef))
+print("compiled step's lr input on", lr_ref._value.devices(), "| fused coefficients on",
+      {d for a in _VALUES.values() for d in a.devices()}, "| x * 0.5 operand on",
+      _dispatch.scalar_operand(0.5, x._value).devices(), flush=True)
