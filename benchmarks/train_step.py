@@ -38,7 +38,9 @@ bursts hit all rows alike); "paired" is the median (and quartiles) of the per-re
 baseline's loop of the same repeat, the steadier figure on a loaded machine. First calls: tracenn's call
 1 (traces and compiles a program that also creates the optimizer state) and call 2 (the steady-state
 program: grads and optimizer state are now inputs), and jax.jit's first call, each split into XLA
-compile, JAX tracing + lowering and the rest (from ``jax.monitoring``'s compile events).
+compile, JAX tracing + lowering and the rest (from ``jax.monitoring``'s compile events). "cores" is the
+process's CPU time over the wall time of each row's loops (medians): how many cores the step kept busy
+(XLA:CPU runs one convolution on one core; PyTorch's kernels use its threads).
 
 Per-phase table (the CNN, except with ``--quick``; every workload with ``--phases``): forward + loss,
 forward + backward, and the whole step, each one program: jax.jit (``jit(loss)``,
@@ -262,21 +264,26 @@ def run_with_losses(name, fn, sync, n_check, n_first, **kw):
     return row
 
 
-def time_paired(entries, *, repeats, target_s):
+def time_paired(entries, *, repeats, target_s, cores=None):
     """time_interleaved's method (calibrated loops, every entry once per repeat, PyTorch settled),
     keeping every sample: {key: [seconds per call, one per repeat]}. Samples of one repeat ran within
     about a second of each other, so their ratio is far less sensitive to the load of this shared
-    machine than a ratio of medians."""
+    machine than a ratio of medians. ``cores`` (a dict), if given, gets each entry's process CPU
+    time per call alongside: {key: [CPU seconds per call, one per repeat]}."""
     entries = {k: (e[0], e[1], e[2] if len(e) > 2 else False) for k, e in entries.items()}
     counts = {k: calibrate(fn, sync, target_s, settle=settle) for k, (fn, sync, settle) in entries.items()}
     samples = {k: [] for k in entries}
+    cpu = {} if cores is None else cores
+    cpu.update({k: [] for k in entries})
     gc_was = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeats):
             prev = False
             for k, (fn, sync, settle) in entries.items():
+                c0 = time.process_time()
                 samples[k].append(_loop(fn, sync, counts[k], settle or prev) / counts[k])
+                cpu[k].append((time.process_time() - c0) / counts[k])
                 prev = settle
             gc.collect()
     finally:
@@ -362,7 +369,8 @@ def step_table(ctx, name):
               + ("" if param_diff <= 1e-3 else "  (MISMATCH > 1e-3)"))
     entries = {r.name: (r.fn, r.sync, r.settle) for r in rows if r.fn is not None}
     with tracenn.enable_grad():
-        samples = time_paired(entries, repeats=ctx.repeats, target_s=ctx.target)
+        cpu = {}
+        samples = time_paired(entries, repeats=ctx.repeats, target_s=ctx.target, cores=cpu)
     res = {k: statistics.median(v) for k, v in samples.items()}
     b = res[BASE]
     out = []
@@ -373,8 +381,11 @@ def step_table(ctx, name):
         if r.time is not None:
             r.paired = paired_ratio(samples[r.name], samples[BASE])
             paired = "{:.2f} [{:.2f}-{:.2f}]".format(*r.paired)
-        out.append([r.name, _ms(r.time), "-" if r.time is None else f"{r.time / b:.2f}", paired, first, r.note])
-    print_table(["  implementation", "ms/step", "vs jax.jit", "paired [quartiles]", "first call(s) ms", "note"], out)
+        r.cores = statistics.median(cpu[r.name]) / r.time if r.time else None
+        out.append([r.name, _ms(r.time), "-" if r.time is None else f"{r.time / b:.2f}", paired,
+                    "-" if r.cores is None else f"{r.cores:.2f}", first, r.note])
+    print_table(["  implementation", "ms/step", "vs jax.jit", "paired [quartiles]", "cores", "first call(s) ms",
+                 "note"], out)
     parts = []
     for r in rows[:2]:
         for i, (t, (tr, xla)) in enumerate(zip(r.first, getattr(r, "splits", []))):
@@ -388,6 +399,7 @@ def step_table(ctx, name):
                                                      "loss_diff": getattr(r, "loss_diff", None),
                                                      "first_split_s": getattr(r, "splits", None),
                                                      "paired": getattr(r, "paired", None),
+                                                     "cores": getattr(r, "cores", None),
                                                      "samples": samples.get(r.name)}
                                     for r in rows},
                "param_diff": param_diff}
