@@ -107,3 +107,13 @@ def put_beside(value, array):
         with jax.default_device(next(iter(devices))):
             return jax.numpy.asarray(value)
     return jax.numpy.asarray(value)
+
+
+def put_like(value, array):
+    """``value`` (host data) as a JAX array placed like ``array``: committed to its placement when
+    ``array`` is committed, else uncommitted on its device (a jitted program's outputs are
+    committed exactly when one of its arguments is; matching that keeps one compiled program for
+    both)."""
+    if array.committed and array.sharding.is_fully_replicated:
+        return jax.device_put(value, array.sharding)
+    return put_beside(value, array)

@@ -373,6 +373,44 @@ def test_eager_and_compiled_calls_interleave_on_one_generator():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_the_rng_counter_stays_on_the_device_between_calls(grad, monkeypatch):
+    """Off the CPU (here forced on it), the program returns the generator's next counter and the
+    next call passes that array (a host number is copied to the device on every call); after a
+    reseed or an eager draw the generator's own counter is placed again, as the same kind of
+    array. Masks match pure eager, with one compile."""
+    import jax
+    from tracenn.runtime import compiled
+    monkeypatch.setattr(compiled, "DEVICE_COUNTER_PLATFORMS", frozenset(("cpu",)))
+    m, cm, _ = pair(Drop)
+    x = x_(4, 8)
+
+    def calls(f):
+        tracenn.manual_seed(5)
+        out = [to_np(f(x)) for _ in range(2)]
+        out.append(to_np(tracenn.rand(3)))
+        out += [to_np(f(x)) for _ in range(2)]
+        tracenn.manual_seed(6)
+        return out + [to_np(f(x))]
+
+    with tracenn.set_grad_enabled(grad):
+        eager = calls(m)
+        compiled = calls(cm)
+        for a, b in zip(compiled, eager):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        entry = cm._last
+        gen = tracenn.random.default_generator
+        counter = entry.rng_args()[1]
+        assert isinstance(counter, jax.Array) and int(counter) == gen._counter == 2
+        assert entry.rng_args()[1] is counter  # the array the last call returned, no new one
+        tracenn.rand(1)  # an eager draw moves the generator: its own counter is placed again
+        moved = entry.rng_args()[1]
+        assert moved is not counter and int(moved) == gen._counter == 3
+    assert len(cm._entries) == 1
+    if not grad:
+        assert entry.fwd._cache_size() == 1  # host-made and returned counters match: one trace
+
+
 def test_eval_mode_dropout_is_identity_and_draws_nothing():
     m, cm, _ = pair(Drop)
     cm.eval()

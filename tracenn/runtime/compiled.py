@@ -22,11 +22,13 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _dispatch
 from ..autograd.engine import _edge_of
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
+from ..device import put_like
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
@@ -89,6 +91,12 @@ class Entry:
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
         self.n_out = len(outs)
         run = built.run
+        # Off the CPU, the program also returns each generator's next counter (see rng_args).
+        self.device_counters = bool(g.rng) and _platform(state_tensors) in DEVICE_COUNTER_PLATFORMS
+        if self.device_counters:
+            run = _with_next_counters(run, g)
+        self._keys: dict = {}      # id(generator) -> (its key, that key beside the program's arrays)
+        self._counters: dict = {}  # id(generator) -> (its counter after the last call, as a device array)
         self.grad = grad
         self.fast = None
         if not grad:
@@ -285,15 +293,48 @@ class Entry:
     # ---- running -------------------------------------------------------------------------------
 
     def rng_args(self):
+        """[key, counter] per generator, as arrays on the program's device where possible: a host
+        value passed to the program is copied to the device on every call (on a GPU, ~80 µs per
+        scalar, see docs/performance.md). The key is placed once per key (a generator's key was
+        made on the CPU); the counter is the device array this entry's previous call returned, while
+        nothing else (an eager draw, a reseed, another program) has moved the generator's own
+        counter, a Python int, since."""
         rng = []
         for gen in self.gens:
-            rng.append(gen._key)
-            rng.append(gen._counter)
+            key = gen._key
+            cached = self._keys.get(id(gen))
+            if cached is None or cached[0] is not key:
+                cached = self._keys[id(gen)] = (key, self._beside_state(key))
+            rng.append(cached[1])
+            if not self.device_counters:
+                rng.append(gen._counter)
+                continue
+            dev = self._counters.get(id(gen))
+            if dev is None or dev[0] != gen._counter:
+                dev = self._counters[id(gen)] = (gen._counter, self._beside_state(np.int64(gen._counter)))
+            rng.append(dev[1])
         return rng
 
-    def advance_rng(self):
-        for gen, n in zip(self.gens, self.draws):
+    def _beside_state(self, value):
+        """``value`` as an array placed (and committed or not) like the program's first state array,
+        as the program's own outputs are: so a host value and an array the program returned reach
+        it as the same argument type, with no second compile."""
+        for t in self.state_tensors:
+            if isinstance(t, Tensor):
+                return put_like(np.asarray(value), t._value)
+        return jnp.asarray(value)
+
+    def advance_rng(self, writes):
+        """Move each generator's counter past this call's draws; keep the next counter the program
+        returned (the tail of ``writes``) for the next call."""
+        if not self.device_counters:
+            for gen, n in zip(self.gens, self.draws):
+                gen._counter += n
+            return
+        tail = writes[len(writes) - len(self.gens):]
+        for gen, n, nxt in zip(self.gens, self.draws, tail):
             gen._counter += n
+            self._counters[id(gen)] = (gen._counter, nxt)
 
     def run(self, in_tensors):
         st = self.state_tensors
@@ -318,7 +359,8 @@ class Entry:
                 if mesh is not None:
                     state = [mesh.replicate(a) for a in state]
                 outs, writes = self.fwd(state, rng, ins)
-            self.advance_rng()
+            if self.gens:
+                self.advance_rng(writes)
             self._write_back(writes, in_tensors)
             return [Tensor._wrap(o) for o in outs]
         state = [t._value if t._base is None else t._sync() for t in st]
@@ -352,7 +394,7 @@ class Entry:
                 if plan.choice is not None:
                     plan.choice.pause()
         if self.gens:
-            self.advance_rng()
+            self.advance_rng(writes)
         if writes or self.clears or self.deferred:
             self._write_back(writes, in_tensors)
         outs = [None] * self.n_out
@@ -403,6 +445,29 @@ class Entry:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
             fn(*a, **k)
+
+
+# Where a compiled call's RNG counter stays on the device between calls. Not the CPU: there the
+# extra output is a second independent computation, which XLA:CPU hands to another thread (a
+# dropout Linear(16,16) call went from 9 to 30 µs), while a host number costs ~1 µs to pass.
+DEVICE_COUNTER_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+
+
+def _platform(state_tensors) -> str:
+    """The platform of the program's first state array (the CPU when it has none)."""
+    for t in state_tensors:
+        if isinstance(t, Tensor):
+            return next(iter(t._value.sharding.device_set)).platform
+    return "cpu"
+
+
+def _with_next_counters(run, g):
+    """``run`` returning, after its writes, each generator's counter advanced past the call's draws
+    (so the next call passes that device array instead of a host number)."""
+    def run_rng(state, rng, inputs):
+        outs, writes = run(state, rng, inputs)
+        return outs, list(writes) + [jnp.asarray(rng[2 * i + 1], jnp.int64) + n for i, n in enumerate(g.draws)]
+    return run_rng
 
 
 def _flat_program(run, n_state):
