@@ -191,3 +191,13 @@ lr_ref = next(t for t in cstep._last.state_tensors if isinstance(t, OptionRef))
 print("compiled step's lr input on", lr_ref._value.devices(), "| fused coefficients on",
       {d for a in _VALUES.values() for d in a.devices()}, "| x * 0.5 operand on",
       _dispatch.scalar_operand(0.5, x._value).devices(), flush=True)
+drop_model = nn.Sequential(nn.Linear(16, 16), nn.Dropout(0.1)).to(DEV)
+drop_c = torch.compile(drop_model)
+xd = torch.randn(4, 16).to(DEV)
+with torch.no_grad():
+    for _ in range(3):
+        drop_c(xd)
+    ms_drop = timeit(lambda: drop_c(xd).sum())
+print(f"compiled dropout call: RNG counter kept on the device: {drop_c._last.device_counters}, key on "
+      f"{drop_c._last.rng_args()[0].devices()}, counter on {getattr(drop_c._last.rng_args()[1], 'devices', lambda: 'host')()}; "
+      f"{ms_drop * 1e3:.0f} us per call", flush=True)
