@@ -2,7 +2,9 @@
 function, and never imports the tracer (the compiler hands it a ``build`` callback).
 
 - :mod:`~tracenn.runtime.compiled`: :class:`~tracenn.runtime.compiled.Compiled` — guards, the
-  program cache, ``explain()``, state write-back and donation.
+  program cache, ``explain()``; and each entry's programs and call paths.
+- :mod:`~tracenn.runtime.writes`: state in and out of a call — donation, old grads dropped
+  unread, and the setters that write results back into tensors, grads and optimizer state.
 - :mod:`~tracenn.runtime.gradcall`: the autograd bridge of grad-enabled calls (outputs whose
   ``grad_fn`` runs the program's jitted pullback, recomputes a small forward, or scales the
   gradients a value-and-grad program returned).

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import operator
 import os
-import sys
 import warnings
 
 import jax
@@ -35,6 +34,7 @@ from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import gradcall
 from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reaching, _ScaledGrads
 from .reasons import _type, describe_change
+from .writes import batched_writes, donated_state, grad_setter, unread_grads, write_targets
 
 _INEXACT = frozenset("fcV")
 _VERSION = operator.attrgetter("_ver")  # a root tensor's version counter
@@ -74,18 +74,9 @@ class Entry:
         self.state_tensors = state_tensors
         state_names = list(g.state)
         self.deferred = list(g.deferred)
-        self.write_targets = _write_targets(g, state_tensors, grad_params or {})
-        # The common writes, done in two plain loops instead of a setter call each: state tensors
-        # set in place, and parameters' new .grad (None when any other kind of write is there:
-        # then the setters run, in the graph's order).
-        kinds = [getattr(t, "write_kind", None) for t in self.write_targets]
-        self.batched_writes = None
-        if all(kinds):
-            self.batched_writes = ([(i, t.tensor) for i, (k, t) in enumerate(zip(kinds, self.write_targets))
-                                    if k == "state"],
-                                   [(i, t.param) for i, (k, t) in enumerate(zip(kinds, self.write_targets))
-                                    if k == "grad"])
-        self.clears = [_grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
+        self.write_targets = write_targets(g, state_tensors, grad_params or {})
+        self.batched_writes = batched_writes(self.write_targets)
+        self.clears = [grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
         self.out_is_value = [hasattr(v, "symbolic") for v in g.outputs]
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
@@ -102,14 +93,14 @@ class Entry:
         if not grad:
             # Donation: the arrays of state tensors the program rewrites (parameters and optimizer
             # state of a training step, running statistics) are given to XLA to reuse, so a step
-            # needs no second copy of them. See _donated_state for when one is copied first.
+            # needs no second copy of them. See writes.donated_state for when one is copied first.
             written = set(g.writes)
             self.donate = [i for i, (n, t) in enumerate(zip(state_names, state_tensors))
                            if n in written and not hasattr(t, "trace_in") and t._base is None]
             # A step that starts with zero_grad() replaces every .grad without reading it: the old
             # grads are dropped before the call (as zero_grad() drops them) and not passed, so
             # their memory is free for the new ones.
-            unread = _unread_grads(g)
+            unread = unread_grads(g)
             self.dropped = [i for i, n in enumerate(state_names) if n in unread]
             if self.donate or self.dropped:
                 skip = set(self.donate) | set(self.dropped)
@@ -347,7 +338,7 @@ class Entry:
             if self.donate or self.dropped:  # (no list of all state arrays first: it would hold a reference)
                 for i in self.dropped:
                     st[i].param.grad = None
-                donated = _donated_state(st, self.donate)
+                donated = donated_state(st, self.donate)
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
                 if mesh is not None:
                     donated = [mesh.replicate(a) for a in donated]
@@ -477,88 +468,6 @@ def _flat_program(run, n_state):
         outs, _ = run(arrays[:n_state], (), arrays[n_state:])
         return outs[0]
     return flat
-
-
-def _unread_grads(g) -> set:
-    """Names of the ``.grad`` refs graph ``g`` replaces without reading (a step that starts with
-    ``zero_grad()``): the call drops them first instead of passing them."""
-    used = {id(v) for n in g.nodes for v in n.inputs}
-    used.update(id(v) for v in g.outputs)
-    used.update(id(v) for v in g.writes.values())
-    return {n for n, v in g.state.items()
-            if n.endswith(".grad") and g.writes.get(n) is not None and id(v) not in used}
-
-
-def _donated_state(tensors, idx) -> list:
-    """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
-    array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
-    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
-    out = []
-    for i in idx:
-        a = tensors[i]._value
-        # references: the tensor's slot, this local, getrefcount's argument
-        out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
-    return out
-
-
-def _write_targets(g, state_tensors, grad_params) -> list:
-    """One setter per (non-None) write of graph ``g``: into a state tensor (in place, keeping
-    the tensor), into a parameter's ``.grad``, or into an input (through ``_set_``, as eager)."""
-    names = list(g.state)
-    inputs = [v.name for v in g.inputs]
-    out = []
-    for name, v in g.writes.items():
-        if v is None:
-            continue
-        t = state_tensors[names.index(name)] if name in g.state else None
-        if t is not None and not hasattr(t, "trace_in"):
-            out.append(_state_setter(t))
-        elif name in g.creates:
-            out.append(_create_setter(*g.creates[name]))
-        elif name.endswith(".grad") and name[:-5] in grad_params:
-            out.append(_grad_setter(grad_params, name))
-        elif name.endswith(".grad") and name[:-5] in inputs:
-            out.append(_input_grad_setter(inputs.index(name[:-5])))
-        else:
-            out.append(_input_setter(inputs.index(name)))
-    return out
-
-
-def _state_setter(t):
-    def set_state(w, in_tensors):
-        t._value = w
-        t._ver += 1
-    set_state.write_kind, set_state.tensor = "state", t
-    return set_state
-
-
-def _create_setter(optimizer, param, key):
-    def create(w, in_tensors):  # the optimizer state a first step makes (momentum buffers, step)
-        optimizer.state[param][key] = Tensor._wrap(w)
-    return create
-
-
-def _grad_setter(grad_params, name):
-    p = grad_params[name[:-5]]
-
-    def set_grad(w, in_tensors):
-        p.grad = None if w is None else Tensor._wrap(w)
-    set_grad.write_kind, set_grad.param = "grad", p
-    return set_grad
-
-
-def _input_grad_setter(i):
-    def set_input_grad(w, in_tensors):  # accumulates into an existing .grad, as backward() does
-        t = in_tensors[i]
-        t.grad = Tensor._wrap(w) if t.grad is None else Tensor._wrap(t.grad._value + w)
-    return set_input_grad
-
-
-def _input_setter(i):
-    def set_input(w, in_tensors):
-        with no_grad():
-            in_tensors[i]._set_(Tensor._wrap(w), "a compiled call")
-    return set_input
 
 
 def _reraise_callback_error(e):

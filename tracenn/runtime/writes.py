@@ -1,0 +1,105 @@
+"""How a compiled call's state goes in and its results come out: which state arrays the program
+may take over (donation), which old ``.grad`` it drops unread, and the setters that put each
+written value back into the Python objects — a state tensor in place, a parameter's ``.grad``,
+optimizer state the first step makes, or an input (through ``_set_``, as eager)."""
+from __future__ import annotations
+
+import sys
+
+import jax.numpy as jnp
+
+from ..autograd.grad_mode import no_grad
+from ..tensor import Tensor
+
+
+def unread_grads(g) -> set:
+    """Names of the ``.grad`` refs graph ``g`` replaces without reading (a step that starts with
+    ``zero_grad()``): the call drops them first instead of passing them."""
+    used = {id(v) for n in g.nodes for v in n.inputs}
+    used.update(id(v) for v in g.outputs)
+    used.update(id(v) for v in g.writes.values())
+    return {n for n, v in g.state.items()
+            if n.endswith(".grad") and g.writes.get(n) is not None and id(v) not in used}
+
+
+def donated_state(tensors, idx) -> list:
+    """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
+    array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
+    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
+    out = []
+    for i in idx:
+        a = tensors[i]._value
+        # references: the tensor's slot, this local, getrefcount's argument
+        out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
+    return out
+
+
+def write_targets(g, state_tensors, grad_params) -> list:
+    """One setter per (non-None) write of graph ``g``: into a state tensor (in place, keeping
+    the tensor), into a parameter's ``.grad``, or into an input (through ``_set_``, as eager)."""
+    names = list(g.state)
+    inputs = [v.name for v in g.inputs]
+    out = []
+    for name, v in g.writes.items():
+        if v is None:
+            continue
+        t = state_tensors[names.index(name)] if name in g.state else None
+        if t is not None and not hasattr(t, "trace_in"):
+            out.append(state_setter(t))
+        elif name in g.creates:
+            out.append(create_setter(*g.creates[name]))
+        elif name.endswith(".grad") and name[:-5] in grad_params:
+            out.append(grad_setter(grad_params, name))
+        elif name.endswith(".grad") and name[:-5] in inputs:
+            out.append(_inputgrad_setter(inputs.index(name[:-5])))
+        else:
+            out.append(input_setter(inputs.index(name)))
+    return out
+
+
+def state_setter(t):
+    def set_state(w, in_tensors):
+        t._value = w
+        t._ver += 1
+    set_state.write_kind, set_state.tensor = "state", t
+    return set_state
+
+
+def create_setter(optimizer, param, key):
+    def create(w, in_tensors):  # the optimizer state a first step makes (momentum buffers, step)
+        optimizer.state[param][key] = Tensor._wrap(w)
+    return create
+
+
+def grad_setter(grad_params, name):
+    p = grad_params[name[:-5]]
+
+    def set_grad(w, in_tensors):
+        p.grad = None if w is None else Tensor._wrap(w)
+    set_grad.write_kind, set_grad.param = "grad", p
+    return set_grad
+
+
+def _inputgrad_setter(i):
+    def set_input_grad(w, in_tensors):  # accumulates into an existing .grad, as backward() does
+        t = in_tensors[i]
+        t.grad = Tensor._wrap(w) if t.grad is None else Tensor._wrap(t.grad._value + w)
+    return set_input_grad
+
+
+def input_setter(i):
+    def set_input(w, in_tensors):
+        with no_grad():
+            in_tensors[i]._set_(Tensor._wrap(w), "a compiled call")
+    return set_input
+
+
+def batched_writes(targets):
+    """The common writes of ``targets`` (from :func:`write_targets`) as two index lists, for two
+    plain loops instead of a setter call each: ``([(i, state tensor)], [(i, parameter)])``, or
+    None when any other kind of write is there (then the setters run, in the graph's order)."""
+    kinds = [getattr(t, "write_kind", None) for t in targets]
+    if not all(kinds):
+        return None
+    return ([(i, t.tensor) for i, (k, t) in enumerate(zip(kinds, targets)) if k == "state"],
+            [(i, t.param) for i, (k, t) in enumerate(zip(kinds, targets)) if k == "grad"])
