@@ -891,6 +891,7 @@ def main(argv=None):
           + f"{ctx.repeats} interleaved repeats of ~{ctx.target:.2f} s loops, medians"
           + ("" if ctx.torch_compile else "; torch.compile: " + ("skipped (--quick)" if args.quick and torch
                                                                   else "off")))
+    print(f"malloc (process-wide, every row): {tracenn.cpu.malloc_tuning()}")
     jax.block_until_ready(jax.jit(lambda a: a + 1)(jnp.ones(2)))  # backend start-up off the first-call figures
 
     results = {"argv": sys.argv[1:], "load_start": os.getloadavg()[0], "workloads": {}}

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import jax as _jax
 
+from . import _malloc
+
+_malloc.tune()  # XLA:CPU's per-call buffers from the heap, not fresh pages (see _malloc)
+
 # torch's int64 and float64 need JAX's 64-bit mode; float32 stays the default everywhere because
 # tracenn passes dtypes explicitly. torch's default device is the CPU, so JAX's is set to it too
 # (move to a GPU with .to("cuda")).

@@ -14,3 +14,20 @@ def synchronize(device=None) -> None:
     """Wait until all queued work has finished (JAX dispatches asynchronously)."""
     from . import synchronize as _sync
     _sync()
+
+
+def malloc_tuning() -> str:
+    """What ``import tracenn`` did to glibc's malloc thresholds, as a sentence.
+
+    XLA:CPU allocates a program's buffers on every call; glibc serves large blocks with fresh
+    pages each time unless its mmap and trim thresholds are raised, which tracenn does at import
+    (the MNIST CNN's training step: 38 -> 28 ms). Set ``TRACENN_MALLOC_TUNING=0`` before the import
+    to leave malloc alone; ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or a
+    ``glibc.malloc`` entry in ``GLIBC_TUNABLES`` also leave it to you.
+
+    >>> import tracenn
+    >>> tracenn.cpu.malloc_tuning()  # doctest: +SKIP
+    'on: glibc mmap and trim thresholds 1024 MiB'
+    """
+    from . import _malloc
+    return _malloc.state

@@ -1,0 +1,84 @@
+"""tracenn/_malloc.py: glibc's mmap and trim thresholds raised at import, unless switched off."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import tracenn
+from tracenn import _malloc
+
+
+class FakeLibc:
+    def __init__(self, ok=1):
+        self.calls, self.ok = [], ok
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return self.ok
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(_malloc, "_glibc", lambda: libc)
+    monkeypatch.setattr(_malloc, "state", _malloc.state)  # restored after the test
+    return libc
+
+
+def test_sets_both_thresholds(fake):
+    assert _malloc.tune({}) == "on: glibc mmap and trim thresholds 1024 MiB"
+    assert sorted(fake.calls) == [(-3, 1 << 30), (-1, 1 << 30)]
+    assert tracenn.cpu.malloc_tuning() == "on: glibc mmap and trim thresholds 1024 MiB"
+
+
+@pytest.mark.parametrize("value", ["0", "off", "False"])
+def test_switched_off_by_the_environment(fake, value):
+    assert _malloc.tune({"TRACENN_MALLOC_TUNING": value}) == f"off (TRACENN_MALLOC_TUNING={value})"
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("env", [{"MALLOC_MMAP_THRESHOLD_": "65536"}, {"MALLOC_TRIM_THRESHOLD_": "0"},
+                                 {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}])
+def test_the_users_own_malloc_settings_win(fake, env):
+    assert _malloc.tune(env) == "left to the user's MALLOC_* / GLIBC_TUNABLES settings"
+    assert fake.calls == []
+
+
+def test_other_tunables_do_not_count_as_malloc_settings(fake):
+    assert _malloc.tune({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2"}).startswith("on:")
+
+
+def test_refused_or_not_glibc(fake, monkeypatch):
+    fake.ok = 0
+    assert _malloc.tune({}) == "not applicable (glibc refused the thresholds)"
+    monkeypatch.setattr(_malloc, "_glibc", lambda: None)
+    assert _malloc.tune({}) == "not applicable (not Linux with glibc)"
+
+
+# The effect itself: a 64 MiB block freed and allocated again (plain malloc, as XLA:CPU's buffers) is
+# served from the heap, without the kernel faulting in its pages again (glibc's defaults: ~16k faults).
+_FAULTS = textwrap.dedent("""
+    import ctypes, resource, tracenn
+    libc, n, faults = ctypes.CDLL(None), 1 << 26, []
+    libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+    for _ in range(6):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        block = libc.malloc(n); ctypes.memset(block, 1, n); libc.free(block)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    print(tracenn.cpu.malloc_tuning(), "|", max(faults[2:]))
+""")
+
+
+@pytest.mark.skipif(_malloc._glibc() is None, reason="needs Linux with glibc")
+def test_a_freed_large_block_is_reused_without_page_faults():
+    def run(env):
+        out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True,
+                             env={**env, "PATH": "", "PYTHONPATH": ":".join(sys.path)}).stdout
+        state, faults = out.rsplit("|", 1)
+        return state.strip(), int(faults)
+
+    on, off = run({}), run({"TRACENN_MALLOC_TUNING": "0"})
+    assert on[0].startswith("on:") and off[0] == "off (TRACENN_MALLOC_TUNING=0)"
+    assert on[1] < 100, on
+    assert off[1] > 1000, off  # the check can fail: without the thresholds every allocation faults
