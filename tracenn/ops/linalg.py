@@ -13,12 +13,16 @@ gradient, a "full" convolution whose output is larger than its input, 19 ms vs 1
 input is padded first). :func:`_cpu_conv` rewrites a convolution into the form that takes the fast
 path; on other platforms (``lax.platform_dependent``) and dtypes the plain convolutions run.
 
-XLA:CPU runs each convolution on one core. So on the CPU the forward and the input gradient of a
-batch of 32 or more are computed as 4 convolutions of slices of the batch, which it runs side by
-side (:func:`_batch_chunks`; the same values per sample). On 2 cores the MNIST CNN's training step
-went from 51-55 to 39-45 ms; splitting the weight gradient too (along its input channels; along the
-batch it would change the summation order) measured slower, and inference at batch 256 neither
-gained nor lost.
+XLA:CPU runs each convolution on one core. So on the CPU the forward and the input gradient are
+computed as convolutions of slices of the batch, which it can run side by side (:func:`_batch_chunks`;
+the same values per sample): forward slices of about 32 samples, input-gradient slices of about 16.
+XLA:CPU's executor hands work to a second thread only when one thread finds several operations
+ready at once, and how the slices become ready differs between the two directions. The sizes are
+measured on 2 cores (one process, interleaved, ms per step or call):
+- the MNIST CNN's training step, batch 64, as forward/input-gradient slices: 2/4 slices 23.6-24.1;
+  4/4 27.7-28.4; 3/4 27.6-28.4; 2/8 26.0-26.3; 2/2 37.5; 1/4 36.1;
+- its inference at batch 256: 8 forward slices 53.1, 4 slices 57.0, 2 slices 59.2.
+Splitting the weight gradient too (along its input channels or the batch) measured slower.
 """
 from __future__ import annotations
 
@@ -121,21 +125,25 @@ def conv_forward(x, w, stride, padding, dilation, groups):
         return plain(x, w)
 
     def fast(x, w):
-        return _batch_chunks(lambda x: _cpu_conv(x, w, stride, padding, dilation, dn, feature_group_count=groups), x)
+        return _batch_chunks(lambda x: _cpu_conv(x, w, stride, padding, dilation, dn, feature_group_count=groups), x,
+                             _CPU_FORWARD_SLICE)
 
     return _per_platform(fast, plain, x, w)
 
 
 # XLA:CPU runs one convolution on one core; a convolution split along its batch into independent
-# pieces runs them side by side (on 2 cores, the MNIST CNN's training step 51 -> 39 ms).
-_CPU_CONV_CHUNKS = 4
+# pieces can run them side by side. Samples per slice, per direction: measured on 2 cores (see the
+# module doc).
+_CPU_FORWARD_SLICE = 32
+_CPU_INPUT_GRAD_SLICE = 16
 
 
-def _batch_chunks(conv, x):
-    """``conv(x)`` for an (N, C, ...) ``x``, computed as ``_CPU_CONV_CHUNKS`` convolutions of
-    slices of the batch (each sample's result is the same) when each slice has 8 or more samples."""
-    n, k = x.shape[0], _CPU_CONV_CHUNKS
-    if n < 8 * k:
+def _batch_chunks(conv, x, size):
+    """``conv(x)`` for an (N, C, ...) ``x``, computed as convolutions of ``N // size`` slices of the
+    batch (``size`` samples each, give or take; each sample's result is the same)."""
+    n = x.shape[0]
+    k = n // size
+    if k < 2:
         return conv(x)
     bounds = [n * i // k for i in range(k + 1)]
     return jnp.concatenate([conv(lax.slice_in_dim(x, a, b, axis=0)) for a, b in zip(bounds, bounds[1:])], 0)
@@ -175,7 +183,8 @@ def conv_input_grad(g, w, x_shape, stride, padding, dilation, groups):
         return plain(g, w)
 
     def fast(g, w):
-        return _batch_chunks(lambda g: _cpu_conv(g, w, (1,) * nd, pads, dilation, dn, feature_group_count=groups), g)
+        return _batch_chunks(lambda g: _cpu_conv(g, w, (1,) * nd, pads, dilation, dn, feature_group_count=groups), g,
+                             _CPU_INPUT_GRAD_SLICE)
 
     return _per_platform(fast, plain, g, w)
 
