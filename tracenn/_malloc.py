@@ -10,7 +10,13 @@ about a quarter of the step: 38-39 ms per step before, 27-29 ms with the thresho
 ``tune()`` raises the mmap threshold and the trim threshold to 1 GiB, so such blocks come from
 the heap and stay there between calls. The cost is that memory freed by a step is kept by the
 process for the next one (as PyTorch's caching allocators do) instead of going back to the
-operating system; peak memory is unchanged.
+operating system; the benchmarks' peak memory within a step is unchanged.
+
+Not covered: a single block over 64 MiB allocated on one of XLA's worker threads. glibc's
+per-thread arenas cannot hold a block that large and map it afresh whatever the threshold (the
+CNN step at batch 128 still faults). ``JAX_CPU_ENABLE_ASYNC_DISPATCH=0`` (programs run on the
+calling thread, whose arena is the main one) or ``GLIBC_TUNABLES=glibc.malloc.arena_max=1`` avoid
+that; both measured slower elsewhere, so neither is set here (docs/performance.md).
 
 It runs at ``import tracenn`` on Linux with glibc, unless ``TRACENN_MALLOC_TUNING=0`` is set, or
 the user already chose malloc thresholds (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
