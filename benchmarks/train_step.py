@@ -40,7 +40,9 @@ baseline's loop of the same repeat, the steadier figure on a loaded machine. Fir
 program: grads and optimizer state are now inputs), and jax.jit's first call, each split into XLA
 compile, JAX tracing + lowering and the rest (from ``jax.monitoring``'s compile events). "cores" is the
 process's CPU time over the wall time of each row's loops (medians): how many cores the step kept busy
-(XLA:CPU runs one convolution on one core; PyTorch's kernels use its threads).
+(XLA:CPU runs one convolution on one core; PyTorch's kernels use its threads). "faults" is the
+process's minor page faults per step (medians): memory the kernel had to map afresh (Linux; see
+tracenn/_malloc.py for why that cost the CNN step a quarter of its time).
 
 Per-phase table (the CNN, except with ``--quick``; every workload with ``--phases``): forward + loss,
 forward + backward, and the whole step, each one program: jax.jit (``jit(loss)``,
@@ -264,26 +266,38 @@ def run_with_losses(name, fn, sync, n_check, n_first, **kw):
     return row
 
 
-def time_paired(entries, *, repeats, target_s, cores=None):
+def _minor_faults() -> int:
+    try:
+        import resource
+    except ImportError:  # not a Unix: the column reads 0
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def time_paired(entries, *, repeats, target_s, cores=None, faults=None):
     """time_interleaved's method (calibrated loops, every entry once per repeat, PyTorch settled),
     keeping every sample: {key: [seconds per call, one per repeat]}. Samples of one repeat ran within
     about a second of each other, so their ratio is far less sensitive to the load of this shared
     machine than a ratio of medians. ``cores`` (a dict), if given, gets each entry's process CPU
-    time per call alongside: {key: [CPU seconds per call, one per repeat]}."""
+    time per call alongside: {key: [CPU seconds per call, one per repeat]}; ``faults`` (a dict)
+    the minor page faults per call: {key: [faults per call, one per repeat]}."""
     entries = {k: (e[0], e[1], e[2] if len(e) > 2 else False) for k, e in entries.items()}
     counts = {k: calibrate(fn, sync, target_s, settle=settle) for k, (fn, sync, settle) in entries.items()}
     samples = {k: [] for k in entries}
     cpu = {} if cores is None else cores
     cpu.update({k: [] for k in entries})
+    flt = {} if faults is None else faults
+    flt.update({k: [] for k in entries})
     gc_was = gc.isenabled()
     gc.disable()
     try:
         for _ in range(repeats):
             prev = False
             for k, (fn, sync, settle) in entries.items():
-                c0 = time.process_time()
+                c0, f0 = time.process_time(), _minor_faults()
                 samples[k].append(_loop(fn, sync, counts[k], settle or prev) / counts[k])
                 cpu[k].append((time.process_time() - c0) / counts[k])
+                flt[k].append((_minor_faults() - f0) / counts[k])
                 prev = settle
             gc.collect()
     finally:
@@ -369,8 +383,8 @@ def step_table(ctx, name):
               + ("" if param_diff <= 1e-3 else "  (MISMATCH > 1e-3)"))
     entries = {r.name: (r.fn, r.sync, r.settle) for r in rows if r.fn is not None}
     with tracenn.enable_grad():
-        cpu = {}
-        samples = time_paired(entries, repeats=ctx.repeats, target_s=ctx.target, cores=cpu)
+        cpu, flt = {}, {}
+        samples = time_paired(entries, repeats=ctx.repeats, target_s=ctx.target, cores=cpu, faults=flt)
     res = {k: statistics.median(v) for k, v in samples.items()}
     b = res[BASE]
     out = []
@@ -382,10 +396,12 @@ def step_table(ctx, name):
             r.paired = paired_ratio(samples[r.name], samples[BASE])
             paired = "{:.2f} [{:.2f}-{:.2f}]".format(*r.paired)
         r.cores = statistics.median(cpu[r.name]) / r.time if r.time else None
+        r.faults = statistics.median(flt[r.name]) if r.time else None
         out.append([r.name, _ms(r.time), "-" if r.time is None else f"{r.time / b:.2f}", paired,
-                    "-" if r.cores is None else f"{r.cores:.2f}", first, r.note])
-    print_table(["  implementation", "ms/step", "vs jax.jit", "paired [quartiles]", "cores", "first call(s) ms",
-                 "note"], out)
+                    "-" if r.cores is None else f"{r.cores:.2f}", "-" if r.faults is None else f"{r.faults:.0f}",
+                    first, r.note])
+    print_table(["  implementation", "ms/step", "vs jax.jit", "paired [quartiles]", "cores", "faults",
+                 "first call(s) ms", "note"], out)
     parts = []
     for r in rows[:2]:
         for i, (t, (tr, xla)) in enumerate(zip(r.first, getattr(r, "splits", []))):
@@ -400,6 +416,7 @@ def step_table(ctx, name):
                                                      "first_split_s": getattr(r, "splits", None),
                                                      "paired": getattr(r, "paired", None),
                                                      "cores": getattr(r, "cores", None),
+                                                     "faults_per_step": getattr(r, "faults", None),
                                                      "samples": samples.get(r.name)}
                                     for r in rows},
                "param_diff": param_diff}
