@@ -1,7 +1,7 @@
 """A whole training step compiled by tracenn.compile against a hand-written jax.jit step (issue 7).
 
     python benchmarks/train_step.py [--quick] [--only NAME[,NAME...]] [--repeats N] [--phases]
-                                    [--profile] [--device cpu|cuda] [--torch-threads N] [--no-torch]
+                                    [--profile [--timeline]] [--device cpu|cuda] [--torch-threads N] [--no-torch]
                                     [--no-torch-compile] [--no-memory] [--no-layers] [--json PATH]
 
 ``--quick`` (a smoke run, under 3 minutes even on the loaded shared machine): the step tables only,
@@ -52,7 +52,8 @@ tables (``--no-layers`` skips them): forward and forward + backward of each heav
 vs tracenn.compile vs torch eager; and each convolution split into forward, input gradient and weight
 gradient, one jitted program each, in JAX's lowering, tracenn's, an im2col + matmul weight gradient,
 and torch. ``--profile``: each workload's steps' time per XLA operation (a jax.profiler trace, labelled from the
-compiled HLO) and per aten op (torch.profiler).
+compiled HLO) and per aten op (torch.profiler); with ``--timeline`` also one step's operations by
+thread, with each thread's busy share (whether independent operations ran side by side).
 
 Peak memory (``--no-memory`` skips it): one subprocess per (workload, variant) so nothing else is alive;
 variants: the jax.jit step, the compiled step, and the compiled step that ends with ``opt.zero_grad()``
@@ -683,6 +684,38 @@ def conv_profile(ctx):
     return result
 
 
+def step_timeline(name, label, events, skip, info, min_ms=0.2):
+    """The last traced step's XLA operations on each thread (``--timeline``): start (ms from the
+    step's start), thread, duration, for operations of ``min_ms`` or more; and how busy each thread
+    was over the step. Shows whether independent operations ran side by side (XLA:CPU's executor
+    hands work to another thread only when one thread finds several operations ready at once)."""
+    xs = [e for e in events if e.get("ph") == "X"]
+    syncs = [e for e in xs if e["name"].endswith("block_until_ready")]
+    calls = [e for e in xs if e["name"].startswith("PjitFunction")]
+    if not syncs or not calls:
+        print(f"\n  {name}, {label}: no program call and sync found in the trace")
+        return None
+    last = max(syncs, key=lambda e: e["ts"])  # the last step: from its program call to its sync's end
+    t1 = last["ts"] + last["dur"]
+    t0 = max((e["ts"] for e in calls if e["ts"] < last["ts"]), default=last["ts"])
+    ops = sorted((e for e in events if e.get("ph") == "X" and not e["name"].startswith(skip)
+                  and t0 <= e["ts"] <= t1), key=lambda e: e["ts"])
+    threads = {}
+    for e in ops:
+        threads.setdefault(e["tid"], len(threads))
+    busy = [0.0] * len(threads)
+    for e in ops:
+        busy[threads[e["tid"]]] += e["dur"]
+    span = (t1 - t0) / 1e3
+    print(f"\n  {name}, {label}: one step's XLA operations by thread ({span:.1f} ms; operations of "
+          f"{min_ms} ms or more; busy: " + ", ".join(f"t{i} {b / 1e3 / span:.0%}" for i, b in enumerate(busy)) + ")")
+    rows = [[f"{(e['ts'] - t0) / 1e3:.2f}", f"t{threads[e['tid']]}", f"{e['dur'] / 1e3:.2f}", e["name"],
+             info.get(e["name"], ("?", ""))[0][:34]] for e in ops if e["dur"] >= min_ms * 1e3]
+    print_table(["  start ms", "thread", "ms", "instruction", "shape"], rows)
+    return {"span_ms": span, "busy": [b / 1e3 for b in busy],
+            "ops": [[(e["ts"] - t0) / 1e3, threads[e["tid"]], e["dur"] / 1e3, e["name"]] for e in ops]}
+
+
 def xla_profile(ctx, name, ts, jt, steps=5, top=12):
     """Where the steady-state programs spend their time, per XLA operation (thunk): a jax.profiler
     trace of a few steps, durations summed per HLO instruction and labelled from the compiled HLO.
@@ -730,6 +763,8 @@ def xla_profile(ctx, name, ts, jt, steps=5, top=12):
             rows.append([n, f"{t:.1f}", f"{100 * t / total:.0f}%", shape[:34], op[:40]])
         print_table(["  instruction", "ms", "share", "shape", "from (op_name)"], rows)
         result[label] = dict(tot)
+        if getattr(ctx, "timeline", False):
+            result[label + " timeline"] = step_timeline(name, label, events, skip, info)
     if ctx.torch is not None and not torch_on_gpu(ctx):
         torch = ctx.torch
         from torch.profiler import ProfilerActivity, profile
@@ -866,6 +901,8 @@ def main(argv=None):
     ap.add_argument("--target", type=float, default=0.0, help="seconds per timed loop (default 0.3; --quick 0.05)")
     ap.add_argument("--phases", action="store_true", help="per-phase table for every workload (cnn: always)")
     ap.add_argument("--profile", action="store_true", help="per-XLA-op (and per-aten-op) time of each workload's steps")
+    ap.add_argument("--timeline", action="store_true",
+                    help="with --profile: one step's XLA operations by thread, and how busy each thread was")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="where every row runs (tracenn.set_default_device; torch .cuda())")
     ap.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads(N) (default: torch's)")
@@ -890,6 +927,7 @@ def main(argv=None):
     if args.device == "cuda":
         tracenn.set_default_device("cuda")
     ctx.quick = args.quick
+    ctx.timeline = args.timeline
     ctx.repeats = args.repeats or (3 if args.quick else 11)
     ctx.target = args.target or (0.05 if args.quick else 0.3)
     ctx.check_steps = 3
