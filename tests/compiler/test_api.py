@@ -1,0 +1,131 @@
+"""tracenn/compiler/api.py: the per-call watch of a compiled function (what it captures, by identity;
+a training step's grads, optimizer state and options). ``_step_watcher`` is the fast form the
+runtime calls; it must read exactly what ``_step_watch`` reads."""
+import numpy as np
+import pytest
+
+import tracenn
+import tracenn.nn as nn
+import tracenn.nn.functional as F
+from tracenn.compiler.api import _step_watch, _step_watcher
+
+MODEL = nn.Linear(3, 2)
+
+
+def _step_parts():
+    tracenn.manual_seed(0)
+    model = nn.Linear(3, 2)
+    opt = tracenn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = tracenn.randn(4, 3), tracenn.randn(4, 2)
+    return model, opt, x, y
+
+
+def _global_fn(x):
+    return MODEL(x)
+
+
+def _defaults_fn(x, scale=2.0, *, bias=MODEL):
+    return bias(x) * scale
+
+
+class Trainer:
+    def __init__(self, model, opt):
+        self.model, self.opt = model, opt
+
+    def step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.mse_loss(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+class CallableStep:
+    def __call__(self, x):
+        return MODEL(x)
+
+
+def _closure_fn():
+    model, opt, x, y = _step_parts()
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step, opt, x, y
+
+
+@pytest.mark.parametrize("make", ["closure", "global", "defaults", "method", "callable object"])
+def test_the_watcher_reads_what_step_watch_reads(make):
+    if make == "closure":
+        fn, opt, x, y = _closure_fn()
+        fn(x, y)  # optimizer state now exists: it is part of the key
+    elif make == "global":
+        fn = _global_fn
+    elif make == "defaults":
+        fn = _defaults_fn
+    elif make == "method":
+        model, opt, x, y = _step_parts()
+        fn = Trainer(model, opt).step
+        fn(x, y)
+    else:
+        fn = CallableStep()
+    watch = _step_watcher(fn)
+    assert watch() == _step_watch(fn)
+    # a callable object has no code of its own to read captures from (its __call__ is not inspected)
+    assert (len(watch()) == 0) == (make == "callable object")
+
+
+def test_the_key_moves_with_what_a_step_reads():
+    fn, opt, x, y = _closure_fn()
+    watch = _step_watcher(fn)
+    fn(x, y)
+    before = watch()
+    assert watch() == before  # nothing changed
+    opt.param_groups[0]["lr"] = 0.05  # an input of the program: no re-read
+    assert watch() == before
+    opt.param_groups[0]["weight_decay"] = 0.1  # baked into the program: re-read
+    changed = watch()
+    assert changed != before
+    opt.zero_grad()  # the grads become None
+    assert watch() != changed
+    p = opt.param_groups[0]["params"][0]
+    fn(x, y)
+    after_step = watch()
+    opt.state[p]["momentum_buffer"] = opt.state[p]["momentum_buffer"].clone()  # state replaced
+    assert watch() != after_step
+
+
+def test_rebinding_a_global_or_an_attribute_moves_the_key():
+    global MODEL
+    watch = _step_watcher(_global_fn)
+    before = watch()
+    old = MODEL
+    try:
+        MODEL = nn.Linear(3, 2)
+        assert watch() != before
+    finally:
+        MODEL = old
+    assert watch() == before
+
+    model, opt, x, y = _step_parts()
+    trainer = Trainer(model, opt)
+    watch = _step_watcher(trainer.step)
+    before = watch()
+    trainer.model = nn.Linear(3, 2)
+    assert watch() != before
+
+
+def test_a_compiled_function_follows_a_rebound_global():
+    global MODEL
+    old = MODEL
+    x = tracenn.randn(4, 3)
+    cf = tracenn.compile(_global_fn)
+    try:
+        np.testing.assert_allclose(cf(x).detach().numpy(), MODEL(x).detach().numpy(), rtol=1e-6)
+        MODEL = nn.Linear(3, 2)
+        np.testing.assert_allclose(cf(x).detach().numpy(), MODEL(x).detach().numpy(), rtol=1e-6)
+    finally:
+        MODEL = old
