@@ -7,7 +7,7 @@ import pytest
 import tracenn
 import tracenn.nn as nn
 import tracenn.nn.functional as F
-from tracenn.compiler.api import _step_watch, _step_watcher
+from tracenn.compiler.api import _capture_reader, _captures, _step_watch, _step_watcher
 
 MODEL = nn.Linear(3, 2)
 
@@ -58,24 +58,33 @@ def _closure_fn():
 
 
 @pytest.mark.parametrize("make", ["closure", "global", "defaults", "method", "callable object"])
-def test_the_watcher_reads_what_step_watch_reads(make):
+def test_the_watcher_reads_what_the_function_captures(make):
+    """The key is the captured objects' ids (in _captures' order: the object's attributes, the
+    closure, the globals named, the defaults), then each optimizer's grads, options and state."""
     if make == "closure":
         fn, opt, x, y = _closure_fn()
         fn(x, y)  # optimizer state now exists: it is part of the key
+        cells = dict(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__)))
+        objs = [cells[n] for n in fn.__code__.co_freevars] + [F]
     elif make == "global":
-        fn = _global_fn
+        fn, objs = _global_fn, [MODEL]
     elif make == "defaults":
-        fn = _defaults_fn
+        fn, objs = _defaults_fn, [2.0, MODEL]
     elif make == "method":
         model, opt, x, y = _step_parts()
-        fn = Trainer(model, opt).step
+        trainer = Trainer(model, opt)
+        fn, objs = trainer.step, [model, opt, F]
         fn(x, y)
     else:
-        fn = CallableStep()
+        fn, objs = CallableStep(), []  # no code of its own to read captures from (__call__ is not inspected)
     watch = _step_watcher(fn)
-    assert watch() == _step_watch(fn)
-    # a callable object has no code of its own to read captures from (its __call__ is not inspected)
-    assert (len(watch()) == 0) == (make == "callable object")
+    key = watch()
+    assert key[:len(objs)] == tuple(map(id, objs))
+    assert key == _step_watch(fn)
+    # the reader's two forms (names for the compile, values for the per-call watch) agree
+    assert _capture_reader(fn, named=False)() == [v for _, v in _captures(fn)]
+    opts = [o for o in objs if isinstance(o, tracenn.optim.Optimizer)]
+    assert len(key) == len(objs) + 5 * len(opts)  # grads and options of one group, then three state parts
 
 
 def test_the_key_moves_with_what_a_step_reads():
