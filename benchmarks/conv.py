@@ -7,6 +7,7 @@ input and the weight (``fwd+bwd``):
 
   conv1   Conv2d(1, 32, 3) on 64x1x28x28
   conv2   Conv2d(32, 64, 3) on 64x32x26x26
+  conv3   Conv2d(64, 64, 3) on 64x64x30x30 (a ResNet-sized layer)
   pool    MaxPool2d(2) on 64x64x24x24
 
 Columns:
@@ -16,6 +17,9 @@ Columns:
 * ``tracenn op, jit`` — the op's ``impl`` (``OPS[...].call``) under ``jax.jit`` (+ ``jax.vjp``): what a
   compiled tracenn program runs (the compiler lowers graphs with ``impl`` and differentiates the whole
   function with JAX, which then runs each op's ``custom_vjp``).
+* ``op jit, slices`` — the same, traced with the batch-slice form of the CPU forward and input
+  gradient (``linalg._SIDE_BY_SIDE`` off: what tracenn ran before the side-by-side form), for
+  comparison.
 * ``raw jax`` — the baseline: ``lax.conv_general_dilated(..., 'VALID')`` / ``lax.reduce_window`` max,
   jitted, with JAX's own derivative.
 * ``torch`` — PyTorch eager (``torch.nn.functional`` + ``autograd.grad``), when importable.
@@ -50,11 +54,12 @@ from jax import lax  # noqa: E402
 import tracenn  # noqa: E402
 import tracenn.nn.functional as TF  # noqa: E402
 from tracenn.ops import OPS  # noqa: E402
+from tracenn.ops import linalg  # noqa: E402
 
 from _timing import fmt_ratio, print_table, time_interleaved, try_import_torch  # noqa: E402
 
 BATCH = 64
-CONVS = {"conv1": (1, 32, 28), "conv2": (32, 64, 26)}  # in channels, out channels, input size
+CONVS = {"conv1": (1, 32, 28), "conv2": (32, 64, 26), "conv3": (64, 64, 30)}  # in channels, out channels, input size
 POOL = (64, 24)  # channels, input size
 DN = ("NCHW", "OIHW", "NCHW")
 VALID = ((0, 0), (0, 0))
@@ -86,6 +91,17 @@ def _fwd_bwd(f):
         *xs, g = args
         return jax.vjp(f, *xs)[1](g)
     return jax.jit(run)
+
+
+def _with_slices(f, *args):
+    """``f`` (jitted), traced now with the convolutions' batch-slice form instead of the side-by-side
+    one (tracenn/ops/linalg.py reads the switch at trace time; later calls reuse the trace)."""
+    linalg._SIDE_BY_SIDE[0] = False
+    try:
+        jax.block_until_ready(f(*args))
+    finally:
+        linalg._SIDE_BY_SIDE[0] = True
+    return f
 
 
 def _sync(r):
@@ -128,9 +144,13 @@ def layer_cases(torch, rng):
             return gx.grad, gw.grad
 
         # (default arguments bind this iteration's arrays: the loop and the pool case below rebind names)
+        # (new functions: jax.jit shares one trace cache between jits of the same function)
+        sf = _with_slices(jax.jit(lambda x, w: op_conv(x, w)), x, w)
+        sb = _with_slices(_fwd_bwd(op_conv), x, w, g)
         fwd = {"tracenn eager": tn_fwd, "tracenn op, jit": lambda f=of, x=x, w=w: f(x, w),
-               "raw jax": lambda f=jf, x=x, w=w: f(x, w)}
+               "op jit, slices": lambda f=sf, x=x, w=w: f(x, w), "raw jax": lambda f=jf, x=x, w=w: f(x, w)}
         bwd = {"tracenn eager": tn_bwd, "tracenn op, jit": lambda f=ob, x=x, w=w, g=g: f(x, w, g),
+               "op jit, slices": lambda f=sb, x=x, w=w, g=g: f(x, w, g),
                "raw jax": lambda f=jb, x=x, w=w, g=g: f(x, w, g)}
         if torch is not None:
             px, pw, pg = torch.from_numpy(x_np), torch.from_numpy(w_np), torch.from_numpy(g_np)
@@ -210,9 +230,12 @@ def train_case(torch, rng):
     x, y = jnp.asarray(x_np), jnp.asarray(y_np, jnp.int32)
     state = {}
     runs, first_loss = {}, {}
-    for col, (conv, pool) in {"raw jax": (jax_conv, jax_pool), "tracenn op, jit": (op_conv, op_pool)}.items():
+    for col, (conv, pool) in {"raw jax": (jax_conv, jax_pool), "tracenn op, jit": (op_conv, op_pool),
+                              "op jit, slices": (op_conv, op_pool)}.items():
         step = make_jax_step(conv, pool)
         state[col] = {k: jnp.asarray(v) for k, v in params.items()}
+        if col == "op jit, slices":
+            _with_slices(step, dict(state[col]), x, y)
         first_loss[col] = float(step(state[col], x, y)[1])
 
         def run(col=col, step=step):
@@ -278,8 +301,9 @@ def check(cases):
                                            err_msg=f"{name} {kind}: {col} differs from raw jax")
 
 
-COLUMNS = ("tracenn eager", "tracenn op, jit", "raw jax", "torch")
-SYNC = {"tracenn eager": _tn_sync, "tracenn op, jit": _sync, "raw jax": _sync, "torch": _no_sync}
+COLUMNS = ("tracenn eager", "tracenn op, jit", "op jit, slices", "raw jax", "torch")
+SYNC = {"tracenn eager": _tn_sync, "tracenn op, jit": _sync, "op jit, slices": _sync, "raw jax": _sync,
+        "torch": _no_sync}
 
 
 def main(argv=None):
@@ -317,10 +341,10 @@ def main(argv=None):
         t = {col: res.get((i, col)) for col in COLUMNS}
         rows.append([name, kind] + [f"{v * 1e3:.2f}" if v is not None else "-" for v in t.values()]
                     + [fmt_ratio(t[c], t["torch"]) for c in ("tracenn eager", "tracenn op, jit", "raw jax")]
-                    + [fmt_ratio(t["tracenn op, jit"], t["raw jax"])])
+                    + [fmt_ratio(t["tracenn op, jit"], t["raw jax"]), fmt_ratio(t["tracenn op, jit"], t["op jit, slices"])])
     print()
-    print_table(["case", "kind", "tracenn eager", "tracenn op, jit", "raw jax", "torch",
-                 "eager/torch", "op jit/torch", "jax/torch", "op jit/jax"], rows)
+    print_table(["case", "kind", "tracenn eager", "tracenn op, jit", "op jit, slices", "raw jax", "torch",
+                 "eager/torch", "op jit/torch", "jax/torch", "op jit/jax", "op jit/slices"], rows)
     print()
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (shared 2-core machine: compare ratios)")
 

@@ -10,6 +10,7 @@ the op's vjp rule (as eager backward runs it), jitted or not.
 from __future__ import annotations
 
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +19,7 @@ import pytest
 from jax import lax
 
 from tracenn.ops import OPS
-from tracenn.ops.linalg import conv_forward, conv_input_grad, conv_weight_grad
+from tracenn.ops.linalg import _input_grad_pads, conv_forward, conv_input_grad, conv_weight_grad
 
 CONV = OPS["conv"]
 SPATIAL = {1: ((11,), (3,)), 2: ((9, 8), (3, 2)), 3: ((6, 5, 6), (2, 3, 2))}
@@ -130,12 +131,80 @@ def test_empty_batch():
     assert gx.shape == x.shape and gw.shape == w.shape and not jnp.any(gw)
 
 
+# (x shape, w shape, stride, padding, dilation): 32 or more channels on one side
+WIDE = [((3, 16, 9, 8), (32, 16, 3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)),
+        ((2, 16, 7, 9), (32, 16, 3, 2), (1, 1), ((1, 1), (2, 0)), (1, 1)),    # asymmetric padding
+        ((4, 16, 9, 9), (32, 16, 3, 3), (1, 1), ((2, 2), (2, 2)), (2, 2)),    # dilation
+        ((3, 32, 8, 8), (64, 32, 3, 1), (1, 1), ((1, 1), (0, 0)), (1, 1)),    # 1 wide: the high row instead
+        ((3, 64, 5, 6), (64, 64, 1, 1), (1, 1), ((1, 1), (1, 1)), (1, 1)),    # 1x1; the input gradient crops
+        ((3, 16, 9, 9), (32, 16, 3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1)),    # stride: 11 wide, rounded to 12
+        ((2, 8, 11, 10), (32, 8, 1, 1), (2, 3), ((0, 0), (0, 0)), (1, 1)),    # 1x1, uneven strides
+        ((3, 16, 20), (48, 16, 5), (1,), ((2, 1),), (2,)),                    # 1-d
+        ((3, 16, 21), (48, 16, 3), (2,), ((1, 1),), (1,))]                    # 1-d, stride
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation", WIDE)
+def test_side_by_side(xs, ws, stride, padding, dilation):
+    """On the CPU a convolution with 32 or more channels on one side runs as one convolution of
+    the batch laid side by side along the width (XLA:CPU splits that one across threads): the same
+    values forward and in both gradients, through one convolution of a 1 x H x N*W image."""
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal(xs), np.float32)
+    w = jnp.asarray(rng.standard_normal(ws), np.float32)
+    nd = x.ndim - 2
+    key = (stride, padding, dilation, 1)
+    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
+    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
+    gx, gw = pullback(g)
+    fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
+    dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
+    _close(fwd(x, w), y, 1e-5)
+    _close(dx(g, w), gx, 1e-5)
+    _close(jax.jit(lambda g, x: conv_weight_grad(g, x, w.shape, *key))(g, x), gw, 1e-5)
+    n, c, *sp = x.shape
+    sp = [k + lo + hi for k, (lo, hi) in zip(sp, padding)]
+    h, wd = ([1] + sp)[-2:]
+    wd = -(-wd // stride[-1]) * stride[-1]
+    assert _conv_lhs(fwd, x, w) == [f"1x{h}x{n * wd}x{c}"]
+    if all(s == 1 for s in stride):  # (a strided input gradient keeps JAX's lhs-dilated form)
+        pads = _input_grad_pads(x.shape, ws[2:], stride, padding, dilation, g.shape)
+        sp = [k + lo + hi for k, (lo, hi) in zip(g.shape[2:], pads)]
+        h, wd = ([1] + sp)[-2:]
+        assert _conv_lhs(dx, g, w) == [f"1x{h}x{n * wd}x{g.shape[1]}"]
+    # one sample, or groups: the convolution's input keeps torch's (N, C, ...) layout
+    assert [t.split("x")[:2] for t in _conv_lhs(fwd, x[:1], w)] == [["1", str(c)]]
+    grouped = jax.jit(lambda x, w: conv_forward(x, w, stride, padding, dilation, 2))
+    assert [t.split("x")[1] for t in _conv_lhs(grouped, x, w[:, :c // 2])] == [str(c)]
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation", [WIDE[0], WIDE[5]])
+def test_side_by_side_float64(xs, ws, stride, padding, dilation):
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal(xs), np.float64)
+    w = jnp.asarray(rng.standard_normal(ws), np.float64)
+    key = (stride, padding, dilation, 1)
+    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
+    g = jnp.asarray(rng.standard_normal(y.shape), np.float64)
+    gx, _ = pullback(g)
+    fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
+    _close(fwd(x, w), y, 1e-12)
+    _close(jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))(g, w), gx, 1e-12)
+    assert _conv_lhs(fwd, x, w)[0].startswith("1x")
+
+
+def _conv_lhs(f, *args) -> list:
+    """The input shapes ("1x26x1664x32") of the convolutions in ``f``'s StableHLO."""
+    return re.findall(r"stablehlo\.convolution.*?: \(tensor<([0-9x]+)x[a-z0-9]+>", f.lower(*args).as_text())
+
+
 @pytest.mark.parametrize("n", [64, 75])
 @pytest.mark.parametrize("nd,stride,pad,dilation,groups", [(2, 1, "zero", 1, 1), (2, 1, "same", 1, 2),
                                                             (1, 1, "asym", 2, 1)])
 def test_batch_split_into_chunks(n, nd, stride, pad, dilation, groups):
-    """The CPU forward and input gradient run as convolutions of batch slices of about 32 and 16
-    samples (XLA:CPU can run them side by side): the same values, unequal slices included."""
+    """Where the side-by-side form does not apply or pays less (here: 216 multiply-adds per output
+    pixel, or groups), the CPU forward and input gradient run as convolutions of batch slices of
+    about 32 and 16 samples (XLA:CPU can run them side by side): the same values, unequal slices
+    included."""
     from tracenn.ops import linalg
     assert (linalg._CPU_FORWARD_SLICE, linalg._CPU_INPUT_GRAD_SLICE) == (32, 16)
     rng = np.random.default_rng(1)

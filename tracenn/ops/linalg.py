@@ -13,16 +13,22 @@ gradient, a "full" convolution whose output is larger than its input, 19 ms vs 1
 input is padded first). :func:`_cpu_conv` rewrites a convolution into the form that takes the fast
 path; on other platforms (``lax.platform_dependent``) and dtypes the plain convolutions run.
 
-XLA:CPU runs each convolution on one core. So on the CPU the forward and the input gradient are
-computed as convolutions of slices of the batch, which it can run side by side (:func:`_batch_chunks`;
-the same values per sample): forward slices of about 32 samples, input-gradient slices of about 16.
+XLA:CPU runs a convolution of a batch of small images on one core: its kernel splits work across
+threads along the image width only. So on the CPU the forward and the input gradient of a
+convolution with 32 or more channels on one side run as one convolution of a single wide image,
+the samples side by side along the width (:func:`_side_by_side`; the windows that straddle two
+samples are dropped). Measured (2 cores, one process, ms, wide / batch slices): the MNIST CNN's
+Conv2d(32, 64, 3) at batch 64, forward 4.60 / 7.26 and forward + both gradients 17.3 / 18.6; a
+Conv2d(64, 64, 3) on 64x64x30x30 11.7 / 18.6 and 41.2 / 50.2 (``benchmarks/conv.py``). The other
+convolutions (grouped, or narrower, where the wide form measured slower) are computed as
+convolutions of slices of the batch, which XLA can run side by side (:func:`_batch_chunks`; the
+same values per sample): forward slices of about 32 samples, input-gradient slices of about 16.
 XLA:CPU's executor hands work to a second thread only when one thread finds several operations
-ready at once, and how the slices become ready differs between the two directions. The sizes are
-measured on 2 cores (one process, interleaved, ms per step or call):
-- the MNIST CNN's training step, batch 64, as forward/input-gradient slices: 2/4 slices 23.6-24.1;
-  4/4 27.7-28.4; 3/4 27.6-28.4; 2/8 26.0-26.3; 2/2 37.5; 1/4 36.1;
-- its inference at batch 256: 8 forward slices 53.1, 4 slices 57.0, 2 slices 59.2.
-Splitting the weight gradient too (along its input channels or the batch) measured slower.
+ready at once, and how the slices become ready differs between the two directions. The sizes
+were measured on the MNIST CNN's training step, batch 64, as forward/input-gradient slices (ms per
+step): 2/4 slices 23.6-24.1; 4/4 27.7-28.4; 3/4 27.6-28.4; 2/8 26.0-26.3; 2/2 37.5; 1/4 36.1.
+The weight gradient is one convolution either way: split along its input channels or the batch,
+or laid out wide, it measured no faster.
 """
 from __future__ import annotations
 
@@ -125,6 +131,8 @@ def conv_forward(x, w, stride, padding, dilation, groups):
         return plain(x, w)
 
     def fast(x, w):
+        if _wide_pays(x, w, groups):
+            return _side_by_side(x, w, stride, padding, dilation, dn[1])
         return _batch_chunks(lambda x: _cpu_conv(x, w, stride, padding, dilation, dn, feature_group_count=groups), x,
                              _CPU_FORWARD_SLICE)
 
@@ -136,6 +144,47 @@ def conv_forward(x, w, stride, padding, dilation, groups):
 # module doc).
 _CPU_FORWARD_SLICE = 32
 _CPU_INPUT_GRAD_SLICE = 16
+
+
+_SIDE_BY_SIDE = [True]  # off: batch slices only (benchmarks/conv.py compares the two)
+_WIDE_MIN_CHANNELS = 32
+
+
+def _wide_pays(x, w, groups) -> bool:
+    """Whether :func:`_side_by_side` beats batch slices: several samples, no groups, and 32 or more
+    channels on one side of the convolution. Measured on 2 cores, forward and input gradient (wide
+    / slices): 1->32 channels on 28x28 0.79 / 0.70, 3->32 on 32x32 0.57 / 1.00, 32->64 on 26x26
+    0.65 / 0.57, 64->64 on 56x56 0.67 / 0.41; narrower ones lost: 3->16 1.09 / 1.27, 16->16 1.33 /
+    1.32."""
+    return _SIDE_BY_SIDE[0] and groups == 1 and x.shape[0] > 1 and max(w.shape[:2]) >= _WIDE_MIN_CHANNELS
+
+
+def _side_by_side(x, w, stride, pads, dilation, w_spec):
+    """An (N, C, *sp) batch (1-d or 2-d; torch layout, ``w`` laid out as ``w_spec``) convolved as one
+    wide image: the samples, padded, side by side along the last spatial dim, each widened to a
+    multiple of the stride so that every sample's windows start on the stride's grid. Each window
+    that straddles two samples gives an output column that is dropped. Same values as convolving
+    each sample.
+    """
+    if x.ndim == 3:  # 1-d: a 2-d convolution of unit height
+        y = _side_by_side(x[:, :, None], w[:, :, None], (1,) + tuple(stride), ((0, 0),) + tuple(pads),
+                          (1,) + tuple(dilation), w_spec[:2] + "HW")
+        return y[:, :, 0]
+    (sh, sw), wd = stride, x.shape[3] + pads[1][0] + pads[1][1]
+    wq = -(-wd // sw) * sw  # the padded sample's width, rounded up to the stride
+    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (0, 0, 0), (*pads[0], 0), (pads[1][0], pads[1][1] + wq - wd, 0)])
+    n, c, h, _ = x.shape
+    kh, kw = w.shape[w_spec.index("H")], w.shape[w_spec.index("W")]
+    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1  # the window's extent
+    ho, wo = (h - eh) // sh + 1, (wd - ew) // sw + 1
+    wide = jnp.transpose(x, (2, 0, 3, 1)).reshape(1, h, n * wq, c)
+    # The windows past the last sample read padding. XLA:CPU runs a convolution without padding on
+    # a slow path: with a 1-wide kernel, one high row is padded (and cropped) instead.
+    pad_h = (0, 1) if ew == 1 and eh > 1 else (0, 0)
+    y = lax.conv_general_dilated(wide, w, (sh, sw), [pad_h, (0, ew - 1)], rhs_dilation=tuple(dilation),
+                                 dimension_numbers=("NHWC", w_spec, "NHWC"))
+    y = y[:, :ho, :n * wq // sw].reshape(ho, n, wq // sw, -1)[:, :, :wo]
+    return jnp.transpose(y, (1, 3, 0, 2))
 
 
 def _batch_chunks(conv, x, size):
@@ -183,6 +232,8 @@ def conv_input_grad(g, w, x_shape, stride, padding, dilation, groups):
         return plain(g, w)
 
     def fast(g, w):
+        if _wide_pays(g, w, groups):
+            return _side_by_side(g, w, (1,) * nd, pads, dilation, dn[1])
         return _batch_chunks(lambda g: _cpu_conv(g, w, (1,) * nd, pads, dilation, dn, feature_group_count=groups), g,
                              _CPU_INPUT_GRAD_SLICE)
 
