@@ -1,6 +1,7 @@
 """Convolution and max-pool lowerings: the MNIST CNN's layers and train step, tracenn vs JAX vs PyTorch.
 
     python benchmarks/conv.py [--quick] [--only NAME[,NAME...]] [--no-torch] [--stat median|min]
+    python benchmarks/conv.py --sweep [--quick]
 
 Layers (float32, NCHW, no bias), each timed forward (``fwd``) and forward + backward to both the
 input and the weight (``fwd+bwd``):
@@ -29,6 +30,10 @@ Linear(9216,128)-ReLU-Linear(128,10), batch 64, cross-entropy: ``raw jax`` and `
 the same hand-written ``jax.jit(value_and_grad + update)``, the first with plain ``lax`` convolution
 and pooling, the second calling the tracenn op impls; ``tracenn eager`` is ``nn.Sequential`` +
 ``optim.SGD``; ``torch`` the same model in PyTorch eager.
+
+``--sweep`` times, for a table of convolution shapes (channels, image sizes, kernels, strides), the
+op's jitted forward and input gradient in both CPU forms: the samples side by side in one wide
+image, and batch slices; the ratio says which form pays for which shapes.
 
 Every row's result is checked against the raw-jax row before timing. Times are medians (or minima)
 of interleaved repeats (_timing.py), so load bursts on the shared machine hit all rows alike; compare
@@ -93,14 +98,17 @@ def _fwd_bwd(f):
     return jax.jit(run)
 
 
-def _with_slices(f, *args):
-    """``f`` (jitted), traced now with the convolutions' batch-slice form instead of the side-by-side
-    one (tracenn/ops/linalg.py reads the switch at trace time; later calls reuse the trace)."""
-    linalg._SIDE_BY_SIDE[0] = False
+def _traced(f, *args, form):
+    """``f`` (jitted), traced now with one form of the CPU convolutions forced: ``"slices"`` (batch
+    slices) or ``"wide"`` (side by side, whatever the channels). tracenn/ops/linalg.py reads its
+    switches at trace time; later calls reuse the trace."""
+    saved = linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS
+    linalg._SIDE_BY_SIDE[0] = form == "wide"
+    linalg._WIDE_MIN_CHANNELS = 0 if form == "wide" else saved[1]
     try:
         jax.block_until_ready(f(*args))
     finally:
-        linalg._SIDE_BY_SIDE[0] = True
+        linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS = saved
     return f
 
 
@@ -145,8 +153,8 @@ def layer_cases(torch, rng):
 
         # (default arguments bind this iteration's arrays: the loop and the pool case below rebind names)
         # (new functions: jax.jit shares one trace cache between jits of the same function)
-        sf = _with_slices(jax.jit(lambda x, w: op_conv(x, w)), x, w)
-        sb = _with_slices(_fwd_bwd(op_conv), x, w, g)
+        sf = _traced(jax.jit(lambda x, w: op_conv(x, w)), x, w, form="slices")
+        sb = _traced(_fwd_bwd(op_conv), x, w, g, form="slices")
         fwd = {"tracenn eager": tn_fwd, "tracenn op, jit": lambda f=of, x=x, w=w: f(x, w),
                "op jit, slices": lambda f=sf, x=x, w=w: f(x, w), "raw jax": lambda f=jf, x=x, w=w: f(x, w)}
         bwd = {"tracenn eager": tn_bwd, "tracenn op, jit": lambda f=ob, x=x, w=w, g=g: f(x, w, g),
@@ -235,7 +243,7 @@ def train_case(torch, rng):
         step = make_jax_step(conv, pool)
         state[col] = {k: jnp.asarray(v) for k, v in params.items()}
         if col == "op jit, slices":
-            _with_slices(step, dict(state[col]), x, y)
+            _traced(step, dict(state[col]), x, y, form="slices")
         first_loss[col] = float(step(state[col], x, y)[1])
 
         def run(col=col, step=step):
@@ -278,6 +286,47 @@ def train_case(torch, rng):
     return ("train step MNIST CNN, batch 64", "SGD", runs)
 
 
+# ---- the shape sweep: side by side vs batch slices -----------------------------------------------
+
+SWEEP = [  # (x shape, out channels, kernel, padding, stride)
+    ((64, 1, 28, 28), 32, 3, 0, 1), ((64, 1, 28, 28), 16, 3, 0, 1), ((64, 32, 26, 26), 64, 3, 0, 1),
+    ((256, 32, 26, 26), 64, 3, 0, 1), ((128, 3, 32, 32), 16, 3, 1, 1), ((128, 3, 32, 32), 32, 3, 1, 1),
+    ((128, 16, 32, 32), 16, 3, 1, 1), ((128, 16, 32, 32), 32, 3, 1, 1), ((32, 64, 56, 56), 64, 3, 1, 1),
+    ((32, 64, 56, 56), 128, 3, 1, 2), ((32, 64, 56, 56), 128, 1, 0, 2), ((32, 64, 28, 28), 128, 1, 0, 1),
+    ((16, 3, 224, 224), 64, 7, 3, 2), ((16, 16, 300), 32, 5, 2, 1)]
+
+
+def sweep(repeats, target):
+    rng = np.random.default_rng(1)
+    rows = []
+    for shape, o, k, p, st in SWEEP:
+        nd = len(shape) - 2
+        x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((o, shape[1]) + (k,) * nd) / np.sqrt(k ** nd * shape[1]), jnp.float32)
+        key = ((st,) * nd, ((p, p),) * nd, (1,) * nd, 1)
+        fwd = lambda x, w: linalg.conv_forward(x, w, *key)  # noqa: E731
+        g = jnp.asarray(rng.standard_normal(jax.eval_shape(fwd, x, w).shape), jnp.float32)
+        dx = lambda g, w: linalg.conv_input_grad(g, w, x.shape, *key)  # noqa: E731
+        runs = {(kind, form): (_traced(jax.jit(lambda *a, f=f: f(*a)), *args, form=form), args)
+                for kind, f, args in (("fwd", fwd, (x, w)), ("dx", dx, (g, w))) for form in ("wide", "slices")}
+        for kind in ("fwd", "dx"):
+            a, b = (np.asarray(runs[kind, m][0](*runs[kind, m][1])) for m in ("wide", "slices"))
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * float(np.abs(b).max()), err_msg=f"{shape} {kind}")
+        entries = {key_: (lambda f=f, a=a: f(*a), _sync, False) for key_, (f, a) in runs.items()}
+        res = time_interleaved(entries, repeats=repeats, target_s=target, stat="median")
+        row = [f"{shape} -> {o}, k{k} p{p} s{st}", "wide" if linalg._wide_pays(x, w, 1) else "slices"]
+        for kind in ("fwd", "dx"):
+            row += [f"{res[kind, 'slices'] * 1e3:.2f}", f"{res[kind, 'wide'] * 1e3:.2f}",
+                    fmt_ratio(res[kind, "wide"], res[kind, "slices"])]
+        rows.append(row)
+        print(f"  {row[0]}", file=sys.stderr, flush=True)
+    print()
+    print_table(["x -> out channels", "used", "fwd slices", "fwd wide", "wide/slices", "dx slices", "dx wide",
+                 "wide/slices"], rows)
+    print("\nused: the form tracenn picks for the shape (ops/linalg.py::_wide_pays); dx: the input gradient (a\n"
+          "strided one keeps JAX's lhs-dilated form either way)")
+
+
 # ---- checks and main ----------------------------------------------------------------------------
 
 def _np(r):
@@ -313,8 +362,14 @@ def main(argv=None):
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
     p.add_argument("--stat", choices=("median", "min"), default="median", help="statistic over repeats")
     p.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--sweep", action="store_true", help="convolution shapes: side by side vs batch slices")
     args = p.parse_args(argv)
     repeats, target = (5, 0.1) if args.quick else (15, 0.25)
+    if args.sweep:
+        print(f"conv forms on the CPU, float32, ms per call (median of {repeats} interleaved loops); "
+              f"jax {jax.__version__}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.2f}")
+        sweep(repeats, target)
+        return
     torch = None if args.no_torch else try_import_torch()
     if torch is not None and args.torch_threads:
         torch.set_num_threads(args.torch_threads)
