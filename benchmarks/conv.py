@@ -33,7 +33,9 @@ and pooling, the second calling the tracenn op impls; ``tracenn eager`` is ``nn.
 
 ``--sweep`` times, for a table of convolution shapes (channels, image sizes, kernels, strides), the
 op's jitted forward and input gradient in both CPU forms: the samples side by side in one wide
-image, and batch slices; the ratio says which form pays for which shapes.
+image (a strided input gradient: its sub-kernels' stride-1 input gradients), and batch slices (a
+strided input gradient: JAX's lhs-dilated convolution); the ratio says which form pays for which
+shapes.
 
 Every row's result is checked against the raw-jax row before timing. Times are medians (or minima)
 of interleaved repeats (_timing.py), so load bursts on the shared machine hit all rows alike; compare
@@ -293,7 +295,8 @@ SWEEP = [  # (x shape, out channels, kernel, padding, stride)
     ((256, 32, 26, 26), 64, 3, 0, 1), ((128, 3, 32, 32), 16, 3, 1, 1), ((128, 3, 32, 32), 32, 3, 1, 1),
     ((128, 16, 32, 32), 16, 3, 1, 1), ((128, 16, 32, 32), 32, 3, 1, 1), ((32, 64, 56, 56), 64, 3, 1, 1),
     ((32, 64, 56, 56), 128, 3, 1, 2), ((32, 64, 56, 56), 128, 1, 0, 2), ((32, 64, 28, 28), 128, 1, 0, 1),
-    ((16, 3, 224, 224), 64, 7, 3, 2), ((16, 16, 300), 32, 5, 2, 1)]
+    ((16, 3, 224, 224), 64, 7, 3, 2), ((16, 16, 300), 32, 5, 2, 1),
+    ((64, 64, 32, 32), 128, 4, 1, 2)]  # (its dx is ConvTranspose2d(128, 64, 4, 2, 1) on 64x128x16x16)
 
 
 def sweep(repeats, target):
@@ -323,8 +326,8 @@ def sweep(repeats, target):
     print()
     print_table(["x -> out channels", "used", "fwd slices", "fwd wide", "wide/slices", "dx slices", "dx wide",
                  "wide/slices"], rows)
-    print("\nused: the form tracenn picks for the shape (ops/linalg.py::_wide_pays); dx: the input gradient (a\n"
-          "strided one keeps JAX's lhs-dilated form either way)")
+    print("\nused: the form tracenn picks for the shape (ops/linalg.py::_wide_pays); dx: the input gradient; for a\n"
+          "strided convolution, 'slices' is JAX's lhs-dilated form and 'wide' the sub-kernels' input gradients")
 
 
 # ---- checks and main ----------------------------------------------------------------------------

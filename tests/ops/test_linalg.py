@@ -192,6 +192,33 @@ def test_side_by_side_float64(xs, ws, stride, padding, dilation):
     assert _conv_lhs(fwd, x, w)[0].startswith("1x")
 
 
+# (x shape, w shape, stride, padding, groups): strided convolutions' input gradients
+STRIDED = [((2, 8, 11, 10), (16, 8, 3, 3), (2, 2), ((1, 1), (1, 1)), 1),
+           ((2, 8, 12, 12), (16, 8, 4, 4), (2, 2), ((1, 1), (1, 1)), 1),   # ConvTranspose2d(16, 8, 4, 2, 1)
+           ((2, 8, 9, 10), (16, 8, 1, 1), (2, 3), ((0, 0), (0, 0)), 1),    # stride > kernel: zeros between
+           ((3, 8, 13, 7), (16, 4, 3, 2), (3, 2), ((2, 0), (1, 3)), 2),    # groups; padding past the kernel
+           ((2, 64, 9, 9), (32, 64, 3, 3), (2, 2), ((1, 1), (1, 1)), 1),   # sub-kernels side by side
+           ((2, 6, 17), (8, 6, 5), (3,), ((2, 1),), 1)]                     # 1-d
+
+
+@pytest.mark.parametrize("xs,ws,stride,padding,groups", STRIDED)
+def test_strided_input_grad(xs, ws, stride, padding, groups):
+    """On the CPU a strided convolution's input gradient runs as the stride-1 input gradients of
+    its sub-kernels, interleaved (XLA:CPU's fast kernel takes no lhs dilation): the same values as
+    JAX's derivative, and no lhs-dilated convolution left in the compiled program."""
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.standard_normal(xs), np.float32)
+    w = jnp.asarray(rng.standard_normal(ws), np.float32)
+    key = (stride, padding, (1,) * len(stride), groups)
+    y, pullback = jax.vjp(lambda x: plain(x, w, *key), x)
+    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
+    dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
+    _close(dx(g, w), pullback(g)[0], 1e-5)
+    assert "lhs_dilate" not in dx.lower(g, w).compile().as_text()
+    jax_dx = jax.jit(lambda g: pullback(g)[0])  # (JAX's own derivative is lhs-dilated)
+    assert "lhs_dilate" in jax_dx.lower(g).compile().as_text()
+
+
 def _conv_lhs(f, *args) -> list:
     """The input shapes ("1x26x1664x32") of the convolutions in ``f``'s StableHLO."""
     return re.findall(r"stablehlo\.convolution.*?: \(tensor<([0-9x]+)x[a-z0-9]+>", f.lower(*args).as_text())
