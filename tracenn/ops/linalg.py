@@ -158,10 +158,10 @@ _WIDE_MIN_CHANNELS = 32
 
 def _wide_pays(x, w, groups) -> bool:
     """Whether :func:`_side_by_side` beats batch slices: several samples, no groups, and 32 or more
-    channels on one side of the convolution. Measured on 2 cores, forward and input gradient (wide
-    / slices): 1->32 channels on 28x28 0.79 / 0.70, 3->32 on 32x32 0.57 / 1.00, 32->64 on 26x26
-    0.65 / 0.57, 64->64 on 56x56 0.67 / 0.41; narrower ones lost: 3->16 1.09 / 1.27, 16->16 1.33 /
-    1.32."""
+    channels on one side of the convolution. Measured on 2 cores (``benchmarks/conv.py --sweep``),
+    forward and input gradient, wide / slices: 1->32 channels on 28x28 0.87 / 0.85, 32->64 on
+    26x26 0.74 / 0.72, 64->64 on 56x56 0.53 / 0.55; narrower ones lose: 3->16 1.05 / 1.43, 16->16
+    1.47 / 1.40 (and, though the rule takes it, the input gradient of 3->32 on 32x32: 0.74 / 1.35)."""
     return _SIDE_BY_SIDE[0] and groups == 1 and x.shape[0] > 1 and max(w.shape[:2]) >= _WIDE_MIN_CHANNELS
 
 
