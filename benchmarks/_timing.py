@@ -90,6 +90,12 @@ def fmt_us(s):
     return f"{us:.1f}" if us < 1000 else f"{us:.0f}"
 
 
+def fmt_ms(s):
+    if s is None:
+        return "-"
+    return f"{s * 1e3:.0f}" if s >= 0.1 else f"{s * 1e3:.1f}" if s >= 0.01 else f"{s * 1e3:.2f}"
+
+
 def fmt_ratio(a, b):
     if a is None or b is None:
         return "-"
