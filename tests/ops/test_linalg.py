@@ -32,12 +32,18 @@ def plain(x, w, stride, padding, dilation, groups):
                                     dimension_numbers=("NC" + sp, "OI" + sp, "NC" + sp), feature_group_count=groups)
 
 
-def _case(nd, stride, pad, dilation, groups, dtype=np.float32, seed=0):
-    rng = np.random.default_rng(seed)
+def _case(nd, stride, pad, dilation, groups, dtype=np.float32, seed=0, n=2):
     sp, k = SPATIAL[nd]
-    x = jnp.asarray(rng.standard_normal((2, 4) + sp), dtype)
-    w = jnp.asarray(rng.standard_normal((6, 4 // groups) + k), dtype)
     key = ((stride,) * nd, (PADS[pad],) * nd, (dilation,) * nd, groups)
+    return _with_reference((n, 4) + sp, (6, 4 // groups) + k, key, dtype, seed)
+
+
+def _with_reference(xs, ws, key, dtype=np.float32, seed=0):
+    """Random x and w of these shapes, a random cotangent g, and the plain convolution's output
+    and gradients (gx, gw) for them: (x, w, g, key, y, (gx, gw))."""
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(rng.standard_normal(xs), dtype)
+    w = jnp.asarray(rng.standard_normal(ws), dtype)
     y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
     g = jnp.asarray(rng.standard_normal(y.shape), dtype)
     return x, w, g, key, y, pullback(g)
@@ -148,14 +154,8 @@ def test_side_by_side(xs, ws, stride, padding, dilation):
     """On the CPU a convolution with 32 or more channels on one side runs as one convolution of
     the batch laid side by side along the width (XLA:CPU splits that one across threads): the same
     values forward and in both gradients, through one convolution of a 1 x H x N*W image."""
-    rng = np.random.default_rng(2)
-    x = jnp.asarray(rng.standard_normal(xs), np.float32)
-    w = jnp.asarray(rng.standard_normal(ws), np.float32)
+    x, w, g, key, y, (gx, gw) = _with_reference(xs, ws, (stride, padding, dilation, 1), seed=2)
     nd = x.ndim - 2
-    key = (stride, padding, dilation, 1)
-    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
-    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
-    gx, gw = pullback(g)
     fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
     dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
     _close(fwd(x, w), y, 1e-5)
@@ -179,13 +179,7 @@ def test_side_by_side(xs, ws, stride, padding, dilation):
 
 @pytest.mark.parametrize("xs,ws,stride,padding,dilation", [WIDE[0], WIDE[5]])
 def test_side_by_side_float64(xs, ws, stride, padding, dilation):
-    rng = np.random.default_rng(3)
-    x = jnp.asarray(rng.standard_normal(xs), np.float64)
-    w = jnp.asarray(rng.standard_normal(ws), np.float64)
-    key = (stride, padding, dilation, 1)
-    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
-    g = jnp.asarray(rng.standard_normal(y.shape), np.float64)
-    gx, _ = pullback(g)
+    x, w, g, key, y, (gx, _) = _with_reference(xs, ws, (stride, padding, dilation, 1), np.float64, seed=3)
     fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
     _close(fwd(x, w), y, 1e-12)
     _close(jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))(g, w), gx, 1e-12)
@@ -206,16 +200,11 @@ def test_strided_input_grad(xs, ws, stride, padding, groups):
     """On the CPU a strided convolution's input gradient runs as the stride-1 input gradients of
     its sub-kernels, interleaved (XLA:CPU's fast kernel takes no lhs dilation): the same values as
     JAX's derivative, and no lhs-dilated convolution left in the compiled program."""
-    rng = np.random.default_rng(4)
-    x = jnp.asarray(rng.standard_normal(xs), np.float32)
-    w = jnp.asarray(rng.standard_normal(ws), np.float32)
-    key = (stride, padding, (1,) * len(stride), groups)
-    y, pullback = jax.vjp(lambda x: plain(x, w, *key), x)
-    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
+    x, w, g, key, _, (gx, _) = _with_reference(xs, ws, (stride, padding, (1,) * len(stride), groups), seed=4)
     dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
-    _close(dx(g, w), pullback(g)[0], 1e-5)
+    _close(dx(g, w), gx, 1e-5)
     assert "lhs_dilate" not in dx.lower(g, w).compile().as_text()
-    jax_dx = jax.jit(lambda g: pullback(g)[0])  # (JAX's own derivative is lhs-dilated)
+    jax_dx = jax.jit(lambda g: jax.vjp(lambda x: plain(x, w, *key), x)[1](g)[0])  # (JAX's own: lhs-dilated)
     assert "lhs_dilate" in jax_dx.lower(g).compile().as_text()
 
 
@@ -234,14 +223,7 @@ def test_batch_split_into_chunks(n, nd, stride, pad, dilation, groups):
     included."""
     from tracenn.ops import linalg
     assert (linalg._CPU_FORWARD_SLICE, linalg._CPU_INPUT_GRAD_SLICE) == (32, 16)
-    rng = np.random.default_rng(1)
-    sp, k = SPATIAL[nd]
-    x = jnp.asarray(rng.standard_normal((n, 4) + sp), np.float32)
-    w = jnp.asarray(rng.standard_normal((6, 4 // groups) + k), np.float32)
-    key = ((stride,) * nd, (PADS[pad],) * nd, (dilation,) * nd, groups)
-    y, pullback = jax.vjp(lambda x, w: plain(x, w, *key), x, w)
-    g = jnp.asarray(rng.standard_normal(y.shape), np.float32)
-    gx, gw = pullback(g)
+    x, w, g, key, y, (gx, gw) = _case(nd, stride, pad, dilation, groups, seed=1, n=n)
     fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
     _close(fwd(x, w), y, 1e-5)
     _close(jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))(g, w), gx, 1e-5)
