@@ -18,8 +18,8 @@ threads along the image width only. So on the CPU the forward and the input grad
 convolution with 32 or more channels on one side run as one convolution of a single wide image,
 the samples side by side along the width (:func:`_side_by_side`; the windows that straddle two
 samples are dropped). Measured (2 cores, one process, ms, wide / batch slices): the MNIST CNN's
-Conv2d(32, 64, 3) at batch 64, forward 4.60 / 7.26 and forward + both gradients 17.3 / 18.6; a
-Conv2d(64, 64, 3) on 64x64x30x30 11.7 / 18.6 and 41.2 / 50.2 (``benchmarks/conv.py``). The other
+Conv2d(32, 64, 3) at batch 64, forward 5.44 / 7.74 and forward + both gradients 17.8 / 17.4; a
+Conv2d(64, 64, 3) on 64x64x30x30 11.9 / 19.0 and 44.6 / 52.8 (``benchmarks/conv.py``). The other
 convolutions (grouped, or narrower, where the wide form measured slower) are computed as
 convolutions of slices of the batch, which XLA can run side by side (:func:`_batch_chunks`; the
 same values per sample): forward slices of about 32 samples, input-gradient slices of about 16.
@@ -31,7 +31,7 @@ The weight gradient is one convolution either way: split along its input channel
 or laid out wide, it measured no faster. XLA:CPU's fast kernel takes no lhs dilation, so a strided
 convolution's input gradient (and a strided ConvTranspose's forward) runs as the stride-1 input
 gradients of its sub-kernels, interleaved (:func:`_strided_input_grad`): ConvTranspose2d(128, 64,
-4, 2, 1) on 64x128x16x16 took 15.1 ms against 50.5 lhs-dilated.
+4, 2, 1) on 64x128x16x16 took 14.7 ms against 48.6 lhs-dilated.
 """
 from __future__ import annotations
 
@@ -270,9 +270,10 @@ def _strided_input_grad(g, w, x_shape, stride, padding, groups):
     the residues' results are interleaved, then cropped (or zero-padded) to ``x_shape``. A
     residue with no taps (a stride larger than the kernel) gets zeros. Same sums as the
     lhs-dilated convolution, without its multiplications by inserted zeros; XLA:CPU runs each
-    sub-kernel's convolution on its fast path. Measured (2 cores, ms): ConvTranspose-sized 4x4
-    stride 2 on 32x64x14x14 3.0 against 6.4; 3x3 stride 2 on 32x128x28x28 -> 56x56 20.8 against
-    27.8; 1x1 stride 2 4.4 against 7.4.
+    sub-kernel's convolution on its fast path. Measured (2 cores, ``benchmarks/conv.py --sweep``,
+    ms, against lhs-dilated): ConvTranspose2d(128, 64, 4, 2, 1) on 64x128x16x16 14.7 / 48.6; the
+    input gradients of 3x3 stride-2 64 -> 128 channels on 32x64x56x56 19.2 / 22.2, of 1x1 stride 2
+    5.2 / 9.0, of a 7x7 stride-2 stem on 16x3x224x224 87 / 150.
     """
     nd = g.ndim - 2
     n, c = g.shape[0], x_shape[1]
