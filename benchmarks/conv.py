@@ -328,6 +328,56 @@ def sweep(repeats, target):
                  "wide/slices"], rows)
     print("\nused: the form tracenn picks for the shape (ops/linalg.py::_wide_pays); dx: the input gradient; for a\n"
           "strided convolution, 'slices' is JAX's lhs-dilated form and 'wide' the sub-kernels' input gradients")
+    depthwise_table(repeats, target)
+
+
+DEPTHWISE = [  # (x shape, kernel, padding, stride): groups = channels, one output channel each
+    ((32, 64, 56, 56), 3, 1, 1), ((32, 128, 28, 28), 3, 1, 2), ((16, 96, 56, 56), 7, 3, 1)]
+
+
+def depthwise_table(repeats, target):
+    """Depthwise convolutions: the op's jitted lowering (a sum of strided slices on the CPU) against
+    ``lax.conv_general_dilated`` with ``feature_group_count`` and JAX's derivative, forward and
+    forward + both gradients."""
+    rng = np.random.default_rng(2)
+    torch = try_import_torch()
+    rows = []
+    for shape, k, p, st in DEPTHWISE:
+        c = shape[1]
+        x = jnp.asarray(rng.standard_normal(shape), jnp.float32)
+        w = jnp.asarray(rng.standard_normal((c, 1, k, k)) / k, jnp.float32)
+        key = ((st, st), ((p, p), (p, p)), (1, 1), c)
+
+        def op(x, w):
+            return OPS["conv"].call((x, w), key)
+
+        def raw(x, w):
+            return lax.conv_general_dilated(x, w, key[0], key[1], dimension_numbers=DN, feature_group_count=c)
+
+        g = jnp.asarray(rng.standard_normal(jax.eval_shape(raw, x, w).shape), jnp.float32)
+        runs = {("fwd", "op jit"): (jax.jit(op), (x, w)), ("fwd", "raw jax"): (jax.jit(raw), (x, w)),
+                ("fwd+bwd", "op jit"): (_fwd_bwd(op), (x, w, g)), ("fwd+bwd", "raw jax"): (_fwd_bwd(raw), (x, w, g))}
+        for kind in ("fwd", "fwd+bwd"):
+            a, b = (jax.tree.leaves(runs[kind, col][0](*runs[kind, col][1])) for col in ("op jit", "raw jax"))
+            for u, v in zip(a, b):
+                np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-4, atol=1e-4 * float(np.abs(v).max()))
+        entries = {key_: (lambda f=f, a=a: f(*a), _sync, False) for key_, (f, a) in runs.items()}
+        if torch is not None:
+            px, pw, pg = (torch.from_numpy(np.array(a)) for a in (x, w, g))
+            qx, qw = px.clone().requires_grad_(), pw.clone().requires_grad_()
+            F = torch.nn.functional
+            entries["fwd", "torch"] = (lambda: F.conv2d(px, pw, stride=st, padding=p, groups=c), _no_sync, True)
+            entries["fwd+bwd", "torch"] = (lambda: torch.autograd.grad(F.conv2d(qx, qw, stride=st, padding=p, groups=c),
+                                                                         (qx, qw), pg), _no_sync, True)
+        res = time_interleaved(entries, repeats=repeats, target_s=target, stat="median")
+        row = [f"{shape}, k{k} p{p} s{st}"]
+        for kind in ("fwd", "fwd+bwd"):
+            t = {col: res.get((kind, col)) for col in ("op jit", "raw jax", "torch")}
+            row += [f"{t['op jit'] * 1e3:.2f}", f"{t['raw jax'] * 1e3:.2f}",
+                    f"{t['torch'] * 1e3:.2f}" if t["torch"] else "-", fmt_ratio(t["op jit"], t["raw jax"])]
+        rows.append(row)
+    print("\ndepthwise convolutions (groups = channels), ms:")
+    print_table(["x", "fwd op jit", "raw jax", "torch", "op/jax", "fwd+bwd op jit", "raw jax", "torch", "op/jax"], rows)
 
 
 # ---- checks and main ----------------------------------------------------------------------------

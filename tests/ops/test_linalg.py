@@ -208,6 +208,38 @@ def test_strided_input_grad(xs, ws, stride, padding, groups):
     assert "lhs_dilate" in jax_dx.lower(g).compile().as_text()
 
 
+# (x shape, w shape, stride, padding, dilation): depthwise (groups = input channels)
+DEPTHWISE = [((3, 8, 9, 10), (8, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+             ((2, 8, 11, 9), (8, 1, 3, 3), (2, 2), ((1, 1), (0, 2)), (1, 1)),    # stride, asymmetric padding
+             ((2, 4, 12, 12), (8, 1, 3, 2), (1, 2), ((2, 2), (1, 1)), (2, 1)),   # multiplier 2, dilation
+             ((2, 6, 17), (12, 1, 5), (2,), ((2, 2),), (1,)),                    # 1-d, multiplier 2
+             ((2, 3, 5, 6, 5), (3, 1, 2, 3, 2), (1, 1, 1), ((1, 0), (1, 1), (0, 1)), (1, 1, 1))]  # 3-d
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("xs,ws,stride,padding,dilation", DEPTHWISE)
+def test_depthwise(xs, ws, stride, padding, dilation, dtype, tol):
+    """On the CPU a depthwise convolution (XLA:CPU's grouped convolutions are slow) is a sum over
+    the kernel taps of strided slices times per-channel weights, and its gradients that sum's
+    transposes: the same values as the grouped convolution, and no convolution in the program."""
+    key = (stride, padding, dilation, xs[1])
+    x, w, g, key, y, (gx, gw) = _with_reference(xs, ws, key, dtype, seed=5)
+    fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
+    dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
+    dw = jax.jit(lambda g, x: conv_weight_grad(g, x, w.shape, *key))
+    _close(fwd(x, w), y, tol)
+    _close(dx(g, w), gx, tol)
+    _close(dw(g, x), gw, tol)
+    for f, args in ((fwd, (x, w)), (dx, (g, w)), (dw, (g, x))):
+        assert "convolution(" not in f.lower(*args).compile().as_text()
+    # through the op's impl (a custom_vjp): JAX's derivative, and a second derivative, as the plain's
+    ours = jax.grad(lambda x, w: jnp.sum(jax.grad(lambda x: jnp.sum(CONV.call((x, w), key) * g))(x) ** 2),
+                    argnums=1)(x, w)
+    ref = jax.grad(lambda x, w: jnp.sum(jax.grad(lambda x: jnp.sum(plain(x, w, *key) * g))(x) ** 2),
+                   argnums=1)(x, w)
+    _close(ours, ref, tol * 10)
+
+
 def _conv_lhs(f, *args) -> list:
     """The input shapes ("1x26x1664x32") of the convolutions in ``f``'s StableHLO."""
     return re.findall(r"stablehlo\.convolution.*?: \(tensor<([0-9x]+)x[a-z0-9]+>", f.lower(*args).as_text())

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -131,6 +132,8 @@ def conv_forward(x, w, stride, padding, dilation, groups):
         return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation, dimension_numbers=dn,
                                         feature_group_count=groups)
 
+    if _depthwise_pays(x.shape, w.shape, groups, x, w):
+        return _per_platform(lambda x, w: _depthwise(x, w, stride, padding, dilation), plain, x, w)
     if nd > 2 or not _cpu_fast(x, w):
         return plain(x, w)
 
@@ -193,6 +196,43 @@ def _side_by_side(x, w, stride, pads, dilation, w_spec):
     return jnp.transpose(y, (1, 3, 0, 2))
 
 
+_DEPTHWISE_MAX_TAPS = 64  # larger kernels keep the grouped convolution (one slice per tap would bloat the program)
+
+
+def _depthwise_pays(x_shape, w_shape, groups, *arrays) -> bool:
+    """A depthwise convolution (one input channel per group) of float32/float64 arrays with at most
+    ``_DEPTHWISE_MAX_TAPS`` kernel taps: on the CPU, :func:`_depthwise` computes it."""
+    return (groups > 1 and x_shape[1] == groups and w_shape[1] == 1 and _cpu_fast(*arrays)
+            and math.prod(w_shape[2:]) <= _DEPTHWISE_MAX_TAPS)
+
+
+def _depthwise(x, w, stride, padding, dilation):
+    """A depthwise convolution (``w`` (C*m, 1, *k), groups = C) as the sum over the kernel's taps of
+    a strided slice of the padded input times the tap's weight per output channel: one fused loop.
+
+    XLA:CPU runs grouped convolutions on a slow path: a 3x3 depthwise convolution of 32x64x56x56
+    took 148 ms that way against 11 ms here; a 7x7 one of 16x96x56x56 211 against 5.0 ms. The
+    gradients are this function's transposes (``jax.linear_transpose``, in conv_input_grad and
+    conv_weight_grad): the 3x3's forward and both gradients took 212 against 69 ms.
+    """
+    nd = x.ndim - 2
+    n, c = x.shape[:2]
+    m = w.shape[0] // c  # output channel c * m + j reads input channel c (torch's group order)
+    x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding])
+    if m > 1:
+        x = jnp.repeat(x, m, axis=1)
+    k = w.shape[2:]
+    out = [_conv_out_len(x.shape[2 + i], k[i], stride[i], (0, 0), dilation[i]) for i in range(nd)]
+    total = None
+    for tap in itertools.product(*(range(kk) for kk in k)):
+        start = tuple(t * d for t, d in zip(tap, dilation))
+        xs = lax.slice(x, (0, 0) + start, (n, c * m) + tuple(a + (o - 1) * s + 1 for a, o, s in zip(start, out, stride)),
+                       (1, 1) + tuple(stride))
+        term = xs * w[(slice(None), 0) + tap].reshape((1, c * m) + (1,) * nd)
+        total = term if total is None else total + term
+    return total
+
+
 def _batch_chunks(conv, x, size):
     """``conv(x)`` for an (N, C, ...) ``x``, computed as convolutions of ``N // size`` slices of the
     batch (``size`` samples each, give or take; each sample's result is the same)."""
@@ -232,6 +272,11 @@ def conv_input_grad(g, w, x_shape, stride, padding, dilation, groups):
                                                                                   _spec(nd)),
                                         feature_group_count=groups)
 
+    if _depthwise_pays(x_shape, w.shape, groups, g, w):
+        def depthwise(g, w):
+            return jax.linear_transpose(lambda x: _depthwise(x, w, stride, padding, dilation),
+                                        jax.ShapeDtypeStruct(x_shape, g.dtype))(g)[0]
+        return _per_platform(depthwise, plain, g, w)
     strided = any(s != 1 for s in stride)
     if nd > 2 or not _cpu_fast(g, w) or strided and (any(d != 1 for d in dilation) or not _SIDE_BY_SIDE[0]):
         return plain(g, w)
@@ -314,6 +359,11 @@ def conv_weight_grad(g, x, w_shape, stride, padding, dilation, groups):
         return lax.conv_general_dilated(x, g, dilation, pads, rhs_dilation=stride, dimension_numbers=dn,
                                         batch_group_count=groups)
 
+    if _depthwise_pays(x.shape, w_shape, groups, g, x):
+        def depthwise(g, x):
+            return jax.linear_transpose(lambda w: _depthwise(x, w, stride, padding, dilation),
+                                        jax.ShapeDtypeStruct(w_shape, g.dtype))(g)[0]
+        return _per_platform(depthwise, plain, g, x)
     # YNNPACK takes no batch groups; 1-d as 2-d measured slower here (unlike forward and input grad).
     if nd != 2 or groups > 1 or not _cpu_fast(g, x):
         return plain(g, x)
