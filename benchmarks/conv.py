@@ -299,7 +299,7 @@ SWEEP = [  # (x shape, out channels, kernel, padding, stride)
     ((64, 64, 32, 32), 128, 4, 1, 2)]  # (its dx is ConvTranspose2d(128, 64, 4, 2, 1) on 64x128x16x16)
 
 
-def sweep(repeats, target):
+def sweep(repeats, target, torch):
     rng = np.random.default_rng(1)
     rows = []
     for shape, o, k, p, st in SWEEP:
@@ -328,19 +328,18 @@ def sweep(repeats, target):
                  "wide/slices"], rows)
     print("\nused: the form tracenn picks for the shape (ops/linalg.py::_wide_pays); dx: the input gradient; for a\n"
           "strided convolution, 'slices' is JAX's lhs-dilated form and 'wide' the sub-kernels' input gradients")
-    depthwise_table(repeats, target)
+    depthwise_table(repeats, target, torch)
 
 
 DEPTHWISE = [  # (x shape, kernel, padding, stride): groups = channels, one output channel each
     ((32, 64, 56, 56), 3, 1, 1), ((32, 128, 28, 28), 3, 1, 2), ((16, 96, 56, 56), 7, 3, 1)]
 
 
-def depthwise_table(repeats, target):
+def depthwise_table(repeats, target, torch):
     """Depthwise convolutions: the op's jitted lowering (a sum of strided slices on the CPU) against
     ``lax.conv_general_dilated`` with ``feature_group_count`` and JAX's derivative, forward and
     forward + both gradients."""
     rng = np.random.default_rng(2)
-    torch = try_import_torch()
     rows = []
     for shape, k, p, st in DEPTHWISE:
         c = shape[1]
@@ -418,14 +417,14 @@ def main(argv=None):
     p.add_argument("--sweep", action="store_true", help="convolution shapes: side by side vs batch slices")
     args = p.parse_args(argv)
     repeats, target = (5, 0.1) if args.quick else (15, 0.25)
-    if args.sweep:
-        print(f"conv forms on the CPU, float32, ms per call (median of {repeats} interleaved loops); "
-              f"jax {jax.__version__}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.2f}")
-        sweep(repeats, target)
-        return
     torch = None if args.no_torch else try_import_torch()
     if torch is not None and args.torch_threads:
         torch.set_num_threads(args.torch_threads)
+    if args.sweep:
+        print(f"conv forms on the CPU, float32, ms per call (median of {repeats} interleaved loops); "
+              f"jax {jax.__version__}; {os.cpu_count()} cpus; load average {os.getloadavg()[0]:.2f}")
+        sweep(repeats, target, torch)
+        return
     print(f"conv / max-pool lowerings, float32, ms per call ({args.stat} of {repeats} interleaved loops of "
           f"~{target * 1e3:.0f} ms)")
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; "
