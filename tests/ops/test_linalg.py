@@ -155,7 +155,6 @@ def test_side_by_side(xs, ws, stride, padding, dilation):
     the batch laid side by side along the width (XLA:CPU splits that one across threads): the same
     values forward and in both gradients, through one convolution of a 1 x H x N*W image."""
     x, w, g, key, y, (gx, gw) = _with_reference(xs, ws, (stride, padding, dilation, 1), seed=2)
-    nd = x.ndim - 2
     fwd = jax.jit(lambda x, w: conv_forward(x, w, *key))
     dx = jax.jit(lambda g, w: conv_input_grad(g, w, x.shape, *key))
     _close(fwd(x, w), y, 1e-5)
