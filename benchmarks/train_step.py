@@ -175,9 +175,11 @@ class TracennStep:
         donated state threaded by hand: no guards, no write-back (reads runtime internals)."""
         e = self.fn._last
         g = e.graph
-        names, wnames = list(g.state), list(g.writes)
+        names, wnames = list(g.state), [n for n, v in g.writes.items() if v is not None]
         st = e.state_tensors
         widx = [wnames.index(names[i]) for i in e.donate]
+        if e.write_index is not None:  # a Value written under several names is returned once
+            widx = [e.write_index[j] for j in widx]
         kept = [st[i]._value for i in e.keep]
         ins = [self.x._value, self.y._value]
         rng = e.rng_args()

@@ -84,7 +84,8 @@ def test_the_watcher_reads_what_the_function_captures(make):
     # the reader's two forms (names for the compile, values for the per-call watch) agree
     assert _capture_reader(fn, named=False)() == [v for _, v in _captures(fn)]
     opts = [o for o in objs if isinstance(o, tracenn.optim.Optimizer)]
-    assert len(key) == len(objs) + 5 * len(opts)  # grads and options of one group, then three state parts
+    # grads and options of one group, then three state parts and the shared scalar states
+    assert len(key) == len(objs) + 6 * len(opts)
 
 
 def test_the_key_moves_with_what_a_step_reads():

@@ -255,7 +255,8 @@ def _function_source(fn):
         extra = _step_state(state, optimizers)
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
     skey = (mods_key, _state_key(state), _global_hooks_key(),
-            _options_key([o for _, o in extra.get("optimizers", ())]), _dispatch.AUTOCAST[0])
+            _options_key([o for _, o in extra.get("optimizers", ())]), _dispatch.AUTOCAST[0],
+            tuple(extra.get("aliases", {}).items()))
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 
 
@@ -295,16 +296,47 @@ def _step_state(state, optimizers) -> dict:
     for n, p in grad_params.items():
         if p.grad is not None:
             state[f"{n}.grad"] = GradRef(p)
+    aliases = {}
     for oname, opt in optimizers:
+        first = {}
+        shared = dict(zip(opt._scalar_state, _shared_scalars(opt)))
         for p, st in opt.state.items():
             pname = names.get(id(p), f"{oname}.state[?]")
             for k, v in st.items():
                 if isinstance(v, Tensor):
-                    state[f"{oname}.state[{pname}].{k}"] = v
+                    n = f"{oname}.state[{pname}].{k}"
+                    state[n] = v
+                    if shared.get(k):
+                        aliases[n] = first.setdefault(k, n)
         for gi, group in enumerate(opt.param_groups):
             if isinstance(group.get("lr"), (int, float)):
                 state[f"{oname}.param_groups[{gi}].lr"] = OptionRef(group, "lr")
-    return {"grad_params": grad_params, "optimizers": list(optimizers)}
+    aliases = {n: f for n, f in aliases.items() if n != f}
+    return {"grad_params": grad_params, "optimizers": list(optimizers), "aliases": aliases}
+
+
+_VALUE = operator.attrgetter("_value")
+
+
+def _shared_scalars(opt) -> tuple:
+    """Per scalar state key of ``opt`` (``_scalar_state``: Adam's ``step``...), whether two or more
+    parameters have that 0-d tensor and all of them hold one array. Eager steps write one shared
+    array into every parameter's ``step`` (optimizer.set_host_value) and a compiled step returns
+    one (writes.unique_writes), so a step's counts enter its program once instead of once per
+    parameter: 26 inputs, outputs and bias-correction chains fewer for the transformer benchmark.
+    Part of the watch key (this runs on every call of a compiled step)."""
+    states = opt.state.values()
+    if len(states) < 2:
+        return (False,) * len(opt._scalar_state)
+    out = []
+    for k in opt._scalar_state:
+        try:
+            ids = set(map(id, map(_VALUE, map(operator.itemgetter(k), states))))
+        except (KeyError, AttributeError):  # a parameter without it, or a plain-number state
+            out.append(False)
+            continue
+        out.append(len(ids) == 1)
+    return tuple(out)
 
 
 def _is_param(t) -> bool:
@@ -353,6 +385,7 @@ def _watch_key(objs) -> tuple:
             key.append(tuple(map(id, st)))
             key.append(tuple(map(len, st.values())))
             key.append(tuple(map(id, chain.from_iterable(map(dict.values, st.values())))))
+            key.append(_shared_scalars(obj))
     return tuple(key)
 
 

@@ -144,6 +144,7 @@ class Graph:
         self.modules: dict[str, str] = {}
         self.deferred: list = []  # (fn, args, kwargs) the runtime calls after each call (scheduler.step)
         self.creates: dict = {}   # write name -> (optimizer, param, key): state the call makes
+        self.aliases: dict = {}   # state name -> the earlier state name whose Value it reads (one array)
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class Graph:
         g.modules = dict(self.modules)
         g.deferred = list(self.deferred)
         g.creates = dict(self.creates)
+        g.aliases = dict(self.aliases)
         return g
 
     def leaves(self) -> list[Value]:
@@ -465,6 +467,20 @@ def _const_lines(g: Graph) -> list[tuple[str, str]]:
             for name, c in g.const_values.items()]
 
 
+def _alias_lines(g: Graph) -> list[tuple[str, int]]:
+    """One comment per group of state tensors that share one array (an optimizer's step counts):
+    ``# opt.state[l1.bias].step, opt.state[l2.weight].step and 24 more = %opt.state[l1.weight].step
+    (one array)``."""
+    groups: dict = {}
+    for name, same in g.aliases.items():
+        groups.setdefault(same, []).append(name)
+    out = []
+    for same, names in groups.items():
+        shown = ", ".join(names[:2]) + (f" and {len(names) - 2} more" if len(names) > 2 else "")
+        out.append((f"  # {shown} = %{same} (one array)", -1))
+    return out
+
+
 def _tail_lines(g: Graph) -> list[tuple[str, int]]:
     """Writes, RNG advances and ``return``: what follows the nodes."""
     rows = [(f"{name} <- {_ref(v)}", "") for name, v in g.writes.items()]
@@ -485,7 +501,7 @@ def _graph_lines(g: Graph) -> list[tuple[str, int]]:
                 marked.append((f"  # ---- {cur} ----", -1))
             marked.append(line)
         lines = marked
-    return [(_header(g), -1)] + lines + [("  " + t, -1) for t, _ in _tail_lines(g)]
+    return [(_header(g), -1)] + _alias_lines(g) + lines + [("  " + t, -1) for t, _ in _tail_lines(g)]
 
 
 def format_graph(g: Graph) -> str:

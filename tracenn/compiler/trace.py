@@ -83,10 +83,17 @@ class Tracer:
         """A concrete array met while tracing: a named constant of the graph."""
         v = self.const_ids.get(id(arr))
         if v is None:
-            name = f"c{len(self.graph.consts)}"
-            v = Value(name, np.shape(arr), arr.dtype, "const", device=self.device)
-            self.graph.consts[name] = arr
-            self.graph.const_values[name] = v
+            # A scalar is also found by value: the step counts a first optimizer step makes are
+            # equal arrays, and as one Value they become one output that every parameter shares.
+            by_value = ("0-d", arr.dtype, np.asarray(arr).tobytes()) if np.ndim(arr) == 0 else None
+            v = self.const_ids.get(by_value)
+            if v is None:
+                name = f"c{len(self.graph.consts)}"
+                v = Value(name, np.shape(arr), arr.dtype, "const", device=self.device)
+                self.graph.consts[name] = arr
+                self.graph.const_values[name] = v
+                if by_value is not None:
+                    self.const_ids[by_value] = v
             self.const_ids[id(arr)] = v
             self.kept.append(arr)  # ids stay unique while we trace
         return v
@@ -306,7 +313,8 @@ def _arg_names(fn, n: int) -> list[str]:
 
 
 def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: str,
-          mode: str = "", grad_params: dict | None = None, optimizers=()) -> tuple[Graph, list]:
+          mode: str = "", grad_params: dict | None = None, optimizers=(),
+          aliases: dict | None = None) -> tuple[Graph, list]:
     """Trace ``fn(*args, **kwargs)`` into a Graph.
 
     ``state``: the tensors that enter under a name (parameters, buffers, captured tensors), in
@@ -315,7 +323,11 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
 
     A training step also passes ``grad_params`` (name -> parameter: whose ``.grad`` the step may
     set, written back as ``name.grad``) and the ``optimizers`` it steps (their state must exist
-    made in the traced step becomes a write that creates it after the call).
+    made in the traced step becomes a write that creates it after the call). ``aliases`` maps
+    state names to an earlier name whose tensor holds the same array (an optimizer's shared step
+    counts, see api._shared_scalars): such a tensor reads the earlier name's Value, so the program
+    takes that array once and the passes merge the computations on it; the runtime checks that the
+    arrays are still shared before every call.
     """
     names = {id(m): p for p, m in modules}
     from ..device import to_jax
@@ -367,6 +379,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     orig_grads = {n: p.grad for n, p in grad_params.items()}
     opt_keys = [((oname, o), {id(p): set(st) for p, st in o.state.items()}) for oname, o in optimizers]
     undos = []
+    saved_values = {}  # state name -> its array, to check aliases
     try:
         for sname, t in state.items():
             if hasattr(t, "trace_in"):  # a ref (a .grad, a learning rate): see runtime/refs.py
@@ -379,6 +392,12 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             v = t._value
             val = Value(sname, v.shape, v.dtype, kind, device=device)
             graph.state[sname] = val
+            same = aliases.get(sname) if aliases else None
+            if same is not None and v.ndim == 0 and t._base is None and state[same]._value is graph.state[same] \
+                    and saved_values.get(same) is v:
+                graph.aliases[sname] = same  # the tensor reads the earlier name's Value
+                val = graph.state[same]
+            saved_values[sname] = v
             t._value = val
             if t._requires_grad and t._node is None:
                 tracer.rg.add(val)
@@ -409,7 +428,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             if hasattr(t, "trace_in"):
                 continue
             v = t._value
-            if v is not graph.state[sname]:
+            if v is not graph.state[graph.aliases.get(sname, sname)]:
                 graph.writes[sname] = tracer.value_of(t) if isinstance(v, Value) else tracer.const(v)
         for (mod, bname, sname), orig in owners.items():
             now = mod._buffers.get(bname)

@@ -131,8 +131,14 @@ def scalar_dtype() -> _dt.dtype:
 
 def new_scalar_state(value: float, device=None) -> Tensor:
     """A fresh 0-d state tensor (a new object: state tensors are written in place). As in torch
-    it lives on the CPU unless ``device`` is given (capturable mode: the parameter's device)."""
-    t = _tensor(float(value), dtype=scalar_dtype(), device=device)
+    it lives on the CPU unless ``device`` is given (capturable mode: the parameter's device).
+    Outside a trace, tensors made with the same value share one array, as eager steps leave them
+    (a compiled step then takes them as one input: see compiler/api._shared_scalars); a trace
+    makes them as it makes any tensor, and finds equal ones by value (Tracer.const)."""
+    if device is None and _dispatch.TRACE[0] is None:  # one array for equal counts (writes replace it)
+        t = Tensor._wrap(_scalar(float(value), scalar_dtype())._value)
+    else:
+        t = _tensor(float(value), dtype=scalar_dtype(), device=device)
     t._optim_host = (t._version, float(value))
     return t
 
@@ -410,9 +416,19 @@ class Optimizer:
 
         param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups)]
         self.__setstate__({"state": state, "param_groups": param_groups})
+        self._share_scalar_state()
 
         for post_hook in self._optimizer_load_state_dict_post_hooks.values():
             post_hook(self)
+
+    def _share_scalar_state(self) -> None:
+        """Make the loaded 0-d scalar states (``step``...) of equal value hold one array, as eager
+        steps leave them, so a compiled step takes them as one input (api._shared_scalars)."""
+        for st in self.state.values():
+            for key in self._scalar_state:
+                t = st.get(key)
+                if isinstance(t, Tensor) and t.dim() == 0 and t._base is None:
+                    set_host_value(t, host_value(t))
 
     def _upgrade_scalar_state(self, *keys: str) -> None:
         """State saved with plain-number ``step``s (old torch) gets 0-d tensors, as torch's

@@ -34,7 +34,7 @@ from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import gradcall
 from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reaching, _ScaledGrads
 from .reasons import _type, describe_change
-from .writes import batched_writes, donated_state, grad_setter, unread_grads, write_targets
+from .writes import batched_writes, donated_state, grad_setter, unique_writes, unread_grads, write_targets
 
 _INEXACT = frozenset("fcV")
 _VERSION = operator.attrgetter("_ver")  # a root tensor's version counter
@@ -75,13 +75,13 @@ class Entry:
         state_names = list(g.state)
         self.deferred = list(g.deferred)
         self.write_targets = write_targets(g, state_tensors, grad_params or {})
-        self.batched_writes = batched_writes(self.write_targets)
+        run, self.write_index = unique_writes(built.run, g)
+        self.batched_writes = batched_writes(self.write_targets, self.write_index)
         self.clears = [grad_setter(grad_params, name) for name, v in g.writes.items() if v is None]
         self.out_is_value = [hasattr(v, "symbolic") for v in g.outputs]
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
         self.n_out = len(outs)
-        run = built.run
         # Off the CPU, the program also returns each generator's next counter (see rng_args).
         self.device_counters = bool(g.rng) and _platform(state_tensors) in DEVICE_COUNTER_PLATFORMS
         if self.device_counters:
@@ -94,16 +94,22 @@ class Entry:
             # Donation: the arrays of state tensors the program rewrites (parameters and optimizer
             # state of a training step, running statistics) are given to XLA to reuse, so a step
             # needs no second copy of them. See writes.donated_state for when one is copied first.
+            # (Not 0-d state, such as step counts: a scalar's buffer is not worth reusing, and XLA
+            # copies a donated input it still reads after the write.)
             written = set(g.writes)
             self.donate = [i for i, (n, t) in enumerate(zip(state_names, state_tensors))
-                           if n in written and not hasattr(t, "trace_in") and t._base is None]
+                           if n in written and not hasattr(t, "trace_in") and t._base is None
+                           and g.state[n].shape != ()]
             # A step that starts with zero_grad() replaces every .grad without reading it: the old
             # grads are dropped before the call (as zero_grad() drops them) and not passed, so
             # their memory is free for the new ones.
             unread = unread_grads(g)
             self.dropped = [i for i, n in enumerate(state_names) if n in unread]
-            if self.donate or self.dropped:
-                skip = set(self.donate) | set(self.dropped)
+            # State that reads another name's Value (graph.aliases) is not passed at all. (That the
+            # arrays are still shared is a guard: api._shared_scalars, in the step's watch key.)
+            aliased = [i for i, n in enumerate(state_names) if n in g.aliases]
+            if self.donate or self.dropped or aliased:
+                skip = set(self.donate) | set(self.dropped) | set(aliased)
                 keep_idx = [i for i in range(len(state_tensors)) if i not in skip]
                 donate_idx = self.donate
                 n_state = len(state_tensors)
@@ -430,8 +436,9 @@ class Entry:
                 w = writes[i]
                 p.grad = None if w is None else wrap(w)
         else:
-            for w, target in zip(writes, self.write_targets):
-                target(w, in_tensors)
+            index = self.write_index or range(len(self.write_targets))
+            for i, target in zip(index, self.write_targets):
+                target(writes[i], in_tensors)
         for clear in self.clears:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step

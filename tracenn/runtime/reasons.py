@@ -83,6 +83,28 @@ def _structure_change(a, b) -> list[str]:
     for name in sa:
         if name not in sb:
             out.append(f"{name!r} was removed")
-    if a[2:] != b[2:]:
+    if a[2] != b[2]:
         out.append("global module hooks changed")
+    # the rest: a module's (autocast,); a function's (optimizer options, autocast, shared arrays)
+    rest_a, rest_b = a[3:], b[3:]
+    if len(rest_a) == len(rest_b) == 3:
+        if rest_a[0] != rest_b[0]:
+            out.append("optimizer options changed")
+        if rest_a[2] != rest_b[2]:
+            out.append(_shared_change(dict(rest_a[2]), dict(rest_b[2])))
+        rest_a, rest_b = rest_a[1:2], rest_b[1:2]
+    if rest_a != rest_b:
+        out.append(f"autocast changed: {_short(rest_a)} -> {_short(rest_b)}")
     return out or ["module state changed"]
+
+
+def _shared_change(a: dict, b: dict) -> str:
+    """Aliases (state name -> the name whose array it shares) before and after, in words."""
+    gone = [n for n in a if b.get(n) != a[n]]
+    names = gone or [n for n in b if n not in a]
+    more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+    verb = "share" if more else "shares"
+    if gone:
+        return (f"optimizer state {gone[0]!r}{more} no longer {verb} one array with {a[gone[0]]!r} (one was "
+                "changed apart from the others): each now enters the program on its own")
+    return f"optimizer state {names[0]!r}{more} now {verb} one array with {b[names[0]]!r}: it enters the program once"

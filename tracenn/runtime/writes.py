@@ -94,12 +94,37 @@ def input_setter(i):
     return set_input
 
 
-def batched_writes(targets):
+def unique_writes(run, g):
+    """``run`` (from ``lower``) returning each written Value once, and for each non-None write of
+    ``g`` its position in that shorter list; ``(run, None)`` when no Value is written twice.
+
+    A Value written under several names (the step count an optimizer shares across parameters,
+    see api._shared_scalars) is one output array: returned once per name, XLA would copy it into
+    a buffer per name, and the names would no longer share it at the next call."""
+    vals = [v for v in g.writes.values() if v is not None]
+    at, keep = {}, []
+    for j, v in enumerate(vals):
+        if id(v) not in at:
+            at[id(v)] = len(keep)
+            keep.append(j)
+    if len(keep) == len(vals):
+        return run, None
+
+    def run_unique(state, rng, inputs):
+        outs, writes = run(state, rng, inputs)
+        return outs, [writes[j] for j in keep]
+
+    return run_unique, [at[id(v)] for v in vals]
+
+
+def batched_writes(targets, index=None):
     """The common writes of ``targets`` (from :func:`write_targets`) as two index lists, for two
     plain loops instead of a setter call each: ``([(i, state tensor)], [(i, parameter)])``, or
-    None when any other kind of write is there (then the setters run, in the graph's order)."""
+    None when any other kind of write is there (then the setters run, in the graph's order).
+    ``index``: each target's position in the program's writes (from :func:`unique_writes`)."""
     kinds = [getattr(t, "write_kind", None) for t in targets]
     if not all(kinds):
         return None
-    return ([(i, t.tensor) for i, (k, t) in enumerate(zip(kinds, targets)) if k == "state"],
-            [(i, t.param) for i, (k, t) in enumerate(zip(kinds, targets)) if k == "grad"])
+    index = range(len(targets)) if index is None else index
+    return ([(i, t.tensor) for i, k, t in zip(index, kinds, targets) if k == "state"],
+            [(i, t.param) for i, k, t in zip(index, kinds, targets) if k == "grad"])
