@@ -423,3 +423,34 @@ def test_recompile_reason_compares_with_the_latest_call(x):
     cm(x)  # a cache hit of the first program
     cm(tracenn.randn(3, 4))
     assert reasons(cm)[2] == "input 'x' shape changed: [2, 4] -> [3, 4]"
+
+
+def test_recompile_reasons_name_optimizer_options_and_autocast(x):
+    """Each part of a step's structure key has its own words (these once all read "global module
+    hooks changed")."""
+    import tracenn.nn.functional as F
+    lin = nn.Linear(4, 2)
+    opt = tracenn.optim.SGD(lin.parameters(), lr=0.1, momentum=0.9)
+
+    @tracenn.compile
+    def step(x):
+        opt.zero_grad()
+        loss = F.mse_loss(lin(x), tracenn.zeros(2, 2))
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(x), step(x)
+    opt.param_groups[0]["momentum"] = 0.5
+    step(x)
+    assert reasons(step)[-1] == "optimizer options changed"
+    with tracenn.autocast("cpu", dtype=tracenn.bfloat16):
+        step(x)
+    assert reasons(step)[-1].startswith("autocast changed: ")
+
+    model = Body()
+    cm = tracenn.compile(model)
+    cm(x)
+    with tracenn.autocast("cpu", dtype=tracenn.bfloat16):
+        cm(x)
+    assert reasons(cm)[-1] == "autocast changed: off -> to bfloat16"

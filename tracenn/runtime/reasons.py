@@ -94,8 +94,14 @@ def _structure_change(a, b) -> list[str]:
             out.append(_shared_change(dict(rest_a[2]), dict(rest_b[2])))
         rest_a, rest_b = rest_a[1:2], rest_b[1:2]
     if rest_a != rest_b:
-        out.append(f"autocast changed: {_short(rest_a)} -> {_short(rest_b)}")
+        out.append(f"autocast changed: {_autocast(rest_a)} -> {_autocast(rest_b)}")
     return out or ["module state changed"]
+
+
+def _autocast(rest) -> str:
+    """The autocast part of a structure key, (low dtype or None,), in words."""
+    dtype = rest[0] if len(rest) == 1 else rest
+    return "off" if dtype is None else f"to {dtype}"
 
 
 def _shared_change(a: dict, b: dict) -> str:
