@@ -164,4 +164,6 @@ from . import optim  # noqa: E402,F401
 from .compiler.api import compile  # noqa: E402,F401
 from . import amp  # noqa: E402,F401
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
+cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast (deprecated spellings)
+cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401

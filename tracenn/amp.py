@@ -11,8 +11,8 @@ is a different program from one made outside (the casts are in the graph), and b
 
 The lists follow torch's autocast lists at the level of tracenn's primitives (tracenn has no
 ``layer_norm`` or ``softmax`` primitive: they are composites whose reductions run in float32).
-float16 training usually also needs loss scaling (torch's ``GradScaler``), which tracenn does not
-provide yet; bfloat16 (the CPU default) does not need it.
+float16 training also needs loss scaling: :class:`GradScaler` (``tracenn.amp.GradScaler``, as
+torch's; also ``tracenn.cuda.amp.GradScaler``). bfloat16 (the CPU default) does not need it.
 
 >>> import tracenn
 >>> w = tracenn.randn(4, 4, requires_grad=True)
@@ -31,7 +31,7 @@ import functools
 from . import _dispatch
 from . import dtypes as _dt
 
-__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype"]
+__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "GradScaler"]
 
 # torch's autocast lists, at the level of tracenn's primitives.
 LOW_PRECISION_OPS = ("matmul", "conv", "conv_transpose", "einsum")
@@ -104,3 +104,36 @@ def get_autocast_dtype(device_type: str = "cpu"):
     """The active region's low-precision dtype (the default dtype for ``device_type`` outside one)."""
     cur = _dispatch.AUTOCAST[0]
     return _dt.from_np(cur) if cur is not None else _DEFAULTS[device_type.split(":")[0]]
+
+
+from ._grad_scaler import GradScaler  # noqa: E402
+
+
+def _device_namespace(device: str):
+    """``tracenn.cuda.amp`` / ``tracenn.cpu.amp``: torch's older spellings, ``GradScaler`` and
+    ``autocast`` with the device fixed, which warn (FutureWarning) as torch's do."""
+    import sys
+    import types
+    import warnings
+    name = f"tracenn.{device}.amp"
+    mod = types.ModuleType(name, f"``torch.{device}.amp``: deprecated spellings of tracenn.amp's GradScaler and autocast.")
+
+    class _Scaler(GradScaler):
+        def __init__(self, init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,
+                     enabled=True):
+            warnings.warn(f"`torch.{device}.amp.GradScaler(args...)` is deprecated. Please use "
+                          f"`torch.amp.GradScaler('{device}', args...)` instead.", FutureWarning, stacklevel=2)
+            super().__init__(device, init_scale, growth_factor, backoff_factor, growth_interval, enabled)
+
+    class _Autocast(autocast):
+        def __init__(self, enabled=True, dtype=None, cache_enabled=True):
+            warnings.warn(f"`torch.{device}.amp.autocast(args...)` is deprecated. Please use "
+                          f"`torch.amp.autocast('{device}', args...)` instead.", FutureWarning, stacklevel=2)
+            super().__init__(device, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    _Scaler.__name__ = _Scaler.__qualname__ = "GradScaler"
+    _Autocast.__name__ = _Autocast.__qualname__ = "autocast"
+    _Scaler.__module__ = _Autocast.__module__ = name
+    mod.GradScaler, mod.autocast = _Scaler, _Autocast
+    sys.modules[name] = mod
+    return mod

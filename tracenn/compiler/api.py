@@ -250,13 +250,16 @@ def _function_source(fn):
             state[name] = obj
             seen.add(id(obj))
     extra = {}
-    optimizers = [(name, obj) for name, obj in _captures(target) if _is_optimizer(obj)]
-    if optimizers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
-        extra = _step_state(state, optimizers)
+    captured = _captures(target)
+    optimizers = [(name, obj) for name, obj in captured if _is_optimizer(obj)]
+    scalers = [(name, obj) for name, obj in captured if isinstance(obj, _classes()[3])]
+    if optimizers or scalers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
+        extra = _step_state(state, optimizers, scalers)
     mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
     skey = (mods_key, _state_key(state), _global_hooks_key(),
-            _options_key([o for _, o in extra.get("optimizers", ())]), _dispatch.AUTOCAST[0],
-            tuple(extra.get("aliases", {}).items()))
+            (_options_key([o for _, o in extra.get("optimizers", ())]),
+             tuple(sc._compile_key() for sc in extra.get("scalers", ()))),
+            _dispatch.AUTOCAST[0], tuple(extra.get("aliases", {}).items()))
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 
 
@@ -270,19 +273,20 @@ def _is_optimizer(obj) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _classes():
-    """(Module, Optimizer, Parameter), imported on first use (they import the compiler), then
-    kept: the checks run on every call of a compiled function."""
+    """(Module, Optimizer, Parameter, GradScaler), imported on first use (they import the
+    compiler), then kept: the checks run on every call of a compiled function."""
+    from .._grad_scaler import GradScaler
     from ..nn.modules.module import Module
     from ..nn.parameter import Parameter
     from ..optim.optimizer import Optimizer
-    return Module, Optimizer, Parameter
+    return Module, Optimizer, Parameter, GradScaler
 
 
-def _step_state(state, optimizers) -> dict:
+def _step_state(state, optimizers, scalers=()) -> dict:
     """A training step's extra state: every parameter's ``.grad`` (a ref, when set), each
-    optimizer's state tensors, and each param group's learning rate (an input, so schedulers
-    never force a recompile). Parameters the step optimizes but no captured module holds enter as
-    ``<optimizer>.param_groups[i].params[j]``."""
+    optimizer's state tensors, each param group's learning rate (an input, so schedulers never
+    force a recompile) and each GradScaler's scale and growth tracker. Parameters the step
+    optimizes but no captured module holds enter as ``<optimizer>.param_groups[i].params[j]``."""
     from ..runtime.refs import GradRef, OptionRef
     names = {id(t): n for n, t in state.items()}
     for oname, opt in optimizers:
@@ -311,8 +315,12 @@ def _step_state(state, optimizers) -> dict:
         for gi, group in enumerate(opt.param_groups):
             if isinstance(group.get("lr"), (int, float)):
                 state[f"{oname}.param_groups[{gi}].lr"] = OptionRef(group, "lr")
+    for sname, sc in scalers:
+        for attr, t in sc._compile_state().items():
+            state[f"{sname}.{attr}"] = t
     aliases = {n: f for n, f in aliases.items() if n != f}
-    return {"grad_params": grad_params, "optimizers": list(optimizers), "aliases": aliases}
+    return {"grad_params": grad_params, "optimizers": list(optimizers), "aliases": aliases,
+            "scalers": [sc for _, sc in scalers]}
 
 
 _VALUE = operator.attrgetter("_value")
@@ -375,9 +383,11 @@ def _step_watcher(fn):
 
 def _watch_key(objs) -> tuple:
     key = list(map(id, objs))
-    optimizer = _classes()[1]
+    _, optimizer, _, scaler = _classes()
     for obj in objs:
-        if isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
+        if isinstance(obj, scaler):
+            key.append(obj._compile_key())
+        elif isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
             for g in obj.param_groups:
                 key.append(tuple(map(_IS_NONE, map(_GRAD, g["params"]))))
                 key.append(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr")))

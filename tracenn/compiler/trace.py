@@ -314,7 +314,7 @@ def _arg_names(fn, n: int) -> list[str]:
 
 def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: str,
           mode: str = "", grad_params: dict | None = None, optimizers=(),
-          aliases: dict | None = None) -> tuple[Graph, list]:
+          aliases: dict | None = None, scalers=()) -> tuple[Graph, list]:
     """Trace ``fn(*args, **kwargs)`` into a Graph.
 
     ``state``: the tensors that enter under a name (parameters, buffers, captured tensors), in
@@ -327,7 +327,8 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     state names to an earlier name whose tensor holds the same array (an optimizer's shared step
     counts, see api._shared_scalars): such a tensor reads the earlier name's Value, so the program
     takes that array once and the passes merge the computations on it; the runtime checks that the
-    arrays are still shared before every call.
+    arrays are still shared before every call. ``scalers``: the GradScalers the step uses (their
+    scale and growth tracker are in ``state``); each must end the step with its iteration done.
     """
     names = {id(m): p for p, m in modules}
     from ..device import to_jax
@@ -416,6 +417,12 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
             _dispatch.TRACE[0] = prev
             for t, value, ver, writes in tracer.mutated.values():
                 t._value, t._ver, t._writes = value, ver, writes
+            pending = [sc._trace_done() for sc in scalers]  # (no traced value stays on them)
+        if any(pending):
+            raise UnsupportedError(
+                "GradScaler: the compiled step called scaler.step(optimizer) (or unscale_) but not "
+                "scaler.update(); a compiled program replays the whole step, so call scaler.update() "
+                "inside the compiled function, after scaler.step(optimizer)")
         if tracer.mutated:
             shapes = ", ".join(f"{type_str(t.shape, value.dtype)}" for t, value, _, _ in tracer.mutated.values())
             raise UnsupportedError(

@@ -635,13 +635,15 @@ class Compiled:
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError):
                 raise
-            if not self._warned_fallback:
+            if getattr(e, "quiet", False):  # planned (GradScaler: an optimizer's first step)
+                pass
+            elif not self._warned_fallback:
                 how = "fallback='eager'" if isinstance(e, DataDependentError) else "unsupported in a program"
                 warnings.warn(f"tracenn.compile({how}): running {self._name} eagerly for this "
                               f"input signature. {e}", stacklevel=3)
                 self._warned_fallback = True
             built = None
-            reason += f" (runs eagerly: {type(e).__name__})"
+            reason += f" (runs eagerly: {e})" if getattr(e, "quiet", False) else f" (runs eagerly: {type(e).__name__})"
         entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None and not step,
                       self._extra.get("grad_params"), self._mesh)
         if entry.eager or self._check:

@@ -85,11 +85,15 @@ def _structure_change(a, b) -> list[str]:
             out.append(f"{name!r} was removed")
     if a[2] != b[2]:
         out.append("global module hooks changed")
-    # the rest: a module's (autocast,); a function's (optimizer options, autocast, shared arrays)
+    # the rest: a module's (autocast,); a function's ((optimizer options, GradScaler keys), autocast,
+    # shared arrays)
     rest_a, rest_b = a[3:], b[3:]
     if len(rest_a) == len(rest_b) == 3:
-        if rest_a[0] != rest_b[0]:
+        (opt_a, sc_a), (opt_b, sc_b) = rest_a[0], rest_b[0]
+        if opt_a != opt_b:
             out.append("optimizer options changed")
+        if sc_a != sc_b:
+            out.append("a GradScaler's options or scale tensor changed")
         if rest_a[2] != rest_b[2]:
             out.append(_shared_change(dict(rest_a[2]), dict(rest_b[2])))
         rest_a, rest_b = rest_a[1:2], rest_b[1:2]
