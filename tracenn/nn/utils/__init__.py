@@ -4,7 +4,11 @@ from . import rnn  # noqa: F401  (PackedSequence, pack_padded_sequence, pad_sequ
 from .clip_grad import (  # noqa: F401
     clip_grad_norm, clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm)
 from .convert_parameters import parameters_to_vector, vector_to_parameters  # noqa: F401
+from . import fusion, stateless  # noqa: F401
+from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights  # noqa: F401
+from .init import skip_init  # noqa: F401
 
 __all__ = ["hooks"]
 __all__ += ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
-            "parameters_to_vector", "vector_to_parameters"]
+            "parameters_to_vector", "vector_to_parameters", "fuse_conv_bn_eval", "fuse_conv_bn_weights",
+            "fuse_linear_bn_eval", "fuse_linear_bn_weights", "skip_init", "stateless"]
