@@ -168,7 +168,7 @@ def test_spectral_norm_normalises_the_largest_singular_value():
         parametrizations.spectral_norm(nn.Linear(2, 2), n_power_iterations=0)
 
 
-@pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm", "old_weight_norm"])
+@pytest.mark.parametrize("kind", ["weight_norm", "spectral_norm", "old_weight_norm", "old_spectral_norm"])
 def test_compiled_training_step_equals_eager(kind):
     import warnings
 
@@ -177,8 +177,8 @@ def test_compiled_training_step_equals_eager(kind):
         m = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            if kind == "old_weight_norm":
-                tracenn.nn.utils.weight_norm(m[0])
+            if kind.startswith("old_"):
+                getattr(tracenn.nn.utils, kind[4:])(m[0])
             else:
                 getattr(parametrizations, kind)(m[0])
         return m, tracenn.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
@@ -239,3 +239,54 @@ def test_old_weight_norm_matches_torch():
     assert list(m.state_dict()) == list(t.state_dict())
     for k, v in t.state_dict().items():
         np.testing.assert_allclose(to_np(m.state_dict()[k]), v.detach().numpy(), rtol=1e-6, err_msg=k)
+
+
+def test_old_spectral_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    tracenn.manual_seed(4)
+    m = nn.Conv2d(3, 4, 3)
+    t = torch.nn.Conv2d(3, 4, 3)
+    t.load_state_dict({k: torch.tensor(to_np(v)) for k, v in m.state_dict().items()})
+    tracenn.nn.utils.spectral_norm(m, n_power_iterations=2)
+    torch.nn.utils.spectral_norm(t, n_power_iterations=2)
+    assert list(m.state_dict()) == list(t.state_dict()) == ["bias", "weight_orig", "weight_u", "weight_v"]
+    with tracenn.no_grad():  # torch's random start vectors
+        m.weight_u.copy_(tracenn.tensor(t.weight_u.numpy()))
+        m.weight_v.copy_(tracenn.tensor(t.weight_v.numpy()))
+    x = tracenn.randn(2, 3, 5, 5)
+    tx = torch.tensor(to_np(x))
+    for _ in range(3):  # training-mode forwards: one power iteration each
+        np.testing.assert_allclose(to_np(m(x)), t(tx).detach().numpy(), rtol=1e-4, atol=1e-5)
+    for k in ("weight_u", "weight_v"):
+        np.testing.assert_allclose(to_np(getattr(m, k)), getattr(t, k).numpy(), rtol=1e-5, atol=1e-6)
+    m.eval(), t.eval()
+    u = to_np(m.weight_u).copy()
+    np.testing.assert_allclose(to_np(m(x)), t(tx).detach().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(to_np(m.weight_u), u)  # eval: no iteration
+    tracenn.nn.utils.remove_spectral_norm(m)
+    torch.nn.utils.remove_spectral_norm(t)
+    assert type(m) is nn.Conv2d and list(m.state_dict()) == list(t.state_dict()) == ["bias", "weight"]
+    np.testing.assert_allclose(to_np(m.weight), t.weight.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_old_spectral_norm_errors_and_copies():
+    m = tracenn.nn.utils.spectral_norm(nn.Linear(3, 2))
+    with pytest.raises(RuntimeError, match="Cannot register two spectral_norm hooks on the same parameter weight"):
+        tracenn.nn.utils.spectral_norm(m)
+    with pytest.raises(ValueError, match="Expected n_power_iterations to be positive"):
+        tracenn.nn.utils.spectral_norm(nn.Linear(3, 2), n_power_iterations=0)
+    with pytest.raises(ValueError, match="spectral_norm of 'weight' not found in Linear"):
+        tracenn.nn.utils.remove_spectral_norm(nn.Linear(3, 2))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        tracenn.nn.utils.weight_norm(m, name="bias", dim=None)  # two computed attributes on one module
+    m.eval()
+    w, b = to_np(m.weight), to_np(m.bias)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        np.testing.assert_allclose(to_np(clone.weight), w, rtol=1e-6)
+        np.testing.assert_allclose(to_np(clone.bias), b, rtol=1e-6)
+    tracenn.nn.utils.remove_spectral_norm(m)
+    assert type(m).__name__ == "Linear" and type(m) is not nn.Linear  # bias is still weight-normed
+    tracenn.nn.utils.remove_weight_norm(m, "bias")
+    assert type(m) is nn.Linear

@@ -20,7 +20,7 @@ def __getattr__(name):
     if name in ("parametrize", "parametrizations"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
-    if name in ("weight_norm", "remove_weight_norm"):
+    if name in ("weight_norm", "remove_weight_norm", "spectral_norm", "remove_spectral_norm"):
         import importlib
-        return getattr(importlib.import_module(f"{__name__}._weight_norm"), name)
+        return getattr(importlib.import_module(f"{__name__}._computed"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
