@@ -167,3 +167,9 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast (deprecated spellings)
 cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
+from .linalg import inverse, logdet, matrix_exp, pinverse  # noqa: E402,F401
+from .linalg import det, slogdet  # noqa: E402,F401
+from .linalg import matrix_power  # noqa: E402,F401
+from .linalg import torch_cholesky as cholesky, torch_svd as svd  # noqa: E402,F401
+
