@@ -170,6 +170,6 @@ from . import func  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
 from .linalg import inverse, logdet, matrix_exp, pinverse  # noqa: E402,F401
 from .linalg import det, slogdet  # noqa: E402,F401
-from .linalg import matrix_power  # noqa: E402,F401
+from .linalg import geqrf, matrix_power  # noqa: E402,F401
 from .linalg import torch_cholesky as cholesky, torch_svd as svd  # noqa: E402,F401
 

@@ -394,6 +394,16 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
 # ---- the top-level spellings (torch.inverse, torch.det, torch.svd, ...) ---------------------------------
 
 _TorchSVD = _rt("svd", ["U", "S", "V"])
+_Geqrf = _rt("geqrf", ["a", "tau"])
+
+
+def geqrf(input, *, out=None):
+    """(a, tau): LAPACK's QR in Householder form (``householder_product(a, tau)`` is Q). Not
+    differentiable, as torch's."""
+    _float("geqrf", input)
+    if input.ndim < 2:
+        raise RuntimeError("torch.geqrf: input must have at least 2 dimensions.")
+    return _Geqrf(*_op("geqrf", input))
 
 
 def inverse(input, *, out=None):
@@ -430,5 +440,5 @@ def torch_cholesky(input, upper=False, *, out=None):
 
 for _name, _fn in [("inverse", inverse), ("det", det), ("logdet", logdet), ("slogdet", slogdet),
                    ("pinverse", pinverse), ("matrix_exp", matrix_exp), ("matrix_power", matrix_power),
-                   ("svd", torch_svd), ("cholesky", torch_cholesky)]:
+                   ("svd", torch_svd), ("cholesky", torch_cholesky), ("geqrf", geqrf)]:
     setattr(Tensor, _name, _fn)

@@ -290,3 +290,71 @@ def test_old_spectral_norm_errors_and_copies():
     assert type(m).__name__ == "Linear" and type(m) is not nn.Linear  # bias is still weight-normed
     tracenn.nn.utils.remove_weight_norm(m, "bias")
     assert type(m) is nn.Linear
+
+
+@pytest.mark.parametrize("shape,omap,triv", [((5, 5), None, True), ((6, 3), None, True), ((3, 6), "cayley", True),
+                                             ((6, 3), "householder", False), ((4, 4), "matrix_exp", False),
+                                             ((3, 6), "householder", True)])
+def test_orthogonal_stays_orthogonal_through_training(shape, omap, triv):
+    tracenn.manual_seed(0)
+    m = parametrizations.orthogonal(nn.Linear(shape[1], shape[0]), orthogonal_map=omap, use_trivialization=triv)
+    assert ("parametrizations.weight.0.base" in m.state_dict()) == triv
+    opt = tracenn.optim.SGD(m.parameters(), lr=0.1)
+    x, y = tracenn.randn(8, shape[1]), tracenn.randn(8, shape[0])
+    before = to_np(m.weight).copy()
+    for _ in range(3):
+        opt.zero_grad()
+        F.mse_loss(m(x), y).backward()
+        opt.step()
+    w = to_np(m.weight)
+    gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, np.eye(min(shape)), atol=2e-6)
+    assert np.abs(w - before).max() > 1e-3, "training moved the weight"
+
+
+def test_orthogonal_matches_torch_and_errors():
+    torch = pytest.importorskip("torch")
+    for shape, triv in (((5, 5), True), ((6, 3), False), ((3, 6), False)):
+        m = nn.Linear(shape[1], shape[0])
+        t = torch.nn.Linear(shape[1], shape[0])
+        t.load_state_dict({k: torch.tensor(to_np(v)) for k, v in m.state_dict().items()})
+        parametrizations.orthogonal(m, use_trivialization=triv)
+        torch.nn.utils.parametrizations.orthogonal(t, use_trivialization=triv)
+        assert list(m.state_dict()) == list(t.state_dict())
+        for k, v in t.state_dict().items():
+            np.testing.assert_allclose(to_np(m.state_dict()[k]), v.detach().numpy(), atol=1e-5, err_msg=k)
+        np.testing.assert_allclose(to_np(m.weight), t.weight.detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="Expected a matrix or batch of matrices. Got a tensor of 1 dimensions."):
+        parametrizations.orthogonal(nn.Linear(2, 2), name="bias")
+    with pytest.raises(ValueError, match='orthogonal_map has to be one of "matrix_exp", "cayley", "householder"'):
+        parametrizations.orthogonal(nn.Linear(2, 2), orthogonal_map="qr")
+    m = parametrizations.orthogonal(nn.Linear(3, 3), use_trivialization=False)
+    with pytest.raises(NotImplementedError, match="It is not possible to assign to the matrix exponential"):
+        m.weight = tracenn.eye(3)
+    m = parametrizations.orthogonal(nn.Linear(3, 3))
+    q = to_np(parametrizations._make_orthogonal(tracenn.randn(3, 3)))
+    m.weight = tracenn.tensor(q)  # assignment: the new base
+    np.testing.assert_allclose(to_np(m.weight), q, atol=1e-5)
+
+
+def test_orthogonal_compiled_step_equals_eager():
+    def make():
+        tracenn.manual_seed(5)
+        m = parametrizations.orthogonal(nn.Linear(4, 4))
+        return m, tracenn.optim.Adam(m.parameters(), lr=0.01)
+
+    (me, oe), (mc, oc) = make(), make()
+    x, y = tracenn.randn(6, 4), tracenn.randn(6, 4)
+
+    def body(m, o):
+        o.zero_grad()
+        loss = F.mse_loss(m(x), y)
+        loss.backward()
+        o.step()
+        return loss
+
+    step = tracenn.compile(lambda: body(mc, oc))
+    for _ in range(3):
+        np.testing.assert_allclose(to_np(step()), to_np(body(me, oe)), rtol=1e-5)
+    np.testing.assert_allclose(to_np(mc.weight), to_np(me.weight), atol=1e-5)
+    assert not step._last.eager

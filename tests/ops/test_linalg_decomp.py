@@ -89,6 +89,8 @@ CASES = {
                         lambda a: np.linalg.matrix_power(a, -2), [_spd()]),
     "matrix_power_3": (lambda a: LA.matrix_power(a, 3), lambda a: torch.linalg.matrix_power(a, 3),
                        lambda a: np.linalg.matrix_power(a, 3), [_mat((2, 3, 3))]),
+    "householder_product": (lambda a, t: LA.householder_product(a, t), lambda a, t: torch.linalg.householder_product(a, t),
+                            None, [_mat((5, 3)), np.array([1.2, 0.7, 1.5], np.float32)]),
     "logdet": (lambda a: tracenn.logdet(a), lambda a: torch.logdet(a), lambda a: np.log(np.linalg.det(a)), [_spd()]),
 }
 
@@ -188,3 +190,15 @@ def test_compiled_singular_input_gives_inf_not_an_error():
     f = tracenn.compile(lambda a: LA.inv(a))
     out = to_np(f(tracenn.tensor([[1.0, 2.0], [2.0, 4.0]])))
     assert not np.isfinite(out).all()
+
+
+def test_geqrf_matches_torch_and_householder_product_rebuilds_q():
+    a = _mat((5, 3))
+    x, tau = tracenn.geqrf(tracenn.tensor(a))
+    q = to_np(LA.householder_product(x, tau))
+    r = np.triu(to_np(x))[:3]
+    _close(q @ r, a, "geqrf -> Q R")
+    if torch is not None:
+        tx, ttau = torch.geqrf(torch.tensor(a))
+        _close(to_np(x), tx.numpy(), "geqrf a")
+        _close(to_np(tau), ttau.numpy(), "geqrf tau")

@@ -145,9 +145,55 @@ def _cross(a, b, *, dim):
     return jnp.cross(a, b, axis=dim)
 
 
+def _householder_reference(a, tau):
+    """``H_1 ... H_k`` applied to the first ``n`` columns of the identity, ``H_i = I - tau_i v_i v_i^H``
+    with ``v_i`` column ``i`` of ``a`` below the diagonal and 1 on it: JAX ops, so differentiable
+    (JAX's primitive has no derivative rule)."""
+    m, n = a.shape[-2:]
+    k = tau.shape[-1]
+    rows = jnp.arange(m)
+    q0 = jnp.broadcast_to(jnp.eye(m, n, dtype=a.dtype), a.shape[:-2] + (m, n))
+
+    def body(j, q):
+        i = k - 1 - j
+        col = jax.lax.dynamic_index_in_dim(a, i, axis=a.ndim - 1, keepdims=False)
+        v = jnp.where(rows > i, col, (rows == i).astype(a.dtype))
+        t = jax.lax.dynamic_index_in_dim(tau, i, axis=tau.ndim - 1, keepdims=True)[..., None]
+        return q - t * v[..., :, None] * (jnp.conj(v)[..., None, :] @ q)
+
+    return jax.lax.fori_loop(0, k, body, q0)
+
+
+@jax.custom_vjp
+def _householder(a, tau):
+    return jax.lax.linalg.householder_product(a, tau)
+
+
+def _householder_fwd(a, tau):
+    return jax.lax.linalg.householder_product(a, tau), (a, tau)
+
+
+def _householder_bwd(res, g):
+    return jax.vjp(_householder_reference, *res)[1](g)
+
+
+_householder.defvjp(_householder_fwd, _householder_bwd)
+
+
 @register("linalg_householder_product")
 def _householder_product(a, tau):
-    return jax.lax.linalg.householder_product(a, tau)
+    """LAPACK's fast product forward; the gradient of the same product written in JAX ops."""
+    return _householder(a, tau)
+
+
+@register("geqrf", nout=2, differentiable=False)
+def _geqrf(a):
+    """LAPACK's QR in Householder form: R above the diagonal, the reflectors below, and tau.
+    (JAX has the primitive but not yet a public name for it.)"""
+    geqrf = getattr(jax.lax.linalg, "geqrf", None)
+    if geqrf is None:
+        from jax._src.lax.linalg import geqrf
+    return geqrf(a)
 
 
 @register("linalg_lu_info", differentiable=False)

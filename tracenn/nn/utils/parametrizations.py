@@ -2,12 +2,14 @@
 parametrizations (see :mod:`tracenn.nn.utils.parametrize`)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ...autograd.grad_mode import no_grad
 from ..functional import normalize
 from ..modules.module import Module
 from . import parametrize
 
-__all__ = ["weight_norm", "spectral_norm"]
+__all__ = ["orthogonal", "weight_norm", "spectral_norm"]
 
 
 def _norm_except_dim(v, pow: float, dim: int):
@@ -123,4 +125,122 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     if dim is None:
         dim = 1 if isinstance(module, (ConvTranspose1d, ConvTranspose2d, ConvTranspose3d)) else 0
     parametrize.register_parametrization(module, name, _SpectralNorm(weight, n_power_iterations, dim, eps))
+    return module
+
+
+_ORTHOGONAL_MAPS = ("matrix_exp", "cayley", "householder")
+
+
+def _is_orthogonal(q) -> bool:
+    from ..._api.creation import eye
+    n, k = q.shape[-2], q.shape[-1]
+    eps = 10.0 * n * float(np.finfo(q._value.dtype).eps)
+    return bool(((q.mT @ q) - eye(k, dtype=q.dtype)).abs().max() <= eps)
+
+
+def _make_orthogonal(a):
+    """The Q of ``a = Q R`` with R's diagonal non-negative (``a`` tall)."""
+    from ...linalg import geqrf, householder_product
+    x, tau = geqrf(a)
+    return householder_product(x, tau) * x.diagonal(dim1=-2, dim2=-1).sign().unsqueeze(-2)
+
+
+class _Orthogonal(Module):
+    def __init__(self, weight, orthogonal_map: str, *, use_trivialization: bool = True) -> None:
+        super().__init__()
+        if weight.is_complex() and orthogonal_map == "householder":
+            raise ValueError("The householder parametrization does not support complex tensors.")
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, x):
+        from ..._api.creation import eye
+        from ..._api.shape import cat
+        from ...linalg import householder_product, matrix_exp, solve
+        n, k = x.shape[-2], x.shape[-1]
+        transposed = n < k
+        if transposed:
+            x = x.mT
+            n, k = k, n
+        if self.orthogonal_map in ("matrix_exp", "cayley"):
+            x = x.tril()
+            if n != k:
+                x = cat([x, x.new_zeros(n, n - k).expand(*x.shape[:-2], -1, -1)], dim=-1)
+            a = x - x.mH
+            if self.orthogonal_map == "matrix_exp":
+                q = matrix_exp(a)
+            else:
+                i = eye(n, dtype=a.dtype, device=a.device)
+                q = solve(i - 0.5 * a, i + 0.5 * a)
+            if n != k:
+                q = q[..., :k]
+        else:
+            a = x.tril(diagonal=-1)
+            tau = 2.0 / (1.0 + (a * a).sum(dim=-2))
+            q = householder_product(a, tau)
+            q = q * x.diagonal(dim1=-2, dim2=-1).int().unsqueeze(-2)
+        if hasattr(self, "base"):
+            q = self.base @ q
+        if transposed:
+            q = q.mT
+        return q
+
+    def right_inverse(self, q):
+        from ..._api.creation import eye, zeros_like
+        from ..._api.shape import cat
+        from ...random import randn
+        from ...linalg import geqrf
+        with no_grad():
+            if q.shape != self.shape:
+                raise ValueError(f"Expected a matrix or batch of matrices of shape {self.shape}. "
+                                 f"Got a tensor of shape {q.shape}.")
+            q_init = q
+            n, k = q.shape[-2], q.shape[-1]
+            transpose = n < k
+            if transpose:
+                q = q.mT
+                n, k = k, n
+            if not hasattr(self, "base"):
+                if self.orthogonal_map in ("cayley", "matrix_exp"):
+                    raise NotImplementedError("It is not possible to assign to the matrix exponential "
+                                              "or the Cayley parametrizations when use_trivialization=False.")
+                a, tau = geqrf(q)
+                d = a.diagonal(dim1=-2, dim2=-1)
+                sign = d.sign() * (1 - 2 * (tau == 0.0).to(d.dtype))  # (a zero tau flips, as torch's)
+                diag = (zeros_like(a) + eye(n, k, dtype=a.dtype, device=a.device)).bool()
+                a = a.masked_fill(diag, 0.0) + diag.to(a.dtype) * sign.unsqueeze(-2)
+                return a.mT if transpose else a
+            if n == k:
+                q = _make_orthogonal(q) if not _is_orthogonal(q) else q.clone()
+            else:
+                noise = randn(*(tuple(q.shape[:-2]) + (n, n - k)), dtype=q.dtype, device=q.device)
+                q = _make_orthogonal(cat([q, noise], dim=-1))
+            self.base = q
+            neg_id = zeros_like(q_init)
+            neg_id.diagonal(dim1=-2, dim2=-1).fill_(-1.0)
+            return neg_id
+
+
+def orthogonal(module: Module, name: str = "weight", orthogonal_map: str | None = None, *,
+               use_trivialization: bool = True) -> Module:
+    """Constrain ``module.<name>`` (a matrix or a batch of them) to be orthogonal (orthonormal
+    columns or rows when not square): the image of ``orthogonal_map`` ('matrix_exp' or 'cayley' of
+    a skew-symmetric matrix, or 'householder' reflectors; default 'matrix_exp' for square
+    matrices, else 'householder'). With ``use_trivialization`` (default) the stored matrix is a
+    correction to a buffer ``base``, which assignment ``module.<name> = Q`` sets."""
+    from ...tensor import Tensor
+    weight = getattr(module, name, None)
+    if not isinstance(weight, Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions.")
+    if orthogonal_map is None:
+        orthogonal_map = "matrix_exp" if weight.shape[-2] == weight.shape[-1] or weight.is_complex() else "householder"
+    if orthogonal_map not in _ORTHOGONAL_MAPS:
+        raise ValueError('orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+                         f"Got: {orthogonal_map}")
+    orth = _Orthogonal(weight, orthogonal_map, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
     return module
