@@ -168,6 +168,11 @@ cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast
 cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from . import backends, special, testing  # noqa: E402,F401
+from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
+from ._threads import (are_deterministic_algorithms_enabled, get_num_interop_threads,  # noqa: E402,F401
+                       get_num_threads, is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads,
+                       set_num_threads, use_deterministic_algorithms)
 from .linalg import inverse, logdet, matrix_exp, pinverse  # noqa: E402,F401
 from .linalg import det, slogdet  # noqa: E402,F401
 from .linalg import geqrf, matrix_power  # noqa: E402,F401
