@@ -168,7 +168,7 @@ cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast
 cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
-from . import backends, special, testing  # noqa: E402,F401
+from . import backends, distributions, special, testing  # noqa: E402,F401
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from ._threads import (are_deterministic_algorithms_enabled, get_num_interop_threads,  # noqa: E402,F401
                        get_num_threads, is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads,
