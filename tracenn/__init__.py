@@ -167,6 +167,9 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast (deprecated spellings)
 cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
+from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, corrcoef, cov,  # noqa: E402,F401
+                        diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
+                        searchsorted, trace, vander)
 from . import linalg  # noqa: E402,F401
 from . import backends, distributions, special, testing  # noqa: E402,F401
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401

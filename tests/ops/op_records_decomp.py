@@ -1,5 +1,5 @@
-"""Op-table rows for tracenn.linalg's decompositions and tracenn.special (op_records.py, which owns
-the table, calls :func:`add` at its end). Inputs that a decomposition needs to be well-conditioned,
+"""Op-table rows for tracenn.linalg's decompositions, tracenn.special and the scan primitives
+(logcumsumexp, searchsorted, histc); op_records.py, which owns the table, calls :func:`add` at its end. Inputs that a decomposition needs to be well-conditioned,
 symmetric or positive-definite are made so inside the row's call, so that finite differences of
 the call are its true derivative (torch's cholesky and eigh gradients assume a Hermitian input)."""
 from __future__ import annotations
@@ -91,3 +91,11 @@ def add(R):
     rec("special.polygamma", lambda T, x: T.special.polygamma(1, x), None, [Sample(arr((4,), F64, 0.5, 3))], "same")
     rec("special.xlog1py", lambda T, x, y: T.special.xlog1py(x, y), lambda x, y: x * np.log1p(y),
         [Sample(arr((4,), F64, 0.1, 2), arr((4,), F64, 0.1, 2))], "same")
+    rec("logcumsumexp", lambda T, x, d: T.logcumsumexp(x, d),
+        lambda x, d: np.log(np.cumsum(np.exp(x), axis=d)), [Sample(arr((3, 4), F64), 1), Sample(arr((5,)), 0)], "same")
+    rec("searchsorted", lambda T, s, v, **k: T.searchsorted(s, v, **k),
+        lambda s, v, right=False: np.searchsorted(s, v, side="right" if right else "left"),
+        [Sample(np.sort(arr((6,), F64)), arr((2, 3), F64)), Sample(np.array([1.0, 2.0, 2.0, 3.0]), np.array([2.0, 0.5]), right=True)],
+        "int64", grad=False)
+    rec("histc", lambda T, x: T.histc(x, bins=4, min=-1, max=1), lambda x: np.histogram(x, 4, (-1, 1))[0].astype(x.dtype),
+        [Sample(arr((10,), F64))], "same", grad=False)

@@ -10,7 +10,7 @@ from .._dispatch import apply
 from ..ops import OPS
 from ..autograd.graph import SEQ as _NODE_SEQ
 from ..tensor import Tensor
-from . import convert, index, linalg, math, reduce, shape
+from . import convert, index, linalg, math, more, reduce, shape
 from ._common import as_operand
 
 # name -> function taking the tensor first; the method has the same name.
@@ -37,6 +37,7 @@ for _mod, _names in [
     (linalg, "matmul mm bmm mv dot inner outer ger addmm baddbmm addmv"),
     (convert, "to type type_as float double half bfloat16 long int short char byte bool cfloat cdouble "
               "cpu cuda"),
+    (more, "trace diff kron diag_embed rot90 quantile nanquantile logcumsumexp histc"),
 ]:
     for _n in _names.split():
         _METHODS[_n] = getattr(_mod, _n)

@@ -1,0 +1,36 @@
+"""``logcumsumexp``, ``searchsorted`` and ``histc``: primitives JAX has directly."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .registry import register
+
+
+@register("logcumsumexp", static=("dim",))
+def _logcumsumexp(x, *, dim):
+    return jax.lax.cumlogsumexp(x, axis=dim)
+
+
+@register("searchsorted", static=("right", "dtype"), differentiable=False)
+def _searchsorted(sorted_sequence, values, *, right, dtype):
+    """Per row of ``sorted_sequence`` (its last dim), the insertion index of each value of the
+    matching row of ``values`` (a 1-d sequence serves every value)."""
+    side = "right" if right else "left"
+    if sorted_sequence.ndim == 1:
+        return jnp.searchsorted(sorted_sequence, values, side=side).astype(dtype)
+    rows = sorted_sequence.reshape(-1, sorted_sequence.shape[-1])
+    vals = values.reshape(rows.shape[0], -1)
+    out = jax.vmap(lambda s, v: jnp.searchsorted(s, v, side=side))(rows, vals)
+    return out.reshape(values.shape).astype(dtype)
+
+
+@register("histc", static=("bins", "lo", "hi"), differentiable=False)
+def _histc(x, *, bins, lo, hi):
+    """Counts of ``x`` in ``bins`` equal bins of [lo, hi] (values outside ignored; hi in the last)."""
+    x = x.reshape(-1)
+    width = (hi - lo) / bins
+    idx = jnp.floor((x - lo) / width).astype(jnp.int32)
+    idx = jnp.where(x == hi, bins - 1, idx)
+    inside = (x >= lo) & (x <= hi)
+    return jnp.zeros(bins, x.dtype).at[jnp.where(inside, idx, bins)].add(1, mode="drop")
