@@ -171,7 +171,8 @@ from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, cor
                         diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
                         searchsorted, trace, vander)
 from . import linalg  # noqa: E402,F401
-from . import backends, distributions, special, testing  # noqa: E402,F401
+from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401
+from .autograd import profiler as _autograd_profiler  # noqa: E402,F401  (tracenn.autograd.profiler)
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
 from ._threads import (are_deterministic_algorithms_enabled, get_num_interop_threads,  # noqa: E402,F401
                        get_num_threads, is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads,
