@@ -171,6 +171,7 @@ from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, cor
                         diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
                         searchsorted, trace, vander)
 from . import linalg  # noqa: E402,F401
+conj = conj_physical = Tensor.conj  # noqa: E305
 from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401
 from .autograd import profiler as _autograd_profiler  # noqa: E402,F401  (tracenn.autograd.profiler)
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401

@@ -52,8 +52,16 @@ Tensor.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, 
                     doc="All dims reversed (torch deprecates .T for ndim != 2; use .mT or permute).")
 Tensor.mT = property(lambda self: shape.transpose(self, -2, -1), doc="Transpose of the last two dims.")
 Tensor.H = property(lambda self: shape.t(self).conj() if self.is_complex() else shape.t(self))
-Tensor.mH = property(lambda self: shape.transpose(self, -2, -1))
-Tensor.conj = lambda self: self
+Tensor.mH = property(lambda self: shape.transpose(self, -2, -1).conj())
+def _conj(self):
+    """The complex conjugate (a real tensor is its own, returned as is, as torch's)."""
+    return apply(OPS["conj"], (self,)) if self.is_complex() else self
+
+
+Tensor.conj = _conj
+Tensor.conj_physical = _conj
+Tensor.resolve_conj = lambda self: self
+Tensor.is_conj = lambda self: False
 Tensor.normal_ = _random.normal_
 Tensor.uniform_ = _random.uniform_
 Tensor.bernoulli_ = _random.bernoulli_

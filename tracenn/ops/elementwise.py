@@ -40,6 +40,7 @@ _zero = lambda x, out, g: jnp.zeros_like(g)  # noqa: E731 — piecewise-constant
 
 _unary("neg", lambda x: -x, lambda x, o, g: -g, reads_x=False)
 _unary("abs", jnp.abs, lambda x, o, g: g * jnp.sign(x))
+_unary("conj", jnp.conj, lambda x, o, g: jnp.conj(g), reads_x=False)
 _unary("sign", jnp.sign, _zero, reads_x=False)
 _unary("sgn", jnp.sign, _zero, reads_x=False)
 _unary("floor", jnp.floor, _zero, reads_x=False)
