@@ -90,12 +90,18 @@ def test_step_counts_enter_the_program_once_and_train_as_eager(name):
     assert len(compiled._entries) == 2  # the first step (it makes the state), then every later one
 
 
-def test_the_shared_count_prints_once():
+def _adam_steps(n):
+    """A model, its Adam and its compiled step, after ``n`` compiled steps."""
     m = _model()
     o = tracenn.optim.Adam(m.parameters(), lr=0.01)
     step = tracenn.compile(_step(m, o))
-    for x, y in _data(2):
+    for x, y in _data(n):
         step(x, y)
+    return m, o, step
+
+
+def test_the_shared_count_prints_once():
+    m, o, step = _adam_steps(2)
     lines = str(step.graph).splitlines()
     assert lines[1] == "  # o.state[m.0.bias].step, o.state[m.2.weight].step and 1 more = %o.state[m.0.weight].step (one array)"
     assert sum(" = add[dtype=f32] %o.state[m.0.weight].step, 1" in ln for ln in lines) == 1
@@ -155,11 +161,7 @@ def test_eager_steps_before_compiling_share_their_counts():
 
 
 def test_load_state_dict_shares_equal_counts():
-    m = _model()
-    o = tracenn.optim.Adam(m.parameters(), lr=0.01)
-    step = tracenn.compile(_step(m, o))
-    for x, y in _data(2):
-        step(x, y)
+    m, o, step = _adam_steps(2)
     list(o.state.values())[3]["step"].fill_(7.0)
     sd = o.state_dict()
     m2 = _model()

@@ -16,17 +16,21 @@ from .. import _precision
 __all__ = ["cuda", "cudnn", "mps", "mkldnn", "cpu", "opt_einsum"]
 
 
+def _get_tf32(self) -> bool:
+    return _precision.get() != "highest"
+
+
+def _set_tf32(self, value: bool) -> None:
+    _precision.set("high" if value else "highest")
+
+
+# ``allow_tf32`` of cuda.matmul and of cudnn: get_float32_matmul_precision() != "highest"
+_ALLOW_TF32 = property(_get_tf32, _set_tf32)
+
+
 class _Matmul:
-    """``backends.cuda.matmul``: ``allow_tf32`` is ``get_float32_matmul_precision() != "highest"``."""
-
-    @property
-    def allow_tf32(self) -> bool:
-        return _precision.get() != "highest"
-
-    @allow_tf32.setter
-    def allow_tf32(self, value: bool) -> None:
-        _precision.set("high" if value else "highest")
-
+    """``backends.cuda.matmul``."""
+    allow_tf32 = _ALLOW_TF32
     allow_fp16_reduced_precision_reduction = True
     allow_bf16_reduced_precision_reduction = True
 
@@ -51,14 +55,7 @@ class _Cudnn(types.ModuleType):
     benchmark = False
     deterministic = False
     benchmark_limit = 10
-
-    @property
-    def allow_tf32(self) -> bool:
-        return _precision.get() != "highest"
-
-    @allow_tf32.setter
-    def allow_tf32(self, value: bool) -> None:
-        _precision.set("high" if value else "highest")
+    allow_tf32 = _ALLOW_TF32
 
     @staticmethod
     def is_available() -> bool:

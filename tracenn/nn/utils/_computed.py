@@ -123,13 +123,7 @@ def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     computers = _computers(module)
     if not isinstance(computers.get(name), WeightNorm):
         raise ValueError(f"weight_norm of '{name}' not found in {module}")
-    weight = getattr(module, name).detach()
-    del module._parameters[name + "_g"]
-    del module._parameters[name + "_v"]
-    del computers[name]
-    _set_computers(module, computers)
-    module.register_parameter(name, Parameter(weight))
-    return module
+    return _restore(module, computers, name, getattr(module, name).detach(), (name + "_g", name + "_v"), ())
 
 
 def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int = 1, eps: float = 1e-12,
@@ -170,9 +164,16 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     if not isinstance(fn, SpectralNorm):
         raise ValueError(f"spectral_norm of '{name}' not found in {module}")
     weight = fn.compute_weight(module, do_power_iteration=False).detach()
-    del module._parameters[name + "_orig"]
-    del module._buffers[name + "_u"]
-    del module._buffers[name + "_v"]
+    return _restore(module, computers, name, weight, (name + "_orig",), (name + "_u", name + "_v"))
+
+
+def _restore(module, computers, name, weight, params, buffers):
+    """``module.<name>`` a plain parameter holding ``weight`` again, without the ``params`` and
+    ``buffers`` its computation used."""
+    for p in params:
+        del module._parameters[p]
+    for b in buffers:
+        del module._buffers[b]
     del computers[name]
     _set_computers(module, computers)
     module.register_parameter(name, Parameter(weight))
