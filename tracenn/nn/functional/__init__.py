@@ -10,6 +10,7 @@ from ._pool_fractional import *  # noqa: F401,F403
 from ._vision import *  # noqa: F401,F403
 from ._activation import *  # noqa: F401,F403
 from ._loss import *  # noqa: F401,F403
+from ._linear_ce import linear_cross_entropy  # noqa: F401
 from ._dropout import *  # noqa: F401,F403
 from ._distance import *  # noqa: F401,F403
 from ._norm import *  # noqa: F401,F403

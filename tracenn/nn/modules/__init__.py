@@ -16,6 +16,7 @@ from .pixelshuffle import *  # noqa: F401,F403
 from .upsampling import *  # noqa: F401,F403
 from .flatten import *  # noqa: F401,F403
 from .loss import *  # noqa: F401,F403
+from .linear_cross_entropy import LinearCrossEntropyLoss, LinearCrossEntropyOptions  # noqa: F401
 from .dropout import *  # noqa: F401,F403
 from .distance import *  # noqa: F401,F403
 from .batchnorm import *  # noqa: F401,F403
@@ -35,4 +36,5 @@ from . import (activation as _a, adaptive as _ad, attention as _at, batchnorm as
 __all__ = ["Module", "Container", "Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"]
 for _m in (_l, _a, _c, _fo, _po, _p, _ps, _u, _f, _lo, _dr, _d, _b, _i, _n, _s, _r, _t, _at, _ad):
     __all__ += _m.__all__
+__all__ += ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions"]
 del _m
