@@ -328,3 +328,30 @@ def test_functional_parity_with_torch(torch):
         tout.pow(2).sum().backward()
         out.pow(2).sum().backward()
         assert_close(nx.grad, tx.grad, atol=1e-5)
+
+
+@pytest.mark.parametrize("size,channels", [(1, 3), (2, 3), (3, 7), (4, 1), (5, 7)])
+def test_cross_map_lrn2d_forward_matches_torch_and_gradient_is_the_derivative(size, channels):
+    x = np.random.default_rng(size * 10 + channels).standard_normal((2, channels, 3, 3))
+    m = tracenn.nn.CrossMapLRN2d(size, alpha=0.5, beta=0.75, k=1.5)
+    a = tracenn.tensor(x, requires_grad=True)
+    out = m(a)
+    np.testing.assert_allclose(to_np(tracenn.compile(m)(a)), to_np(out), rtol=1e-6)
+    w = np.random.default_rng(1).standard_normal(x.shape)
+    (out * tracenn.tensor(w)).sum().backward()
+    f = lambda v: float((m(tracenn.tensor(v)) * tracenn.tensor(w)).sum())  # noqa: E731
+    num = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):  # central differences in float64
+        e = np.zeros_like(x)
+        e[idx] = 1e-6
+        num[idx] = (f(x + e) - f(x - e)) / 2e-6
+    np.testing.assert_allclose(to_np(a.grad), num, rtol=1e-5, atol=1e-7)
+    torch = pytest.importorskip("torch")  # torch's forward (its legacy backward is not this derivative)
+    t = torch.nn.CrossMapLRN2d(size, alpha=0.5, beta=0.75, k=1.5)
+    np.testing.assert_allclose(to_np(out), t(torch.tensor(x)).numpy(), rtol=1e-6, atol=1e-9)
+    assert repr(m) == repr(t)
+
+
+def test_cross_map_lrn2d_needs_4d_input():
+    with pytest.raises(ValueError, match="CrossMapLRN2d: Expected input to be 4D, got 3D instead."):
+        tracenn.nn.CrossMapLRN2d(3)(tracenn.ones(2, 3, 4))

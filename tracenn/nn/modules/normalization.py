@@ -1,4 +1,5 @@
-"""``LayerNorm``, ``GroupNorm``, ``RMSNorm`` and ``LocalResponseNorm`` (torch's parameters, init and reprs)."""
+"""``LayerNorm``, ``GroupNorm``, ``RMSNorm``, ``LocalResponseNorm`` and the legacy ``CrossMapLRN2d``
+(torch's parameters, init and reprs)."""
 from __future__ import annotations
 
 import numbers
@@ -10,7 +11,7 @@ from .. import functional as F, init
 from ..parameter import Parameter
 from .module import Module
 
-__all__ = ["LocalResponseNorm", "LayerNorm", "GroupNorm", "RMSNorm"]
+__all__ = ["LocalResponseNorm", "CrossMapLRN2d", "LayerNorm", "GroupNorm", "RMSNorm"]
 
 
 class LocalResponseNorm(Module):
@@ -39,6 +40,45 @@ class LocalResponseNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.local_response_norm(input, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+def _cross_map_window(channels: int, size: int):
+    """The channel window of torch's legacy CrossMapLRN2d as a (channels x channels) 0/1 matrix,
+    built by replaying its running sum: it adds the channel ``pre_pad - 1`` ahead and drops the
+    one ``pre_pad`` behind only once ``c > pre_pad``, so channel 0 is never dropped (a quirk kept
+    for equal numbers)."""
+    import numpy as np
+    pre_pad = int((size - 1) / 2 + 1)
+    m = np.zeros((channels, channels), np.float32)
+    m[0, :min(pre_pad, channels)] = 1
+    for c in range(1, channels):
+        m[c] = m[c - 1]
+        if c < channels - pre_pad + 1:
+            m[c, c + pre_pad - 1] += 1
+        if c > pre_pad:
+            m[c, c - pre_pad] -= 1
+    return m
+
+
+class CrossMapLRN2d(Module):
+    r"""torch's legacy cross-channel LRN for 4-d input, :math:`b_c = a_c (k + \frac{\alpha}{size}
+    \sum_{c' \in W(c)} a_{c'}^2)^{-\beta}` with its own channel window (see :func:`_cross_map_window`)."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, input: Tensor) -> Tensor:
+        from ..._api.creation import tensor
+        from ..._api.linalg import einsum
+        if input.dim() != 4:
+            raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.dim()}D instead.")
+        window = tensor(_cross_map_window(input.shape[1], self.size), dtype=input.dtype, device=input.device)
+        scale = einsum("cj,njhw->nchw", window, input * input) * (self.alpha / self.size) + self.k
+        return input * scale.pow(-self.beta)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
