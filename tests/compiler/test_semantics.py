@@ -656,6 +656,37 @@ def test_check_passes_quietly_for_a_correct_model():
     assert model.bn.num_batches_tracked.item() == 1
 
 
+def test_check_on_a_training_step_warns_once_and_steps_once():
+    """A training step is not run twice (eagerly to compare, then compiled): it would step the model
+    twice. It used to fail inside the check (an AttributeError, and backward() under no_grad)."""
+    import tracenn.nn.functional as TF
+    _, _, model = pair()
+    opt = tracenn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = x_(2, 4), x_(2, 3)
+
+    def step():
+        opt.zero_grad()
+        loss = TF.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    cm = tracenn.compile(step, check=True)
+    with pytest.warns(UserWarning, match=r"check=True\): a training step is not checked against eager mode"):
+        cm()
+    cm(), cm()
+    assert sum("check: skipped (a training step)" in line for line in cm._log) == 1
+    _, _, twin = pair()
+    twin_opt = tracenn.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(3):  # three steps, not six: each call stepped once
+        twin_opt.zero_grad()
+        TF.mse_loss(twin(x), y).backward()
+        twin_opt.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert_close(a, b)
+
+
 def _swap_op(name, replacement):
     """A user pass that replaces every ``name`` node's op with ``replacement`` (same shape rule)."""
     from tracenn.ops.registry import OPS

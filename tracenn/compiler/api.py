@@ -56,7 +56,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
             :class:`~tracenn.errors.DataDependentError` pointing at the line.
         check: run eager and compiled side by side on each program's first call and warn with
             the first node whose value differs (or, when a graph pass changed the result, the
-            first such pass and the nodes it changed).
+            first such pass and the nodes it changed). A training step (a function that steps an
+            optimizer) is not checked: it would step twice; it warns once and runs compiled.
         passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
         cache_size_limit: programs to compile before warning of a recompile storm (like torch's 8).
         verify_passes: check the graph after every pass (the tests turn it on).

@@ -594,11 +594,24 @@ class Compiled:
     _check_calls = 1
 
     def _checked(self, entry, leaves, args, kwargs):
-        """check=True: run eager and compiled on the same state and compare (see tracenn.compile)."""
-        report = entry.built.check(self, entry, leaves, args, kwargs)
-        if report:
-            warnings.warn(report, stacklevel=3)
-        self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
+        """check=True: run eager and compiled on the same state and compare (see tracenn.compile).
+        Not for a training step: running it eagerly first would step the parameters, gradients
+        and optimizer state (and it ran under no_grad, where its backward() fails); the step then
+        runs compiled, unchecked, with a one-time warning that says how to check it."""
+        if self._extra:
+            if not getattr(self, "_warned_step_check", False):
+                self.__dict__["_warned_step_check"] = True
+                warnings.warn(f"tracenn.compile({self._name}, check=True): a training step is not checked "
+                              "against eager mode (running it twice would step the model twice); compile the "
+                              "model or the loss function with check=True to check the forward and its "
+                              "gradients", stacklevel=4)
+                self._log.append("check: skipped (a training step)")
+            report = None
+        else:
+            report = entry.built.check(self, entry, leaves, args, kwargs)
+            if report:
+                warnings.warn(report, stacklevel=3)
+            self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
         outs = entry.run(leaves)
         g = entry.graph
         it = iter(outs)
