@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from . import dtypes as _dt
 from ._dispatch import apply
 from .ops import OPS
 from .tensor import Tensor
@@ -24,13 +23,12 @@ __all__ = ["expit", "logit", "erf", "erfc", "erfcx", "erfinv", "exp2", "expm1", 
 
 
 def _floating(x):
+    from ._api._common import float_np_dtype
     from ._api.math import _cast
     if not isinstance(x, Tensor):
         from ._api.creation import tensor
         x = tensor(x)
-    if x._value.dtype.kind not in "fc":
-        x = _cast(x, _dt.get_default_dtype().np)
-    return x
+    return _cast(x, float_np_dtype(x._value.dtype))
 
 
 def _call(fn, *xs, arg=None):

@@ -12,6 +12,8 @@ from .. import dtypes as _dt
 from .._dispatch import apply
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
+from ._common import float_np_dtype
+from .math import _cast
 
 __all__ = ["trace", "diff", "kron", "block_diag", "diag_embed", "rot90", "cartesian_prod", "combinations",
            "vander", "cov", "corrcoef", "quantile", "nanquantile", "logcumsumexp", "searchsorted", "bucketize",
@@ -165,8 +167,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
         raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with "
                            f"{input.ndim} dimensions")
     x = input.reshape(1, -1) if input.ndim < 2 else input
-    if not x.is_floating_point():
-        x = x.to(_dt.get_default_dtype())
+    x = _cast(x, float_np_dtype(x._value.dtype))
     n = x.shape[1]
     w = None
     if fweights is not None:
@@ -266,7 +267,7 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 
 def logcumsumexp(input, dim):
     """``log(cumsum(exp(input)))`` along ``dim``, without overflow."""
-    x = input if input.is_floating_point() else input.to(_dt.get_default_dtype())
+    x = _cast(input, float_np_dtype(input._value.dtype))
     return apply(OPS["logcumsumexp"], (x,), (_wrap_dim(dim, max(x.ndim, 1)) if x.ndim else 0,))
 
 
