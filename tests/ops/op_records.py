@@ -1355,17 +1355,18 @@ def expected_dtypes(record, sample):
 
 
 def _load_more_rows():
-    """The rows kept in op_records_decomp.py (this file is past 1300 lines)."""
+    """The rows kept in op_records_decomp.py and op_records_fft.py (this file is past 1300 lines)."""
     import importlib.util
     import pathlib
     import sys
-    name = __name__ + "_decomp"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name("op_records_decomp.py"))
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        mod.add(sys.modules[__name__])
+    for part in ("decomp", "fft"):
+        name = f"{__name__}_{part}"
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name(f"op_records_{part}.py"))
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+            mod.add(sys.modules[__name__])
 
 
 _load_more_rows()

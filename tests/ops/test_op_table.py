@@ -33,7 +33,8 @@ pytestmark = [pytest.mark.filterwarnings("ignore:The reduce argument of torch.sc
               pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")]  # torch's own notes
 
 # (rtol, atol) per result dtype; a record's ``tol`` multiplies both.
-TOL = {"float64": (1e-9, 1e-11), "float32": (1e-5, 1e-6), "float16": (2e-3, 1e-3), "bfloat16": (1.6e-2, 1e-2)}
+TOL = {"float64": (1e-9, 1e-11), "float32": (1e-5, 1e-6), "float16": (2e-3, 1e-3), "bfloat16": (1.6e-2, 1e-2),
+       "complex128": (1e-9, 1e-11), "complex64": (1e-5, 1e-6)}
 FD_TOL = (1e-5, 1e-6)  # gradients vs central differences in float64
 
 
@@ -111,7 +112,8 @@ def check_value(actual, expected, dtype, tol, what):
         np.testing.assert_array_equal(a.astype(e.dtype) if e.dtype.kind in "biu" else a, e, err_msg=what)
         return
     rtol, atol = TOL[dtype]
-    np.testing.assert_allclose(a.astype(np.float64), e.astype(np.float64), rtol=rtol * tol, atol=atol * tol,
+    wide = np.complex128 if "complex" in dtype else np.float64
+    np.testing.assert_allclose(a.astype(wide), e.astype(wide), rtol=rtol * tol, atol=atol * tol,
                                equal_nan=True, err_msg=what)
 
 

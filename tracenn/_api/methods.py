@@ -10,7 +10,7 @@ from .._dispatch import apply
 from ..ops import OPS
 from ..autograd.graph import SEQ as _NODE_SEQ
 from ..tensor import Tensor
-from . import convert, index, linalg, math, more, reduce, shape
+from . import complexnum, convert, index, linalg, math, more, reduce, shape
 from ._common import as_operand
 
 # name -> function taking the tensor first; the method has the same name.
@@ -53,6 +53,19 @@ Tensor.T = property(lambda self: shape.permute(self, tuple(range(self.ndim - 1, 
 Tensor.mT = property(lambda self: shape.transpose(self, -2, -1), doc="Transpose of the last two dims.")
 Tensor.H = property(lambda self: shape.t(self).conj() if self.is_complex() else shape.t(self))
 Tensor.mH = property(lambda self: shape.transpose(self, -2, -1).conj())
+
+
+def _set_part(part):
+    def setter(self, value):  # torch: ``z.real = v`` copies v into the view
+        getattr(complexnum, part)(self).copy_(value)
+    return setter
+
+
+Tensor.real = property(complexnum.real, _set_part("real"), doc=complexnum.real.__doc__)
+Tensor.imag = property(complexnum.imag, _set_part("imag"), doc=complexnum.imag.__doc__)
+Tensor.angle = complexnum.angle
+
+
 def _conj(self):
     """The complex conjugate (a real tensor is its own, returned as is, as torch's)."""
     return apply(OPS["conj"], (self,)) if self.is_complex() else self

@@ -370,7 +370,9 @@ def _fmt_chain(chain, shape) -> str:
             shape = tuple(key[0])
         elif name == "permute" and shape is not None:
             shape = tuple(shape[i] for i in key[0])
-        elif name != "alias":
+        elif name in ("view_as_real", "view_as_complex") and shape is not None:
+            shape = shape + (2,) if name == "view_as_real" else shape[:-1]
+        elif name not in ("alias", "real", "imag"):
             shape = None
     return "".join(out) or "()"
 

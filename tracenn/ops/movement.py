@@ -6,6 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from .complexnum import COMPLEX_VIEWS, unview
 from .registry import register
 
 
@@ -174,6 +175,11 @@ def _view_scatter(base, new, *, chain):
     one scatter. This is how an in-place change through any view (index, view, transpose, ...)
     becomes a functional update of its base.
     """
+    for k, (name, _) in enumerate(chain):
+        if name in COMPLEX_VIEWS:  # a view of another dtype: write the view whole, then its source
+            inner = apply_chain(base, chain[:k])
+            view = _view_scatter(apply_chain(inner, chain[k:k + 1]), new, chain=chain[k + 1:])
+            return _view_scatter(base, unview(name, inner, view), chain=chain[:k])
     if all(name == "alias" for name, _ in chain):
         return jnp.broadcast_to(new, base.shape).astype(base.dtype)
     pos = apply_chain(jnp.arange(base.size).reshape(base.shape), chain)
