@@ -103,7 +103,17 @@ def differentiable(op, key, inputs):
         return tuple(result)
 
     f.defvjp(fwd, bwd, symbolic_zeros=True)
-    return f
+
+    def either(*arrays):
+        # Hand-written rules assume real numbers: a node with a complex input or output is
+        # differentiated by JAX, in JAX's convention throughout the program (the runtime
+        # conjugates at the program's boundary to give torch's gradients).
+        # (A real-input op with a complex result has no hand-written rule, except cast, whose
+        # rule takes the real part as JAX's does.)
+        if any(jnp.iscomplexobj(a) for a in arrays):
+            return op.impl(*full(arrays), **params)
+        return f(*arrays)
+    return either
 
 
 @jax.tree_util.register_pytree_node_class

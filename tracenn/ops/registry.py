@@ -88,7 +88,8 @@ class OpDef:
 
 def _backward(op: OpDef, key, needs, g, out, *inputs):
     params = dict(zip(op.static, key))
-    if op.vjp is not None:
+    complex_ = _any_complex(out, inputs)
+    if op.vjp is not None and not complex_:
         cts = op.vjp(g, out, *inputs, **params)
     else:
         idx = [i for i, n in enumerate(needs) if n]
@@ -100,7 +101,12 @@ def _backward(op: OpDef, key, needs, g, out, *inputs):
             return op.impl(*args, **params)
 
         _, pullback = jax.vjp(f, *[inputs[i] for i in idx])
-        got = pullback(g)
+        if complex_:
+            # Hand-written rules assume real numbers. torch's cotangents are the conjugates of
+            # JAX's: its input gradients are conj(jax_pullback(conj(g))) (a no-op on real arrays).
+            got = [jnp.conj(c) for c in pullback(torch_to_jax_cotangent(g, out))]
+        else:
+            got = pullback(g)
         cts = [None] * len(inputs)
         for i, c in zip(idx, got):
             cts[i] = c
@@ -111,6 +117,29 @@ def _backward(op: OpDef, key, needs, g, out, *inputs):
             continue
         result.append(unbroadcast(ct, jnp.shape(x)).astype(jnp.result_type(x)))
     return tuple(result)
+
+
+def _any_complex(out, inputs) -> bool:
+    leaves = jax.tree_util.tree_leaves((out, inputs))
+    return any(jnp.issubdtype(jnp.result_type(x), jnp.complexfloating) for x in leaves
+               if hasattr(x, "dtype"))
+
+
+def torch_to_jax_cotangent(g, out):
+    """A torch-convention cotangent ``g`` of ``out`` (an array, or a tuple with None for an output
+    no gradient reached) as the cotangent ``jax.vjp``'s pullback takes: conjugated, in the
+    output's dtype (float0 zeros for an integer output)."""
+    def one(c, o):
+        dt = jnp.result_type(o)
+        if not jnp.issubdtype(dt, jnp.inexact):
+            return np.zeros(jnp.shape(o), jax.dtypes.float0)
+        if c is None:
+            return jnp.zeros(jnp.shape(o), dt)
+        return jnp.conj(c).astype(dt) if jnp.issubdtype(dt, jnp.complexfloating) else jnp.real(c).astype(dt)
+    if isinstance(out, (tuple, list)):
+        gs = g if isinstance(g, (tuple, list)) else (g,)
+        return type(out)(one(c, o) for c, o in zip(gs, out))
+    return one(g, out)
 
 
 def unbroadcast(ct, shape):

@@ -32,7 +32,8 @@ from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import gradcall
-from .gradcall import _CompiledOp, _depends_on, _flops, _GradPlan, _merge, _reaching, _ScaledGrads
+from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _merge, _reaching,
+                       _ScaledGrads, conj_tree)
 from .reasons import _type, describe_change
 from .writes import batched_writes, donated_state, grad_setter, unique_writes, unread_grads, write_targets
 
@@ -150,7 +151,8 @@ class Entry:
         if self.recompute and mesh is None and not self.gens and not g.writes and not g.deferred \
                 and not self.clears and self.out_is_value == [True] and self.float_out == [0] \
                 and outs[0].shape != () and len(key) == 3 and len(key[2]) == 1 \
-                and all(t._base is None and t._node is None for t in state_tensors):
+                and all(t._base is None and t._node is None for t in state_tensors) \
+                and not _complex_boundary(g):  # (the fast path does not conjugate: see _plan)
             (_, dtype, rg), = key[2]
             d_in = (0,) if rg and dtype.kind in _INEXACT and 0 in self.grad_inputs else ()
             if self.d_state or d_in:
@@ -176,15 +178,15 @@ class Entry:
             def bwd(args, cts):  # the forward again, differentiated (its outputs are dropped)
                 dstate, ndstate, rng, dins, ndins = args
                 _, pull, _ = jax.vjp(lambda ds, di: f(ds, ndstate, rng, di, ndins), dstate, dins, has_aux=True)
-                return pull(cts)
+                return conj_tree(pull(conj_tree(cts)))
         else:
             def fwd(dstate, ndstate, rng, dins, ndins):
                 fouts, pull, (oouts, writes) = jax.vjp(
                     lambda ds, di: f(ds, ndstate, rng, di, ndins), dstate, dins, has_aux=True)
                 return fouts, oouts, writes, pull
 
-            def bwd(pull, cts):
-                return pull(cts)
+            def bwd(pull, cts):  # torch's cotangents are the conjugates of JAX's (real: a no-op)
+                return conj_tree(pull(conj_tree(cts)))
         dset, dins_set = set(d_state), set(d_in)
         dep = _depends_on(self.graph, [self.state_values[i] for i in d_state] +
                           [self.graph.inputs[i] for i in d_in], self.float_values)
@@ -192,13 +194,14 @@ class Entry:
                          [i for i in range(n_in) if i not in dins_set], dep,
                          [self.state_tensors[i] for i in d_state])
         plan.op = _CompiledOp(len(float_out), jax.jit(bwd), plan)
-        if len(float_out) == 1 and self.float_values[0].shape == () and dep[0]:
+        if len(float_out) == 1 and self.float_values[0].shape == () and dep[0] \
+                and self.float_values[0].dtype.kind != "c":
             def fwd_vg(dstate, ndstate, rng, dins, ndins):
                 def loss(ds, di):
                     fouts, aux = f(ds, ndstate, rng, di, ndins)
                     return fouts[0], aux
                 (value, (oouts, writes)), grads = jax.value_and_grad(loss, (0, 1), has_aux=True)(dstate, dins)
-                return [value], oouts, writes, grads
+                return [value], oouts, writes, conj_tree(grads)  # torch's gradient of a complex parameter
 
             def scale(grads, g):
                 return jax.tree_util.tree_map(lambda x: x * g.astype(x.dtype), grads)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import math
 import time
 
+import jax
+import jax.numpy as jnp
+
 
 class _CompiledOp:
     """The op record of a compiled call's ``grad_fn``: its backward is the program's pullback."""
@@ -178,6 +181,23 @@ def _depends_on(g, leaves, values) -> list:
         if n.op.differentiable and any(v in live for v in n.inputs if hasattr(v, "symbolic")):
             live.update(n.outputs)
     return [v in live for v in values]
+
+
+def conj_tree(tree):
+    """The complex conjugate of every complex array in ``tree`` (real arrays as they are).
+
+    A compiled program's pullback is ``jax.vjp``'s, in JAX's convention, whose cotangents are the
+    conjugates of torch's: torch's input gradients are ``conj(pullback(conj(g)))``. Inside the
+    program every op with a complex input is differentiated by JAX (compiler/lower.py), so the
+    convention is JAX's throughout and only this boundary converts."""
+    return jax.tree_util.tree_map(lambda a: jnp.conj(a) if jnp.iscomplexobj(a) else a, tree)
+
+
+def _complex_boundary(g) -> bool:
+    """Does a gradient cross graph ``g``'s boundary as a complex array (a complex input, state
+    value or output)?"""
+    vals = list(g.inputs) + list(g.state.values()) + [v for v in g.outputs if hasattr(v, "symbolic")]
+    return any(v.dtype.kind == "c" for v in vals)
 
 
 def _merge(d, nd, d_idx, n):
