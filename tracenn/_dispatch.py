@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 
+import jax
 import jax.numpy as jnp
 
 from .autograd.graph import Node
@@ -20,6 +21,9 @@ LAST = [None]  # the latest result: synchronize() waits on it (XLA runs a device
 # The active tracer (tracenn.compiler), or None in eager mode. While tracing, every op is recorded
 # into a graph instead of run: the tracer's record() returns tensors holding symbolic values.
 TRACE = [None]
+# The innermost running tracenn.func transform (vmap, grad, ...: a func._transforms.Frame), or None.
+# While one runs, every op goes through its apply: no tape, and gradient rules JAX can use.
+FUNC = [None]
 # Bumped by every change a compiled call must re-check: module structure, train/eval flags, hooks,
 # parameters' requires_grad and .data. Compiled calls compare it instead of walking the modules.
 EPOCH = [0]
@@ -44,6 +48,8 @@ def apply(op, args, key=()):
         args, key = _autocast(op, args, key)
     if TRACE[0] is not None:
         return TRACE[0].record(op, args, key)
+    if FUNC[0] is not None:
+        return FUNC[0].apply(op, args, key)
     vals = []
     rg = False
     for a in args:
@@ -163,6 +169,30 @@ def _autocast(op, args, key):
         if d is not None and np.dtype(d).kind in "fV":
             key = key[:i] + (target,) + key[i + 1:]
     return out, key
+
+
+def abstract(v) -> bool:
+    """Whether array ``v`` has no numbers to read: a compiled trace's symbolic Value, or a JAX
+    tracer (inside tracenn.func's transforms, or a user's own jax.jit). Checks that read values
+    (index bounds, targets of a loss) skip such arrays."""
+    return getattr(v, "symbolic", False) or isinstance(v, jax.core.Tracer)
+
+
+try:  # (JAX's own test for a tracer that carries its value; absent, such values are not read)
+    from jax._src.core import to_concrete_value as _to_concrete
+except ImportError:  # pragma: no cover
+    _to_concrete = None
+
+
+def host_value(v):
+    """``v`` ready to read on the host: a JAX tracer that carries its value (under tracenn.func.grad,
+    which runs on values as torch.func.grad does) gives that value; other tracers stay as they are
+    (reading them fails, and the transform reports where)."""
+    if isinstance(v, jax.core.Tracer) and _to_concrete is not None:
+        c = _to_concrete(v)
+        if c is not None:
+            return c
+    return v
 
 
 def _identity(x):

@@ -67,6 +67,8 @@ class Generator:
             return _dispatch.TRACE[0].rng(self)
         c = self._counter
         self._counter = c + 1
+        if _dispatch.FUNC[0] is not None:  # in tracenn.func.vmap: per its randomness
+            return _dispatch.FUNC[0].random(self._key, c)
         return self._key, c
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from ._dispatch import EPOCH as _EPOCH, TRACE as _TRACE, apply
+from ._dispatch import EPOCH as _EPOCH, FUNC as _FUNC, TRACE as _TRACE, apply
 from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node
 from .autograd.grad_mode import GRAD
 from .size import Size
@@ -355,6 +355,8 @@ class Tensor:
         self._check_inplace()
         if _TRACE[0] is not None:  # compiling: an in-place change of a tensor from outside is noted
             _TRACE[0].mutating(self)
+        if _FUNC[0] is not None:  # in a tracenn.func transform: a tensor from outside must not change
+            _FUNC[0].mutating(self)
         if result._value.shape != self._value.shape:
             raise ShapeError(
                 f"output with shape {list(self._value.shape)} doesn't match the broadcast shape "
@@ -453,7 +455,7 @@ class Tensor:
     def _repr(self, prefix="tensor("):
         from ._tensor_str import format_tensor
         v = self._value if self._base is None else self._sync()
-        if getattr(v, "symbolic", False):  # while compiling: shape and dtype only
+        if _dispatch.abstract(v):  # while compiling or transforming: shape and dtype only
             return f"{prefix}<symbolic {v!r}>)"
         d = _dt.from_np(v.dtype)
         show = d not in (_dt.get_default_dtype(), _dt.int64, _dt.bool) and not (
@@ -471,7 +473,7 @@ class Tensor:
         return object.__format__(self, spec)
 
     def _host(self) -> np.ndarray:
-        return np.asarray(self._value if self._base is None else self._sync())
+        return np.asarray(_dispatch.host_value(self._value if self._base is None else self._sync()))
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """A numpy array with this tensor's values (a read-only copy: JAX arrays are immutable)."""

@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from .. import dtypes as _dt
+from .. import _dispatch, dtypes as _dt
 from .._dispatch import TRACE as _TRACE, apply, scalar_operand
 from ..autograd.grad_mode import GRAD
 from ..autograd.graph import SEQ as _NODE_SEQ
@@ -225,7 +225,7 @@ def _check_bounds(idx: Tensor, size: int, dim: int, what="index", error=IndexErr
     if idx._value.size == 0:
         return
     v = value_of(idx)
-    if getattr(v, "symbolic", False):  # compiling: indices have no values yet (XLA clamps them)
+    if _dispatch.abstract(v):  # compiling or transformed: indices have no values yet (XLA clamps them)
         return
     a = np.asarray(v)
     lo, hi = int(a.min()), int(a.max())

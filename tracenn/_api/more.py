@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from .. import dtypes as _dt
+from .. import _dispatch, dtypes as _dt
 from .._dispatch import apply
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
@@ -205,7 +205,7 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
     qt = T.tensor(q, dtype=input.dtype) if scalar_q else q.to(input.dtype)
     if qt.ndim > 1:
         raise RuntimeError(f"{name}() q must be a scalar or 1D tensor")
-    if not hasattr(qt._value, "symbolic"):  # (a traced q cannot be read)
+    if not _dispatch.abstract(qt._value):  # (a traced q cannot be read)
         qv = np.asarray(qt.detach()._value, np.float64).reshape(-1)
         bad = qv[(qv < 0) | (qv > 1)]
         if bad.size:
@@ -309,7 +309,6 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002 (torch's names)
         raise RuntimeError(f"\"histogram_cpu\" not implemented for '{str(input.dtype).split('.')[-1].capitalize()}'")
     lo, hi = float(min), float(max)
     if lo == hi == 0 and input.numel():
-        from .. import _dispatch
         if _dispatch.TRACE[0] is not None:
             raise RuntimeError("histc with min == max == 0 reads the data's range, which a compiled program "
                                "cannot: pass min and max")

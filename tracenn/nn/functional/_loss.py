@@ -20,6 +20,7 @@ import warnings
 import jax
 import numpy as np
 
+from ... import _dispatch
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
 from ..._api._common import value_of
 from ..._dispatch import apply
@@ -500,7 +501,7 @@ def gaussian_nll_loss(input: Tensor, target: Tensor, var: Tensor | float, full: 
         if var < 0:
             raise ValueError("var has negative entry/entries")
         var = _creation.full(tuple(input.shape), var, dtype=input.dtype)
-    elif not getattr(value_of(var), "symbolic", False) and bool(_reduce.any(_math.lt(var, 0))):
+    elif not _dispatch.abstract(value_of(var)) and bool(_reduce.any(_math.lt(var, 0))):
         raise ValueError("var has negative entry/entries")
     if var.shape != input.shape:
         if tuple(input.shape[:-1]) == tuple(var.shape):

@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 
+from ... import _dispatch
 from ..._dispatch import apply as _apply
 from ..._api._common import value_of
 from ...errors import DtypeError, ShapeError
@@ -208,7 +209,7 @@ def _max_unpool(who, nd, input, indices, kernel_size, stride, padding, output_si
     total = math.prod(out)
     n, c = x.shape[0], x.shape[1]
     idx = (indices.unsqueeze(0) if unbatched else indices).reshape(n, c, -1)
-    if idx.numel() and not getattr(value_of(idx), "symbolic", False):  # (no values while compiling)
+    if idx.numel() and not _dispatch.abstract(value_of(idx)):  # (no values while compiling)
         lo, hi = int(idx.min()), int(idx.max())  # one host read, as torch's CPU kernel checks every index
         if lo < 0 or hi >= total:
             bad = lo if lo < 0 else hi

@@ -15,7 +15,7 @@ import warnings
 
 import numpy as np
 
-from ... import dtypes as _dt
+from ... import _dispatch, dtypes as _dt
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
 from ..._api._common import value_of
 from ..._dispatch import apply
@@ -50,7 +50,7 @@ def _check_indices(indices: Tensor, num_embeddings: int, fn: str, what: str = "i
     if indices._value.size == 0:
         return
     v = value_of(indices)
-    if getattr(v, "symbolic", False):  # compiling: no values to check (XLA clamps out-of-range indices)
+    if _dispatch.abstract(v):  # compiling or transformed: no values to check (XLA clamps out-of-range indices)
         return
     a = np.asarray(v)
     lo, hi = int(a.min()), int(a.max())

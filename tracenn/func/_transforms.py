@@ -1,0 +1,792 @@
+"""``torch.func``'s transforms: ``vmap``, ``grad``, ``grad_and_value``, ``vjp``, ``jvp``,
+``jacrev``, ``jacfwd``, ``hessian``.
+
+Each one calls the user's function with tensors that hold JAX tracers and applies JAX's transform
+of the same kind to it. While the function runs (``_dispatch.FUNC`` holds a :class:`Frame`), every
+op goes through :meth:`Frame.apply` instead of eager dispatch: no autograd tape is recorded, and an
+op that sees a tracer runs as a ``jax.custom_vjp`` made from the op's own gradient rule
+(:func:`tracenn.compiler.lower.differentiable`, what compiled programs use), so gradients follow
+torch's conventions (``relu'(0) = 0``, ties of ``max``) exactly as ``loss.backward()`` does.
+
+Forward mode (``jvp``, ``jacfwd``) is computed in reverse mode, because JAX cannot push tangents
+through a ``custom_vjp``: ``jvp`` is the transpose of the pullback (the "double vjp"), ``jacfwd``
+builds the same Jacobian as ``jacrev``. The values are torch's; only the cost differs.
+
+The results join tracenn's autograd tape: when grad mode is on and a tensor that requires grad
+takes part (an argument, or a parameter the function reads), the call runs once more under
+``jax.vjp`` and its outputs get a ``grad_fn`` whose backward is that pullback, so
+``loss.backward()`` through, say, a gradient penalty reaches the parameters.
+
+What torch.func forbids is an error here too, with torch's messages: reading a tensor's value
+(``.item()``, ``if x > 0``), random numbers under ``vmap(randomness="error")``, and an in-place
+change of a tensor the function did not create (BatchNorm's running statistics: call
+``replace_all_batch_norm_modules_`` or use eval mode).
+"""
+from __future__ import annotations
+
+import functools
+import linecache
+import os
+import weakref
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _dispatch
+from ..autograd.engine import _edge_of
+from ..autograd.grad_mode import GRAD
+from ..autograd.graph import Node as _TapeNode
+from ..tensor import Tensor
+
+_Tracer = jax.core.Tracer
+_READ_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
+                jax.errors.TracerIntegerConversionError)
+_INEXACT = frozenset("fcV")
+
+
+# ---- running the user's function ----------------------------------------------------------------
+
+class Frame:
+    """One active transform while the user's function runs inside it (``_dispatch.FUNC``)."""
+
+    def __init__(self, name, randomness="same", axis=None):
+        self.name = name              # "vmap", "grad", ... (for messages)
+        self.randomness = randomness  # vmap's: "error", "same" or "different"
+        self.axis = axis              # vmap's axis name, for "different" randomness
+        self.parent = None
+        self.captured = None          # the outermost frame's: tensors needing grad read inside
+        self.mutated = []             # (weakref to a root tensor, its value, its version) changed in place
+
+    def apply(self, op, args, key):
+        """``_dispatch.apply`` while a transform runs: no tape; a custom_vjp kernel on tracers."""
+        vals = []
+        traced = False
+        captured = self.captured
+        for a in args:
+            if isinstance(a, Tensor):
+                v = a._value if a._base is None else a._sync()
+                if a._requires_grad and captured is not None and not isinstance(v, _Tracer):
+                    captured[id(a if a._base is None else a._base)] = a if a._base is None else a._base
+            else:
+                v = a
+            traced = traced or isinstance(v, _Tracer)
+            vals.append(v)
+        if traced:
+            out = _kernel(op, key, vals)(*[v for v in vals if isinstance(v, (jax.Array, np.ndarray))])
+        else:
+            fn = op._fwd.get(key)
+            out = (fn or op.forward_kernel(key))(*vals)
+        if op.nout == 1:
+            return Tensor._wrap(out)
+        return tuple(Tensor._wrap(o) for o in out)
+
+    def random(self, key, counter):
+        """The key a random op draws with (``Generator._next``) under this stack of transforms."""
+        f = self
+        while f is not None:
+            if f.name == "vmap":
+                if f.randomness == "error":
+                    raise RuntimeError(
+                        "vmap: called random operation while in randomness error mode. Please either use the "
+                        "'same' or 'different' randomness flags on vmap or perform the randomness operation "
+                        "out of vmap")
+                if f.randomness == "different":
+                    key = jax.random.fold_in(key, jax.lax.axis_index(f.axis))
+            f = f.parent
+        return key, counter
+
+    def mutating(self, t):
+        """``Tensor._set_`` is about to change ``t`` (or its root) in place: note the old value, so
+        that a tensor from outside left holding a tracer is restored and reported on exit."""
+        root = t if t._base is None else t._base
+        if isinstance(root._value, _Tracer) or any(r() is root for r, _, _ in self.mutated):
+            return
+        self.mutated.append((weakref.ref(root), root._value, root._ver))
+
+
+class _Running:
+    """``with _Running(frame):`` the user's function runs under ``frame``, grad mode off."""
+
+    def __init__(self, frame):
+        self.frame = frame
+
+    def __enter__(self):
+        f = self.frame
+        f.parent = _dispatch.FUNC[0]
+        f.captured = _PROBE[0] if f.parent is None else f.parent.captured
+        f.mutated = []
+        self.grad = GRAD.enabled
+        GRAD.enabled = False
+        _dispatch.FUNC[0] = f
+        return f
+
+    def __exit__(self, kind, err, tb):
+        f = self.frame
+        _dispatch.FUNC[0] = f.parent
+        GRAD.enabled = self.grad
+        live = [(t, value, ver) for t, value, ver in ((r(), v, n) for r, v, n in f.mutated) if t is not None]
+        leaked = any(isinstance(t._value, _Tracer) for t, _, _ in live)  # a live one from outside holds a tracer
+        if leaked or kind is not None:  # roll back every change to tensors from outside
+            for t, value, ver in live:
+                t._value, t._ver = value, ver
+        if leaked and kind is None:
+            raise RuntimeError(
+                f"During a {f.name} transform, the function provided attempted to call an in-place operation "
+                "that would mutate a captured Tensor (one created outside the function, such as a module's "
+                "buffer). This is not supported; please rewrite the function being transformed to explicitly "
+                "accept the mutated Tensor(s) as inputs. (For BatchNorm's running statistics: use eval mode, or "
+                "tracenn.func.replace_all_batch_norm_modules_(model).)")
+        return False
+
+
+def _read_message(name, err) -> str:
+    where = _user_line(err.__traceback__)
+    tb, control = err.__traceback__, isinstance(err, jax.errors.TracerBoolConversionError)
+    while tb is not None:  # bool(t) reads the value through item(): it is control flow all the same
+        control = control or tb.tb_frame.f_code.co_name == "__bool__"
+        tb = tb.tb_next
+    if control:
+        what = "It looks like you're attempting to use a Tensor in some data-dependent control flow"
+    else:
+        what = "It looks like you're reading a Tensor's value (.item(), .tolist(), .numpy(), int(t), float(t))"
+    return (f"{name}: {what}{where}. We don't support that: inside tracenn.func transforms tensors hold "
+            "JAX tracers, which have shapes and dtypes but no values. Compute with tensor ops instead "
+            "(tracenn.where(cond, a, b) in place of `if`), or move the read out of the transformed function.")
+
+
+_PKGS = tuple(os.path.dirname(m.__file__) + os.sep for m in (jax,)) + \
+    (os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,)
+
+
+def _user_line(tb) -> str:
+    """`` at file:line (in fn: `code`)`` for the innermost traceback frame outside tracenn and JAX."""
+    where = None
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not fn.startswith(_PKGS) and "/jaxlib/" not in fn and not fn.startswith("<frozen"):
+            where = (fn, tb.tb_lineno, tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    if where is None:
+        return ""
+    code = linecache.getline(where[0], where[1]).strip()
+    return f" at {where[0]}:{where[1]} (in {where[2]}" + (f": `{code}`)" if code else ")")
+
+
+_MARK = None  # a placeholder Value: where an op's argument is an array (see _kernel)
+_KERNELS: dict = {}
+
+
+def _kernel(op, key, vals):
+    """``op`` as a function of its array arguments with its own gradient rule (a custom_vjp)."""
+    global _MARK
+    from ..compiler.graph import Value
+    from ..compiler.lower import differentiable
+    if _MARK is None:
+        _MARK = Value("array", (), np.float32)
+    inputs = [_MARK if isinstance(v, (jax.Array, np.ndarray)) else v for v in vals]
+    try:
+        k = (op.name, key, tuple(None if x is _MARK else (type(x), x) for x in inputs))
+        fn = _KERNELS.get(k)
+    except TypeError:  # an unhashable literal
+        return differentiable(op, key, inputs)
+    if fn is None:
+        if len(_KERNELS) > 4096:
+            _KERNELS.clear()
+        fn = _KERNELS[k] = differentiable(op, key, inputs)
+    return fn
+
+
+# ---- trees of tensors and arrays ----------------------------------------------------------------
+
+class _Dict(dict):
+    """A dict inside a transform: a JAX pytree whose keys keep their order (JAX sorts a plain
+    dict's), so ``grad`` of a parameter dict comes back in the dict's own order, as in torch."""
+
+
+jax.tree_util.register_pytree_node(
+    _Dict, lambda d: (list(d.values()), list(d.keys())), lambda keys, values: _Dict(zip(keys, values)))
+
+
+def _ordered(tree):
+    """``tree`` with its plain dicts (at any depth) as :class:`_Dict`."""
+    if type(tree) is dict:
+        return _Dict((k, _ordered(v)) for k, v in tree.items())
+    if isinstance(tree, list):
+        return [_ordered(x) for x in tree]
+    if isinstance(tree, tuple):
+        items = [_ordered(x) for x in tree]
+        return type(tree)(*items) if hasattr(tree, "_fields") else tuple(items)
+    return tree
+
+
+def _plain(tree):
+    """``tree`` with its :class:`_Dict` back as plain dicts (what the user gets)."""
+    if isinstance(tree, _Dict):
+        return {k: _plain(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_plain(x) for x in tree]
+    if isinstance(tree, tuple):
+        items = [_plain(x) for x in tree]
+        return type(tree)(*items) if hasattr(tree, "_fields") else tuple(items)
+    return tree
+
+
+def _arrays(tree):
+    """``tree`` with each tensor's array in its place (and its dicts ordered: :class:`_Dict`)."""
+    return jax.tree_util.tree_map(lambda t: (t._value if t._base is None else t._sync())
+                                  if isinstance(t, Tensor) else t, _ordered(tree))
+
+
+def _tensors(tree):
+    """``tree`` with tensors in place of arrays, and plain dicts (what user code sees)."""
+    return _plain(jax.tree_util.tree_map(lambda a: Tensor._wrap(a) if isinstance(a, (jax.Array, np.ndarray)) else a,
+                                         tree))
+
+
+# ---- joining the autograd tape --------------------------------------------------------------------
+
+class _PullbackOp:
+    """The op record of a transformed call's ``grad_fn``: its backward runs the call's pullback."""
+
+    differentiable = True
+    pullback_only = True
+    static = ()
+    name = "func_transform"
+
+    def __init__(self, nout):
+        self.nout = nout
+
+    def backward_kernel(self, key, needs):
+        nout = self.nout
+
+        def kernel(g, out, pull):
+            cts = pull(list(g) if nout > 1 else [g])
+            return tuple(cts[0]) + tuple(cts[1])
+        return kernel
+
+
+def _run(name, fn, tensors):
+    """``fn(arrays)`` (a JAX function of the arrays of ``tensors``) as a call on the tape.
+
+    Returns the output tree with tensors at the leaves. With grad mode on, tensors needing grad
+    that ``fn`` reads (``tensors`` themselves, or tensors captured by the user's function) get
+    gradients through the outputs: the call runs again under ``jax.vjp``."""
+    if _dispatch.TRACE[0] is not None:
+        from ..errors import UnsupportedError
+        raise UnsupportedError(f"tracenn.func.{name} inside tracenn.compile: a JAX transform of traced code is not "
+                               "part of a compiled program yet, so this call runs eagerly (call the transformed "
+                               "function outside the compiled one to silence this)")
+    arrays = [t._value if t._base is None else t._sync() for t in tensors]
+    if _dispatch.FUNC[0] is not None:  # inside another transform: that one differentiates, and reports
+        return _tensors(fn(arrays))
+    seen: dict = {}
+    _PROBE[0] = seen if GRAD.enabled else None
+    try:
+        out = fn(arrays)
+    except _READ_ERRORS as e:
+        raise RuntimeError(_read_message(name, e)) from None
+    finally:
+        _PROBE[0] = None
+    if not GRAD.enabled:
+        return _tensors(out)
+    d_in = [i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT]
+    caps = [t for t in seen.values() if t._value.dtype.kind in _INEXACT]
+    leaves, tree = jax.tree_util.tree_flatten(out)
+    floats = [i for i, x in enumerate(leaves) if jnp.result_type(x).kind in _INEXACT]
+    if not (d_in or caps) or not floats:
+        return _tensors(out)
+
+    def pure(cap_arrays, d_arrays):
+        full = list(arrays)
+        for i, a in zip(d_in, d_arrays):
+            full[i] = a
+        old = [t._value for t in caps]
+        for t, a in zip(caps, cap_arrays):
+            t._value = a
+        try:
+            res = jax.tree_util.tree_leaves(fn(full))
+        finally:
+            for t, v in zip(caps, old):
+                t._value = v
+        return [res[i] for i in floats]
+
+    fouts, pull = jax.vjp(pure, [t._value for t in caps], [arrays[i] for i in d_in])
+    roots = caps + [tensors[i] for i in d_in]
+    saved = [((t if t._base is None else t._base), t._version, f"input {k}") for k, t in enumerate(roots)]
+    edges = tuple(_edge_of(t) for t in roots)
+    node = _TapeNode(_PullbackOp(len(fouts)), (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts),
+                     edges, (True,) * len(edges), saved)
+    result = [Tensor._wrap(x) for x in leaves]
+    for k, i in enumerate(floats):
+        result[i] = Tensor._wrap(fouts[k], True, node, k)
+    return _plain(jax.tree_util.tree_unflatten(tree, result))
+
+
+# {id: tensor} of the tensors needing grad that the running transforms read from outside, while
+# _run's first pass looks for them (None otherwise).
+_PROBE = [None]
+
+
+def _tensor_leaves(tree):
+    """The leaves of ``tree``, which must all be tensors (torch.func's rule for the arguments it
+    differentiates)."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    for x in leaves:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"Thing passed to transform API must be Tensor, got {type(x)}")
+    return leaves
+
+
+# ---- grad and grad_and_value ------------------------------------------------------------------------
+
+def _argnums(argnums, n, name):
+    many = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if many else (argnums,)
+    if not nums:
+        raise RuntimeError(f"{name}: argnums must be non-empty")
+    out = []
+    for a in nums:
+        if not isinstance(a, int):
+            raise RuntimeError(f"argnums must be int or Tuple[int, ...], got: {type(a)}")
+        if not -n <= a < n:
+            raise RuntimeError(f"Got argnum={a}, but only {n} positional inputs")
+        out.append(a % n)
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"argnums must be unique, got {argnums}")
+    return tuple(out), many
+
+
+def _scalar_check(out, has_aux, name):
+    if has_aux:
+        if not (isinstance(out, tuple) and len(out) == 2):
+            raise RuntimeError(f"{name}(f)(*args): output of function f should be a tuple: (output, aux) "
+                               "if has_aux is True")
+        out, aux = out
+    else:
+        aux = None
+    if not isinstance(out, Tensor):
+        raise RuntimeError(f"{name}(f)(*args): Expected f(*args) to return a Tensor, got {type(out)}")
+    if out.dim() != 0:
+        raise RuntimeError(f"{name}(f)(*args): Expected f(*args) to return a scalar Tensor, got tensor with "
+                           f"{out.dim()} dims. Maybe you wanted to use the vjp or jacrev APIs instead?")
+    return out, aux
+
+
+def grad_and_value(func, argnums=0, has_aux=False):
+    """``torch.func.grad_and_value``: a function returning ``(gradients, value)`` of ``func``.
+
+    ``func`` must return a scalar tensor (or ``(scalar, aux)`` with ``has_aux=True``, and then the
+    result is ``(gradients, (value, aux))``). Gradients are taken with respect to the positional
+    arguments in ``argnums`` (an int, or a tuple for a tuple of gradients); each may be a tensor or
+    a tuple/list/dict of tensors, and its gradient has the same structure.
+
+    >>> import tracenn
+    >>> from tracenn.func import grad_and_value
+    >>> g, v = grad_and_value(lambda x: (x ** 2).sum())(tracenn.tensor([1.0, 2.0]))
+    >>> g, v
+    (tensor([2., 4.]), tensor(5.))
+    """
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        args = _ordered(args)
+        nums, many = _argnums(argnums, len(args), "grad_and_value")
+        diff = [_tensor_leaves(args[i]) for i in nums]
+        for leaves in diff:
+            for t in leaves:
+                if t._value.dtype.kind not in _INEXACT:
+                    raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        flat = [t for leaves in diff for t in leaves]
+        trees = [jax.tree_util.tree_structure(args[i]) for i in nums]
+        sizes = [len(leaves) for leaves in diff]
+
+        def fn(arrays):
+            parts, k = [], 0
+            for tr, n in zip(trees, sizes):
+                parts.append(jax.tree_util.tree_unflatten(tr, arrays[k:k + n]))
+                k += n
+
+            def loss(*diff_args):
+                new = list(args)
+                for i, d in zip(nums, diff_args):
+                    new[i] = d
+                with _Running(Frame("grad")):
+                    out = func(*_tensors(new), **kwargs)
+                    out, aux = _scalar_check(out, has_aux, "grad_and_value")
+                    res = (out._value, _arrays(aux))
+                    del out, aux
+                return res
+
+            (value, aux), grads = jax.value_and_grad(loss, argnums=tuple(range(len(nums))), has_aux=True)(*parts)
+            return (grads if many else grads[0]), value, aux
+
+        grads, value, aux = _run("grad", fn, flat)
+        return (grads, (value, aux)) if has_aux else (grads, value)
+    return wrapper
+
+
+def grad(func, argnums=0, has_aux=False):
+    """``torch.func.grad``: a function returning the gradient of ``func`` (a scalar tensor) with
+    respect to the arguments in ``argnums``; ``(gradient, aux)`` with ``has_aux=True``.
+
+    Composes with :func:`vmap` for per-sample gradients::
+
+        per_sample = vmap(grad(loss_fn), in_dims=(None, 0, 0))(params, x, y)
+
+    >>> import tracenn
+    >>> from tracenn.func import grad
+    >>> grad(lambda x: x.sin().sum())(tracenn.tensor([0.0, 1.0]))
+    tensor([1.0000, 0.5403])
+    """
+    gv = grad_and_value(func, argnums, has_aux)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        g, v = gv(*args, **kwargs)
+        return (g, v[1]) if has_aux else g
+    return wrapper
+
+
+# ---- vmap -------------------------------------------------------------------------------------------
+
+_AXES = [0]  # a counter naming vmap's axes (for randomness="different")
+
+
+def _leaf_dims(in_dims, args, name):
+    """One in_dim per leaf of ``args`` (JAX's flattening order), from the prefix tree ``in_dims``."""
+    out = []
+
+    def bad():
+        return ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the "
+                          f"structure of `inputs`. in_dims has structure {jax.tree_util.tree_structure(in_dims)} but "
+                          f"inputs has structure {jax.tree_util.tree_structure(args)}.")
+
+    def walk(spec, tree):
+        if spec is None or (isinstance(spec, int) and not isinstance(spec, bool)):
+            out.extend([spec] * len(jax.tree_util.tree_leaves(tree)))
+        elif isinstance(spec, (tuple, list)) and isinstance(tree, (tuple, list)) and len(spec) == len(tree):
+            for s, t in zip(spec, tree):
+                walk(s, t)
+        elif isinstance(spec, dict) and isinstance(tree, dict) and set(spec) == set(tree):
+            for k in tree:
+                walk(spec[k], tree[k])
+        else:
+            raise bad()
+
+    if not (in_dims is None or isinstance(in_dims, (int, tuple, list))) or isinstance(in_dims, bool):
+        raise ValueError(f"vmap({name}, in_dims={in_dims}, ...): expected `in_dims` to be int or a (potentially "
+                         f"nested) tuple matching the structure of inputs, got: {type(in_dims)}.")
+    walk(in_dims if not isinstance(in_dims, (tuple, list)) else tuple(in_dims), tuple(args))
+    return out
+
+
+def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
+    """``torch.func.vmap``: ``func`` mapped over a dimension of its inputs.
+
+    Args:
+        func: a function of tensors (and of modules it calls).
+        in_dims: which dimension of each positional argument to map over: an int or None for
+            all, or a tuple with one entry per argument (nested as the arguments are); None
+            passes that argument whole to every call. Keyword arguments are not mapped.
+        out_dims: where the mapped dimension goes in each output (int, or a tuple per output).
+        randomness: random ops inside raise (``"error"``, torch's default), draw the same
+            numbers for every element (``"same"``) or different ones (``"different"``).
+        chunk_size: accepted for compatibility; tracenn maps the whole batch at once (XLA
+            vectorises it), with the same results.
+
+    >>> import tracenn
+    >>> from tracenn.func import vmap
+    >>> x, y = tracenn.ones(3, 2), tracenn.arange(2.0)
+    >>> vmap(lambda a, b: (a * b).sum(), in_dims=(0, None))(x, y)
+    tensor([1., 1., 1.])
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0) and chunk_size != -1:
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
+    name = getattr(func, "__name__", type(func).__name__)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        args = _ordered(args)
+        dims = _leaf_dims(in_dims, args, name)
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        sizes = []
+        for x, d in zip(leaves, dims):
+            if d is None:
+                continue
+            if not isinstance(x, Tensor):
+                raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for an input but "
+                                 f"the input is of type {type(x)}. We cannot vmap over non-Tensor arguments, please "
+                                 "use None as the respective in_dim")
+            nd = x.dim()
+            if not -nd <= d < nd:
+                raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): Got in_dim={d} for some input, but "
+                                 f"that input is a Tensor of dimensionality {nd} so expected in_dim to satisfy "
+                                 f"{-nd} <= in_dim < {nd}.")
+            sizes.append(x.shape[d])
+        if not sizes:
+            raise ValueError(f"vmap({name}, in_dims={in_dims}, ...)(<inputs>): at least one input must be a Tensor "
+                             "that is mapped over (in_dims not None)")
+        if len(set(sizes)) > 1:
+            raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
+                             f"{sizes} for the mapped dimension")
+        t_idx = [i for i, x in enumerate(leaves) if isinstance(x, Tensor)]
+        _AXES[0] += 1
+        axis = f"tracenn_vmap_{_AXES[0]}"
+
+        def inner(*arrays):
+            full = list(leaves)
+            for i, a in zip(t_idx, arrays):
+                full[i] = a
+            with _Running(Frame("vmap", randomness, axis)):
+                out = func(*_tensors(jax.tree_util.tree_unflatten(tree, full)), **kwargs)
+                for leaf in jax.tree_util.tree_leaves(out):
+                    if not isinstance(leaf, Tensor):
+                        raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
+                                         f"{type(leaf)}. Did you mean to set out_dims= to None for output?")
+                res = _arrays(out)
+                del out
+            return res
+
+        def fn(arrays):
+            return jax.vmap(inner, in_axes=[dims[i] for i in t_idx], out_axes=out_dims, axis_name=axis,
+                            axis_size=sizes[0])(*arrays)
+        return _run("vmap", fn, [leaves[i] for i in t_idx])
+    return wrapper
+
+
+# ---- vjp, jvp and Jacobians ----------------------------------------------------------------------------
+
+def _flat_args(values):
+    """(tensor leaves, [(structure, count)]) of several pytrees of tensors."""
+    flat, parts = [], []
+    for v in values:
+        leaves = _tensor_leaves(v)
+        flat += leaves
+        parts.append((jax.tree_util.tree_structure(v), len(leaves)))
+    return flat, parts
+
+
+def _unflat(arrays, parts):
+    out, k = [], 0
+    for tree, n in parts:
+        out.append(jax.tree_util.tree_unflatten(tree, arrays[k:k + n]))
+        k += n
+    return out
+
+
+def _traced(func, name, has_aux, args=None, nums=None, kwargs=None):
+    """``func`` as a JAX function of arrays (the arguments in ``nums``, or all of them), returning
+    ``(outputs, aux)`` as arrays; it runs under a frame called ``name``."""
+    def f(*diff):
+        new = list(diff) if nums is None else list(args)
+        if nums is not None:
+            for i, d in zip(nums, diff):
+                new[i] = d
+        with _Running(Frame(name)):
+            out = func(*_tensors(new), **(kwargs or {}))
+            aux = None
+            if has_aux:
+                if not (isinstance(out, tuple) and len(out) == 2):
+                    raise RuntimeError(f"{name}(f, ...): output of function f should be a tuple: (output, aux) "
+                                       "if has_aux is True")
+                out, aux = out
+            _tensor_leaves(out)
+            res = (_arrays(out), _arrays(aux))
+            del out, aux
+        return res
+    return f
+
+
+def vjp(func, *primals, has_aux=False):
+    """``torch.func.vjp``: ``(output, vjp_fn)`` (``(output, vjp_fn, aux)`` with ``has_aux``), where
+    ``vjp_fn(cotangents)`` returns a tuple with the vector-Jacobian product for each primal.
+
+    >>> import tracenn
+    >>> from tracenn.func import vjp
+    >>> out, vjp_fn = vjp(lambda x: x ** 2, tracenn.tensor([1.0, 3.0]))
+    >>> vjp_fn(tracenn.ones(2))
+    (tensor([2., 6.]),)
+    """
+    primals = _ordered(primals)
+    flat, parts = _flat_args(primals)
+    f = _traced(func, "vjp", has_aux)
+    first = {}
+
+    def fn(arrays):
+        out, pull, aux = jax.vjp(f, *_unflat(arrays, parts), has_aux=True)
+        first.setdefault("pull", pull)  # (the first pass's: a later one under jax.vjp holds its tracers)
+        return out, aux
+    out, aux = _run("vjp", fn, flat)
+    out_tree = jax.tree_util.tree_structure(_ordered(out))
+
+    def vjp_fn(cotangents):
+        cotangents = _ordered(cotangents)
+        cts = _tensor_leaves(cotangents)
+        if jax.tree_util.tree_structure(cotangents) != out_tree:
+            raise RuntimeError(f"Expected pytree structure of cotangents to be the same as pytree structure of "
+                               f"outputs to the function. cotangents: {jax.tree_util.tree_structure(cotangents)}, "
+                               f"primal output: {out_tree}")
+        for c, o in zip(cts, jax.tree_util.tree_leaves(out)):
+            if tuple(c.shape) != tuple(o.shape):
+                raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {tuple(c.shape)} and "
+                                   f"output[0] has a shape of {tuple(o.shape)}.")
+        n = len(flat)
+        if GRAD.enabled and _dispatch.FUNC[0] is None and any(t._requires_grad for t in flat + cts):
+            def again(arrays):  # (the pullback on the tape: recomputed, so primals and cotangents get grads)
+                _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
+                return tuple(pull(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))
+            return _run("vjp", again, flat + cts)
+        return _tensors(tuple(first["pull"](jax.tree_util.tree_unflatten(out_tree, _arrays(cts)))))
+
+    return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
+
+
+def jvp(func, primals, tangents, *, strict=False, has_aux=False):
+    """``torch.func.jvp``: ``(output, jvp_out)`` (``(output, jvp_out, aux)`` with ``has_aux``), the
+    Jacobian of ``func`` at ``primals`` times ``tangents``.
+
+    Computed as the transpose of the pullback (tracenn's gradient rules are reverse-mode rules):
+    the values are torch's forward-mode ones, at about twice a backward's cost.
+
+    >>> import tracenn
+    >>> from tracenn.func import jvp
+    >>> jvp(lambda x: x ** 2, (tracenn.tensor([1.0, 3.0]),), (tracenn.ones(2),))
+    (tensor([1., 9.]), tensor([2., 6.]))
+    """
+    if not isinstance(primals, tuple) or not isinstance(tangents, tuple):
+        raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to be tuples. E.g. "
+                           "jvp(f, (x,), (t,))")
+    primals, tangents = _ordered(primals), _ordered(tangents)
+    pf, pparts = _flat_args(primals)
+    tf, tparts = _flat_args(tangents)
+    if [p[0] for p in pparts] != [t[0] for t in tparts]:
+        raise RuntimeError("jvp(f, primals, tangents): Expected primals and tangents to have the same python "
+                           "structure.")
+    for p, t in zip(pf, tf):
+        if tuple(p.shape) != tuple(t.shape):
+            raise RuntimeError(f"jvp(f, primals, tangents): Expected primals and tangents to have the same shape, "
+                               f"got {tuple(p.shape)} and {tuple(t.shape)}.")
+    f = _traced(func, "jvp", has_aux)
+    n = len(pf)
+
+    def fn(arrays):
+        out, pull, aux = jax.vjp(f, *_unflat(arrays[:n], pparts), has_aux=True)
+        _, transpose = jax.vjp(pull, jax.tree_util.tree_map(jnp.zeros_like, out))
+        (jout,) = transpose(tuple(_unflat(arrays[n:], tparts)))
+        return out, jout, aux
+    out, jout, aux = _run("jvp", fn, pf + tf)
+    return (out, jout, aux) if has_aux else (out, jout)
+
+
+def _jacobian(name, func, argnums, has_aux):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        args = _ordered(args)
+        nums, many = _argnums(argnums, len(args), name)
+        flat, parts = _flat_args([args[i] for i in nums])
+        f = _traced(func, name, has_aux, args, nums, kwargs)
+
+        def fn(arrays):
+            jac, aux = jax.jacrev(f, argnums=tuple(range(len(nums))) if many else 0, has_aux=True)(
+                *_unflat(arrays, parts))
+            return jac, aux
+        jac, aux = _run(name, fn, flat)
+        return (jac, aux) if has_aux else jac
+    return wrapper
+
+
+def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_copy=False):
+    """``torch.func.jacrev``: the Jacobian of ``func`` with respect to the arguments in
+    ``argnums``, by reverse mode. Each output's Jacobian has shape ``output.shape + input.shape``;
+    with a tuple ``argnums``, a tuple of them per output. ``chunk_size`` is accepted for
+    compatibility (tracenn computes all rows at once).
+
+    >>> import tracenn
+    >>> from tracenn.func import jacrev
+    >>> jacrev(lambda x: x.sin())(tracenn.tensor([0.0, 0.0]))
+    tensor([[1., 0.],
+            [0., 1.]])
+    """
+    return _jacobian("jacrev", func, argnums, has_aux)
+
+
+def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
+    """``torch.func.jacfwd``: the same Jacobian as :func:`jacrev` (tracenn computes it in reverse
+    mode: its gradient rules are reverse-mode rules; the values are the same).
+
+    >>> import tracenn
+    >>> from tracenn.func import jacfwd
+    >>> jacfwd(lambda x: x * 2)(tracenn.tensor([1.0, 2.0]))
+    tensor([[2., 0.],
+            [0., 2.]])
+    """
+    if randomness not in ("error", "different", "same"):
+        raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
+    return _jacobian("jacfwd", func, argnums, has_aux)
+
+
+def hessian(func, argnums=0):
+    """``torch.func.hessian``: ``jacfwd(jacrev(func, argnums), argnums)``.
+
+    >>> import tracenn
+    >>> from tracenn.func import hessian
+    >>> hessian(lambda x: (x ** 3).sum())(tracenn.tensor([1.0, 2.0]))
+    tensor([[ 6.,  0.],
+            [ 0., 12.]])
+    """
+    return jacfwd(jacrev(func, argnums), argnums)
+
+
+# ---- model ensembles ----------------------------------------------------------------------------------
+
+def stack_module_state(models):
+    """``torch.func.stack_module_state``: the parameters and buffers of same-class ``models``,
+    each stacked along a new first dimension, as ``(params, buffers)`` dicts. The stacked
+    parameters are new leaves (they require grad where the models' did).
+
+    >>> import tracenn
+    >>> from tracenn import nn
+    >>> from tracenn.func import stack_module_state
+    >>> params, buffers = stack_module_state([nn.Linear(3, 2) for _ in range(4)])
+    >>> params["weight"].shape, params["weight"].requires_grad
+    (tracenn.Size([4, 2, 3]), True)
+    """
+    from .. import stack
+    from ..autograd.grad_mode import no_grad
+    models = list(models)
+    if not models:
+        raise RuntimeError("stack_module_state: Expected at least one model, got 0.")
+    if not (all(m.training for m in models) or not any(m.training for m in models)):
+        raise RuntimeError("stack_module_state: Expected all models to have the same training/eval mode.")
+    if any(type(m) is not type(models[0]) for m in models):
+        raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
+
+    def stacked(name, tensors):
+        rg = [t.requires_grad for t in tensors]
+        if any(rg) and not all(rg):
+            raise RuntimeError(f"Expected {name} from each model to have the same .requires_grad")
+        with no_grad():
+            out = stack([t.detach() for t in tensors])
+        return out.requires_grad_() if all(rg) else out
+
+    named = [dict(m.named_parameters()) for m in models]
+    params = {k: stacked(k, [p[k] for p in named]) for k in named[0]}
+    named = [dict(m.named_buffers()) for m in models]
+    buffers = {k: stacked(k, [b[k] for b in named]) for k in named[0]}
+    return params, buffers
+
+
+def replace_all_batch_norm_modules_(root):
+    """``torch.func.replace_all_batch_norm_modules_``: every BatchNorm under ``root`` stops
+    tracking running statistics (they become None), so it normalises with batch statistics and
+    changes no buffer: what ``vmap`` over a model needs. Returns ``root``."""
+    from ..nn.modules.batchnorm import _BatchNorm
+    for m in root.modules():
+        if isinstance(m, _BatchNorm) and m.track_running_stats:
+            m.running_mean = None
+            m.running_var = None
+            m.num_batches_tracked = None
+            m.track_running_stats = False
+    return root
