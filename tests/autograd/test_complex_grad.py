@@ -35,6 +35,10 @@ CASES = {
     "view_as_real": lambda T, z, w, r: (T.view_as_real(z * w) ** 2).sum(),
     "angle": lambda T, z, w, r: T.angle(z * w).sum(),
     "mean_abs_sq": lambda T, z, w, r: (z.abs() ** 2).mean(),
+    "sgn": lambda T, z, w, r: (T.sgn(z) * w).real.sum(),  # (JAX's sign rule is zero)
+    "acosh": lambda T, z, w, r: T.acosh(z * w).imag.sum(),  # (JAX's rule has the wrong sign at Re < 0)
+    "cumprod": lambda T, z, w, r: (z * 0.5).cumprod(1).abs().sum(),
+    "det_inv": lambda T, z, w, r: (T.linalg.det(z[:, :3]) + T.linalg.inv(z[:, 1:] + 3 * T.eye(3)).sum()).abs(),
 }
 REAL_GRAD = {"real_times_complex", "complex_plus_real"}  # r gets a (real) gradient too
 
@@ -197,3 +201,15 @@ def test_compiled_complex_output_backward_with_gradient():
         z = tracenn.tensor(Z[0], requires_grad=True)
         f(z).backward(gradient=tracenn.tensor(v))
         np.testing.assert_allclose(to_np(z.grad), v * np.conj(W), rtol=1e-12)
+
+
+def test_implicit_gradient_of_a_complex_output_is_an_error():
+    z = tracenn.tensor([1 + 2j], requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for real scalar outputs"):
+        (z * z).sum().backward()
+
+
+def test_implicit_gradient_error_matches_torch(torch):
+    z = torch.tensor([1 + 2j], requires_grad=True)
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for real scalar outputs"):
+        (z * z).sum().backward()

@@ -56,6 +56,9 @@ def _seed_grads(outputs, grad_outputs, as_tensors=False):
         if g is None:
             if out._value.size != 1:
                 raise BackwardError("grad can be implicitly created only for scalar outputs")
+            if out._value.dtype.kind == "c":
+                raise BackwardError("grad can be implicitly created only for real scalar outputs but got "
+                                    f"tracenn.{out._value.dtype.name} (take .real, .abs() or pass gradient=)")
             g = _ones(out._value.shape, out._value.dtype)
             grads.append(Tensor._wrap(g) if as_tensors else g)
         else:

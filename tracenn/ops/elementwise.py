@@ -42,7 +42,16 @@ _unary("neg", lambda x: -x, lambda x, o, g: -g, reads_x=False)
 _unary("abs", jnp.abs, lambda x, o, g: g * jnp.sign(x))
 _unary("conj", jnp.conj, lambda x, o, g: jnp.conj(g), reads_x=False)
 _unary("sign", jnp.sign, _zero, reads_x=False)
-_unary("sgn", jnp.sign, _zero, reads_x=False)
+def _sgn(x):
+    """sign(x); for a complex x, x / |x| (0 at 0), written out so that JAX differentiates it
+    (its sign rule has a zero derivative; torch's sgn of a complex number has a true one)."""
+    if not jnp.iscomplexobj(x):
+        return jnp.sign(x)
+    a = jnp.abs(x)
+    return jnp.where(a == 0, jnp.zeros_like(x), x / jnp.where(a == 0, jnp.ones_like(a), a))
+
+
+_unary("sgn", _sgn, _zero, reads_x=False)
 _unary("floor", jnp.floor, _zero, reads_x=False)
 _unary("ceil", jnp.ceil, _zero, reads_x=False)
 _unary("trunc", jnp.trunc, _zero, reads_x=False)
@@ -77,6 +86,19 @@ def _ufloat(name, fn, grad, saves_out=False):
     register(name, static=("dtype",), vjp=vjp, saves=() if saves_out else None, saves_out=saves_out)(impl)
 
 
+@jax.custom_jvp
+def _acosh_complex(z):
+    return jnp.arccosh(z)
+
+
+@_acosh_complex.defjvp
+def _acosh_complex_jvp(primals, tangents):
+    # 1 / (sqrt(z - 1) sqrt(z + 1)), the derivative of the principal branch (as torch's gradient);
+    # JAX's own rule, 1 / sqrt(z^2 - 1), has the wrong sign where Re z < 0.
+    (z,), (t,) = primals, tangents
+    return _acosh_complex(z), t / (jnp.sqrt(z - 1) * jnp.sqrt(z + 1))
+
+
 _ufloat("exp", jnp.exp, lambda x, o, g: g * o, saves_out=True)
 _ufloat("exp2", jnp.exp2, lambda x, o, g: g * o * jnp.log(2.0).astype(o.dtype), saves_out=True)
 _ufloat("expm1", jnp.expm1, lambda x, o, g: g * (o + 1), saves_out=True)
@@ -97,7 +119,8 @@ _ufloat("sinh", jnp.sinh, lambda x, o, g: g * jnp.cosh(x))
 _ufloat("cosh", jnp.cosh, lambda x, o, g: g * jnp.sinh(x))
 _ufloat("tanh", jnp.tanh, lambda x, o, g: g * (1 - o * o), saves_out=True)
 _ufloat("asinh", jnp.arcsinh, lambda x, o, g: g * lax.rsqrt(x * x + 1))
-_ufloat("acosh", jnp.arccosh, lambda x, o, g: g * lax.rsqrt(x * x - 1))
+_ufloat("acosh", lambda x: _acosh_complex(x) if jnp.iscomplexobj(x) else jnp.arccosh(x),
+        lambda x, o, g: g * lax.rsqrt(x * x - 1))
 _ufloat("atanh", jnp.arctanh, lambda x, o, g: g / (1 - x * x))
 _ufloat("sigmoid", jax.nn.sigmoid, lambda x, o, g: g * o * (1 - o), saves_out=True)
 _ufloat("erf", jsp.erf, lambda x, o, g: g * (2 / jnp.sqrt(jnp.pi)).astype(x.dtype) * jnp.exp(-x * x))
