@@ -299,3 +299,19 @@ def test_against_torch_func():
                  tf.jvp(g, (torch.tensor(v),), (torch.tensor(t),))[1], atol=1e-6)
     assert_close(vjp(g, tracenn.tensor(v))[1](tracenn.tensor(t))[0],
                  tf.vjp(g, torch.tensor(v))[1](torch.tensor(t))[0], atol=1e-6)
+
+
+def test_complex_arguments_get_torchs_gradients():
+    z = tracenn.tensor(np.array([1 + 2j, -0.5 + 0.3j], np.complex64))
+    assert_close(grad(lambda a: (a * a.conj()).real.sum())(z), 2 * z)  # torch: d|z|^2 = 2z (JAX: 2 conj z)
+    torch = pytest.importorskip("torch")
+    tz = torch.tensor(to_np(z))
+    f = lambda a: (a * a).abs().sum()  # noqa: E731
+    assert_close(grad(f)(z), torch.func.grad(f)(tz))
+    g = lambda a: a * a.conj() * 2j + a  # noqa: E731
+    ct = np.array([0.3 - 1j, 2 + 0.5j], np.complex64)
+    assert_close(vjp(g, z)[1](tracenn.tensor(ct))[0], torch.func.vjp(g, tz)[1](torch.tensor(ct))[0])
+    w, tw = z.clone().requires_grad_(), tz.clone().requires_grad_()
+    vmap(lambda x: (x * w).abs())(tracenn.ones(3, 2, dtype=tracenn.complex64)).sum().backward()
+    torch.func.vmap(lambda x: (x * tw).abs())(torch.ones(3, 2, dtype=torch.complex64)).sum().backward()
+    assert_close(w.grad, tw.grad)

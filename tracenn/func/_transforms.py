@@ -37,6 +37,7 @@ from .. import _dispatch
 from ..autograd.engine import _edge_of
 from ..autograd.grad_mode import GRAD
 from ..autograd.graph import Node as _TapeNode
+from ..runtime.gradcall import conj_tree
 from ..tensor import Tensor
 
 _Tracer = jax.core.Tracer
@@ -260,8 +261,8 @@ class _PullbackOp:
     def backward_kernel(self, key, needs):
         nout = self.nout
 
-        def kernel(g, out, pull):
-            cts = pull(list(g) if nout > 1 else [g])
+        def kernel(g, out, pull):  # (torch's cotangents are the conjugates of JAX's: see conj_tree)
+            cts = conj_tree(pull(conj_tree(list(g) if nout > 1 else [g])))
             return tuple(cts[0]) + tuple(cts[1])
         return kernel
 
@@ -418,6 +419,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
                 return res
 
             (value, aux), grads = jax.value_and_grad(loss, argnums=tuple(range(len(nums))), has_aux=True)(*parts)
+            grads = conj_tree(grads)  # torch's gradient of a complex argument: JAX's conjugated
             return (grads if many else grads[0]), value, aux
 
         grads, value, aux = _run("grad", fn, flat)
@@ -527,9 +529,10 @@ def vjp(func, *primals, has_aux=False):
         if GRAD.enabled and _dispatch.FUNC[0] is None and any(t._requires_grad for t in flat + cts):
             def again(arrays):  # (the pullback on the tape: recomputed, so primals and cotangents get grads)
                 _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
-                return tuple(pull(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))
+                return tuple(conj_tree(pull(conj_tree(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))))
             return _run("vjp", again, flat + cts)
-        return _tensors(tuple(first["pull"](jax.tree_util.tree_unflatten(out_tree, _arrays(cts)))))
+        ct = conj_tree(jax.tree_util.tree_unflatten(out_tree, _arrays(cts)))
+        return _tensors(tuple(conj_tree(first["pull"](ct))))
 
     return (out, vjp_fn, aux) if has_aux else (out, vjp_fn)
 
