@@ -167,6 +167,7 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 cuda.amp = amp._device_namespace("cuda")  # torch.cuda.amp.GradScaler / autocast (deprecated spellings)
 cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
+from .func import vmap  # noqa: E402,F401  (torch.vmap is torch.func.vmap)
 from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, corrcoef, cov,  # noqa: E402,F401
                         diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
                         searchsorted, trace, vander)
