@@ -185,4 +185,5 @@ from .linalg import geqrf, matrix_power  # noqa: E402,F401
 from .linalg import torch_cholesky as cholesky, torch_svd as svd  # noqa: E402,F401
 from ._api.complexnum import (angle, complex, imag, polar, real, view_as_complex,  # noqa: E402,F401
                                view_as_real)
+from . import fft  # noqa: E402,F401
 

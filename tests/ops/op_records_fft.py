@@ -63,3 +63,25 @@ def add(R):
         [Sample(z64), Sample(z128), Sample(R.special(F32)), Sample(arr((5,), F64)), Sample(np.array([1, -2, 0]))],
         lambda s: "float32" if s.args[0].dtype.kind in "iu" else _real_of(s) if s.args[0].dtype.kind == "c"
         else str(s.args[0].dtype), grad=False, upcast=False)
+    x32, x64 = arr((3, 4)), arr((2, 5), F64)
+    for name, np_fn, real_in in [("fft", np.fft.fft, False), ("ifft", np.fft.ifft, False),
+                                 ("rfft", np.fft.rfft, True), ("irfft", np.fft.irfft, False),
+                                 ("hfft", np.fft.hfft, False), ("ihfft", np.fft.ihfft, True)]:
+        out_real = name in ("irfft", "hfft")
+        z = [Sample(_c(R, (3, 4))), Sample(_c(R, (2, 5), "complex128"), n=6, norm="ortho")]
+        samples = [Sample(x32), Sample(x64, n=7, dim=0, norm="forward")] + ([] if real_in else z)
+        rec(f"fft.{name}", (lambda n: lambda T, x, **k: getattr(T.fft, n)(x, **k))(name),
+            (lambda f: lambda x, n=None, dim=-1, norm=None: f(x, n, dim, norm))(np_fn), samples,
+            (lambda r: lambda s: ({"complex64": "float32", "complex128": "float64"}.get(
+                str(s.args[0].dtype), str(s.args[0].dtype)) if r else
+                {"float32": "complex64", "float64": "complex128"}.get(str(s.args[0].dtype),
+                                                                      str(s.args[0].dtype))))(out_real),
+            grad=False, upcast=False, tol=3.0, torch_op=_resolved(name))
+    for name, np_fn in [("fftn", np.fft.fftn), ("ifftn", np.fft.ifftn), ("rfftn", np.fft.rfftn),
+                        ("irfftn", np.fft.irfftn)]:
+        src = _c(R, (3, 4)) if name == "irfftn" else x32
+        rec(f"fft.{name}", (lambda n: lambda T, x, **k: getattr(T.fft, n)(x, **k))(name),
+            (lambda f: lambda x, s=None, dim=None, norm=None: f(x, s, _np_axes(x, s, dim), norm))(np_fn),
+            [Sample(src), Sample(src, s=(2, 6), norm="ortho")],
+            "float32" if name == "irfftn" else "complex64", grad=False, upcast=False, tol=3.0,
+            torch_op=_resolved(name))
