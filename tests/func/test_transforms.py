@@ -315,3 +315,69 @@ def test_complex_arguments_get_torchs_gradients():
     vmap(lambda x: (x * w).abs())(tracenn.ones(3, 2, dtype=tracenn.complex64)).sum().backward()
     torch.func.vmap(lambda x: (x * tw).abs())(torch.ones(3, 2, dtype=torch.complex64)).sum().backward()
     assert_close(w.grad, tw.grad)
+
+
+# ---- traced once per call signature -------------------------------------------------------------
+
+def _programs(transformed):
+    """The transform's cache of programs (one per call signature), from its closure."""
+    for cell in transformed.__closure__:
+        if isinstance(cell.cell_contents, dict):
+            return [p for k, p in cell.cell_contents.items() if isinstance(k, tuple)]
+    raise AssertionError("no cache")
+
+
+def test_calls_reuse_one_program_and_see_new_values():
+    model = _mlp()
+    f = vmap(model)
+    x = tracenn.randn(5, 4)
+    with tracenn.no_grad():
+        f(x)
+        f(tracenn.randn(5, 4))
+        assert len(_programs(f)) == 1 and _programs(f)[0] is not None
+        opt = tracenn.optim.SGD(model.parameters(), lr=0.1)
+    model(x).sum().backward()
+    opt.step()  # new parameter values: read by the same program
+    with tracenn.no_grad():
+        assert_close(f(x), model(x), atol=1e-6)
+        f(tracenn.randn(7, 4))  # a new batch size: a new program
+    assert len(_programs(f)) == 2
+
+
+def test_a_rebound_global_or_a_mode_change_gives_a_new_program():
+    global _SCALE
+    _SCALE = T([2.0, 3.0])
+    f = vmap(lambda r: r * _SCALE)
+    x = tracenn.ones(4, 2)
+    assert_close(f(x)[0], T([2.0, 3.0]))
+    _SCALE = T([5.0, 7.0])  # a new tensor under the same global name
+    assert_close(f(x)[0], T([5.0, 7.0]))
+
+    class Mode(nn.Module):
+        def forward(self, r):
+            return r * 2 if self.training else r
+    m = Mode()
+    g = vmap(m)
+    assert_close(g(x), x * 2)
+    m.eval()
+    assert_close(g(x), x)
+    m.train()
+    assert_close(g(x), x * 2)
+
+
+def test_untraceable_functions_run_eagerly_each_call():
+    x = tracenn.ones(3, 2)
+    f = vmap(lambda r: r * tracenn.rand(2), randomness="different")
+    a, b = to_np(f(x)), to_np(f(x))
+    assert not np.allclose(a, b)  # fresh numbers every call, not a program's baked key
+    assert _programs(f) == [None]
+    w = T([1.0, 2.0, 3.0, 4.0]).reshape(2, 2)
+    wt = w.t()  # a view made outside: its values are read every call
+    g = vmap(lambda r: r @ wt)
+    assert_close(g(x), x @ w.t())
+    with tracenn.no_grad():
+        w.mul_(2)
+    assert_close(g(x), x @ w.t())
+
+
+_SCALE = None

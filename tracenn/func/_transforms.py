@@ -67,7 +67,9 @@ class Frame:
         for a in args:
             if isinstance(a, Tensor):
                 v = a._value if a._base is None else a._sync()
-                if a._requires_grad and captured is not None and not isinstance(v, _Tracer):
+                if captured is not None and not isinstance(v, _Tracer):  # a tensor from outside
+                    if a._base is not None and _TRACING[0]:  # (a view keeps its own copy of the values:
+                        raise _NotTraceable                   # a program traced once would keep them)
                     captured[id(a if a._base is None else a._base)] = a if a._base is None else a._base
             else:
                 v = a
@@ -84,6 +86,8 @@ class Frame:
 
     def random(self, key, counter):
         """The key a random op draws with (``Generator._next``) under this stack of transforms."""
+        if _TRACING[0]:  # (a program traced once would draw the same numbers every call)
+            raise _NotTraceable
         f = self
         while f is not None:
             if f.name == "vmap":
@@ -255,24 +259,37 @@ class _PullbackOp:
     static = ()
     name = "func_transform"
 
-    def __init__(self, nout):
+    def __init__(self, nout, bwd):
         self.nout = nout
+        self.bwd = bwd  # bwd(pull, cts) -> (cts of the captured tensors, cts of the inputs)
 
     def backward_kernel(self, key, needs):
-        nout = self.nout
+        nout, bwd = self.nout, self.bwd
 
-        def kernel(g, out, pull):  # (torch's cotangents are the conjugates of JAX's: see conj_tree)
-            cts = conj_tree(pull(conj_tree(list(g) if nout > 1 else [g])))
+        def kernel(g, out, pull):
+            cts = bwd(pull, list(g) if nout > 1 else [g])
             return tuple(cts[0]) + tuple(cts[1])
         return kernel
 
 
-def _run(name, fn, tensors):
+def _pullback(pull, cts):  # (torch's cotangents are the conjugates of JAX's: see conj_tree)
+    return conj_tree(pull(conj_tree(cts)))
+
+
+_JIT_PULLBACK = jax.jit(_pullback)
+
+
+def _run(name, fn, tensors, cache=None, key=None):
     """``fn(arrays)`` (a JAX function of the arrays of ``tensors``) as a call on the tape.
 
     Returns the output tree with tensors at the leaves. With grad mode on, tensors needing grad
     that ``fn`` reads (``tensors`` themselves, or tensors captured by the user's function) get
-    gradients through the outputs: the call runs again under ``jax.vjp``."""
+    gradients through the outputs (the call runs under ``jax.vjp``).
+
+    With a ``cache`` (the transform's) and a hashable ``key`` (what the call's program depends
+    on: see :func:`_call_key`), the call runs as jitted programs (:class:`_Program`), traced once
+    per key; without, or when the function cannot be traced once for all calls (it reads values or
+    draws random numbers), it runs eagerly, op by op, under JAX's transform."""
     if _dispatch.TRACE[0] is not None:
         from ..errors import UnsupportedError
         raise UnsupportedError(f"tracenn.func.{name} inside tracenn.compile: a JAX transform of traced code is not "
@@ -281,20 +298,45 @@ def _run(name, fn, tensors):
     arrays = [t._value if t._base is None else t._sync() for t in tensors]
     if _dispatch.FUNC[0] is not None:  # inside another transform: that one differentiates, and reports
         return _tensors(fn(arrays))
+    prog = None
+    if cache is not None and key is not None:
+        # Modules changed since the last call (structure, modes, hooks: _dispatch.EPOCH) mean new
+        # programs. (Compared with the epoch at the end of the last call: functional_call's swaps
+        # inside a call move it too.)
+        if cache.get(_EPOCH) != _dispatch.EPOCH[0]:
+            cache.clear()
+        prog = cache.get(key, False)
+        if prog is False:
+            if len(cache) >= 64:  # (a new key per call: stop keeping them)
+                cache.clear()
+            prog = cache[key] = _Program.make(name, fn, arrays)
+    try:
+        if prog is not None:
+            return prog(tensors, arrays)
+        return _eager(fn, tensors, arrays)
+    except _READ_ERRORS as e:
+        raise RuntimeError(_read_message(name, e)) from None
+    finally:
+        if cache is not None:
+            cache[_EPOCH] = _dispatch.EPOCH[0]
+
+
+_EPOCH = object()  # a transform's cache: the modules' epoch at the end of its last call
+
+
+def _eager(fn, tensors, arrays):
     seen: dict = {}
     _PROBE[0] = seen if GRAD.enabled else None
     try:
         out = fn(arrays)
-    except _READ_ERRORS as e:
-        raise RuntimeError(_read_message(name, e)) from None
     finally:
         _PROBE[0] = None
     if not GRAD.enabled:
         return _tensors(out)
-    d_in = [i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT]
-    caps = [t for t in seen.values() if t._value.dtype.kind in _INEXACT]
+    caps = [t for t in seen.values() if t._requires_grad and t._value.dtype.kind in _INEXACT]
     leaves, tree = jax.tree_util.tree_flatten(out)
     floats = [i for i, x in enumerate(leaves) if jnp.result_type(x).kind in _INEXACT]
+    d_in = [i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT]
     if not (d_in or caps) or not floats:
         return _tensors(out)
 
@@ -302,21 +344,38 @@ def _run(name, fn, tensors):
         full = list(arrays)
         for i, a in zip(d_in, d_arrays):
             full[i] = a
-        old = [t._value for t in caps]
-        for t, a in zip(caps, cap_arrays):
-            t._value = a
-        try:
+        with _swapped(caps, cap_arrays):
             res = jax.tree_util.tree_leaves(fn(full))
-        finally:
-            for t, v in zip(caps, old):
-                t._value = v
         return [res[i] for i in floats]
 
     fouts, pull = jax.vjp(pure, [t._value for t in caps], [arrays[i] for i in d_in])
-    roots = caps + [tensors[i] for i in d_in]
+    return _on_tape(tree, leaves, floats, fouts, pull, _pullback, caps + [tensors[i] for i in d_in])
+
+
+class _swapped:
+    """``with _swapped(tensors, arrays):`` the tensors hold those arrays (tracers of a transform of
+    the whole call) for the duration; their own values come back after."""
+
+    def __init__(self, tensors, arrays):
+        self.tensors, self.arrays = tensors, arrays
+
+    def __enter__(self):
+        self.old = [t._value for t in self.tensors]
+        for t, a in zip(self.tensors, self.arrays):
+            t._value = a
+
+    def __exit__(self, *exc):
+        for t, v in zip(self.tensors, self.old):
+            t._value = v
+        return False
+
+
+def _on_tape(tree, leaves, floats, fouts, pull, bwd, roots):
+    """The call's outputs: ``leaves`` with the floating ones (``floats``) replaced by ``fouts`` on
+    one tape node whose backward is ``bwd(pull, cts)``, its edges into ``roots``."""
     saved = [((t if t._base is None else t._base), t._version, f"input {k}") for k, t in enumerate(roots)]
     edges = tuple(_edge_of(t) for t in roots)
-    node = _TapeNode(_PullbackOp(len(fouts)), (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts),
+    node = _TapeNode(_PullbackOp(len(fouts), bwd), (), (pull,), fouts[0] if len(fouts) == 1 else tuple(fouts),
                      edges, (True,) * len(edges), saved)
     result = [Tensor._wrap(x) for x in leaves]
     for k, i in enumerate(floats):
@@ -324,9 +383,85 @@ def _run(name, fn, tensors):
     return _plain(jax.tree_util.tree_unflatten(tree, result))
 
 
-# {id: tensor} of the tensors needing grad that the running transforms read from outside, while
-# _run's first pass looks for them (None otherwise).
+class _NotTraceable(Exception):
+    """The user's function cannot be traced once for all calls (it draws random numbers)."""
+
+
+class _Program:
+    """A transformed call for one key, as jitted programs: the user's function traced once, with
+    the tensors it reads from outside (a module's parameters and buffers: the captures) as
+    arguments, so new values of those reach the next call without tracing again."""
+
+    @classmethod
+    def make(cls, name, fn, arrays):
+        """The program, or None where the function must run eagerly (it reads tensor values or
+        draws random numbers: both need a fresh run per call)."""
+        seen: dict = {}
+        _PROBE[0] = seen
+        _TRACING[0] = True
+        try:
+            shapes = jax.eval_shape(fn, arrays)
+        except (_NotTraceable,) + _READ_ERRORS:
+            return None
+        finally:
+            _PROBE[0] = None
+            _TRACING[0] = False
+        return cls(fn, list(seen.values()), shapes)
+
+    def __init__(self, fn, caps, shapes):
+        self.caps = caps
+        leaves, self.tree = jax.tree_util.tree_flatten(shapes)
+        self.floats = [i for i, x in enumerate(leaves) if np.dtype(x.dtype).kind in _INEXACT]
+
+        def run(cap_arrays, arrays):
+            with _swapped(caps, cap_arrays):
+                return jax.tree_util.tree_leaves(fn(arrays))
+        self.run = jax.jit(run)
+        floats = self.floats
+
+        def fwd(dcap, d_in, cap_arrays, arrays):  # with its pullback, for the tape
+            def pure(c, d):
+                ca, a = list(cap_arrays), list(arrays)
+                for i, x in zip(dcap, c):
+                    ca[i] = x
+                for i, x in zip(d_in, d):
+                    a[i] = x
+                res = run(ca, a)
+                return [res[i] for i in floats], [x for i, x in enumerate(res) if i not in set(floats)]
+            fouts, pull, others = jax.vjp(pure, [cap_arrays[i] for i in dcap], [arrays[i] for i in d_in],
+                                          has_aux=True)
+            return fouts, others, pull
+        self.fwd = jax.jit(fwd, static_argnums=(0, 1))
+
+    def __call__(self, tensors, arrays):
+        caps = self.caps
+        cap_arrays = [t._value if t._base is None else t._sync() for t in caps]
+        if GRAD.enabled and self.floats:
+            dcap = tuple(i for i, t in enumerate(caps) if t._requires_grad and t._value.dtype.kind in _INEXACT)
+            d_in = tuple(i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT)
+            if dcap or d_in:
+                fouts, others, pull = self.fwd(dcap, d_in, cap_arrays, arrays)
+                it = iter(others)
+                leaves = [fouts[self.floats.index(i)] if i in self.floats else next(it)
+                          for i in range(self.tree.num_leaves)]
+                return _on_tape(self.tree, leaves, self.floats, fouts, pull, _JIT_PULLBACK,
+                                [caps[i] for i in dcap] + [tensors[i] for i in d_in])
+        return _tensors(jax.tree_util.tree_unflatten(self.tree, self.run(cap_arrays, arrays)))
+
+
+# {id: tensor} of the tensors the running transforms read from outside (not tracers), while _run
+# or _Program.make looks for them (None otherwise).
 _PROBE = [None]
+_TRACING = [False]  # _Program.make is tracing: random draws make the function untraceable
+_JVP_CACHE = weakref.WeakKeyDictionary()  # func -> its jvp programs (jvp takes no transform object)
+
+
+def _weakable(f) -> bool:
+    try:
+        weakref.ref(f)
+        return True
+    except TypeError:
+        return False
 
 
 def _tensor_leaves(tree):
@@ -388,41 +523,39 @@ def grad_and_value(func, argnums=0, has_aux=False):
     >>> g, v
     (tensor([2., 4.]), tensor(5.))
     """
+    cache: dict = {}
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        args = _ordered(args)
+        args, kwargs = _ordered(args), _ordered(kwargs)
         nums, many = _argnums(argnums, len(args), "grad_and_value")
-        diff = [_tensor_leaves(args[i]) for i in nums]
-        for leaves in diff:
-            for t in leaves:
+        for i in nums:
+            for t in _tensor_leaves(args[i]):
                 if t._value.dtype.kind not in _INEXACT:
                     raise RuntimeError("only Tensors of floating point dtype can require gradients")
-        flat = [t for leaves in diff for t in leaves]
-        trees = [jax.tree_util.tree_structure(args[i]) for i in nums]
-        sizes = [len(leaves) for leaves in diff]
+        tensors, rebuild = _inputs((args, kwargs))
 
         def fn(arrays):
-            parts, k = [], 0
-            for tr, n in zip(trees, sizes):
-                parts.append(jax.tree_util.tree_unflatten(tr, arrays[k:k + n]))
-                k += n
+            a2, k2 = rebuild(arrays)
 
             def loss(*diff_args):
-                new = list(args)
+                new = list(a2)
                 for i, d in zip(nums, diff_args):
                     new[i] = d
                 with _Running(Frame("grad")):
-                    out = func(*_tensors(new), **kwargs)
+                    out = func(*_tensors(new), **_tensors(k2))
                     out, aux = _scalar_check(out, has_aux, "grad_and_value")
                     res = (out._value, _arrays(aux))
                     del out, aux
                 return res
 
-            (value, aux), grads = jax.value_and_grad(loss, argnums=tuple(range(len(nums))), has_aux=True)(*parts)
+            (value, aux), grads = jax.value_and_grad(loss, argnums=tuple(range(len(nums))), has_aux=True)(
+                *[a2[i] for i in nums])
             grads = conj_tree(grads)  # torch's gradient of a complex argument: JAX's conjugated
             return (grads if many else grads[0]), value, aux
 
-        grads, value, aux = _run("grad", fn, flat)
+        key = _call_key(func, (args, kwargs), nums, has_aux)
+        grads, value, aux = _run("grad", fn, tensors, cache, key)
         return (grads, (value, aux)) if has_aux else (grads, value)
     return wrapper
 
@@ -470,15 +603,16 @@ def _unflat(arrays, parts):
 
 
 def _traced(func, name, has_aux, args=None, nums=None, kwargs=None):
-    """``func`` as a JAX function of arrays (the arguments in ``nums``, or all of them), returning
-    ``(outputs, aux)`` as arrays; it runs under a frame called ``name``."""
+    """``func`` as a JAX function of the arguments in ``nums`` (or of all arguments), returning
+    ``(outputs, aux)`` as arrays; the other arguments are ``args``/``kwargs`` (arrays or tensors);
+    it runs under a frame called ``name``."""
     def f(*diff):
         new = list(diff) if nums is None else list(args)
         if nums is not None:
             for i, d in zip(nums, diff):
                 new[i] = d
         with _Running(Frame(name)):
-            out = func(*_tensors(new), **(kwargs or {}))
+            out = func(*_tensors(new), **_tensors(kwargs or {}))
             aux = None
             if has_aux:
                 if not (isinstance(out, tuple) and len(out) == 2):
@@ -490,6 +624,62 @@ def _traced(func, name, has_aux, args=None, nums=None, kwargs=None):
             del out, aux
         return res
     return f
+
+
+def _inputs(tree):
+    """(the tensors at the leaves of ``tree``, ``rebuild``): ``rebuild(arrays)`` is ``tree`` with
+    those arrays in the tensors' places (a transform's program takes every tensor argument as an
+    array, so a later call's tensors reach it)."""
+    leaves, structure = jax.tree_util.tree_flatten(tree)
+    where = [i for i, x in enumerate(leaves) if isinstance(x, Tensor)]
+
+    def rebuild(arrays):
+        full = list(leaves)
+        for i, a in zip(where, arrays):
+            full[i] = a
+        return jax.tree_util.tree_unflatten(structure, full)
+    return [leaves[i] for i in where], rebuild
+
+
+def _call_key(func, tree, *config):
+    """What a transformed call's program depends on besides array values: the transform's
+    ``config``, the arguments' structure with their non-tensor values, the tensors' shapes and
+    dtypes, what ``func`` (and functions it holds) reads from closures and globals, by identity,
+    and grad mode (the modules' epoch is checked in :func:`_run`). None when it cannot be hashed
+    (the call then runs eagerly)."""
+    leaves, structure = jax.tree_util.tree_flatten(tree)
+    parts = [structure, GRAD.enabled, _captured_ids(func), *config]
+    for x in leaves:
+        parts.append((x._value.shape, x._value.dtype) if isinstance(x, Tensor) else (type(x), x))
+    key = tuple(parts)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _captured_ids(func, depth=3) -> tuple:
+    """The ids of what ``func`` captures (closure, globals it names, defaults), and of what the
+    functions among those capture, ``depth`` levels down: a rebound global tensor is a new key."""
+    from ..compiler.api import _capture_reader
+    out = []
+
+    def walk(f, d):
+        if isinstance(f, functools.partial):
+            vals = [f.func, *f.args, *f.keywords.values()]
+        else:
+            try:
+                vals = _capture_reader(f, named=False)()
+            except Exception:  # noqa: BLE001 - an object we cannot look into: its identity only
+                return
+        for v in vals:
+            out.append(id(v))
+            if d > 0 and callable(v) and not isinstance(v, type) and hasattr(v, "__code__") \
+                    or isinstance(v, functools.partial):
+                walk(v, d - 1)
+    walk(func, depth)
+    return tuple(out)
 
 
 def vjp(func, *primals, has_aux=False):
@@ -564,29 +754,35 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
                                f"got {tuple(p.shape)} and {tuple(t.shape)}.")
     f = _traced(func, "jvp", has_aux)
     n = len(pf)
+    cache = _JVP_CACHE.setdefault(func, {}) if _weakable(func) else None
 
     def fn(arrays):
         out, pull, aux = jax.vjp(f, *_unflat(arrays[:n], pparts), has_aux=True)
         _, transpose = jax.vjp(pull, jax.tree_util.tree_map(jnp.zeros_like, out))
         (jout,) = transpose(tuple(_unflat(arrays[n:], tparts)))
         return out, jout, aux
-    out, jout, aux = _run("jvp", fn, pf + tf)
+    out, jout, aux = _run("jvp", fn, pf + tf, cache, _call_key(func, (primals, tangents), has_aux))
     return (out, jout, aux) if has_aux else (out, jout)
 
 
 def _jacobian(name, func, argnums, has_aux):
+    cache: dict = {}
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        args = _ordered(args)
+        args, kwargs = _ordered(args), _ordered(kwargs)
         nums, many = _argnums(argnums, len(args), name)
-        flat, parts = _flat_args([args[i] for i in nums])
-        f = _traced(func, name, has_aux, args, nums, kwargs)
+        for i in nums:
+            _tensor_leaves(args[i])
+        tensors, rebuild = _inputs((args, kwargs))
 
         def fn(arrays):
+            a2, k2 = rebuild(arrays)
+            f = _traced(func, name, has_aux, a2, nums, k2)
             jac, aux = jax.jacrev(f, argnums=tuple(range(len(nums))) if many else 0, has_aux=True)(
-                *_unflat(arrays, parts))
+                *[a2[i] for i in nums])
             return jac, aux
-        jac, aux = _run(name, fn, flat)
+        jac, aux = _run(name, fn, tensors, cache, _call_key(func, (args, kwargs), nums, has_aux))
         return (jac, aux) if has_aux else jac
     return wrapper
 

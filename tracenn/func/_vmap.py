@@ -8,7 +8,7 @@ import functools
 import jax
 
 from ..tensor import Tensor
-from ._transforms import Frame, _Running, _arrays, _ordered, _run, _tensors
+from ._transforms import Frame, _Running, _arrays, _call_key, _inputs, _ordered, _run, _tensors
 
 
 # ---- vmap -------------------------------------------------------------------------------------------
@@ -69,12 +69,13 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0) and chunk_size != -1:
         raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
     name = getattr(func, "__name__", type(func).__name__)
+    cache: dict = {}
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        args = _ordered(args)
+        args, kwargs = _ordered(args), _ordered(kwargs)
         dims = _leaf_dims(in_dims, args, name)
-        leaves, tree = jax.tree_util.tree_flatten(args)
+        leaves = jax.tree_util.tree_leaves(args)
         sizes = []
         for x, d in zip(leaves, dims):
             if d is None:
@@ -95,16 +96,17 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         if len(set(sizes)) > 1:
             raise ValueError("vmap: Expected all tensors to have the same size in the mapped dimension, got sizes "
                              f"{sizes} for the mapped dimension")
-        t_idx = [i for i, x in enumerate(leaves) if isinstance(x, Tensor)]
+        # every tensor is an input (keyword arguments unmapped), so a later call's tensors reach the program
+        tensors, rebuild = _inputs((args, kwargs))
+        axes = [d for x, d in zip(leaves, dims) if isinstance(x, Tensor)]
+        axes += [None] * (len(tensors) - len(axes))
         _AXES[0] += 1
         axis = f"tracenn_vmap_{_AXES[0]}"
 
         def inner(*arrays):
-            full = list(leaves)
-            for i, a in zip(t_idx, arrays):
-                full[i] = a
+            a2, k2 = rebuild(arrays)
             with _Running(Frame("vmap", randomness, axis)):
-                out = func(*_tensors(jax.tree_util.tree_unflatten(tree, full)), **kwargs)
+                out = func(*_tensors(a2), **_tensors(k2))
                 for leaf in jax.tree_util.tree_leaves(out):
                     if not isinstance(leaf, Tensor):
                         raise ValueError(f"vmap({name}, ...): `{name}` must only return Tensors, got type "
@@ -114,9 +116,8 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             return res
 
         def fn(arrays):
-            return jax.vmap(inner, in_axes=[dims[i] for i in t_idx], out_axes=out_dims, axis_name=axis,
-                            axis_size=sizes[0])(*arrays)
-        return _run("vmap", fn, [leaves[i] for i in t_idx])
+            return jax.vmap(inner, in_axes=axes, out_axes=out_dims, axis_name=axis, axis_size=sizes[0])(*arrays)
+        return _run("vmap", fn, tensors, cache, _call_key(func, (args, kwargs), in_dims, out_dims, randomness))
     return wrapper
 
 
