@@ -171,6 +171,15 @@ from .func import vmap  # noqa: E402,F401  (torch.vmap is torch.func.vmap)
 from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, corrcoef, cov,  # noqa: E402,F401
                         diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
                         searchsorted, trace, vander)
+from ._api.misc import (allclose, detach, diag, diagflat, diagonal_scatter, dsplit,  # noqa: E402,F401
+                        fill, hsplit, index_copy, is_nonzero, is_same_size, isclose, ravel, select_scatter,
+                        slice_scatter, vsplit)
+from ._api.misc_math import (addbmm, addr, chain_matmul, copysign, cross, cumulative_trapezoid,  # noqa: E402,F401
+                             deg2rad, frexp, gcd, heaviside, i0, isin, isneginf, isposinf, isreal, lcm, ldexp,
+                             logaddexp2, logit, nextafter, rad2deg, renorm, sinc, trapezoid, trapz, vdot)
+from ._api.misc_reduce import gradient, mode, nanmedian, unique_consecutive, unravel_index  # noqa: E402,F401
+from ._api.windows import (bartlett_window, blackman_window, hamming_window, hann_window,  # noqa: E402,F401
+                           kaiser_window)
 from . import linalg  # noqa: E402,F401
 conj = conj_physical = Tensor.conj  # noqa: E305
 from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401

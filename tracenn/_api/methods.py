@@ -10,7 +10,7 @@ from .._dispatch import apply
 from ..ops import OPS
 from ..autograd.graph import SEQ as _NODE_SEQ
 from ..tensor import Tensor
-from . import complexnum, convert, index, linalg, math, more, reduce, shape
+from . import complexnum, convert, index, linalg, math, misc, misc_math, misc_reduce, more, reduce, shape
 from ._common import as_operand
 
 # name -> function taking the tensor first; the method has the same name.
@@ -38,6 +38,11 @@ for _mod, _names in [
     (convert, "to type type_as float double half bfloat16 long int short char byte bool cfloat cdouble "
               "cpu cuda"),
     (more, "trace diff kron diag_embed rot90 quantile nanquantile logcumsumexp histc"),
+    (misc, "isclose allclose diag diagflat ravel unfold fill_diagonal_ index_copy select_scatter slice_scatter "
+           "diagonal_scatter hsplit vsplit dsplit is_nonzero is_same_size is_signed sum_to_size"),
+    (misc_math, "copysign deg2rad rad2deg heaviside gcd lcm logaddexp2 logit sinc i0 isneginf isposinf isreal "
+                "frexp ldexp nextafter vdot cross addbmm addr renorm"),
+    (misc_reduce, "nanmedian mode unique_consecutive"),
 ]:
     for _n in _names.split():
         _METHODS[_n] = getattr(_mod, _n)
@@ -80,6 +85,22 @@ Tensor.uniform_ = _random.uniform_
 Tensor.bernoulli_ = _random.bernoulli_
 Tensor.random_ = _random.random_
 Tensor.exponential_ = _random.exponential_
+Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=None: \
+    _random.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _prelu(self, weight):
+    from ..nn.functional import prelu
+    return prelu(self, weight)
+
+
+def _hardshrink(self, lambd=0.5):
+    from ..nn.functional import hardshrink
+    return hardshrink(self, lambd)
+
+
+Tensor.prelu = _prelu
+Tensor.hardshrink = _hardshrink
 Tensor.bernoulli = lambda self, p=None, *, generator=None: _random.bernoulli(self, p, generator=generator)
 
 
@@ -101,6 +122,9 @@ for _n in ("add sub mul div true_divide divide multiply subtract floor_divide re
            "addcdiv hypot xlogy eq ne lt le gt ge masked_fill masked_scatter scatter scatter_add "
            "scatter_reduce index_add index_fill index_put tril triu cumsum cumprod addmm baddbmm "
            "addmv").split():
+    setattr(Tensor, _n + "_", _inplace(_n + "_", _METHODS[_n]))
+for _n in ("index_copy copysign deg2rad rad2deg heaviside gcd lcm logit sinc i0 ldexp nextafter addbmm addr "
+           "renorm").split():
     setattr(Tensor, _n + "_", _inplace(_n + "_", _METHODS[_n]))
 
 
