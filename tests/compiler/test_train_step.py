@@ -322,3 +322,34 @@ def test_a_parameter_outside_the_state_is_an_error_not_a_constant():
 
     with pytest.raises(tracenn.errors.CompileError, match="would be baked in as a constant and never train"):
         tracenn.compile(g)(tracenn.randn(2, 3))
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd_momentum_nesterov_wd"])
+def test_plain_tensor_parameters_step_equal_to_eager(name):
+    """Leaves that are not nn.Parameters (a functional_call parameter dict): each gets its own
+    optimizer state and its .grad, as eagerly. (Their state was once named alike, so only the
+    last one's survived a call: the others restarted Adam's bias correction every step.)"""
+    from tracenn.func import functional_call
+    runs = []
+    for compiled in (False, True):
+        m = _net()
+        params = {k: v.detach().clone().requires_grad_() for k, v in m.named_parameters()}
+        opt = OPTIMIZERS[name](params.values())
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(functional_call(m, params, (x,)), y)
+            loss.backward()
+            opt.step()
+            return loss
+        fn = tracenn.compile(step) if compiled else step
+        losses = [float(fn(x, y)) for x, y in _data()]
+        runs.append((losses, params, opt, fn))
+    (le, pe, oe, _), (lc, pc, oc, fc) = runs
+    np.testing.assert_allclose(lc, le, rtol=2e-5, atol=1e-6)
+    for k in pe:
+        np.testing.assert_allclose(to_np(pc[k]), to_np(pe[k]), rtol=1e-4, atol=2e-6, err_msg=k)
+        np.testing.assert_allclose(to_np(pc[k].grad), to_np(pe[k].grad), rtol=1e-4, atol=2e-6, err_msg=k)
+        for s, v in oe.state[pe[k]].items():
+            np.testing.assert_allclose(to_np(oc.state[pc[k]][s]), to_np(v), rtol=1e-4, atol=2e-6, err_msg=s)
+    assert len(fc._entries) <= 2
