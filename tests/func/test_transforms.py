@@ -251,18 +251,85 @@ def test_vmap_of_a_model_backward_equals_eager():
         assert not vmap(model)(x).requires_grad
 
 
-def test_inside_tracenn_compile_the_call_runs_eagerly_with_a_warning():
+# ---- inside tracenn.compile ----------------------------------------------------------------------
+
+def test_compiled_transform_is_one_node_equal_to_eager():
     model = _mlp()
+    x = tracenn.randn(5, 4)
 
     def f(x):
-        return vmap(model)(x).sum()
+        return vmap(model)(x).pow(2).sum()
     cf = tracenn.compile(f)
-    x = tracenn.randn(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no eager fallback)
+        got = cf(x)
+    assert_close(got.detach(), f(x).detach(), atol=1e-6)
+    line = str(cf.graph).splitlines()[1]
+    assert re.match(r"  %0: f32\[5,3\] = func_transform\[fn=vmap\(Sequential\)\] %model\.0\.weight, "
+                    r"%model\.0\.bias, %model\.2\.weight, %model\.2\.bias, %x   # test_transforms\.py:\d+$", line), line
+    cf(x).backward()
+    g = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    f(x).backward()
+    for a, p in zip(g, model.parameters()):
+        assert_close(a, p.grad, atol=1e-6)
+
+
+def test_compiled_per_sample_gradients_and_vjp():
+    model = _mlp()
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    x, y = tracenn.randn(6, 4), tracenn.tensor([0, 1, 2, 0, 1, 2])
+
+    def loss(p, a, b):
+        return F.cross_entropy(functional_call(model, p, (a.unsqueeze(0),)), b.unsqueeze(0))
+    f = lambda p, x, y: vmap(grad(loss), in_dims=(None, 0, 0))(p, x, y)  # noqa: E731
+    got, want = tracenn.compile(f)(params, x, y), f(params, x, y)
+    for k in params:
+        assert_close(got[k], want[k], atol=1e-6)
+    ct = tracenn.randn(6, 3)
+
+    def pulled(x):
+        out, back = vjp(model, x)
+        return back(ct)[0]
+    assert_close(tracenn.compile(pulled)(x).detach(), pulled(x).detach(), atol=1e-6)
+
+
+def test_compiled_ensemble_training_step_equals_eager():
+    def setup():
+        models = [_mlp() for _ in range(3)]
+        params, buffers = stack_module_state(models)
+        opt = tracenn.optim.Adam(params.values(), lr=0.01)
+        return models[0], params, buffers, opt
+    x = tracenn.randn(5, 4)
+    runs = []
+    for compiled in (False, True):
+        base, params, buffers, opt = setup()
+
+        def step(x):
+            opt.zero_grad()
+            out = vmap(lambda p, b, a: functional_call(base, (p, b), (a,)), in_dims=(0, 0, None))(params, buffers, x)
+            loss = out.pow(2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+        fn = tracenn.compile(step) if compiled else step
+        losses = [float(fn(x)) for _ in range(3)]
+        runs.append((losses, {k: v.detach().clone() for k, v in params.items()}))
+    (l0, p0), (l1, p1) = runs
+    np.testing.assert_allclose(l1, l0, rtol=1e-5)
+    for k in p0:
+        assert_close(p1[k], p0[k], atol=1e-5)
+
+
+def test_compiled_random_transform_runs_eagerly_with_a_warning():
+    def f(x):
+        return vmap(lambda r: r * tracenn.rand(2), randomness="different")(x)
+    cf = tracenn.compile(f)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
-        got = cf(x)
-    assert any("vmap inside tracenn.compile" in str(m.message) for m in w)
-    assert_close(got.detach(), model(x).sum().detach(), atol=1e-6)
+        out = cf(tracenn.ones(3, 2))
+    assert out.shape == (3, 2)
+    assert any("draws random numbers or reads tensor values" in str(m.message) for m in w)
 
 
 # ---- torch.func as the oracle ----------------------------------------------------------------------

@@ -71,6 +71,8 @@ class Frame:
                     if a._base is not None and _TRACING[0]:  # (a view keeps its own copy of the values:
                         raise _NotTraceable                   # a program traced once would keep them)
                     captured[id(a if a._base is None else a._base)] = a if a._base is None else a._base
+                    if _STAND_INS[0] is not None and getattr(v, "symbolic", False):  # (see _record)
+                        v = _stand_in(a, v)
             else:
                 v = a
             traced = traced or isinstance(v, _Tracer)
@@ -279,7 +281,7 @@ def _pullback(pull, cts):  # (torch's cotangents are the conjugates of JAX's: se
 _JIT_PULLBACK = jax.jit(_pullback)
 
 
-def _run(name, fn, tensors, cache=None, key=None):
+def _run(name, fn, tensors, cache=None, key=None, func=None):
     """``fn(arrays)`` (a JAX function of the arrays of ``tensors``) as a call on the tape.
 
     Returns the output tree with tensors at the leaves. With grad mode on, tensors needing grad
@@ -291,10 +293,7 @@ def _run(name, fn, tensors, cache=None, key=None):
     per key; without, or when the function cannot be traced once for all calls (it reads values or
     draws random numbers), it runs eagerly, op by op, under JAX's transform."""
     if _dispatch.TRACE[0] is not None:
-        from ..errors import UnsupportedError
-        raise UnsupportedError(f"tracenn.func.{name} inside tracenn.compile: a JAX transform of traced code is not "
-                               "part of a compiled program yet, so this call runs eagerly (call the transformed "
-                               "function outside the compiled one to silence this)")
+        return _record(name, fn, tensors, func)
     arrays = [t._value if t._base is None else t._sync() for t in tensors]
     if _dispatch.FUNC[0] is not None:  # inside another transform: that one differentiates, and reports
         return _tensors(fn(arrays))
@@ -350,6 +349,69 @@ def _eager(fn, tensors, arrays):
 
     fouts, pull = jax.vjp(pure, [t._value for t in caps], [arrays[i] for i in d_in])
     return _on_tape(tree, leaves, floats, fouts, pull, _pullback, caps + [tensors[i] for i in d_in])
+
+
+def _record(name, fn, tensors, func=None):
+    """While ``tracenn.compile`` traces: the transformed call as one graph node,
+    ``func_transform[fn=vmap(f)]``, whose inputs are the tensors the user's function reads from
+    outside (parameters: graph state) and the call's tensors.
+
+    The function runs once here, abstractly (``jax.eval_shape``, the compile trace paused), to
+    find both and the output types; the program runs it again when it is lowered. A function that
+    draws random numbers or reads values cannot be one program: that call runs eagerly."""
+    from ..errors import UnsupportedError
+    from ..ops.derived import TRANSFORM
+    tracer = _dispatch.TRACE[0]
+    values = [t._value if t._base is None else t._sync() for t in tensors]
+    avals = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in values]
+    seen: dict = {}
+    _dispatch.TRACE[0] = None
+    _PROBE[0], _TRACING[0], _STAND_INS[0] = seen, True, {}
+    try:
+        shapes = jax.eval_shape(fn, avals)
+    except (_NotTraceable,) + _READ_ERRORS:
+        raise UnsupportedError(
+            f"tracenn.func.{name} inside tracenn.compile: the transformed function draws random numbers or reads "
+            "tensor values, so it cannot be part of one program") from None
+    finally:
+        _dispatch.TRACE[0] = tracer
+        _PROBE[0], _TRACING[0], _STAND_INS[0] = None, False, None
+    leaves, tree = jax.tree_util.tree_flatten(shapes)
+    caps = list(seen.values())
+    what = getattr(func, "__name__", type(func).__name__) if func is not None else "f"
+    spec = _Lowered(f"{name}({what})", fn, caps, leaves)
+    outs = tracer.record(TRANSFORM, caps + list(tensors), (spec,))
+    return _plain(jax.tree_util.tree_unflatten(tree, list(outs)))
+
+
+class _Lowered:
+    """The ``fn`` of a ``func_transform`` node: the transformed call as a pure JAX function of
+    (the captured tensors' arrays, the call's arrays), returning the output leaves."""
+
+    def __init__(self, name, fn, caps, out_avals):
+        self.name, self.fn, self.caps, self.out_avals = name, fn, caps, out_avals
+
+    def __call__(self, *arrays):
+        n = len(self.caps)
+        tracer = _dispatch.TRACE[0]  # (a shape rule may run this while the compile trace is on: pause it)
+        _dispatch.TRACE[0] = None
+        try:
+            with _swapped(self.caps, arrays[:n]):
+                return jax.tree_util.tree_leaves(self.fn(list(arrays[n:])))
+        finally:
+            _dispatch.TRACE[0] = tracer
+
+    def __repr__(self):
+        return self.name
+
+
+def _stand_in(t, v):
+    """A traced stand-in for a graph value ``v`` that ``t`` holds while :func:`_record` runs the
+    function abstractly (one per tensor)."""
+    got = _STAND_INS[0].get(id(t))
+    if got is None:
+        got = _STAND_INS[0][id(t)] = jnp.zeros(v.shape, v.dtype)
+    return got
 
 
 class _swapped:
@@ -453,6 +515,7 @@ class _Program:
 # or _Program.make looks for them (None otherwise).
 _PROBE = [None]
 _TRACING = [False]  # _Program.make is tracing: random draws make the function untraceable
+_STAND_INS = [None]  # {id(tensor): stand-in} while _record runs a function abstractly
 _JVP_CACHE = weakref.WeakKeyDictionary()  # func -> its jvp programs (jvp takes no transform object)
 
 
@@ -555,7 +618,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
             return (grads if many else grads[0]), value, aux
 
         key = _call_key(func, (args, kwargs), nums, has_aux)
-        grads, value, aux = _run("grad", fn, tensors, cache, key)
+        grads, value, aux = _run("grad", fn, tensors, cache, key, func)
         return (grads, (value, aux)) if has_aux else (grads, value)
     return wrapper
 
@@ -701,7 +764,8 @@ def vjp(func, *primals, has_aux=False):
         out, pull, aux = jax.vjp(f, *_unflat(arrays, parts), has_aux=True)
         first.setdefault("pull", pull)  # (the first pass's: a later one under jax.vjp holds its tracers)
         return out, aux
-    out, aux = _run("vjp", fn, flat)
+    compiling = _dispatch.TRACE[0] is not None  # (then the pullback is recorded again when called)
+    out, aux = _run("vjp", fn, flat, func=func)
     out_tree = jax.tree_util.tree_structure(_ordered(out))
 
     def vjp_fn(cotangents):
@@ -716,7 +780,7 @@ def vjp(func, *primals, has_aux=False):
                 raise RuntimeError(f"Mismatch in shape: grad_output[0] has a shape of {tuple(c.shape)} and "
                                    f"output[0] has a shape of {tuple(o.shape)}.")
         n = len(flat)
-        if GRAD.enabled and _dispatch.FUNC[0] is None and any(t._requires_grad for t in flat + cts):
+        if compiling or GRAD.enabled and _dispatch.FUNC[0] is None and any(t._requires_grad for t in flat + cts):
             def again(arrays):  # (the pullback on the tape: recomputed, so primals and cotangents get grads)
                 _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
                 return tuple(conj_tree(pull(conj_tree(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))))
@@ -761,7 +825,7 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         _, transpose = jax.vjp(pull, jax.tree_util.tree_map(jnp.zeros_like, out))
         (jout,) = transpose(tuple(_unflat(arrays[n:], tparts)))
         return out, jout, aux
-    out, jout, aux = _run("jvp", fn, pf + tf, cache, _call_key(func, (primals, tangents), has_aux))
+    out, jout, aux = _run("jvp", fn, pf + tf, cache, _call_key(func, (primals, tangents), has_aux), func)
     return (out, jout, aux) if has_aux else (out, jout)
 
 
@@ -782,7 +846,7 @@ def _jacobian(name, func, argnums, has_aux):
             jac, aux = jax.jacrev(f, argnums=tuple(range(len(nums))) if many else 0, has_aux=True)(
                 *[a2[i] for i in nums])
             return jac, aux
-        jac, aux = _run(name, fn, tensors, cache, _call_key(func, (args, kwargs), nums, has_aux))
+        jac, aux = _run(name, fn, tensors, cache, _call_key(func, (args, kwargs), nums, has_aux), func)
         return (jac, aux) if has_aux else jac
     return wrapper
 

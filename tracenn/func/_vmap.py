@@ -117,7 +117,8 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
         def fn(arrays):
             return jax.vmap(inner, in_axes=axes, out_axes=out_dims, axis_name=axis, axis_size=sizes[0])(*arrays)
-        return _run("vmap", fn, tensors, cache, _call_key(func, (args, kwargs), in_dims, out_dims, randomness))
+        return _run("vmap", fn, tensors, cache, _call_key(func, (args, kwargs), in_dims, out_dims, randomness),
+                    func)
     return wrapper
 
 

@@ -5,7 +5,9 @@
   ``backward(create_graph=True)`` records its gradient computation as ops that can be
   differentiated again;
 - :data:`CALLBACK` — a call back into Python with real arrays (a module hook inside a compiled
-  program), lowered to an ordered host callback.
+  program), lowered to an ordered host callback;
+- :data:`TRANSFORM` — a ``tracenn.func`` transform (``vmap``, ``grad``, ...) inside a compiled
+  program: a pure JAX function of its inputs.
 
 They live here, beside the registry, so that every OpDef is defined in ``tracenn/ops/``; they are
 not in :data:`OPS` (``derived = True``): each gradient op stands for a registered op, and the
@@ -109,3 +111,23 @@ def _callback_vjp(g, out, *arrays, fn):
 
 
 CALLBACK = CallbackOp("hook", _callback, static=("fn",), vjp=_callback_vjp, nout=None)
+
+
+class TransformOp(OpDef):
+    """``func_transform[fn=vmap(f)]``: a ``tracenn.func`` transform inside a compiled program.
+    ``fn(*arrays)`` is a pure JAX function (the transform of the user's function, with the
+    tensors that function reads from outside as its first arguments) returning its output leaves,
+    typed by ``fn.out_avals``. Without a rule of its own, it is differentiated by JAX (the ops
+    inside keep theirs)."""
+
+    derived = True
+
+    def shape(self, *avals, fn):
+        return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in fn.out_avals)
+
+
+def _transform(*arrays, fn):
+    return tuple(fn(*arrays))
+
+
+TRANSFORM = TransformOp("func_transform", _transform, static=("fn",), nout=None)
