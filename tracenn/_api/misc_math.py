@@ -250,7 +250,7 @@ def _widths(y, x, dx, d):
         return 1.0 if dx is None else dx
     if x.ndim == 1:
         if x.shape[0] != y.shape[d]:
-            raise RuntimeError(f"trapezoid: There must be one `x` value for each sample point")
+            raise RuntimeError("trapezoid: There must be one `x` value for each sample point")
         w = _t().diff(x)
         return w.reshape((-1,) + (1,) * (y.ndim - 1 - d))
     return _t().diff(x, dim=d)
@@ -264,7 +264,7 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     tensor(8.)
     """
     if x is not None and dx is not None:
-        raise RuntimeError("trapezoid: received both x and dx; pass only one")
+        raise TypeError("trapezoid() received an invalid combination of arguments: pass x or dx, not both")
     d = _wrap_dim(dim, y.ndim)
     n = y.shape[d]
     if n == 0:
@@ -282,7 +282,8 @@ def trapz(y, x=None, *, dx=None, dim=-1):
 def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     """The running trapezoid-rule integral of ``y`` along ``dim`` (one fewer element)."""
     if x is not None and dx is not None:
-        raise RuntimeError("cumulative_trapezoid: received both x and dx; pass only one")
+        raise TypeError("cumulative_trapezoid() received an invalid combination of arguments: pass x or dx, not "
+                        "both")
     d = _wrap_dim(dim, y.ndim)
     n = y.shape[d]
     yf = _floating(y)
@@ -330,7 +331,7 @@ def chain_matmul(*matrices):
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``beta=0`` ignores ``input``)."""
     if batch1.ndim != 3 or batch2.ndim != 3:
-        raise RuntimeError(f"batch1 must be a 3D tensor" if batch1.ndim != 3 else "batch2 must be a 3D tensor")
+        raise RuntimeError("batch1 must be a 3D tensor" if batch1.ndim != 3 else "batch2 must be a 3D tensor")
     return _beta_alpha(input, _t().bmm(batch1, batch2).sum(0), beta, alpha)
 
 
@@ -361,7 +362,8 @@ def renorm(input, p, dim, maxnorm):
     if maxnorm < 0:
         raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
     if not (input.is_floating_point() or input.is_complex()):
-        raise RuntimeError(f"renorm: expected a floating point or complex tensor, but got {input.dtype}")
+        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
+                           f"{_TORCH_NAMES[input.dtype]}")
     d = _wrap_dim(dim, input.ndim)
     others = tuple(k for k in range(input.ndim) if k != d)
     norm = T.linalg.vector_norm(input, p, dim=others, keepdim=True)

@@ -60,7 +60,7 @@ def nanmedian(input, dim=None, keepdim=False):
         return nanmedian(input.reshape(-1), 0).values
     x, d = _along_last(input, dim)
     if x.shape[-1] == 0:
-        raise IndexError(f"nanmedian(): Expected reduction dim {d} to have non-zero size.")
+        raise IndexError(f"median(): Expected reduction dim {d} to have non-zero size.")
     order = x.sort(-1).indices  # NaNs sort last
     count = (~_t().isnan(x)).sum(-1, keepdim=True)
     pos = _t().where(count > 0, (count - 1) // 2, (x.shape[-1] - 1) // 2)
@@ -103,7 +103,8 @@ def unravel_index(indices, shape):
     if not isinstance(indices, Tensor):
         raise TypeError(f"expected 'indices' to be a tensor, but got {type(indices).__name__}")
     if indices.is_floating_point() or indices.is_complex() or indices.dtype == _dt.bool:
-        raise TypeError(f"expected 'indices' to be integer dtype, but got {indices.dtype}".replace("tracenn.", "torch."))
+        got = str(indices.dtype).replace("tracenn.", "torch.")
+        raise TypeError(f"expected 'indices' to be integer dtype, but got {got}")
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
     if any(s < 0 for s in shape):
         raise ValueError("'shape' cannot have negative values, but got " + str(shape))
@@ -148,13 +149,17 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
 
 # ---- gradient ----------------------------------------------------------------------------------
 
-def _spacings(spacing, dims, input):
+def _spacings(spacing, dims, input, explicit_dim):
     """One entry per dim: a number (uniform spacing) or a 1-d coordinate tensor."""
     if isinstance(spacing, (list, tuple)):
         if len(spacing) != len(dims):
-            raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and "
-                               f"dim arguments to have the same length, but got a spacing argument of length "
-                               f"{len(spacing)} and a dim argument of length {len(dims)}.")
+            if explicit_dim:
+                raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing "
+                                   f"and dim arguments to have the same length, but got a spacing argument of "
+                                   f"length {len(spacing)} and a dim argument of length {len(dims)}.")
+            raise RuntimeError(f"torch.gradient expected spacing to be unspecified, a scalar, or a list of length "
+                               f"equal to 'self.dim() = {input.ndim}', since dim argument was not given, but got a "
+                               f"list of length {len(spacing)}")
         out = []
         for s, d in zip(spacing, dims):
             if isinstance(s, Tensor) and s.ndim == 0:
@@ -227,4 +232,5 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
         if input.shape[d] < edge_order + 1:
             raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
     f = input if input.is_floating_point() or input.is_complex() else input.to(_t().get_default_dtype())
-    return tuple(_gradient_dim(f, d, h, edge_order) for d, h in zip(dims, _spacings(spacing, dims, input)))
+    spacings = _spacings(spacing, dims, input, dim is not None)
+    return tuple(_gradient_dim(f, d, h, edge_order) for d, h in zip(dims, spacings))
