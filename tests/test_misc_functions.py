@@ -31,6 +31,7 @@ CASES = {
     "ravel": (lambda T, x: x.t().ravel(), [A], True, True),
     "unfold": (lambda T, x: x.unfold(1, 2, 1), [A], True, True),
     "unfold_step": (lambda T, x: x.unfold(0, 2, 2).unfold(1, 3, 1), [BATCH], True, True),
+    "unfold_0d": (lambda T, x: (x[0, 0].unfold(0, 1, 1), x[0, 0].unfold(-1, 0, 1)), [A], True, True),
     "index_copy": (lambda T, x, s: x.index_copy(1, T.tensor([3, 0]), s[:, :2]), [A, A], True, True),
     "select_scatter": (lambda T, x, v: T.select_scatter(x, v, 0, -1), [A, V], True, True),
     "slice_scatter": (lambda T, x, s: T.slice_scatter(x, s[:, :2], 1, 1, None, 2), [A, A], True, True),

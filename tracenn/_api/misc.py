@@ -221,16 +221,16 @@ def unfold(self, dimension, size, step):
     tensor([[0, 1],
             [2, 3]])
     """
-    if self.ndim == 0:
-        return unfold(self.reshape(1), 0, size, step)
-    d = _wrap_dim(dimension, self.ndim)
-    n = self.shape[d]
+    d = _wrap_dim(dimension, max(self.ndim, 1))
+    n = self.shape[d] if self.ndim else 1
     if size > n:
         raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
     if size < 0:
         raise RuntimeError(f"size is {size} but must be >= 0")
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
+    if self.ndim == 0:  # torch: the one element is one window of size 1 (or none of size 0)
+        return self.reshape(1)[:size]
     count = (n - size) // step + 1
     idx = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
     taken = self.index_select(d, _const_index(idx))
