@@ -16,6 +16,8 @@ from ..errors import BackwardError
 from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled,
                         no_grad, set_grad_enabled)
 from .function import Function, FunctionCtx, once_differentiable
+from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
+from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import AccumulateGrad, Node
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
@@ -197,3 +199,11 @@ def _unused(got, ins, allow_unused, materialize_grads):
         else:
             result.append(g)
     return tuple(result)
+
+
+def __getattr__(name):
+    # torch.autograd.functional imports tensor (which imports this package): loaded on first use.
+    if name == "functional":
+        import importlib
+        return importlib.import_module(".functional", __name__)
+    raise AttributeError(f"module 'tracenn.autograd' has no attribute {name!r}")

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
-from .graph import AccumulateGrad, Node
+from .anomaly_mode import check_nan
+from .graph import ANOMALY, AccumulateGrad, Node
 
 _add = jax.jit(jnp.add)
 
@@ -182,6 +183,8 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
             except Exception as e:
                 _not_differentiable(node, e)
                 raise
+            if ANOMALY[0] and ANOMALY[1]:
+                check_nan(node, cts)
             if node.hooks:
                 for h in list(node.hooks):
                     r = h(tuple(None if c is None else wrap(c) for c in cts),

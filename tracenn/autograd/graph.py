@@ -4,6 +4,7 @@ engine. Each Node keeps the op's inputs and output (JAX arrays are immutable, so
 reference is saving) and the versions of the tensors its vjp reads."""
 from __future__ import annotations
 
+import traceback
 import weakref
 
 
@@ -20,6 +21,10 @@ _TORCH_NAMES = {"copy": "CloneBackward0", "cast": "ToCopyBackward0", "max_dim": 
 # The sequence number of the latest Node made (a list, not a class attribute: writing a class
 # attribute on every op invalidates CPython's attribute caches for the class, ~0.3 µs a node).
 SEQ = [0]
+# Anomaly detection (autograd/anomaly_mode.py): [on, check gradients for NaN]; while on, each
+# Node's forward stack (a traceback.StackSummary) is kept here.
+ANOMALY = [False, True]
+FORWARD_STACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class Node:
@@ -42,6 +47,8 @@ class Node:
         self.pre_hooks = None     # {output index: [tensor hooks]}
         self.retains = None       # {output index: weakref to a tensor that called retain_grad()}
         self.hooks = None         # post hooks: fn(grad_inputs, grad_outputs)
+        if ANOMALY[0]:
+            FORWARD_STACKS[self] = traceback.extract_stack()[:-2]
 
     def name(self) -> str:
         n = self.op.name
