@@ -25,6 +25,8 @@ CASES = {
     "isclose": (lambda T, x: T.isclose(x, x + 1e-6, rtol=0, atol=1e-5), [A], False, True),
     "isclose_nan": (lambda T, x: T.isclose(x, x, equal_nan=True), [NANS], False, True),
     "isclose_int": (lambda T, i, j: T.isclose(i, j, rtol=0.5, atol=1), [I, J], False, True),
+    "isclose_uint8": (lambda T, i, j: T.isclose(i, j, rtol=0.1, atol=2), [I.astype(np.uint8), J.astype(np.uint8)],
+                      False, True),
     "diag_vec": (lambda T, v: T.diag(v, -1), [V], True, True),
     "diag_mat": (lambda T, x: x.diag(1), [A], True, True),
     "diagflat": (lambda T, x: T.diagflat(x[:2, :2], 1), [A], True, True),
@@ -61,6 +63,8 @@ CASES = {
     "trapezoid_x": (lambda T, x, v: T.trapezoid(x, v.cumsum(0), dim=1), [A, V], True, True),
     "trapezoid_dx": (lambda T, x: T.trapz(x, dx=0.5, dim=0), [A], True, True),
     "trapezoid_int": (lambda T, i: T.trapezoid(i), [I], False, True),
+    "trapezoid_uint8_wraps": (lambda T, i, j: (T.trapezoid(i), T.trapezoid(i, j[0])), [I.astype(np.uint8), J], False,
+                              True),
     "cumulative_trapezoid": (lambda T, x: T.cumulative_trapezoid(x, dx=2.0), [A], True, True),
     "vdot": (lambda T, v: T.vdot(v, v * 2), [V], True, True),
     "cross": (lambda T, x, y: T.cross(x, y), [V3, V3[::-1].copy()], True, True),
@@ -300,6 +304,9 @@ def test_known_values():
     assert T.frexp(T.tensor([8.0])).exponent.dtype == T.int32
     assert to_np(T.cross(T.tensor([[1.0, 0, 0]]), T.tensor([[0.0, 1, 0]]))).tolist() == [[0.0, 0.0, 1.0]]
     assert T.trapezoid(T.tensor([1, 2, 3])).dtype == T.float32
+    assert T.vdot(T.tensor([1, 2], dtype=T.int32), T.tensor([3, 4], dtype=T.int32)).dtype == T.int32
+    u3, u250 = T.tensor([3], dtype=T.uint8), T.tensor([250], dtype=T.uint8)
+    assert not T.isclose(u3, u250, atol=20).item()  # the error is 247, not 3 - 250 wrapped to 9
     assert T.deg2rad(T.tensor([180])).dtype == T.float32
     assert len(T.gradient(T.ones(3, 4))) == 2
     assert T.kaiser_window(4, dtype=T.float64).dtype == T.float64
@@ -418,6 +425,14 @@ def test_errors():
         T.mode(T.ones(0, 2), 0)
     with pytest.raises(RuntimeError, match="hann_window expects floating point dtypes"):
         T.hann_window(4, dtype=T.int64)
+    with pytest.raises(RuntimeError, match="Unsupported input type encountered for isin"):
+        T.isin(T.tensor([True]), T.tensor([True]))
+    with pytest.raises(RuntimeError, match="trapezoid: received a bool input for `y`"):
+        T.trapezoid(T.tensor([True, False]))
+    with pytest.raises(RuntimeError, match="torch.gradient does not support uint8 input"):
+        T.gradient(T.ones(3, dtype=T.uint8))
+    with pytest.raises(TypeError, match="pass x or dx, not both"):
+        T.trapezoid(T.ones(3), T.ones(3), dx=1.0)
     with pytest.raises(RuntimeError, match="only supports edge_order=1 and edge_order=2"):
         T.gradient(T.ones(3), edge_order=3)
     with pytest.raises(RuntimeError, match="expected each dimension size to be at least edge_order"):

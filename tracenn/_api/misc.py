@@ -56,8 +56,8 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
         close = close | (T.isnan(input) & T.isnan(other))
     if rtol == 0 and atol == 0:
         return close
-    a, b = (input.to(T.get_default_dtype()), other.to(T.get_default_dtype())) if input.dtype == _dt.bool \
-        else (input, other)
+    # integers: the error in float64, as torch's (no wrap-around: uint8 3 - 250 is not 9)
+    a, b = (input, other) if floating else (input.to(_dt.float64), other.to(_dt.float64))
     allowed = atol + T.abs(rtol * b)
     actual = T.abs(a - b)
     return close | (T.isfinite(actual) & (actual <= allowed))

@@ -149,6 +149,8 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
         raise TypeError("isin() received an invalid combination of arguments: expected at least one Tensor")
     e = elements if isinstance(elements, Tensor) else T.tensor(elements)
     t = test_elements if isinstance(test_elements, Tensor) else T.tensor(test_elements)
+    if _dt.bool in (e.dtype, t.dtype):
+        raise RuntimeError("Unsupported input type encountered for isin(): Bool")
     a, b = _promoted(e, t)
     found = (a.unsqueeze(-1) == b.reshape(-1)).any(-1)
     return ~found if invert else found
@@ -244,6 +246,12 @@ def nextafter(input, other):
 
 # ---- integration -------------------------------------------------------------------------------
 
+def _no_bool(name, y, x):
+    if y.dtype == _dt.bool or (x is not None and x.dtype == _dt.bool):
+        which = "`y`" if x is None else "`x` or `y`"
+        raise RuntimeError(f"{name}: received a bool input for {which}, but bool is not supported")
+
+
 def _widths(y, x, dx, d):
     """The interval widths along ``d``: from sample points ``x`` (1-d or y's shape), or ``dx``."""
     if x is None:
@@ -265,13 +273,15 @@ def trapezoid(y, x=None, *, dx=None, dim=-1):
     """
     if x is not None and dx is not None:
         raise TypeError("trapezoid() received an invalid combination of arguments: pass x or dx, not both")
+    _no_bool("trapezoid", y, x)
     d = _wrap_dim(dim, y.ndim)
     n = y.shape[d]
     if n == 0:
         return _floating(y).sum(d) * 0
-    yf = _floating(y)
-    mids = (yf.narrow(d, 1, n - 1) + yf.narrow(d, 0, n - 1)) / 2
-    return (mids * _widths(y, x, dx, d)).sum(d)
+    # torch's formulas (the same rounding, and integer sums in the integer dtype, as torch's)
+    if x is None:
+        return (y.sum(d) - (y.select(d, 0) + y.select(d, -1)) * 0.5) * (1.0 if dx is None else dx)
+    return (_widths(y, x, None, d) * (y.narrow(d, 1, n - 1) + y.narrow(d, 0, n - 1))).sum(d) / 2.0
 
 
 def trapz(y, x=None, *, dx=None, dim=-1):
@@ -284,11 +294,13 @@ def cumulative_trapezoid(y, x=None, *, dx=None, dim=-1):
     if x is not None and dx is not None:
         raise TypeError("cumulative_trapezoid() received an invalid combination of arguments: pass x or dx, not "
                         "both")
+    _no_bool("cumulative_trapezoid", y, x)
     d = _wrap_dim(dim, y.ndim)
     n = y.shape[d]
-    yf = _floating(y)
-    mids = (yf.narrow(d, 1, max(n - 1, 0)) + yf.narrow(d, 0, max(n - 1, 0))) / 2
-    return (mids * _widths(y, x, dx, d)).cumsum(d)
+    pairs = y.narrow(d, 1, max(n - 1, 0)) + y.narrow(d, 0, max(n - 1, 0))
+    if x is None:
+        return ((1.0 if dx is None else dx) / 2.0 * pairs).cumsum(d)
+    return (_widths(y, x, None, d) * pairs / 2.0).cumsum(d)
 
 
 # ---- linear algebra ----------------------------------------------------------------------------
@@ -304,7 +316,9 @@ def vdot(input, other):
         n, m = input.shape[0], other.shape[0]
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
                            f"number of elements, but got {n} and {m} elements respectively")
-    return (input.conj() * other).sum()
+    if input.dtype == _dt.bool:
+        raise NotImplementedError("\"dot\" not implemented for 'Bool'")
+    return (input.conj() * other).sum(dtype=input.dtype)
 
 
 def cross(input, other, dim=None):
@@ -332,7 +346,9 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]`` (``beta=0`` ignores ``input``)."""
     if batch1.ndim != 3 or batch2.ndim != 3:
         raise RuntimeError("batch1 must be a 3D tensor" if batch1.ndim != 3 else "batch2 must be a 3D tensor")
-    return _beta_alpha(input, _t().bmm(batch1, batch2).sum(0), beta, alpha)
+    if batch1.dtype == _dt.bool:
+        raise NotImplementedError("\"addmm_impl_cpu_\" not implemented for 'Bool'")
+    return _beta_alpha(input, _t().bmm(batch1, batch2).sum(0, dtype=batch1.dtype), beta, alpha)
 
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1):

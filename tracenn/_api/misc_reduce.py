@@ -54,6 +54,8 @@ def nanmedian(input, dim=None, keepdim=False):
     >>> torch.nanmedian(torch.tensor([1.0, float("nan"), 3.0, 2.0]))
     tensor(2.)
     """
+    if input.dtype == _dt.bool:
+        raise NotImplementedError(f"\"{'median_cpu' if dim is None else 'median_out'}\" not implemented for 'Bool'")
     if dim is None:
         if input.numel() == 0:
             return _t().full((), float("nan"), dtype=input.dtype)
@@ -231,6 +233,11 @@ def gradient(input, *, spacing=1, dim=None, edge_order=1):
     for d in dims:
         if input.shape[d] < edge_order + 1:
             raise RuntimeError("torch.gradient expected each dimension size to be at least edge_order+1")
+    if input.dtype in (_dt.bool, _dt.uint8):
+        if input.dtype == _dt.uint8:
+            raise RuntimeError("torch.gradient does not support uint8 input.")
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` or "
+                           "`logical_xor()` operator instead.")
     f = input if input.is_floating_point() or input.is_complex() else input.to(_t().get_default_dtype())
     spacings = _spacings(spacing, dims, input, dim is not None)
     return tuple(_gradient_dim(f, d, h, edge_order) for d, h in zip(dims, spacings))
