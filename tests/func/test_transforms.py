@@ -448,3 +448,27 @@ def test_untraceable_functions_run_eagerly_each_call():
 
 
 _SCALE = None
+
+
+def test_vmap_chunk_size_gives_the_same_results():
+    model = _mlp()
+    x = tracenn.randn(7, 4)
+    with tracenn.no_grad():
+        want = model(x)
+        for chunk in (1, 2, 3, 7, 100):
+            assert_close(vmap(model, chunk_size=chunk)(x), want, atol=1e-6)
+        assert_close(vmap(model, in_dims=1, out_dims=1, chunk_size=3)(x.T), want.T, atol=1e-6)
+        a, b = vmap(lambda r: (r.sum(), r * 2), out_dims=(0, 1), chunk_size=2)(x)
+        assert_close(a, x.sum(1))
+        assert_close(b, (x * 2).T)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    y = tracenn.tensor([0, 1, 2, 0, 1, 2, 0])
+
+    def loss(p, a, b):
+        return F.cross_entropy(functional_call(model, p, (a.unsqueeze(0),)), b.unsqueeze(0))
+    full = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
+    chunked = vmap(grad(loss), in_dims=(None, 0, 0), chunk_size=3)(params, x, y)
+    for k in params:
+        assert_close(chunked[k], full[k], atol=1e-6)
+    with pytest.raises(ValueError, match=r"chunk_size should be None or greater than 0. \(got 0\)"):
+        vmap(model, chunk_size=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 
 from ..tensor import Tensor
 from ._transforms import Frame, _Running, _arrays, _call_key, _inputs, _ordered, _run, _tensors
@@ -55,8 +56,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         out_dims: where the mapped dimension goes in each output (int, or a tuple per output).
         randomness: random ops inside raise (``"error"``, torch's default), draw the same
             numbers for every element (``"same"``) or different ones (``"different"``).
-        chunk_size: accepted for compatibility; tracenn maps the whole batch at once (XLA
-            vectorises it), with the same results.
+        chunk_size: map this many elements at a time (a loop inside the program over chunks,
+            for memory); None maps the whole batch at once. (With ``randomness="different"``
+            the whole batch is mapped at once.)
 
     >>> import tracenn
     >>> from tracenn.func import vmap
@@ -66,7 +68,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """
     if randomness not in ("error", "different", "same"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got {randomness}")
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0) and chunk_size != -1:
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
         raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
     name = getattr(func, "__name__", type(func).__name__)
     cache: dict = {}
@@ -116,10 +118,40 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             return res
 
         def fn(arrays):
-            return jax.vmap(inner, in_axes=axes, out_axes=out_dims, axis_name=axis, axis_size=sizes[0])(*arrays)
+            if chunk_size is None or chunk_size >= sizes[0] or randomness == "different":
+                return jax.vmap(inner, in_axes=axes, out_axes=out_dims, axis_name=axis, axis_size=sizes[0])(*arrays)
+            return _chunked(inner, arrays, axes, out_dims, axis, sizes[0], chunk_size, name)
         return _run("vmap", fn, tensors, cache, _call_key(func, (args, kwargs), in_dims, out_dims, randomness),
                     func)
     return wrapper
+
+
+def _chunked(inner, arrays, axes, out_dims, axis, size, chunk, name):
+    """``jax.vmap(inner)`` over ``size`` elements, ``chunk`` at a time: full chunks through
+    ``lax.map`` (one loop in the program), the remainder after; outputs joined and moved to
+    ``out_dims``."""
+    moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(arrays, axes)]
+    mapped = [i for i, d in enumerate(axes) if d is not None]
+    vm = jax.vmap(inner, in_axes=[None if d is None else 0 for d in axes], out_axes=0, axis_name=axis)
+
+    def call(parts):
+        full = list(moved)
+        for i, x in zip(mapped, parts):
+            full[i] = x
+        return vm(*full)
+    n_full = size // chunk
+    pieces = []
+    if n_full:
+        stacks = [moved[i][:n_full * chunk].reshape((n_full, chunk) + moved[i].shape[1:]) for i in mapped]
+        out = jax.lax.map(call, stacks)
+        pieces.append(jax.tree_util.tree_map(lambda o: o.reshape((n_full * chunk,) + o.shape[2:]), out))
+    if size - n_full * chunk:
+        pieces.append(call([moved[i][n_full * chunk:] for i in mapped]))
+    out = jax.tree_util.tree_map(lambda *p: jnp.concatenate(p, 0), *pieces) if len(pieces) > 1 else pieces[0]
+    leaves, tree = jax.tree_util.tree_flatten(out)
+    dims = _leaf_dims(out_dims, out if isinstance(out, tuple) else (out,), name) \
+        if isinstance(out_dims, (tuple, list)) else [out_dims] * len(leaves)
+    return jax.tree_util.tree_unflatten(tree, [o if d == 0 else jnp.moveaxis(o, 0, d) for o, d in zip(leaves, dims)])
 
 
 # ---- model ensembles ----------------------------------------------------------------------------------
