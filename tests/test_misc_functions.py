@@ -399,6 +399,8 @@ def test_errors():
         T.vdot(T.ones(3), T.ones(2, 3))
     with pytest.raises(RuntimeError, match="expected both vectors to have same dtype, but found Float and Double"):
         T.vdot(T.ones(3), T.ones(3, dtype=T.float64))
+    with pytest.raises(RuntimeError, match="inputs must have the same number of dimensions"):
+        T.cross(T.ones(2, 3), T.ones(3))
     with pytest.raises(RuntimeError, match="no dimension of size 3 in input"):
         T.cross(T.ones(2, 4), T.ones(2, 4))
     with pytest.raises(RuntimeError, match="Expected one or more matrices"):

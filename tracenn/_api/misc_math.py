@@ -214,7 +214,10 @@ def _scale2(x, e):
 
 
 def ldexp(input, other):
-    """``input * 2**other`` (a floating result)."""
+    """``input * 2**other`` (a floating result).
+
+    The gradient is ``2**other``; torch 2.x computes it in ``other``'s integer dtype, so a negative
+    integer exponent gives it 0 there (a torch bug this does not copy)."""
     return _t().mul(input, _t().pow(2.0, other))
 
 
@@ -325,6 +328,8 @@ def cross(input, other, dim=None):
     """The cross product of 3-vectors along ``dim``; without ``dim``, along the first dim of size 3
     (torch's default, unlike ``linalg.cross``'s ``dim=-1``)."""
     T = _t()
+    if input.ndim != other.ndim:
+        raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
     if dim is None:
         shape = T.broadcast_shapes(tuple(input.shape), tuple(other.shape))
         dim = next((k for k, s in enumerate(shape) if s == 3), None)
