@@ -89,18 +89,7 @@ Tensor.multinomial = lambda self, num_samples, replacement=False, *, generator=N
     _random.multinomial(self, num_samples, replacement, generator=generator)
 
 
-def _prelu(self, weight):
-    from ..nn.functional import prelu
-    return prelu(self, weight)
-
-
-def _hardshrink(self, lambd=0.5):
-    from ..nn.functional import hardshrink
-    return hardshrink(self, lambd)
-
-
-Tensor.prelu = _prelu
-Tensor.hardshrink = _hardshrink
+# (Tensor.prelu and Tensor.hardshrink are bound by tracenn.nn.functional: the core does not import nn.)
 Tensor.bernoulli = lambda self, p=None, *, generator=None: _random.bernoulli(self, p, generator=generator)
 
 

@@ -16,3 +16,14 @@ from ._distance import *  # noqa: F401,F403
 from ._norm import *  # noqa: F401,F403
 from ._sparse import *  # noqa: F401,F403
 from ._attention import *  # noqa: F401,F403
+
+
+def _bind_tensor_methods():
+    """The Tensor methods torch defines that are activations of this package (bound here: the
+    core, tracenn/_api, does not import nn)."""
+    from ...tensor import Tensor
+    Tensor.prelu = lambda self, weight: prelu(self, weight)  # noqa: F405
+    Tensor.hardshrink = lambda self, lambd=0.5: hardshrink(self, lambd)  # noqa: F405
+
+
+_bind_tensor_methods()
