@@ -67,6 +67,8 @@ from .random import (  # noqa: E402,F401
 from .autograd import (  # noqa: E402,F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
 from . import autograd, cpu, cuda  # noqa: E402,F401
+from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled  # noqa: E402,F401
+from .autograd import set_detect_anomaly as set_anomaly_enabled  # noqa: E402,F401  (torch's name)
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402,F401
 
 import builtins as _builtins  # noqa: E402
