@@ -1,5 +1,8 @@
-"""``tracenn.distributions``: torch.distributions' core — ``Normal``, ``Uniform``, ``Bernoulli``,
-``Categorical``, ``Independent``, ``kl_divergence`` / ``register_kl`` and ``constraints`` —
+"""``tracenn.distributions``: torch.distributions — ``Normal``, ``Uniform``, ``Bernoulli``,
+``Categorical``, ``Independent``, ``Exponential``, ``Laplace``, ``LogNormal``, ``HalfNormal``, ``Cauchy``,
+``Gumbel``, ``Gamma``, ``Chi2``, ``Beta``, ``Dirichlet``, ``StudentT``, ``MultivariateNormal``,
+``OneHotCategorical``, ``Multinomial``, ``Poisson``, ``Binomial``, ``Geometric``, ``kl_divergence`` /
+``register_kl`` and ``constraints`` —
 with torch's shapes, parameters, validation errors and reprs. Eager and under ``tracenn.compile``
 (where validation, which reads values, is skipped); reparameterized samples (``rsample``) carry
 gradients.
@@ -10,9 +13,15 @@ gradients.
 tensor([-0.9189, -1.7371])
 """
 from . import constraints  # noqa: F401
+from ._continuous import Cauchy, Exponential, Gumbel, HalfNormal, Laplace, LogNormal  # noqa: F401
+from ._discrete import Binomial, Geometric, Poisson  # noqa: F401
 from ._dists import Bernoulli, Categorical, Independent, Normal, Uniform  # noqa: F401
+from ._gamma import Beta, Chi2, Dirichlet, Gamma, StudentT  # noqa: F401
+from ._multivariate import Multinomial, MultivariateNormal, OneHotCategorical  # noqa: F401
 from .distribution import Distribution  # noqa: F401
 from .kl import kl_divergence, register_kl  # noqa: F401
 
-__all__ = ["Distribution", "Normal", "Uniform", "Bernoulli", "Categorical", "Independent", "kl_divergence",
-           "register_kl", "constraints"]
+__all__ = ["Distribution", "Normal", "Uniform", "Bernoulli", "Categorical", "Independent", "Exponential", "Laplace",
+           "LogNormal", "HalfNormal", "Cauchy", "Gumbel", "Gamma", "Chi2", "Beta", "Dirichlet", "StudentT",
+           "MultivariateNormal", "OneHotCategorical", "Multinomial", "Poisson", "Binomial", "Geometric",
+           "kl_divergence", "register_kl", "constraints"]

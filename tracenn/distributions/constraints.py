@@ -4,7 +4,8 @@ from __future__ import annotations
 
 __all__ = ["Constraint", "real", "positive", "nonnegative", "greater_than", "unit_interval", "interval",
            "boolean", "integer_interval", "nonnegative_integer", "simplex", "independent", "dependent",
-           "dependent_property", "is_dependent", "real_vector"]
+           "dependent_property", "is_dependent", "real_vector", "positive_integer", "one_hot", "multinomial",
+           "lower_cholesky", "positive_definite", "half_open_interval"]
 
 
 class Constraint:
@@ -127,6 +128,45 @@ class _Simplex(Constraint):
         return (value >= 0).all(dim=-1) & ((value.sum(-1) - 1).abs() < 1e-6)
 
 
+class _OneHot(Constraint):
+    is_discrete = True
+    event_dim = 1
+
+    def check(self, value):
+        return ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+
+
+class _Multinomial(Constraint):
+    """Nonnegative counts summing to at most ``upper_bound`` (torch's weaker-than-equal check)."""
+    is_discrete = True
+    event_dim = 1
+
+    def __init__(self, upper_bound):
+        self.upper_bound = upper_bound
+
+    def check(self, x):
+        return (x >= 0).all(dim=-1) & (x.sum(dim=-1) <= self.upper_bound)
+
+
+class _LowerCholesky(Constraint):
+    event_dim = 2
+
+    def check(self, value):
+        lower = (value.tril() == value).reshape(tuple(value.shape[:-2]) + (-1,)).all(-1)
+        return lower & (value.diagonal(dim1=-2, dim2=-1) > 0).all(-1)
+
+
+class _PositiveDefinite(Constraint):
+    event_dim = 2
+
+    def check(self, value):
+        import tracenn
+        symmetric = tracenn.isclose(value, value.mT, atol=1e-6).reshape(tuple(value.shape[:-2]) + (-1,)).all(-1)
+        if not bool(symmetric.all()):
+            return symmetric
+        return tracenn.linalg.cholesky_ex(value).info == 0
+
+
 class _IndependentConstraint(Constraint):
     def __init__(self, base_constraint, reinterpreted_batch_ndims):
         self.base_constraint, self.reinterpreted_batch_ndims = base_constraint, reinterpreted_batch_ndims
@@ -156,5 +196,10 @@ interval = _Interval
 half_open_interval = _HalfOpenInterval
 integer_interval = _IntegerInterval
 nonnegative_integer = _IntegerGreaterThan(0)
+positive_integer = _IntegerGreaterThan(1)
+one_hot = _OneHot()
+multinomial = _Multinomial
+lower_cholesky = _LowerCholesky()
+positive_definite = _PositiveDefinite()
 simplex = _Simplex()
 independent = _IndependentConstraint

@@ -39,7 +39,8 @@ class Distribution:
             self._validate_args = validate_args
         if self._validate_args and _eager():
             for param, constraint in self.arg_constraints.items():
-                if constraints.is_dependent(constraint) or param not in self.__dict__:
+                if constraints.is_dependent(constraint) or (
+                        param not in self.__dict__ and not isinstance(getattr(type(self), param, None), property)):
                     continue  # (a lazily computed parameter, e.g. probs from logits)
                 value = getattr(self, param)
                 if not _all_true(constraint.check(value)):
@@ -70,6 +71,22 @@ class Distribution:
         if not isinstance(sample_shape, Size):
             sample_shape = Size(sample_shape)
         return Size(tuple(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape))
+
+    def expand(self, batch_shape, _instance=None):
+        """This distribution with its parameters broadcast to ``batch_shape`` (no copy; the event
+        shape is kept). Parameters are the tensors held whose leading dims are the batch dims."""
+        batch_shape = Size(batch_shape)
+        new = object.__new__(type(self)) if _instance is None else _instance
+        old = tuple(self._batch_shape)
+        for name, value in self.__dict__.items():
+            if isinstance(value, Tensor) and tuple(value.shape[:len(old)]) == old:
+                value = value.expand(tuple(batch_shape) + tuple(value.shape[len(old):]))
+            elif isinstance(value, Distribution):  # an inner distribution over the same batch
+                value = value.expand(tuple(batch_shape) + tuple(value.batch_shape[len(old):]))
+            new.__dict__[name] = value
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
 
     # ---- moments -------------------------------------------------------------------------------
 
@@ -143,6 +160,6 @@ class Distribution:
 
     def __repr__(self):
         names = [k for k in self.arg_constraints if k in self.__dict__]
-        args = ", ".join(f"{p}: {self.__dict__[p].item() if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
+        args = ", ".join(f"{p}: {self.__dict__[p] if self.__dict__[p].numel() == 1 else self.__dict__[p].size()}"
                          for p in names)
         return f"{self.__class__.__name__}({args})"

@@ -1,0 +1,225 @@
+"""Poisson, Binomial and Geometric, as torch.distributions'.
+
+Geometric draws by inverting its cdf (one uniform each), so it samples anywhere. Poisson and Binomial
+draw from tracenn's uniform/Bernoulli streams with an amount of work set by the largest rate or
+total count, which is read from the values: they sample eagerly only (log_prob, moments and KL
+also work inside ``tracenn.compile``).
+"""
+from __future__ import annotations
+
+import numbers
+
+from ..autograd.grad_mode import no_grad
+from ..size import Size
+from . import constraints
+from ._dists import _Lazy, broadcast_all, logits_to_probs, probs_to_logits
+from .distribution import Distribution, _eager
+
+__all__ = ["Poisson", "Binomial", "Geometric"]
+
+
+def _eager_only(name):
+    if not _eager():
+        raise NotImplementedError(
+            f"{name}.sample sizes its draw by the largest parameter value, which is not known inside "
+            f"tracenn.compile; draw the samples outside the compiled function and pass them in.")
+
+
+def _given_probs(probs, logits):
+    """torch's probs-xor-logits check: True when ``probs`` is the one given."""
+    if (probs is None) == (logits is None):
+        raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+    return probs is not None
+
+
+def _clamp_by_zero(x):
+    return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
+
+
+class Poisson(Distribution):
+    """The Poisson distribution with ``rate``.
+
+    >>> import tracenn
+    >>> Poisson(tracenn.tensor([1.0, 4.0])).log_prob(tracenn.tensor([0.0, 2.0]))
+    tensor([-1.0000, -1.9206])
+    """
+    arg_constraints = {"rate": constraints.nonnegative}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, rate, validate_args=None):
+        (self.rate,) = broadcast_all(rate)
+        batch_shape = Size() if isinstance(rate, numbers.Number) else self.rate.size()
+        super().__init__(batch_shape, Size(), validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return self.rate
+
+    @property
+    def mode(self):
+        return self.rate.floor()
+
+    @property
+    def variance(self):
+        return self.rate
+
+    def sample(self, sample_shape=Size()):
+        """Inverse-cdf draws: the count is the number of ``k`` with ``P(N <= k) < u``, over ``k`` up to
+        ``max(rate) + 10 sqrt(max(rate)) + 20`` (the mass beyond is below float precision)."""
+        import tracenn
+        _eager_only("Poisson")
+        shape = tuple(self._extended_shape(sample_shape))
+        with no_grad():
+            rate = self.rate.detach().expand(shape)
+            top = float(rate.max()) if rate.numel() else 0.0
+            k = tracenn.arange(int(top + 10 * top ** 0.5 + 20), dtype=rate.dtype, device=rate.device)
+            k = k.view((-1,) + (1,) * len(shape))
+            cdf = tracenn.special.gammaincc(k + 1, rate.unsqueeze(0))  # P(N <= k)
+            u = tracenn.rand(shape, dtype=rate.dtype, device=rate.device)
+            return (cdf < u).to(rate.dtype).sum(0)
+
+    def log_prob(self, value):
+        import tracenn
+        if self._validate_args:
+            self._validate_sample(value)
+        rate, value = broadcast_all(self.rate, value)
+        return tracenn.xlogy(value, rate) - rate - (value + 1).lgamma()
+
+
+class Binomial(Distribution):
+    """The number of successes in ``total_count`` trials with success ``probs`` (or ``sigmoid(logits)``)."""
+    arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
+                       "logits": constraints.real}
+    has_enumerate_support = True
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
+        if _given_probs(probs, logits):
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+            self.total_count = self.total_count.type_as(self.probs)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+            self.total_count = self.total_count.type_as(self.logits)
+        self._param = self.probs if probs is not None else self.logits
+        super().__init__(self._param.size(), Size(), validate_args=validate_args)
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self.total_count)
+
+    @_Lazy
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @_Lazy
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def mean(self):
+        return self.total_count * self.probs
+
+    @property
+    def mode(self):
+        return ((self.total_count + 1) * self.probs).floor().clamp(max=self.total_count)
+
+    @property
+    def variance(self):
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=Size()):
+        """The sum of ``total_count`` Bernoulli draws (up to the largest count, the rest masked)."""
+        import tracenn
+        _eager_only("Binomial")
+        shape = tuple(self._extended_shape(sample_shape))
+        with no_grad():
+            n = self.total_count.expand(shape)
+            top = int(n.max()) if n.numel() else 0
+            trial = tracenn.arange(top, dtype=n.dtype, device=n.device).view((-1,) + (1,) * len(shape))
+            draws = tracenn.bernoulli(self.probs.detach().expand((top,) + shape))
+            return (draws * (trial < n.unsqueeze(0)).to(draws.dtype)).sum(0)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        n, k = self.total_count, value
+        normalize_term = n * _clamp_by_zero(self.logits) + n * (-self.logits.abs()).exp().log1p() - (n + 1).lgamma()
+        return k * self.logits - (k + 1).lgamma() - (n - k + 1).lgamma() - normalize_term
+
+    def entropy(self):
+        total_count = int(self.total_count.max())
+        if not self.total_count.min() == total_count:
+            raise NotImplementedError("Inhomogeneous total count not supported by `entropy`.")
+        log_prob = self.log_prob(self.enumerate_support(False))
+        return -(log_prob.exp() * log_prob).sum(0)
+
+    def enumerate_support(self, expand=True):
+        import tracenn
+        total_count = int(self.total_count.max())
+        if not self.total_count.min() == total_count:
+            raise NotImplementedError("Inhomogeneous total count not supported by `enumerate_support`.")
+        values = tracenn.arange(1 + total_count, dtype=self._param.dtype, device=self._param.device)
+        values = values.view((-1,) + (1,) * len(self._batch_shape))
+        return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
+
+
+class Geometric(Distribution):
+    """The number of failures before the first success, success ``probs`` (or ``sigmoid(logits)``)."""
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        if _given_probs(probs, logits):
+            (self.probs,) = broadcast_all(probs)
+            param, scalar = self.probs, isinstance(probs, numbers.Number)
+        else:
+            (self.logits,) = broadcast_all(logits)
+            param, scalar = self.logits, isinstance(logits, numbers.Number)
+        super().__init__(Size() if scalar else param.size(), Size(), validate_args=validate_args)
+        if self._validate_args and probs is not None and _eager() and not bool((self.probs > 0).all()):
+            value = self.probs
+            raise ValueError(f"Expected parameter probs ({type(value).__name__} of shape {tuple(value.shape)}) of "
+                             f"distribution {self!r} to be positive but found invalid values:\n{value[~(value > 0)]}")
+
+    @_Lazy
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @_Lazy
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def mean(self):
+        return 1.0 / self.probs - 1.0
+
+    @property
+    def mode(self):
+        import tracenn
+        return tracenn.zeros_like(self.probs)
+
+    @property
+    def variance(self):
+        return (1.0 / self.probs - 1.0) / self.probs
+
+    def sample(self, sample_shape=Size()):
+        import jax.numpy as jnp
+
+        import tracenn
+        shape = tuple(self._extended_shape(sample_shape))
+        with no_grad():
+            probs = self.probs.detach()
+            tiny = float(jnp.finfo(probs._value.dtype).tiny)
+            u = tracenn.rand(shape, dtype=probs.dtype, device=probs.device).clamp(min=tiny)
+            return (u.log() / (-probs).log1p()).floor()
+
+    def log_prob(self, value):
+        import tracenn
+        if self._validate_args:
+            self._validate_sample(value)
+        value, probs = broadcast_all(value, self.probs)
+        probs = tracenn.where((probs == 1) & (value == 0), 0.0, probs)  # 0 * log(0) is 0 there
+        return value * (-probs).log1p() + self.probs.log()
+
+    def entropy(self):
+        import tracenn.nn.functional as F
+        return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none") / self.probs
