@@ -472,3 +472,20 @@ def test_vmap_chunk_size_gives_the_same_results():
         assert_close(chunked[k], full[k], atol=1e-6)
     with pytest.raises(ValueError, match=r"chunk_size should be None or greater than 0. \(got 0\)"):
         vmap(model, chunk_size=0)
+
+
+def test_functional_call_between_calls_keeps_the_program():
+    """functional_call swaps a module's tensors and back (the modules' epoch moves): the
+    modules are compared again, found unchanged, and the program is kept."""
+    model = _mlp()
+    f = vmap(model)
+    x = tracenn.randn(3, 4)
+    with tracenn.no_grad():
+        f(x)
+        first = _programs(f)[0]
+        functional_call(model, {k: v.detach() for k, v in model.named_parameters()}, (x,))
+        f(x)
+        assert _programs(f) == [first]
+        model.add_module("3", nn.ReLU())  # a real change: traced again
+        assert_close(f(x), model(x))
+        assert _programs(f)[0] is not first

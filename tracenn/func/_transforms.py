@@ -299,11 +299,15 @@ def _run(name, fn, tensors, cache=None, key=None, func=None):
         return _tensors(fn(arrays))
     prog = None
     if cache is not None and key is not None:
-        # Modules changed since the last call (structure, modes, hooks: _dispatch.EPOCH) mean new
-        # programs. (Compared with the epoch at the end of the last call: functional_call's swaps
-        # inside a call move it too.)
+        # A module change (structure, modes, hooks, parameters) means new programs. The modules'
+        # epoch moves with any of them, and with functional_call's swaps too (which undo
+        # themselves): when it moved, the modules the function reaches are compared as
+        # tracenn.compile compares them.
         if cache.get(_EPOCH) != _dispatch.EPOCH[0]:
-            cache.clear()
+            structure = _modules_key(func, tensors)
+            if cache.get(_STRUCTURE) != structure:
+                cache.clear()
+                cache[_STRUCTURE] = structure
         prog = cache.get(key, False)
         if prog is False:
             if len(cache) >= 64:  # (a new key per call: stop keeping them)
@@ -320,7 +324,21 @@ def _run(name, fn, tensors, cache=None, key=None, func=None):
             cache[_EPOCH] = _dispatch.EPOCH[0]
 
 
-_EPOCH = object()  # a transform's cache: the modules' epoch at the end of its last call
+_EPOCH = object()      # a transform's cache: the modules' epoch at the end of its last call,
+_STRUCTURE = object()  # and the structure of the modules its function reaches (_modules_key)
+
+
+def _modules_key(func, tensors) -> tuple:
+    """What ``tracenn.compile`` guards of each module ``func`` reaches (itself, its captures and
+    theirs, as :func:`_captured` walks them): submodules, their classes, modes and hooks, and the
+    parameters' and buffers' identity, shapes, dtypes and requires_grad."""
+    from ..compiler.api import _is_module, _module_source
+    seen, out = set(), []
+    for obj in [func, getattr(func, "__self__", None), *_captured(func)]:
+        if _is_module(obj) and id(obj) not in seen:
+            seen.add(id(obj))
+            out.append((id(obj), _module_source(obj)[4]))
+    return tuple(out)
 
 
 def _eager(fn, tensors, arrays):
@@ -723,8 +741,13 @@ def _call_key(func, tree, *config):
 
 
 def _captured_ids(func, depth=3) -> tuple:
-    """The ids of what ``func`` captures (closure, globals it names, defaults), and of what the
-    functions among those capture, ``depth`` levels down: a rebound global tensor is a new key."""
+    """The ids of what ``func`` captures (:func:`_captured`): a rebound global tensor is a new key."""
+    return tuple(map(id, _captured(func, depth)))
+
+
+def _captured(func, depth=3) -> list:
+    """What ``func`` captures (closure, globals it names, defaults), and what the functions among
+    those capture, ``depth`` levels down."""
     from ..compiler.api import _capture_reader
     out = []
 
@@ -737,7 +760,7 @@ def _captured_ids(func, depth=3) -> tuple:
             except Exception:  # noqa: BLE001 - an object we cannot look into: its identity only
                 return
         for v in vals:
-            out.append(id(v))
+            out.append(v)
             if d > 0 and callable(v) and not isinstance(v, type) and hasattr(v, "__code__") \
                     or isinstance(v, functools.partial):
                 walk(v, d - 1)
