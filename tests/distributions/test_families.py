@@ -394,3 +394,19 @@ def test_validation_errors_match_torchs():
         assert type(ours.value) is type(theirs.value)
         first = lambda e: str(e.value).split("\n")[0].replace("tracenn.Size", "torch.Size")  # noqa: E731
         assert first(ours).split(" but found")[0] == first(theirs).split(" but found")[0]
+
+
+def test_discrete_sampling_compiled():
+    """Geometric and a Binomial with a numeric total_count draw the eager numbers compiled; Poisson
+    (sized by its largest rate) says it samples eagerly only."""
+    def draw(p):
+        return D.Geometric(probs=p).sample((3,)) + D.Binomial(4, probs=p).sample((3,))
+
+    p = T([0.2, 0.6])
+    compiled = tracenn.compile(draw)
+    tracenn.manual_seed(4)
+    e = draw(p)
+    tracenn.manual_seed(4)
+    _close(compiled(p), to_np(e), tol=0)
+    with pytest.raises(NotImplementedError, match="Poisson.sample sizes its draw by the largest parameter value"):
+        tracenn.compile(lambda r: D.Poisson(r).sample())(T([1.0]))

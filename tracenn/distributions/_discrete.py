@@ -2,8 +2,9 @@
 
 Geometric draws by inverting its cdf (one uniform each), so it samples anywhere. Poisson and Binomial
 draw from tracenn's uniform/Bernoulli streams with an amount of work set by the largest rate or
-total count, which is read from the values: they sample eagerly only (log_prob, moments and KL
-also work inside ``tracenn.compile``).
+total count, which is read from the values: Poisson samples eagerly only, Binomial also inside
+``tracenn.compile`` when ``total_count`` is a Python number (log_prob, moments and KL work there
+for all three).
 """
 from __future__ import annotations
 
@@ -100,6 +101,8 @@ class Binomial(Distribution):
             self.total_count, self.logits = broadcast_all(total_count, logits)
             self.total_count = self.total_count.type_as(self.logits)
         self._param = self.probs if probs is not None else self.logits
+        # a count given as a number sizes sample() without reading values (so it also compiles)
+        self._static_count = int(total_count) if isinstance(total_count, numbers.Number) else None
         super().__init__(self._param.size(), Size(), validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
@@ -129,11 +132,12 @@ class Binomial(Distribution):
     def sample(self, sample_shape=Size()):
         """The sum of ``total_count`` Bernoulli draws (up to the largest count, the rest masked)."""
         import tracenn
-        _eager_only("Binomial")
+        if self._static_count is None:
+            _eager_only("Binomial")
         shape = tuple(self._extended_shape(sample_shape))
         with no_grad():
             n = self.total_count.expand(shape)
-            top = int(n.max()) if n.numel() else 0
+            top = self._static_count if self._static_count is not None else int(n.max()) if n.numel() else 0
             trial = tracenn.arange(top, dtype=n.dtype, device=n.device).view((-1,) + (1,) * len(shape))
             draws = tracenn.bernoulli(self.probs.detach().expand((top,) + shape))
             return (draws * (trial < n.unsqueeze(0)).to(draws.dtype)).sum(0)
