@@ -167,3 +167,17 @@ def test_policy_gradient_step_compiled():
     for _ in range(3):
         _close(compiled(), to_np(step(me, oe)))
     _close(mc.weight, to_np(me.weight))
+
+
+def test_expand_broadcasts_the_batch():
+    """Distribution.expand (shared by every family): new batch dims on the left, same numbers."""
+    value = T([0.0, 1.0])
+    for d in (Normal(T([0.0, 1.0]), T([1.0, 2.0])), Uniform(T([-1.0, 0.5]), T([1.0, 2.0])),
+              Bernoulli(logits=T([0.3, -1.0])), Categorical(probs=T([[0.2, 0.8], [0.5, 0.5]])),
+              Independent(Normal(T([0.0, 1.0]), T([1.0, 2.0])), 1)):
+        e = d.expand((3,) + tuple(d.batch_shape))
+        assert e.batch_shape == (3,) + tuple(d.batch_shape) and e.event_shape == d.event_shape
+        assert e.sample((2,)).shape == (2, 3) + tuple(d.batch_shape) + tuple(d.event_shape)
+        lp = to_np(d.log_prob(value))
+        _close(e.log_prob(value), np.broadcast_to(lp, (3,) + lp.shape))
+        _close(e.entropy(), np.broadcast_to(to_np(d.entropy()), (3,) + tuple(d.batch_shape)))

@@ -1,8 +1,9 @@
 """Exponential, Laplace, LogNormal, HalfNormal, Cauchy and Gumbel, as torch.distributions'.
 
-torch builds LogNormal, HalfNormal and Gumbel as transformed distributions; here they are written
-out (same densities, moments, ``cdf``/``icdf`` and reparameterized samples), and LogNormal and
-HalfNormal keep torch's ``base_dist`` attribute. Samples come from tracenn's generator.
+LogNormal and HalfNormal are TransformedDistributions of a Normal (``ExpTransform``, ``AbsTransform``)
+as torch's, with their densities and moments written out. torch builds Gumbel from a Uniform and
+four transforms; here it is a plain Distribution with the same numbers. Samples come from tracenn's
+generator.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from ..size import Size
 from . import constraints
 from ._dists import Normal, broadcast_all
 from .distribution import Distribution
+from .transformed import TransformedDistribution
+from .transforms import AbsTransform, ExpTransform
 
 __all__ = ["Exponential", "Laplace", "LogNormal", "HalfNormal", "Cauchy", "Gumbel"]
 
@@ -135,15 +138,14 @@ class Laplace(Distribution):
         return 1 + (2 * self.scale).log()
 
 
-class LogNormal(Distribution):
+class LogNormal(TransformedDistribution):
     """``exp(X)`` for ``X ~ Normal(loc, scale)``."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.positive
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
-        self.base_dist = Normal(loc, scale, validate_args=validate_args)
-        super().__init__(self.base_dist.batch_shape, Size(), validate_args=validate_args)
+        super().__init__(Normal(loc, scale, validate_args=validate_args), ExpTransform(), validate_args=validate_args)
 
     @property
     def loc(self):
@@ -187,15 +189,14 @@ class LogNormal(Distribution):
         return self.base_dist.entropy() + self.loc
 
 
-class HalfNormal(Distribution):
+class HalfNormal(TransformedDistribution):
     """``|X|`` for ``X ~ Normal(0, scale)``."""
     arg_constraints = {"scale": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
 
     def __init__(self, scale, validate_args=None):
-        self.base_dist = Normal(0, scale, validate_args=False)
-        super().__init__(self.base_dist.batch_shape, Size(), validate_args=validate_args)
+        super().__init__(Normal(0, scale, validate_args=False), AbsTransform(), validate_args=validate_args)
 
     @property
     def scale(self):
