@@ -56,7 +56,7 @@ class Frame:
         self.randomness = randomness  # vmap's: "error", "same" or "different"
         self.axis = axis              # vmap's axis name, for "different" randomness
         self.parent = None
-        self.captured = None          # the outermost frame's: tensors needing grad read inside
+        self.captured = None          # {id: tensor} of tensors from outside read inside (while probed)
         self.mutated = []             # (weakref to a root tensor, its value, its version) changed in place
 
     def apply(self, op, args, key):
