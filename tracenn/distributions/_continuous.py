@@ -1,9 +1,8 @@
 """Exponential, Laplace, LogNormal, HalfNormal, Cauchy and Gumbel, as torch.distributions'.
 
-LogNormal and HalfNormal are TransformedDistributions of a Normal (``ExpTransform``, ``AbsTransform``)
-as torch's, with their densities and moments written out. torch builds Gumbel from a Uniform and
-four transforms; here it is a plain Distribution with the same numbers. Samples come from tracenn's
-generator.
+LogNormal, HalfNormal and Gumbel are TransformedDistributions as torch's (of a Normal through
+``ExpTransform`` / ``AbsTransform``; of a Uniform through ``-log(-log u)`` and an affine map), with
+their densities, moments and samples written out. Samples come from tracenn's generator.
 """
 from __future__ import annotations
 
@@ -13,10 +12,10 @@ import jax.numpy as jnp
 
 from ..size import Size
 from . import constraints
-from ._dists import Normal, broadcast_all
+from ._dists import Normal, Uniform, broadcast_all
 from .distribution import Distribution
 from .transformed import TransformedDistribution
-from .transforms import AbsTransform, ExpTransform
+from .transforms import AbsTransform, AffineTransform, ExpTransform
 
 __all__ = ["Exponential", "Laplace", "LogNormal", "HalfNormal", "Cauchy", "Gumbel"]
 
@@ -279,15 +278,25 @@ class Cauchy(Distribution):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class Gumbel(Distribution):
+class Gumbel(TransformedDistribution):
     """The Gumbel (type-I extreme value) distribution with ``loc`` and ``scale``."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
+        import tracenn
         self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.size(), Size(), validate_args=validate_args)
+        fi = _finfo(self.loc)
+        base = Uniform(_full(self.loc, float(fi.tiny)), _full(self.loc, 1 - float(fi.eps)), validate_args=validate_args)
+        transforms = [ExpTransform().inv, AffineTransform(loc=0, scale=-tracenn.ones_like(self.scale)),
+                      ExpTransform().inv, AffineTransform(loc=self.loc, scale=-self.scale)]
+        super().__init__(base, transforms, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape, _instance)
+        new.loc, new.scale = self.loc.expand(tuple(batch_shape)), self.scale.expand(tuple(batch_shape))
+        return new
 
     @property
     def mean(self):
