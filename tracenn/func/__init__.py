@@ -13,7 +13,7 @@ See ``docs/jax_interop.md``.
 """
 from ._functional_call import functional_call
 from ._jax import JaxFunction, load_state_pytree, state_pytree, to_jax
-from ._transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
+from ._grad import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp
 from ._vmap import replace_all_batch_norm_modules_, stack_module_state, vmap
 
 __all__ = ["functional_call", "to_jax", "state_pytree", "load_state_pytree", "JaxFunction", "vmap", "grad",
