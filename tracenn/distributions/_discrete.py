@@ -13,7 +13,7 @@ import numbers
 from ..autograd.grad_mode import no_grad
 from ..size import Size
 from . import constraints
-from ._dists import _Lazy, broadcast_all, logits_to_probs, probs_to_logits
+from ._dists import _BinaryParams, broadcast_all
 from .distribution import Distribution, _eager
 
 __all__ = ["Poisson", "Binomial", "Geometric"]
@@ -87,7 +87,7 @@ class Poisson(Distribution):
         return tracenn.xlogy(value, rate) - rate - (value + 1).lgamma()
 
 
-class Binomial(Distribution):
+class Binomial(_BinaryParams, Distribution):
     """The number of successes in ``total_count`` trials with success ``probs`` (or ``sigmoid(logits)``)."""
     arg_constraints = {"total_count": constraints.nonnegative_integer, "probs": constraints.unit_interval,
                        "logits": constraints.real}
@@ -108,14 +108,6 @@ class Binomial(Distribution):
     @constraints.dependent_property(is_discrete=True, event_dim=0)
     def support(self):
         return constraints.integer_interval(0, self.total_count)
-
-    @_Lazy
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @_Lazy
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self):
@@ -166,7 +158,7 @@ class Binomial(Distribution):
         return values.expand((-1,) + tuple(self._batch_shape)) if expand else values
 
 
-class Geometric(Distribution):
+class Geometric(_BinaryParams, Distribution):
     """The number of failures before the first success, success ``probs`` (or ``sigmoid(logits)``)."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
@@ -183,14 +175,6 @@ class Geometric(Distribution):
             value = self.probs
             raise ValueError(f"Expected parameter probs ({type(value).__name__} of shape {tuple(value.shape)}) of "
                              f"distribution {self!r} to be positive but found invalid values:\n{value[~(value > 0)]}")
-
-    @_Lazy
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @_Lazy
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self):

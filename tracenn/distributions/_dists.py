@@ -70,6 +70,19 @@ class _Lazy:
         return value
 
 
+class _BinaryParams:
+    """``probs`` and ``logits`` of a two-outcome parameter (Bernoulli, Binomial, Geometric,
+    RelaxedBernoulli): the one not given is computed from the other on first use."""
+
+    @_Lazy
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @_Lazy
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+
 class Normal(Distribution):
     """The normal distribution N(loc, scale^2)."""
     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
@@ -177,7 +190,7 @@ class Uniform(Distribution):
         return (self.high - self.low).log()
 
 
-class Bernoulli(Distribution):
+class Bernoulli(_BinaryParams, Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.boolean
@@ -197,13 +210,6 @@ class Bernoulli(Distribution):
         self._param = param
         super().__init__(Size() if is_scalar else param.size(), Size(), validate_args=validate_args)
 
-    @_Lazy
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @_Lazy
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def mean(self):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from ..autograd.grad_mode import no_grad
 from ..size import Size
 from . import constraints
-from ._dists import Categorical, _Lazy, broadcast_all, clamp_probs, logits_to_probs, probs_to_logits
+from ._dists import Categorical, _BinaryParams, broadcast_all, clamp_probs
 from .distribution import Distribution
 from .transformed import TransformedDistribution
 from .transforms import ExpTransform, SigmoidTransform
@@ -123,7 +123,7 @@ class MixtureSameFamily(Distribution):
         return (f"MixtureSameFamily(\n  {self.mixture_distribution!r},\n  {self.component_distribution!r})")
 
 
-class LogitRelaxedBernoulli(Distribution):
+class LogitRelaxedBernoulli(_BinaryParams, Distribution):
     """The logit of a RelaxedBernoulli sample (the Concrete / Gumbel-sigmoid distribution)."""
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.real
@@ -140,14 +140,6 @@ class LogitRelaxedBernoulli(Distribution):
             param = self.logits
         self._param = param
         super().__init__(param.size(), Size(), validate_args=validate_args)
-
-    @_Lazy
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @_Lazy
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     @property
     def param_shape(self):
