@@ -2,21 +2,19 @@
 (per-sample gradients, clipping and the noise drawn from tracenn's generator)."""
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 
 import numpy as np
 import pytest
+
+from helpers import load_by_path
 
 EXAMPLE = pathlib.Path(__file__).resolve().parents[2] / "examples" / "per_sample_gradients.py"
 
 
 @pytest.fixture(scope="module")
 def example():
-    spec = importlib.util.spec_from_file_location("examples_per_sample_gradients", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_by_path("examples_per_sample_gradients", EXAMPLE)
 
 
 def test_compiled_dp_sgd_equals_eager_and_learns(example, capsys):
