@@ -119,16 +119,9 @@ class MultivariateNormal(Distribution):
         return H if len(self._batch_shape) == 0 else H.expand(tuple(self._batch_shape))
 
 
-class OneHotCategorical(Distribution):
-    """A ``Categorical`` whose samples are one-hot vectors of its ``K`` categories."""
-    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
-    support = constraints.one_hot
-    has_enumerate_support = True
-
-    def __init__(self, probs=None, logits=None, validate_args=None):
-        self._categorical = Categorical(probs, logits, validate_args=validate_args)
-        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
-                         validate_args=validate_args)
+class _ViaCategorical:
+    """``probs``, ``logits`` and ``param_shape`` of a distribution built on a ``Categorical``
+    (``self._categorical``): OneHotCategorical, Multinomial."""
 
     @property
     def probs(self):
@@ -141,6 +134,18 @@ class OneHotCategorical(Distribution):
     @property
     def param_shape(self):
         return self._categorical.param_shape
+
+
+class OneHotCategorical(_ViaCategorical, Distribution):
+    """A ``Categorical`` whose samples are one-hot vectors of its ``K`` categories."""
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.one_hot
+    has_enumerate_support = True
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        self._categorical = Categorical(probs, logits, validate_args=validate_args)
+        super().__init__(self._categorical.batch_shape, self._categorical.param_shape[-1:],
+                         validate_args=validate_args)
 
     @property
     def mean(self):
@@ -178,7 +183,7 @@ class OneHotCategorical(Distribution):
         return values.expand((n,) + tuple(self._batch_shape) + (n,)) if expand else values
 
 
-class Multinomial(Distribution):
+class Multinomial(_ViaCategorical, Distribution):
     """Counts of ``total_count`` draws from a ``Categorical(probs or logits)``."""
     arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
 
@@ -194,18 +199,6 @@ class Multinomial(Distribution):
     @constraints.dependent_property(is_discrete=True, event_dim=1)
     def support(self):
         return constraints.multinomial(self.total_count)
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     @property
     def mean(self):
