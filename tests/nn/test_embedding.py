@@ -183,6 +183,21 @@ def test_embedding_bag_errors(lib):
         lib.nn.functional.embedding_bag(lib.tensor([1, 2]), w, lib.tensor([1]))
 
 
+
+@pytest.mark.parametrize("mode,kw", [("mean", {}), ("max", dict(padding_idx=2)), ("sum", dict(include_last_offset=True))])
+def test_embedding_bag_with_offsets_compiles(mode, kw):
+    """Offsets are an input of the compiled program (the text-classification tutorial's model): the bags
+    are found with tensor ops, as eagerly on the host, and the gradient matches."""
+    offsets = np.array([0, 3, 3, 5, 8]) if kw.get("include_last_offset") else BAG_OFFSETS
+    m = nn.EmbeddingBag.from_pretrained(tracenn.tensor(W), freeze=False, mode=mode, **kw)
+    eager = m(tracenn.tensor(BAG_INPUT), tracenn.tensor(offsets))
+    weighted_sum(eager).backward()
+    eager_grad, m.weight.grad = m.weight.grad, None
+    compiled = tracenn.compile(m)(tracenn.tensor(BAG_INPUT), tracenn.tensor(offsets))
+    assert_close(compiled, eager)
+    weighted_sum(compiled).backward()
+    assert_close(m.weight.grad, eager_grad)
+
 # ---- parity with torch ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kw", [dict(padding_idx=2), dict(scale_grad_by_freq=True, padding_idx=-4),

@@ -17,6 +17,7 @@ import numpy as np
 
 from ... import _dispatch, dtypes as _dt
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
+from ..._api.more import searchsorted
 from ..._api._common import value_of
 from ..._dispatch import apply
 from ...autograd.grad_mode import GRAD
@@ -216,12 +217,16 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
 def _bag_ids(n: int, offsets: Tensor, include_last_offset: bool):
     """(number of bags, the bag of each of the n inputs, a mask of the inputs in a bag or None).
 
-    Offsets are read on the host. With ``include_last_offset`` the last offset ends the last bag
-    (CSR style; inputs after it are in no bag). torch documents that it equals the input length and
-    its kernels disagree with each other when it does not.
+    Eagerly, offsets are read and checked on the host. While compiling they have no values: the
+    bags are found with tensor ops (no checks; the number of bags is the length of ``offsets``).
+    With ``include_last_offset`` the last offset ends the last bag (CSR style; inputs after it are
+    in no bag). torch documents that it equals the input length and its kernels disagree with each
+    other when it does not.
     """
     if offsets._value.dtype.kind not in "iu":
         raise DtypeError(f"embedding_bag: offsets must be an integer tensor, got {offsets.dtype}")
+    if _dispatch.abstract(value_of(offsets)):
+        return _traced_bag_ids(n, offsets, include_last_offset)
     offs = np.asarray(value_of(offsets))
     if offs.size and offs[0] != 0:
         raise RuntimeError("offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start from "
@@ -234,3 +239,13 @@ def _bag_ids(n: int, offsets: Tensor, include_last_offset: bool):
     end = int(offs[-1]) if include_last_offset and offs.size else n
     valid = None if end >= n else _creation.tensor(np.arange(n) < end)
     return bags, _creation.tensor(np.minimum(seg, max(bags - 1, 0)).astype(np.int64)), valid
+
+
+def _traced_bag_ids(n: int, offsets: Tensor, include_last_offset: bool):
+    """``_bag_ids`` for offsets without values (compiling): the same bags, from tensor ops."""
+    m = offsets.shape[0]
+    bags = max(m - 1, 0) if include_last_offset else m
+    positions = _creation.arange(n, dtype=offsets.dtype)
+    seg = _math.clamp(searchsorted(offsets[1:bags], positions, right=True), max=max(bags - 1, 0))
+    valid = _math.lt(positions, offsets[m - 1]) if include_last_offset and m else None
+    return bags, seg, valid
