@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
-from .graph import ANOMALY, AccumulateGrad, Node
+from .graph import ANOMALY, PROFILER, AccumulateGrad, Node
 
 _add = jax.jit(jnp.add)
 
@@ -177,7 +177,12 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 raise BackwardError(_FREED)
             _check_saved(node)
             try:
-                cts, gs = (_recorded_cotangents if create_graph else _cotangents)(node, buf)
+                if PROFILER[0] is None:
+                    cts, gs = (_recorded_cotangents if create_graph else _cotangents)(node, buf)
+                else:
+                    cts, gs = PROFILER[0].time(f"autograd::engine::evaluate_function: {node.name()}",
+                                               _recorded_cotangents if create_graph else _cotangents,
+                                               (node, buf), "backward")
             except TracennError:
                 raise
             except Exception as e:

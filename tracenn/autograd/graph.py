@@ -25,6 +25,9 @@ SEQ = [0]
 # Node's forward stack (a traceback.StackSummary) is kept here.
 ANOMALY = [False, True]
 FORWARD_STACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+# The recording profile (tracenn.profiler's Recorder), or None: the backward engine and compiled
+# calls time themselves into it while one records.
+PROFILER = [None]
 
 
 class Node:

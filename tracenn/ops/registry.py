@@ -64,8 +64,8 @@ class OpDef:
         """The jitted forward for one set of static parameters (jit itself caches per input aval)."""
         fn = self._fwd.get(key)
         if fn is None:
-            fn = jax.jit(functools.partial(self.impl, **dict(zip(self.static, key))))
-            self._fwd[key] = fn
+            self._fwd[key] = jax.jit(functools.partial(self.impl, **dict(zip(self.static, key))))
+            fn = self._fwd.get(key)  # (while a profile records, the table hands kernels out timed)
         return fn
 
     def backward_kernel(self, key: tuple, needs: tuple) -> Callable:

@@ -21,11 +21,13 @@ from itertools import chain
 from sys import getrefcount
 from typing import Any, Callable
 
+import jax
 import numpy as np
 
 from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.creation import tensor as _tensor
+from ..autograd.graph import PROFILER
 from ..autograd.grad_mode import GRAD
 from ..device import put_beside
 from ..nn.utils.hooks import RemovableHandle
@@ -246,7 +248,12 @@ class Optimizer:
                         raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
                                            f"but got {result}.")
             tracer = _dispatch.TRACE[0]
-            if tracer is None:
+            if tracer is None and PROFILER[0] is not None:  # a profile records: a region, named as torch's
+                from ..profiler import record_function
+                with record_function(f"Optimizer.step#{type(self).__name__}.step"):
+                    out = func(*args, **kwargs)
+                    jax.block_until_ready([p._value for g in self.param_groups for p in g["params"]])
+            elif tracer is None:
                 out = func(*args, **kwargs)
             else:  # a compiled training step: the update section of its graph
                 prev, tracer.phase = tracer.phase, "update"

@@ -188,6 +188,7 @@ class profile:
     def _open_step(self):
         if self.record_steps and self._recorder is not None:
             self._step_region = record_function(f"ProfilerStep#{self.step_num}")
+            self._step_region.event_name = "ProfilerStep*"  # (torch's event name for every step)
             self._step_region.__enter__()
 
     def _close_step(self):
@@ -243,6 +244,7 @@ class record_function:
 
     def __init__(self, name: str, args: str | None = None):
         self.name, self.args = name, args
+        self.event_name = name
         self._annotation = None
         self._t0 = None
 
@@ -256,7 +258,7 @@ class record_function:
     def __exit__(self, *exc):
         rec = _recorder.active()
         if rec is not None and self._t0 is not None:
-            rec.add(self.name, self._t0, _recorder._now(), "user")
+            rec.add(self.event_name, self._t0, _recorder._now(), "user")
         self._t0 = None
         self._annotation.__exit__(*exc)
         return False

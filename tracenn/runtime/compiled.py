@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import _dispatch
 from ..autograd.engine import _edge_of
+from ..autograd.graph import PROFILER as _PROFILER
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
 from ..device import put_like
@@ -517,6 +518,7 @@ class Compiled:
         self._warned_fallback = False
         self._extra = {}
         self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
+        self._fast_kept = None         # those, while a profile records (every call then takes _run)
 
     # ---- the call path -------------------------------------------------------------------------
 
@@ -567,7 +569,11 @@ class Compiled:
         if self._check and entry.calls <= self._check_calls:
             return self._checked(entry, leaves, args, kwargs)
         try:
-            outs = entry.run(leaves)
+            if _PROFILER[0] is None:
+                outs = entry.run(leaves)
+            else:
+                outs = _PROFILER[0].time(f"tracenn.compile: {self._name}", lambda *ls: entry.run(list(ls)), leaves,
+                                         "compiled")
         except Exception as e:
             try:
                 _reraise_callback_error(e)
@@ -634,6 +640,11 @@ class Compiled:
         self._epoch = _dispatch.EPOCH[0]
         if self._watch is not None:
             self._watched = self._watch()
+        d = self.__dict__
+        if _PROFILER[0] is not None and d["_fast_kept"] is None:  # (a profile started: see _run)
+            d["_fast_kept"], d["_fast_entries"] = d["_fast_entries"], {}
+        elif _PROFILER[0] is None and d["_fast_kept"] is not None:
+            d["_fast_entries"], d["_fast_kept"] = d["_fast_kept"], None
 
     def _miss(self, key, args, kwargs, leaves, tree):
         reason = self._reason(key)
