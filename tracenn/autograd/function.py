@@ -1,15 +1,18 @@
 """``tracenn.autograd.Function``: user-defined ops with a hand-written backward, as in torch.
 
-``forward`` runs with grad recording off; if any tensor input requires grad, one graph node is
-recorded whose backward calls the user's ``backward(ctx, *grad_outputs)``. Under
+``forward`` runs with grad recording off (as does ``setup_context``, when the class defines one
+and writes ``forward`` without ``ctx``, torch 2's style); if any tensor input requires grad, one
+graph node is recorded whose backward calls the user's ``backward(ctx, *grad_outputs)``. Under
 ``create_graph=True`` that backward runs in grad mode on gradient tensors that carry history, so
 the ops it runs are recorded and can be differentiated again (unless it is ``once_differentiable``).
 """
 from __future__ import annotations
 
 import functools
+import inspect
 
-from ..errors import BackwardError
+from .. import _dispatch
+from ..errors import BackwardError, UnsupportedError
 from .grad_mode import GRAD
 from .graph import Node
 
@@ -113,14 +116,37 @@ class Function:
         raise NotImplementedError("You must implement either the backward or vjp method for your custom "
                                   "autograd.Function to use it with backward mode AD.")
 
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """Define it (torch 2's style) to write ``forward(*args)`` without ``ctx``: it is then
+        called after ``forward`` with the inputs (defaults filled in) and the output, to save
+        what ``backward`` needs on ``ctx``."""
+        raise NotImplementedError("setup_context is not implemented.")
+
     @classmethod
     def apply(cls, *args, **kwargs):
         from ..tensor import Tensor
         ctx = FunctionCtx()
+        separate_setup = _defines_setup_context(cls)
+        if separate_setup:  # torch binds the arguments to forward's signature first
+            bound = inspect.signature(cls.forward).bind(*args, **kwargs)
+            bound.apply_defaults()
+            args, kwargs = bound.args, {}
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        if _dispatch.TRACE[0] is not None and GRAD.enabled and any(ctx.needs_input_grad):
+            # The traced backward has no node for a hand-written backward yet: without this, the
+            # output would be a constant of the program and the inputs would get no gradient.
+            raise UnsupportedError(
+                f"the custom autograd.Function {cls.__name__} is differentiated inside a compiled call, "
+                "whose traced backward cannot run its hand-written backward yet; this call runs eagerly "
+                "instead (under no_grad it compiles).")
         prev, GRAD.enabled = GRAD.enabled, False
         try:
-            out = cls.forward(ctx, *args, **kwargs)
+            if separate_setup:
+                out = cls.forward(*args)
+                cls.setup_context(ctx, args, out)
+            else:
+                out = cls.forward(ctx, *args, **kwargs)
         finally:
             GRAD.enabled = prev
         if not (GRAD.enabled and any(ctx.needs_input_grad)):
@@ -142,6 +168,12 @@ class Function:
             t = Tensor._wrap(o._value, diff, node if diff else None, i)
             wrapped.append(t)
         return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
+
+
+def _defines_setup_context(cls) -> bool:
+    """Whether ``cls`` overrides ``setup_context`` (then its ``forward`` takes no ``ctx``)."""
+    fn = inspect.getattr_static(cls, "setup_context")
+    return getattr(fn, "__func__", fn) is not Function.__dict__["setup_context"].__func__
 
 
 def once_differentiable(fn):
