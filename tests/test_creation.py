@@ -86,6 +86,54 @@ def test_from_numpy_and_as_tensor():
 def test_legacy_tensor_constructor():
     assert tracenn.Tensor([1, 2]).dtype is tracenn.float32
     assert tracenn.Tensor(2, 3).shape == (2, 3)
+    assert tracenn.Tensor(tracenn.Size([4])).shape == (4,)  # a Size is sizes, not data
+    assert tracenn.Tensor().shape == (0,)
+
+
+LEGACY_NAMES = ["FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor", "ByteTensor", "CharTensor",
+                "ShortTensor", "IntTensor", "LongTensor", "BoolTensor"]
+
+
+@pytest.fixture(params=["tracenn", "torch"])
+def lib(request):
+    return tracenn if request.param == "tracenn" else request.getfixturevalue("torch")
+
+
+def test_legacy_typed_constructors(lib):
+    """The older tutorials' ``torch.LongTensor(...)``: data (lists, numpy arrays), sizes, and types."""
+    assert lib.LongTensor(np.array([[1, 2], [3, 4]])).tolist() == [[1, 2], [3, 4]]
+    assert lib.LongTensor([1.5]).tolist() == [1]
+    assert lib.FloatTensor([1, 2]).dtype == lib.float32
+    assert tuple(lib.FloatTensor(2, 3).shape) == (2, 3) and tuple(lib.IntTensor(lib.Size([3])).shape) == (3,)
+    assert lib.FloatTensor().shape == (0,) and lib.DoubleTensor([]).dtype == lib.float64
+    assert [getattr(lib, n).dtype for n in LEGACY_NAMES] == [
+        lib.float32, lib.float64, lib.float16, lib.bfloat16, lib.uint8, lib.int8, lib.int16, lib.int32, lib.int64,
+        lib.bool]
+    assert repr(lib.FloatTensor) == f"<class '{lib.__name__}.FloatTensor'>"
+    x = lib.zeros(2)
+    assert isinstance(x, lib.FloatTensor) and not isinstance(x, lib.LongTensor)
+    assert not issubclass(lib.FloatTensor, lib.Tensor)
+    assert x.type(lib.LongTensor).dtype == lib.int64 and x.type() == "torch.FloatTensor"
+    alias = lib.FloatTensor(x)
+    alias[0] = 5.0
+    assert x.tolist() == [5.0, 0.0]
+
+
+def test_legacy_typed_constructor_errors(lib):
+    with pytest.raises(TypeError):
+        lib.FloatTensor(lib.zeros(2, dtype=lib.long))
+    with pytest.raises(TypeError, match="data must be a sequence"):
+        lib.FloatTensor(3.0)
+    with pytest.raises(TypeError, match="'size'"):
+        lib.FloatTensor(2, 3.0)
+
+
+def test_tensor_new(lib):
+    x = lib.zeros(2, dtype=lib.int32)
+    assert x.new(2, 3).shape == (2, 3) and x.new(2, 3).dtype == lib.int32
+    assert x.new([1, 2]).tolist() == [1, 2] and x.new([1.7]).dtype == lib.int32
+    assert x.new().shape == (0,) and x.new(lib.Size([3])).shape == (3,)
+    assert x.new_zeros(2).device == x.device and x.new_tensor([1.0]).dtype == lib.int32
 
 
 def test_devices():

@@ -30,6 +30,9 @@ from .device import device  # noqa: E402
 from .size import Size  # noqa: E402
 from .tensor import Tensor  # noqa: E402
 from ._api import methods as _methods  # noqa: E402,F401  (attaches Tensor methods)
+from ._api.legacy import LEGACY_TYPES as _LEGACY_TYPES  # noqa: E402
+
+globals().update(_LEGACY_TYPES)  # FloatTensor, LongTensor, ... (torch's legacy constructors and types)
 from ._api.creation import (  # noqa: E402,F401
     arange, as_tensor, asarray, empty, empty_like, eye, from_numpy, full, full_like, linspace, logspace,
     ones, ones_like, scalar_tensor, tensor, tril_indices, triu_indices, zeros, zeros_like)

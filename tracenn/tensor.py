@@ -61,11 +61,11 @@ class Tensor:
 
     def __init__(self, *args, dtype=None, device=None):
         # torch.Tensor(data) / torch.Tensor(2, 3): legacy constructor, always the default float dtype.
-        from ._api.creation import _to_array, empty
-        if len(args) == 1 and not isinstance(args[0], int):
-            self._value = _to_array(args[0], dtype or _dt.get_default_dtype(), device)
-        else:
-            self._value = empty(*args, dtype=dtype, device=device)._value
+        from ._api._common import value_of
+        from ._api.legacy import legacy_new
+        made = legacy_new(_dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype(), device, args,
+                          name="Tensor")
+        self._value = value_of(made)
         self._requires_grad = False
         self._node = None
         self._out_idx = 0

@@ -58,7 +58,7 @@ def type(self, dtype=None, non_blocking=False, **kwargs):
     """With no argument, torch's type string ('torch.FloatTensor'); else a cast."""
     if dtype is None:
         return _dt.TYPE_NAMES[self.dtype]
-    return to(self, _dt.as_dtype(dtype))
+    return to(self, _dt.as_dtype(getattr(dtype, "dtype", dtype)))  # a legacy type: tracenn.LongTensor
 
 
 def type_as(self, other):

@@ -220,7 +220,7 @@ del _mod, _names, _n, _f
 
 def _new_factory(fn):
     def method(self, *size, dtype=None, device=None, requires_grad=False, **kw):
-        return fn(*size, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad, **kw)
+        return fn(*size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad, **kw)
     method.__name__ = "new_" + fn.__name__
     return method
 
@@ -231,9 +231,19 @@ Tensor.new_zeros = _new_factory(_creation.zeros)
 Tensor.new_ones = _new_factory(_creation.ones)
 Tensor.new_empty = _new_factory(_creation.empty)
 Tensor.new_full = lambda self, size, fill_value, *, dtype=None, device=None, requires_grad=False: \
-    _creation.full(size, fill_value, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+    _creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device,
+                   requires_grad=requires_grad)
 Tensor.new_tensor = lambda self, data, *, dtype=None, device=None, requires_grad=False: \
-    _creation.tensor(data, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad)
+    _creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def _new(self, *args, device=None):
+    """torch's legacy ``x.new(...)``: ``x.new(2, 3)`` (sizes) or ``x.new([1, 2])`` (data), of x's dtype."""
+    from .legacy import legacy_new
+    return legacy_new(self.dtype, self.device if device is None else device, args)
+
+
+Tensor.new = _new
 Tensor.get_device = lambda self: -1 if self.device.type == "cpu" else self.device.index or 0
 Tensor.pin_memory = lambda self: self
 Tensor.share_memory_ = lambda self: self
