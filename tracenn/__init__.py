@@ -69,7 +69,7 @@ from .random import (  # noqa: E402,F401
     rand, rand_like, randint, randint_like, randn, randn_like, randperm, seed, set_rng_state)
 from .autograd import (  # noqa: E402,F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
-from . import autograd, cpu, cuda  # noqa: E402,F401
+from . import accelerator, autograd, cpu, cuda  # noqa: E402,F401
 from .autograd import is_anomaly_check_nan_enabled, is_anomaly_enabled  # noqa: E402,F401
 from .autograd import set_detect_anomaly as set_anomaly_enabled  # noqa: E402,F401  (torch's name)
 from ._tensor_str import get_printoptions, printoptions, set_printoptions  # noqa: E402,F401
