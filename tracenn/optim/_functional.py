@@ -30,11 +30,11 @@ formula keeps torch's order of operations (``addcdiv`` is ``self + value * t1 / 
 """
 from __future__ import annotations
 
-from .._api.math import where
+from .._api.math import minimum, where
 from ..tensor import Tensor
 from .optimizer import scalar_dtype, to_f32
 
-__all__ = ["sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam"]
+__all__ = ["sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "radam", "rprop", "asgd", "adafactor"]
 
 
 def _nonzero(x) -> bool:
@@ -379,3 +379,126 @@ def radam(param, grad, exp_avg, exp_avg_sq, step, *, lr, beta1, beta2, eps, weig
     coefs = radam_coefs(step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                         decoupled_weight_decay=decoupled_weight_decay, dtype=param.dtype)
     return radam_apply(param, grad, exp_avg, exp_avg_sq, maximize=maximize, **coefs)
+
+
+# ---- Rprop, ASGD, Adafactor -------------------------------------------------------------------------
+
+def rprop_coefs(*, etaminus, etaplus, step_size_min, step_size_max, dtype=None) -> dict:
+    return {"etaminus": etaminus, "etaplus": etaplus, "step_size_min": step_size_min,
+            "step_size_max": step_size_max}
+
+
+def rprop_apply(param, grad, prev, step_size, *, etaminus, etaplus, step_size_min, step_size_max, maximize):
+    if maximize:
+        grad = grad.neg()
+    sign = grad.mul(prev).sign()
+    # torch rewrites the sign in place: > 0 -> etaplus, < 0 -> etaminus, 0 -> 1 (NaN stays NaN)
+    factor = where(sign.gt(0), etaplus, where(sign.lt(0), etaminus, where(sign.eq(0), 1.0, sign)))
+    step_size = step_size.mul(factor).clamp(step_size_min, step_size_max)
+    grad = where(sign.lt(0), 0.0, grad)  # a sign change: no step now, and no sign to compare next time
+    return param.sub(grad.sign().mul(step_size)), grad, step_size
+
+
+def rprop(param, grad, prev, step_size, *, etaminus, etaplus, step_size_min, step_size_max, maximize):
+    """Rprop: returns ``(new_param, new_prev, new_step_size)``. ``prev`` is the last gradient
+    stepped on (zeroed where its sign flipped), ``step_size`` the per-element step."""
+    coefs = rprop_coefs(etaminus=etaminus, etaplus=etaplus, step_size_min=step_size_min,
+                        step_size_max=step_size_max)
+    return rprop_apply(param, grad, prev, step_size, maximize=maximize, **coefs)
+
+
+def asgd_coefs(eta, mu, *, lambd, weight_decay, dtype=None) -> dict:
+    """ASGD's coefficients from the *current* ``eta`` and ``mu`` (its 0-d state, read before
+    this step updates them). A number ``mu`` of 1 means "copy the parameter" (``mu`` None), as
+    torch's default path does; a tensor ``mu`` (compiled, capturable) picks that case per step
+    with a ``where`` (``mu_t``)."""
+    coefs = {"weight_decay": _if_nonzero(weight_decay), "decay": 1 - lambd * eta, "neg_eta": -eta,
+             "mu": None, "mu_t": None}
+    if isinstance(mu, Tensor):
+        coefs["mu_t"] = mu
+    elif mu != 1:
+        coefs["mu"] = mu
+    return coefs
+
+
+def asgd_apply(param, grad, ax, *, weight_decay, decay, neg_eta, mu, mu_t, maximize):
+    grad = _decay(param, grad, weight_decay, maximize)
+    param = param.mul(decay).add(grad.mul(neg_eta))
+    if mu_t is not None:
+        ax = where(mu_t == 1, param, ax.add(param.sub(ax).mul(mu_t)))
+    elif mu is not None:
+        ax = ax.add(param.sub(ax).mul(mu))
+    else:
+        ax = param
+    return param, ax
+
+
+def asgd_next_eta_mu(step, *, lr, lambd, alpha, t0):
+    """The ``eta`` and ``mu`` ASGD keeps for the next step, after step number ``step``."""
+    eta = lr / ((1 + lambd * lr * step) ** alpha)
+    if isinstance(step, Tensor):
+        return eta, (step - t0).clamp(min=1.0).reciprocal()
+    return eta, 1 / max(1, step - t0)
+
+
+def asgd(param, grad, ax, eta, mu, *, lambd, weight_decay, maximize):
+    """ASGD's update with the current ``eta`` and ``mu``: returns ``(new_param, new_ax)``; the
+    next ``eta`` and ``mu`` come from :func:`asgd_next_eta_mu`."""
+    coefs = asgd_coefs(eta, mu, lambd=lambd, weight_decay=weight_decay)
+    return asgd_apply(param, grad, ax, maximize=maximize, **coefs)
+
+
+def adafactor_coefs(step, *, lr, beta2_decay, eps1, eps2, weight_decay, dtype) -> dict:
+    """Adafactor's step-dependent coefficients: the running averages' weight
+    ``step ** beta2_decay`` and the relative step size ``rho_t = min(lr, 1 / sqrt(step))``."""
+    one_minus_beta2_t = step ** beta2_decay
+    inv_sqrt = step.sqrt().reciprocal() if isinstance(step, Tensor) else 1 / (step ** 0.5)
+    if isinstance(lr, Tensor):
+        rho_t = minimum(lr, inv_sqrt) if isinstance(inv_sqrt, Tensor) else lr.clamp(max=inv_sqrt)
+    elif isinstance(inv_sqrt, Tensor):
+        rho_t = inv_sqrt.clamp(max=lr)
+    else:
+        rho_t = min(lr, inv_sqrt)
+    coefs = {"decay": 1 - lr * weight_decay if _nonzero(weight_decay) else None, "rho_t": rho_t,
+             "eps1": eps1, "eps1_sq": eps1 * eps1, "eps2": eps2}
+    coefs.update(_lerp_coefs(one_minus_beta2_t, dtype))
+    return coefs
+
+
+def adafactor_apply(param, grad, row_var, col_var, variance, *, decay, rho_t, eps1, eps1_sq, eps2, lerp_w,
+                    lerp_1mw, d, maximize):
+    if maximize:
+        grad = grad.neg()
+    # the step's scale is the parameter's RMS (at least eps2) times rho_t, measured before decay
+    alpha = param.norm().div(param.numel() ** 0.5).clamp(min=eps2).mul(rho_t)
+    if decay is not None:
+        param = param.mul(decay)
+    if grad.dim() > 1:  # factored: a row and a column mean of grad**2 over the last two dims
+        row_mean = grad.norm(dim=-1, keepdim=True).square().div(grad.size(-1))
+        row_var = _lerp(row_var, row_mean, lerp_w, lerp_1mw)
+        col_mean = grad.norm(dim=-2, keepdim=True).square().div(grad.size(-2))
+        col_var = _lerp(col_var, col_mean, lerp_w, lerp_1mw)
+        var_estimate = row_var.matmul(col_var).div(row_var.mean(dim=-2, keepdim=True).clamp(min=eps1))
+    else:
+        variance = _lerp(variance, grad.mul(grad), lerp_w, lerp_1mw)
+        var_estimate = variance
+    update = var_estimate.clamp(min=eps1_sq).rsqrt().mul(grad)
+    denom = update.norm().div(update.numel() ** 0.5 * d).clamp(min=1.0)  # update clipping
+    return param.sub(update.mul(alpha.div(denom))), row_var, col_var, variance
+
+
+def adafactor(param, grad, row_var, col_var, variance, step, *, lr, beta2_decay, eps1, eps2, d, weight_decay,
+              maximize):
+    """Adafactor: returns ``(new_param, new_row_var, new_col_var, new_variance)``. A parameter
+    with two or more dims keeps ``row_var``/``col_var`` (pass None for ``variance``), others keep
+    ``variance``; ``eps1`` None means the parameter dtype's machine epsilon, as in torch."""
+    if eps1 is None:
+        eps1 = _finfo_eps(param.dtype)
+    coefs = adafactor_coefs(step, lr=lr, beta2_decay=beta2_decay, eps1=eps1, eps2=eps2,
+                            weight_decay=weight_decay, dtype=param.dtype)
+    return adafactor_apply(param, grad, row_var, col_var, variance, d=d, maximize=maximize, **coefs)
+
+
+def _finfo_eps(dtype) -> float:
+    from .. import finfo  # (tracenn's package imports optim: looked up on use)
+    return finfo(dtype).eps
