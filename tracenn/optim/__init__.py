@@ -4,7 +4,7 @@ The update rules live in :mod:`tracenn.optim._functional` as pure tensor functio
 ``step()`` applies them in place (in eager mode as one jitted program per step unless
 ``foreach=False``). State dicts have torch's layout, so a run can be saved and resumed.
 """
-from . import lr_scheduler  # noqa: F401
+from . import lr_scheduler, swa_utils  # noqa: F401
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -22,4 +22,4 @@ from .sparse_adam import SparseAdam
 
 __all__ = ["ASGD", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer",
            "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam", "lr_scheduler", "register_optimizer_step_post_hook",
-           "register_optimizer_step_pre_hook"]
+           "register_optimizer_step_pre_hook", "swa_utils"]
