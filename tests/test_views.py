@@ -165,6 +165,14 @@ def _list_index_iadd(T):
     return x
 
 
+def _range_index(T):
+    """x[range(n), target] (the "What is torch.nn really?" tutorial's nll) reads and writes like a list."""
+    x = ar(T, 3, 3)
+    picked = x[range(3), T.tensor([2, 0, 1])]
+    x[range(1, 3)] = 0
+    return picked, x
+
+
 def _advanced_getitem_copies(T):
     """x[[0, 2]] and x[mask] are copies: writing into them leaves x alone."""
     x = ar(T, 3, 3)
@@ -256,6 +264,8 @@ OTHER = {
     "index_tensor_setitem": (_index_tensor_setitem,
                              (np.array([[-1, -1, -1], [3, 4, 5], [-1, -1, -1]], np.float32),)),
     "list_index_iadd": (_list_index_iadd, (np.array([[1, 2, 3], [3, 4, 5], [7, 8, 9]], np.float32),)),
+    "range_index": (_range_index, (np.array([2, 3, 7], np.float32),
+                                   np.array([[0, 1, 2], [0, 0, 0], [0, 0, 0]], np.float32))),
     "advanced_getitem_copies": (_advanced_getitem_copies, (
         npar(3, 3), np.zeros((2, 3), np.float32), np.zeros(2, np.float32))),
     "reshape_noncontiguous_copies": (_reshape_noncontiguous_copies, (

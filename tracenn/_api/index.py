@@ -35,7 +35,10 @@ def _normalize(index):
         index = (index,)
     out = []
     for e in index:
-        if isinstance(e, (list, np.ndarray)) or (isinstance(e, np.generic) and not _is_int(e)):
+        if isinstance(e, range):  # x[range(n), target]: the integers of the range
+            from .creation import tensor
+            e = tensor(list(e), dtype=_dt.int64)
+        elif isinstance(e, (list, np.ndarray)) or (isinstance(e, np.generic) and not _is_int(e)):
             from .creation import tensor
             e = tensor(e)
         elif isinstance(e, np.integer):
