@@ -62,13 +62,14 @@ class Generator:
 
     def _next(self):
         """The key and counter for one draw: arrays eagerly; while compiling, the symbolic key and
-        counter inputs of the compiled program (so each compiled call draws fresh numbers)."""
+        counter inputs of the compiled program (so each compiled call draws fresh numbers); in a
+        tracenn.func transform, the transform's (its program's inputs, and vmap's randomness)."""
         if _dispatch.TRACE[0] is not None:
             return _dispatch.TRACE[0].rng(self)
+        if _dispatch.FUNC[0] is not None:
+            return _dispatch.FUNC[0].random(self)
         c = self._counter
         self._counter = c + 1
-        if _dispatch.FUNC[0] is not None:  # in tracenn.func.vmap: per its randomness
-            return _dispatch.FUNC[0].random(self._key, c)
         return self._key, c
 
 

@@ -272,9 +272,10 @@ class Tracer:
         outs = outs if isinstance(outs, tuple) else (outs,)
         return [o if not t._requires_grad or o._requires_grad else o for o, t in zip(outs, passed)]
 
-    def rng(self, gen):
-        """(key, counter) tensors for one draw from ``gen``: inputs of the program, so each call
-        draws fresh numbers, the same ones eager mode draws from the same generator state."""
+    def rng(self, gen, n=1):
+        """(key, counter) tensors for one draw from ``gen`` (the first of ``n``: a tracenn.func
+        transform's node draws its own from there): inputs of the program, so each call draws
+        fresh numbers, the same ones eager mode draws from the same generator state."""
         i = self.gens.get(id(gen))
         if i is None:
             i = len(self.graph.rng)
@@ -286,12 +287,12 @@ class Tracer:
             self.graph.draws.append(0)
             self.generators.append(gen)
         key, counter = self.graph.rng[i]
-        n = self.graph.draws[i]
-        self.graph.draws[i] = n + 1
+        k = self.graph.draws[i]
+        self.graph.draws[i] = k + n
         c = Tensor._wrap(counter)
-        if n:
+        if k:
             from .._api.math import add
-            c = add(c, n)
+            c = add(c, k)
         return Tensor._wrap(key), c
 
 

@@ -39,6 +39,7 @@ from ..autograd.grad_mode import GRAD
 from ..autograd.graph import Node as _TapeNode
 from ..runtime.gradcall import conj_tree
 from ..tensor import Tensor
+from ._random import _DRAWS, _Draws, _drawing, rng_args
 
 _Tracer = jax.core.Tracer
 _READ_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError,
@@ -51,10 +52,11 @@ _INEXACT = frozenset("fcV")
 class Frame:
     """One active transform while the user's function runs inside it (``_dispatch.FUNC``)."""
 
-    def __init__(self, name, randomness="same", axis=None):
+    def __init__(self, name, randomness="same", axis=None, offset=None):
         self.name = name              # "vmap", "grad", ... (for messages)
         self.randomness = randomness  # vmap's: "error", "same" or "different"
         self.axis = axis              # vmap's axis name, for "different" randomness
+        self.offset = offset          # vmap's chunk: the batch index of its first element (or None)
         self.parent = None
         self.captured = None          # {id: tensor} of tensors from outside read inside (while probed)
         self.mutated = []             # (weakref to a root tensor, its value, its version) changed in place
@@ -86,20 +88,31 @@ class Frame:
             return Tensor._wrap(out)
         return tuple(Tensor._wrap(o) for o in out)
 
-    def random(self, key, counter):
-        """The key a random op draws with (``Generator._next``) under this stack of transforms."""
-        if _TRACING[0]:  # (a program traced once would draw the same numbers every call)
-            raise _NotTraceable
+    def random(self, gen):
+        """The key and counter a random op draws with from ``gen`` (``Generator._next``) under this
+        stack of transforms: the call's next draw (see :mod:`._random`), with vmap's randomness
+        applied: ``"different"`` folds each element's index into the key (``offset`` + its index in
+        the chunk, so chunks do not repeat each other), ``"same"`` leaves it."""
         f = self
         while f is not None:
-            if f.name == "vmap":
-                if f.randomness == "error":
-                    raise RuntimeError(
-                        "vmap: called random operation while in randomness error mode. Please either use the "
-                        "'same' or 'different' randomness flags on vmap or perform the randomness operation "
-                        "out of vmap")
-                if f.randomness == "different":
-                    key = jax.random.fold_in(key, jax.lax.axis_index(f.axis))
+            if f.name == "vmap" and f.randomness == "error":
+                raise RuntimeError(
+                    "vmap: called random operation while in randomness error mode. Please either use the "
+                    "'same' or 'different' randomness flags on vmap or perform the randomness operation "
+                    "out of vmap")
+            f = f.parent
+        draws = _DRAWS[0]
+        if draws is None:  # (a Frame entered by hand, outside _run: the generator's own state)
+            c = gen._counter
+            gen._counter = c + 1
+            key, counter = gen._key, c
+        else:
+            key, counter = draws.next(gen)
+        f = self
+        while f is not None:
+            if f.name == "vmap" and f.randomness == "different":
+                i = jax.lax.axis_index(f.axis)
+                key = jax.random.fold_in(key, i if f.offset is None else i + f.offset)
             f = f.parent
         return key, counter
 
@@ -290,8 +303,9 @@ def _run(name, fn, tensors, cache=None, key=None, func=None):
 
     With a ``cache`` (the transform's) and a hashable ``key`` (what the call's program depends
     on: see :func:`_call_key`), the call runs as jitted programs (:class:`_Program`), traced once
-    per key; without, or when the function cannot be traced once for all calls (it reads values or
-    draws random numbers), it runs eagerly, op by op, under JAX's transform."""
+    per key, its random draws taken from program arguments (:mod:`._random`); without, or when
+    the function cannot be traced once for all calls (it reads values), it runs eagerly, op by op,
+    under JAX's transform."""
     if _dispatch.TRACE[0] is not None:
         return _record(name, fn, tensors, func)
     arrays = [t._value if t._base is None else t._sync() for t in tensors]
@@ -342,80 +356,91 @@ def _modules_key(func, tensors) -> tuple:
 
 
 def _eager(fn, tensors, arrays):
+    """The call run op by op under JAX's transforms (a function that reads values). Its random
+    draws use the generators' state (:class:`._random._Draws`), which moves once, after the call:
+    the run under ``jax.vjp`` for the tape draws the same numbers as the first."""
     seen: dict = {}
+    draws = _Draws()
     _PROBE[0] = seen if GRAD.enabled else None
     try:
-        out = fn(arrays)
+        with _drawing(draws):
+            out = fn(arrays)
     finally:
         _PROBE[0] = None
-    if not GRAD.enabled:
-        return _tensors(out)
     caps = [t for t in seen.values() if t._requires_grad and t._value.dtype.kind in _INEXACT]
     leaves, tree = jax.tree_util.tree_flatten(out)
     floats = [i for i, x in enumerate(leaves) if jnp.result_type(x).kind in _INEXACT]
     d_in = [i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT]
-    if not (d_in or caps) or not floats:
+    if not GRAD.enabled or not (d_in or caps) or not floats:
+        draws.advance()
         return _tensors(out)
 
     def pure(cap_arrays, d_arrays):
         full = list(arrays)
         for i, a in zip(d_in, d_arrays):
             full[i] = a
-        with _swapped(caps, cap_arrays):
+        with _swapped(caps, cap_arrays), _drawing(_Draws()):
             res = jax.tree_util.tree_leaves(fn(full))
         return [res[i] for i in floats]
 
     fouts, pull = jax.vjp(pure, [t._value for t in caps], [arrays[i] for i in d_in])
+    draws.advance()
     return _on_tape(tree, leaves, floats, fouts, pull, _pullback, caps + [tensors[i] for i in d_in])
 
 
 def _record(name, fn, tensors, func=None):
     """While ``tracenn.compile`` traces: the transformed call as one graph node,
     ``func_transform[fn=vmap(f)]``, whose inputs are the tensors the user's function reads from
-    outside (parameters: graph state) and the call's tensors.
+    outside (parameters: graph state), the key and first counter of each generator it draws from
+    (the graph's rng inputs, ``Tracer.rng``: each compiled call draws fresh numbers), and the
+    call's tensors.
 
     The function runs once here, abstractly (``jax.eval_shape``, the compile trace paused), to
-    find both and the output types; the program runs it again when it is lowered. A function that
-    draws random numbers or reads values cannot be one program: that call runs eagerly."""
+    find them and the output types; the program runs it again when it is lowered. A function that
+    reads values cannot be one program: that call runs eagerly."""
     from ..errors import UnsupportedError
     from ..ops.derived import TRANSFORM
     tracer = _dispatch.TRACE[0]
     values = [t._value if t._base is None else t._sync() for t in tensors]
     avals = [jax.ShapeDtypeStruct(v.shape, v.dtype) for v in values]
     seen: dict = {}
+    draws = _Draws()
     _dispatch.TRACE[0] = None
     _PROBE[0], _TRACING[0], _STAND_INS[0] = seen, True, {}
     try:
-        shapes = jax.eval_shape(fn, avals)
+        with _drawing(draws):
+            shapes = jax.eval_shape(fn, avals)
     except (_NotTraceable,) + _READ_ERRORS:
         raise UnsupportedError(
-            f"tracenn.func.{name} inside tracenn.compile: the transformed function draws random numbers or reads "
-            "tensor values, so it cannot be part of one program") from None
+            f"tracenn.func.{name} inside tracenn.compile: the transformed function reads tensor values (.item(), "
+            "`if x > 0`, or a view of a tensor from outside), so it cannot be part of one program") from None
     finally:
         _dispatch.TRACE[0] = tracer
         _PROBE[0], _TRACING[0], _STAND_INS[0] = None, False, None
     leaves, tree = jax.tree_util.tree_flatten(shapes)
     caps = list(seen.values())
+    rng = [t for gen, n in zip(draws.gens, draws.counts) for t in tracer.rng(gen, n)]
     what = getattr(func, "__name__", type(func).__name__) if func is not None else "f"
-    spec = _Lowered(f"{name}({what})", fn, caps, leaves)
-    outs = tracer.record(TRANSFORM, caps + list(tensors), (spec,))
+    spec = _Lowered(f"{name}({what})", fn, caps, draws.gens, leaves)
+    outs = tracer.record(TRANSFORM, caps + rng + list(tensors), (spec,))
     return _plain(jax.tree_util.tree_unflatten(tree, list(outs)))
 
 
 class _Lowered:
     """The ``fn`` of a ``func_transform`` node: the transformed call as a pure JAX function of
-    (the captured tensors' arrays, the call's arrays), returning the output leaves."""
+    (the captured tensors' arrays, ``[key, counter]`` per generator in ``gens``, the call's
+    arrays), returning the output leaves."""
 
-    def __init__(self, name, fn, caps, out_avals):
-        self.name, self.fn, self.caps, self.out_avals = name, fn, caps, out_avals
+    def __init__(self, name, fn, caps, gens, out_avals):
+        self.name, self.fn, self.caps, self.gens, self.out_avals = name, fn, caps, gens, out_avals
 
     def __call__(self, *arrays):
-        n = len(self.caps)
+        n, m = len(self.caps), len(self.caps) + 2 * len(self.gens)
         tracer = _dispatch.TRACE[0]  # (a shape rule may run this while the compile trace is on: pause it)
         _dispatch.TRACE[0] = None
         try:
-            with _swapped(self.caps, arrays[:n]):
-                return jax.tree_util.tree_leaves(self.fn(list(arrays[n:])))
+            with _swapped(self.caps, arrays[:n]), _drawing(_Draws(self.gens, arrays[n:m])):
+                return jax.tree_util.tree_leaves(self.fn(list(arrays[m:])))
         finally:
             _dispatch.TRACE[0] = tracer
 
@@ -464,49 +489,56 @@ def _on_tape(tree, leaves, floats, fouts, pull, bwd, roots):
 
 
 class _NotTraceable(Exception):
-    """The user's function cannot be traced once for all calls (it draws random numbers)."""
+    """The user's function cannot be traced once for all calls (it reads a view of a tensor from
+    outside, whose values are copied when the view is taken)."""
 
 
 class _Program:
     """A transformed call for one key, as jitted programs: the user's function traced once, with
     the tensors it reads from outside (a module's parameters and buffers: the captures) as
-    arguments, so new values of those reach the next call without tracing again."""
+    arguments, so new values of those reach the next call without tracing again, and with the key
+    and counter of each generator it draws from (:mod:`._random`), so each call draws fresh numbers:
+    those eager code draws from the same generator state."""
 
     @classmethod
     def make(cls, name, fn, arrays):
-        """The program, or None where the function must run eagerly (it reads tensor values or
-        draws random numbers: both need a fresh run per call)."""
+        """The program, or None where the function must run eagerly (it reads tensor values: they
+        need a fresh run per call)."""
         seen: dict = {}
+        draws = _Draws()
         _PROBE[0] = seen
         _TRACING[0] = True
         try:
-            shapes = jax.eval_shape(fn, arrays)
+            with _drawing(draws):
+                shapes = jax.eval_shape(fn, arrays)
         except (_NotTraceable,) + _READ_ERRORS:
             return None
         finally:
             _PROBE[0] = None
             _TRACING[0] = False
-        return cls(fn, list(seen.values()), shapes)
+        return cls(fn, list(seen.values()), shapes, draws)
 
-    def __init__(self, fn, caps, shapes):
+    def __init__(self, fn, caps, shapes, draws):
         self.caps = caps
+        self.draws = draws  # the generators the function draws from, and how many times per call
         leaves, self.tree = jax.tree_util.tree_flatten(shapes)
         self.floats = [i for i, x in enumerate(leaves) if np.dtype(x.dtype).kind in _INEXACT]
+        gens = draws.gens
 
-        def run(cap_arrays, arrays):
-            with _swapped(caps, cap_arrays):
+        def run(cap_arrays, rng, arrays):
+            with _swapped(caps, cap_arrays), _drawing(_Draws(gens, rng)):
                 return jax.tree_util.tree_leaves(fn(arrays))
         self.run = jax.jit(run)
         floats = self.floats
 
-        def fwd(dcap, d_in, cap_arrays, arrays):  # with its pullback, for the tape
+        def fwd(dcap, d_in, cap_arrays, rng, arrays):  # with its pullback, for the tape
             def pure(c, d):
                 ca, a = list(cap_arrays), list(arrays)
                 for i, x in zip(dcap, c):
                     ca[i] = x
                 for i, x in zip(d_in, d):
                     a[i] = x
-                res = run(ca, a)
+                res = run(ca, rng, a)
                 return [res[i] for i in floats], [x for i, x in enumerate(res) if i not in set(floats)]
             fouts, pull, others = jax.vjp(pure, [cap_arrays[i] for i in dcap], [arrays[i] for i in d_in],
                                           has_aux=True)
@@ -516,23 +548,27 @@ class _Program:
     def __call__(self, tensors, arrays):
         caps = self.caps
         cap_arrays = [t._value if t._base is None else t._sync() for t in caps]
+        rng = rng_args(self.draws.gens)
         if GRAD.enabled and self.floats:
             dcap = tuple(i for i, t in enumerate(caps) if t._requires_grad and t._value.dtype.kind in _INEXACT)
             d_in = tuple(i for i, t in enumerate(tensors) if t._requires_grad and t._value.dtype.kind in _INEXACT)
             if dcap or d_in:
-                fouts, others, pull = self.fwd(dcap, d_in, cap_arrays, arrays)
+                fouts, others, pull = self.fwd(dcap, d_in, cap_arrays, rng, arrays)
+                self.draws.advance()
                 it = iter(others)
                 leaves = [fouts[self.floats.index(i)] if i in self.floats else next(it)
                           for i in range(self.tree.num_leaves)]
                 return _on_tape(self.tree, leaves, self.floats, fouts, pull, _JIT_PULLBACK,
                                 [caps[i] for i in dcap] + [tensors[i] for i in d_in])
-        return _tensors(jax.tree_util.tree_unflatten(self.tree, self.run(cap_arrays, arrays)))
+        out = self.run(cap_arrays, rng, arrays)
+        self.draws.advance()
+        return _tensors(jax.tree_util.tree_unflatten(self.tree, out))
 
 
 # {id: tensor} of the tensors the running transforms read from outside (not tracers), while _run
 # or _Program.make looks for them (None otherwise).
 _PROBE = [None]
-_TRACING = [False]  # _Program.make is tracing: random draws make the function untraceable
+_TRACING = [False]  # _Program.make or _record is tracing (see Frame.apply)
 _STAND_INS = [None]  # {id(tensor): stand-in} while _record runs a function abstractly
 def _tensor_leaves(tree):
     """The leaves of ``tree``, which must all be tensors (torch.func's rule for the arguments it

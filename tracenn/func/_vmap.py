@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ..tensor import Tensor
+from ._random import _DRAWS
 from ._transforms import Frame, _Running, _arrays, _call_key, _inputs, _ordered, _run, _tensors
 
 
@@ -57,8 +58,8 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         randomness: random ops inside raise (``"error"``, torch's default), draw the same
             numbers for every element (``"same"``) or different ones (``"different"``).
         chunk_size: map this many elements at a time (a loop inside the program over chunks,
-            for memory); None maps the whole batch at once. (With ``randomness="different"``
-            the whole batch is mapped at once.)
+            for memory); None maps the whole batch at once. Random numbers do not depend on it:
+            under ``"different"`` each element draws what it draws unchunked.
 
     >>> import tracenn
     >>> from tracenn.func import vmap
@@ -105,9 +106,9 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         _AXES[0] += 1
         axis = f"tracenn_vmap_{_AXES[0]}"
 
-        def inner(*arrays):
+        def inner(*arrays, offset=None):
             a2, k2 = rebuild(arrays)
-            with _Running(Frame("vmap", randomness, axis)):
+            with _Running(Frame("vmap", randomness, axis, offset)):
                 out = func(*_tensors(a2), **_tensors(k2))
                 for leaf in jax.tree_util.tree_leaves(out):
                     if not isinstance(leaf, Tensor):
@@ -118,7 +119,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
             return res
 
         def fn(arrays):
-            if chunk_size is None or chunk_size >= sizes[0] or randomness == "different":
+            if chunk_size is None or chunk_size >= sizes[0]:
                 return jax.vmap(inner, in_axes=axes, out_axes=out_dims, axis_name=axis, axis_size=sizes[0])(*arrays)
             return _chunked(inner, arrays, axes, out_dims, axis, sizes[0], chunk_size, name)
         return _run("vmap", fn, tensors, cache, _call_key(func, (args, kwargs), in_dims, out_dims, randomness),
@@ -129,24 +130,32 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 def _chunked(inner, arrays, axes, out_dims, axis, size, chunk, name):
     """``jax.vmap(inner)`` over ``size`` elements, ``chunk`` at a time: full chunks through
     ``lax.map`` (one loop in the program), the remainder after; outputs joined and moved to
-    ``out_dims``."""
+    ``out_dims``.
+
+    Every chunk draws the same counters (the remainder's trace rewinds the draws), and each
+    chunk's batch offset goes to ``inner``: so ``randomness="different"`` gives each element the
+    numbers it gets unchunked, and ``"same"`` every element one set, as torch's chunks do."""
     moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(arrays, axes)]
     mapped = [i for i, d in enumerate(axes) if d is not None]
-    vm = jax.vmap(inner, in_axes=[None if d is None else 0 for d in axes], out_axes=0, axis_name=axis)
+    in_axes = [None if d is None else 0 for d in axes]
 
-    def call(parts):
+    def call(start, parts):
         full = list(moved)
         for i, x in zip(mapped, parts):
             full[i] = x
-        return vm(*full)
+        return jax.vmap(functools.partial(inner, offset=start), in_axes=in_axes, out_axes=0, axis_name=axis)(*full)
     n_full = size // chunk
     pieces = []
+    draws = _DRAWS[0]
+    mark = draws.mark() if draws is not None else None
     if n_full:
         stacks = [moved[i][:n_full * chunk].reshape((n_full, chunk) + moved[i].shape[1:]) for i in mapped]
-        out = jax.lax.map(call, stacks)
+        out = jax.lax.map(lambda sp: call(*sp), (jnp.arange(n_full) * chunk, stacks))
         pieces.append(jax.tree_util.tree_map(lambda o: o.reshape((n_full * chunk,) + o.shape[2:]), out))
     if size - n_full * chunk:
-        pieces.append(call([moved[i][n_full * chunk:] for i in mapped]))
+        if n_full and draws is not None:
+            draws.rewind(mark)
+        pieces.append(call(n_full * chunk, [moved[i][n_full * chunk:] for i in mapped]))
     out = jax.tree_util.tree_map(lambda *p: jnp.concatenate(p, 0), *pieces) if len(pieces) > 1 else pieces[0]
     leaves, tree = jax.tree_util.tree_flatten(out)
     dims = _leaf_dims(out_dims, out if isinstance(out, tuple) else (out,), name) \
