@@ -1,6 +1,6 @@
 """tracenn.func's transforms against the same computation in raw JAX and in torch.func.
 
-    python benchmarks/func_transforms.py [--quick] [--repeats N] [--no-torch] [--torch-threads N]
+    python benchmarks/func_transforms.py [--quick] [--repeats N] [--no-torch] [--torch-threads N] [--only NAME]
 
 Workloads (float32, CPU):
 
@@ -9,6 +9,13 @@ Workloads (float32, CPU):
   ensemble          8 MLPs 784-128-10 stacked with ``stack_module_state``, one batch of 64 through all
                     of them: ``vmap(fmodel, in_dims=(0, 0, None))(params, buffers, x)``
   jacobian          ``jacrev`` of a 64 -> 64 tanh layer at one point (a 64 x 64 Jacobian)
+  dropout_per_sample_grads
+                    per_sample_grads with dropout (p=0.5) after the hidden layer, masks drawn per
+                    sample: ``vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")``. Extra
+                    row: the same transform forced onto the eager fallback (op by op under JAX's
+                    transforms: how random functions ran before they were traced into programs),
+                    checked to give the same numbers under the same seed. The random streams differ
+                    from JAX's and torch's, so only tracenn's two rows are compared.
 
 Rows: ``jax.jit`` (the baseline: the same function in jax.numpy, ``jax.jit(jax.vmap(jax.grad(...)))``
 and so on, called with the same arrays), ``tracenn.func`` (the transform as torch code calls it; each
@@ -169,13 +176,73 @@ def jacobian(torch):
     return "jacobian", rows, _np
 
 
+def dropout_per_sample_grads(torch):
+    from tracenn.func import _transforms
+    tracenn.manual_seed(0)
+    model = tnn.Sequential(tnn.Linear(D_IN, HIDDEN), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(HIDDEN, D_OUT))
+    rng = np.random.default_rng(0)
+    x_np = rng.standard_normal((BATCH, D_IN)).astype(np.float32)
+    y_np = rng.integers(0, D_OUT, BATCH)
+    x, y = tracenn.tensor(x_np), tracenn.tensor(y_np)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def loss(p, a, b):
+        return TF.cross_entropy(functional_call(model, p, (a.unsqueeze(0),)), b.unsqueeze(0))
+    f = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")
+    eager = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")
+    make = _transforms._Program.make
+    _transforms._Program.make = classmethod(lambda cls, *a: None)  # its first call caches "no program"
+    try:
+        eager(params, x, y)
+    finally:
+        _transforms._Program.make = make
+    got = []  # (a transform of its own for the program: f's first timed call still traces)
+    for g in (vmap(grad(loss), in_dims=(None, 0, 0), randomness="different"), eager):
+        tracenn.manual_seed(1)
+        got.append(_np(g(params, x, y)["0.weight"]))
+    err = float(np.max(np.abs(got[0] - got[1])))
+    print(f"  tracenn.func vs its eager fallback, same seed: max difference {err:.1e} "
+          f"({'OK' if err < 1e-5 else 'MISMATCH'})")
+
+    jp = {k: jnp.asarray(_np(v)) for k, v in params.items()}
+    jx, jy, key = jnp.asarray(x_np), jnp.asarray(y_np), jax.random.PRNGKey(0)
+
+    def jloss(p, a, b, k):
+        h = jnp.maximum(a[None] @ p["0.weight"].T + p["0.bias"], 0)
+        h = jnp.where(jax.random.uniform(k, h.shape) >= 0.5, h * 2.0, 0.0)
+        logits = h @ p["3.weight"].T + p["3.bias"]
+        return -jax.nn.log_softmax(logits)[0, b]
+    jf = jax.jit(lambda p, a, b, k: jax.vmap(jax.grad(jloss), in_axes=(None, 0, 0, 0))(
+        p, a, b, jax.random.split(k, a.shape[0])))
+    step = [0]
+
+    def jcall():
+        step[0] += 1
+        return jf(jp, jx, jy, jax.random.fold_in(key, step[0]))
+    rows = [("jax.jit", jcall, jax.block_until_ready, "base"),
+            ("tracenn.func", lambda: f(params, x, y), _sync_tree, "tn"),
+            ("tracenn.func eager fallback", lambda: eager(params, x, y), _sync_tree, None)]
+    if torch is not None:
+        tm = torch.nn.Sequential(torch.nn.Linear(D_IN, HIDDEN), torch.nn.ReLU(), torch.nn.Dropout(0.5),
+                                 torch.nn.Linear(HIDDEN, D_OUT))
+        tp = {k: v.detach() for k, v in tm.named_parameters()}
+        tx, ty = torch.tensor(x_np), torch.tensor(y_np)
+
+        def tl(p, a, b):
+            return torch.nn.functional.cross_entropy(torch.func.functional_call(tm, p, (a.unsqueeze(0),)),
+                                                     b.unsqueeze(0))
+        tf = torch.func.vmap(torch.func.grad(tl), in_dims=(None, 0, 0), randomness="different")
+        rows.append(("torch.func", lambda: tf(tp, tx, ty), _none, "torch"))
+    return "dropout_per_sample_grads", rows, None
+
+
 def run(workload, torch, repeats, target_s):
     name, rows, ref = workload(torch)
     print(f"\n== {name}")
     first, values = {}, {}
     for label, fn, sync, _ in rows:
         first[label], r = _first(fn, sync)
-        values[label] = ref(r) if label != "tracenn eager loop" else None
+        values[label] = ref(r) if ref is not None and label != "tracenn eager loop" else None
     base = values["jax.jit"]
     for label, v in values.items():
         if v is not None and label != "jax.jit":
@@ -198,6 +265,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=0)
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--torch-threads", type=int, default=0)
+    ap.add_argument("--only", choices=[w.__name__ for w in WORKLOADS], help="run one workload")
     args = ap.parse_args(argv)
     torch = None if args.no_torch else try_import_torch()
     if torch is not None and args.torch_threads:
@@ -207,8 +275,12 @@ def main(argv=None):
     print(f"tracenn.func vs raw JAX (float32); jax {jax.__version__} on {jax.devices()[0].platform}; "
           f"torch: {torch.__version__ if torch is not None else 'not available'}; {os.cpu_count()} cpus; "
           f"load average {os.getloadavg()[0]:.2f}; {repeats} interleaved repeats, medians")
-    for w in (per_sample_grads, ensemble, jacobian):
-        run(w, torch, repeats, target)
+    for w in WORKLOADS:
+        if args.only in (None, w.__name__):
+            run(w, torch, repeats, target)
+
+
+WORKLOADS = (per_sample_grads, ensemble, jacobian, dropout_per_sample_grads)
 
 
 if __name__ == "__main__":
