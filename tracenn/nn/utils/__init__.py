@@ -12,12 +12,13 @@ __all__ = ["hooks"]
 __all__ += ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
             "parameters_to_vector", "vector_to_parameters", "fuse_conv_bn_eval", "fuse_conv_bn_weights",
             "fuse_linear_bn_eval", "fuse_linear_bn_weights", "skip_init", "stateless", "parametrize",
-            "parametrizations"]
+            "parametrizations", "prune"]
 
 
 def __getattr__(name):
-    # parametrize and parametrizations subclass Module, which imports this package: loaded on use
-    if name in ("parametrize", "parametrizations"):
+    # parametrize and parametrizations subclass Module, which imports this package, and prune
+    # uses _computed, which does: loaded on use
+    if name in ("parametrize", "parametrizations", "prune"):
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
     if name in ("weight_norm", "remove_weight_norm", "spectral_norm", "remove_spectral_norm"):
