@@ -298,6 +298,19 @@ def test_a_compiled_training_step_on_a_pruned_model_equals_eager():
     np.testing.assert_array_equal(to_np(nets[1][0].weight)[pruned], 0)
 
 
+def test_pruning_and_removing_between_compiled_calls():
+    tracenn.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    compiled, x = tracenn.compile(net), tracenn.tensor(X)
+    compiled(x)
+    prune.l1_unstructured(net[0], "weight", amount=0.5)  # the module changed: a new program
+    np.testing.assert_array_equal(to_np(compiled(x)), to_np(net(x)))
+    prune.remove(net[0], "weight")
+    with tracenn.no_grad():
+        net[0].weight.add_(1.0)
+    np.testing.assert_array_equal(to_np(compiled(x)), to_np(net(x)))
+
+
 @pytest.mark.xfail(strict=True, reason="compiler: every forward pre-hook becomes a host-callback node, also the "
                                        "pruning methods' (which do nothing: the pruned weight is computed on read), "
                                        "so each pruned module costs a device-to-host round trip of its input per call")
