@@ -357,3 +357,34 @@ def test_encoder_nested_tensor_path_zeros_padding_like_torch(torch):
         out = ne.eval()(tracenn.tensor(x), src_key_padding_mask=tracenn.tensor(KPM))
     assert to_np(out)[1, 3:].tolist() == [[0.0] * E] * 2
     _parity(torch, te, ne, [x], dict(src_key_padding_mask=KPM), train=False, backward=False)  # not with gradients
+
+
+def test_encoder_compiles_a_mask_made_in_forward():
+    """The word_language_model example builds its mask inside forward (``log(tril(ones))``): compiled,
+    the mask has no values to detect as causal, so it is applied as given, with the same numbers."""
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(E, HEADS, FF, dropout=0.0), 2,
+                                    enable_nested_tensor=False)
+    src = tracenn.tensor(SRC)
+
+    def run(x):
+        return encoder(x, tracenn.log(tracenn.tril(tracenn.ones(x.size(0), x.size(0)))))
+
+    assert_close(tracenn.compile(run)(src), run(src), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_encoder_fast_path_padding_decided_inside_a_compiled_call(aligned):
+    """Whether the eval fast path zeros padded positions depends on the mask's values (left-aligned
+    padding): inside tracenn.compile that choice is made by the program."""
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(E, HEADS, FF, dropout=0.0, batch_first=True), 2).eval()
+    src = tracenn.tensor(SRC.transpose(1, 0, 2).copy())
+    kpm = np.zeros(src.shape[:2], bool)
+    kpm[1, 2:] = True
+    if not aligned:
+        kpm[0, 1] = True  # padding before a token: no fast path, no zeros
+    kpm = tracenn.tensor(kpm)
+    with tracenn.no_grad():
+        eager = encoder(src, src_key_padding_mask=kpm)
+        compiled = tracenn.compile(lambda x, m: encoder(x, src_key_padding_mask=m))(src, kpm)
+    assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+    assert (to_np(eager)[1, 2:] == 0).all() == aligned

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ... import dtypes as _dt
+from ... import _dispatch, dtypes as _dt
 from ..._api import creation as _creation
 from ..._api._common import value_of
 from ...autograd.grad_mode import GRAD
@@ -49,12 +49,15 @@ def _get_seq_len(src: Tensor, batch_first: bool) -> int:
 
 
 def _detect_is_causal_mask(mask: Tensor | None, is_causal: bool | None = None, size: int | None = None) -> bool:
-    """``is_causal``, or when it is None, whether ``mask`` is the square causal mask (read on the host)."""
+    """``is_causal``, or when it is None, whether ``mask`` is the square causal mask (read on the host).
+
+    A mask without values (made inside tracenn.compile) is not detected: it is then applied as
+    given, which gives the same numbers as the causal path it would have chosen."""
     make_causal = is_causal is True
     if is_causal is None and mask is not None:
         sz = size if size is not None else mask.size(-2)
         causal = np.triu(np.full((sz, sz), -np.inf), 1)
-        if tuple(mask.shape) == causal.shape:
+        if tuple(mask.shape) == causal.shape and not _dispatch.abstract(value_of(mask)):
             make_causal = bool(np.array_equal(np.asarray(value_of(mask)), causal))
     return make_causal
 
@@ -283,8 +286,9 @@ class TransformerEncoder(Module):
                           stacklevel=2)
             self.use_nested_tensor = False
 
-    def _zeros_padding(self, src: Tensor, mask, src_key_padding_mask) -> bool:
-        """Whether torch would take its nested-tensor path (whose output is 0 at padded positions)."""
+    def _zeros_padding(self, src: Tensor, mask, src_key_padding_mask) -> bool | Tensor:
+        """Whether torch would take its nested-tensor path (whose output is 0 at padded positions):
+        a bool, or a 0-d bool tensor when the padding mask has no values (inside tracenn.compile)."""
         first = self.layers[0]
         if not getattr(self, "use_nested_tensor", False) or first.training or src.dim() != 3:
             return False
@@ -294,6 +298,9 @@ class TransformerEncoder(Module):
             return False
         if getattr(self, "mask_check", True):
             # Left-aligned: in every row the padding (True) comes after all the tokens.
+            if _dispatch.abstract(value_of(src_key_padding_mask)):
+                pad = src_key_padding_mask.ne(0)
+                return (pad[:, :-1] & pad[:, 1:].logical_not()).any().logical_not()
             pad = np.asarray(value_of(src_key_padding_mask)) != 0
             if np.any(pad[:, :-1] & ~pad[:, 1:]):
                 return False
@@ -303,7 +310,11 @@ class TransformerEncoder(Module):
                 is_causal: bool | None = None) -> Tensor:
         zero_padding = (src_key_padding_mask is not None and src_key_padding_mask.dtype == _dt.bool
                         and self._zeros_padding(src, mask, src_key_padding_mask))
-        padding = src_key_padding_mask.unsqueeze(-1) if zero_padding else None
+        padding = None
+        if isinstance(zero_padding, Tensor):  # decided by the mask's values, inside the program
+            padding = src_key_padding_mask.unsqueeze(-1) & zero_padding
+        elif zero_padding:
+            padding = src_key_padding_mask.unsqueeze(-1)
         src_key_padding_mask = _canonical_mask(src_key_padding_mask, "src_key_padding_mask", _none_or_dtype(mask),
                                                "mask", src.dtype)
         mask = _canonical_mask(mask, "mask", None, "", src.dtype, check_other=False)
