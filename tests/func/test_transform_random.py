@@ -13,7 +13,7 @@ import pytest
 import tracenn
 import tracenn.nn as nn
 import tracenn.nn.functional as F
-from tracenn.func import _transforms, functional_call, grad, jacrev, vmap
+from tracenn.func import _transforms, functional_call, grad, jacrev, vjp, vmap
 from helpers import assert_close, to_np
 
 
@@ -279,6 +279,18 @@ def test_reading_values_still_runs_eagerly_with_one_set_of_masks():
     assert _programs(g) == [None] and _counter() == start + 1
     np.testing.assert_array_equal(to_np(w.grad), (to_np(out) != 0).sum(0) * 2.0)
     assert not np.array_equal(to_np(g(x)), to_np(out))
+
+
+def test_vjp_on_the_tape_pulls_back_through_the_calls_masks():
+    """vjp's pullback, recomputed on the tape (the primal requires grad), draws the forward's masks
+    and moves no generator."""
+    x = tracenn.ones(32, requires_grad=True)
+    out, back = vjp(lambda a: F.dropout(a, 0.5), x)
+    after = _counter()
+    (g,) = back(tracenn.ones(32))
+    assert _counter() == after
+    assert g.grad_fn is not None
+    np.testing.assert_array_equal(to_np(g), (to_np(out) != 0) * 2.0)
 
 
 # ---- inside tracenn.compile ---------------------------------------------------------------------------------

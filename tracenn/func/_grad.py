@@ -3,6 +3,7 @@
 programs traced once per call signature)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import weakref
 
@@ -13,6 +14,7 @@ from .. import _dispatch
 from ..autograd.grad_mode import GRAD
 from ..runtime.gradcall import conj_tree
 from ..tensor import Tensor
+from ._random import _DRAWS, _Draws, _drawing, rng_args
 from ._transforms import (Frame, _INEXACT, _Running, _arrays, _call_key, _inputs, _ordered, _run, _tensor_leaves,
                           _tensors)
 
@@ -197,6 +199,9 @@ def vjp(func, *primals, has_aux=False):
     def fn(arrays):
         out, pull, aux = jax.vjp(f, *_unflat(arrays, parts), has_aux=True)
         first.setdefault("pull", pull)  # (the first pass's: a later one under jax.vjp holds its tracers)
+        draws = _DRAWS[0]
+        if draws is not None and draws.rng is None and not compiling:  # (the generators before this call moves them)
+            first.setdefault("rng", (list(draws.gens), rng_args(draws.gens)))
         return out, aux
     compiling = _dispatch.TRACE[0] is not None  # (then the pullback is recorded again when called)
     out, aux = _run("vjp", fn, flat, func=func)
@@ -215,8 +220,10 @@ def vjp(func, *primals, has_aux=False):
                                    f"output[0] has a shape of {tuple(o.shape)}.")
         n = len(flat)
         if compiling or GRAD.enabled and _dispatch.FUNC[0] is None and any(t._requires_grad for t in flat + cts):
-            def again(arrays):  # (the pullback on the tape: recomputed, so primals and cotangents get grads)
-                _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
+            def again(arrays):  # (the pullback on the tape: recomputed, so primals and cotangents get grads;
+                # its random draws repeat the call's)
+                with _drawing(_Draws(*first["rng"])) if "rng" in first else contextlib.nullcontext():
+                    _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
                 return tuple(conj_tree(pull(conj_tree(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))))
             return _run("vjp", again, flat + cts)
         ct = conj_tree(jax.tree_util.tree_unflatten(out_tree, _arrays(cts)))
