@@ -162,3 +162,24 @@ def test_numpy_scalars_keep_their_dtype():
     assert tracenn.tensor([np.float64(1.0)]).dtype is tracenn.float64
     assert tracenn.tensor([np.int32(1), np.int32(2)]).dtype is tracenn.int32
     assert tracenn.tensor(np.float16(1.5)).dtype is tracenn.float16
+
+
+def test_linspace_rounds_as_torch():
+    """torch's formula (a float32 step, start + step * i for the first half, end - step * (n - 1 - i)
+    for the rest, fused): these values are torch's, and differ from jnp.linspace's in the last bit."""
+    assert tracenn.linspace(0.1, 0.7, 7).tolist() == [
+        0.10000000149011612, 0.19999998807907104, 0.29999998211860657, 0.4000000059604645, 0.5,
+        0.6000000238418579, 0.699999988079071]
+    assert tracenn.linspace(-3.899422, 2.755808, 11)[6].item() == 0.09371614456176758
+    assert tracenn.linspace(0, 1, 1).tolist() == [0.0] and tracenn.linspace(0, 1, 0).tolist() == []
+
+
+def test_linspace_matches_torch_bit_for_bit():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        lo, hi = (rng.standard_normal(2) * rng.integers(1, 100)).tolist()
+        n = int(rng.integers(2, 40))
+        for td, nd in ((torch.float32, tracenn.float32), (torch.float64, tracenn.float64)):
+            expected = torch.linspace(lo, hi, n, dtype=td).numpy()
+            np.testing.assert_array_equal(tracenn.linspace(lo, hi, n, dtype=nd).numpy(), expected)

@@ -174,8 +174,8 @@ cpu.amp = amp._device_namespace("cpu")
 from . import func  # noqa: E402,F401
 from .func import vmap  # noqa: E402,F401  (torch.vmap is torch.func.vmap)
 from ._api.more import (block_diag, bucketize, cartesian_prod, combinations, corrcoef, cov,  # noqa: E402,F401
-                        diag_embed, diff, histc, kron, logcumsumexp, nanquantile, quantile, rot90,
-                        searchsorted, trace, vander)
+                        diag_embed, diff, histc, histogram, kron, logcumsumexp, nanquantile, quantile,
+                        rot90, searchsorted, trace, vander)
 from ._api.misc import (allclose, detach, diag, diagflat, diagonal_scatter, dsplit,  # noqa: E402,F401
                         fill, hsplit, index_copy, is_nonzero, is_same_size, isclose, ravel, select_scatter,
                         slice_scatter, vsplit)
@@ -186,6 +186,8 @@ from ._api.misc_reduce import gradient, mode, nanmedian, unique_consecutive, unr
 from ._api.windows import (bartlett_window, blackman_window, hamming_window, hann_window,  # noqa: E402,F401
                            kaiser_window)
 from . import linalg  # noqa: E402,F401
+from ._stft import istft, stft  # noqa: E402,F401
+Tensor.stft, Tensor.istft = stft, istft
 conj = conj_physical = Tensor.conj  # noqa: E305
 from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401
 from .autograd import profiler as _autograd_profiler  # noqa: E402,F401  (tracenn.autograd.profiler)

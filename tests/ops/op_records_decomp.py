@@ -99,6 +99,8 @@ def add(R):
         "int64", grad=False)
     rec("histc", lambda T, x: T.histc(x, bins=4, min=-1, max=1), lambda x: np.histogram(x, 4, (-1, 1))[0].astype(x.dtype),
         [Sample(arr((10,), F64))], "same", grad=False)
+    rec("histogram", lambda T, x: T.histogram(x, 4, range=(-1, 1)).hist,
+        lambda x: np.histogram(x, 4, (-1, 1))[0].astype(x.dtype), [Sample(arr((10,), F64))], "same", grad=False)
     rec("conj", lambda T, x: T.conj(x), np.conj,
         [Sample(np.array([1 + 2j, 3 - 1j], np.complex64)), Sample(arr((3,), F64))], "same",
         torch_op=lambda T, x: T.conj(x).resolve_conj())  # (torch's conj is a lazy view numpy() refuses)

@@ -4,6 +4,7 @@ searchsorted/bucketize and histc. Most are compositions of existing ops (so eage
 differentiable like them); logcumsumexp, searchsorted and histc are primitives (ops/scan.py)."""
 from __future__ import annotations
 
+import collections
 import itertools
 
 import numpy as np
@@ -318,3 +319,47 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002 (torch's names)
     if lo > hi:
         raise RuntimeError("torch.histc: max must be larger than min")
     return apply(OPS["histc"], (input,), (int(bins), lo, hi))
+
+
+_histogram = collections.namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def histogram(input, bins, *, range=None, weight=None, density=False, out=None):  # noqa: A002 (torch's names)
+    """``(hist, bin_edges)``: counts (or summed ``weight``s) of the values in ``bins`` equal bins
+    over ``range`` (default: the data's own), or between given increasing ``bins`` edges. The
+    last bin includes its right edge; values outside are ignored. ``density`` divides by the
+    total and the bins' widths."""
+    if out is not None:
+        raise TypeError("histogram(out=...) is not supported: use the returned (hist, bin_edges)")
+    if not input.is_floating_point():
+        raise NotImplementedError(
+            f"\"histogramdd\" not implemented for '{str(input.dtype).split('.')[-1].capitalize()}'")
+    if isinstance(bins, Tensor):
+        if bins.dim() != 1 or bins.shape[0] < 1:
+            raise RuntimeError(f"torch.histogram(): bins must be a 1D tensor of edges, got shape {list(bins.shape)}")
+        edges = _cast(bins, input._value.dtype)
+    else:
+        n = int(bins)
+        if n <= 0:
+            raise RuntimeError(f"torch.histogramdd(): bins must be > 0, but got {n} for dimension 0")
+        if range is not None:
+            lo, hi = float(range[0]), float(range[1])
+        elif _dispatch.abstract(input._value):
+            raise RuntimeError("histogram without range reads the data's range, which a compiled or transformed "
+                               "function cannot: pass range=(min, max)")
+        elif input.numel():
+            lo, hi = float(input.min()), float(input.max())
+        else:
+            lo, hi = 0.0, 0.0
+        if lo > hi:
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} "
+                               "for dimension 0")
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5  # (torch widens an empty range the same way)
+        edges = apply(OPS["linspace"], (), (lo, hi, n + 1, input.dtype.np))  # (torch's edges, to the bit)
+    if weight is None:
+        weight = apply(OPS["full"], (1,), (tuple(input.shape), input.dtype.np))
+    hist = apply(OPS["histogram"], (input, edges, weight), ())
+    if density:
+        hist = hist / (hist.sum() * (edges[1:] - edges[:-1]))
+    return _histogram(hist, edges)

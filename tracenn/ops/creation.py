@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 
 from .registry import register
 
@@ -25,7 +26,20 @@ def _arange(*, start, end, step, dtype):
 
 @register("linspace", static=("start", "end", "steps", "dtype"), differentiable=False)
 def _linspace(*, start, end, steps, dtype):
-    return jnp.linspace(start, end, steps, dtype=dtype)
+    """torch's CPU formula, to the last bit: ``step = (end - start) / (steps - 1)`` in the dtype,
+    then ``start + step * i`` for the first ``steps // 2`` points and ``end - step * (steps - 1 - i)``
+    for the rest, each a fused multiply-add (jnp.linspace rounds differently: 1 ulp off in most
+    float32 ranges). Integer and half-precision ranges: jnp.linspace, cast."""
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64) or steps < 2:
+        return jnp.linspace(start, end, steps, dtype=dtype)
+    wide = np.float64 if dt == np.float32 else np.longdouble  # (exact products: one rounding, as an FMA)
+    lo, hi = dt.type(start), dt.type(end)
+    step = dt.type((hi - lo) / dt.type(steps - 1))
+    i = np.arange(steps)
+    head = wide(lo) + wide(step) * i.astype(wide)
+    tail = wide(hi) - wide(step) * (steps - 1 - i).astype(wide)
+    return jnp.asarray(np.where(i < steps // 2, head, tail).astype(dt))
 
 
 @register("eye", static=("n", "m", "dtype"), differentiable=False)

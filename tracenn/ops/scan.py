@@ -25,6 +25,19 @@ def _searchsorted(sorted_sequence, values, *, right, dtype):
     return out.reshape(values.shape).astype(dtype)
 
 
+@register("histogram", differentiable=False)
+def _histogram(x, edges, weight):
+    """The summed ``weight`` of ``x``'s values in each bin ``[edges[i], edges[i + 1])`` (the last
+    bin closed on the right; values outside ignored): torch.histogram's counts."""
+    x, weight = x.reshape(-1), weight.reshape(-1).astype(x.dtype)
+    edges = edges.astype(x.dtype)
+    n = edges.shape[0] - 1
+    idx = jnp.searchsorted(edges, x, side="right") - 1
+    idx = jnp.where(x == edges[-1], n - 1, idx)
+    inside = (x >= edges[0]) & (x <= edges[-1])
+    return jnp.zeros(n, x.dtype).at[jnp.where(inside, idx, n)].add(weight, mode="drop")
+
+
 @register("histc", static=("bins", "lo", "hi"), differentiable=False)
 def _histc(x, *, bins, lo, hi):
     """Counts of ``x`` in ``bins`` equal bins of [lo, hi] (values outside ignored; hi in the last)."""
