@@ -755,3 +755,30 @@ def test_inputs_modified_in_place_are_written_back_like_eager():
         assert_close(xc, xe)
         assert_close(yc, ye)
     assert xc._version == xe._version > 0
+
+
+class _LazyMask(nn.Module):
+    """Caches a tensor it makes in forward on itself, as word_language_model's TransformerModel
+    caches ``self.src_mask``."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.mask = None
+
+    def forward(self, x):
+        if self.mask is None or self.mask.size(0) != x.size(1):
+            self.mask = tracenn.ones(x.size(1), x.size(1)).tril()
+        return self.lin(x @ self.mask)
+
+
+@pytest.mark.xfail(strict=True, reason="tracenn/compiler: a tensor made while tracing and stored on a module "
+                                       "(a lazily built cache) keeps the traced value; the next program to read "
+                                       "it fails with KeyError in lower.py instead of treating it as a constant")
+def test_a_tensor_cached_on_the_module_during_tracing_is_usable_by_later_programs():
+    eager_model, model = _LazyMask(), _LazyMask()
+    model.load_state_dict(eager_model.state_dict())
+    compiled = tracenn.compile(model)
+    for n in (2, 3):  # a new input shape: a second program reads the cached mask
+        x = tracenn.tensor(RNG.standard_normal((n, 3)).astype(np.float32))
+        assert_close(compiled(x), eager_model(x), rtol=1e-6)
