@@ -102,10 +102,10 @@ class Frame:
                     "out of vmap")
             f = f.parent
         draws = _DRAWS[0]
-        if draws is None:  # (a Frame entered by hand, outside _run: the generator's own state)
-            c = gen._counter
-            gen._counter = c + 1
-            key, counter = gen._key, c
+        if draws is None:  # (a Frame entered by hand, outside _run: the generator moves now)
+            draws = _Draws()
+            key, counter = draws.next(gen)
+            draws.advance()
         else:
             key, counter = draws.next(gen)
         f = self
