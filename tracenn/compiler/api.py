@@ -318,8 +318,9 @@ def _step_state(state, optimizers, scalers=()) -> dict:
                     if shared.get(k):
                         aliases[n] = first.setdefault(k, n)
         for gi, group in enumerate(opt.param_groups):
-            if isinstance(group.get("lr"), (int, float)):
-                state[f"{oname}.param_groups[{gi}].lr"] = OptionRef(group, "lr")
+            for key, index in _option_inputs(group):
+                where = key if index is None else f"{key}[{index}]"
+                state[f"{oname}.param_groups[{gi}].{where}"] = OptionRef(group, key, index)
     for sname, sc in scalers:
         for attr, t in sc._compile_state().items():
             state[f"{sname}.{attr}"] = t
@@ -356,10 +357,42 @@ def _is_param(t) -> bool:
     return isinstance(t, _classes()[2])
 
 
+def _option_inputs(group) -> list:
+    """The float options of a param group that are program inputs, as ``(key, index)``: ``lr``;
+    a nonzero ``momentum`` and the first of ``betas`` (which OneCycleLR and CyclicLR cycle with
+    the learning rate). Their values are not guarded (:func:`_group_key`); whether momentum is
+    zero is (it decides whether the update keeps a momentum buffer)."""
+    out = []
+    if isinstance(group.get("lr"), (int, float)):
+        out.append(("lr", None))
+    m = group.get("momentum")
+    if isinstance(m, (int, float)) and not isinstance(m, bool) and m != 0:
+        out.append(("momentum", None))
+    b = group.get("betas")
+    if isinstance(b, tuple) and len(b) == 2 and isinstance(b[0], (int, float)):
+        out.append(("betas", 0))
+    return out
+
+
+def _group_key(g) -> tuple:
+    """What a param group's options bake into a compiled step: every option but the program
+    inputs' values (:func:`_option_inputs`). Runs on every call of a compiled step."""
+    out = []
+    for k, v in g.items():
+        if k == "params" or k == "lr":
+            continue
+        if k == "momentum" and isinstance(v, (int, float)):
+            out.append((k, v != 0))
+        elif k == "betas" and isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], (int, float)):
+            out.append((k, _hashable(v[1])))
+        else:
+            out.append((k, _hashable(v)))
+    return tuple(out)
+
+
 def _options_key(optimizers):
-    """Every param-group option but the learning rate (those are baked into the program)."""
-    return tuple(tuple(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr"))
-                       for g in o.param_groups) for o in optimizers)
+    """Every param-group option but those that are program inputs (the others are baked in)."""
+    return tuple(tuple(_group_key(g) for g in o.param_groups) for o in optimizers)
 
 
 def _hashable(v):
@@ -395,7 +428,7 @@ def _watch_key(objs) -> tuple:
         elif isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
             for g in obj.param_groups:
                 key.append(tuple(map(_IS_NONE, map(_GRAD, g["params"]))))
-                key.append(tuple((k, _hashable(v)) for k, v in g.items() if k not in ("params", "lr")))
+                key.append(_group_key(g))
             st = obj.state
             key.append(tuple(map(id, st)))
             key.append(tuple(map(len, st.values())))

@@ -55,7 +55,9 @@ def _lerp_coefs(weight, dtype) -> dict:
     is exact in the tensor's precision for weights in [0.5, 1], as torch computes it (float opmath
     for float32 and narrower).
     """
-    if isinstance(weight, Tensor) or abs(weight) < 0.5:
+    if isinstance(weight, Tensor):  # (a compiled step's beta1 input: float64, like every option input)
+        return {"lerp_w": weight if weight.dtype == dtype else weight.to(dtype), "lerp_1mw": None}
+    if abs(weight) < 0.5:
         return {"lerp_w": weight, "lerp_1mw": None}
     w = to_f32(weight) if dtype.itemsize <= 4 else weight
     return {"lerp_w": None, "lerp_1mw": 1 - w}

@@ -84,14 +84,14 @@ class RMSprop(Optimizer):
                     if len(state) == 0:
                         state["step"] = new_scalar_state(0.0, p.device if group["capturable"] else None)
                         state["square_avg"] = zeros_like(p)
-                        if momentum > 0:
+                        if F._nonzero(momentum):
                             state["momentum_buffer"] = zeros_like(p)
                         if centered:
                             state["grad_avg"] = zeros_like(p)
                     next_step(state["step"], group["capturable"])
                     c = shared_coefs(memo, p, F.rmsprop_coefs, **options)
                     items.append(((p, p.grad, state["square_avg"], state.get("grad_avg") if centered else None,
-                                   state.get("momentum_buffer") if momentum > 0 else None), c))
+                                   state.get("momentum_buffer") if F._nonzero(momentum) else None), c))
                 news = apply_rule(group, F.rmsprop_apply, items, maximize=group["maximize"])
                 for (olds, _), new in zip(items, news):
                     write_back_all((olds[0],) + olds[2:], new)

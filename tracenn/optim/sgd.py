@@ -82,7 +82,7 @@ class SGD(Optimizer):
                 items = []
                 for p in group["params"]:
                     if p.grad is not None:
-                        buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
+                        buf = self.state[p].get("momentum_buffer") if F._nonzero(momentum) else None
                         items.append(((p, p.grad, buf), coefs))
                 news = apply_rule(group, F.sgd_apply, items, nesterov=group["nesterov"],
                                   maximize=group["maximize"])

@@ -52,17 +52,25 @@ class GradRef:
 
 
 class OptionRef:
-    """A param group's float option (``lr``), read when the program is called."""
+    """A param group's float option, read when the program is called: ``lr``, ``momentum``, or
+    one element of a tuple option (``betas[0]``: ``index`` 0). Schedulers change these between
+    steps (OneCycleLR and CyclicLR cycle momentum or beta1 with the learning rate), so they are
+    program inputs, not constants."""
 
-    __slots__ = ("group", "key", "_number", "_where", "_array")
+    __slots__ = ("group", "key", "index", "_number", "_where", "_array")
     _base = None
     _requires_grad = False
     kind = "option"
 
-    def __init__(self, group, key):
+    def __init__(self, group, key, index=None):
         self.group = group
         self.key = key
+        self.index = index
         self._number = self._where = self._array = None
+
+    def _option(self):
+        v = self.group[self.key]
+        return v if self.index is None else v[self.index]
 
     @property
     def _value(self):
@@ -70,7 +78,7 @@ class OptionRef:
         once per new value (or new placement): a Python float passed to the program would be
         copied to the device on every call (a host-to-device transfer per step on a GPU). A
         tensor option is read on the device, with no trip to the host."""
-        v = self.group[self.key]
+        v = self._option()
         if isinstance(v, Tensor):
             a = v._value
             return a.reshape(()) if a.dtype == np.float64 else a.astype(np.float64).reshape(())
@@ -88,7 +96,12 @@ class OptionRef:
 
     def trace_in(self, value):
         old = self.group[self.key]
-        self.group[self.key] = Tensor._wrap(value)
+        if self.index is None:
+            self.group[self.key] = Tensor._wrap(value)
+        else:
+            new = list(old)
+            new[self.index] = Tensor._wrap(value)
+            self.group[self.key] = type(old)(new)
 
         def undo():
             self.group[self.key] = old
