@@ -441,8 +441,12 @@ def test_recompile_reasons_name_optimizer_options_and_autocast(x):
         return loss
 
     step(x), step(x)
-    opt.param_groups[0]["momentum"] = 0.5
+    opt.param_groups[0]["momentum"] = 0.5  # a program input (schedulers cycle it): no recompile
     step(x)
+    n = len(step._entries)
+    opt.param_groups[0]["dampening"] = 0.1
+    step(x)
+    assert len(step._entries) == n + 1
     assert reasons(step)[-1] == "optimizer options changed"
     with tracenn.autocast("cpu", dtype=tracenn.bfloat16):
         step(x)

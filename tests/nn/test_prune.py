@@ -311,9 +311,6 @@ def test_pruning_and_removing_between_compiled_calls():
     np.testing.assert_array_equal(to_np(compiled(x)), to_np(net(x)))
 
 
-@pytest.mark.xfail(strict=True, reason="compiler: every forward pre-hook becomes a host-callback node, also the "
-                                       "pruning methods' (which do nothing: the pruned weight is computed on read), "
-                                       "so each pruned module costs a device-to-host round trip of its input per call")
 def test_the_pruning_hooks_add_no_host_callbacks_to_a_compiled_program():
     net = _net()
     compiled = tracenn.compile(net)

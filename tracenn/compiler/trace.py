@@ -248,12 +248,20 @@ class Tracer:
                 "backward() and cannot run inside a compiled program")
         for hid, hook in (*h._global_forward_pre_hooks.items(), *module._forward_pre_hooks.items()):
             kw = hid in module._forward_pre_hooks_with_kwargs
+            if getattr(hook, "_tracenn_traceable", False):  # traced inline: its ops join the graph
+                args, kwargs = _pre_hook_result(hook(module, args, kwargs) if kw else hook(module, args),
+                                                args, kwargs, kw)
+                continue
             leaves, tree = flatten((args, kwargs))
             new = self._hook_node(hook, module, name, "forward_pre", kw, tree, leaves, leaves)
             args, kwargs = unflatten(tree, new)
         result = module.forward(*args, **kwargs)
         for hid, hook in (*h._global_forward_hooks.items(), *module._forward_hooks.items()):
             kw = hid in module._forward_hooks_with_kwargs or hid in h._global_forward_hooks_with_kwargs
+            if getattr(hook, "_tracenn_traceable", False):
+                r = hook(module, args, kwargs, result) if kw else hook(module, args, result)
+                result = result if r is None else r
+                continue
             in_leaves, _ = flatten((args, kwargs))
             out_leaves, out_tree = flatten(result)
             _, tree = flatten((args, kwargs, result))
@@ -294,6 +302,19 @@ class Tracer:
             from .._api.math import add
             c = add(c, k)
         return Tensor._wrap(key), c
+
+
+def _pre_hook_result(r, args, kwargs, with_kwargs):
+    """The arguments after a forward pre-hook returned ``r``, by torch's rules: None keeps them;
+    with kwargs, an ``(args, kwargs)`` pair; else new args (a non-tuple is the one argument)."""
+    if r is None:
+        return args, kwargs
+    if with_kwargs:
+        if not (isinstance(r, tuple) and len(r) == 2):
+            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                               f"but got {r}.")
+        return r
+    return (r if isinstance(r, tuple) else (r,)), kwargs
 
 
 def _arg_names(fn, n: int) -> list[str]:

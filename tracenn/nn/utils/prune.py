@@ -118,6 +118,7 @@ class BasePruningMethod(ABC):
             mask = method.compute_mask(importance_scores, default_mask=default_mask)
             module.register_buffer(name + "_mask", mask)
             _compute_masked(module, name, method)
+            method._tracenn_traceable = True  # (a no-op hook here: tracenn.compile traces it inline)
             module.register_forward_pre_hook(method)
         except Exception as e:
             if not isinstance(method, PruningContainer):
