@@ -772,9 +772,6 @@ class _LazyMask(nn.Module):
         return self.lin(x @ self.mask)
 
 
-@pytest.mark.xfail(strict=True, reason="tracenn/compiler: a tensor made while tracing and stored on a module "
-                                       "(a lazily built cache) keeps the traced value; the next program to read "
-                                       "it fails with KeyError in lower.py instead of treating it as a constant")
 def test_a_tensor_cached_on_the_module_during_tracing_is_usable_by_later_programs():
     eager_model, model = _LazyMask(), _LazyMask()
     model.load_state_dict(eager_model.state_dict())
@@ -782,3 +779,36 @@ def test_a_tensor_cached_on_the_module_during_tracing_is_usable_by_later_program
     for n in (2, 3):  # a new input shape: a second program reads the cached mask
         x = tracenn.tensor(RNG.standard_normal((n, 3)).astype(np.float32))
         assert_close(compiled(x), eager_model(x), rtol=1e-6)
+
+
+def test_the_cached_tensor_is_a_real_value_after_compiling():
+    """The cache built while tracing (torch's word_language_model keeps its causal mask on the
+    model this way) holds numbers afterwards: eager calls and later programs read it."""
+    model = _LazyMask()
+    compiled = tracenn.compile(model)
+    x = tracenn.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
+    compiled(x)
+    assert model.mask.tolist() == [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [1.0, 1.0, 1.0]]
+    assert_close(model(x), compiled(x), rtol=1e-6)
+
+
+class _InputCache(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+        self.last = None
+
+    def forward(self, x):
+        self.last = x.sum(0)  # computed from the input: no program can leave it behind
+        return self.lin(x)
+
+
+def test_a_tensor_cached_from_the_inputs_runs_the_call_eagerly_and_says_why():
+    model = _InputCache()
+    compiled = tracenn.compile(model)
+    x = tracenn.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
+    with pytest.warns(UserWarning, match=r"stored tensors computed from the call's inputs or parameters on a "
+                                         r"module \(last\).*register_buffer"):
+        out = compiled(x)
+    assert_close(out, model.lin(x), rtol=1e-6)
+    assert_close(model.last, x.sum(0), rtol=1e-6)  # (the eager call's value)
