@@ -257,8 +257,9 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` entries (a count, or a fraction of the tensor) chosen at random."""
+class _ScoredUnstructured(BasePruningMethod):
+    """Prunes the ``amount`` entries (a count, or a fraction of the tensor) that score lowest
+    (:meth:`_scores`: the entries' scores, and whether the highest go instead)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -272,32 +273,27 @@ class RandomUnstructured(BasePruningMethod):
         _validate_pruning_amount(nparams_toprune, tensor_size)
         mask = default_mask.clone()
         if nparams_toprune != 0:
-            prob = _random.rand_like(t)
-            mask.view(-1)[topk(prob.view(-1), k=nparams_toprune).indices] = 0
+            scores, largest = self._scores(t)
+            mask.view(-1)[topk(scores.view(-1), k=nparams_toprune, largest=largest).indices] = 0
         return mask
+
+
+class RandomUnstructured(_ScoredUnstructured):
+    """Prunes ``amount`` entries (a count, or a fraction of the tensor) chosen at random."""
+
+    def _scores(self, t):
+        return _random.rand_like(t), True
 
     @classmethod
     def apply(cls, module, name, amount):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_ScoredUnstructured):
     """Prunes the ``amount`` entries (a count, or a fraction) of smallest absolute value."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            mask.view(-1)[topk(t.abs().view(-1), k=nparams_toprune, largest=False).indices] = 0
-        return mask
+    def _scores(self, t):
+        return t.abs(), False
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):
