@@ -170,9 +170,8 @@ def test_function_with_setup_context_matches_torch(torch):
         np.testing.assert_allclose(a, e, rtol=1e-6)
 
 
-def test_function_in_a_compiled_step_runs_eagerly_with_its_gradients():
-    """Differentiating a custom Function inside tracenn.compile falls back to eager (warning once)
-    instead of treating its output as a constant (the parameters then never trained)."""
+def _compiled_mul_add_step():
+    """A parameter and a compiled SGD step whose loss is ``MulAdd.apply(w, w, 0).sum()``."""
     w = tracenn.nn.Parameter(tracenn.tensor([1.0, 2.0]))
     opt = tracenn.optim.SGD([w], lr=0.1)
 
@@ -182,8 +181,13 @@ def test_function_in_a_compiled_step_runs_eagerly_with_its_gradients():
         loss.backward()
         opt.step()
         return loss
+    return w, tracenn.compile(step)
 
-    compiled = tracenn.compile(step)
+
+def test_function_in_a_compiled_step_runs_eagerly_with_its_gradients():
+    """Differentiating a custom Function inside tracenn.compile falls back to eager (warning once)
+    instead of treating its output as a constant (the parameters then never trained)."""
+    w, compiled = _compiled_mul_add_step()
     with pytest.warns(UserWarning, match="custom autograd.Function MulAdd is differentiated inside a compiled call"):
         assert compiled().item() == 5.0
     assert w.tolist() == pytest.approx([0.8, 1.6])  # w - 0.1 * 2w
@@ -200,16 +204,6 @@ def test_function_under_no_grad_compiles():
 @pytest.mark.xfail(strict=True, reason="tracenn/compiler/autodiff.py has no reverse rule for a custom "
                                        "autograd.Function's hand-written backward: the call falls back to eager")
 def test_function_in_a_compiled_step_is_one_program():
-    w = tracenn.nn.Parameter(tracenn.tensor([1.0, 2.0]))
-    opt = tracenn.optim.SGD([w], lr=0.1)
-
-    def step():
-        opt.zero_grad()
-        loss = MulAdd.apply(w, w, 0.0).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = tracenn.compile(step)
+    _, compiled = _compiled_mul_add_step()
     compiled()
     assert "runs eagerly" not in compiled.explain()
