@@ -135,9 +135,7 @@ def test_matches_pytorch(rw):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=KeyError,
-                   reason="the mask the model caches on itself (self.src_mask) is made while tracing the first "
-                          "program and breaks the second (tests/compiler/test_semantics.py::"
-                          "test_a_tensor_cached_on_the_module_during_tracing_is_usable_by_later_programs)")
 def test_compiled_step_matches_pytorch(rw):
+    """The mask the model caches on itself (``self.src_mask``) is made while tracing the first program
+    and read by the later ones."""
     rw.assert_runs_close(*rw.with_torch(program, compiled=True), **LOOSE)
