@@ -125,14 +125,18 @@ def program(torch, init=None, compiled=False, sched="multistep"):
             "model": model}
 
 
-# OneCycleLR also cycles SGD's momentum, which a compiled step still compiles a program for at every
-# step (tests/compiler/test_train_step.py::test_one_cycle_momentum_does_not_recompile): only MultiStepLR here.
 @pytest.mark.slow
-@pytest.mark.parametrize("sched", ["multistep"])
+@pytest.mark.parametrize("sched", ["multistep", "onecycle"])
 def test_trains_eager_equal_to_compiled(rw, sched):
     eager = program(tracenn, sched=sched)
     rw.assert_learns(eager["losses"])
-    compiled = program(tracenn, sched=sched, compiled=True)
+    step_programs = []
+    compile_ = tracenn.compile
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tracenn, "compile", lambda fn: step_programs.append(compile_(fn)) or step_programs[-1])
+        compiled = program(tracenn, sched=sched, compiled=True)
+    # OneCycleLR cycles the learning rate and SGD's momentum: both are program inputs, not recompiles
+    assert len(step_programs[0]._entries) <= 2, step_programs[0].explain()
     for key in ("losses", "accuracy", "lr", "logits"):
         np.testing.assert_allclose(compiled[key], eager[key], rtol=2e-4, atol=2e-5, err_msg=key)
 
