@@ -203,3 +203,31 @@ def test_mean_of_int_raises():
         tracenn.tensor([1, 2]).mean()
     assert tracenn.tensor([1, 2]).sum().dtype is tracenn.int64
     assert tracenn.tensor([True, True]).sum().item() == 2
+
+
+def test_masked_fill_by_index_is_a_where_and_compiles():
+    """``x[mask] = v`` (one value, a boolean mask over leading dims) is ``where(mask, v, x)``:
+    torch's values, torch's gradient (zero where overwritten), and no data-dependent shape, so it
+    compiles (the PyTorch tutorial's custom ReLU backward writes ``grad[x < 0] = 0``)."""
+    x = tracenn.tensor([[1.0, -2.0, 3.0], [-4.0, 5.0, -6.0]])
+    y = x.clone()
+    y[y < 0] = 0.5
+    assert y.tolist() == [[1.0, 0.5, 3.0], [0.5, 5.0, 0.5]]
+    rows = x.clone()
+    rows[tracenn.tensor([True, False])] = 2
+    assert rows.tolist() == [[2.0, 2.0, 2.0], [-4.0, 5.0, -6.0]]
+    ints = tracenn.tensor([1, -2, 3])
+    ints[ints < 0] = 7.9  # cast to the tensor's dtype, as torch
+    assert ints.tolist() == [1, 7, 3]
+    w = tracenn.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    z = w * 2
+    z[z < 0] = 0
+    z.sum().backward()
+    assert w.grad.tolist() == [2.0, 0.0, 2.0]
+
+    def relu_like(t):
+        t = t * 1.0
+        t[t < 0] = 0.0
+        return t
+
+    assert tracenn.compile(relu_like)(x).tolist() == relu_like(x).tolist() == [[1.0, 0.0, 3.0], [0.0, 5.0, 0.0]]

@@ -255,6 +255,8 @@ def setitem(self, index, value):
     """
     since = _NODE_SEQ[0]  # nodes made from here on belong to this write (see Tensor._set_)
     value = as_operand(value)
+    if _masked_fill(self, index, value, since):
+        return
     plan = _parse(self, index)
     if type(plan) is _Basic:
         # Not for a leaf that requires grad while grad is on (that raises: the view path gives
@@ -272,6 +274,24 @@ def setitem(self, index, value):
     spec, arrays = plan
     _check_put_dtype(self, value)
     self._set_(apply(_INDEX_PUT, (self, value, *arrays), (spec, False)), "x[...] = v", since)
+
+
+def _masked_fill(self, index, value, since) -> bool:
+    """``x[mask] = v`` for a boolean mask over ``x``'s leading dims and one value (a number, or a
+    0-d tensor of ``x``'s dtype), as ``where(mask, v, x)``: no data-dependent shapes, so it also
+    compiles (``grad[x < 0] = 0`` in a custom backward). False where it does not apply."""
+    if not (isinstance(index, Tensor) and index._value.dtype == np.bool_ and 0 < index.dim() <= self.dim()
+            and tuple(index.shape) == tuple(self.shape[:index.dim()])):
+        return False
+    if isinstance(value, Tensor):
+        if value.dim() != 0 or value._value.dtype != self._value.dtype:
+            return False
+    elif isinstance(value, complex) and self._value.dtype.kind != "c":
+        return False
+    from .math import _cast, where
+    mask = index if index.dim() == self.dim() else index.reshape(tuple(index.shape) + (1,) * (self.dim() - index.dim()))
+    self._set_(_cast(where(mask, value, self), self._value.dtype), "x[...] = v", since)
+    return True
 
 
 def _check_put_dtype(dest, value):
