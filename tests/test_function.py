@@ -184,14 +184,26 @@ def _compiled_mul_add_step():
     return w, tracenn.compile(step)
 
 
-def test_function_in_a_compiled_step_runs_eagerly_with_its_gradients():
-    """Differentiating a custom Function inside tracenn.compile falls back to eager (warning once)
-    instead of treating its output as a constant (the parameters then never trained)."""
+def test_function_in_a_compiled_step_is_one_program_with_its_backward():
+    """loss.backward() traced inside a compiled step runs the Function's own backward as graph
+    nodes: one program, torch's gradients (the backward here is 2 * w * g for w * w + 0)."""
     w, compiled = _compiled_mul_add_step()
-    with pytest.warns(UserWarning, match="custom autograd.Function MulAdd is differentiated inside a compiled call"):
-        assert compiled().item() == 5.0
+    assert compiled().item() == 5.0
     assert w.tolist() == pytest.approx([0.8, 1.6])  # w - 0.1 * 2w
     assert compiled().item() == pytest.approx(0.8 ** 2 + 1.6 ** 2)
+    assert w.tolist() == pytest.approx([0.64, 1.28])
+    assert "runs eagerly" not in compiled.explain()
+
+
+def test_function_differentiated_after_a_compiled_call_runs_eagerly():
+    """Without a traced backward (autograd differentiates the call's output later), the
+    Function's backward cannot be part of the program: the call runs eagerly, gradients right."""
+    cm = tracenn.compile(lambda x: MulAdd.apply(x, x, 1.0))
+    x = tracenn.tensor([2.0, 3.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="custom autograd.Function MulAdd is differentiated inside a compiled call"):
+        y = cm(x)
+    y.sum().backward()
+    assert x.grad.tolist() == [4.0, 6.0]
 
 
 def test_function_under_no_grad_compiles():
@@ -201,9 +213,33 @@ def test_function_under_no_grad_compiles():
     assert "runs eagerly" not in cm.explain()
 
 
-@pytest.mark.xfail(strict=True, reason="tracenn/compiler/autodiff.py has no reverse rule for a custom "
-                                       "autograd.Function's hand-written backward: the call falls back to eager")
-def test_function_in_a_compiled_step_is_one_program():
-    _, compiled = _compiled_mul_add_step()
-    compiled()
-    assert "runs eagerly" not in compiled.explain()
+
+
+class _ReadsValues(tracenn.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 2 if float(x.sum()) > 0 else g * 0  # reads a value: no program can
+
+
+def test_a_custom_backward_that_reads_values_runs_the_step_eagerly():
+    w = tracenn.nn.Parameter(tracenn.tensor([1.0, 2.0]))
+    opt = tracenn.optim.SGD([w], lr=0.1)
+
+    @tracenn.compile
+    def step():
+        opt.zero_grad()
+        loss = _ReadsValues.apply(w).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    with pytest.warns(UserWarning, match="backward\\(\\) of the custom autograd.Function _ReadsValues reads tensor "
+                                         "values"):
+        assert step().item() == 6.0
+    assert w.tolist() == pytest.approx([0.8, 1.8])

@@ -12,7 +12,7 @@ import functools
 import inspect
 
 from .. import _dispatch
-from ..errors import BackwardError, UnsupportedError
+from ..errors import BackwardError
 from .grad_mode import GRAD
 from .graph import Node
 
@@ -134,12 +134,14 @@ class Function:
             args, kwargs = bound.args, {}
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         if _dispatch.TRACE[0] is not None and GRAD.enabled and any(ctx.needs_input_grad):
-            # The traced backward has no node for a hand-written backward yet: without this, the
-            # output would be a constant of the program and the inputs would get no gradient.
-            raise UnsupportedError(
-                f"the custom autograd.Function {cls.__name__} is differentiated inside a compiled call, "
-                "whose traced backward cannot run its hand-written backward yet; this call runs eagerly "
-                "instead (under no_grad it compiles).")
+            # Recorded with its backward, which a traced loss.backward() runs (compiler/autodiff.py).
+            def forward():
+                if separate_setup:
+                    out = cls.forward(*args)
+                    cls.setup_context(ctx, args, out)
+                    return out
+                return cls.forward(ctx, *args, **kwargs)
+            return _dispatch.TRACE[0].custom_function(cls, ctx, args, forward)
         prev, GRAD.enabled = GRAD.enabled, False
         try:
             if separate_setup:

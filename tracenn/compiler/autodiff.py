@@ -11,6 +11,7 @@ graph value, written back after the call like a buffer).
 """
 from __future__ import annotations
 
+from ..errors import DataDependentError, UnsupportedError
 from ..ops import OPS
 from ..ops.derived import gradient_op
 from .graph import Value
@@ -33,7 +34,14 @@ def reverse(tracer, outs, seeds) -> dict:
     for v, g in zip(outs, seeds):
         ct[v] = acc(ct.get(v), g)
     rg = tracer.rg
-    for node in reversed(list(tracer.graph.nodes)):
+    nodes = list(tracer.graph.nodes)
+    customs = sorted(tracer.customs, key=lambda c: c.position, reverse=True)
+    for i in range(len(nodes) - 1, -2, -1):
+        while customs and customs[0].position > i:  # a custom Function's forward ended after node i
+            _custom_backward(tracer, customs.pop(0), ct, acc)
+        if i < 0:
+            break
+        node = nodes[i]
         if not any(o in ct for o in node.outputs):
             continue
         if not node.op.differentiable:
@@ -57,3 +65,27 @@ def reverse(tracer, outs, seeds) -> dict:
                 ct[v] = acc(ct.get(v), next(it)._value)
     return ct
 
+
+
+def _custom_backward(tracer, call, ct, acc) -> None:
+    """A custom ``autograd.Function``'s own ``backward`` (recorded, under no_grad) where the
+    cotangents of its outputs are complete; what it returns flows into its arguments."""
+    from .._api.creation import zeros
+    from ..autograd.grad_mode import no_grad
+    from ..tensor import Tensor
+    if not any(o is not None and o in ct for o in call.outs):
+        return
+    call.reached = True
+    with no_grad():
+        gs = [Tensor._wrap(ct[o]) if o is not None and o in ct
+              else (zeros(o.shape, dtype=o.dtype) if o is not None else None) for o in call.outs]
+        try:
+            res = call.cls.backward(call.ctx, *gs)
+        except DataDependentError as e:
+            raise UnsupportedError(
+                f"the backward() of the custom autograd.Function {call.cls.__name__} reads tensor values, which "
+                f"a compiled program cannot; this call runs eagerly instead ({str(e).split(' (.item()')[0]})") from None
+    res = res if isinstance(res, tuple) else (res,)
+    for v, need, g in zip(call.ins, call.ctx.needs_input_grad, res):
+        if need and isinstance(g, Tensor) and isinstance(v, Value) and v in tracer.rg:
+            ct[v] = acc(ct.get(v), tracer.value_of(g))

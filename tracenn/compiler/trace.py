@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from .. import _dispatch
-from ..autograd.grad_mode import GRAD
+from ..autograd.grad_mode import GRAD, no_grad
 from ..errors import CompileError
 from ..ops import OPS
 from ..tensor import Tensor
@@ -66,6 +66,7 @@ class Tracer:
         self.mutated: dict = {}         # id -> (tensor, array, version, writes): outside tensors changed
         self.stopped: dict = {}         # value -> its stop_gradient value
         self.phase = "forward"          # set to "backward"/"update" by backward() and optimizer.step()
+        self.customs: list = []         # custom autograd.Function calls (see custom_function)
         # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
         self.differentiated = GRAD.enabled
 
@@ -182,6 +183,25 @@ class Tracer:
                 continue
             gt = Tensor._wrap(g)
             t.grad = gt if t.grad is None else add(t.grad, gt)
+
+    def custom_function(self, cls, ctx, args, forward):
+        """A custom ``autograd.Function`` call differentiated inside the trace: ``forward()`` runs
+        (recorded) under no_grad, and its floating outputs are fresh values that require grad; a
+        traced backward reaching them runs ``cls.backward`` there (:func:`autodiff.reverse`). The
+        trace refuses the call (the call then runs eagerly) if no traced backward does."""
+        with no_grad():
+            out = forward()
+            outs = out if isinstance(out, tuple) else (out,)
+            fresh = [o if not isinstance(o, Tensor) or not o.is_floating_point() or id(o) in ctx._non_diff
+                     else self.record(OPS["alias"], (o,), ()) for o in outs]
+        for o in fresh:
+            if o is not None and isinstance(o, Tensor) and o.is_floating_point() and id(o) not in ctx._non_diff:
+                self.rg.add(o._value)
+                o._requires_grad = True
+        ins = [self.value_of(a) if isinstance(a, Tensor) else None for a in args]
+        self.customs.append(CustomCall(len(self.graph.nodes), cls, ctx, [
+            o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins))
+        return tuple(fresh) if isinstance(out, tuple) else fresh[0]
 
     def grad(self, outs, seeds, inputs):
         """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused)."""
@@ -302,6 +322,15 @@ class Tracer:
             from .._api.math import add
             c = add(c, k)
         return Tensor._wrap(key), c
+
+
+class CustomCall:
+    """A custom ``autograd.Function`` call in the trace: where its forward ended (a node index),
+    the class and ctx, its outputs' values (None: not differentiable) and its arguments' values."""
+
+    def __init__(self, position, cls, ctx, outs, ins):
+        self.position, self.cls, self.ctx, self.outs, self.ins = position, cls, ctx, outs, ins
+        self.reached = False  # a traced backward ran its backward
 
 
 def _pre_hook_result(r, args, kwargs, with_kwargs):
@@ -493,6 +522,13 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                     del o.state[p]
         graph.deferred = list(tracer.deferred)
         _settle_module_tensors(graph, modules, attrs_before)
+        unreached = [c.cls.__name__ for c in tracer.customs if not c.reached]
+        if unreached:
+            raise UnsupportedError(
+                f"the custom autograd.Function {unreached[0]} is differentiated inside a compiled call, but "
+                "its backward() is not part of the program (the gradient is taken after the call, by "
+                "autograd); this call runs eagerly instead (a compiled training step that calls "
+                "loss.backward() inside, or the call under no_grad, compiles it).")
     finally:
         for undo in reversed(undos):
             undo()
