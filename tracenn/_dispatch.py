@@ -192,6 +192,8 @@ def host_value(v):
         c = _to_concrete(v)
         if c is not None:
             return c
+    elif FUNC[0] is not None:  # a concrete array read inside a transform: it may say so (see Frame.reading)
+        FUNC[0].reading(v)
     return v
 
 

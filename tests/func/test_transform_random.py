@@ -336,3 +336,15 @@ def test_inside_compile_with_backward():
         if fn is step:
             want = out
     np.testing.assert_allclose(out, want, rtol=1e-6)
+
+
+def test_reading_a_captured_tensor_value_is_fresh_each_call():
+    """``w.item()`` on a tensor from outside, with no op on it first, reads a concrete array while
+    the program is traced: the call runs eagerly (each call reads the current value), instead of a
+    program keeping the first value."""
+    w = tracenn.tensor(2.0)
+    f = tracenn.func.vmap(lambda x: x * w.item())
+    x = tracenn.ones(3)
+    assert f(x).tolist() == [2.0, 2.0, 2.0]
+    w.fill_(5.0)
+    assert f(x).tolist() == [5.0, 5.0, 5.0]

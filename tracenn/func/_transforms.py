@@ -61,6 +61,13 @@ class Frame:
         self.captured = None          # {id: tensor} of tensors from outside read inside (while probed)
         self.mutated = []             # (weakref to a root tensor, its value, its version) changed in place
 
+    def reading(self, value):
+        """Python code reads ``value``, a concrete array (a tensor from outside: ``w.item()``), while a
+        program is being traced: the program would keep the number it read, so the call runs
+        eagerly instead, reading it afresh each time."""
+        if _TRACING[0]:
+            raise _NotTraceable
+
     def apply(self, op, args, key):
         """``_dispatch.apply`` while a transform runs: no tape; a custom_vjp kernel on tracers."""
         vals = []
