@@ -17,7 +17,7 @@ import pytest
 import tracenn
 from helpers import to_np
 from tracenn import nn
-from tracenn.errors import CompileError, DataDependentError
+from tracenn.errors import CompileError, DataDependentError, UnsupportedError
 
 FILE = "test_errors.py"
 
@@ -259,8 +259,44 @@ def test_bad_fallback_value():
 
 
 def test_unknown_option():
-    with pytest.raises(TypeError, match=r"tracenn.compile got unexpected options \['fullgraph'\]"):
-        tracenn.compile(nn.Linear(2, 2), fullgraph=True)
+    with pytest.raises(TypeError, match=r"tracenn.compile got unexpected options \['fulgraph'\]"):
+        tracenn.compile(nn.Linear(2, 2), fulgraph=True)
+
+
+def test_torch_compile_arguments_are_accepted():
+    """Scripts pass torch.compile's arguments: they run unchanged, with torch's meanings where
+    tracenn has one (fullgraph: no eager fallback; disable: the model itself)."""
+    lin = nn.Linear(2, 2)
+    x = tracenn.randn(3, 2)
+    for kw in (dict(mode="reduce-overhead"), dict(mode="max-autotune", fullgraph=True, dynamic=False),
+               dict(backend="inductor", options={"triton.cudagraphs": False}), dict(backend="openxla")):
+        assert tracenn.allclose(tracenn.compile(lin, **kw)(x), lin(x)), kw
+    assert tracenn.compile(lin, disable=True) is lin
+    with pytest.warns(UserWarning, match=r"dynamic=True\): shapes stay static"):
+        tracenn.compile(lin, dynamic=True)
+    with pytest.raises(RuntimeError, match="Unrecognized mode=fast, should be one of: default, reduce-overhead"):
+        tracenn.compile(lin, mode="fast")
+    with pytest.raises(ValueError, match="backend='aot_eager'.*pass backend='inductor'"):
+        tracenn.compile(lin, backend="aot_eager")
+    with pytest.raises(ValueError, match="fullgraph=True .* fallback='eager'"):
+        tracenn.compile(lin, fullgraph=True, fallback="eager")
+
+
+def test_fullgraph_raises_where_the_call_would_run_eagerly():
+    class Hooked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.lin.register_full_backward_hook(lambda m, gi, go: None)
+
+        def forward(self, x):
+            return self.lin(x)
+
+    model, x = Hooked(), tracenn.randn(3, 2)
+    with pytest.warns(UserWarning, match="running Hooked eagerly"):
+        tracenn.compile(model)(x)  # (by default such a call runs eagerly)
+    with pytest.raises(UnsupportedError, match="backward hooks"):
+        tracenn.compile(model, fullgraph=True)(x)
 
 
 def test_not_callable():

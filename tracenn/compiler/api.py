@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import warnings
 from collections import OrderedDict
 from itertools import chain, repeat
 
@@ -33,7 +34,9 @@ class Built:
 
 
 def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
-            cache_size_limit: int = 8, verify_passes: bool = False, mesh=None, **options):
+            cache_size_limit: int = 8, verify_passes: bool = False, mesh=None, fullgraph: bool = False,
+            dynamic: bool | None = None, backend="inductor", mode: str | None = None, options: dict | None = None,
+            disable: bool = False, **unknown):
     """Compile a module or a function of tensors into one XLA program per input signature.
 
     ``cm = tracenn.compile(model)`` then ``cm(x)`` gives the same outputs and gradients as
@@ -66,6 +69,13 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
             their first dimension over the devices, state is replicated, and XLA adds the
             gradient all-reduce of a compiled training step.
 
+    ``torch.compile``'s own arguments are accepted, so scripts run unchanged: ``fullgraph=True``
+    makes a call that cannot be one program raise instead of running eagerly; ``mode`` (any of
+    torch's) and ``options`` change nothing (every call is one XLA program, which XLA tunes
+    itself); ``dynamic=True`` warns that shapes stay static (each new input shape compiles a
+    program, as ``dynamic=False``); ``backend`` may be ``"inductor"`` (torch's default) or
+    ``"openxla"``, both meaning tracenn's XLA program; ``disable=True`` returns ``model`` itself.
+
     Returns:
         a :class:`~tracenn.runtime.compiled.Compiled` that is called like ``model``.
 
@@ -85,13 +95,18 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
       %3: f32[2,3] = relu %2                           # 1  <doctest tracenn.compiler.api.compile[6]>:1
       return %3
     """
-    if options:
-        raise TypeError(f"tracenn.compile got unexpected options {sorted(options)}")
+    if unknown:
+        raise TypeError(f"tracenn.compile got unexpected options {sorted(unknown)}")
     if fallback not in (None, "eager"):
         raise ValueError(f"fallback must be None or 'eager', got {fallback!r}")
+    _check_torch_options(fallback, fullgraph, dynamic, backend, mode)
     if model is None:
         return functools.partial(compile, fallback=fallback, check=check, passes=passes,
-                                 cache_size_limit=cache_size_limit, verify_passes=verify_passes, mesh=mesh)
+                                 cache_size_limit=cache_size_limit, verify_passes=verify_passes, mesh=mesh,
+                                 fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
+                                 options=options, disable=disable)
+    if disable:
+        return model
     if isinstance(model, Compiled):
         return model
     from ..nn.modules.module import Module
@@ -105,7 +120,7 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
     from ..distributed import as_mesh
-    cm = Compiled(model, build, source=source, watch=watch, fallback=fallback, check=check,
+    cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh))
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
@@ -355,6 +370,27 @@ def _shared_scalars(opt) -> tuple:
 
 def _is_param(t) -> bool:
     return isinstance(t, _classes()[2])
+
+
+_TORCH_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+_BACKENDS = ("inductor", "openxla", "xla", "tracenn")
+
+
+def _check_torch_options(fallback, fullgraph, dynamic, backend, mode) -> None:
+    """torch.compile's arguments, checked as torch checks them (see :func:`compile`)."""
+    if mode not in _TORCH_MODES:
+        raise RuntimeError(f"Unrecognized mode={mode}, should be one of: "
+                           f"{', '.join(m for m in _TORCH_MODES if m)}")
+    if backend not in _BACKENDS:
+        raise ValueError(f"tracenn.compile(backend={backend!r}): tracenn compiles to one XLA program; pass "
+                         f"backend='inductor' (torch's default) or 'openxla', or leave it out")
+    if fullgraph and fallback == "eager":
+        raise ValueError("tracenn.compile: fullgraph=True asks that every call be one program, and "
+                         "fallback='eager' that some run eagerly; pass one of them")
+    if dynamic:
+        warnings.warn("tracenn.compile(dynamic=True): shapes stay static in an XLA program, so each new input "
+                      "shape compiles its own program (as dynamic=False); pad inputs to a few shapes to "
+                      "limit recompiles", UserWarning, stacklevel=3)
 
 
 def _option_inputs(group) -> list:

@@ -660,7 +660,8 @@ class Compiled:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                 name=self._name, mode=self._mode, **self._extra)
         except (DataDependentError, UnsupportedError) as e:
-            if self._fallback != "eager" and not isinstance(e, UnsupportedError):
+            if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
+                    or self._fallback == "never" and not getattr(e, "quiet", False):  # (fullgraph=True)
                 raise
             if getattr(e, "quiet", False):  # planned (GradScaler: an optimizer's first step)
                 pass
