@@ -165,7 +165,10 @@ def test_matches_pytorch(rw):
     rw.assert_runs_close(*rw.with_torch(program))
 
 
-def test_compiled_step_falls_back_to_eager_and_matches_pytorch(rw):
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "tracenn.compile.*custom autograd.Function", UserWarning)
+def test_compiled_step_is_one_program_and_matches_pytorch(rw):
+    """The custom Functions' backwards (MyReLU's ``grad[x < 0] = 0`` included) are part of the
+    compiled step's program: no call runs eagerly."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         rw.assert_runs_close(*rw.with_torch(program, compiled=True))
+    assert not [w for w in caught if "eagerly" in str(w.message)]
