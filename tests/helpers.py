@@ -40,3 +40,20 @@ def load_by_path(name, path):
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
     return sys.modules[name]
+
+
+def two_groups(lib, pb, name, kw):
+    """Optimizer ``name`` of ``lib`` (tracenn or torch) over a problem's two parameters, in two
+    param groups (the second with lr 0.02): the optimizer state-dict tests' setup."""
+    return getattr(lib.optim, name)([{"params": [pb.params[0]]}, {"params": [pb.params[1]], "lr": 0.02}], **kw)
+
+
+def state_to_lib(lib, obj):
+    """A state dict with every tensor converted to ``lib``'s tensors (via NumPy)."""
+    if hasattr(obj, "detach") and hasattr(obj, "shape"):
+        return lib.tensor(to_np(obj).copy())
+    if isinstance(obj, dict):
+        return {k: state_to_lib(lib, v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(state_to_lib(lib, v) for v in obj)
+    return obj

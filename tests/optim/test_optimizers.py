@@ -86,7 +86,7 @@ def test_param_groups_with_own_options_and_missing_grads(name, torch, problem, t
     traj_close(*runs)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "NAdam", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "NAdam", "Adagrad", "Rprop", "ASGD", "Adafactor"])
 def test_tensor_lr_and_changing_lr(name, torch, problem, traj_close):
     """A tensor lr, changed between steps in place, gives torch's trajectory."""
     runs = []

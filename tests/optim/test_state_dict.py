@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tracenn
-from helpers import to_np
+from helpers import state_to_lib as _to_lib, to_np, two_groups as _two_groups
 
 CONFIGS = [
     ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True)),
@@ -23,21 +23,6 @@ CONFIGS = [
     ("RAdam", dict(lr=0.05)),
 ]
 IDS = [c[0] for c in CONFIGS]
-
-
-def _two_groups(lib, pb, name, kw):
-    return getattr(lib.optim, name)([{"params": [pb.params[0]]}, {"params": [pb.params[1]], "lr": 0.02}], **kw)
-
-
-def _to_lib(lib, obj):
-    """A state dict with every tensor converted to ``lib``'s tensors (via NumPy)."""
-    if hasattr(obj, "detach") and hasattr(obj, "shape"):
-        return lib.tensor(to_np(obj).copy())
-    if isinstance(obj, dict):
-        return {k: _to_lib(lib, v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_lib(lib, v) for v in obj)
-    return obj
 
 
 @pytest.mark.parametrize("name, kw", CONFIGS, ids=IDS)
