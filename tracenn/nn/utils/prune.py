@@ -300,15 +300,11 @@ class L1Unstructured(_ScoredUnstructured):
         return super().apply(module, name, amount=amount, importance_scores=importance_scores)
 
 
-class RandomStructured(BasePruningMethod):
-    """Prunes ``amount`` slices (a count, or a fraction) along ``dim``, chosen at random."""
+class _Structured(BasePruningMethod):
+    """Prunes ``amount`` slices (a count, or a fraction) along ``dim``; :meth:`_kept` picks the
+    slices that stay (a boolean per slice, or their indices)."""
 
     PRUNING_TYPE = "structured"
-
-    def __init__(self, amount, dim=-1) -> None:
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-        self.dim = dim
 
     def compute_mask(self, t, default_mask):
         _validate_structured_pruning(t)
@@ -318,21 +314,30 @@ class RandomStructured(BasePruningMethod):
         _validate_pruning_amount(nparams_toprune, tensor_size)
         if nparams_toprune == 0:
             return default_mask
-        prob = _random.rand(tensor_size)
-        threshold = kthvalue(prob, k=nparams_toprune).values
-        mask = _slices_mask(t, self.dim, prob > threshold)
+        mask = _slices_mask(t, self.dim, self._kept(t, tensor_size, nparams_toprune))
         return mask * default_mask.to(dtype=mask.dtype)
+
+
+class RandomStructured(_Structured):
+    """Prunes ``amount`` slices (a count, or a fraction) along ``dim``, chosen at random."""
+
+    def __init__(self, amount, dim=-1) -> None:
+        _validate_pruning_amount_init(amount)
+        self.amount = amount
+        self.dim = dim
+
+    def _kept(self, t, tensor_size, nparams_toprune):
+        prob = _random.rand(tensor_size)
+        return prob > kthvalue(prob, k=nparams_toprune).values
 
     @classmethod
     def apply(cls, module, name, amount, dim=-1):
         return super().apply(module, name, amount=amount, dim=dim)
 
 
-class LnStructured(BasePruningMethod):
+class LnStructured(_Structured):
     """Prunes the ``amount`` slices (a count, or a fraction) along ``dim`` of smallest
     ``n``-norm (``n``: as ``tracenn.norm``'s ``p``)."""
-
-    PRUNING_TYPE = "structured"
 
     def __init__(self, amount, n, dim=-1) -> None:
         _validate_pruning_amount_init(amount)
@@ -340,18 +345,8 @@ class LnStructured(BasePruningMethod):
         self.n = n
         self.dim = dim
 
-    def compute_mask(self, t, default_mask):
-        _validate_structured_pruning(t)
-        _validate_pruning_dim(t, self.dim)
-        tensor_size = t.shape[self.dim]
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        nparams_tokeep = tensor_size - nparams_toprune
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        if nparams_toprune == 0:
-            return default_mask
-        kept = topk(_compute_norm(t, self.n, self.dim), k=nparams_tokeep, largest=True).indices
-        mask = _slices_mask(t, self.dim, kept)
-        return mask * default_mask.to(dtype=mask.dtype)
+    def _kept(self, t, tensor_size, nparams_toprune):
+        return topk(_compute_norm(t, self.n, self.dim), k=tensor_size - nparams_toprune, largest=True).indices
 
     @classmethod
     def apply(cls, module, name, amount, n, dim, importance_scores=None):
