@@ -90,9 +90,9 @@ def _first(fn, sync):
     return time.perf_counter() - t, r
 
 
-def per_sample_grads(torch):
-    tracenn.manual_seed(0)
-    model = _mlp(tnn)
+def _per_sample_setup(model):
+    """The per-sample-gradient workloads' data, ``model``'s parameters (detached) and the loss of
+    one sample through ``functional_call``."""
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((BATCH, D_IN)).astype(np.float32)
     y_np = rng.integers(0, D_OUT, BATCH)
@@ -101,6 +101,13 @@ def per_sample_grads(torch):
 
     def loss(p, a, b):
         return TF.cross_entropy(functional_call(model, p, (a.unsqueeze(0),)), b.unsqueeze(0))
+    return x_np, y_np, x, y, params, loss
+
+
+def per_sample_grads(torch):
+    tracenn.manual_seed(0)
+    model = _mlp(tnn)
+    x_np, y_np, x, y, params, loss = _per_sample_setup(model)
     f = vmap(grad(loss), in_dims=(None, 0, 0))
 
     jp = {k: jnp.asarray(_np(v)) for k, v in params.items()}
@@ -180,14 +187,7 @@ def dropout_per_sample_grads(torch):
     from tracenn.func import _transforms
     tracenn.manual_seed(0)
     model = tnn.Sequential(tnn.Linear(D_IN, HIDDEN), tnn.ReLU(), tnn.Dropout(0.5), tnn.Linear(HIDDEN, D_OUT))
-    rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((BATCH, D_IN)).astype(np.float32)
-    y_np = rng.integers(0, D_OUT, BATCH)
-    x, y = tracenn.tensor(x_np), tracenn.tensor(y_np)
-    params = {k: v.detach() for k, v in model.named_parameters()}
-
-    def loss(p, a, b):
-        return TF.cross_entropy(functional_call(model, p, (a.unsqueeze(0),)), b.unsqueeze(0))
+    x_np, y_np, x, y, params, loss = _per_sample_setup(model)
     f = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")
     eager = vmap(grad(loss), in_dims=(None, 0, 0), randomness="different")
     make = _transforms._Program.make
