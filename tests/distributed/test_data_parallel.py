@@ -58,7 +58,8 @@ SCRIPT = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def eight_devices():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"  # (and the session's)
+    env = dict(os.environ, XLA_FLAGS=flags.strip(),
                PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tracenn.__file__)),
                                            os.environ.get("PYTHONPATH", "")]))
     r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)

@@ -73,7 +73,10 @@ def test_functional_forward_and_gradient_match_torch(torch, name, kwargs):
     out, grad = _run(lambda t: getattr(F, name)(t, **kwargs), X, tracenn)
     tout, tgrad = _run(lambda t: getattr(torch.nn.functional, name)(t, **kwargs), X, torch)
     assert_close(out, tout, rtol=1e-6, atol=1e-6)
-    assert_close(grad, tgrad, rtol=1e-6, atol=1e-6)
+    # gelu-tanh's gradient has 1 - tanh(u)**2, which cancels: float32 tanh's last-bit differences
+    # (XLA's, at its different optimisation levels, against PyTorch's) reach ~1e-5 there
+    tol = 2e-5 if kwargs.get("approximate") == "tanh" else 1e-6
+    assert_close(grad, tgrad, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("name,dtype", [("gelu", "float64"), ("gelu", "bfloat16"), ("softplus", "bfloat16"),
