@@ -205,6 +205,28 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     return apply(OPS["multinomial"], (key, c, probs), (int(num_samples), bool(replacement)))
 
 
+def _standard_gamma(input, *, generator=None):
+    """``torch._standard_gamma``: one Gamma(``input``, 1) draw per element, in one dispatch.
+
+    Differentiable in ``input`` by implicit reparameterization, as torch's
+    ``_standard_gamma_grad``: ``dx/da = -(dF(x; a)/da) / f(x; a)``, ``F`` the regularized lower
+    incomplete gamma function (``tracenn.special.gammainc``, differentiated by JAX) and ``f`` the
+    density. It is attached as ``x - (F - F.detach()) / f``: the value is ``x``, the gradient the
+    above."""
+    if not input.is_floating_point():
+        raise RuntimeError(f"_standard_gamma: expected a floating-point tensor of shapes, got {input.dtype}")
+    key, c = _gen(generator)._next()
+    x = apply(OPS["standard_gamma"], (key, c, input.detach()), ())
+    if not input.requires_grad:
+        return x
+    from .autograd.grad_mode import no_grad
+    from .special import gammainc
+    cdf = gammainc(input, x)
+    with no_grad():
+        a = input.detach()
+        inv_pdf = ((1 - a) * x.log() + x + a.lgamma()).exp()
+    return x - (cdf - cdf.detach()) * inv_pdf
+
 # ---- in-place fills used as Tensor methods ------------------------------------------------------
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):

@@ -1,15 +1,8 @@
 """Gamma, Beta, Dirichlet and StudentT, as torch.distributions', with reparameterized samples.
 
-Sampling uses only tracenn's normal and uniform draws (no gamma primitive):
-
-* the value is Marsaglia & Tsang's method, vectorized: ``_CANDIDATES`` proposals per draw and the
-  first accepted one kept (each is accepted with probability > 0.95 for shape >= 1, so all
-  rejected happens with probability < 0.05**16); shapes below 1 are boosted
-  (``G(a) = G(a + 1) U^(1/a)``), as torch's sampler does.
-* the gradient is implicit reparameterization, as torch's ``_standard_gamma_grad``:
-  ``dx/da = -(dF(x; a)/da) / f(x; a)`` with ``F`` the regularized incomplete gamma function
-  (``tracenn.special.gammainc``, differentiated by JAX). It is attached as
-  ``x + (F - F.detach()) * (-1/f)``, whose value is ``x`` and whose gradient is the above.
+Sampling is ``tracenn._standard_gamma`` (torch's ``_standard_gamma``): one primitive draws the
+value (Marsaglia & Tsang's method, vectorized: ``tracenn/ops/random.py``), and the gradient is
+implicit reparameterization, as torch's ``_standard_gamma_grad`` (``tracenn/random.py``).
 
 Beta and Dirichlet normalize gamma draws; StudentT divides a normal draw by a chi-square one.
 """
@@ -19,44 +12,13 @@ import math
 
 import jax.numpy as jnp
 
-from ..autograd.grad_mode import no_grad
+from ..random import _standard_gamma
 from ..size import Size
 from . import constraints
 from ._dists import broadcast_all
 from .distribution import Distribution
 
 __all__ = ["Gamma", "Beta", "Dirichlet", "StudentT", "Chi2"]
-
-_CANDIDATES = 16
-
-
-def _standard_gamma(concentration):
-    """Gamma(concentration, 1) draws of ``concentration``'s shape, differentiable in it."""
-    import tracenn
-    tiny = float(jnp.finfo(concentration._value.dtype).tiny)
-    a = concentration.detach()
-    with no_grad():
-        boosted = tracenn.where(a < 1, a + 1, a)
-        d = boosted - 1.0 / 3
-        c = (9 * d).rsqrt()
-        shape = (_CANDIDATES,) + tuple(a.shape)
-        z = tracenn.randn(shape, dtype=a.dtype, device=a.device)
-        u = tracenn.rand(shape, dtype=a.dtype, device=a.device)
-        t = 1 + c * z
-        v = t.clamp(min=tiny) ** 3
-        accept = (t > 0) & (u.clamp(min=tiny).log() < 0.5 * z * z + d - d * v + d * v.log())
-        first = accept.to(tracenn.int64).argmax(0, keepdim=True)  # the first accepted proposal
-        x = (d * v).gather(0, first).squeeze(0)
-        u_boost = tracenn.rand(tuple(a.shape), dtype=a.dtype, device=a.device).clamp(min=tiny)
-        log_x = x.log() + tracenn.where(a < 1, u_boost.log() / a, 0.0)
-        x = log_x.exp().clamp(min=tiny)
-    if not concentration.requires_grad:
-        return x
-    cdf = tracenn.special.gammainc(concentration, x)
-    with no_grad():
-        log_pdf = (a - 1) * x.log() - x - a.lgamma()
-        inv_pdf = (-log_pdf).exp()
-    return x - (cdf - cdf.detach()) * inv_pdf
 
 
 class Gamma(Distribution):

@@ -51,3 +51,33 @@ def _multinomial(key, counter, probs, *, n, replacement):
     # Without replacement: Gumbel top-k.
     g = jax.random.gumbel(k, probs.shape, probs.dtype)
     return jax.lax.top_k(logits + g, n)[1].astype(jnp.int64)
+
+
+# Marsaglia & Tsang proposals drawn per gamma sample; the first accepted one is kept. Each is
+# accepted with probability > 0.95 (shape >= 1), so all are rejected with probability < 0.05**16.
+GAMMA_CANDIDATES = 16
+
+
+@register("standard_gamma", differentiable=False)
+def _standard_gamma(key, counter, alpha):
+    """Gamma(alpha, 1) draws of ``alpha``'s shape: Marsaglia & Tsang's method, vectorized over
+    ``GAMMA_CANDIDATES`` proposals, with shapes below 1 boosted (``G(a) = G(a + 1) U^(1/a)``) as
+    torch's sampler does. Half-precision shapes sample in float32."""
+    dtype = alpha.dtype
+    a = alpha.astype(jnp.float32) if dtype in (jnp.bfloat16, jnp.float16) else alpha
+    tiny = jnp.finfo(a.dtype).tiny
+    kz, ku, kb = jax.random.split(_k(key, counter), 3)
+    boosted = jnp.where(a < 1, a + 1, a)
+    d = boosted - 1.0 / 3
+    c = jax.lax.rsqrt(9 * d)
+    shape = (GAMMA_CANDIDATES,) + a.shape
+    z = jax.random.normal(kz, shape, a.dtype)
+    u = jnp.maximum(jax.random.uniform(ku, shape, a.dtype), tiny)
+    t = 1 + c * z
+    v = jnp.maximum(t, tiny) ** 3
+    accept = (t > 0) & (jnp.log(u) < 0.5 * z * z + d - d * v + d * jnp.log(v))
+    first = jnp.argmax(accept, axis=0)  # the first accepted proposal
+    x = jnp.take_along_axis(d * v, first[None], axis=0)[0]
+    u_boost = jnp.maximum(jax.random.uniform(kb, a.shape, a.dtype), tiny)
+    log_x = jnp.log(x) + jnp.where(a < 1, jnp.log(u_boost) / a, 0)
+    return jnp.maximum(jnp.exp(log_x), tiny).astype(dtype)
