@@ -51,6 +51,7 @@ class _FunctionOp:
 
     def __init__(self, cls, nout):
         self.name = cls.__name__
+        self.backward_name = f"{cls.__name__}Backward"  # torch's node name: no "0", unlike its own ops'
         self.cls = cls
         self.nout = nout
 

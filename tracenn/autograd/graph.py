@@ -55,7 +55,7 @@ class Node:
 
     def name(self) -> str:
         n = self.op.name
-        return _TORCH_NAMES.get(n) or f"{_camel(n)}Backward0"
+        return getattr(self.op, "backward_name", None) or _TORCH_NAMES.get(n) or f"{_camel(n)}Backward0"
 
     @property
     def next_functions(self):
@@ -80,7 +80,8 @@ class Node:
         return _Handle(lst, fn)
 
     def __repr__(self):
-        return f"<{self.name()} object at {hex(id(self))}>"
+        where = "tracenn.autograd.function." if hasattr(self.op, "backward_name") else ""  # as torch's
+        return f"<{where}{self.name()} object at {hex(id(self))}>"
 
 
 class AccumulateGrad:
