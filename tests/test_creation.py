@@ -128,6 +128,25 @@ def test_legacy_typed_constructor_errors(lib):
         lib.FloatTensor(2, 3.0)
 
 
+def test_legacy_cuda_types(lib):
+    """``torch.cuda.FloatTensor`` and the rest: types of CUDA tensors (a CPU tensor is none of them), and
+    constructors that need a GPU: without one, a TypeError saying the type is not available."""
+    x = lib.zeros(2)
+    assert [getattr(lib.cuda, n).dtype for n in LEGACY_NAMES] == [getattr(lib, n).dtype for n in LEGACY_NAMES]
+    assert repr(lib.cuda.FloatTensor) == f"<class '{lib.__name__}.cuda.FloatTensor'>"
+    assert not isinstance(x, lib.cuda.FloatTensor) and lib.cuda.LongTensor.is_cuda and not lib.LongTensor.is_cuda
+    assert x.type(lib.DoubleTensor).dtype == lib.float64
+    if lib.cuda.is_available():
+        y = lib.cuda.FloatTensor([1.0, 2.0])
+        assert y.device.type == "cuda" and isinstance(y, lib.cuda.FloatTensor) and y.type() == "torch.cuda.FloatTensor"
+        assert x.type(lib.cuda.FloatTensor).device.type == "cuda" and y.type(lib.FloatTensor).device.type == "cpu"
+    else:
+        with pytest.raises(TypeError, match="type .*cuda.FloatTensor not available"):
+            lib.cuda.FloatTensor([1.0, 2.0])
+    with pytest.raises(AttributeError):
+        lib.cuda.NoSuchTensor  # noqa: B018
+
+
 def test_tensor_new(lib):
     x = lib.zeros(2, dtype=lib.int32)
     assert x.new(2, 3).shape == (2, 3) and x.new(2, 3).dtype == lib.int32

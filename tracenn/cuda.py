@@ -38,3 +38,12 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+def __getattr__(name):
+    """torch's legacy CUDA tensor types: ``tracenn.cuda.FloatTensor`` and the rest."""
+    from ._api.legacy import CUDA_LEGACY_TYPES
+    try:
+        return CUDA_LEGACY_TYPES[name]
+    except KeyError:
+        raise AttributeError(f"module 'tracenn.cuda' has no attribute {name!r}") from None

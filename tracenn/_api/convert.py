@@ -57,8 +57,11 @@ def to(self, *args, **kwargs):
 def type(self, dtype=None, non_blocking=False, **kwargs):
     """With no argument, torch's type string ('torch.FloatTensor'); else a cast."""
     if dtype is None:
-        return _dt.TYPE_NAMES[self.dtype]
-    return to(self, _dt.as_dtype(getattr(dtype, "dtype", dtype)))  # a legacy type: tracenn.LongTensor
+        name = _dt.TYPE_NAMES[self.dtype]
+        return name.replace("torch.", "torch.cuda.") if self.device.type == "cuda" else name
+    if hasattr(dtype, "device_type"):  # a legacy type (tracenn.LongTensor, tracenn.cuda.FloatTensor): its device too
+        return to(self, dtype.device_type, dtype.dtype)
+    return to(self, _dt.as_dtype(dtype))
 
 
 def type_as(self, other):

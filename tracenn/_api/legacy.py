@@ -16,7 +16,7 @@ from ..size import Size
 from ..tensor import Tensor
 from . import creation as _creation
 
-__all__ = ["legacy_new", "tensortype", "LEGACY_TYPES"]
+__all__ = ["legacy_new", "tensortype", "LEGACY_TYPES", "CUDA_LEGACY_TYPES"]
 
 
 def legacy_new(dtype: _dt.dtype, device, args: tuple, name: str = "new") -> Tensor:
@@ -61,17 +61,30 @@ class tensortype(type):
     """
 
     def __instancecheck__(cls, obj) -> bool:
-        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == "cpu"
+        return isinstance(obj, Tensor) and obj.dtype is cls.dtype and obj.device.type == cls.device_type
 
     def __call__(cls, *args, device=None):
+        if cls.is_cuda:
+            from .. import cuda
+            if not cuda.is_available():
+                raise TypeError(f"type tracenn.cuda.{cls.__name__} not available: JAX sees no GPU. Use "
+                                f"tracenn.{cls.__name__}, or tracenn.tensor(..., device='cuda') on a machine with one")
+            device = "cuda" if device is None else device
         return legacy_new(cls.dtype, device, args, name=cls.__name__)
 
 
-def _legacy_type(dtype: _dt.dtype) -> tensortype:
+def _legacy_type(dtype: _dt.dtype, device_type: str) -> tensortype:
     name = _dt.TYPE_NAMES[dtype].split(".")[-1]
-    return tensortype(name, (), {"dtype": dtype, "is_cuda": False, "is_sparse": False, "__module__": "tracenn",
-                                 "__doc__": f"Legacy constructor and ``isinstance`` type of CPU {dtype} tensors."})
+    where = "CUDA" if device_type == "cuda" else "CPU"
+    return tensortype(name, (), {"dtype": dtype, "device_type": device_type, "is_cuda": device_type == "cuda",
+                                 "is_sparse": False, "__module__": "tracenn.cuda" if device_type == "cuda" else "tracenn",
+                                 "__doc__": f"Legacy constructor and ``isinstance`` type of {where} {dtype} tensors."})
 
 
-# torch's set: every dtype in TYPE_NAMES but the complex ones.
-LEGACY_TYPES = {t.__name__: t for t in (_legacy_type(d) for d in _dt.TYPE_NAMES if not d.is_complex)}
+def _legacy_types(device_type: str) -> dict:
+    """torch's set: every dtype in TYPE_NAMES but the complex ones."""
+    return {t.__name__: t for t in (_legacy_type(d, device_type) for d in _dt.TYPE_NAMES if not d.is_complex)}
+
+
+LEGACY_TYPES = _legacy_types("cpu")
+CUDA_LEGACY_TYPES = _legacy_types("cuda")  # tracenn.cuda.FloatTensor, ...
