@@ -318,6 +318,28 @@ def test_inside_compile_one_node_fresh_each_call_and_equal_to_eager():
     assert len(cf._entries) == 1
 
 
+def test_vjp_pullback_inside_compile_uses_the_forwards_masks():
+    """A vjp taken inside tracenn.compile: the pullback node takes the forward's rng inputs, so the
+    gradient masks are the output's (it drew fresh ones before), each call draws new ones, and
+    compiled equals eager under one seed, generator counter included."""
+    def f(x):
+        out, back = vjp(lambda a: F.dropout(a, 0.5) * 3, x)
+        return out, back(tracenn.ones_like(out))[0]
+
+    x, cf = tracenn.ones(64), tracenn.compile(f)
+    tracenn.manual_seed(5)
+    eager = [to_np(t) for t in f(x)] + [_counter()]
+    tracenn.manual_seed(5)
+    out, g = cf(x)
+    np.testing.assert_array_equal(to_np(g), to_np(out))
+    np.testing.assert_array_equal(to_np(out), eager[0])
+    np.testing.assert_array_equal(to_np(g), eager[1])
+    assert _counter() == eager[2]
+    out2, g2 = cf(x)
+    np.testing.assert_array_equal(to_np(g2), to_np(out2))
+    assert not np.array_equal(to_np(out2), to_np(out))
+
+
 def test_inside_compile_with_backward():
     """The node's backward recomputes it from the same rng inputs: the gradient follows the masks."""
     w = tracenn.ones(6, requires_grad=True)

@@ -204,7 +204,7 @@ def vjp(func, *primals, has_aux=False):
             first.setdefault("rng", (list(draws.gens), rng_args(draws.gens)))
         return out, aux
     compiling = _dispatch.TRACE[0] is not None  # (then the pullback is recorded again when called)
-    out, aux = _run("vjp", fn, flat, func=func)
+    out, aux = _run("vjp", fn, flat, func=func, same_draws=first)
     out_tree = jax.tree_util.tree_structure(_ordered(out))
 
     def vjp_fn(cotangents):
@@ -225,7 +225,7 @@ def vjp(func, *primals, has_aux=False):
                 with _drawing(_Draws(*first["rng"])) if "rng" in first else contextlib.nullcontext():
                     _, pull, _ = jax.vjp(f, *_unflat(arrays[:n], parts), has_aux=True)
                 return tuple(conj_tree(pull(conj_tree(jax.tree_util.tree_unflatten(out_tree, arrays[n:])))))
-            return _run("vjp", again, flat + cts)
+            return _run("vjp", again, flat + cts, same_draws=first)  # (compiling: the forward's rng inputs)
         ct = conj_tree(jax.tree_util.tree_unflatten(out_tree, _arrays(cts)))
         return _tensors(tuple(conj_tree(first["pull"](ct))))
 

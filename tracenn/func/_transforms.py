@@ -301,7 +301,7 @@ def _pullback(pull, cts):  # (torch's cotangents are the conjugates of JAX's: se
 _JIT_PULLBACK = jax.jit(_pullback)
 
 
-def _run(name, fn, tensors, cache=None, key=None, func=None):
+def _run(name, fn, tensors, cache=None, key=None, func=None, same_draws=None):
     """``fn(arrays)`` (a JAX function of the arrays of ``tensors``) as a call on the tape.
 
     Returns the output tree with tensors at the leaves. With grad mode on, tensors needing grad
@@ -312,9 +312,9 @@ def _run(name, fn, tensors, cache=None, key=None, func=None):
     on: see :func:`_call_key`), the call runs as jitted programs (:class:`_Program`), traced once
     per key, its random draws taken from program arguments (:mod:`._random`); without, or when
     the function cannot be traced once for all calls (it reads values), it runs eagerly, op by op,
-    under JAX's transform."""
+    under JAX's transform. ``same_draws``: see :func:`_record`."""
     if _dispatch.TRACE[0] is not None:
-        return _record(name, fn, tensors, func)
+        return _record(name, fn, tensors, func, same_draws)
     arrays = [t._value if t._base is None else t._sync() for t in tensors]
     if _dispatch.FUNC[0] is not None:  # inside another transform: that one differentiates, and reports
         return _tensors(fn(arrays))
@@ -395,7 +395,7 @@ def _eager(fn, tensors, arrays):
     return _on_tape(tree, leaves, floats, fouts, pull, _pullback, caps + [tensors[i] for i in d_in])
 
 
-def _record(name, fn, tensors, func=None):
+def _record(name, fn, tensors, func=None, same_draws=None):
     """While ``tracenn.compile`` traces: the transformed call as one graph node,
     ``func_transform[fn=vmap(f)]``, whose inputs are the tensors the user's function reads from
     outside (parameters: graph state), the key and first counter of each generator it draws from
@@ -404,7 +404,10 @@ def _record(name, fn, tensors, func=None):
 
     The function runs once here, abstractly (``jax.eval_shape``, the compile trace paused), to
     find them and the output types; the program runs it again when it is lowered. A function that
-    reads values cannot be one program: that call runs eagerly."""
+    reads values cannot be one program: that call runs eagerly.
+
+    ``same_draws`` (a dict; vjp's pullback): the first node recorded with it keeps its rng inputs
+    there, and later ones take those instead of fresh ones, so they draw the same numbers."""
     from ..errors import UnsupportedError
     from ..ops.derived import TRANSFORM
     tracer = _dispatch.TRACE[0]
@@ -426,7 +429,12 @@ def _record(name, fn, tensors, func=None):
         _PROBE[0], _TRACING[0], _STAND_INS[0] = None, False, None
     leaves, tree = jax.tree_util.tree_flatten(shapes)
     caps = list(seen.values())
-    rng = [t for gen, n in zip(draws.gens, draws.counts) for t in tracer.rng(gen, n)]
+    if same_draws is not None and "traced" in same_draws and same_draws["traced"][0] == draws.gens:
+        rng = same_draws["traced"][1]
+    else:
+        rng = [t for gen, n in zip(draws.gens, draws.counts) for t in tracer.rng(gen, n)]
+        if same_draws is not None:
+            same_draws["traced"] = (list(draws.gens), rng)
     what = getattr(func, "__name__", type(func).__name__) if func is not None else "f"
     spec = _Lowered(f"{name}({what})", fn, caps, draws.gens, leaves)
     outs = tracer.record(TRANSFORM, caps + rng + list(tensors), (spec,))
