@@ -182,6 +182,11 @@ try:  # (JAX's own test for a tracer that carries its value; absent, such values
     from jax._src.core import to_concrete_value as _to_concrete
 except ImportError:  # pragma: no cover
     _to_concrete = None
+try:  # (vmap's tracer and its "no batch dimension" mark: None in JAX 0.10, a sentinel before)
+    from jax._src.interpreters import batching as _batching
+    _BatchTracer, _NOT_MAPPED = _batching.BatchTracer, getattr(_batching, "not_mapped", None)
+except (ImportError, AttributeError):  # pragma: no cover
+    _BatchTracer, _NOT_MAPPED = (), None
 
 
 def host_value(v):
@@ -189,6 +194,10 @@ def host_value(v):
     which runs on values as torch.func.grad does) gives that value; other tracers stay as they are
     (reading them fails, and the transform reports where)."""
     if isinstance(v, jax.core.Tracer) and _to_concrete is not None:
+        # vmap's tracer of a value with no batch dimension (computed inside vmap from tensors from
+        # outside only, as `scale * 2`) holds that value
+        while isinstance(v, _BatchTracer) and v.batch_dim is _NOT_MAPPED:
+            v = v.val
         c = _to_concrete(v)
         if c is not None:
             return c
