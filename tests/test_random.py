@@ -1,4 +1,6 @@
 """The generator: seeding reproduces streams, draws differ call to call, distributions are right."""
+import math
+
 import numpy as np
 import pytest
 
@@ -133,3 +135,147 @@ def test_standard_gamma_compiled_draws_what_eager_draws():
     assert f(a).tolist() == eager
     assert f(a).tolist() != eager
     assert "standard_gamma" in str(f.graph)
+
+
+def _moments_match(samples, mean, var):
+    """Sample mean within 5 standard errors of ``mean``, sample variance within 10% of ``var``."""
+    s = np.asarray(samples, dtype=np.float64)
+    mean, var = np.asarray(mean, dtype=np.float64), np.asarray(var, dtype=np.float64)
+    assert np.all(np.abs(s.mean(0) - mean) <= 5 * np.sqrt(var / len(s)) + 1e-9), (s.mean(0), mean)
+    np.testing.assert_allclose(s.var(0), var, rtol=0.1, atol=1e-9)
+
+
+def _frequencies_match(samples, pmf):
+    """The share of each value k = 0, 1, ... within 5 standard errors of ``pmf[k]``."""
+    s = np.asarray(samples).ravel()
+    freq = np.array([(s == k).mean() for k in range(len(pmf))])
+    assert np.all(np.abs(freq - pmf) <= 5 * np.sqrt(pmf * (1 - pmf) / len(s)) + 1e-9), (freq, pmf)
+
+
+def test_poisson_moments_frequencies_and_dtypes():
+    """One Poisson(rate) count per element, as floats of the rate's dtype: mean and variance are the
+    rate (small rates: Knuth's method, large: rejection), and small counts come at the pmf's rates."""
+    rate = tracenn.tensor([0.0, 0.3, 4.0, 25.0, 1e4])
+    s = tracenn.poisson(rate.expand(20000, 5))
+    assert s.shape == (20000, 5) and s.dtype is tracenn.float32
+    s = s.numpy()
+    assert (s >= 0).all() and (s == np.round(s)).all() and (s[:, 0] == 0).all()
+    _moments_match(s, rate.numpy(), rate.numpy())
+    pmf = np.array([math.exp(-1.5) * 1.5 ** k / math.factorial(k) for k in range(6)])
+    _frequencies_match(tracenn.poisson(tracenn.full((20000,), 1.5)).numpy(), pmf)
+    for dtype in (tracenn.float64, tracenn.float16, tracenn.bfloat16):
+        x = tracenn.poisson(tracenn.tensor([2.0, 40.0], dtype=dtype).expand(4000, 2))
+        assert x.dtype is dtype
+        _moments_match(x.double().numpy(), [2.0, 40.0], [2.0, 40.0])
+    assert tracenn.poisson(tracenn.tensor(3.0)).shape == ()
+    assert tracenn.poisson(tracenn.tensor([math.inf])).tolist() == [math.inf]
+
+
+def test_poisson_seed_generator_and_fresh_draws():
+    rate = tracenn.tensor([0.5, 3.0, 50.0] * 4)
+    tracenn.manual_seed(4)
+    first = tracenn.poisson(rate).tolist()
+    tracenn.manual_seed(4)
+    assert tracenn.poisson(rate).tolist() == first
+    assert tracenn.poisson(rate).tolist() != first
+    g1, g2 = tracenn.Generator().manual_seed(7), tracenn.Generator().manual_seed(7)
+    assert tracenn.poisson(rate, generator=g1).tolist() == tracenn.poisson(rate, g2).tolist()
+
+
+def test_poisson_errors():
+    with pytest.raises(RuntimeError, match="invalid Poisson rate, expected rate to be non-negative, got -1.0"):
+        tracenn.poisson(tracenn.tensor([2.0, -1.0]))
+    with pytest.raises(RuntimeError, match="non-negative, got nan"):
+        tracenn.poisson(tracenn.tensor([math.nan]))
+    with pytest.raises(NotImplementedError, match="not implemented for 'Long'.*rate.float()"):
+        tracenn.poisson(tracenn.tensor([1, 2]))
+    with pytest.raises(TypeError, match=r"poisson\(\): argument 'input' \(position 1\) must be Tensor, not float"):
+        tracenn.poisson(2.0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda M: M.poisson(M.tensor([-1.0, 2.0])),
+    lambda M: M.poisson(M.tensor([math.nan])),
+    lambda M: M.poisson(M.tensor([1, 2])),
+    lambda M: M.poisson(M.tensor([True])),
+    lambda M: M.poisson(2.0),
+    lambda M: M.binomial(M.tensor([5, 10]), M.tensor([0.5, 0.3])),
+    lambda M: M.binomial(M.tensor([5.0, 10.0]), M.tensor([0.5, 0.3], dtype=M.float64)),
+    lambda M: M.binomial(M.tensor([5.0, 10.0]), 0.5),
+    lambda M: M.binomial(M.tensor([5.0, 10.0, 3.0]), M.tensor([0.5, 0.3])),  # (message: numpy's words)
+])
+def test_poisson_binomial_errors_match_torch(torch, make):
+    """torch's exception type (or a subclass of it), and its message as the start of ours."""
+    with pytest.raises(Exception) as ours:
+        make(tracenn)
+    with pytest.raises(Exception) as theirs:
+        make(torch)
+    assert isinstance(ours.value, type(theirs.value)), (ours.value, theirs.value)
+    if "size of tensor a" not in str(theirs.value):
+        assert str(ours.value).startswith(str(theirs.value).split("\n")[0]), (ours.value, theirs.value)
+
+
+def test_binomial_moments_frequencies_and_broadcasting():
+    """Successes in ``count`` trials: mean ``n p``, variance ``n p (1 - p)``, over counts that take
+    the inversion sampler (n p <= 10) and BTRS (above), with p above 1/2 (drawn as failures)."""
+    n = tracenn.tensor([0.0, 5.0, 20.0, 100.0, 1e6, 40.0])
+    p = tracenn.tensor([0.3, 0.3, 0.9, 0.5, 0.01, 0.75])
+    s = tracenn.binomial(n.expand(20000, 6), p.expand(20000, 6))
+    assert s.shape == (20000, 6) and s.dtype is tracenn.float32
+    s = s.numpy()
+    assert (s >= 0).all() and (s <= n.numpy()).all() and (s == np.round(s)).all()
+    _moments_match(s, (n * p).numpy(), (n * p * (1 - p)).numpy())
+    pmf = np.array([math.comb(6, k) * 0.3 ** k * 0.7 ** (6 - k) for k in range(7)])
+    _frequencies_match(tracenn.binomial(tracenn.full((20000,), 6.0), tracenn.full((20000,), 0.3)).numpy(), pmf)
+    assert tracenn.binomial(tracenn.tensor([[5.0], [10.0]]), tracenn.tensor([0.5, 0.3])).shape == (2, 2)
+    assert tracenn.binomial(tracenn.tensor(5.0), tracenn.tensor(0.5)).shape == ()
+    for dtype in (tracenn.float64, tracenn.float16, tracenn.bfloat16):
+        x = tracenn.binomial(tracenn.full((4000,), 30.0, dtype=dtype), tracenn.full((4000,), 0.25, dtype=dtype))
+        assert x.dtype is dtype
+        _moments_match(x.double().numpy(), 7.5, 30 * 0.25 * 0.75)
+
+
+def test_binomial_edge_values_as_torch():
+    """torch's sampler: probabilities outside [0, 1] act as clamped, a negative count draws 0, an
+    infinite count or a NaN probability draws NaN, a fractional count at most its floor."""
+    count = tracenn.tensor([5.0, 10.0, 5.0, 10.0, -5.0, math.inf, 5.0, 5.5])
+    prob = tracenn.tensor([1.0, 0.0, 1.5, -0.5, 0.5, 0.5, math.nan, 1.0])
+    out = tracenn.binomial(count, prob).tolist()
+    assert out[:5] == [5.0, 0.0, 5.0, 0.0, 0.0] and math.isnan(out[5]) and math.isnan(out[6]) and out[7] == 5.0
+
+
+def test_binomial_seed_generator_and_fresh_draws():
+    n, p = tracenn.tensor([3.0, 30.0, 300.0] * 4), tracenn.tensor([0.2, 0.5, 0.7] * 4)
+    tracenn.manual_seed(4)
+    first = tracenn.binomial(n, p).tolist()
+    tracenn.manual_seed(4)
+    assert tracenn.binomial(n, p).tolist() == first
+    assert tracenn.binomial(n, p).tolist() != first
+    g1, g2 = tracenn.Generator().manual_seed(7), tracenn.Generator().manual_seed(7)
+    assert tracenn.binomial(n, p, generator=g1).tolist() == tracenn.binomial(n, p, g2).tolist()
+
+
+def test_binomial_errors():
+    with pytest.raises(ValueError, match="binomial only supports floating-point dtypes for count, got: Long"):
+        tracenn.binomial(tracenn.tensor([5, 10]), tracenn.tensor([0.5, 0.3]))
+    with pytest.raises(RuntimeError, match="Found dtype Double but expected Float.*prob.to"):
+        tracenn.binomial(tracenn.tensor([5.0]), tracenn.tensor([0.5], dtype=tracenn.float64))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        tracenn.binomial(tracenn.tensor([5.0, 10.0, 3.0]), tracenn.tensor([0.5, 0.3]))
+    with pytest.raises(TypeError, match=r"binomial\(\): argument 'prob' \(position 2\) must be Tensor, not float"):
+        tracenn.binomial(tracenn.tensor([5.0]), 0.5)
+
+
+def test_poisson_binomial_compiled_draw_what_eager_draws():
+    """Inside tracenn.compile each draw is one node; under one seed it equals the eager draw, each
+    call draws afresh, and a negative rate (not readable there) draws NaN instead of raising."""
+    rate, n, p = tracenn.tensor([0.5, 4.0, 60.0]), tracenn.tensor([3.0, 20.0, 500.0]), tracenn.tensor([0.2, 0.5, 0.8])
+    f = tracenn.compile(lambda r, n, p: tracenn.poisson(r) + 1000 * tracenn.binomial(n, p))
+    tracenn.manual_seed(1)
+    eager = (tracenn.poisson(rate) + 1000 * tracenn.binomial(n, p)).tolist()
+    tracenn.manual_seed(1)
+    assert f(rate, n, p).tolist() == eager
+    assert f(rate, n, p).tolist() != eager
+    assert "poisson" in str(f.graph) and "binomial" in str(f.graph)
+    nan = tracenn.compile(lambda r: tracenn.poisson(r))(tracenn.tensor([-1.0, 2.0])).tolist()
+    assert math.isnan(nan[0]) and nan[1] >= 0

@@ -65,8 +65,9 @@ from ._api.linalg import (  # noqa: E402,F401
     addmm, addmv, baddbmm, bmm, conv1d, conv2d, conv3d, dot, einsum, ger, inner, matmul, mm, mv, outer,
     tensordot)
 from .random import (  # noqa: E402,F401
-    Generator, bernoulli, default_generator, get_rng_state, initial_seed, manual_seed, multinomial, normal,
-    rand, rand_like, randint, randint_like, randn, randn_like, randperm, seed, set_rng_state, _standard_gamma)
+    Generator, bernoulli, binomial, default_generator, get_rng_state, initial_seed, manual_seed, multinomial,
+    normal, poisson, rand, rand_like, randint, randint_like, randn, randn_like, randperm, seed, set_rng_state,
+    _standard_gamma)
 from .autograd import (  # noqa: E402,F401
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled)
 from . import accelerator, autograd, cpu, cuda  # noqa: E402,F401

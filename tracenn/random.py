@@ -15,7 +15,9 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import _dispatch
+from ._api._common import value_of
 from ._dispatch import apply
+from .errors import DtypeError
 from .ops import OPS
 from .tensor import Tensor
 
@@ -226,6 +228,88 @@ def _standard_gamma(input, *, generator=None):
         a = input.detach()
         inv_pdf = ((1 - a) * x.log() + x + a.lgamma()).exp()
     return x - (cdf - cdf.detach()) * inv_pdf
+
+
+def _torch_name(t):
+    from ._api.math import _torch_name
+    return _torch_name(t._value.dtype)
+
+
+def _tensor_arg(fn, arg, pos, x):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}; "
+                        f"wrap the number, e.g. tracenn.tensor({x!r})")
+
+
+def poisson(input, generator=None):
+    """``torch.poisson``: one Poisson(``input``) count per element, in one dispatch.
+
+    Args:
+        input: the rates, a floating-point tensor with no negative (or NaN) values.
+        generator: the Generator to draw from (default: the global one).
+
+    Returns:
+        The counts as floats of ``input``'s dtype and shape. Half-precision rates sample in float32.
+
+    >>> import tracenn
+    >>> tracenn.poisson(tracenn.tensor([0.0, 0.0]))
+    tensor([0., 0.])
+    """
+    _tensor_arg("poisson", "input", 1, input)
+    return _poisson(input, tuple(input.shape), generator)
+
+
+def _poisson(rate, shape, generator=None):
+    """``poisson`` of ``rate`` broadcast to ``shape`` inside the same kernel (Poisson.sample's
+    draw). Negative or NaN rates raise torch's error where values can be read (eagerly: one host
+    read of the rates); in a compiled program they draw NaN."""
+    if not rate.is_floating_point():
+        raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{_torch_name(rate)}': rates must be "
+                                  "floating-point, e.g. rate.float()")
+    v = value_of(rate)
+    if not _dispatch.abstract(v):
+        bad = ~(np.asarray(v) >= 0)
+        if bad.any():
+            raise RuntimeError("invalid Poisson rate, expected rate to be non-negative, got "
+                               f"{np.asarray(v)[bad].flat[0]}")
+    key, c = _gen(generator)._next()
+    return apply(OPS["poisson"], (key, c, rate), (shape,))
+
+
+def binomial(count, prob, generator=None):
+    """``torch.binomial``: one Binomial(``count``, ``prob``) draw (successes in ``count`` trials of
+    success probability ``prob``) per element of their broadcast shape, in one dispatch.
+
+    Args:
+        count: the numbers of trials, a floating-point tensor.
+        prob: the success probabilities, a tensor of ``count``'s dtype (values outside [0, 1] act
+            as clamped into it, as torch's sampler).
+        generator: the Generator to draw from (default: the global one).
+
+    Returns:
+        The counts as floats of ``count``'s dtype. Half precision samples in float32 (torch's CUDA
+        kernel takes half precision, its CPU kernel does not).
+
+    >>> import tracenn
+    >>> tracenn.binomial(tracenn.tensor([5.0, 3.0]), tracenn.tensor([1.0, 0.0]))
+    tensor([5., 0.])
+    """
+    _tensor_arg("binomial", "count", 1, count)
+    _tensor_arg("binomial", "prob", 2, prob)
+    from ._api.shape import broadcast_shapes
+    return _binomial(count, prob, tuple(broadcast_shapes(count.shape, prob.shape)), generator)
+
+
+def _binomial(count, prob, shape, generator=None):
+    """``binomial`` with both broadcast to ``shape`` inside the same kernel (Binomial.sample's draw)."""
+    if not count.is_floating_point():
+        raise ValueError(f"binomial only supports floating-point dtypes for count, got: {_torch_name(count)}; "
+                         "convert first, e.g. count.float()")
+    if prob.dtype != count.dtype:
+        raise DtypeError(f"Found dtype {_torch_name(prob)} but expected {_torch_name(count)}: binomial's prob "
+                         "must have count's dtype, e.g. prob.to(count.dtype)")
+    key, c = _gen(generator)._next()
+    return apply(OPS["binomial"], (key, c, count, prob), (shape,))
 
 # ---- in-place fills used as Tensor methods ------------------------------------------------------
 

@@ -98,6 +98,7 @@ def _api_calls():
     yield lambda: (T.rand(2, 3), T.randint(0, 5, (3,)), T.randperm(4), T.normal(0.0, 1.0, (2,)))
     yield lambda: (T.bernoulli(T.full((3,), 0.5)), T.multinomial(T.tensor([0.2, 0.8]), 2, True))
     yield lambda: T._standard_gamma(T.tensor([0.5, 2.0]))
+    yield lambda: (T.poisson(T.tensor([0.5, 20.0])), T.binomial(T.tensor([4.0, 50.0]), T.tensor([0.3, 0.6])))
     yield lambda: (T.t(T.zeros(3)), T.max(x, 1))                # alias (a 1-d t() is a view), max_dim
     yield lambda: x[0].add_(1.0)                               # view_scatter
     yield lambda: x.clone().index_put_((T.tensor([0, 2]),), T.tensor(1.0), accumulate=True)

@@ -81,3 +81,29 @@ def _standard_gamma(key, counter, alpha):
     u_boost = jnp.maximum(jax.random.uniform(kb, a.shape, a.dtype), tiny)
     log_x = jnp.log(x) + jnp.where(a < 1, jnp.log(u_boost) / a, 0)
     return jnp.maximum(jnp.exp(log_x), tiny).astype(dtype)
+
+
+@register("poisson", static=("shape",), differentiable=False)
+def _poisson(key, counter, rate, *, shape):
+    """Poisson(``rate``) counts, ``rate`` broadcast to ``shape``, as floats of rate's dtype: JAX's
+    sampler (Knuth's method below rate 10, Hormann's transformed rejection above), which computes
+    in float32. An infinite rate counts infinity; a negative or NaN rate gives NaN (eager calls
+    raise torch's error before they get here)."""
+    rate = jnp.broadcast_to(rate, shape)
+    valid = (rate >= 0) & (rate < jnp.inf)  # JAX loops forever on an infinite rate, gives -1 below 0
+    n = jax.random.poisson(_k(key, counter), jnp.where(valid, rate, 0), dtype=jnp.int64).astype(rate.dtype)
+    return jnp.where(valid, n, jnp.where(rate == jnp.inf, jnp.inf, jnp.nan).astype(rate.dtype))
+
+
+@register("binomial", static=("shape",), differentiable=False)
+def _binomial(key, counter, count, prob, *, shape):
+    """Binomial(``count``, ``prob``) successes, both broadcast to ``shape``, as floats of count's
+    dtype: JAX's sampler (inversion while ``count * min(p, 1 - p) <= 10``, BTRS above). As torch's
+    sampler: ``prob`` outside [0, 1] acts as clamped into it (NaN stays NaN), a fractional count as
+    its floor, a negative count draws 0 and an infinite one NaN. Half precision samples in float32."""
+    dtype = count.dtype
+    f = jnp.float32 if dtype in (jnp.bfloat16, jnp.float16) else dtype
+    n = jnp.broadcast_to(count, shape).astype(f)
+    n = jnp.where(n < 0, 0, jnp.where(n == jnp.inf, jnp.nan, n))
+    p = jnp.clip(jnp.broadcast_to(prob, shape).astype(f), 0, 1)
+    return jax.random.binomial(_k(key, counter), n, p, shape, f).astype(dtype)
