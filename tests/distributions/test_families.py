@@ -395,16 +395,20 @@ def test_validation_errors_match_torchs():
 
 
 def test_discrete_sampling_compiled():
-    """Geometric and a Binomial with a numeric total_count draw the eager numbers compiled; Poisson
-    (sized by its largest rate) says it samples eagerly only."""
-    def draw(p):
-        return D.Geometric(probs=p).sample((3,)) + D.Binomial(4, probs=p).sample((3,))
+    """Poisson, Binomial (total_count a number or a tensor, probs or logits) and Geometric draw the
+    eager numbers compiled, each in one node, and fresh numbers on each call."""
+    def draw(p, rate, count):
+        return (D.Poisson(rate).sample((3,)), D.Binomial(count, probs=p).sample((3,)),
+                D.Binomial(4, logits=p).sample(), D.Geometric(probs=p).sample((3,)))
 
-    p = T([0.2, 0.6])
+    p, rate, count = T([0.2, 0.6]), T([1.5, 40.0]), T([5.0, 300.0])
     compiled = tracenn.compile(draw)
     tracenn.manual_seed(4)
-    e = draw(p)
+    e = draw(p, rate, count)
     tracenn.manual_seed(4)
-    _close(compiled(p), to_np(e), tol=0)
-    with pytest.raises(NotImplementedError, match="Poisson.sample sizes its draw by the largest parameter value"):
-        tracenn.compile(lambda r: D.Poisson(r).sample())(T([1.0]))
+    c = compiled(p, rate, count)
+    for ours, eager in zip(c, e):
+        _close(ours, to_np(eager), tol=0)
+    assert not compiled._last.eager
+    assert str(compiled.graph).count("poisson[") == 1 and str(compiled.graph).count("binomial[") == 2
+    assert to_np(compiled(p, rate, count)[0]).tolist() != to_np(c[0]).tolist()

@@ -1,29 +1,21 @@
 """Poisson, Binomial and Geometric, as torch.distributions'.
 
-Geometric draws by inverting its cdf (one uniform each), so it samples anywhere. Poisson and Binomial
-draw from tracenn's uniform/Bernoulli streams with an amount of work set by the largest rate or
-total count, which is read from the values: Poisson samples eagerly only, Binomial also inside
-``tracenn.compile`` when ``total_count`` is a Python number (log_prob, moments and KL work there
-for all three).
+Each samples in one dispatch, eagerly and inside ``tracenn.compile`` alike: Poisson and Binomial
+through the ``tracenn.poisson`` and ``tracenn.binomial`` primitives (as torch's), Geometric by
+inverting its cdf (one uniform each).
 """
 from __future__ import annotations
 
 import numbers
 
 from ..autograd.grad_mode import no_grad
+from ..random import _binomial, _poisson
 from ..size import Size
 from . import constraints
 from ._dists import _BinaryParams, broadcast_all
 from .distribution import Distribution, _eager
 
 __all__ = ["Poisson", "Binomial", "Geometric"]
-
-
-def _eager_only(name):
-    if not _eager():
-        raise NotImplementedError(
-            f"{name}.sample sizes its draw by the largest parameter value, which is not known inside "
-            f"tracenn.compile; draw the samples outside the compiled function and pass them in.")
 
 
 def _given_probs(probs, logits):
@@ -65,19 +57,9 @@ class Poisson(Distribution):
         return self.rate
 
     def sample(self, sample_shape=Size()):
-        """Inverse-cdf draws: the count is the number of ``k`` with ``P(N <= k) < u``, over ``k`` up to
-        ``max(rate) + 10 sqrt(max(rate)) + 20`` (the mass beyond is below float precision)."""
-        import tracenn
-        _eager_only("Poisson")
-        shape = tuple(self._extended_shape(sample_shape))
+        """``tracenn.poisson`` of the rates, broadcast to the sample's shape in the same dispatch."""
         with no_grad():
-            rate = self.rate.detach().expand(shape)
-            top = float(rate.max()) if rate.numel() else 0.0
-            k = tracenn.arange(int(top + 10 * top ** 0.5 + 20), dtype=rate.dtype, device=rate.device)
-            k = k.view((-1,) + (1,) * len(shape))
-            cdf = tracenn.special.gammaincc(k + 1, rate.unsqueeze(0))  # P(N <= k)
-            u = tracenn.rand(shape, dtype=rate.dtype, device=rate.device)
-            return (cdf < u).to(rate.dtype).sum(0)
+            return _poisson(self.rate.detach(), tuple(self._extended_shape(sample_shape)))
 
     def log_prob(self, value):
         import tracenn
@@ -101,8 +83,6 @@ class Binomial(_BinaryParams, Distribution):
             self.total_count, self.logits = broadcast_all(total_count, logits)
             self.total_count = self.total_count.type_as(self.logits)
         self._param = self.probs if probs is not None else self.logits
-        # a count given as a number sizes sample() without reading values (so it also compiles)
-        self._static_count = int(total_count) if isinstance(total_count, numbers.Number) else None
         super().__init__(self._param.size(), Size(), validate_args=validate_args)
 
     @constraints.dependent_property(is_discrete=True, event_dim=0)
@@ -122,17 +102,10 @@ class Binomial(_BinaryParams, Distribution):
         return self.total_count * self.probs * (1 - self.probs)
 
     def sample(self, sample_shape=Size()):
-        """The sum of ``total_count`` Bernoulli draws (up to the largest count, the rest masked)."""
-        import tracenn
-        if self._static_count is None:
-            _eager_only("Binomial")
-        shape = tuple(self._extended_shape(sample_shape))
+        """``tracenn.binomial`` of the counts and probabilities, broadcast to the sample's shape in
+        the same dispatch."""
         with no_grad():
-            n = self.total_count.expand(shape)
-            top = self._static_count if self._static_count is not None else int(n.max()) if n.numel() else 0
-            trial = tracenn.arange(top, dtype=n.dtype, device=n.device).view((-1,) + (1,) * len(shape))
-            draws = tracenn.bernoulli(self.probs.detach().expand((top,) + shape))
-            return (draws * (trial < n.unsqueeze(0)).to(draws.dtype)).sum(0)
+            return _binomial(self.total_count.detach(), self.probs.detach(), tuple(self._extended_shape(sample_shape)))
 
     def log_prob(self, value):
         if self._validate_args:
