@@ -1,6 +1,7 @@
 """The Tensor surface: attributes, conversions, Python protocol, operators, repr (pinned)."""
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -184,6 +185,30 @@ def test_matmul_dtype_mismatch_error():
 def test_matmul_shape_error():
     with pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied \(64x28 and 784x10\)"):
         tracenn.ones(64, 28) @ tracenn.ones(784, 10)
+
+
+_NOT_BROADCASTING = [((3,), (2,), "a (3) must match the size of tensor b (2) at non-singleton dimension 0"),
+                     ((2, 3), (4,), "a (3) must match the size of tensor b (4) at non-singleton dimension 1"),
+                     ((5, 2, 3), (4, 1, 3), "a (5) must match the size of tensor b (4) at non-singleton dimension 0")]
+
+
+@pytest.mark.parametrize("a,b,message", _NOT_BROADCASTING)
+def test_shapes_that_do_not_broadcast_raise_torchs_error(a, b, message):
+    """Torch's RuntimeError and words, not JAX's TypeError (the first differing sizes from the
+    last dimension, and that dimension of the broadcast result); with a tape too."""
+    with pytest.raises(RuntimeError, match=re.escape("The size of tensor " + message)):
+        tracenn.ones(a) + tracenn.ones(b)
+    with pytest.raises(RuntimeError, match=re.escape("The size of tensor " + message)):
+        tracenn.ones(a, requires_grad=True) * tracenn.ones(b)
+
+
+@pytest.mark.parametrize("a,b,message", _NOT_BROADCASTING)
+def test_broadcast_error_is_torchs(torch, a, b, message):
+    with pytest.raises(RuntimeError) as theirs:
+        torch.ones(a) + torch.ones(b)
+    with pytest.raises(RuntimeError) as ours:
+        tracenn.ones(a) + tracenn.ones(b)
+    assert str(ours.value) == str(theirs.value)
 
 
 def test_reductions_with_dim_return_named_tuples():

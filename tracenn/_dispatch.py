@@ -64,8 +64,9 @@ def apply(op, args, key=()):
         fn = op.forward_kernel(key)
     try:
         out = fn(*vals)
-    except Exception:
+    except Exception as e:
         _leaked(op, vals)
+        _broadcast_error(e, vals)
         raise
     LAST[0] = out
     if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
@@ -148,6 +149,22 @@ def _leaked(op, vals) -> None:
                 f"{op.name}: an input is a symbolic tensor ({v!r}) made while tracenn.compile traced a "
                 "call, and kept after it (stored on a module, in a list, or by a hook). Tensors from "
                 "inside a compiled call have no values; return it from the compiled function instead.") from None
+
+
+def _broadcast_error(e, vals) -> None:
+    """A kernel failed on inputs that do not broadcast (JAX's TypeError or ValueError): raise
+    torch's RuntimeError, which names the first pair of sizes that differ (tensor a is the first
+    input with that dimension, b the next) and the dimension of the broadcast result."""
+    if not isinstance(e, (TypeError, ValueError)) or "broadcast" not in str(e):
+        return
+    shapes = [tuple(v.shape) for v in vals if hasattr(v, "shape")]
+    ndim = max((len(s) for s in shapes), default=0)
+    for k in range(1, ndim + 1):  # from the last dimension, as broadcasting aligns shapes
+        sizes = [s[-k] for s in shapes if len(s) >= k and s[-k] != 1]
+        if len(set(sizes)) > 1:
+            raise RuntimeError(f"The size of tensor a ({sizes[0]}) must match the size of tensor b "
+                               f"({next(n for n in sizes if n != sizes[0])}) at non-singleton dimension "
+                               f"{ndim - k}") from None
 
 
 def _autocast(op, args, key):
