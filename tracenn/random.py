@@ -311,6 +311,7 @@ def _binomial(count, prob, shape, generator=None):
     key, c = _gen(generator)._next()
     return apply(OPS["binomial"], (key, c, count, prob), (shape,))
 
+
 # ---- in-place fills used as Tensor methods ------------------------------------------------------
 
 def normal_(self, mean=0.0, std=1.0, *, generator=None):
