@@ -15,7 +15,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import _dispatch
-from ._api._common import value_of
+from ._api._common import host_values
 from ._dispatch import apply
 from .errors import DtypeError
 from .ops import OPS
@@ -266,12 +266,11 @@ def _poisson(rate, shape, generator=None):
     if not rate.is_floating_point():
         raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{_torch_name(rate)}': rates must be "
                                   "floating-point, e.g. rate.float()")
-    v = value_of(rate)
-    if not _dispatch.abstract(v):
-        bad = ~(np.asarray(v) >= 0)
+    v = host_values(rate)
+    if v is not None:
+        bad = ~(v >= 0)
         if bad.any():
-            raise RuntimeError("invalid Poisson rate, expected rate to be non-negative, got "
-                               f"{np.asarray(v)[bad].flat[0]}")
+            raise RuntimeError(f"invalid Poisson rate, expected rate to be non-negative, got {v[bad].flat[0]}")
     key, c = _gen(generator)._next()
     return apply(OPS["poisson"], (key, c, rate), (shape,))
 

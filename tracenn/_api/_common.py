@@ -95,3 +95,11 @@ def shape_arg(size) -> tuple:
 
 def value_of(t: Tensor):
     return t._value if t._base is None else t._sync()
+
+
+def host_values(t: Tensor):
+    """The values of ``t`` as numpy (one host read), or None when ``t`` has none to read (a
+    compiled trace's symbolic value, or a JAX tracer): for checks that need the values."""
+    from .._dispatch import abstract
+    v = value_of(t)
+    return None if abstract(v) else np.asarray(v)

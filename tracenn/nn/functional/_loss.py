@@ -17,12 +17,11 @@ from __future__ import annotations
 import math
 import warnings
 
-import jax
 import numpy as np
 
 from ... import _dispatch
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
-from ..._api._common import value_of
+from ..._api._common import host_values as _concrete, value_of
 from ..._dispatch import apply
 from ...autograd.grad_mode import is_grad_enabled, no_grad
 from ...errors import DtypeError, ShapeError
@@ -85,14 +84,6 @@ def _broadcast_pair(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 def _size(shape) -> str:
     return f"tracenn.Size({list(shape)})"
-
-
-def _concrete(t: Tensor):
-    """The values of ``t`` as numpy (one host read), or None when ``t`` is abstract (tracing)."""
-    v = value_of(t)
-    if not isinstance(v, jax.Array) or isinstance(v, jax.core.Tracer):
-        return None
-    return np.asarray(v)
 
 
 # ---- elementwise regression losses ----------------------------------------------------------------
