@@ -15,7 +15,8 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import _dispatch
-from ._api._common import host_values
+from ._api._common import host_values, tensor_arg
+from ._api.math import _torch_name
 from ._dispatch import apply
 from .errors import DtypeError
 from .ops import OPS
@@ -230,17 +231,6 @@ def _standard_gamma(input, *, generator=None):
     return x - (cdf - cdf.detach()) * inv_pdf
 
 
-def _torch_name(t):
-    from ._api.math import _torch_name
-    return _torch_name(t._value.dtype)
-
-
-def _tensor_arg(fn, arg, pos, x):
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{fn}(): argument '{arg}' (position {pos}) must be Tensor, not {type(x).__name__}; "
-                        f"wrap the number, e.g. tracenn.tensor({x!r})")
-
-
 def poisson(input, generator=None):
     """``torch.poisson``: one Poisson(``input``) count per element, in one dispatch.
 
@@ -255,7 +245,7 @@ def poisson(input, generator=None):
     >>> tracenn.poisson(tracenn.tensor([0.0, 0.0]))
     tensor([0., 0.])
     """
-    _tensor_arg("poisson", "input", 1, input)
+    tensor_arg("poisson", "input", 1, input)
     return _poisson(input, tuple(input.shape), generator)
 
 
@@ -264,8 +254,8 @@ def _poisson(rate, shape, generator=None):
     draw). Negative or NaN rates raise torch's error where values can be read (eagerly: one host
     read of the rates); in a compiled program they draw NaN."""
     if not rate.is_floating_point():
-        raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{_torch_name(rate)}': rates must be "
-                                  "floating-point, e.g. rate.float()")
+        raise NotImplementedError(f"\"poisson_cpu\" not implemented for '{_torch_name(rate._value.dtype)}': rates "
+                                  "must be floating-point, e.g. rate.float()")
     v = host_values(rate)
     if v is not None:
         bad = ~(v >= 0)
@@ -293,19 +283,20 @@ def binomial(count, prob, generator=None):
     >>> tracenn.binomial(tracenn.tensor([5.0, 3.0]), tracenn.tensor([1.0, 0.0]))
     tensor([5., 0.])
     """
-    _tensor_arg("binomial", "count", 1, count)
-    _tensor_arg("binomial", "prob", 2, prob)
+    tensor_arg("binomial", "count", 1, count)
+    tensor_arg("binomial", "prob", 2, prob)
     from ._api.shape import broadcast_shapes
     return _binomial(count, prob, tuple(broadcast_shapes(count.shape, prob.shape)), generator)
 
 
 def _binomial(count, prob, shape, generator=None):
     """``binomial`` with both broadcast to ``shape`` inside the same kernel (Binomial.sample's draw)."""
+    name = _torch_name(count._value.dtype)
     if not count.is_floating_point():
-        raise ValueError(f"binomial only supports floating-point dtypes for count, got: {_torch_name(count)}; "
+        raise ValueError(f"binomial only supports floating-point dtypes for count, got: {name}; "
                          "convert first, e.g. count.float()")
     if prob.dtype != count.dtype:
-        raise DtypeError(f"Found dtype {_torch_name(prob)} but expected {_torch_name(count)}: binomial's prob "
+        raise DtypeError(f"Found dtype {_torch_name(prob._value.dtype)} but expected {name}: binomial's prob "
                          "must have count's dtype, e.g. prob.to(count.dtype)")
     key, c = _gen(generator)._next()
     return apply(OPS["binomial"], (key, c, count, prob), (shape,))

@@ -97,6 +97,13 @@ def value_of(t: Tensor):
     return t._value if t._base is None else t._sync()
 
 
+def tensor_arg(name, arg, pos, x) -> None:
+    """torch's TypeError for a number where ``name`` takes only a tensor (argument ``arg`` at ``pos``)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, not "
+                        f"{type(x).__name__}; wrap the number, e.g. tracenn.tensor({x!r})")
+
+
 def host_values(t: Tensor):
     """The values of ``t`` as numpy (one host read), or None when ``t`` has none to read (a
     compiled trace's symbolic value, or a JAX tracer): for checks that need the values."""

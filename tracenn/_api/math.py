@@ -9,7 +9,7 @@ from .._dispatch import apply, scalar_operand
 from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor
-from ._common import as_operand, float_np_dtype, result_np_dtype, value_of
+from ._common import as_operand, float_np_dtype, result_np_dtype, tensor_arg, value_of
 
 _BOOL = np.dtype(bool)
 
@@ -39,10 +39,8 @@ def _refuse(kernel, dt: np.dtype, kinds: str, hint: str):
 
 def _tensor_args(name, input, other):
     """The ops that take two tensors only (maximum, atan2, ...): a number raises TypeError, as torch."""
-    for pos, (arg, x) in enumerate((("input", input), ("end" if name == "lerp" else "other", other)), 1):
-        if not isinstance(x, Tensor):
-            raise TypeError(f"{name}(): argument '{arg}' (position {pos}) must be Tensor, not "
-                            f"{type(x).__name__}; wrap the number, e.g. tracenn.tensor({x!r})")
+    tensor_arg(name, "input", 1, input)
+    tensor_arg(name, "end" if name == "lerp" else "other", 2, other)
 
 
 def _scaled(input, other, alpha):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from .registry import register
+from .registry import opmath, register
 
 
 def _k(key, counter):
@@ -64,7 +64,7 @@ def _standard_gamma(key, counter, alpha):
     ``GAMMA_CANDIDATES`` proposals, with shapes below 1 boosted (``G(a) = G(a + 1) U^(1/a)``) as
     torch's sampler does. Half-precision shapes sample in float32."""
     dtype = alpha.dtype
-    a = alpha.astype(jnp.float32) if dtype in (jnp.bfloat16, jnp.float16) else alpha
+    a = opmath(alpha)
     tiny = jnp.finfo(a.dtype).tiny
     kz, ku, kb = jax.random.split(_k(key, counter), 3)
     boosted = jnp.where(a < 1, a + 1, a)
@@ -101,9 +101,7 @@ def _binomial(key, counter, count, prob, *, shape):
     dtype: JAX's sampler (inversion while ``count * min(p, 1 - p) <= 10``, BTRS above). As torch's
     sampler: ``prob`` outside [0, 1] acts as clamped into it (NaN stays NaN), a fractional count as
     its floor, a negative count draws 0 and an infinite one NaN. Half precision samples in float32."""
-    dtype = count.dtype
-    f = jnp.float32 if dtype in (jnp.bfloat16, jnp.float16) else dtype
-    n = jnp.broadcast_to(count, shape).astype(f)
+    n = opmath(jnp.broadcast_to(count, shape))
     n = jnp.where(n < 0, 0, jnp.where(n == jnp.inf, jnp.nan, n))
-    p = jnp.clip(jnp.broadcast_to(prob, shape).astype(f), 0, 1)
-    return jax.random.binomial(_k(key, counter), n, p, shape, f).astype(dtype)
+    p = jnp.clip(jnp.broadcast_to(prob, shape).astype(n.dtype), 0, 1)
+    return jax.random.binomial(_k(key, counter), n, p, shape, n.dtype).astype(count.dtype)

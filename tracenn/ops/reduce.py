@@ -4,7 +4,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
-from .registry import register
+from .registry import opmath, register
 
 
 def _expand_back(g, x_shape, dims, keepdim):
@@ -133,20 +133,15 @@ def _logsumexp(x, *, dims, keepdim):
 
 # ---- the softmax family: one kernel each, torch's formulas and gradients ----------------------
 
-def _opmath(x):
-    """float16/bfloat16 compute in float32 and round once, as torch's CPU kernels do."""
-    return x.astype(jnp.float32) if x.dtype in (jnp.float16, jnp.bfloat16) else x
-
-
 def _shifted(x, dim):
     """``x - max(x, dim)`` (an empty dim's max is -inf, as torch; a row of -inf gives NaN, as torch)."""
-    x = _opmath(x)
+    x = opmath(x)
     return x - jnp.max(x, axis=dim, keepdims=True, initial=-jnp.inf)
 
 
 def _vjp_softmax(g, out, x, *, dim):
-    o = _opmath(out)
-    return (o * (_opmath(g) - jnp.sum(_opmath(g) * o, axis=dim, keepdims=True)),)
+    o = opmath(out)
+    return (o * (opmath(g) - jnp.sum(opmath(g) * o, axis=dim, keepdims=True)),)
 
 
 @register("softmax", static=("dim",), vjp=_vjp_softmax, saves=(), saves_out=True)
@@ -157,8 +152,8 @@ def _softmax(x, *, dim):
 
 
 def _vjp_log_softmax(g, out, x, *, dim):
-    g = _opmath(g)
-    return (g - jnp.exp(_opmath(out)) * jnp.sum(g, axis=dim, keepdims=True),)
+    g = opmath(g)
+    return (g - jnp.exp(opmath(out)) * jnp.sum(g, axis=dim, keepdims=True),)
 
 
 @register("log_softmax", static=("dim",), vjp=_vjp_log_softmax, saves=(), saves_out=True)
@@ -180,7 +175,7 @@ def _class_logits(x, target, dim, ignore_index):
 
 def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
     z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
-    g = _opmath(g)
+    g = opmath(g)
     if reduction == "none":
         g = jnp.expand_dims(g, dim)
     elif reduction == "mean":

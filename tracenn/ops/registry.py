@@ -167,6 +167,11 @@ def register(name: str, *, static=(), vjp=None, saves=None, saves_out=False, nou
     return deco
 
 
+def opmath(x):
+    """float16/bfloat16 compute in float32 and round once, as torch's CPU kernels do."""
+    return x.astype(jnp.float32) if x.dtype in (jnp.float16, jnp.bfloat16) else x
+
+
 def zeros_like_out(aval):
     return jnp.zeros(aval.shape, aval.dtype)
 
