@@ -122,7 +122,7 @@ def test_value_and_grad_mode_stops_when_outputs_are_not_differentiated():
 
 
 def test_a_non_scalar_output_never_uses_value_and_grad():
-    model = _mlp()
+    model = _mlp(width=8192)  # (a forward too large to recompute: calls take the planned path)
     cm = tracenn.compile(model)
     x, _ = _data()
     for _ in range(2):
@@ -154,12 +154,52 @@ def test_an_input_changed_in_place_before_backward_raises_as_in_eager(mode):
         out.sum().backward()
 
 
-# ---- the lean grad-enabled call (Entry._fast_grad_call): one input, one output, recompute ----------
+# ---- the lean grad-enabled call (fastcall.recomputing): one input, one output, recompute ----------
 
 
 def _fast_model(seed=0):
     tracenn.manual_seed(seed)
     return nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 4))
+
+
+def _linears(n, frozen=()):
+    """``n`` Linear(4, 4) + Tanh layers (a parameter-free Tanh for 0); the biases of the layers in
+    ``frozen`` do not require grad."""
+    tracenn.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(n) for m in (nn.Linear(4, 4), nn.Tanh())]) if n else nn.Tanh()
+    for i in frozen:
+        model[2 * i].bias.requires_grad_(False)
+    return model
+
+
+@pytest.mark.parametrize("n, frozen", [(0, ()), (1, ()), (3, ()), (3, (1,))])
+@pytest.mark.parametrize("grad", [False, True])
+def test_the_lean_calls_are_written_for_any_number_of_state_tensors(n, frozen, grad):
+    """The lean calls are generated per state count and per set of parameters needing grad
+    (runtime/fastcall.py): each must read every parameter's current array (an optimizer step
+    between calls is seen) and send each gradient to its own parameter."""
+    eager, model = _linears(n, frozen), _linears(n, frozen)
+    cm = tracenn.compile(model)
+    for k in range(3):
+        x = tracenn.randn(2, 4)
+        xe, xc = x.clone().requires_grad_(grad), x.clone().requires_grad_(grad)
+        with tracenn.set_grad_enabled(grad):
+            want, got = eager(xe), cm(xc)
+        assert_close(got, want, rtol=1e-6, atol=1e-6)
+        assert (got.grad_fn is None) == (not grad)
+        if grad:
+            (want * (k + 1)).sum().backward()
+            (got * (k + 1)).sum().backward()
+            assert_close(xc.grad, xe.grad, rtol=1e-5, atol=1e-6)
+        with tracenn.no_grad():  # a step between calls: the next call reads the new arrays
+            for pe, pc in zip(eager.parameters(), model.parameters()):
+                pe.sub_(0.1 * k)
+                pc.sub_(0.1 * k)
+    assert cm._last.fast is not None and cm._last.calls == 3
+    for (name, pe), pc in zip(eager.named_parameters(), model.parameters()):
+        assert (pc.grad is None) == (pe.grad is None), name
+        if pe.grad is not None:
+            assert_close(pc.grad, pe.grad, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("input_grad", [False, True])

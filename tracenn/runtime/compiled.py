@@ -15,8 +15,8 @@
 """
 from __future__ import annotations
 
-import operator
 import os
+import sys
 import warnings
 
 import jax
@@ -32,14 +32,24 @@ from ..device import put_like
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
-from . import gradcall
+from . import fastcall, gradcall
+from .fastcall import reraise_callback_error
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _merge, _reaching,
                        _ScaledGrads, conj_tree)
 from .reasons import _type, describe_change
 from .writes import batched_writes, donated_state, grad_setter, unique_writes, unread_grads, write_targets
 
 _INEXACT = frozenset("fcV")
-_VERSION = operator.attrgetter("_ver")  # a root tensor's version counter
+_EPOCH, _TRACE = _dispatch.EPOCH, _dispatch.TRACE  # (read on every call: one global load each)
+
+
+def _outside_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this file: a warning issued anywhere on a
+    compiled call's path points at the user's call."""
+    f, level = sys._getframe(1), 1
+    while f is not None and f.f_code.co_filename == __file__:
+        f, level = f.f_back, level + 1
+    return level
 
 
 class RecompileWarning(UserWarning):
@@ -59,7 +69,8 @@ class Entry:
     def __init__(self, built, key, reason, state_tensors, grad, grad_params=None, mesh=None):
         self.built = built
         self.mesh = mesh
-        self.fast = None
+        self.fast = None        # the bound lean call (see fastcall), once a Compiled took it ...
+        self.bind_fast = None   # ... from this, where the entry has one
         self.donate = []
         self.dropped = []
         self.key = key
@@ -91,7 +102,6 @@ class Entry:
         self._keys: dict = {}      # id(generator) -> (its key, that key beside the program's arrays)
         self._counters: dict = {}  # id(generator) -> (its counter after the last call, as a device array)
         self.grad = grad
-        self.fast = None
         if not grad:
             # Donation: the arrays of state tensors the program rewrites (parameters and optimizer
             # state of a training step, running statistics) are given to XLA to reuse, so a step
@@ -130,7 +140,7 @@ class Entry:
             if mesh is None and not self.gens and not g.writes and not g.deferred \
                     and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
-                self.fast = self._fast_call(run, len(state_tensors))
+                self.bind_fast = fastcall.plain(run, state_tensors)
             return
         read = _reaching(g, [outs[i] for i in self.float_out])
         # only state and inputs a differentiable path joins to an output get a gradient (an unused
@@ -157,7 +167,7 @@ class Entry:
             (_, dtype, rg), = key[2]
             d_in = (0,) if rg and dtype.kind in _INEXACT and 0 in self.grad_inputs else ()
             if self.d_state or d_in:
-                self.fast = self._fast_grad_call(run, d_in)
+                self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -215,81 +225,6 @@ class Entry:
                                       [t.grad._value for t in roots if t.grad is not None])
             plan.choice = gradcall.ModeChoice(finished)
         return plan
-
-    def _fast_call(self, run, n_state):
-        """The call for the common case — no gradient, no RNG, no writes, one output — with flat
-        positional arrays, which jit's C++ fast path dispatches cheapest."""
-        fwd = jax.jit(_flat_program(run, n_state))
-        st = self.state_tensors
-        wrap = Tensor._wrap
-
-        def call(in_tensors):
-            vals = [t._value for t in st]
-            for t in in_tensors:
-                vals.append(t._value if t._base is None else t._sync())
-            try:
-                return wrap(fwd(*vals))
-            except Exception as e:
-                _reraise_callback_error(e)
-                raise
-
-        return call
-
-    def _fast_grad_call(self, run, d_in):
-        """The grad-enabled call for the common small case — one input, one floating output, no
-        RNG or writes, a forward cheap enough to recompute in the backward: the forward is the
-        no-grad program with flat arguments, and the tape node keeps those arrays for the
-        backward. Every index list is fixed here, so a call only reads arrays and versions."""
-        st = self.state_tensors
-        n_state = len(st)
-        ds = list(self.d_state)
-
-        flat = _flat_program(run, n_state)
-        def bwd(arrays, cts):  # the forward again, differentiated (its output is dropped)
-            arrays = list(arrays)
-
-            def f(dstate, dins):
-                a = list(arrays)
-                for i, x in zip(ds, dstate):
-                    a[i] = x
-                for i, x in zip(d_in, dins):
-                    a[n_state + i] = x
-                return [flat(*a)]
-            _, pull = jax.vjp(f, [arrays[i] for i in ds], [arrays[n_state + i] for i in d_in])
-            return pull(cts)
-
-        fwd = jax.jit(flat)
-        op = _CompiledOp(1, jax.jit(bwd))
-        roots = tuple(st[i] for i in ds)
-        labels = tuple(f"input {k}" for k in range(len(ds) + len(d_in)))
-        edges = tuple(_edge_of(t) for t in roots)  # leaves stay leaves: torch forbids in-place on them
-        needs = (True,) * (len(ds) + len(d_in))
-        version = _VERSION
-        wrap = Tensor._wrap
-        node_of = _TapeNode
-
-        last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
-
-        def call(in_tensors):
-            a = in_tensors[0]
-            vals = [t._value for t in st]
-            vals.append(a._value if a._base is None else a._sync())
-            try:
-                out = fwd(*vals)
-            except Exception as e:
-                _reraise_callback_error(e)
-                raise
-            vers = tuple(map(version, roots))
-            seen, saved = last[0]  # (one read: another thread may replace the pair)
-            if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
-                saved = tuple(zip(roots, vers, labels))
-                last[0] = vers, saved
-            if not d_in:
-                return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
-            root = a if a._base is None else a._base  # the input needs grad: its edge and version too
-            saved += ((root, root._ver, labels[-1]),)
-            return wrap(out, True, node_of(op, (), (vals,), out, edges + (_edge_of(a),), needs, saved), 0)
-        return call
 
     # ---- running -------------------------------------------------------------------------------
 
@@ -472,23 +407,6 @@ def _with_next_counters(run, g):
     return run_rng
 
 
-def _flat_program(run, n_state):
-    """``run`` (the lowered graph) for a call with no RNG and one output, taking the state and
-    inputs as flat positional arrays: what jit's C++ fast path dispatches cheapest."""
-    def flat(*arrays):
-        outs, _ = run(arrays[:n_state], (), arrays[n_state:])
-        return outs[0]
-    return flat
-
-
-def _reraise_callback_error(e):
-    """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
-    err = _dispatch.CALLBACK_ERROR[0]
-    if err is not None:
-        _dispatch.CALLBACK_ERROR[0] = None
-        raise err.with_traceback(None) from None
-
-
 class Compiled:
     """A compiled module or function (see :func:`tracenn.compile`).
 
@@ -517,39 +435,41 @@ class Compiled:
         self._log: list[str] = []
         self._warned_fallback = False
         self._extra = {}
-        self._fast_entries: dict = {}  # the same entries, keyed flat for one-tensor calls
-        self._fast_kept = None         # those, while a profile records (every call then takes _run)
+        self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
+        self._fast_watched: dict = {}  # a function's
 
     # ---- the call path -------------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
-        if _dispatch.EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched):
-            self._refresh()
-        if _dispatch.TRACE[0] is not None:  # called inside another compiled trace: inline it
-            return self._target(*args, **kwargs)
-        if not kwargs and len(args) == 1 and type(args[0]) is Tensor:  # the common call, fastest
+        # The common call — one tensor, a module (a function's calls are kept apart: each call
+        # re-reads its closures first), no trace running — is one lookup of a call made for its
+        # input type and the current epoch (see _one_tensor_call). Every Python step here costs
+        # on each call: keep it this short.
+        if not kwargs and len(args) == 1:
             a = args[0]
-            v = a._value
-            entry = self._fast_entries.get((self._sid, GRAD.enabled, v.aval, a._requires_grad))
-            if entry is not None:
-                entry.calls += 1
-                self.__dict__["_last"] = entry  # (not through __setattr__: this is the hot path)
-                if entry.fast is not None:
-                    return entry.fast(args)
-                return self._run(entry, [a], args, kwargs, counted=True)
+            if type(a) is Tensor:
+                call = self._fast_entries.get((_EPOCH[0], GRAD.enabled, a._value.aval, a._requires_grad))
+                if call is not None and _TRACE[0] is None:
+                    return call(a)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        if _EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched):
+            self._refresh()
+        if _TRACE[0] is not None:  # called inside another compiled trace: inline it
+            return self._target(*args, **kwargs)
         if not kwargs:
             for a in args:
                 if type(a) is not Tensor:
                     break
             else:
+                if len(args) == 1:
+                    return self._one_tensor_call(args[0])
                 key = (self._sid, GRAD.enabled,
                        tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in args))
                 entry = self._entries.get(key)
                 if entry is None:
-                    entry = self._miss(key, args, kwargs, list(args), LEAF if len(args) == 1 else None)
-                if len(args) == 1:  # later calls with this array type take the path above
-                    a = args[0]
-                    self._fast_entries[(key[0], key[1], a._value.aval, a._requires_grad)] = entry
+                    entry = self._miss(key, args, kwargs, list(args), None)
                 return self._run(entry, list(args), args, kwargs)
         leaves, tree = flatten((args, kwargs))
         key = (self._sid, GRAD.enabled,
@@ -559,11 +479,37 @@ class Compiled:
             entry = self._miss(key, args, kwargs, leaves, tree)
         return self._run(entry, leaves, args, kwargs)
 
-    def _run(self, entry, leaves, args, kwargs, counted=False):
+    def _one_tensor_call(self, a):
+        """Call with the one tensor ``a``, keeping the call for its array type in
+        ``_fast_entries`` (keyed by the epoch of the structure key it was found under: _refresh
+        empties the table) so the next such call skips everything else. The call is the entry's
+        lean one (fastcall) where it has one, else ``_run``. None are kept while a profile
+        records: its calls go through _run, which times them."""
+        fkey = (self._epoch, GRAD.enabled, a._value.aval, a._requires_grad)
+        table = self._fast_entries if self._watch is None else self._fast_watched
+        call = table.get(fkey)
+        if call is None:
+            key = (self._sid, GRAD.enabled, ((a._value.shape, a._value.dtype, a._requires_grad),))
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._miss(key, (a,), {}, [a], LEAF)
+            if entry.fast is None and entry.bind_fast is not None:
+                entry.fast = entry.bind_fast(entry, self.__dict__)
+            if entry.fast is not None and _PROFILER[0] is None:
+                call = entry.fast
+            else:
+                run = self._run
+
+                def call(t):
+                    return run(entry, [t], (t,), {})
+            if _PROFILER[0] is None:
+                table[fkey] = call
+        return call(a)
+
+    def _run(self, entry, leaves, args, kwargs):
         d = self.__dict__  # (not through __setattr__: every call passes here)
         d["_last"], d["_last_key"] = entry, entry.key  # cm.graph and reasons follow the latest call
-        if not counted:
-            entry.calls += 1
+        entry.calls += 1
         if entry.eager:
             return self._target(*args, **kwargs)
         if self._check and entry.calls <= self._check_calls:
@@ -576,7 +522,7 @@ class Compiled:
                                          "compiled")
         except Exception as e:
             try:
-                _reraise_callback_error(e)
+                reraise_callback_error(e)
             except CompileError as err:
                 if not getattr(err, "eager_instead", False):
                     raise
@@ -592,11 +538,13 @@ class Compiled:
         """A hook replaced a value inside a grad-enabled program: its derivative cannot be in the
         program, so this entry runs eagerly from now on (the call is re-run: the program's writes,
         RNG draws and donations happen only after a successful call, so nothing is lost)."""
-        entry.eager, entry.fast = True, None
+        entry.eager, entry.fast, entry.bind_fast = True, None, None
+        self._fast_entries.clear()  # (they may hold this entry's lean call)
+        self._fast_watched.clear()
         warnings.warn(f"tracenn.compile({self._name}): {err.what}; its derivative cannot be part of the "
                       "compiled program, so grad-enabled calls with these inputs now run eagerly "
                       "(this call ran the hook twice). Under tracenn.no_grad() the compiled program "
-                      "applies the replacement.", stacklevel=4)
+                      "applies the replacement.", stacklevel=_outside_stacklevel())
         self._log.append(f"entry {self._index(entry)} runs eagerly from call {entry.calls}: {err.what}")
         return self._target(*args, **kwargs)
 
@@ -613,13 +561,13 @@ class Compiled:
                 warnings.warn(f"tracenn.compile({self._name}, check=True): a training step is not checked "
                               "against eager mode (running it twice would step the model twice); compile the "
                               "model or the loss function with check=True to check the forward and its "
-                              "gradients", stacklevel=4)
+                              "gradients", stacklevel=_outside_stacklevel())
                 self._log.append("check: skipped (a training step)")
             report = None
         else:
             report = entry.built.check(self, entry, leaves, args, kwargs)
             if report:
-                warnings.warn(report, stacklevel=3)
+                warnings.warn(report, stacklevel=_outside_stacklevel())
             self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
         outs = entry.run(leaves)
         g = entry.graph
@@ -640,11 +588,8 @@ class Compiled:
         self._epoch = _dispatch.EPOCH[0]
         if self._watch is not None:
             self._watched = self._watch()
-        d = self.__dict__
-        if _PROFILER[0] is not None and d["_fast_kept"] is None:  # (a profile started: see _run)
-            d["_fast_kept"], d["_fast_entries"] = d["_fast_entries"], {}
-        elif _PROFILER[0] is None and d["_fast_kept"] is not None:
-            d["_fast_entries"], d["_fast_kept"] = d["_fast_kept"], None
+        self._fast_entries.clear()  # (keyed by the previous epoch, or calls for the previous closures)
+        self._fast_watched.clear()
 
     def _miss(self, key, args, kwargs, leaves, tree):
         reason = self._reason(key)
@@ -654,7 +599,8 @@ class Compiled:
                 f"tracenn.compile({self._name}): recompiled {n + 1} times, past cache_size_limit="
                 f"{self.cache_size_limit} (last reason: {reason}). Every new input shape, dtype or "
                 "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
-                "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning, stacklevel=3)
+                "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
+                stacklevel=_outside_stacklevel())
         step = bool(self._extra)
         try:
             built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
@@ -668,14 +614,14 @@ class Compiled:
             elif not self._warned_fallback:
                 how = "fallback='eager'" if isinstance(e, DataDependentError) else "unsupported in a program"
                 warnings.warn(f"tracenn.compile({how}): running {self._name} eagerly for this "
-                              f"input signature. {e}", stacklevel=3)
+                              f"input signature. {e}", stacklevel=_outside_stacklevel())
                 self._warned_fallback = True
             built = None
             reason += f" (runs eagerly: {e})" if getattr(e, "quiet", False) else f" (runs eagerly: {type(e).__name__})"
         entry = Entry(built, key, reason, list(self._state.values()), key[1] and built is not None and not step,
                       self._extra.get("grad_params"), self._mesh)
         if entry.eager or self._check:
-            entry.fast = None
+            entry.bind_fast = None
         self._entries[key] = entry
         self._log.append(f"compile {len(self._entries)}: {reason}")
         self._last, self._last_key = entry, key

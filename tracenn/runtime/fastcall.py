@@ -1,0 +1,146 @@
+"""The two cheapest compiled calls, each written out for its model's number of state tensors.
+
+A compiled ``Linear(16, 16)`` at batch 1 runs ~10 µs of XLA per call on the CPUs measured, and
+every line of Python a call runs comes on top of that. Right after XLA's dispatch the interpreter's
+caches are cold, and a Python step costs three to five times what it costs in a tight loop
+(``docs/performance.md``, "Per call"). Reading each parameter's array by name (``s0._value``,
+which Python 3.11 specialises to a slot read) measured ~1.2 µs cheaper per call than a list
+comprehension over the parameters, which makes a function object and a frame on every call.
+So these calls are generated from source, one code object per shape of call (state count,
+which of the state tensors get gradients), as ``collections.namedtuple`` and ``dataclasses``
+generate theirs. The generated code is small and shown in the templates below.
+
+- :func:`plain`: no gradient, no RNG, no writes, one input tensor and one output.
+- :func:`recomputing`: the same with grad enabled, for a forward cheap enough to re-run in the
+  backward. The output's ``grad_fn`` keeps the call's arrays and pulls back through the forward
+  again (no residual outputs: on XLA:CPU each output buffer costs more than this forward).
+
+Each returns ``bind(entry, d)``, which :class:`~tracenn.runtime.compiled.Compiled` calls once per
+entry with its own ``__dict__``: the call then counts itself on the entry and makes it the
+compiled object's latest (``cm.graph``), as every call does.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from .. import _dispatch
+from ..autograd.engine import _edge_of
+from ..autograd.graph import Node as _TapeNode
+from ..tensor import Tensor
+from .gradcall import _CompiledOp
+
+_PLAIN = '''
+def make(fwd, entry, d, wrap, reraise{params}):
+    def call(a):
+        entry.calls += 1
+        d["_last"] = entry
+        try:
+            out = fwd({values}a._value if a._base is None else a._sync())
+        except Exception as e:
+            reraise(e)
+            raise
+        return wrap(out)
+    return call
+'''
+
+_RECOMPUTING = '''
+def make(fwd, entry, d, wrap, reraise, op, roots, edges, labels, needs, node_of, edge_of, d_in{params}):
+    last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
+
+    def call(a):
+        entry.calls += 1
+        d["_last"] = entry
+        vals = ({values}a._value if a._base is None else a._sync(),)
+        try:
+            out = fwd(*vals)
+        except Exception as e:
+            reraise(e)
+            raise
+        vers = ({versions})
+        seen, saved = last[0]  # (one read: another thread may replace the pair)
+        if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
+            saved = tuple(zip(roots, vers, labels))
+            last[0] = vers, saved
+        if not d_in:
+            return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
+        root = a if a._base is None else a._base  # the input needs grad: its edge and version too
+        saved += ((root, root._ver, labels[-1]),)
+        return wrap(out, True, node_of(op, (), (vals,), out, edges + (edge_of(a),), needs, saved), 0)
+    return call
+'''
+
+
+@functools.lru_cache(maxsize=256)
+def _maker(template: str, n_state: int, versioned: tuple = ()):
+    """``make`` from ``template`` for ``n_state`` state tensors ``s0..``, of which ``versioned``
+    (indices) have their version counters read at each call."""
+    names = [f"s{i}" for i in range(n_state)]
+    src = template.format(params="".join(", " + n for n in names),
+                          values="".join(n + "._value, " for n in names),
+                          versions="".join(f"s{i}._ver, " for i in versioned))
+    namespace: dict = {}
+    exec(compile(src, f"<tracenn compiled call, {n_state} state tensors>", "exec"), namespace)  # noqa: S102
+    return namespace["make"]
+
+
+def reraise_callback_error(e):
+    """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
+    err = _dispatch.CALLBACK_ERROR[0]
+    if err is not None:
+        _dispatch.CALLBACK_ERROR[0] = None
+        raise err.with_traceback(None) from None
+
+
+def flat_program(run, n_state):
+    """``run`` (the lowered graph) for a call with no RNG and one output, taking the state and
+    inputs as flat positional arrays: what jit's C++ fast path dispatches cheapest."""
+    def flat(*arrays):
+        outs, _ = run(arrays[:n_state], (), arrays[n_state:])
+        return outs[0]
+    return flat
+
+
+def plain(run, state_tensors):
+    """The no-grad call (see the module docstring) of the lowered graph ``run``."""
+    fwd = jax.jit(flat_program(run, len(state_tensors)))
+    make = _maker(_PLAIN, len(state_tensors))
+
+    def bind(entry, d):
+        return make(fwd, entry, d, Tensor._wrap, reraise_callback_error, *state_tensors)
+    return bind
+
+
+def recomputing(run, state_tensors, d_state, d_in):
+    """The grad-enabled call (see the module docstring): gradients for the state tensors at
+    indices ``d_state`` and, when ``d_in`` is ``(0,)``, for the input."""
+    n_state = len(state_tensors)
+    ds = tuple(d_state)
+    flat = flat_program(run, n_state)
+
+    def bwd(arrays, cts):  # the forward again, differentiated (its output is dropped)
+        arrays = list(arrays)
+
+        def f(dstate, dins):
+            a = list(arrays)
+            for i, x in zip(ds, dstate):
+                a[i] = x
+            for i, x in zip(d_in, dins):
+                a[n_state + i] = x
+            return [flat(*a)]
+        _, pull = jax.vjp(f, [arrays[i] for i in ds], [arrays[n_state + i] for i in d_in])
+        return pull(cts)
+
+    fwd = jax.jit(flat)
+    op = _CompiledOp(1, jax.jit(bwd))
+    roots = tuple(state_tensors[i] for i in ds)
+    labels = tuple(f"input {k}" for k in range(len(ds) + len(d_in)))
+    edges = tuple(_edge_of(t) for t in roots)  # leaves stay leaves: torch forbids in-place on them
+    needs = (True,) * (len(ds) + len(d_in))
+    make = _maker(_RECOMPUTING, n_state, ds)
+
+    def bind(entry, d):
+        return make(fwd, entry, d, Tensor._wrap, reraise_callback_error, op, roots, edges, labels, needs,
+                    _TapeNode, _edge_of, bool(d_in), *state_tensors)
+    return bind
