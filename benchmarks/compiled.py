@@ -39,7 +39,9 @@ Rows of every table:
 Before timing, every row's output (or the losses of the first training steps) is compared with
 the baseline's. Times are medians over interleaved repeats (``time_rotated`` below, on
 benchmarks/_timing.py's loops: each repeat runs one calibrated loop of every row, in an order that
-rotates, so load bursts on a shared machine hit all rows alike); the
+rotates, so load bursts on a shared machine hit all rows alike). A row's ratio to the baseline is
+the median of its per-repeat ratios (each row's loop against the baseline's loop of the same
+repeat), which drifts in machine speed over a run do not move as they move a ratio of medians; the
 "first call" column is the wall time of the very first call, including tracing and XLA compilation
 (for training rows, the whole first step: forward compile, backward compile, optimizer kernels).
 ``--breakdown`` adds, for the training workloads, the time of each phase of the tracenn step
@@ -115,7 +117,7 @@ class Row:
     def __init__(self, name, fn, sync, *, settle=False, first_s=None, value=None, note="", role=""):
         self.name, self.fn, self.sync, self.settle = name, fn, sync, settle
         self.first_s, self.value, self.note, self.role = first_s, value, note, role
-        self.time = None
+        self.time = self.ratio = None
 
 
 class Unavailable(Row):
@@ -644,7 +646,8 @@ def time_rotated(entries, *, repeats, target_s):
     pause, then the other rows in an order rotated by one per repeat. On this shared 2-core
     machine a row's place in the repeat moved its time by up to 1.3-1.5x (the row after a
     PyTorch loop meets its still-spinning OpenMP threads; the row after a pause starts cold), and
-    the baseline always came first; rotating gives every row every place equally often."""
+    the baseline always came first; rotating gives every row every place equally often.
+    Returns {row: median seconds per call} and {row: the per-repeat samples}."""
     counts = {k: calibrate(fn, sync, target_s, settle=settle) for k, (fn, sync, settle) in entries.items()}
     first = [k for k, e in entries.items() if e[2]]
     rest = [k for k, e in entries.items() if not e[2]]
@@ -663,7 +666,12 @@ def time_rotated(entries, *, repeats, target_s):
     finally:
         if gc_was:
             gc.enable()
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {k: statistics.median(v) for k, v in samples.items()}, samples
+
+
+def paired_ratio(samples, key, base_key):
+    """The median over repeats of row ``key``'s time over the baseline's in the same repeat."""
+    return statistics.median(a / b for a, b in zip(samples[key], samples[base_key]))
 
 
 # ---- tables ---------------------------------------------------------------------------------------
@@ -708,34 +716,36 @@ def run_tables(ctx, tables):
         # The whole timed run sits in one grad-mode context (tracenn's and torch's), so no row pays
         # for entering a context manager per call.
         with _grad_mode(ctx, table.grad_mode):
-            res = time_rotated(entries, repeats=ctx.repeats, target_s=ctx.target)
+            res, samples = time_rotated(entries, repeats=ctx.repeats, target_s=ctx.target)
         base = res[table.base.name]
+        for r in table.rows:
+            r.ratio = None if r.name not in res else paired_ratio(samples, r.name, table.base.name)
         unit, scale = ("us", 1e6) if base < 1e-3 else ("ms", 1e3)
         rows = []
         for r in table.rows:
             t = res.get(r.name)
             r.time = t
             rows.append([r.name, "-" if t is None else f"{t * scale:.2f}",
-                         "-" if t is None else f"{t / base:.2f}",
+                         "-" if t is None else f"{r.ratio:.2f}",
                          _fmt_first(r.first_s),
                          r.note])
         print_table(["  implementation", f"{unit}/call" if table.kind != "train" else "ms/step", "vs jax.jit",
                      "first call ms", "note"], rows)
         tn = [r for r in table.rows if r.role == "tn"]
         summary = {"workload": table.title, "base_s": base, "check": worst, "ok": ok,
-                   "rows": {r.name: {"s": r.time, "ratio": None if r.time is None else r.time / base,
+                   "rows": {r.name: {"s": r.time, "ratio": r.ratio,
                                      "first_s": r.first_s, "note": r.note} for r in table.rows}}
         vjp_row = next((r for r in table.rows if r.role == "vjp" and r.time is not None), None)
         for r in tn:
-            ratio = r.time / base
+            ratio = r.ratio
             met = ratio <= table.target
             print(f"  -> {r.name}: {ratio:.2f}x jax.jit (target <= {table.target}: {'met' if met else 'NOT met'})"
-                  + (f"; {r.time / vjp_row.time:.2f}x jax.jit of jax.vjp, the same work" if vjp_row else ""))
+                  + (f"; {paired_ratio(samples, r.name, vjp_row.name):.2f}x jax.jit of jax.vjp, the same work" if vjp_row else ""))
         torch_row = next((r for r in table.rows if r.role == "torch" and r.time is not None), None)
         if torch_row is not None and "cnn" in table.title:
             for r in tn:
-                print(f"  -> {r.name} vs torch eager: {r.time / torch_row.time:.2f}x "
-                      f"({'faster' if r.time < torch_row.time else 'NOT faster'})")
+                vs = paired_ratio(samples, r.name, torch_row.name)
+                print(f"  -> {r.name} vs torch eager: {vs:.2f}x ({'faster' if vs < 1 else 'NOT faster'})")
         if table.breakdown is not None:
             summary["breakdown"] = breakdown(ctx, table)
         results.append(summary)
