@@ -12,11 +12,15 @@ the heap and stay there between calls. The cost is that memory freed by a step i
 process for the next one (as PyTorch's caching allocators do) instead of going back to the
 operating system; the benchmarks' peak memory within a step is unchanged.
 
-Not covered: a single block over 64 MiB allocated on one of XLA's worker threads. glibc's
-per-thread arenas cannot hold a block that large and map it afresh whatever the threshold (the
-CNN step at batch 128 still faults). ``JAX_CPU_ENABLE_ASYNC_DISPATCH=0`` (programs run on the
-calling thread, whose arena is the main one) or ``GLIBC_TUNABLES=glibc.malloc.arena_max=1`` avoid
-that; both measured slower elsewhere, so neither is set here (docs/performance.md).
+A block over 64 MiB allocated on one of XLA's worker threads is another matter: glibc's
+per-thread arenas cannot hold a block that large and map it afresh whatever the thresholds. XLA:CPU
+puts all of a program's temporaries in one block, and the MNIST CNN's training step at batch 64
+needs 99 MiB of them: it faulted ~21,000 pages a step, a third of its time on a 2-core AMD EPYC.
+So tracenn's CPU programs are compiled with their temporaries split into blocks under 32 MiB
+(``program_options``: XLA's ``xla_multiheap_size_constraint_per_heap``), which the arenas hold;
+the step then faults no pages. (``MALLOC_ARENA_MAX=1`` also avoids the faults, but puts every
+thread on one allocator lock, measured slower on other workloads: docs/performance.md.) A single
+buffer over 64 MiB still comes from fresh pages.
 
 It runs at ``import tracenn`` on Linux with glibc, unless ``TRACENN_MALLOC_TUNING=0`` is set, or
 the user already chose malloc thresholds (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
@@ -31,6 +35,8 @@ import sys
 
 ENV = "TRACENN_MALLOC_TUNING"
 THRESHOLD = 1 << 30  # bytes: larger than any single buffer of the workloads measured
+HEAP_SPLIT = 32 << 20  # bytes: a program's temporaries in blocks under this (glibc's thread heaps hold 64 MiB)
+_SPLIT_OPTION = "xla_multiheap_size_constraint_per_heap"
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
 _USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
@@ -66,3 +72,16 @@ def tune(environ=os.environ) -> str:
         else:
             state = "not applicable (glibc refused the thresholds)"
     return state
+
+
+def program_options(largest_buffer: int, environ=os.environ) -> dict:
+    """XLA compiler options for a tracenn program on the CPU whose largest value takes
+    ``largest_buffer`` bytes: its temporaries split into blocks under ``HEAP_SPLIT`` bytes (or
+    just over its largest value, which XLA would otherwise warn about at every compile), so that
+    glibc's thread arenas serve them (see the module docstring). Empty while the thresholds are
+    not on (switched off, left to the user, not glibc), or when the user's ``XLA_FLAGS`` set the
+    option: their choice wins."""
+    if not state.startswith("on") or _SPLIT_OPTION in environ.get("XLA_FLAGS", ""):
+        return {}
+    limit = max(HEAP_SPLIT, largest_buffer + 1)
+    return {_SPLIT_OPTION: limit} if limit < 1 << 31 else {}  # (an int32 option)

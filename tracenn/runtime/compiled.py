@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import warnings
@@ -23,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _dispatch
+from .. import _dispatch, _malloc
 from ..autograd.engine import _edge_of
 from ..autograd.graph import PROFILER as _PROFILER
 from ..autograd.graph import Node as _TapeNode
@@ -34,8 +35,8 @@ from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import fastcall, gradcall
 from .fastcall import reraise_callback_error
-from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _merge, _reaching,
-                       _ScaledGrads, conj_tree)
+from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
+                       _reaching, _ScaledGrads, conj_tree)
 from .reasons import _type, describe_change
 from .writes import batched_writes, donated_state, grad_setter, unique_writes, unread_grads, write_targets
 
@@ -96,7 +97,11 @@ class Entry:
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
         self.n_out = len(outs)
         # Off the CPU, the program also returns each generator's next counter (see rng_args).
-        self.device_counters = bool(g.rng) and _platform(state_tensors) in DEVICE_COUNTER_PLATFORMS
+        platform = _platform(state_tensors)
+        self.device_counters = bool(g.rng) and platform in DEVICE_COUNTER_PLATFORMS
+        # On the CPU, temporaries in blocks glibc's thread arenas keep between calls (_malloc)
+        options = _malloc.program_options(_largest_bytes(g)) if platform == "cpu" else {}
+        self.jit = functools.partial(jax.jit, compiler_options=options or None)
         if self.device_counters:
             run = _with_next_counters(run, g)
         self._keys: dict = {}      # id(generator) -> (its key, that key beside the program's arrays)
@@ -135,12 +140,12 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                self.fwd_donating = jax.jit(split_run, donate_argnums=0)
-            self.fwd = jax.jit(run)
+                self.fwd_donating = self.jit(split_run, donate_argnums=0)
+            self.fwd = self.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred \
                     and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
-                self.bind_fast = fastcall.plain(run, state_tensors)
+                self.bind_fast = fastcall.plain(run, state_tensors, self.jit)
             return
         read = _reaching(g, [outs[i] for i in self.float_out])
         # only state and inputs a differentiable path joins to an output get a gradient (an unused
@@ -167,7 +172,7 @@ class Entry:
             (_, dtype, rg), = key[2]
             d_in = (0,) if rg and dtype.kind in _INEXACT and 0 in self.grad_inputs else ()
             if self.d_state or d_in:
-                self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in)
+                self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in, self.jit)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -201,10 +206,10 @@ class Entry:
         dset, dins_set = set(d_state), set(d_in)
         dep = _depends_on(self.graph, [self.state_values[i] for i in d_state] +
                           [self.graph.inputs[i] for i in d_in], self.float_values)
-        plan = _GradPlan(jax.jit(fwd), None, [i for i in range(n_state) if i not in dset],
+        plan = _GradPlan(self.jit(fwd), None, [i for i in range(n_state) if i not in dset],
                          [i for i in range(n_in) if i not in dins_set], dep,
                          [self.state_tensors[i] for i in d_state])
-        plan.op = _CompiledOp(len(float_out), jax.jit(bwd), plan)
+        plan.op = _CompiledOp(len(float_out), self.jit(bwd), plan)
         if len(float_out) == 1 and self.float_values[0].shape == () and dep[0] \
                 and self.float_values[0].dtype.kind != "c":
             def fwd_vg(dstate, ndstate, rng, dins, ndins):
@@ -216,7 +221,7 @@ class Entry:
 
             def scale(grads, g):
                 return jax.tree_util.tree_map(lambda x: x * g.astype(x.dtype), grads)
-            plan.fwd_vg = jax.jit(fwd_vg)
+            plan.fwd_vg = self.jit(fwd_vg)
             plan.op_vg = _ScaledGrads(1, jax.jit(scale), plan)
             roots = plan.state_roots
 
@@ -706,7 +711,7 @@ class Compiled:
     def _lowered(self, entry, leaves):
         state = [t._value for t in entry.state_tensors]
         ins = [t._value for t in leaves]
-        fwd = entry.fwd if not entry.grad else jax.jit(entry.built.run)
+        fwd = entry.fwd if not entry.grad else entry.jit(entry.built.run)
         return fwd.lower(state, entry.rng_args(), ins)
 
     def _stablehlo(self, entry, leaves) -> str:

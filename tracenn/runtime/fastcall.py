@@ -102,9 +102,10 @@ def flat_program(run, n_state):
     return flat
 
 
-def plain(run, state_tensors):
-    """The no-grad call (see the module docstring) of the lowered graph ``run``."""
-    fwd = jax.jit(flat_program(run, len(state_tensors)))
+def plain(run, state_tensors, jit=jax.jit):
+    """The no-grad call (see the module docstring) of the lowered graph ``run``, compiled by
+    ``jit`` (the entry's: jax.jit with its compiler options)."""
+    fwd = jit(flat_program(run, len(state_tensors)))
     make = _maker(_PLAIN, len(state_tensors))
 
     def bind(entry, d):
@@ -112,9 +113,9 @@ def plain(run, state_tensors):
     return bind
 
 
-def recomputing(run, state_tensors, d_state, d_in):
+def recomputing(run, state_tensors, d_state, d_in, jit=jax.jit):
     """The grad-enabled call (see the module docstring): gradients for the state tensors at
-    indices ``d_state`` and, when ``d_in`` is ``(0,)``, for the input."""
+    indices ``d_state`` and, when ``d_in`` is ``(0,)``, for the input; compiled by ``jit``."""
     n_state = len(state_tensors)
     ds = tuple(d_state)
     flat = flat_program(run, n_state)
@@ -132,8 +133,8 @@ def recomputing(run, state_tensors, d_state, d_in):
         _, pull = jax.vjp(f, [arrays[i] for i in ds], [arrays[n_state + i] for i in d_in])
         return pull(cts)
 
-    fwd = jax.jit(flat)
-    op = _CompiledOp(1, jax.jit(bwd))
+    fwd = jit(flat)
+    op = _CompiledOp(1, jit(bwd))
     roots = tuple(state_tensors[i] for i in ds)
     labels = tuple(f"input {k}" for k in range(len(ds) + len(d_in)))
     edges = tuple(_edge_of(t) for t in roots)  # leaves stay leaves: torch forbids in-place on them

@@ -149,6 +149,12 @@ class _GradPlan:
 RECOMPUTE_FLOPS = 2_000_000
 
 
+def _largest_bytes(g) -> int:
+    """The size in bytes of graph ``g``'s largest input, state or node output."""
+    values = list(g.inputs) + list(g.state.values()) + [v for n in g.nodes for v in n.outputs]
+    return max((v.size * v.dtype.itemsize for v in values if hasattr(v, "symbolic")), default=0)
+
+
 def _flops(g) -> int:
     """A rough count of graph ``g``'s arithmetic: 2·M·N·K per matmul or convolution, one per
     output element elsewhere."""
