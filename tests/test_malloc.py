@@ -1,4 +1,5 @@
-"""tracenn/_malloc.py: glibc's mmap and trim thresholds raised at import, unless switched off."""
+"""tracenn/_malloc.py: glibc's mmap and trim thresholds and top pad raised at import, unless switched off;
+CPU programs' temporaries split into blocks glibc's thread arenas hold."""
 import subprocess
 import sys
 import textwrap
@@ -26,10 +27,10 @@ def fake(monkeypatch):
     return libc
 
 
-def test_sets_both_thresholds(fake):
-    assert _malloc.tune({}) == "on: glibc mmap and trim thresholds 1024 MiB"
-    assert sorted(fake.calls) == [(-3, 1 << 30), (-1, 1 << 30)]
-    assert tracenn.cpu.malloc_tuning() == "on: glibc mmap and trim thresholds 1024 MiB"
+def test_sets_both_thresholds_and_the_top_pad(fake):
+    assert _malloc.tune({}) == "on: glibc mmap and trim thresholds 1024 MiB, top pad 64 MiB"
+    assert sorted(fake.calls) == [(-3, 1 << 30), (-2, 64 << 20), (-1, 1 << 30)]
+    assert tracenn.cpu.malloc_tuning() == "on: glibc mmap and trim thresholds 1024 MiB, top pad 64 MiB"
 
 
 @pytest.mark.parametrize("value", ["0", "off", "False"])
@@ -39,6 +40,7 @@ def test_switched_off_by_the_environment(fake, value):
 
 
 @pytest.mark.parametrize("env", [{"MALLOC_MMAP_THRESHOLD_": "65536"}, {"MALLOC_TRIM_THRESHOLD_": "0"},
+                                 {"MALLOC_TOP_PAD_": "0"},
                                  {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}])
 def test_the_users_own_malloc_settings_win(fake, env):
     assert _malloc.tune(env) == "left to the user's MALLOC_* / GLIBC_TUNABLES settings"

@@ -17,14 +17,19 @@ per-thread arenas cannot hold a block that large and map it afresh whatever the 
 puts all of a program's temporaries in one block, and the MNIST CNN's training step at batch 64
 needs 99 MiB of them: it faulted ~21,000 pages a step, a third of its time on a 2-core AMD EPYC.
 So tracenn's CPU programs are compiled with their temporaries split into blocks under 32 MiB
-(``program_options``: XLA's ``xla_multiheap_size_constraint_per_heap``), which the arenas hold;
-the step then faults no pages. (``MALLOC_ARENA_MAX=1`` also avoids the faults, but puts every
-thread on one allocator lock, measured slower on other workloads: docs/performance.md.) A single
-buffer over 64 MiB still comes from fresh pages.
+(``program_options``: XLA's ``xla_multiheap_size_constraint_per_heap``), which the arenas hold.
+That alone left the step faulting in some runs (8,143 and 15,359 pages a step in two of four):
+glibc 2.36 unmaps a thread arena's second or later 64 MiB heap as soon as it is empty, whatever
+the trim threshold, unless glibc's top pad is at least a heap's size. So ``tune()`` also sets the
+top pad to 64 MiB, which keeps those heaps mapped; the step then faulted 0 pages in every run.
+(The top pad is also how far the main heap grows past a request when it must grow: address space,
+not memory, until used. ``MALLOC_ARENA_MAX=1`` also avoids the faults, but puts every thread on
+one allocator lock, measured slower on other workloads: docs/performance.md.) A single buffer
+over 64 MiB still comes from fresh pages.
 
 It runs at ``import tracenn`` on Linux with glibc, unless ``TRACENN_MALLOC_TUNING=0`` is set, or
-the user already chose malloc thresholds (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``
-or ``glibc.malloc`` in ``GLIBC_TUNABLES``): their choice wins. ``tracenn.cpu.malloc_tuning()``
+the user already chose malloc settings (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
+``MALLOC_TOP_PAD_`` or ``glibc.malloc`` in ``GLIBC_TUNABLES``): their choice wins. ``tracenn.cpu.malloc_tuning()``
 says which happened.
 """
 from __future__ import annotations
@@ -37,8 +42,9 @@ ENV = "TRACENN_MALLOC_TUNING"
 THRESHOLD = 1 << 30  # bytes: larger than any single buffer of the workloads measured
 HEAP_SPLIT = 32 << 20  # bytes: a program's temporaries in blocks under this (glibc's thread heaps hold 64 MiB)
 _SPLIT_OPTION = "xla_multiheap_size_constraint_per_heap"
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's <malloc.h>
-_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+TOP_PAD = 64 << 20  # bytes: a thread arena's heap (glibc keeps an empty one when the pad is this large)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # mallopt parameters, from glibc's <malloc.h>
+_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 state = "not tried"
 
@@ -67,8 +73,9 @@ def tune(environ=os.environ) -> str:
         libc = _glibc()
         if libc is None:
             state = "not applicable (not Linux with glibc)"
-        elif libc.mallopt(_M_MMAP_THRESHOLD, THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, THRESHOLD):
-            state = f"on: glibc mmap and trim thresholds {THRESHOLD >> 20} MiB"
+        elif libc.mallopt(_M_MMAP_THRESHOLD, THRESHOLD) and libc.mallopt(_M_TRIM_THRESHOLD, THRESHOLD) \
+                and libc.mallopt(_M_TOP_PAD, TOP_PAD):
+            state = f"on: glibc mmap and trim thresholds {THRESHOLD >> 20} MiB, top pad {TOP_PAD >> 20} MiB"
         else:
             state = "not applicable (glibc refused the thresholds)"
     return state

@@ -3,6 +3,8 @@ function, and never imports the tracer (the compiler hands it a ``build`` callba
 
 - :mod:`~tracenn.runtime.compiled`: :class:`~tracenn.runtime.compiled.Compiled` — guards, the
   program cache, ``explain()``; and each entry's programs and call paths.
+- :mod:`~tracenn.runtime.fastcall`: the two cheapest calls (one tensor in, one out, no RNG or
+  writes; no grad, or grad with the forward recomputed), generated per state count.
 - :mod:`~tracenn.runtime.writes`: state in and out of a call — donation, old grads dropped
   unread, and the setters that write results back into tensors, grads and optimizer state.
 - :mod:`~tracenn.runtime.gradcall`: the autograd bridge of grad-enabled calls (outputs whose

@@ -3,10 +3,10 @@
 A compiled ``Linear(16, 16)`` at batch 1 runs ~10 µs of XLA per call on the CPUs measured, and
 every line of Python a call runs comes on top of that. Right after XLA's dispatch the interpreter's
 caches are cold, and a Python step costs three to five times what it costs in a tight loop
-(``docs/performance.md``, "Per call"). Reading each parameter's array by name (``s0._value``,
-which Python 3.11 specialises to a slot read) measured ~1.2 µs cheaper per call than a list
-comprehension over the parameters, which makes a function object and a frame on every call.
-So these calls are generated from source, one code object per shape of call (state count,
+(``docs/performance.md``, the tenth session's "Per call"). Reading each parameter's array by name
+(``s0._value``, which Python 3.11 specialises to a slot read) measured ~1.2 µs cheaper per call
+than a list comprehension over the parameters, which makes a function object and a frame on every
+call. So these calls are generated from source, one code object per shape of call (state count,
 which of the state tensors get gradients), as ``collections.namedtuple`` and ``dataclasses``
 generate theirs. The generated code is small and shown in the templates below.
 
