@@ -72,15 +72,20 @@ _FAULTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(_malloc._glibc() is None, reason="needs Linux with glibc")
-def test_a_freed_large_block_is_reused_without_page_faults():
+def _faults_on_and_off(script):
+    """``script``'s printed (tuning state, page faults) in a fresh process, with tracenn's tuning
+    on and off."""
     def run(env):
-        out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True,
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                              env={**env, "PATH": "", "PYTHONPATH": ":".join(sys.path)}).stdout
         state, faults = out.rsplit("|", 1)
         return state.strip(), int(faults)
+    return run({}), run({"TRACENN_MALLOC_TUNING": "0"})
 
-    on, off = run({}), run({"TRACENN_MALLOC_TUNING": "0"})
+
+@pytest.mark.skipif(_malloc._glibc() is None, reason="needs Linux with glibc")
+def test_a_freed_large_block_is_reused_without_page_faults():
+    on, off = _faults_on_and_off(_FAULTS)
     assert on[0].startswith("on:") and off[0] == "off (TRACENN_MALLOC_TUNING=0)"
     assert on[1] < 100, on
     assert off[1] > 1000, off  # the check can fail: without the thresholds every allocation faults
@@ -125,13 +130,7 @@ _PROGRAM_FAULTS = textwrap.dedent("""
 
 @pytest.mark.skipif(_malloc._glibc() is None, reason="needs Linux with glibc")
 def test_a_compiled_program_with_large_temporaries_reuses_its_pages():
-    def run(env):
-        out = subprocess.run([sys.executable, "-c", _PROGRAM_FAULTS], capture_output=True, text=True, check=True,
-                             env={**env, "PATH": "", "PYTHONPATH": ":".join(sys.path)}).stdout
-        state, faults = out.rsplit("|", 1)
-        return state.strip(), int(faults)
-
-    on, off = run({}), run({"TRACENN_MALLOC_TUNING": "0"})
+    on, off = _faults_on_and_off(_PROGRAM_FAULTS)
     assert on[0].startswith("on:") and off[0] == "off (TRACENN_MALLOC_TUNING=0)"
     assert on[1] < 3000, on
     assert off[1] > 10000, off  # the check can fail: one 85 MiB block comes from fresh pages every call
