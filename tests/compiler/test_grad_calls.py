@@ -2,6 +2,8 @@
 residuals and a pullback (large programs), recomputation in the backward (small programs), and
 value-and-grad for a scalar loss once its backward has been seen. Every mode must give eager's
 gradients; these tests pin which mode runs, so a regression in the choice is seen too."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -222,6 +224,31 @@ def test_the_lean_grad_call_gives_eager_gradients_over_repeated_calls(input_grad
         assert (a.grad is None) == (not input_grad) and (b.grad is None) == (not input_grad)
         if input_grad:
             np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_lean_grad_call_sets_every_slot_of_its_node_and_tensor():
+    """fastcall's recomputing call writes Node.__init__ and Tensor._wrap out: a slot added to
+    either must be added there too."""
+    from tracenn.autograd import graph
+    from tracenn.runtime import fastcall
+    assert set(fastcall._NODE_SLOTS) == set(graph.Node.__slots__) - {"__weakref__"}
+    assert set(fastcall._TENSOR_SLOTS) == set(tracenn.Tensor.__slots__) - {"__dict__", "__weakref__"}
+    cm = tracenn.compile(_fast_model())
+    x, _ = _data()
+    first, second = cm(x), cm(x)
+    assert cm._last.fast is not None
+    for out in (first, second):
+        node = out.grad_fn
+        made = graph.Node(node.op, node.key, node.inputs, node.out, node.edges, node.needs, node.saved)
+        for slot in fastcall._NODE_SLOTS:
+            if slot != "seq":
+                assert getattr(node, slot) is getattr(made, slot), slot
+        assert out.requires_grad and out.is_leaf is False and out._out_idx == 0
+    assert first.grad_fn.seq < second.grad_fn.seq < made.seq  # later nodes run first in backward
+    with warnings.catch_warnings(), tracenn.autograd.detect_anomaly():
+        warnings.simplefilter("ignore")  # (anomaly mode's "will increase the runtime")
+        third = cm(x)
+    assert third.grad_fn in graph.FORWARD_STACKS  # (under anomaly mode the constructor records the stack)
 
 
 def test_the_lean_grad_call_checks_parameter_versions_at_each_call():

@@ -27,6 +27,7 @@ import jax
 
 from .. import _dispatch
 from ..autograd.engine import _edge_of
+from ..autograd import graph as _graph
 from ..autograd.graph import Node as _TapeNode
 from ..tensor import Tensor
 from .gradcall import _CompiledOp
@@ -46,7 +47,8 @@ def make(fwd, entry, d, wrap, reraise{params}):
 '''
 
 _RECOMPUTING = '''
-def make(fwd, entry, d, wrap, reraise, op, roots, edges, labels, needs, node_of, edge_of, d_in{params}):
+def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of, d_in, Tensor, new, seq,
+         anomaly{params}):
     last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
 
     def call(a):
@@ -63,13 +65,29 @@ def make(fwd, entry, d, wrap, reraise, op, roots, edges, labels, needs, node_of,
         if vers != seen:  # (records are immutable tuples: calls share them until a version moves)
             saved = tuple(zip(roots, vers, labels))
             last[0] = vers, saved
-        if not d_in:
-            return wrap(out, True, node_of(op, (), (vals,), out, edges, needs, saved), 0)
-        root = a if a._base is None else a._base  # the input needs grad: its edge and version too
-        saved += ((root, root._ver, labels[-1]),)
-        return wrap(out, True, node_of(op, (), (vals,), out, edges + (edge_of(a),), needs, saved), 0)
+        ed = edges
+        if d_in:  # the input needs grad: its edge and version too
+            root = a if a._base is None else a._base
+            saved += ((root, root._ver, labels[-1]),)
+            ed = edges + (edge_of(a),)
+        if anomaly[0]:  # (the constructor records the forward's stack)
+            node = Node(op, (), (vals,), out, ed, needs, saved)
+        else:  # Node.__init__ and Tensor._wrap written out: two frames fewer a call (see _NODE_SLOTS)
+            node = new(Node)
+            node.op, node.key, node.inputs, node.out, node.edges, node.needs = op, (), (vals,), out, ed, needs
+            node.saved = saved
+            node.seq = seq[0] = seq[0] + 1
+            node.pre_hooks = node.retains = node.hooks = None
+        t = new(Tensor)
+        t._value, t._requires_grad, t._node, t._out_idx = out, True, node, 0
+        return t
     return call
 '''
+
+# What the written-out constructors above set; tests/compiler/test_grad_calls.py checks these are
+# every slot of autograd's Node and Tensor, so a slot added there fails that test, not silently here.
+_NODE_SLOTS = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks", "retains", "hooks")
+_TENSOR_SLOTS = ("_value", "_requires_grad", "_node", "_out_idx")
 
 
 @functools.lru_cache(maxsize=256)
@@ -142,6 +160,6 @@ def recomputing(run, state_tensors, d_state, d_in, jit=jax.jit):
     make = _maker(_RECOMPUTING, n_state, ds)
 
     def bind(entry, d):
-        return make(fwd, entry, d, Tensor._wrap, reraise_callback_error, op, roots, edges, labels, needs,
-                    _TapeNode, _edge_of, bool(d_in), *state_tensors)
+        return make(fwd, entry, d, reraise_callback_error, op, roots, edges, labels, needs, _TapeNode, _edge_of,
+                    bool(d_in), Tensor, object.__new__, _graph.SEQ, _graph.ANOMALY, *state_tensors)
     return bind
