@@ -249,6 +249,12 @@ def test_the_lean_grad_call_sets_every_slot_of_its_node_and_tensor():
         warnings.simplefilter("ignore")  # (anomaly mode's "will increase the runtime")
         third = cm(x)
     assert third.grad_fn in graph.FORWARD_STACKS  # (under anomaly mode the constructor records the stack)
+    with tracenn.no_grad():  # the no-grad lean call writes its tensor out too
+        cm(x)
+        plain = cm(x)
+    assert cm._last.fast is not None
+    assert plain.grad_fn is None and not plain.requires_grad and plain._out_idx == 0
+    assert_close(plain, first.detach(), rtol=0, atol=0)
 
 
 def test_the_lean_grad_call_checks_parameter_versions_at_each_call():

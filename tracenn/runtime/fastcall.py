@@ -33,7 +33,7 @@ from ..tensor import Tensor
 from .gradcall import _CompiledOp
 
 _PLAIN = '''
-def make(fwd, entry, d, wrap, reraise{params}):
+def make(fwd, entry, d, reraise, Tensor, new{params}):
     def call(a):
         entry.calls += 1
         d["_last"] = entry
@@ -42,7 +42,9 @@ def make(fwd, entry, d, wrap, reraise{params}):
         except Exception as e:
             reraise(e)
             raise
-        return wrap(out)
+        t = new(Tensor)  # Tensor._wrap written out (see _TENSOR_SLOTS)
+        t._value, t._requires_grad, t._node, t._out_idx = out, False, None, 0
+        return t
     return call
 '''
 
@@ -84,8 +86,8 @@ def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of,
     return call
 '''
 
-# What the written-out constructors above set; tests/compiler/test_grad_calls.py checks these are
-# every slot of autograd's Node and Tensor, so a slot added there fails that test, not silently here.
+# What the templates' written-out constructors set; tests/compiler/test_grad_calls.py checks these are
+# every slot of autograd's Node and of Tensor, so a slot added there fails that test, not silently here.
 _NODE_SLOTS = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks", "retains", "hooks")
 _TENSOR_SLOTS = ("_value", "_requires_grad", "_node", "_out_idx")
 
@@ -127,7 +129,7 @@ def plain(run, state_tensors, jit=jax.jit):
     make = _maker(_PLAIN, len(state_tensors))
 
     def bind(entry, d):
-        return make(fwd, entry, d, Tensor._wrap, reraise_callback_error, *state_tensors)
+        return make(fwd, entry, d, reraise_callback_error, Tensor, object.__new__, *state_tensors)
     return bind
 
 
