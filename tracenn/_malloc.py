@@ -18,7 +18,7 @@ puts all of a program's temporaries in one block, and the MNIST CNN's training s
 needs 99 MiB of them: it faulted ~21,000 pages a step, a third of its time on a 2-core AMD EPYC.
 So tracenn's CPU programs are compiled with their temporaries split into blocks under 32 MiB
 (``program_options``: XLA's ``xla_multiheap_size_constraint_per_heap``), which the arenas hold.
-That alone left the step faulting in some runs (8,143 and 15,359 pages a step in two of four):
+That alone left the step faulting in three runs of six (8,143-15,359 pages a step):
 glibc 2.36 unmaps a thread arena's second or later 64 MiB heap as soon as it is empty, whatever
 the trim threshold, unless glibc's top pad is at least a heap's size. So ``tune()`` also sets the
 top pad to 64 MiB, which keeps those heaps mapped; the step then faulted 0 pages in every run.

@@ -28,7 +28,6 @@ import jax
 from .. import _dispatch
 from ..autograd.engine import _edge_of
 from ..autograd import graph as _graph
-from ..autograd.graph import Node as _TapeNode
 from ..tensor import Tensor
 from .gradcall import _CompiledOp
 
@@ -162,6 +161,6 @@ def recomputing(run, state_tensors, d_state, d_in, jit=jax.jit):
     make = _maker(_RECOMPUTING, n_state, ds)
 
     def bind(entry, d):
-        return make(fwd, entry, d, reraise_callback_error, op, roots, edges, labels, needs, _TapeNode, _edge_of,
+        return make(fwd, entry, d, reraise_callback_error, op, roots, edges, labels, needs, _graph.Node, _edge_of,
                     bool(d_in), Tensor, object.__new__, _graph.SEQ, _graph.ANOMALY, *state_tensors)
     return bind
