@@ -234,28 +234,31 @@ def test_window_argmax(case):
 
 
 # Windows that tile the input (stride == window, no padding or dilation): on the CPU these take
-# window.py's channels-minor lowering (_tiled_max, _tiled_max_grad). Sizes that are not a multiple
+# window.py's channels-minor lowering (_tiled_reduce, _tiled_max_grad, _tiled_sum_grad). Sizes that are not a multiple
 # of the window leave trailing rows/columns outside every window (floor mode): they get no gradient.
 TILED = [((2, 3, 13), (2,)), ((2, 3, 12), (3,)), ((2, 3, 9, 10), (2, 2)), ((2, 3, 9, 10), (3, 3)),
          ((2, 3, 9, 10), (2, 3)), ((3, 8, 6), (2, 2)), ((1, 1, 4, 4), (4, 4))]
 
 
+@pytest.mark.parametrize("kind", ["max", "sum"])
 @pytest.mark.parametrize("shape, window", TILED, ids=lambda v: "x".join(map(str, v)))
-def test_tiled_max_pool_matches_reference(shape, window):
-    # Small integers (many ties) and NaNs: the first maximum of each window, or its last NaN,
-    # in float32 and float64; the compiled path (JAX differentiating impl) equals the rule.
+def test_tiled_pooling_matches_reference(shape, window, kind):
+    # Small integers (many ties) and, for max, NaNs: the first maximum of each window, or its last
+    # NaN, in float32 and float64; the compiled path (JAX differentiating impl) equals the rule.
     rng = np.random.default_rng(4)
     x = np.round(rng.standard_normal(shape) * 1.5)
-    x.reshape(-1)[::7] = np.nan
+    if kind == "max":
+        x.reshape(-1)[::7] = np.nan
     case = (len(window), window, window, ((0, 0),) * len(window), (1,) * len(window))
-    key = ("max",) + case[1:]
+    key = (kind,) + case[1:]
     out_shape = shape[:-len(window)] + tuple(n // k for n, k in zip(shape[-len(window):], window))
     g = rng.standard_normal(out_shape)
-    y_ref, gx_ref = ref_pool(x, "max", *case[1:], g)
+    y_ref, gx_ref = ref_pool(x, kind, *case[1:], g)
     for dtype in (np.float32, np.float64):
-        y, gx = _max_and_grad(x.astype(dtype), case, g)
+        y = RW.forward_kernel(key)(jnp.asarray(x, dtype))
+        gx = RW.backward_kernel(key, (True,))(jnp.asarray(g, dtype), y, jnp.asarray(x, dtype))[0]
         assert y.dtype == dtype and gx.dtype == dtype
-        np.testing.assert_array_equal(np.asarray(y), y_ref)
+        np.testing.assert_array_equal(np.asarray(y), y_ref)  # exact: max picks, sums of small integers
         np.testing.assert_allclose(np.asarray(gx), gx_ref, rtol=1e-6, atol=1e-6)
         auto = jax.jit(lambda x, g: jax.vjp(lambda x: RW.call((x,), key), x)[1](g)[0])(
             jnp.asarray(x, dtype), jnp.asarray(g, dtype))
@@ -270,7 +273,7 @@ def test_tiled_max_pool_of_integers():
     np.testing.assert_array_equal(np.asarray(got), y_ref)
 
 
-def test_tiled_max_pool_runs_channels_minor_without_reductions():
+def test_tiled_pooling_runs_channels_minor_without_reductions():
     # The CPU lowering's form: the gradient is selects over the input (no argmax reduction, no
     # concatenation of per-offset pieces), and both directions transpose into (H, N, W, C), the
     # order the CPU convolutions leave their output in, so that XLA can cancel the transposes.
@@ -284,6 +287,13 @@ def test_tiled_max_pool_runs_channels_minor_without_reductions():
                                          padding=((0, 0), (0, 0)), dilation=(1, 1))).lower(out, out, x).as_text()
     assert "stablehlo.reduce" not in hlo and "stablehlo.concatenate" not in hlo
     assert "dims = [2, 0, 3, 1]" in hlo
+    for kind in ("max", "sum"):  # the forwards: slices in the same order, no reduce_window
+        hlo = jax.jit(lambda x: RW.impl(x, kind=kind, window=(2, 2), strides=(2, 2), padding=((0, 0), (0, 0)),
+                                        dilation=(1, 1))).lower(x).as_text()
+        assert "reduce_window" not in hlo and "dims = [2, 0, 3, 1]" in hlo
+    hlo = jax.jit(lambda g, x: RW.vjp(g, None, x, kind="sum", window=(2, 2), strides=(2, 2),
+                                      padding=((0, 0), (0, 0)), dilation=(1, 1))).lower(out, x).as_text()
+    assert "stablehlo.pad" not in hlo and "stablehlo.concatenate" not in hlo and "dims = [2, 0, 3, 1]" in hlo
 
 
 # ---- conv_transpose -----------------------------------------------------------------------------
