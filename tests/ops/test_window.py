@@ -265,11 +265,12 @@ def test_tiled_pooling_matches_reference(shape, window, kind):
         np.testing.assert_array_equal(np.asarray(auto), np.asarray(gx))
 
 
-def test_tiled_max_pool_of_integers():
-    x = np.random.default_rng(5).integers(-3, 4, (2, 3, 9, 10)).astype(np.int32)
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.bool_])
+def test_tiled_max_pool_of_integers_and_bools(dtype):
+    x = np.random.default_rng(5).integers(0, 4, (2, 3, 9, 10)).astype(dtype)
     y_ref, _ = ref_pool(x, "max", (3, 2), (3, 2), ((0, 0), (0, 0)), (1, 1))
     got = RW.forward_kernel(("max", (3, 2), (3, 2), ((0, 0), (0, 0)), (1, 1)))(jnp.asarray(x))
-    assert got.dtype == jnp.int32
+    assert got.dtype == dtype
     np.testing.assert_array_equal(np.asarray(got), y_ref)
 
 

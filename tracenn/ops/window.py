@@ -231,10 +231,10 @@ def _tiled_reduce(x, window, fn):
 
 
 def _tiled_place(fn, g, x, window):
-    """An input gradient of a tiled pooling from per-window values: ``fn(up, gt, wide)`` gets
+    """An input gradient of a tiled pooling from per-window values: ``fn(up, gt, wide, wins)`` gets
     ``up`` (repeats a per-window array, in the permuted order, over its window), the permuted
-    cotangent and the cropped input's permuted shape; its result is zero-padded past the last
-    whole window and permuted back to ``x``'s order."""
+    cotangent, the cropped input's permuted shape and {permuted axis: window size}; its result is
+    zero-padded past the last whole window and permuted back to ``x``'s order."""
     perm, wins = _tiled_axes(x.ndim, window)
     gt = jnp.transpose(g, perm)
     wide = [n * wins.get(a, 1) for a, n in enumerate(gt.shape)]
