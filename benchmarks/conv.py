@@ -20,7 +20,8 @@ Columns:
   function with JAX, which then runs each op's ``custom_vjp``).
 * ``op jit, slices`` — the same, traced with the batch-slice form of the CPU forward and input
   gradient (``linalg._SIDE_BY_SIDE`` off: what tracenn ran before the side-by-side form), for
-  comparison.
+  comparison. For the pool: traced with ``window._TILED`` off, the strided-slice lowering of any
+  window geometry (what tracenn ran before its tiled, channels-minor lowering of 2x2 windows).
 * ``raw jax`` — the baseline: ``lax.conv_general_dilated(..., 'VALID')`` / ``lax.reduce_window`` max,
   jitted, with JAX's own derivative.
 * ``torch`` — PyTorch eager (``torch.nn.functional`` + ``autograd.grad``), when importable.
@@ -61,7 +62,7 @@ from jax import lax  # noqa: E402
 import tracenn  # noqa: E402
 import tracenn.nn.functional as TF  # noqa: E402
 from tracenn.ops import OPS  # noqa: E402
-from tracenn.ops import linalg  # noqa: E402
+from tracenn.ops import linalg, window  # noqa: E402
 
 from _timing import fmt_ratio, print_table, time_interleaved, try_import_torch  # noqa: E402
 
@@ -111,6 +112,16 @@ def _traced(f, *args, form):
         jax.block_until_ready(f(*args))
     finally:
         linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS = saved
+    return f
+
+
+def _untiled(f, *args):
+    """``f`` (jitted), traced now with tiled pooling off (ops/window.py reads ``_TILED`` at trace time)."""
+    window._TILED[0] = False
+    try:
+        jax.block_until_ready(f(*args))
+    finally:
+        window._TILED[0] = True
     return f
 
 
@@ -184,8 +195,11 @@ def layer_cases(torch, rng):
         TF.max_pool2d(gx, 2).backward(tg)
         return gx.grad
 
-    fwd = {"tracenn eager": lambda: TF.max_pool2d(tx, 2), "tracenn op, jit": lambda: of(x), "raw jax": lambda: jf(x)}
-    bwd = {"tracenn eager": tn_pool_bwd, "tracenn op, jit": lambda: ob(x, g), "raw jax": lambda: jb(x, g)}
+    sf, sb = _untiled(jax.jit(lambda x: op_pool(x)), x), _untiled(_fwd_bwd(op_pool), x, g)
+    fwd = {"tracenn eager": lambda: TF.max_pool2d(tx, 2), "tracenn op, jit": lambda: of(x),
+           "op jit, slices": lambda: sf(x), "raw jax": lambda: jf(x)}
+    bwd = {"tracenn eager": tn_pool_bwd, "tracenn op, jit": lambda: ob(x, g), "op jit, slices": lambda: sb(x, g),
+           "raw jax": lambda: jb(x, g)}
     if torch is not None:
         px, pg = torch.from_numpy(x_np), torch.from_numpy(g_np)
         qx = px.clone().requires_grad_()

@@ -127,6 +127,7 @@ def _is_nan(v):
 
 
 _TILED_MAX_WINDOW = 16  # larger tiled windows keep the general lowering (one slice per offset)
+_TILED = [True]  # off: tiled windows take the general lowering too (benchmarks/conv.py compares the two)
 _ARGMAX_WINDOW = 4  # up to this many offsets the index comes from argmax, larger windows compare with ``out``
 
 
@@ -180,7 +181,7 @@ def _tiles(x_ndim, window, strides, padding, dilation) -> bool:
     """Whether windows of 1 or 2 dims tile the input (stride == window; no padding, no dilation)
     over at least one leading dim: the geometry :func:`_tiled_reduce` lowers."""
     nd = len(window)
-    return (nd in (1, 2) and x_ndim > nd and math.prod(window) <= _TILED_MAX_WINDOW and tuple(strides) == tuple(window)
+    return (_TILED[0] and nd in (1, 2) and x_ndim > nd and math.prod(window) <= _TILED_MAX_WINDOW and tuple(strides) == tuple(window)
             and all(d == 1 for d in dilation) and all(tuple(p) == (0, 0) for p in padding))
 
 
