@@ -181,8 +181,9 @@ def _tiles(x_ndim, window, strides, padding, dilation) -> bool:
     """Whether windows of 1 or 2 dims tile the input (stride == window; no padding, no dilation)
     over at least one leading dim: the geometry :func:`_tiled_reduce` lowers."""
     nd = len(window)
-    return (_TILED[0] and nd in (1, 2) and x_ndim > nd and math.prod(window) <= _TILED_MAX_WINDOW and tuple(strides) == tuple(window)
-            and all(d == 1 for d in dilation) and all(tuple(p) == (0, 0) for p in padding))
+    return (_TILED[0] and nd in (1, 2) and x_ndim > nd and math.prod(window) <= _TILED_MAX_WINDOW
+            and tuple(strides) == tuple(window) and all(d == 1 for d in dilation)
+            and all(tuple(p) == (0, 0) for p in padding))
 
 
 def _tiled_order(ndim, nd):
