@@ -102,26 +102,20 @@ def _fwd_bwd(f):
 
 
 def _traced(f, *args, form):
-    """``f`` (jitted), traced now with one form of the CPU convolutions forced: ``"slices"`` (batch
-    slices) or ``"wide"`` (side by side, whatever the channels). tracenn/ops/linalg.py reads its
-    switches at trace time; later calls reuse the trace."""
-    saved = linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS
-    linalg._SIDE_BY_SIDE[0] = form == "wide"
-    linalg._WIDE_MIN_CHANNELS = 0 if form == "wide" else saved[1]
+    """``f`` (jitted), traced now with one form of the CPU lowerings forced: ``"slices"`` (batch
+    slices) or ``"wide"`` (side by side, whatever the channels) for the convolutions, ``"untiled"``
+    (tiled pooling off) for the pool. tracenn/ops/linalg.py and window.py read their switches at
+    trace time; later calls reuse the trace."""
+    saved = linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS, window._TILED[0]
+    if form == "untiled":
+        window._TILED[0] = False
+    else:
+        linalg._SIDE_BY_SIDE[0] = form == "wide"
+        linalg._WIDE_MIN_CHANNELS = 0 if form == "wide" else saved[1]
     try:
         jax.block_until_ready(f(*args))
     finally:
-        linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS = saved
-    return f
-
-
-def _untiled(f, *args):
-    """``f`` (jitted), traced now with tiled pooling off (ops/window.py reads ``_TILED`` at trace time)."""
-    window._TILED[0] = False
-    try:
-        jax.block_until_ready(f(*args))
-    finally:
-        window._TILED[0] = True
+        linalg._SIDE_BY_SIDE[0], linalg._WIDE_MIN_CHANNELS, window._TILED[0] = saved
     return f
 
 
@@ -195,7 +189,8 @@ def layer_cases(torch, rng):
         TF.max_pool2d(gx, 2).backward(tg)
         return gx.grad
 
-    sf, sb = _untiled(jax.jit(lambda x: op_pool(x)), x), _untiled(_fwd_bwd(op_pool), x, g)
+    sf = _traced(jax.jit(lambda x: op_pool(x)), x, form="untiled")
+    sb = _traced(_fwd_bwd(op_pool), x, g, form="untiled")
     fwd = {"tracenn eager": lambda: TF.max_pool2d(tx, 2), "tracenn op, jit": lambda: of(x),
            "op jit, slices": lambda: sf(x), "raw jax": lambda: jf(x)}
     bwd = {"tracenn eager": tn_pool_bwd, "tracenn op, jit": lambda: ob(x, g), "op jit, slices": lambda: sb(x, g),

@@ -234,7 +234,7 @@ def test_window_argmax(case):
 
 
 # Windows that tile the input (stride == window, no padding or dilation): on the CPU these take
-# window.py's channels-minor lowering (_tiled_reduce, _tiled_max_grad, _tiled_sum_grad). Sizes that are not a multiple
+# window.py's channels-minor lowering (_tiled_reduce, _tiled_max_grad, _tiled_grad). Sizes that are not a multiple
 # of the window leave trailing rows/columns outside every window (floor mode): they get no gradient.
 TILED = [((2, 3, 13), (2,)), ((2, 3, 12), (3,)), ((2, 3, 9, 10), (2, 2)), ((2, 3, 9, 10), (3, 3)),
          ((2, 3, 9, 10), (2, 3)), ((3, 8, 6), (2, 2)), ((1, 1, 4, 4), (4, 4))]

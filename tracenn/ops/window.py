@@ -25,7 +25,7 @@ Forms used (all fuse into a few elementwise loops):
   the phases are interleaved by one stack+reshape. For stride == window that is a pure reshape.
 - Tiled pooling on the CPU (1-d or 2-d windows that tile the input: stride == window, no padding
   or dilation, as ``MaxPool2d(2)`` and ``AvgPool2d(2)``) has its own lowering
-  (:func:`_tiled_reduce`, :func:`_tiled_max_grad`, :func:`_tiled_sum_grad`): it runs in the order
+  (:func:`_tiled_reduce`, :func:`_tiled_max_grad`, :func:`_tiled_grad`): it runs in the order
   the CPU convolutions leave their output (``linalg._side_by_side``: (H, N, W, C), channels
   minor), so that XLA cancels the transposes on both sides and reads the convolution's output in
   place. The max's window position comes from one chain of compares (torch's kernel loop), and
@@ -232,56 +232,48 @@ def _tiled_reduce(x, window, fn):
     return jnp.transpose(functools.reduce(fn, slices), np.argsort(perm))
 
 
-def _tiled_place(fn, g, x, window):
-    """An input gradient of a tiled pooling from per-window values: ``fn(up, gt, wide, wins)`` gets
-    ``up`` (repeats a per-window array, in the permuted order, over its window), the permuted
-    cotangent, the cropped input's permuted shape and {permuted axis: window size}; its result is
-    zero-padded past the last whole window and permuted back to ``x``'s order."""
+def _tiled_grad(g, x, window, pick=None):
+    """The input gradient of a tiled pooling, in the CPU convolutions' output order: each window's
+    cotangent repeated over its window (a sum), or, given ``pick`` (per window, the row-major
+    offset of the position that gets it), sent to that position alone (a max). Rows and columns
+    past the last whole window get zero."""
     perm, wins = _tiled_axes(x.ndim, window)
     gt = jnp.transpose(g, perm)
     wide = [n * wins.get(a, 1) for a, n in enumerate(gt.shape)]
 
-    def up(v):
+    def up(v):  # each window's value over its window
         split, full = [], []
         for a, n in enumerate(v.shape):
             split += [n, 1] if a in wins else [n]
             full += [n, wins[a]] if a in wins else [n]
         return jnp.broadcast_to(v.reshape(split), full).reshape(wide)
 
-    gx = fn(up, gt, wide, wins)
-    xt_shape = [x.shape[p] for p in perm]
-    if list(gx.shape) != xt_shape:
-        gx = jnp.pad(gx, [(0, n - m) for n, m in zip(xt_shape, gx.shape)])
-    return jnp.transpose(gx, np.argsort(perm))
-
-
-def _tiled_sum_grad(g, x, window):
-    """The input gradient of a tiled window sum: each window's cotangent over its whole window."""
-    return _tiled_place(lambda up, gt, wide, wins: up(gt), g, x, window)
-
-
-def _tiled_max_grad(g, x, window):
-    """The input gradient of a tiled max: each window's cotangent goes to the position torch's CPU
-    kernel picks (it scans the window in row-major order and moves on ``val > max or isnan(val)``:
-    the first maximum, or the last NaN), chosen by the same chain of compares, then one select over
-    the (cropped) input; rows and columns past the last whole window get zero."""
-    slices, _ = _tiled_offsets(x, window)
-    best, pick = slices[0], jnp.zeros(slices[0].shape, jnp.int32)
-    for i, s in enumerate(slices[1:], 1):
-        better = (s > best) | _is_nan(s)
-        best = jnp.where(better, s, best)
-        pick = jnp.where(better, jnp.int32(i), pick)
-
-    def select(up, gt, wide, wins):
+    gx = up(gt)
+    if pick is not None:
         # The row-major window offset of every (cropped) input position, a constant of the shapes.
         pos = np.zeros([wide[a] if a in wins else 1 for a in range(len(wide))], np.int32)
         for (a, k), m in zip(wins.items(), np.cumprod((1,) + tuple(window[:0:-1]))[::-1]):
             shape = [1] * len(wide)
             shape[a] = wide[a]
             pos = pos + (np.arange(wide[a]) % k * m).reshape(shape).astype(np.int32)
-        return jnp.where(up(pick) == pos, up(gt), jnp.zeros((), gt.dtype))
+        gx = jnp.where(up(pick) == pos, gx, jnp.zeros((), g.dtype))
+    xt_shape = [x.shape[p] for p in perm]
+    if list(gx.shape) != xt_shape:
+        gx = jnp.pad(gx, [(0, n - m) for n, m in zip(xt_shape, gx.shape)])
+    return jnp.transpose(gx, np.argsort(perm))
 
-    return _tiled_place(select, g, x, window)
+
+def _tiled_max_grad(g, x, window):
+    """The input gradient of a tiled max: each window's cotangent goes to the position torch's CPU
+    kernel picks (it scans the window in row-major order and moves on ``val > max or isnan(val)``:
+    the first maximum, or the last NaN), chosen by the same chain of compares."""
+    slices, _ = _tiled_offsets(x, window)
+    best, pick = slices[0], jnp.zeros(slices[0].shape, jnp.int32)
+    for i, s in enumerate(slices[1:], 1):
+        better = (s > best) | _is_nan(s)
+        best = jnp.where(better, s, best)
+        pick = jnp.where(better, jnp.int32(i), pick)
+    return _tiled_grad(g, x, window, pick)
 
 
 def _max_grad_by_slices(g, out, x, window, strides, padding, dilation):
@@ -299,7 +291,7 @@ def _vjp_reduce_window(g, out, x, *, kind, window, strides, padding, dilation):
         def by_slices(g, x):
             return _place({off: g for off in itertools.product(*(range(k) for k in window))}, x.shape, window,
                           strides, padding, dilation)
-        tiled = _tiled_sum_grad
+        tiled = _tiled_grad
     else:
         def by_slices(g, x):
             return _max_grad_by_slices(g, out, x, window, strides, padding, dilation)
