@@ -9,6 +9,8 @@ import warnings
 from collections import OrderedDict
 from itertools import chain, repeat
 
+import numpy as np
+
 from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
@@ -121,7 +123,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
     from ..distributed import as_mesh
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
-                  cache_size_limit=cache_size_limit, mesh=as_mesh(mesh))
+                  cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
+                  values=ValueGuards(None if isinstance(model, Module) else model))
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if hasattr(model, attr):
@@ -172,6 +175,68 @@ def _mode(modules) -> str:
     return ("train" if flags.pop() else "eval") if len(flags) == 1 else "mixed"
 
 
+# What a module attribute or a captured value may be for a compiled call to guard it by value: a
+# program bakes such a value in (``self.p`` of Dropout, ``self.eps``, a flag a forward branches on,
+# a global scale), so a change must compile anew (as torch.compile's guards do).
+_PLAIN = frozenset((bool, int, float, complex, str, type(None), np.dtype))
+
+
+def _plain(v) -> bool:
+    t = type(v)
+    return t in _PLAIN or t is tuple and all(map(_plain, v)) or t is _classes()[4]
+
+
+def _attrs_key(m) -> tuple:
+    """A module's plain attributes (:func:`_plain`) by name and value. Setting any attribute of a
+    module moves the epoch (Module.__setattr__), so compiled calls read this again after one."""
+    return tuple((k, v) for k, v in vars(m).items() if k != "training" and _plain(v))
+
+
+def _mods_key(modules) -> tuple:
+    return tuple((p, type(m), m.training, _hooks_key(m), _attrs_key(m)) for p, m in modules)
+
+
+class ValueGuards:
+    """The plain values a compiled call's structure key holds (module attributes; for a function,
+    the values it reads: see :func:`_plain`), for the runtime: which ones a trace changed, and a
+    structure key without a given set of them (``(path, name)``; path ``None`` for a function's)."""
+
+    def __init__(self, fn=None):
+        self.fn = fn
+
+    def snapshot(self, modules) -> dict:
+        out = {(p, k): v for p, m in modules for k, v in _attrs_key(m)}
+        if self.fn is not None:
+            target = self.fn.__func__ if inspect.ismethod(self.fn) and _is_module(self.fn.__self__) else self.fn
+            out.update(((None, n), v) for n, v in _captures(target) if _plain(v))
+        return out
+
+    def changed(self, before, modules) -> set:
+        after = self.snapshot(modules)
+        return {k for k in before.keys() | after.keys() if before.get(k, before) != after.get(k, before)}
+
+    @staticmethod
+    def canon(skey, volatile):
+        if not volatile:
+            return skey
+        mods = tuple(row[:4] + (tuple((k, v) for k, v in row[4] if (row[0], k) not in volatile),)
+                     for row in skey[0])
+        if len(skey) == 7:  # a function's: the values it reads come last
+            return (mods,) + skey[1:6] + (tuple((n, v) for n, v in skey[6] if (None, n) not in volatile),)
+        return (mods,) + skey[1:]
+
+
+def _attribute_tensors(modules, state, seen) -> None:
+    """Add to ``state`` the tensors ``modules`` hold as plain attributes (``self.c = tensor``, not a
+    parameter or buffer): read at every call like a function's captured tensors, so an in-place
+    change is seen, and guarded by identity (a new tensor compiles anew)."""
+    for path, m in modules:
+        for k, v in vars(m).items():
+            if isinstance(v, Tensor) and id(v) not in seen:
+                state[f"{path}.{k}" if path else k] = v
+                seen.add(id(v))
+
+
 def _module_source(model):
     modules = list(model.named_modules())
     state = OrderedDict()
@@ -179,8 +244,8 @@ def _module_source(model):
         state[n] = p
     for n, b in model.named_buffers():
         state[n] = b
-    mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
-    skey = (mods_key, _state_key(state), _global_hooks_key(), _dispatch.AUTOCAST[0])
+    _attribute_tensors(modules, state, {id(t) for t in state.values()})
+    skey = (_mods_key(modules), _state_key(state), _global_hooks_key(), _dispatch.AUTOCAST[0])
     return type(model).__name__, _mode(modules), modules, state, skey, {}
 
 
@@ -265,17 +330,18 @@ def _function_source(fn):
         elif isinstance(obj, Tensor) and id(obj) not in seen:
             state[name] = obj
             seen.add(id(obj))
+    _attribute_tensors(modules, state, seen)
     extra = {}
     captured = _captures(target)
     optimizers = [(name, obj) for name, obj in captured if _is_optimizer(obj)]
     scalers = [(name, obj) for name, obj in captured if isinstance(obj, _classes()[3])]
     if optimizers or scalers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
         extra = _step_state(state, optimizers, scalers)
-    mods_key = tuple((p, type(m), m.training, _hooks_key(m)) for p, m in modules)
-    skey = (mods_key, _state_key(state), _global_hooks_key(),
+    skey = (_mods_key(modules), _state_key(state), _global_hooks_key(),
             (_options_key([o for _, o in extra.get("optimizers", ())]),
              tuple(sc._compile_key() for sc in extra.get("scalers", ()))),
-            _dispatch.AUTOCAST[0], tuple(extra.get("aliases", {}).items()))
+            _dispatch.AUTOCAST[0], tuple(extra.get("aliases", {}).items()),
+            tuple((name, v) for name, v in captured if _plain(v)))  # a global scale, a flag: by value
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 
 
@@ -289,13 +355,14 @@ def _is_optimizer(obj) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _classes():
-    """(Module, Optimizer, Parameter, GradScaler), imported on first use (they import the
-    compiler), then kept: the checks run on every call of a compiled function."""
+    """(Module, Optimizer, Parameter, GradScaler, tracenn.dtype), imported on first use (they
+    import the compiler), then kept: the checks run on every call of a compiled function."""
     from .._grad_scaler import GradScaler
+    from ..dtypes import dtype
     from ..nn.modules.module import Module
     from ..nn.parameter import Parameter
     from ..optim.optimizer import Optimizer
-    return Module, Optimizer, Parameter, GradScaler
+    return Module, Optimizer, Parameter, GradScaler, dtype
 
 
 def _step_state(state, optimizers, scalers=()) -> dict:
@@ -336,6 +403,9 @@ def _step_state(state, optimizers, scalers=()) -> dict:
             for key, index in _option_inputs(group):
                 where = key if index is None else f"{key}[{index}]"
                 state[f"{oname}.param_groups[{gi}].{where}"] = OptionRef(group, key, index)
+            for key, v in group.items():  # a tensor option (lr=tensor(0.01)): read at each call, so
+                if key != "params" and isinstance(v, Tensor):  # lr.fill_() (a scheduler) is seen
+                    state[f"{oname}.param_groups[{gi}].{key}"] = v
     for sname, sc in scalers:
         for attr, t in sc._compile_state().items():
             state[f"{sname}.{attr}"] = t
@@ -415,7 +485,11 @@ def _group_key(g) -> tuple:
     inputs' values (:func:`_option_inputs`). Runs on every call of a compiled step."""
     out = []
     for k, v in g.items():
-        if k == "params" or k == "lr":
+        if k == "params":
+            continue
+        if k == "lr":
+            if isinstance(v, Tensor):  # (its value is an input: see _step_state)
+                out.append((k, id(v)))
             continue
         if k == "momentum" and isinstance(v, (int, float)):
             out.append((k, v != 0))
@@ -457,7 +531,7 @@ def _step_watcher(fn):
 
 def _watch_key(objs) -> tuple:
     key = list(map(id, objs))
-    _, optimizer, _, scaler = _classes()
+    _, optimizer, _, scaler, _ = _classes()
     for obj in objs:
         if isinstance(obj, scaler):
             key.append(obj._compile_key())

@@ -15,6 +15,8 @@ like an array, and reading its numbers raises :class:`~tracenn.errors.DataDepend
 """
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import sys
@@ -25,7 +27,7 @@ import numpy as np
 from .. import _dispatch
 from ..dtypes import SHORT_NAMES as _SHORT, type_str
 from ..errors import CompileError, DataDependentError
-from ..utils._pytree import LEAF
+from ..utils._pytree import LEAF, dataclass_items
 
 class Value:
     """A typed name in a graph: an input, parameter, buffer, constant, RNG state or op output.
@@ -37,6 +39,7 @@ class Value:
 
     __slots__ = ("name", "shape", "dtype", "kind", "node", "index", "device")
     symbolic = True  # Tensor code tells a traced value from an array by this attribute
+    aval = None      # (an array's type: a compiled call's table key, which no traced value matches)
 
     def __init__(self, name, shape, dtype, kind="op", node=None, index=0, device=None):
         self.name = name
@@ -449,6 +452,8 @@ def _fmt_tree(tree, leaves, fmt=_ref) -> str:
             return "[" + ", ".join(walk(x) for x in t) + "]"
         if isinstance(t, dict):
             return "{" + ", ".join(f"{k!r}: {walk(x)}" for k, x in t.items()) + "}"
+        if dataclasses.is_dataclass(t) and not isinstance(t, type):
+            return f"{type(t).__name__}(" + ", ".join(f"{k}={walk(x)}" for k, x in dataclass_items(t)) + ")"
         return repr(t)
 
     return walk(tree)

@@ -22,7 +22,7 @@ from ..autograd.grad_mode import GRAD, no_grad
 from ..errors import CompileError
 from ..ops import OPS
 from ..tensor import Tensor
-from ..utils._pytree import flatten, unflatten
+from ..utils._pytree import check_no_hidden_tensors, flatten, unflatten
 from ..dtypes import type_str
 from .graph import Graph, Node, Value, user_source
 from ..errors import DataDependentError, UnsupportedError
@@ -108,7 +108,8 @@ class Tracer:
                     f"at {user_source() or '?'}) but is not part of the compiled call's state, so it "
                     "would be baked in as a constant and never train. tracenn.compile finds modules, "
                     "optimizers and tensors through closures, globals, default arguments and a "
-                    "method's self; reach the model one of those ways, or pass it as an argument.")
+                    "method's self (not inside arguments: a module or optimizer passed as an argument "
+                    "is not searched); reach the model one of those ways.")
             v = self.const(v)
         return v
 
@@ -385,6 +386,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     from ..device import to_jax
     graph = Graph(name, mode)
     leaves, in_tree = flatten((args, kwargs))
+    check_no_hidden_tensors(in_tree, {id(t) for t in state.values()})  # (else baked in as a constant)
     device = None
     for t in leaves:
         v = t._value
@@ -394,6 +396,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         device = to_jax("cpu") if jax.config.jax_default_device is None else jax.config.jax_default_device
     tracer = Tracer(graph, names, device)
     tracer.generators = []
+    tracer.optimizers = {id(o) for _, o in optimizers}  # the step's: whose state the program carries
 
     # Inputs: fresh symbolic tensors (the caller's tensors are never touched while tracing).
     arg_leaves, _ = flatten(args)
@@ -521,7 +524,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                 if not st and id(p) not in keys:
                     del o.state[p]
         graph.deferred = list(tracer.deferred)
-        _settle_module_tensors(graph, modules, attrs_before)
+        _settle_module_tensors(graph, modules, attrs_before, state, saved_values)
         unreached = [c.cls.__name__ for c in tracer.customs if not c.reached]
         if unreached:
             raise UnsupportedError(
@@ -529,6 +532,9 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                 "its backward() is not part of the program (the gradient is taken after the call, by "
                 "autograd); this call runs eagerly instead (a compiled training step that calls "
                 "loss.backward() inside, or the call under no_grad, compiles it).")
+    except BaseException:
+        _drop_created_state(opt_keys)  # (symbolic: no later step, eager or compiled, could read it)
+        raise
     finally:
         for undo in reversed(undos):
             undo()
@@ -539,25 +545,40 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
     return graph, tracer.generators
 
 
+def _drop_created_state(opt_keys) -> None:
+    """Remove the optimizer state a failed trace's ``step()`` made (it holds symbolic values), so
+    the optimizer is as before the call: its next step, eager or compiled, makes the state anew."""
+    for (_, o), keys in opt_keys:
+        for p, st in list(o.state.items()):
+            for k in [k for k in st if k not in keys.get(id(p), ())]:
+                del st[k]
+            if not st and id(p) not in keys:
+                del o.state[p]
+
+
 def _tensor_attributes(modules) -> dict:
     """{(path, attribute): tensor} of the plain tensor attributes of ``modules`` (not parameters or
     buffers: what ``self.mask = ...`` stores)."""
     return {(path, k): v for path, m in modules for k, v in vars(m).items() if isinstance(v, Tensor)}
 
 
-def _settle_module_tensors(graph, modules, before) -> None:
+def _settle_module_tensors(graph, modules, before, state, arrays) -> None:
     """Tensors the traced code stored on a module (``self.mask = ...``, a lazily built cache) hold
     this graph's symbolic values, which no later call, program or eager, can read. One computed
-    from constants alone gets its value now (the graph's nodes evaluated at compile time), as if
-    the call had run eagerly. One computed from the call's inputs or state cannot: the attribute
-    is put back and the call runs eagerly (UnsupportedError), with what to do instead."""
+    from constants and captured tensors (a module's plain tensor attributes: ``arrays`` has their
+    arrays by state name) gets its value now (the graph's nodes evaluated at compile time), as if
+    the call had run eagerly. One computed from the call's inputs, parameters or buffers cannot:
+    the attribute is put back and the call runs eagerly (UnsupportedError), with what to do
+    instead. (The state tensors themselves get their arrays back after the trace.)"""
     import jax.numpy as jnp
     after = _tensor_attributes(modules)
-    pending = {key: t for key, t in after.items() if isinstance(t._value, Value)}
+    in_state = {id(t) for t in state.values()}
+    pending = {key: t for key, t in after.items() if isinstance(t._value, Value) and id(t) not in in_state}
     if not pending:
         return
     from .passes import calls_back, is_random
     known = {v: graph.consts[name] for name, v in graph.const_values.items()}
+    known.update((v, arrays[n]) for n, v in graph.state.items() if v.kind == "capture" and n in arrays)
     wanted = {t._value for t in pending.values()}
     for n in graph.nodes:
         if wanted <= known.keys():

@@ -147,6 +147,17 @@ def new_scalar_state(value: float, device=None) -> Tensor:
 
 # ---- the base class ------------------------------------------------------------------------------
 
+def _unknown_optimizer(opt):
+    """The error for a compiled step that steps an optimizer it was not given: its state would be
+    neither read nor written back (the call then runs eagerly, with a warning)."""
+    from ..errors import UnsupportedError
+    return UnsupportedError(
+        f"the compiled code called {type(opt).__name__}.step() on an optimizer that the compiled function does "
+        "not name itself (one passed as an argument, or reached through another function or a container), so "
+        "the program could not carry its state. tracenn.compile finds a step's optimizers through its closure, "
+        "globals, default arguments and a method's self: refer to the optimizer one of those ways")
+
+
 class Optimizer:
     r"""Base class for all optimizers.
 
@@ -256,6 +267,9 @@ class Optimizer:
             elif tracer is None:
                 out = func(*args, **kwargs)
             else:  # a compiled training step: the update section of its graph
+                known = getattr(tracer, "optimizers", None)
+                if known is not None and id(self) not in known:
+                    raise _unknown_optimizer(self)
                 prev, tracer.phase = tracer.phase, "update"
                 try:
                     out = func(*args, **kwargs)

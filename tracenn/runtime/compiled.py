@@ -421,9 +421,11 @@ class Compiled:
     """
 
     def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
-                 cache_size_limit=8, mesh=None):
+                 cache_size_limit=8, mesh=None, values=None):
         self.__dict__["_target"] = target
         self._build = build
+        self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
+        self._volatile = set()         # ... and those the traced code itself changes: not guarded
         self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
         self._watch = watch            # () -> what a function reads from closures/globals, by identity
@@ -584,9 +586,10 @@ class Compiled:
     def _refresh(self):
         name, mode, modules, state, skey, extra = self._source()
         self._name, self._mode, self._modules, self._state, self._extra = name, mode, modules, state, extra
-        sid = self._skey_ids.get(skey)
+        ckey = skey if self._values is None else self._values.canon(skey, self._volatile)
+        sid = self._skey_ids.get(ckey)
         if sid is None:
-            sid = self._skey_ids[skey] = len(self._skey_ids)
+            sid = self._skey_ids[ckey] = len(self._skey_ids)
         self._skeys_by_id = getattr(self, "_skeys_by_id", {})
         self._skeys_by_id[sid] = skey
         self._sid = sid
@@ -607,9 +610,14 @@ class Compiled:
                 "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
                 stacklevel=_outside_stacklevel())
         step = bool(self._extra)
+        before = None if self._values is None else self._values.snapshot(self._modules)
         try:
-            built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
-                                name=self._name, mode=self._mode, **self._extra)
+            try:
+                built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
+                                    name=self._name, mode=self._mode, **self._extra)
+            finally:
+                if before is not None:
+                    self._note_changes(before)
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
                     or self._fallback == "never" and not getattr(e, "quiet", False):  # (fullgraph=True)
@@ -633,6 +641,18 @@ class Compiled:
         if built is not None and debug_level() >= 3:
             print(self._stablehlo(entry, leaves))
         return entry
+
+    def _note_changes(self, before):
+        """Plain values the trace itself changed (``self.calls += 1`` in a forward) stop being
+        guarded: guarding them would compile anew at every call. Structure keys that differ only in
+        them now name one program."""
+        changed = self._values.changed(before, self._modules) - self._volatile
+        if changed:
+            self._volatile |= changed
+            ids = {}
+            for sid, skey in sorted(self._skeys_by_id.items()):
+                ids.setdefault(self._values.canon(skey, self._volatile), sid)
+            self._skey_ids = ids
 
     def _reason(self, key) -> str:
         if not self._entries:

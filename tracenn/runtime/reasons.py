@@ -54,13 +54,16 @@ def _structure_change(a, b) -> list[str]:
         if path not in ma:
             out.append(f"module {label} was added")
             continue
-        (ta, tra, ha), (tb, trb, hb) = ma[path], mb[path]
+        (ta, tra, ha, aa), (tb, trb, hb, ab) = ma[path], mb[path]
         if ta != tb:
             out.append(f"module {label} was replaced: {ta.__name__} -> {tb.__name__}")
         if tra != trb:
             modes.append((label, f"{'train' if tra else 'eval'} -> {'train' if trb else 'eval'}"))
         if ha != hb:
             out.append(f"hooks on module {label} changed")
+        if aa != ab and ta == tb:  # (a replaced module's attributes differ as a matter of course)
+            at = f"{path}." if path else ""
+            out += _value_changes("attribute ", {at + k: v for k, v in aa}, {at + k: v for k, v in ab})
     for path in ma:
         if path not in mb:
             out.append(f"module {path!r} was removed")
@@ -86,8 +89,12 @@ def _structure_change(a, b) -> list[str]:
     if a[2] != b[2]:
         out.append("global module hooks changed")
     # the rest: a module's (autocast,); a function's ((optimizer options, GradScaler keys), autocast,
-    # shared arrays)
+    # shared arrays, plain values it reads)
     rest_a, rest_b = a[3:], b[3:]
+    if len(rest_a) == len(rest_b) == 4:
+        if rest_a[3] != rest_b[3]:
+            out += _value_changes("", dict(rest_a[3]), dict(rest_b[3]))
+        rest_a, rest_b = rest_a[:3], rest_b[:3]
     if len(rest_a) == len(rest_b) == 3:
         (opt_a, sc_a), (opt_b, sc_b) = rest_a[0], rest_b[0]
         if opt_a != opt_b:
@@ -100,6 +107,14 @@ def _structure_change(a, b) -> list[str]:
     if rest_a != rest_b:
         out.append(f"autocast changed: {_autocast(rest_a)} -> {_autocast(rest_b)}")
     return out or ["module state changed"]
+
+
+def _value_changes(what: str, a: dict, b: dict) -> list[str]:
+    """Plain values (module attributes, a function's globals) by name, before and after, in words."""
+    out = [f"{what}{n!r} changed: {_short(a[n])} -> {_short(b[n])}" for n in b if n in a and a[n] != b[n]]
+    out += [f"{what}{n!r} was set ({_short(b[n])})" for n in b if n not in a]
+    out += [f"{what}{n!r} was removed" for n in a if n not in b]
+    return out
 
 
 def _autocast(rest) -> str:

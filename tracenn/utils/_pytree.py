@@ -1,8 +1,13 @@
-"""Flattening the nested structures tracenn passes through compiled calls: tuples, lists, dicts
-and namedtuples with Tensors at the leaves (as ``torch.utils._pytree``). One definition serves the
-tracer, the printed IR and the runtime's guards."""
+"""Flattening the nested structures tracenn passes through compiled calls: tuples, lists, dicts,
+namedtuples and dataclasses with Tensors at the leaves (as ``torch.utils._pytree``, and as
+torch.compile returns dataclasses). One definition serves the tracer, the printed IR and the
+runtime's guards."""
 from __future__ import annotations
 
+import copy
+import dataclasses
+
+from ..errors import UnsupportedError
 from ..tensor import Tensor
 
 
@@ -14,27 +19,70 @@ class _Leaf:
 LEAF = _Leaf()  # marks where a Tensor was in a flattened structure
 
 
+_DATACLASS: dict[type, bool] = {}  # type -> whether its instances are dataclasses (asked on every call)
+
+
+def _is_dataclass(t) -> bool:
+    """Whether ``t`` is a dataclass instance (not a dataclass type)."""
+    kind = _DATACLASS.get(type(t))
+    if kind is None:
+        kind = _DATACLASS[type(t)] = dataclasses.is_dataclass(type(t))
+    return kind
+
+
+def dataclass_items(t) -> list[tuple[str, object]]:
+    """(name, value) of a dataclass instance's fields (``init=False`` ones too), then of its other
+    instance attributes: all that eager code sees on it, so a rebuilt one reads the same."""
+    names = [f.name for f in dataclasses.fields(t)]
+    names += [k for k in getattr(t, "__dict__", ()) if k not in names]
+    missing = object()  # (an init=False field without a default that was never set)
+    return [(n, v) for n in names if (v := getattr(t, n, missing)) is not missing]
+
+
+def _rebuilt(t, attributes):
+    """A copy of the dataclass instance ``t`` holding ``attributes``, made without calling its
+    ``__init__``/``__post_init__``: they would run on ``LEAF`` markers when flattening (a check
+    such as ``assert self.y.ndim == 2`` fails on one), and ran already when ``t`` was made."""
+    new = copy.copy(t)
+    for name, value in attributes:
+        object.__setattr__(new, name, value)  # (through frozen=True)
+    return new
+
+
+def _rebuilt_tuple(t, items):
+    if hasattr(t, "_fields"):  # a namedtuple
+        return type(t)(*items)
+    try:
+        return type(t)(items)  # tracenn.Size and other tuple subclasses keep their type
+    except TypeError:
+        return tuple(items)
+
+
 def map_leaves(tree, is_leaf, fn):
     """``tree`` rebuilt with ``fn(x)`` in place of every ``x`` for which ``is_leaf(x)``, walking
-    tuples, lists, dicts and namedtuples (their types kept) and keeping every other value."""
+    tuples, lists, dicts, namedtuples and dataclass instances (their types kept) and keeping every
+    other value."""
     def walk(t):
         if is_leaf(t):
             return fn(t)
         if isinstance(t, tuple):
             items = [walk(x) for x in t]
-            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
+            return tuple(items) if type(t) is tuple else _rebuilt_tuple(t, items)
         if isinstance(t, list):
             return [walk(x) for x in t]
         if isinstance(t, dict):
             return type(t)((k, walk(v)) for k, v in t.items())
+        if _is_dataclass(t):
+            return _rebuilt(t, [(n, walk(v)) for n, v in dataclass_items(t)])
         return t
 
     return walk(tree)
 
 
 def flatten(tree):
-    """(leaves, structure): Tensors and other values at the leaves of tuples, lists, dicts and
-    namedtuples; the structure has ``LEAF`` where a Tensor was and keeps other values as they are."""
+    """(leaves, structure): Tensors and other values at the leaves of tuples, lists, dicts,
+    namedtuples and dataclasses; the structure has ``LEAF`` where a Tensor was and keeps other
+    values as they are."""
     leaves = []
 
     def take(t):
@@ -61,8 +109,46 @@ def signature(tree):
         return (list, tuple(signature(x) for x in tree))
     if isinstance(tree, dict):
         return (type(tree), tuple((k, signature(v)) for k, v in tree.items()))
+    if _is_dataclass(tree):
+        return (type(tree), tuple((n, signature(v)) for n, v in dataclass_items(tree)))
     try:
         hash(tree)
     except TypeError:
         return ("id", id(tree))
     return (type(tree), tree)
+
+
+def _hidden_tensor(t, known=frozenset()) -> str | None:
+    """The attribute of ``t`` (an object that is not a structure) holding a Tensor, directly or
+    in a list, tuple or dict, or None. A module whose parameters and buffers are all the call's
+    state (``known``: their ids; an optimizer the step names steps them) holds none."""
+    from ..nn.modules.module import Module  # (imports the compiler)
+    if isinstance(t, Module):
+        named = list(t.named_parameters()) + list(t.named_buffers())
+        return next((n for n, x in named if id(x) not in known), None)
+    for name, v in getattr(t, "__dict__", {}).items():
+        values = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else (v,)
+        if any(isinstance(x, Tensor) for x in values):
+            return name
+    return None
+
+
+def check_no_hidden_tensors(tree, known=frozenset()) -> None:
+    """Raise :class:`~tracenn.errors.UnsupportedError` (the call then runs eagerly, with a warning)
+    for an object in the structure ``tree`` (from :func:`flatten` of a compiled call's arguments)
+    that holds a Tensor in an attribute: the program would keep that tensor as a constant and
+    silently read it on every later call. Runs when a program is traced, not on each call."""
+    def reject(t):
+        name = _hidden_tensor(t, known)
+        kind = type(t).__name__
+        from ..nn.modules.module import Module  # (imports the compiler)
+        if isinstance(t, Module):
+            fix = ("reach the module through a closure, a global, a default argument or a method's self "
+                   "(its parameters and buffers are then the call's state), or compile the module itself")
+        else:
+            fix = f"pass the tensor directly, or make {kind} a dataclass"
+        raise UnsupportedError(
+            f"tracenn.compile: argument of type {kind} holds a tensor in attribute {name!r}; a compiled call "
+            "reads tensors from tensors, tuples, lists, dicts, namedtuples and dataclasses only — " + fix)
+
+    map_leaves(tree, lambda t: t is not LEAF and _hidden_tensor(t, known) is not None, reject)

@@ -540,8 +540,9 @@ class Module(HookMixin, StateDictMixin):
                                     "is not allowed.")
                             self.register_buffer(name, value)
                 else:
-                    if name == "training":
-                        EPOCH[0] += 1  # compiled calls keep one program per mode
+                    # compiled calls guard the mode and plain attributes (Dropout's p, a flag a forward
+                    # branches on, a tensor attribute) and re-read them after a change
+                    EPOCH[0] += 1
                     super().__setattr__(name, value)
 
     def __delattr__(self, name) -> None:
