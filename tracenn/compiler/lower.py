@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.custom_derivatives import SymbolicZero
 
 from ..ops.registry import jaxpr_reads
@@ -78,9 +77,13 @@ def differentiable(op, key, inputs):
 
     def fwd(*primals):
         arrays = [p.value for p in primals]
-        needs = tuple(bool(p.perturbed) for p in primals)
         out = op.impl(*full(arrays), **params)
         outs, out_tree = jax.tree_util.tree_flatten(out)
+        # As in eager autograd, which records no node for it: an op with no float output passes
+        # no gradient back (JAX marks an integer output perturbed when any input is), and an
+        # integer or bool input takes none.
+        flows = any(_inexact(o) for o in outs)
+        needs = tuple(flows and bool(p.perturbed) and _inexact(a) for p, a in zip(primals, arrays))
         args = outs + arrays
         reads = rule_reads(op, key, full([_aval(a) for a in arrays]), needs)
         plan = tuple(None if r else _aval(a) for r, a in zip(reads, args))
@@ -88,6 +91,8 @@ def differentiable(op, key, inputs):
 
     def bwd(res, g):
         out_tree, _, needs = res.aux
+        if not any(needs):  # (an integer op, or one whose inputs need no gradient: skip its rule)
+            return (None,) * len(needs)
         args = res.arguments()
         out = jax.tree_util.tree_unflatten(out_tree, args[:out_tree.num_leaves])
         arrays = args[out_tree.num_leaves:]
@@ -96,7 +101,7 @@ def differentiable(op, key, inputs):
         result = []
         for i, a, need in zip(pos, arrays, needs):
             ct = cts[i]
-            if not need or ct is None or not jnp.issubdtype(jnp.result_type(a), jnp.inexact):
+            if not need or ct is None:
                 result.append(None)
             else:
                 result.append(unbroadcast(ct, jnp.shape(a)).astype(jnp.result_type(a)))
@@ -144,14 +149,18 @@ def _aval(x):
     return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
 
 
+def _inexact(x) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
 def _instantiate(g):
-    """A symbolic zero cotangent as the array JAX passes without ``symbolic_zeros`` (float0 for
-    an integer output)."""
-    if not isinstance(g, SymbolicZero):
-        return g
+    """An output's cotangent as eager autograd hands it to a rule: zeros for a symbolic zero, and
+    None for an integer or bool output (whose cotangent JAX gives as float0)."""
     if g.dtype == jax.dtypes.float0:
-        return np.zeros(g.shape, jax.dtypes.float0)
-    return jnp.zeros(g.shape, g.dtype)
+        return None
+    if isinstance(g, SymbolicZero):
+        return jnp.zeros(g.shape, g.dtype)
+    return g
 
 
 _READS: dict = {}
@@ -179,11 +188,9 @@ def rule_reads(op, key, args, needs) -> tuple:
     pos = [i for i, a in enumerate(args) if isinstance(a, jax.ShapeDtypeStruct)]
     out = op.shape(*args, **params)
     n_out = len(jax.tree_util.tree_leaves(out))
-    if not any(needs):  # (and an integer op's rule cannot be traced: its cotangent is float0)
+    if not any(needs):  # (as for an integer op, whose rule is never called)
         return (False,) * (n_out + len(pos))
-    g = jax.tree_util.tree_map(
-        lambda o: o if jnp.issubdtype(o.dtype, jnp.inexact) else jax.ShapeDtypeStruct(o.shape, jax.dtypes.float0),
-        out)
+    g = jax.tree_util.tree_map(lambda o: o if _inexact(o) else None, out)  # None: as _instantiate
 
     def grads(g, out, *arrays):
         full = list(args)
@@ -193,7 +200,7 @@ def rule_reads(op, key, args, needs) -> tuple:
         return [cts[i] for i, need in zip(pos, needs) if need and cts[i] is not None]
 
     jaxpr = jax.make_jaxpr(grads)(g, out, *[args[i] for i in pos]).jaxpr
-    reads = tuple(jaxpr_reads(jaxpr)[n_out:])
+    reads = tuple(jaxpr_reads(jaxpr)[len(jax.tree_util.tree_leaves(g)):])  # (the cotangents' reads dropped)
     if cache_key is not None:
         _READS[cache_key] = reads
     return reads

@@ -226,6 +226,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     def step(self, epoch=None) -> None:
         """Step to the next epoch, or to ``epoch`` (may be fractional: ``epoch + i / iters``)."""
+        if _dispatch.TRACE[0] is not None:  # inside a compiled step: runs after each call
+            return _dispatch.TRACE[0].defer(self.step, *(() if epoch is None else (epoch,)))
         if epoch is None and self.last_epoch < 0:
             epoch = 0
 

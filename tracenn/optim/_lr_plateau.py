@@ -10,6 +10,8 @@ import math
 import warnings
 from typing import Any
 
+from .. import _dispatch
+from ..errors import DataDependentError
 from .lr_scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _param_groups_val_list, _update_param_group_val
 from .optimizer import Optimizer
 
@@ -72,6 +74,9 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics, epoch=None) -> None:
         """Record ``metrics`` (a number or a 1-element tensor) and reduce the lr on a plateau."""
+        if _dispatch.TRACE[0] is not None:  # inside a compiled step: runs after each call
+            _check_concrete(metrics)
+            return _dispatch.TRACE[0].defer(self.step, metrics, *(() if epoch is None else (epoch,)))
         current = float(metrics)
         if epoch is None:
             epoch = self.last_epoch + 1
@@ -137,3 +142,19 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
         self._init_is_better(mode=self.mode, threshold=self.threshold, threshold_mode=self.threshold_mode)
+
+
+def _check_concrete(metrics) -> None:
+    """A metric computed inside the compiled step has no value to compare until the call has run,
+    and whether the lr drops depends on it: say where to step instead."""
+    try:
+        float(metrics)
+    except DataDependentError:
+        from ..compiler.graph import user_source
+        where = user_source()
+        raise DataDependentError(
+            f"ReduceLROnPlateau.step(metrics) was called inside a compiled function"
+            f"{' at ' + where if where else ''} with a tensor computed there: whether the learning rate "
+            "drops depends on the metric's value, which a compiled program does not have while it is "
+            "traced. Return the loss from the compiled function and call scheduler.step(loss) outside "
+            "it:\n    loss = train_step(x, y)\n    scheduler.step(loss)") from None
