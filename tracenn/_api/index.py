@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import builtins
 import numbers
+import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,7 +32,28 @@ def _is_int(x):
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
+_SEQUENCE_AS_TUPLE = (
+    "Using a non-tuple sequence for multidimensional indexing is deprecated and will be changed in pytorch "
+    "2.9; use x[tuple(seq)] instead of x[seq]. In pytorch 2.9 this will be interpreted as tensor index, "
+    "x[torch.tensor(seq)], which will result either in an error or a different result")
+
+
+def _sequence_as_tuple(index: list) -> bool:
+    """torch's (and old NumPy's) rule for ``x[[...]]``: a list shorter than 32 holding a tensor, a
+    sequence, a slice, ``...`` or None is read as a tuple of indices (``x[[[0, 1]]]`` is ``x[[0, 1]]``)."""
+    if len(index) >= 32:
+        return False
+    for e in index:
+        if e is None or e is Ellipsis or isinstance(e, (Tensor, Sequence, slice, np.ndarray)):
+            return True
+    return False
+
+
 def _normalize(index):
+    if type(index) is list and _sequence_as_tuple(index):
+        # stacklevel: _normalize <- _parse <- getitem/setitem (Tensor.__getitem__) <- the user's line
+        warnings.warn(_SEQUENCE_AS_TUPLE, UserWarning, stacklevel=4)
+        index = tuple(index)
     if not isinstance(index, tuple):
         index = (index,)
     out = []
@@ -43,17 +66,29 @@ def _normalize(index):
             e = tensor(e)
         elif isinstance(e, np.integer):
             e = int(e)
-        elif isinstance(e, Tensor) and e.ndim == 0 and e._value.dtype.kind in "iu":
-            e = int(e.item())  # a 0-d integer tensor indexes like an int
         out.append(e)
-    return out
+    # A 0-d int tensor indexes like an int, so its value is read; while compiling it has none, and
+    # in an advanced index (a copy anyway) it stays an operand, a "d" entry. A view (a basic
+    # index) needs the int itself: .item() raises the compiler's data-dependence error.
+    advanced = builtins.any(isinstance(e, bool) or isinstance(e, Tensor) and not _is_int_scalar(e) for e in out)
+    return [int(e.item()) if _is_int_scalar(e) and not (advanced and _dispatch.abstract(value_of(e))) else e
+            for e in out]
+
+
+def _is_int_scalar(e) -> bool:
+    return isinstance(e, Tensor) and e.ndim == 0 and e._value.dtype.kind in "iu" and e._value.dtype != np.uint8
+
+
+def _is_mask(e) -> bool:
+    """A bool tensor, or a uint8 one: torch still reads uint8 index tensors as masks (deprecated)."""
+    return isinstance(e, Tensor) and e._value.dtype.char in "?B"
 
 
 def _consumes(e):
     """How many dims of the indexed tensor an index entry uses."""
     if e is None or isinstance(e, bool) or e is Ellipsis:
         return 0
-    if isinstance(e, Tensor) and e._value.dtype == np.bool_:
+    if _is_mask(e):
         return e.ndim
     return 1
 
@@ -163,7 +198,14 @@ class _Basic:
 
 
 def _parse(x: Tensor, index):
-    """A :class:`_Basic` if the index is basic, else (advanced spec, index tensors)."""
+    """A :class:`_Basic` if the index is basic, else (advanced spec, index tensors).
+
+    The spec of the ``index``/``index_put`` ops: ("i", n) an int, ("s", start, stop, step) a slice,
+    ("n",) None, ("t", k) the k-th index tensor over one dim (a k-dim mask gives k of them, its
+    nonzero coordinates), ("d", k) a 0-d int tensor with no value yet (compiling), an int taken from
+    the k-th tensor, ("b", k) a 0-d bool: a new dim indexed by the k-th tensor, [0] for True and []
+    for False. As in torch, ints (and 0-d bools) apply before the index tensors, so an int does not
+    count as an advanced index when placing the tensors' dims."""
     entries = index if type(index) is tuple else (index,)
     for e in entries:
         if type(e) not in _PLAIN:
@@ -181,9 +223,11 @@ def _parse(x: Tensor, index):
     shape = x._value.shape
     spec, arrays, d = [], [], 0
     for e in entries:
-        if isinstance(e, bool):
-            raise IndexError("indexing with a Python bool is not supported by tracenn; use None to add a dim")
-        if e is None:
+        if isinstance(e, bool) or _is_mask(e) and e.ndim == 0:
+            flag = e if isinstance(e, bool) else bool(np.asarray(value_of(e)))  # a shape: read on the host
+            spec.append(("b", len(arrays)))
+            arrays.append(Tensor._wrap(_to_jnp(np.zeros(int(flag), np.int64))))
+        elif e is None:
             spec.append(("n",))
         elif _is_int(e):
             size = shape[d]
@@ -196,8 +240,11 @@ def _parse(x: Tensor, index):
             d += 1
         elif isinstance(e, Tensor):
             kind = e._value.dtype.kind
-            if kind == "b":
-                m = np.asarray(value_of(e))
+            if _is_mask(e):
+                if kind != "b":  # stacklevel: _parse <- getitem/setitem <- the user's line
+                    warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
+                                  "torch.bool instead.", UserWarning, stacklevel=3)
+                m = np.asarray(value_of(e)).astype(bool)
                 for k in range(m.ndim):
                     if m.shape[k] != shape[d + k]:
                         raise IndexError(
@@ -209,7 +256,7 @@ def _parse(x: Tensor, index):
                 d += m.ndim
             elif kind in "iu":
                 _check_bounds(e, shape[d], d)
-                spec.append(("t", len(arrays)))
+                spec.append(("d" if e.ndim == 0 else "t", len(arrays)))
                 arrays.append(e)
                 d += 1
             else:
@@ -540,7 +587,18 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 
 
 def bincount(input, weights=None, minlength=0):
+    """Counts of each value in a 1-d tensor of non-negative ints, or the sums of their ``weights``.
+
+    Returns:
+        A tensor of ``max(max(input) + 1, minlength)`` entries: int64 without weights (or for an
+        empty input), float32 for float32 weights, float64 for any other weights (as torch).
+
+    >>> import tracenn
+    >>> tracenn.bincount(tracenn.tensor([0, 1, 1]), weights=tracenn.tensor([0.5, 1.0, 1.0]))
+    tensor([0.5000, 2.0000])
+    """
     a = np.asarray(value_of(input))
     w = None if weights is None else np.asarray(value_of(weights))
     r = np.bincount(a, w, minlength)
-    return Tensor._wrap(_to_jnp(r if w is not None else r.astype(np.int64)))
+    dtype = np.int64 if w is None or a.size == 0 else np.float32 if w.dtype == np.float32 else np.float64
+    return Tensor._wrap(_to_jnp(r.astype(dtype)))

@@ -24,18 +24,54 @@ def _full_index(spec, idx):
     return tuple(out)
 
 
+def _torch_order(spec, idx):
+    """``spec`` in torch's order, as two jnp indexes: first the basic entries (an int selects, a
+    slice slices, None and a 0-d bool ("b") add a dim), then the index arrays over what is left,
+    NumPy's placement. One jnp index counts an int as an advanced index, which moves the arrays'
+    dims (``x[0, :, [1, 2]]`` is (2, 3) in NumPy, (3, 2) in torch). None where one index agrees
+    with torch: no int (static "i" or traced "d") and no 0-d bool in ``spec``."""
+    if not any(e[0] in ("i", "d", "b") for e in spec):
+        return None
+    first, then = [], []
+    for e in spec:
+        tag = e[0]
+        if tag == "i":
+            first.append(e[1])
+        elif tag == "d":
+            first.append(idx[e[1]])
+        elif tag in ("t", "b"):  # a "b" indexes the dim it adds with [0] (True) or [] (False)
+            first.append(slice(None) if tag == "t" else None)
+            then.append(idx[e[1]])
+        elif tag == "e":
+            first.append(Ellipsis)
+            then.append(Ellipsis)
+        else:
+            first.append(build_index((e,))[0])
+            then.append(slice(None))
+    return tuple(first), tuple(then)
+
+
 @register("index", static=("spec",))
 def _index(x, *idx, spec):
-    """Advanced indexing x[spec] with integer/boolean index arrays (numpy semantics, as torch)."""
-    return x[_full_index(spec, idx)]
+    """Advanced indexing x[spec] with integer/boolean index arrays (torch's placement of dims)."""
+    order = _torch_order(spec, idx)
+    if order is None:
+        return x[_full_index(spec, idx)]
+    first, then = order
+    return x[first][then]
 
 
 @register("index_put", static=("spec", "accumulate"))
 def _index_put(x, v, *idx, spec, accumulate):
     """x with x[spec] set to (or, with accumulate, increased by) v, broadcast."""
-    ref = x.at[_full_index(spec, idx)]
     v = v.astype(x.dtype) if hasattr(v, "astype") else v
-    return ref.add(v) if accumulate else ref.set(v)
+    order = _torch_order(spec, idx)
+    if order is None:
+        ref = x.at[_full_index(spec, idx)]
+        return ref.add(v) if accumulate else ref.set(v)
+    first, then = order  # write into the selected part, then the part into x
+    part = x[first].at[then]
+    return x.at[first].set(part.add(v) if accumulate else part.set(v))
 
 
 def _slice_to(x, shape, dim):
