@@ -476,11 +476,27 @@ class Tensor:
         return np.asarray(_dispatch.host_value(self._value if self._base is None else self._sync()))
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """A numpy array with this tensor's values (a read-only copy: JAX arrays are immutable)."""
+        """A writable numpy array with this tensor's values.
+
+        Unlike torch's, it is a copy, not a view: JAX arrays are immutable, so writing to the array
+        does not change the tensor (and later in-place ops on the tensor do not show in the array).
+        Take it again after changing the tensor; use ``tracenn.from_numpy`` to make a tensor of it.
+
+        >>> import tracenn
+        >>> a = tracenn.zeros(3).numpy()
+        >>> a[0] = 1
+        >>> a
+        array([1., 0., 0.], dtype=float32)
+        """
         if self._requires_grad and not force:
             raise BackwardError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
-        return self._host()
+        a = self._host()
+        # np.asarray of a JAX array is a read-only view of its buffer: copy it, once. An array
+        # that is writable and its own already is a fresh one (never the tensor's storage).
+        if a.flags.writeable and a.flags.owndata and a is not self._value:
+            return a
+        return a.copy()
 
     def __array__(self, dtype=None, copy=None):
         a = self._host()

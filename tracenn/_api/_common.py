@@ -68,6 +68,21 @@ def dims_arg(dim, ndim):
     return (_wrap_dim(dim, ndim),)
 
 
+def numpy_names(name, dim, keepdim, axis, keepdims, default=None):
+    """``dim`` and ``keepdim`` given by NumPy's names, which torch's argument parser takes too
+    (``x.sum(axis=1, keepdims=True)``). Callers test ``axis``/``keepdims`` for None first, so the
+    usual call pays nothing. Both spellings of one argument is a TypeError, as in torch."""
+    if axis is not None:
+        if dim is not default and dim != default:
+            raise TypeError(f"{name}() got both 'dim' and its NumPy alias 'axis'; pass one of them")
+        dim = axis
+    if keepdims is not None:
+        if keepdim:
+            raise TypeError(f"{name}() got both 'keepdim' and its NumPy alias 'keepdims'; pass one of them")
+        keepdim = keepdims
+    return dim, keepdim
+
+
 def check_int(x, what):
     if not isinstance(x, numbers.Integral):
         raise TypeError(f"{what} must be an int, got {type(x).__name__}")

@@ -3,6 +3,8 @@ linspace, logspace, eye — with torch's dtype inference (Python floats -> defau
 int64, numpy arrays keep their dtype) and devices."""
 from __future__ import annotations
 
+import collections.abc
+import math
 import numbers
 
 import jax
@@ -13,17 +15,27 @@ from .. import _dispatch
 from .. import dtypes as _dt
 from .._dispatch import apply
 from ..device import to_jax
+from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor
 from ._common import shape_arg, value_of
 
 
 def _infer_python(data):
-    """torch's dtype for nested Python data: bool < int < float < complex, floats -> default."""
+    """torch's dtype for nested Python data: the promotion (``promote_types``) of every element's
+    dtype — bool, int -> int64, float -> default, complex -> default complex; tensors, numpy arrays
+    and numpy scalars inside keep theirs (``[np.float32(1), 2.0]`` is float32, ``[t_f16, 2.5]``
+    float32); an empty sequence is the default dtype. Any sequence counts (``range``, ``deque``)."""
     kinds = set()
+    default = _dt.get_default_dtype()
 
     def walk(x):
-        if isinstance(x, (list, tuple)):
+        t = type(x)
+        if t is float:  # (the common leaves first: the ABC checks below are slow)
+            kinds.add(default)
+        elif t is int:
+            kinds.add(_dt.int64)
+        elif t is list or t is tuple or isinstance(x, (list, tuple)):
             for y in x:
                 walk(y)
         elif isinstance(x, Tensor):
@@ -35,26 +47,43 @@ def _infer_python(data):
         elif isinstance(x, numbers.Integral):
             kinds.add(_dt.int64)
         elif isinstance(x, numbers.Real):
-            kinds.add(_dt.get_default_dtype())
+            kinds.add(default)
         elif isinstance(x, numbers.Complex):
-            kinds.add(_dt.get_default_dtype().to_complex())
+            kinds.add(default.to_complex())
+        elif isinstance(x, np.ndarray):  # arrays inside a list keep their dtype too
+            kinds.add(_dt.from_np(x.dtype))
+        elif _is_sequence(x):
+            for y in x:
+                walk(y)
         else:
-            raise TypeError(f"Could not infer dtype of {type(x).__name__}")
+            raise DtypeError(f"Could not infer dtype of {type(x).__name__}: tracenn.tensor takes numbers, "
+                             "(nested) sequences of numbers, numpy arrays and tensors")
     walk(data)
     if not kinds:
-        return _dt.get_default_dtype()
+        return default
     r = None
     for k in kinds:
         r = k if r is None else _dt.promote_types(r, k)
     return r
 
 
+def _is_sequence(x) -> bool:
+    """A sequence torch walks into (``range``, ``deque``, ...); strings and bytes are not data."""
+    return isinstance(x, collections.abc.Sequence) and not isinstance(x, (str, bytes, bytearray))
+
+
 def _tolist(x):
+    """``x`` with tensors as numpy arrays and every sequence as a list, for ``np.array``."""
+    t = type(x)
+    if t is float or t is int:
+        return x
+    if t is list or t is tuple or isinstance(x, (list, tuple)):
+        return [_tolist(y) for y in x]
     if isinstance(x, Tensor):
         return np.asarray(value_of(x))
-    if isinstance(x, (list, tuple)):
-        return [_tolist(y) for y in x]
-    return x
+    if isinstance(x, (np.ndarray, np.generic, numbers.Number)) or not _is_sequence(x):
+        return x
+    return [_tolist(y) for y in x]
 
 
 def _to_array(data, dtype=None, device=None):
@@ -195,23 +224,58 @@ def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
-    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a bound is a float."""
+    """Values from ``start`` to ``end`` (exclusive) by ``step``; int64 unless a bound is a float.
+
+    torch's rules for an integer ``dtype`` with float arguments: the bounds are checked as floats,
+    the values are ``trunc(start) + i * trunc(step)``, and the length is
+    ``ceil((end - start) / step)`` of the floats — except for int64, whose length comes from the
+    truncated arguments (and whose truncated step must not be 0).
+
+    >>> import tracenn
+    >>> tracenn.arange(0, 5, 1.5)
+    tensor([0.0000, 1.5000, 3.0000, 4.5000])
+    >>> tracenn.arange(0, 5, 1.5, dtype=tracenn.int64), tracenn.arange(0, 5, 1.5, dtype=tracenn.int32)
+    (tensor([0, 1, 2, 3, 4]), tensor([0, 1, 2, 3], dtype=tracenn.int32))
+    """
     if end is None:
         start, end = 0, start
-    vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if step == 0:
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    fstart, fend, fstep = float(start), float(end), float(step)  # torch validates in double
+    if not (fstep > 0 or fstep < 0):
         raise RuntimeError("step must be nonzero")
+    if not (math.isfinite(fstart) and math.isfinite(fend)):
+        raise RuntimeError(f"unsupported range: {start} -> {end}")
+    if not (fstep > 0 and fend >= fstart or fstep < 0 and fend <= fstart):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
     if dtype is None:
-        d = _dt.int64 if all(isinstance(v, numbers.Integral) for v in vals) else _dt.get_default_dtype()
+        d = _dt.int64 if all(isinstance(v, numbers.Integral) for v in (start, end, step)) else \
+            _dt.get_default_dtype()
     else:
         d = _dt.as_dtype(dtype)
-    start, end, step = vals
-    t = apply(OPS["arange"], (), (start, end, step, d.np))
+    if d.np.kind in "iu" and not all(isinstance(v, numbers.Integral) for v in (start, end, step)):
+        t = _int_arange(start, end, step, fstart, fend, fstep, d)
+    else:
+        t = apply(OPS["arange"], (), (start, end, step, d.np))
     if device is not None:
         t._value = place(t._value, device)
     if requires_grad:
         t.requires_grad_()
     return t
+
+
+def _int_arange(start, end, step, fstart, fend, fstep, d) -> Tensor:
+    """An integer-dtype arange with a float argument, by torch's kernel: its int64 accumulator holds
+    the truncated arguments; int64 sizes the range from them, the narrower dtypes from the floats."""
+    xstart, xend, xstep = int(start), int(end), int(step)  # (int() truncates, as C++'s cast)
+    if d is _dt.int64:
+        if xstep == 0:
+            raise ValueError("step must be nonzero")
+        n = abs(xend - xstart + xstep - (1 if xstep > 0 else -1)) // abs(xstep)
+    else:
+        n = max(0, math.ceil((fend - fstart) / fstep))
+    if xstep == 0:  # (a narrow dtype keeps a step that truncates to 0: every value is trunc(start))
+        return apply(OPS["full"], (np.array(xstart).astype(d.np),), ((n,), d.np))
+    return apply(OPS["arange"], (), (xstart, xstart + n * xstep, xstep, d.np))
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):

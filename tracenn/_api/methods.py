@@ -205,8 +205,26 @@ for _n, _f in _OPERATORS.items():
     setattr(Tensor, f"__r{_n}__", _r(_f))
     setattr(Tensor, f"__i{_n}__", _inplace(f"__i{_n}__", _f))
 
+
+def _comparison(fn):
+    """``t == other`` and friends as torch's binding has them: an operand that is not a tensor, a
+    number or an array (None, a string, a list) makes the operator return ``NotImplemented``, so
+    Python answers ``==``/``!=`` by identity (``t == None`` is False, ``t in [None, 1]`` works) and
+    ``<`` raises its own TypeError. (``t.eq(None)`` and ``tracenn.eq`` still raise, as torch's.)"""
+    def op(self, other):
+        if type(other) is list or type(other) is tuple:  # (torch compares no sequences: False)
+            return NotImplemented
+        try:
+            return fn(self, other)
+        except TypeError:
+            return NotImplemented
+    op.__name__ = op.__qualname__ = f"__{fn.__name__}__"
+    op.__doc__ = fn.__doc__
+    return op
+
+
 for _n in ("eq", "ne", "lt", "le", "gt", "ge"):
-    setattr(Tensor, f"__{_n}__", getattr(math, _n))
+    setattr(Tensor, f"__{_n}__", _comparison(getattr(math, _n)))
 Tensor.__neg__ = math.neg
 Tensor.__pos__ = math.positive
 Tensor.__abs__ = math.abs

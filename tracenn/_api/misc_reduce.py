@@ -7,21 +7,17 @@ depends on the values, so it runs on the host, like ``unique``.
 """
 from __future__ import annotations
 
-import collections
 import numbers
 
 import numpy as np
 
 from .. import dtypes as _dt
 from ..tensor import Tensor, _wrap_dim
-from ._common import value_of
+from ._common import numpy_names, value_of
 from .index import _to_jnp
 from .reduce import values_indices
 
 __all__ = ["nanmedian", "mode", "unravel_index", "unique_consecutive", "gradient"]
-
-for _name in ("nanmedian", "mode"):
-    values_indices.setdefault(_name, collections.namedtuple(_name, ["values", "indices"]))
 
 
 def _t():
@@ -46,7 +42,7 @@ def _finish(name, input, d, keepdim, values, indices):
     return values_indices[name](values, indices)
 
 
-def nanmedian(input, dim=None, keepdim=False):
+def nanmedian(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The lower median of the non-NaN values (NaN only where all are NaN); with ``dim`` ->
     (values, indices).
 
@@ -54,6 +50,8 @@ def nanmedian(input, dim=None, keepdim=False):
     >>> torch.nanmedian(torch.tensor([1.0, float("nan"), 3.0, 2.0]))
     tensor(2.)
     """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("nanmedian", dim, keepdim, axis, keepdims)
     if input.dtype == _dt.bool:
         raise NotImplementedError(f"\"{'median_cpu' if dim is None else 'median_out'}\" not implemented for 'Bool'")
     if dim is None:
@@ -70,14 +68,18 @@ def nanmedian(input, dim=None, keepdim=False):
     return _finish("nanmedian", input, d, keepdim, x.gather(-1, idx), idx)
 
 
-def mode(input, dim=-1, keepdim=False):
+def mode(input, dim=-1, keepdim=False, *, axis=None, keepdims=None):
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the index
     of its last occurrence.
 
     >>> import tracenn as torch
     >>> torch.mode(torch.tensor([1, 2, 2, 3, 3]))
-    mode(values=tensor(2), indices=tensor(2))
+    tracenn.return_types.mode(
+    values=tensor(2),
+    indices=tensor(2))
     """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("mode", dim, keepdim, axis, keepdims, -1)
     T = _t()
     x, d = _along_last(input, dim)
     n = x.shape[-1]

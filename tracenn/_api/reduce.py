@@ -10,14 +10,45 @@ from .._dispatch import apply
 from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import dims_arg, float_np_dtype
+from ._common import dims_arg, float_np_dtype, numpy_names
 from .math import _cast, abs as _abs, pow as _pow, sqrt, sub
 
 _SOFTMAX, _LOG_SOFTMAX = OPS["softmax"], OPS["log_softmax"]
 
-# torch returns these named tuples from max/min/sort/topk with a dim.
-values_indices = {name: collections.namedtuple(name, ["values", "indices"])
-                  for name in ("max", "min", "sort", "topk", "mode", "median", "kthvalue", "cummax", "cummin")}
+
+def return_type(name: str, fields: list[str]) -> type:
+    """The named tuple that ``name`` returns, as torch's ``torch.return_types.<name>``: fields by
+    position or name (``v, i = x.max(1)``, ``x.max(1).indices``), printed as torch prints them,
+    one field a line::
+
+        tracenn.return_types.max(
+        values=tensor([5., 3.]),
+        indices=tensor([1, 0]))
+    """
+    def __repr__(self):
+        body = ",\n".join(f"{f}={v!r}" for f, v in zip(self._fields, self))
+        return f"tracenn.return_types.{name}(\n{body})"
+
+    def __reduce__(self):  # pickled by name: the class is no module attribute (``max`` is the function)
+        return _rebuild_return_type, (name, tuple(self))
+    cls = type(name, (collections.namedtuple(name, fields),),
+               {"__slots__": (), "__repr__": __repr__, "__reduce__": __reduce__})
+    _RETURN_TYPES[name] = cls
+    return cls
+
+
+_RETURN_TYPES: dict[str, type] = {}
+
+
+def _rebuild_return_type(name: str, values: tuple):
+    return _RETURN_TYPES[name](*values)
+
+
+# torch returns these named tuples from max/min/sort/topk/... with a dim.
+values_indices = {name: return_type(name, ["values", "indices"])
+                  for name in ("max", "min", "sort", "topk", "mode", "median", "nanmedian", "kthvalue", "cummax",
+                               "cummin")}
+_aminmax = return_type("aminmax", ["min", "max"])
 
 
 def _dims(dim, x):
@@ -30,21 +61,30 @@ def _np(dtype):
     return None if dtype is None else _dt.as_dtype(dtype).np
 
 
-def sum(input, dim=None, keepdim=False, *, dtype=None):
-    """Sum over ``dim`` (all dims when None); bool/int inputs sum in int64, as torch."""
+def sum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    """Sum over ``dim`` (all dims when None); bool/int inputs sum in int64, as torch.
+
+    Like every reduction here, it takes NumPy's ``axis``/``keepdims`` for ``dim``/``keepdim``, as torch.
+    """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("sum", dim, keepdim, axis, keepdims)
     d = _np(dtype)
     if d is None and input._value.dtype.kind in "biu":
         d = np.dtype(np.int64)
     return apply(OPS["sum"], (input,), (_dims(dim, input), bool(keepdim), d))
 
 
-def nansum(input, dim=None, keepdim=False, *, dtype=None):
+def nansum(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("nansum", dim, keepdim, axis, keepdims)
     from .math import isnan, where
     return sum(where(isnan(input), 0, input), dim, keepdim, dtype=dtype)
 
 
-def mean(input, dim=None, keepdim=False, *, dtype=None):
+def mean(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
     """Mean over ``dim``; integer inputs raise, as in torch (pass ``dtype=`` or cast first)."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("mean", dim, keepdim, axis, keepdims)
     d = _np(dtype)
     if d is None and input._value.dtype.kind in "biu":
         raise RuntimeError(
@@ -54,7 +94,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None):
     return apply(OPS["mean"], (input,), (_dims(dim, input), bool(keepdim), d))
 
 
-def nanmean(input, dim=None, keepdim=False):
+def nanmean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("nanmean", dim, keepdim, axis, keepdims)
     from .math import isnan, logical_not, where
     keep = logical_not(isnan(input))
     return sum(where(keep, input, 0), dim, keepdim) / sum(keep, dim, keepdim)
@@ -68,8 +110,10 @@ def _correction(unbiased, correction):
     return 1 if unbiased else 0
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
     """Variance; ``correction=1`` (default) is the unbiased estimate, as torch."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("var", dim, keepdim, axis, keepdims)
     if isinstance(dim, bool):  # var(x, False): the old positional ``unbiased``
         unbiased, dim = dim, None
     if input._value.dtype.kind not in "fcV":
@@ -78,8 +122,10 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     return apply(OPS["var"], (input,), (_dims(dim, input), _correction(unbiased, correction), bool(keepdim)))
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
     """Standard deviation: the square root of :func:`var` (its gradient is 0 where it is 0, as torch)."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("std", dim, keepdim, axis, keepdims)
     return _safe_root(var(input, dim, unbiased, keepdim, correction=correction), sqrt)
 
 
@@ -96,15 +142,21 @@ def _safe_root(s, root):
     return where(zero, 0.0, root(where(zero, 1.0, s)))
 
 
-def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("var_mean", dim, keepdim, axis, keepdims)
     return var(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
-def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("std_mean", dim, keepdim, axis, keepdims)
     return std(input, dim, unbiased, keepdim, correction=correction), mean(input, dim, keepdim)
 
 
-def prod(input, dim=None, keepdim=False, *, dtype=None):
+def prod(input, dim=None, keepdim=False, *, dtype=None, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("prod", dim, keepdim, axis, keepdims)
     d = _np(dtype)
     if d is None and input._value.dtype.kind in "biu":
         d = np.dtype(np.int64)
@@ -150,63 +202,86 @@ def _extreme(name, largest, input, dim, keepdim, other):
     return values_indices[name](vals, idx)
 
 
-def max(input, dim=None, keepdim=False, *, other=None):
+def max(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
     """``max(x)`` -> the largest value; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` -> maximum."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("max", dim, keepdim, axis, keepdims)
     return _extreme("max", True, input, dim, keepdim, other)
 
 
-def min(input, dim=None, keepdim=False, *, other=None):
+def min(input, dim=None, keepdim=False, *, other=None, axis=None, keepdims=None):
     """``min(x)``, ``min(x, dim)`` -> (values, indices), ``min(x, y)`` -> minimum."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("min", dim, keepdim, axis, keepdims)
     return _extreme("min", False, input, dim, keepdim, other)
 
 
-def amax(input, dim=(), keepdim=False):
+def amax(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
     """Max over ``dim`` (all when empty); ties share the gradient evenly."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("amax", dim, keepdim, axis, keepdims, ())
     dims = _dims(dim, input)
     _check_reducible(input, "amax", dims)
     return apply(OPS["amax"], (input,), (dims, bool(keepdim)))
 
 
-def amin(input, dim=(), keepdim=False):
+def amin(input, dim=(), keepdim=False, *, axis=None, keepdims=None):
     """Min over ``dim`` (all when empty); ties share the gradient evenly."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("amin", dim, keepdim, axis, keepdims, ())
     dims = _dims(dim, input)
     _check_reducible(input, "amin", dims)
     return apply(OPS["amin"], (input,), (dims, bool(keepdim)))
 
 
-def aminmax(input, *, dim=None, keepdim=False):
-    r = collections.namedtuple("aminmax", ["min", "max"])
-    return r(amin(input, () if dim is None else dim, keepdim), amax(input, () if dim is None else dim, keepdim))
+def aminmax(input, *, dim=None, keepdim=False, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("aminmax", dim, keepdim, axis, keepdims)
+    return _aminmax(amin(input, () if dim is None else dim, keepdim), amax(input, () if dim is None else dim, keepdim))
 
 
-def argmax(input, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """Index of the largest value (first on ties) over ``dim``, or in the flattened tensor."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("argmax", dim, keepdim, axis, keepdims)
     d = None if dim is None or input.ndim == 0 else _wrap_dim(dim, input.ndim)
     _check_reducible(input, "argmax", None if d is None else (d,))
     return apply(OPS["argmax"], (input,), (d, bool(keepdim)))
 
 
-def argmin(input, dim=None, keepdim=False):
+def argmin(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("argmin", dim, keepdim, axis, keepdims)
     d = None if dim is None or input.ndim == 0 else _wrap_dim(dim, input.ndim)
     _check_reducible(input, "argmin", None if d is None else (d,))
     return apply(OPS["argmin"], (input,), (d, bool(keepdim)))
 
 
-def all(input, dim=None, keepdim=False):
+def all(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("all", dim, keepdim, axis, keepdims)
     return apply(OPS["all"], (input,), (_dims(dim, input), bool(keepdim)))
 
 
-def any(input, dim=None, keepdim=False):
+def any(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("any", dim, keepdim, axis, keepdims)
     return apply(OPS["any"], (input,), (_dims(dim, input), bool(keepdim)))
 
 
-def count_nonzero(input, dim=None):
+def count_nonzero(input, dim=None, *, axis=None):
+    if axis is not None:
+        dim = numpy_names("count_nonzero", dim, False, axis, None)[0]
     from .math import ne
     return sum(ne(input, 0), dim)
 
 
-def logsumexp(input, dim, keepdim=False):
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """``log(sum(exp(x), dim))`` computed stably."""
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("logsumexp", dim, keepdim, axis, keepdims)
+    if dim is None:
+        raise TypeError("logsumexp() missing required argument 'dim'; pass the dims to reduce, e.g. dim=-1")
     x = input if input._value.dtype.kind in "fcV" else _cast(input, float_np_dtype(input._value.dtype))
     return apply(OPS["logsumexp"], (x,), (_dims(dim, x), bool(keepdim)))
 
@@ -224,16 +299,20 @@ def _softmax_input(input, dim, dtype, name):
     return x, d if x.ndim else None  # a 0-d tensor: its one element
 
 
-def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """``x - max - log(sum(exp(x - max)))`` along ``dim``: one primitive (one kernel, torch's
     formula and gradient), though a composite could express it: it is among the most called ops,
     and three kernels cost three dispatches eagerly."""
+    if axis is not None:
+        dim = numpy_names("log_softmax", dim, False, axis, None)[0]
     x, d = _softmax_input(input, dim, dtype, "log_softmax")
     return apply(_LOG_SOFTMAX, (x,), (d,))
 
 
-def softmax(input, dim=None, _stacklevel=3, dtype=None):
+def softmax(input, dim=None, _stacklevel=3, dtype=None, *, axis=None):
     """``exp(x - max) / sum(exp(x - max))`` along ``dim``: one primitive, as :func:`log_softmax`."""
+    if axis is not None:
+        dim = numpy_names("softmax", dim, False, axis, None)[0]
     x, d = _softmax_input(input, dim, dtype, "softmax")
     return apply(_SOFTMAX, (x,), (d,))
 
@@ -278,6 +357,15 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     return _safe_root(sum(powered, dim, keepdim), lambda s: _pow(s, 1.0 / p))
 
 
+def _scan_dim(name, dim, axis):
+    """A scan's ``dim`` (required), or NumPy's name for it, ``axis``."""
+    if axis is not None:
+        dim = numpy_names(name, dim, False, axis, None)[0]
+    if dim is None:
+        raise TypeError(f"{name}() missing required argument 'dim'; pass the dim to scan along, e.g. dim=-1")
+    return dim
+
+
 def _scan(name, total, input, dim, dtype):
     d = _np(dtype)
     if d is None and input._value.dtype.kind in "biu":
@@ -288,22 +376,24 @@ def _scan(name, total, input, dim, dtype):
     return apply(OPS[name], (input,), (axis, d))
 
 
-def cumsum(input, dim, *, dtype=None):
+def cumsum(input, dim=None, *, dtype=None, axis=None):
     """Running sum along ``dim``; bool/int inputs accumulate in int64, as torch."""
-    return _scan("cumsum", "sum", input, dim, dtype)
+    return _scan("cumsum", "sum", input, _scan_dim("cumsum", dim, axis), dtype)
 
 
-def cumprod(input, dim, *, dtype=None):
+def cumprod(input, dim=None, *, dtype=None, axis=None):
     """Running product along ``dim``; bool/int inputs accumulate in int64, as torch."""
-    return _scan("cumprod", "prod", input, dim, dtype)
+    return _scan("cumprod", "prod", input, _scan_dim("cumprod", dim, axis), dtype)
 
 
-def cummax(input, dim):
+def cummax(input, dim=None, *, axis=None):
+    dim = _scan_dim("cummax", dim, axis)
     v, i = apply(OPS["cummax"], (input,), (_wrap_dim(dim, input.ndim), True))
     return values_indices["cummax"](v, i)
 
 
-def cummin(input, dim):
+def cummin(input, dim=None, *, axis=None):
+    dim = _scan_dim("cummin", dim, axis)
     v, i = apply(OPS["cummax"], (input,), (_wrap_dim(dim, input.ndim), False))
     return values_indices["cummin"](v, i)
 
@@ -327,12 +417,14 @@ def _lower_median(x, d):
     return gather(s.values, d, pos), gather(s.indices, d, pos)
 
 
-def median(input, dim=None, keepdim=False):
+def median(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """The lower median (torch's choice for even counts); with ``dim`` -> (values, indices).
 
     ``median(x)`` spreads its gradient evenly over the elements equal to the median, as torch does;
     ``median(x, dim)`` sends it to the one element its index names.
     """
+    if axis is not None or keepdims is not None:
+        dim, keepdim = numpy_names("median", dim, keepdim, axis, keepdims)
     from .shape import reshape, squeeze
     if dim is None:
         flat = reshape(input, (-1,))

@@ -24,6 +24,7 @@ import numpy as np
 
 from ... import random as _random
 from ..._api import math as _math, reduce as _reduce, shape as _shape
+from ...autograd.graph import SEQ as _NODE_SEQ
 from ...errors import DtypeError, ShapeError
 from ...tensor import Tensor, _wrap_dim
 
@@ -38,9 +39,17 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _result(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tensor:
-    """``out``, or — for ``inplace=True`` — ``input`` rebound to ``out`` (torch returns the input)."""
-    return input._set_(out, name) if inplace else out
+def _result(input: Tensor, inplace: bool, name: str, fn, *args) -> Tensor:
+    """``fn(input, *args)``, or — for ``inplace=True`` — ``input`` rebound to it (torch returns the input).
+
+    The in-place op's nodes are all those made while ``fn`` runs (``since``), not just the last one:
+    a composite such as ``elu`` saves ``input`` in an inner node, and rebinding ``input`` must not
+    invalidate that record (the node holds the old value, as torch's in-place kernels save it).
+    """
+    if not inplace:
+        return fn(input, *args)
+    since = _NODE_SEQ[0]
+    return input._set_(fn(input, *args), name, since)
 
 
 def _floating(input: Tensor, kernel: str, name: str) -> None:
@@ -72,7 +81,11 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     >>> F.threshold(tracenn.tensor([-1.0, 0.5, 2.0]), 0.5, 9.0)
     tensor([9., 9., 2.])
     """
-    return _result(input, _math.where(_math.gt(input, threshold), input, value), inplace, "threshold_")
+    return _result(input, inplace, "threshold_", _threshold_out, threshold, value)
+
+
+def _threshold_out(input: Tensor, threshold: float, value: float) -> Tensor:
+    return _math.where(_math.gt(input, threshold), input, value)
 
 
 _threshold = threshold  # (the argument named ``threshold`` hides the function inside threshold_)
@@ -111,13 +124,14 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     """
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
+    return _result(input, inplace, "hardtanh_", _hardtanh, min_val, max_val)
+
+
+def _hardtanh(input: Tensor, min_val: float, max_val: float) -> Tensor:
     if input._value.dtype.kind in "iu":  # torch keeps the integer dtype (bounds cast to it)
-        out = _math.clamp(input, int(min_val), int(max_val))
-    else:
-        # Two selects, not clamp: clamp passes the gradient at a bound, hardtanh does not.
-        out = _math.where(_math.le(input, min_val), min_val,
-                          _math.where(_math.ge(input, max_val), max_val, input))
-    return _result(input, out, inplace, "hardtanh_")
+        return _math.clamp(input, int(min_val), int(max_val))
+    # Two selects, not clamp: clamp passes the gradient at a bound, hardtanh does not.
+    return _math.where(_math.le(input, min_val), min_val, _math.where(_math.ge(input, max_val), max_val, input))
 
 
 def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
@@ -156,7 +170,7 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     tensor([-0.6321,  0.0000,  2.0000])
     """
     _floating(input, "elu_cpu", "elu")
-    return _result(input, _elu(input, alpha, 1.0, 1.0), inplace, "elu_")
+    return _result(input, inplace, "elu_", _elu, alpha, 1.0, 1.0)
 
 
 def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
@@ -174,7 +188,7 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([0.0000, 1.0507])
     """
     _floating(input, "elu_cpu", "selu")
-    return _result(input, _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0), inplace, "selu_")
+    return _result(input, inplace, "selu_", _elu, _SELU_ALPHA, _SELU_SCALE, 1.0)
 
 
 def selu_(input: Tensor) -> Tensor:
@@ -193,7 +207,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     _floating(input, "elu_cpu", "celu")
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError: celu's alpha must not be 0 (it divides the input)")
-    return _result(input, _elu(input, alpha, 1.0, 1.0 / alpha), inplace, "celu_")
+    return _result(input, inplace, "celu_", _elu, alpha, 1.0, 1.0 / alpha)
 
 
 def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
@@ -210,8 +224,12 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     tensor([-0.2000,  3.0000])
     """
     _floating(input, "leaky_relu_cpu", "leaky_relu")
-    out = _math.where(_math.gt(input, 0), input, input * negative_slope)
-    return _result(input, out, inplace, "leaky_relu_")
+    return _result(input, inplace, "leaky_relu_", _leaky_relu, negative_slope)
+
+
+def _leaky_relu(input: Tensor, slope) -> Tensor:
+    """``slope``: a number or a tensor of slopes (rrelu's draw)."""
+    return _math.where(_math.gt(input, 0), input, input * slope)
 
 
 def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -261,8 +279,7 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
         return leaky_relu(input, (lower + upper) / 2, inplace)
     _floating(input, "rrelu_with_noise_cpu", "rrelu")
     slope = _random._draw("uniform", tuple(input.shape), input.dtype, (float(lower), float(upper)), None)
-    out = _math.where(_math.gt(input, 0), input, input * slope)
-    return _result(input, out, inplace, "rrelu_")
+    return _result(input, inplace, "rrelu_", _leaky_relu, slope)
 
 
 def rrelu_(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False) -> Tensor:
@@ -304,7 +321,7 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([0.0000, 0.7311])
     """
     _floating(input, "silu_cpu", "silu")
-    return _result(input, _silu(input), inplace, "silu_")
+    return _result(input, inplace, "silu_", _silu)
 
 
 @_opmath
@@ -321,7 +338,7 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([0.0000, 0.8651])
     """
     _floating(input, "mish_cpu", "mish")
-    return _result(input, _mish(input), inplace, "mish_")
+    return _result(input, inplace, "mish_", _mish)
 
 
 @_opmath
@@ -338,7 +355,7 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([0.0000, 0.5000, 0.7500, 1.0000])
     """
     _floating(input, "hardsigmoid_cpu", "hardsigmoid")
-    return _result(input, _hardsigmoid(input), inplace, "hardsigmoid_")
+    return _result(input, inplace, "hardsigmoid_", _hardsigmoid)
 
 
 @_opmath
@@ -356,7 +373,7 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     tensor([-0.3750,  1.1250,  4.0000])
     """
     _floating(input, "hardswish_cpu", "hardswish")
-    return _result(input, _hardswish(input), inplace, "hardswish_")
+    return _result(input, inplace, "hardswish_", _hardswish)
 
 
 @_opmath
