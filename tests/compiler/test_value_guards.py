@@ -150,17 +150,23 @@ def _linear():
     return m
 
 
-def test_failed_step_trace_leaves_no_symbolic_optimizer_state():
-    model = _linear()
-    opt = tracenn.optim.Adam(model.parameters(), lr=0.05)
-    x = tracenn.ones(3, 2)
-
+def _item_step(model, opt):
+    """A training step whose trace fails: it returns ``loss.item()``."""
     def step(x):
         opt.zero_grad()
         loss = model(x).pow(2).mean()
         loss.backward()
         opt.step()
         return loss.item()
+    return step
+
+
+def test_failed_step_trace_leaves_no_symbolic_optimizer_state():
+    model = _linear()
+    opt = tracenn.optim.Adam(model.parameters(), lr=0.05)
+    x = tracenn.ones(3, 2)
+
+    step = _item_step(model, opt)
 
     with pytest.raises(DataDependentError):
         tracenn.compile(step)(x)
@@ -176,14 +182,7 @@ def test_fallback_eager_step_whose_trace_fails_matches_eager(opt_cls):
         model = _linear()
         kw = {"momentum": 0.9} if opt_cls == "SGD" else {}
         opt = getattr(tracenn.optim, opt_cls)(model.parameters(), lr=0.1, **kw)
-
-        def step(x):
-            opt.zero_grad()
-            loss = model(x).pow(2).mean()
-            loss.backward()
-            opt.step()
-            return loss.item()
-
+        step = _item_step(model, opt)
         call = tracenn.compile(step, fallback="eager") if compiled else step
         losses, msgs = _recorded(lambda: [call(tracenn.ones(3, 2)) for _ in range(3)])
         runs.append((losses, model.weight.detach().numpy()))
