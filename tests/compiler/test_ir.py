@@ -644,3 +644,16 @@ def test_tracenn_debug_levels(level, monkeypatch, capsys):
     assert ("stablehlo" in out) == (level >= 3)
     call(cm, tracenn.randn(2, 4))  # no compile, no print
     assert capsys.readouterr().out == ""
+
+
+def test_int_tensor_and_bool_index_entries_print_as_python():
+    """A 0-d int tensor mixed with index arrays prints as its value's name; a 0-d bool as True/False."""
+    def f(x, i):
+        return x[[0, 1], i, 1:], x[1, True, [0, 2]], x[False, 0]
+
+    text = str(compiled(f, tracenn.randn(3, 4, 5), tracenn.tensor(1)).captured_graph)
+    assert "f32[2,4] = index[spec=[%c0,%i,1:]] %x, %c0, %i" in text
+    assert "%c1: i64[2] = constant [0, 2]\n  %c2: i64[1] = constant [0]\n  %c3: i64[0] = constant []" in text
+    assert "f32[2,5] = index[spec=[1,True,%c1]] %x, %c2, %c1" in text
+    assert "f32[0,4,5] = index[spec=[False,0]] %x, %c3" in text
+    assert "'d'" not in text and "'b'" not in text

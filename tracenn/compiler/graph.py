@@ -341,9 +341,15 @@ def _fmt_index(spec, shape, tensors=()) -> tuple[str, tuple | None]:
                 "" if stop is None or stop == size else str(stop))
             parts.append(s + ("" if step in (None, 1) else f":{step}"))
             out.append(None if size is None else len(range(*slice(start, stop, step).indices(size))))
-        elif tag == "t":
-            parts.append(tensors[e[1]] if e[1] < len(tensors) else f"<index {e[1]}>")
-            out.append(None)
+        elif tag in ("t", "d"):  # an index tensor over one dim; a 0-d int tensor (selects: no dim)
+            parts.append(_ref(tensors[e[1]]) if e[1] < len(tensors) else f"<index {e[1]}>")
+            if tag == "t":
+                out.append(None)
+        elif tag == "b":  # a 0-d bool: adds a dim of 1 (True) or 0 (False), its operand's length
+            d -= 1
+            n = getattr(tensors[e[1]], "shape", None) if e[1] < len(tensors) else None
+            parts.append(f"<bool {e[1]}>" if n is None else str(n == (1,)))
+            out.append(None if n is None else n[0])
         else:
             parts.append(repr(e))
             out.append(None)
@@ -390,7 +396,7 @@ def _fmt_attrs(n: Node) -> str:
             continue
         if k == "spec" and n.op.name in ("slice", "index", "index_put"):
             skip = 2 if n.op.name == "index_put" else 1
-            s, _ = _fmt_index(v, shape, [_ref(x) for x in n.inputs[skip:]])
+            s, _ = _fmt_index(v, shape, n.inputs[skip:])
         elif k == "chain" and n.op.name == "view_scatter":
             s = _fmt_chain(v, shape)
         else:
