@@ -92,3 +92,32 @@ def test_func_grad_through_an_integer_op():
     gx, gg = func.grad(lambda x, g: fn(x, g).sum(), argnums=(0, 1))(*[tracenn.tensor(v) for v in values])
     assert_close(to_np(gx), np.array([0.4, 0, 1.3, 0, 0, 0], np.float32))
     assert_close(to_np(gg), np.array([0.0, 2.0], np.float32))
+
+
+def _reached_by_ints(x, w):
+    """``x`` reaches the output only through ``.long()``: it gets no gradient (None, not zeros)."""
+    return w[((x * 3).long()).clamp(0, 3)] * 2
+
+
+@pytest.mark.parametrize("compile", [False, True])
+def test_an_input_reached_only_through_ints_gets_none(compile):
+    out, gx, gw = _grads(tracenn, _reached_by_ints, [np.array([0.2, 0.5, 0.9], np.float32),
+                                                     np.arange(1, 5, dtype=np.float32)], compile=compile)
+    assert gx is None
+    np.testing.assert_allclose(to_np(gw), [1.0, 2.5, 4.0, 0.0])  # the weights 0.5, 1.25, 2 at 0, 1, 2, doubled
+
+
+def test_a_parameter_reached_only_through_ints_keeps_grad_none_compiled():
+    class Bucketed(tracenn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tracenn.nn.Parameter(tracenn.ones(4))
+            self.scale = tracenn.nn.Parameter(tracenn.tensor(0.3))
+
+        def forward(self, x):
+            return self.w[(x * self.scale * 10).long().clamp(0, 3)].sum()
+
+    m = Bucketed()
+    tracenn.compile(m)(tracenn.tensor([0.2, 0.5, 0.9])).backward()
+    assert m.scale.grad is None
+    np.testing.assert_allclose(to_np(m.w.grad), [1.0, 1.0, 1.0, 0.0])

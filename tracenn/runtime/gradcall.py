@@ -171,12 +171,18 @@ def _flops(g) -> int:
     return total
 
 
+def _carries_grad(v) -> bool:
+    """Can a gradient flow through value ``v``? Not through an integer or bool one: a float input
+    reaching the outputs only through ``.long()`` or a comparison gets no gradient (None, as in eager)."""
+    return hasattr(v, "symbolic") and v.dtype.kind in "fcV"  # (bfloat16: "V")
+
+
 def _reaching(g, outs) -> set:
     """The values of graph ``g`` from which a differentiable path leads to one of ``outs``."""
     live = set(outs)
     for n in reversed(g.nodes):
-        if n.op.differentiable and any(o in live for o in n.outputs):
-            live.update(v for v in n.inputs if hasattr(v, "symbolic"))
+        if n.op.differentiable and any(o in live and _carries_grad(o) for o in n.outputs):
+            live.update(v for v in n.inputs if _carries_grad(v))
     return live
 
 
@@ -184,8 +190,8 @@ def _depends_on(g, leaves, values) -> list:
     """For each of ``values``: can a gradient from it reach one of ``leaves`` in graph ``g``?"""
     live = set(leaves)
     for n in g.nodes:
-        if n.op.differentiable and any(v in live for v in n.inputs if hasattr(v, "symbolic")):
-            live.update(n.outputs)
+        if n.op.differentiable and any(v in live for v in n.inputs if _carries_grad(v)):
+            live.update(o for o in n.outputs if _carries_grad(o))
     return [v in live for v in values]
 
 
