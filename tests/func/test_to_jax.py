@@ -1,6 +1,8 @@
 """tracenn.func.to_jax: a module as a pure JAX function of its state pytree."""
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,6 +90,35 @@ def test_structured_inputs_outputs_and_static_arguments():
         fn(state, (x._value,), scale=2.0, extra={"z": z._value})
     with pytest.raises(TypeError, match=r"traced with keyword arguments \['extra', 'scale'\], got \['scale'\]"):
         fn(state, (x._value, y._value), scale=2.0)
+
+
+@dataclasses.dataclass
+class _Batch:
+    x: object
+    y: object
+    scale: float = 1.0
+
+
+def test_dataclass_examples_and_arguments():
+    """A dataclass argument: its arrays are inputs, its other fields static, as for a tuple."""
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 2)
+
+        def forward(self, b):
+            return self.a(b.x) * b.scale + b.y
+
+    m = Scaled()
+    x, y = tracenn.randn(4, 3), tracenn.randn(4, 2)
+    fn, state = to_jax(m, _Batch(jnp.zeros((4, 3), jnp.float32), jnp.zeros((4, 2), jnp.float32), 2.0))
+    out, _ = fn(state, _Batch(x._value, y._value, 2.0))
+    assert_close(out, m(_Batch(x, y, 2.0)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError, match=r"args\[0\].scale is 3.0, but the model was traced with 2.0"):
+        fn(state, _Batch(x._value, y._value, 3.0))
+    with pytest.raises(TypeError, match=r"args\[0\] is \(f32\[4,3\],\), but the model was traced with "
+                                        r"_Batch\(x=array, y=array, scale=2.0\)"):
+        fn(state, (x._value,))
 
 
 def test_wrong_shapes_dtypes_and_state_fail_clearly():

@@ -21,7 +21,7 @@ import numpy as np
 from ..autograd.grad_mode import no_grad
 from ..dtypes import type_str
 from ..tensor import Tensor
-from ..utils._pytree import LEAF, flatten, unflatten
+from ..utils._pytree import LEAF, _is_dataclass, dataclass_items, flatten, map_leaves, unflatten
 
 _SECTIONS = ("params", "buffers")
 
@@ -253,22 +253,11 @@ def to_jax(module, *example_args, **example_kwargs):
 def _examples_as_tensors(tree):
     """Arrays and ShapeDtypeStructs in the example become tensors (the tracer reads their shape
     and dtype only)."""
-    def walk(x):
-        if isinstance(x, Tensor):
-            return x
-        if isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)):
-            if isinstance(x, jax.core.Tracer):
-                x = jax.ShapeDtypeStruct(x.shape, x.dtype)
-            return Tensor._wrap(jnp.asarray(x) if isinstance(x, np.ndarray) else x)
-        if isinstance(x, tuple):
-            items = [walk(i) for i in x]
-            return type(x)(*items) if hasattr(x, "_fields") else tuple(items)
-        if isinstance(x, list):
-            return [walk(i) for i in x]
-        if isinstance(x, dict):
-            return type(x)((k, walk(v)) for k, v in x.items())
-        return x
-    return walk(tree)
+    def to_tensor(x):
+        if isinstance(x, jax.core.Tracer):
+            x = jax.ShapeDtypeStruct(x.shape, x.dtype)
+        return Tensor._wrap(jnp.asarray(x) if isinstance(x, np.ndarray) else x)
+    return map_leaves(tree, lambda x: isinstance(x, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)), to_tensor)
 
 
 class JaxFunction:
@@ -348,7 +337,11 @@ class JaxFunction:
                 for k in ref:
                     walk(ref[k], x[k], f"{where}[{k!r}]")
                 return
-            if isinstance(ref, (tuple, list, dict)) or _is_arraylike(x) or not _same(ref, x):
+            if _is_dataclass(ref) and type(x) is type(ref):
+                for n, r in dataclass_items(ref):
+                    walk(r, getattr(x, n, None), f"{where}.{n}")
+                return
+            if isinstance(ref, (tuple, list, dict)) or _is_dataclass(ref) or _is_arraylike(x) or not _same(ref, x):
                 raise TypeError(f"fn: {where} is {_describe(x)}, but the model was traced with {_describe(ref)}; "
                                 "non-tensor arguments and the argument structure are static: call to_jax again "
                                 "to change them")
@@ -425,18 +418,8 @@ class _Tag(str):
 
 def _describe(x) -> str:
     """``x`` for an error message: arrays as their type (``f32[4,3]``), a traced tensor slot as ``array``."""
-    def walk(t):
-        if t is LEAF:
-            return _Tag("array")
-        if _is_arraylike(t):
-            return _Tag(_type_of(_array(t) if isinstance(t, Tensor) else t))
-        if isinstance(t, tuple):
-            items = [walk(i) for i in t]
-            return type(t)(*items) if hasattr(t, "_fields") else tuple(items)
-        if isinstance(t, list):
-            return [walk(i) for i in t]
-        if isinstance(t, dict):
-            return {k: walk(v) for k, v in t.items()}
-        return t
-    s = repr(walk(x))
+    def tag(t):
+        return _Tag("array") if t is LEAF else _Tag(_type_of(_array(t) if isinstance(t, Tensor) else t))
+    tree = map_leaves(x, lambda t: t is LEAF or _is_arraylike(t), tag)
+    s = repr(tree)
     return s if len(s) < 100 else s[:97] + "..."
