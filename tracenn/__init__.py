@@ -200,6 +200,7 @@ from .linalg import inverse, logdet, matrix_exp, pinverse  # noqa: E402,F401
 from .linalg import det, slogdet  # noqa: E402,F401
 from .linalg import geqrf, matrix_power  # noqa: E402,F401
 from .linalg import torch_cholesky as cholesky, torch_svd as svd  # noqa: E402,F401
+from .linalg import lu_unpack, torch_lu as lu, torch_lu_solve as lu_solve  # noqa: E402,F401
 from ._api.complexnum import (angle, complex, imag, polar, real, view_as_complex,  # noqa: E402,F401
                                view_as_real)
 from . import fft  # noqa: E402,F401

@@ -29,7 +29,8 @@ from .tensor import Tensor
 __all__ = ["LinAlgError", "norm", "vector_norm", "matrix_norm", "inv", "inv_ex", "solve", "det", "slogdet",
            "cholesky", "cholesky_ex", "qr", "svd", "svdvals", "eigh", "eigvalsh", "pinv", "matrix_exp",
            "solve_triangular", "cross", "multi_dot", "matrix_power", "vecdot", "diagonal",
-           "householder_product"]
+           "householder_product", "eig", "eigvals", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
+           "matrix_rank", "cond", "solve_ex"]
 
 
 class LinAlgError(TracennError, RuntimeError):
@@ -173,24 +174,35 @@ def inv_ex(A, *, check_errors=False, out=None):
     return _InvEx(_op("linalg_inv", A), info)
 
 
-def solve(A, B, *, left=True, out=None):
-    """``X`` with ``A @ X = B`` (``left``) or ``X @ A = B``. ``B`` may be a (batch of) vector(s)."""
-    from ._api.math import _out
-    _float("linalg.solve", A, B)
-    _square("linalg.solve", A)
+def _solve(name, A, B, left):
+    """``solve``'s argument checks and its op (no singularity check)."""
+    _float(name, A, B)
+    _square(name, A)
     if A.dtype != B.dtype:
-        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+        raise RuntimeError(f"{name}: Expected A and B to have the same dtype, but found A of type "
                            f"{A.dtype} and B of type {B.dtype} instead")
     vector = B.ndim == 1 or (left and B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     b = B.unsqueeze(-1) if vector else B
     n = A.shape[-1]
     if (b.shape[-2] if left else b.shape[-1]) != n:
-        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation "
+        raise RuntimeError(f"{name}: Incompatible shapes of A and B for the equation "
                            f"{'AX = B' if left else 'XA = B'} ({A.shape[-2]}x{A.shape[-1]} and "
                            f"{B.shape[-2] if B.ndim > 1 else B.shape[0]}x{B.shape[-1] if B.ndim > 1 else 1})")
-    _check("linalg.solve", A)
     x = _op("linalg_solve", A, b, key=(left,))
-    return _out(x.squeeze(-1) if vector else x, out)
+    return x.squeeze(-1) if vector else x
+
+
+def solve(A, B, *, left=True, out=None):
+    """``X`` with ``A @ X = B`` (``left``) or ``X @ A = B``. ``B`` may be a (batch of) vector(s)."""
+    from ._api.math import _out
+    x = _solve("linalg.solve", A, B, left)
+    if _eager() and A.numel():
+        info = np.asarray(_op("linalg_lu_info", A)._value).reshape(-1)
+        bad = np.flatnonzero(info)
+        if len(bad):
+            where = f"(Batch element {int(bad[0])}): " if A.ndim > 2 else ""
+            raise LinAlgError(f"torch.linalg.solve: {where}The solver failed because the input matrix is singular.")
+    return _out(x, out)
 
 
 def det(A, *, out=None):
@@ -442,3 +454,8 @@ for _name, _fn in [("inverse", inverse), ("det", det), ("logdet", logdet), ("slo
                    ("pinverse", pinverse), ("matrix_exp", matrix_exp), ("matrix_power", matrix_power),
                    ("svd", torch_svd), ("cholesky", torch_cholesky), ("geqrf", geqrf)]:
     setattr(Tensor, _name, _fn)
+
+
+# torch.linalg's LU, eig, lstsq, matrix_rank and cond live in their own module (this one's size).
+from ._linalg_more import (cond, eig, eigvals, lstsq, lu, lu_factor, lu_factor_ex, lu_solve,  # noqa: E402
+                           lu_unpack, matrix_rank, solve_ex, torch_lu, torch_lu_solve)

@@ -428,3 +428,124 @@ def _conv(x, w, *, stride, padding, dilation, groups):
     this function with JAX runs the op's own gradient lowerings (a ``jax.custom_vjp``).
     """
     return _conv_ad(x, w, tuple(stride), tuple(tuple(p) for p in padding), tuple(dilation), groups)
+
+
+# ---- LU, the nonsymmetric eigenproblem and least squares (tracenn.linalg) -----------------------
+# Torch's conventions: pivots are LAPACK's, 1-based int32 (JAX's are 0-based); ``info`` is getrf's.
+# An op whose other outputs are integers takes a rule that differentiates its first output only.
+
+def _mT(a):
+    return jnp.swapaxes(a, -1, -2)
+
+
+def _mH(a):
+    return jnp.conj(_mT(a)) if jnp.iscomplexobj(a) else _mT(a)
+
+
+def _getrf_info(lu):
+    """Per matrix, the 1-based index of the first zero on U's diagonal (0: none): getrf's ``info``."""
+    zero = jnp.diagonal(lu, axis1=-2, axis2=-1) == 0
+    if zero.shape[-1] == 0:
+        return jnp.zeros(zero.shape[:-1], jnp.int32)
+    return jnp.where(zero.any(-1), jnp.argmax(zero, axis=-1) + 1, 0).astype(jnp.int32)
+
+
+def _vjp_lu_factor(g, out, a):
+    return jax.vjp(lambda a: jax.lax.linalg.lu(a)[0], a)[1](g[0])
+
+
+@register("linalg_lu_factor", nout=3, vjp=_vjp_lu_factor)
+def _lu_factor(a):
+    """LAPACK's getrf with partial pivoting: the packed LU (L strictly below the diagonal, its unit
+    diagonal implied; U on and above), torch's 1-based int32 pivots, and getrf's ``info``."""
+    lu, piv, _ = jax.lax.linalg.lu(a)
+    return lu, piv + 1, _getrf_info(lu)
+
+
+def _permutation(pivots, m):
+    """P (as the index array ``perm``: row ``i`` of L U is row ``perm[i]`` of A) from 1-based pivots."""
+    return jax.lax.linalg.lu_pivots_to_permutation(pivots - 1, m)
+
+
+@register("linalg_lu_unpack", nout=3)
+def _lu_unpack(lu, pivots):
+    """(P, L, U) with A = P L U from lu_factor's packed LU and pivots; P in LU's dtype."""
+    m, n = lu.shape[-2:]
+    k = min(m, n)
+    perm = _permutation(pivots, m)
+    p = _mT(jax.nn.one_hot(perm, m, dtype=lu.dtype))  # P[perm[i], i] = 1
+    lower = jnp.tril(lu[..., :, :k], -1) + jnp.eye(m, k, dtype=lu.dtype)
+    return p, lower, jnp.triu(lu[..., :k, :])
+
+
+def _lu_solve_left(lu, perm, b, trans):
+    """``op(A) X = B`` for A = P L U (``trans`` 0: A, 1: A^T, 2: A^H): two triangular solves."""
+    tri = jax.lax.linalg.triangular_solve
+    if trans == 0:
+        y = jnp.take_along_axis(b, perm[..., :, None], axis=-2)
+        y = tri(lu, y, left_side=True, lower=True, unit_diagonal=True)
+        return tri(lu, y, left_side=True, lower=False)
+    conj = trans == 2
+    y = tri(lu, b, left_side=True, lower=False, transpose_a=True, conjugate_a=conj)
+    y = tri(lu, y, left_side=True, lower=True, unit_diagonal=True, transpose_a=True, conjugate_a=conj)
+    inverse = jnp.argsort(perm, axis=-1)
+    return jnp.take_along_axis(y, inverse[..., :, None], axis=-2)
+
+
+@register("linalg_lu_solve", static=("left", "adjoint"))
+def _lu_solve(lu, pivots, b, *, left, adjoint):
+    """``A X = B`` from lu_factor's (LU, pivots); ``adjoint``: A^H in place of A; not ``left``:
+    ``X A = B``. The batch dims of LU (and pivots) and B broadcast."""
+    n = lu.shape[-1]
+    batch = jnp.broadcast_shapes(lu.shape[:-2], pivots.shape[:-1], b.shape[:-2])
+    lu = jnp.broadcast_to(lu, batch + lu.shape[-2:])
+    perm = _permutation(jnp.broadcast_to(pivots, batch + pivots.shape[-1:]), n)
+    b = jnp.broadcast_to(b, batch + b.shape[-2:])
+    if left:
+        return _lu_solve_left(lu, perm, b, 2 if adjoint else 0)
+    if adjoint:  # X A^H = B  <=>  A X^H = B^H
+        return _mH(_lu_solve_left(lu, perm, _mH(b), 0))
+    return _mT(_lu_solve_left(lu, perm, _mT(b), 1))  # X A = B  <=>  A^T X^T = B^T
+
+
+@register("linalg_eig", nout=2)
+def _eig(a):
+    """Eigenvalues and unit right eigenvectors (LAPACK geev's, complex). Differentiated through
+    LAPACK's normalisation (unit norm, largest component real): a loss that does not depend on
+    the eigenvectors' phases gets torch's gradient."""
+    w, v = jax.lax.linalg.eig(a, compute_left_eigenvectors=False, enable_eigvec_derivs=True)
+    return w, v
+
+
+@register("linalg_eigvals")
+def _eigvals(a):
+    return jax.lax.linalg.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=False)[0]
+
+
+def _lstsq_svd(a, b, rcond):
+    batch = jnp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = jnp.broadcast_to(a, batch + a.shape[-2:])
+    b = jnp.broadcast_to(b, batch + b.shape[-2:])
+    u, s, vh = jnp.linalg.svd(a, full_matrices=False)
+    keep = s > rcond * s[..., :1]
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0).astype(u.dtype)
+    return a, b, _mH(vh) @ (inv[..., :, None] * (_mH(u) @ b)), keep, s
+
+
+def _vjp_lstsq(g, out, a, b, *, rcond):
+    """torch's linalg_lstsq_backward: the gradient of ``pinv(A) @ B`` (pinv with its default
+    cutoff, whatever ``rcond``), so the gradient does not depend on the driver."""
+    from .decomp import _pinv_values, _vjp_pinv
+    a, b, *_ = _lstsq_svd(a, b, rcond)
+    p = _pinv_values(a, None, None, False)
+    gx = g[0]
+    return _vjp_pinv(gx @ _mH(b), p, a, atol=None, rtol=None, hermitian=False)[0], _mH(p) @ gx
+
+
+@register("linalg_lstsq", static=("rcond",), nout=3, vjp=_vjp_lstsq)
+def _lstsq(a, b, *, rcond):
+    """The minimum-norm least-squares solution of ``A X = B`` by the SVD (LAPACK gelsd's answer;
+    singular values at most ``rcond`` times the largest count as zero), A's rank on that cutoff
+    (int64), and the singular values. A's and B's batch dims broadcast."""
+    _, _, x, keep, s = _lstsq_svd(a, b, rcond)
+    return x, keep.sum(-1).astype(jnp.int64), s
