@@ -25,7 +25,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from ._dispatch import EPOCH as _EPOCH, FUNC as _FUNC, TRACE as _TRACE, apply
-from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node
+from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node, named as _named
 from .autograd.grad_mode import GRAD
 from .size import Size
 from .errors import BackwardError, InplaceError, ShapeError, DtypeError
@@ -193,7 +193,10 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        return self._node
+        n = self._node
+        if n is not None and type(n) is Node:
+            _named(n)  # type(t.grad_fn).__name__ is torch's name ('MulBackward0')
+        return n
 
     def _grad_accumulator(self) -> AccumulateGrad:
         acc = self._acc
@@ -239,8 +242,34 @@ class Tensor:
                 "Tensor.register_hook inside a compiled forward is not supported: register the hook "
                 "on the compiled call's output, or on a module (register_full_backward_hook).")
         if self._node is None:
+            _EPOCH[0] += 1  # (compiled calls re-read what they depend on)
             return self._grad_accumulator()._add_pre(0, hook)
         return self._node._add_pre(self._out_idx, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor) -> None`` runs after ``backward()`` accumulated into this leaf's ``.grad``
+        (not for ``autograd.grad``, which does not accumulate). Returns a handle with ``remove()``.
+
+        Under a compiled training step (``tracenn.compile`` of a function that calls
+        ``loss.backward()``) such a hook cannot run inside the program: the step runs eagerly.
+
+        >>> import tracenn
+        >>> w = tracenn.ones(2, requires_grad=True)
+        >>> h = w.register_post_accumulate_grad_hook(lambda p: print("grad", p.grad))
+        >>> (3 * w).sum().backward()
+        grad tensor([3., 3.])
+        """
+        if not self._requires_grad:
+            raise BackwardError("cannot register a hook on a tensor that doesn't require gradient")
+        if self._node is not None:
+            raise BackwardError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        if _TRACE[0] is not None:
+            from .errors import CompileError
+            raise CompileError(
+                "Tensor.register_post_accumulate_grad_hook inside a compiled function is not supported: "
+                "register it before calling the compiled function.")
+        _EPOCH[0] += 1  # (compiled calls re-read what they depend on)
+        return self._grad_accumulator()._add_post_accumulate(hook)
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``tracenn.autograd.backward``)."""

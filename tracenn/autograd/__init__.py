@@ -19,10 +19,11 @@ from .function import Function, FunctionCtx, once_differentiable
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import AccumulateGrad, Node
+from .variable import Variable
 
 __all__ = ["backward", "grad", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode",
            "is_grad_enabled", "is_inference_mode_enabled", "Node", "AccumulateGrad", "Function",
-           "FunctionCtx", "once_differentiable"]
+           "FunctionCtx", "once_differentiable", "Variable"]
 
 
 def _as_list(x):
@@ -106,6 +107,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     grads = _seed_grads(outs, _as_list(grad_tensors if grad_tensors is not None else grad_variables),
                         as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:  # inside tracenn.compile: the reverse pass becomes graph nodes
+        _refuse_leaf_hooks(_dispatch.TRACE[0])
         _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs))
         return
     if create_graph and not _warned_cycle[0]:
@@ -141,6 +143,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 _accumulate_recorded(t, got[slot])
             else:
                 t._accumulate_grad(got[slot])
+
+
+def _refuse_leaf_hooks(trace):
+    """A traced ``backward()`` writes each leaf's ``.grad`` as a program output; a leaf's tensor
+    hooks (``register_hook``, ``register_post_accumulate_grad_hook``) would not run in it, so the
+    call runs eagerly instead (UnsupportedError: tracenn.compile falls back, warning once)."""
+    for v, t in trace.leaves.items():
+        acc = t._acc
+        if acc is not None and (acc.hooks or acc.pre_hooks and any(acc.pre_hooks.values())):
+            from ..errors import UnsupportedError
+            kind = "post accumulate grad hooks" if acc.hooks else "tensor hooks (register_hook)"
+            raise UnsupportedError(
+                f"{getattr(v, 'name', 'a leaf')!r} has {kind}, which a compiled training step cannot run "
+                "during its backward; this call runs eagerly instead, where they fire as in torch. "
+                "Compile only the forward (tracenn.compile(model)) to keep them and a compiled model.")
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
-from .graph import ANOMALY, PROFILER, AccumulateGrad, Node
+from .graph import ANOMALY, PROFILER, AccumulateGrad, Node, named
 
 _add = jax.jit(jnp.add)
 
@@ -156,6 +156,8 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 var = node.variable()
                 if accumulate and var is not None and (only_leaves is None or id(var) in only_leaves):
                     accumulate_into(var, g)
+                    if node.hooks:
+                        _run_post_accumulate_hooks(node.hooks, var)
                 continue
             if node.retains:
                 for idx, ref in node.retains.items():
@@ -205,6 +207,7 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 # Free what torch would have saved. A node that saved nothing (add, sum, views, ...)
                 # keeps its inputs -- its vjp reads only their shapes -- so a second backward through
                 # it works, as in torch.
+                named(node)  # (its name may depend on the inputs' ranks: fix it while they are here)
                 node.inputs = None
                 node.out = None
     finally:
@@ -335,6 +338,19 @@ def _run_pre_hooks(node, buf, wrap, unwrap):
                         buf[i] = unwrap(gi)
                     else:
                         buf.pop(i, None)
+
+
+def _run_post_accumulate_hooks(hooks, var):
+    """``Tensor.register_post_accumulate_grad_hook`` hooks: ``fn(var)`` once ``var.grad`` holds the
+    accumulated gradient, in registration order."""
+    from ..tensor import Tensor
+    for h in list(hooks):
+        r = h(var)
+        if r is not None:
+            if isinstance(r, Tensor):
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
+            raise TypeError(f"expected Variable, but hook returned '{type(r).__name__}': a post accumulate grad "
+                            "hook should return None (change var.grad in place to alter the gradient)")
 
 
 def _release(node, ready, deps):

@@ -15,7 +15,70 @@ def _camel(name: str) -> str:
 # grad_fn names torch prints where the primitive's name differs from torch's op name.
 _TORCH_NAMES = {"copy": "CloneBackward0", "cast": "ToCopyBackward0", "max_dim": "MaxBackward0",
                 "reshape": "ViewBackward0", "alias": "AliasBackward0", "view_scatter": "CopySlices",
-                "dynamic_update_slice": "CopySlices"}
+                "dynamic_update_slice": "CopySlices", "conv": "ConvolutionBackward0",
+                "conv_transpose": "ConvolutionBackward0", "tile": "RepeatBackward0",
+                "cross_entropy": "NllLossBackward0", "clamp": "ClampBackward1"}
+
+
+def _index_name(node) -> str:
+    """torch applies basic indexing left to right and names the result by its last step that is
+    not a whole-dim slice: ``x[0]`` Select, ``x[:, 1:]`` Slice, ``x[None]`` Unsqueeze."""
+    shape = getattr(node.inputs[0], "shape", None) if node.inputs else None
+    last, d = "Slice", 0
+    for e in node.key[0]:
+        if e[0] == "n":
+            last = "Unsqueeze"
+            continue
+        if e[0] == "i":
+            last = "Select"
+        elif not (e[1] in (None, 0) and e[3] in (None, 1)
+                  and (e[2] is None or shape is not None and d < len(shape) and e[2] >= shape[d])):
+            last = "Slice"
+        d += 1
+    return f"{last}Backward0"
+
+
+# matmul's grad_fn by operand ranks, as torch dispatches it (batched matmul keeps tracenn's name).
+_MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0",
+                 (1, 2): "SqueezeBackward4"}
+
+
+def _torch_name(node) -> str:
+    """The name torch gives the grad_fn of the op ``node`` recorded (names that depend on how the
+    op was called: its static key, or its operands' ranks)."""
+    op = node.op
+    n = op.name
+    if n in ("slice", "dynamic_slice"):
+        return _index_name(node)
+    if n in ("sum", "mean") and node.key and node.key[0] is not None:
+        return f"{_camel(n)}Backward1"  # torch: sum(dim=...) is SumBackward1, sum() SumBackward0
+    if n == "matmul" and node.inputs:
+        got = _MATMUL_NAMES.get(tuple(getattr(x, "ndim", 0) for x in node.inputs))
+        if got:
+            return got
+    if n in ("reduce_window", "window_argmax"):
+        window = node.key[1] if n == "reduce_window" else node.key[0]
+        if (n == "window_argmax" or node.key[0] == "max") and len(window) in (2, 3):
+            return f"MaxPool{len(window)}DWithIndicesBackward0"
+    return getattr(op, "backward_name", None) or _TORCH_NAMES.get(n) or f"{_camel(n)}Backward0"
+
+
+_CLASSES: dict = {}
+
+
+def named(node):
+    """Give ``node`` the class torch's grad_fn of that op has (``type(y.grad_fn).__name__`` is
+    ``'MulBackward0'``, as in torch): a subclass of :class:`Node` per name, made once. Done when a
+    user reaches the node (``grad_fn``, ``next_functions``) rather than when it is made, which is
+    the hot path; the engine does it before freeing the inputs a name may depend on."""
+    if type(node) is Node:
+        name = node.name()
+        cls = _CLASSES.get(name)
+        if cls is None:
+            cls = _CLASSES[name] = type(name, (Node,), {"__slots__": (), "_name": name,
+                                                         "__module__": __name__})
+        node.__class__ = cls
+    return node
 
 
 # The sequence number of the latest Node made (a list, not a class attribute: writing a class
@@ -53,13 +116,14 @@ class Node:
         if ANOMALY[0]:
             FORWARD_STACKS[self] = traceback.extract_stack()[:-2]
 
+    _name = None  # the torch name, on the per-name subclasses of named()
+
     def name(self) -> str:
-        n = self.op.name
-        return getattr(self.op, "backward_name", None) or _TORCH_NAMES.get(n) or f"{_camel(n)}Backward0"
+        return self._name or _torch_name(self)
 
     @property
     def next_functions(self):
-        return tuple((e[0], e[1]) if e is not None else (None, 0) for e in self.edges)
+        return tuple((named(e[0]), e[1]) if e is not None else (None, 0) for e in self.edges)
 
     def register_hook(self, fn):
         """``fn(grad_inputs, grad_outputs)`` after this node computed its input gradients."""
@@ -93,7 +157,13 @@ class AccumulateGrad:
         self.variable = weakref.ref(variable)
         self.pre_hooks = None
         self.seq = -1
-        self.hooks = None
+        self.hooks = None  # the variable's post-accumulate-grad hooks: fn(variable) after .grad changed
+
+    def _add_post_accumulate(self, fn):
+        if self.hooks is None:
+            self.hooks = []
+        self.hooks.append(fn)
+        return _Handle(self.hooks, fn)
 
     def name(self) -> str:
         return "AccumulateGrad"
