@@ -106,8 +106,8 @@ def eig(A, *, out=None):
     >>> tracenn.linalg.eig(tracenn.tensor([[2.0, 0.0], [0.0, 3.0]])).eigenvalues
     tensor([2.+0.j, 3.+0.j])
     """
-    _float("linalg.eig", A)
     _lapack("linalg_eig_out_cpu", A)
+    _float("linalg.eig", A)
     _square("linalg.eig", A)
     _finite("torch.linalg.eig", A)
     return _out_all(_Eig(*_op("linalg_eig", A)), out)
@@ -116,8 +116,8 @@ def eig(A, *, out=None):
 def eigvals(A, *, out=None):
     """The eigenvalues of each square matrix, complex (see :func:`eig`; CPU-only in older JAX)."""
     from ._api.math import _out
-    _float("linalg.eigvals", A)
     _lapack("linalg_eig_out_cpu", A)
+    _float("linalg.eigvals", A)
     _square("linalg.eigvals", A)
     _finite("torch.linalg.eigvals", A)
     return _out(_op("linalg_eigvals", A), out)
@@ -126,8 +126,8 @@ def eigvals(A, *, out=None):
 # ---- LU --------------------------------------------------------------------------------------------
 
 def _lu_args(name, A, pivot):
-    _float(name, A)
     _lapack("lu_cpu", A)
+    _float(name, A)
     if A.ndim < 2:
         short = "torch.lu_factor" if name.endswith("lu_factor") else name
         raise RuntimeError(f"{short}: Expected tensor with 2 or more dimensions. Got size: {list(A.shape)} instead")
@@ -224,8 +224,8 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
             [3.]])
     """
     from ._api.math import _out, _torch_name
-    _float("torch.linalg.lu_solve", LU)
     _lapack("linalg.lu_solve_cpu", LU)
+    _float("torch.linalg.lu_solve", LU)
     _square("torch.linalg.lu_solve", LU)
     if pivots.dtype != _dt.int32:
         raise RuntimeError(f"linalg.lu_solve: pivots should be a Tensor of scalar type torch.int32, got "
@@ -252,7 +252,7 @@ def lu_solve(LU, pivots, B, *, left=True, adjoint=False, out=None):
 def solve_ex(A, B, *, left=True, check_errors=False, out=None):
     """(result, info): :func:`solve` without the error; ``info`` per matrix is 0, or for a singular
     one the index (1-based) of U's first zero pivot (its ``result`` then holds inf/NaN)."""
-    x = _solve("linalg.solve_ex", A, B, left)  # (checks the arguments)
+    x = _solve("linalg.solve", A, B, left)  # (checks the arguments)
     info = _op("linalg_lu_info", A)
     if check_errors and _eager():
         bad = _first_bad(info)
@@ -428,8 +428,8 @@ def cond(A, p=None, *, out=None):
         raise RuntimeError("linalg.cond: The input tensor must have at least 2 dimensions.")
     if isinstance(p, bool) or p not in _COND_ORDS or (isinstance(p, str) and p not in ("fro", "nuc")):
         raise RuntimeError(f"linalg.cond got an invalid norm type: {p}")
-    _float("linalg.cond", A)
     _lapack("linalg_svd_cpu", A)
+    _float("linalg.cond", A)
     if isinstance(p, str):
         _square(f"linalg.cond(ord={p})", A)
     if A.numel() == 0:
