@@ -69,7 +69,9 @@ class Adagrad(Optimizer):
         state = self.state[p]
         state["step"] = new_scalar_state(0.0)
         # torch reads the optimizer-wide default here, not the group's value.
-        state["sum"] = full_like(p, self.defaults["initial_accumulator_value"])
+        init_value = self.defaults["initial_accumulator_value"]
+        # (a complex parameter's real and imaginary parts each start at the value, as in torch)
+        state["sum"] = full_like(p, complex(init_value, init_value) if p.is_complex() else init_value)
 
     _group_fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
     _scalar_state = ("step",)

@@ -8,7 +8,6 @@ from . import _functional as F
 from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, host_value,
                         new_scalar_state, next_step, scalar_dtype, set_host_value, shared_coefs, to_f32,
                         write_back_all)
-from .rprop import _refuse_complex
 
 __all__ = ["ASGD"]
 
@@ -80,7 +79,6 @@ class ASGD(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    _refuse_complex("ASGD", p)
                     state = self.state[p]
                     if len(state) == 0:
                         state["step"] = new_scalar_state(0.0, p.device if capturable else None)

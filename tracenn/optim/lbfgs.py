@@ -6,6 +6,7 @@ torch does and is not a pure update rule; it runs eagerly.
 """
 from __future__ import annotations
 
+from .._api.complexnum import view_as_real
 from .._api.shape import cat
 from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
@@ -171,22 +172,22 @@ class LBFGS(Optimizer):
         self._numel_cache = None
 
     def _numel(self) -> int:
-        if self._numel_cache is None:
-            self._numel_cache = sum(p.numel() for p in self._params)
+        if self._numel_cache is None:  # (a complex parameter counts as two reals, as in torch)
+            self._numel_cache = sum(2 * p.numel() if p.is_complex() else p.numel() for p in self._params)
         return self._numel_cache
 
     def _gather_flat_grad(self) -> Tensor:
         views = []
         for p in self._params:
-            if p.grad is None:
-                views.append(p.new_zeros(p.numel()))
-            else:
-                views.append(p.grad.reshape(-1))
+            view = p.new_zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
+            views.append(view_as_real(view).reshape(-1) if view.is_complex() else view)
         return cat(views, 0)
 
     def _add_grad(self, step_size, update) -> None:
         offset = 0
         for p in self._params:
+            if p.is_complex():  # (its real view: the in-place add writes through to p)
+                p = view_as_real(p)
             numel = p.numel()
             p.add_(update[offset:offset + numel].view_as(p), alpha=step_size)
             offset += numel

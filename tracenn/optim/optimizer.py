@@ -602,10 +602,11 @@ def shared_coefs(memo: dict, param: Tensor, coefs_fn: Callable, *scalars, **opti
     """``coefs_fn(*scalars, **options, dtype=param.dtype)``, made once per distinct ``scalars``
     (step counts) and dtype in a group (``memo``): the parameters that share the result share a
     row of the fused program's input, and the host does the scalar math once."""
-    key = (tuple(id(x) if isinstance(x, Tensor) else x for x in scalars), param.dtype)
+    dtype = param.dtype.to_real()  # (a complex parameter is updated as its real view)
+    key = (tuple(id(x) if isinstance(x, Tensor) else x for x in scalars), dtype)
     coefs = memo.get(key)
     if coefs is None:
-        coefs = memo[key] = coefs_fn(*scalars, **options, dtype=param.dtype)
+        coefs = memo[key] = coefs_fn(*scalars, **options, dtype=dtype)
     return coefs
 
 
@@ -657,6 +658,8 @@ def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
     coefficients (a tensor ``lr``, ``capturable``), or dtypes other than float32/float64 (the
     narrow floats' ``lerp`` computes in float32, which a cast operand would round twice).
     """
+    if any(t is not None and t.is_complex() for tensors, _ in items for t in tensors):
+        return _apply_rule_complex(group, rule, items, options)
     loop = _dispatch.TRACE[0] is not None or (group.get("foreach") is False and not group.get("fused"))
     if loop:
         return [rule(*tensors, **coefs, **options) for tensors, coefs in items]
@@ -671,6 +674,20 @@ def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
     for bucket in buckets.values():
         _run_fused(rule, options, bucket, results)
     return results
+
+
+def _apply_rule_complex(group: dict, rule: Callable, items: list, options: dict) -> list:
+    """:func:`apply_rule` for items with complex tensors. torch updates a complex parameter and its
+    state through ``view_as_real``: every rule treats the real and imaginary parts as two
+    independent real numbers (Adam's ``exp_avg_sq`` holds ``re(g)**2`` and ``im(g)**2``, never
+    the complex ``g * g``). The rule runs on real views; its results become complex again."""
+    from .._api.complexnum import view_as_complex, view_as_real
+    flags = [tensors[0].is_complex() for tensors, _ in items]
+    real_items = [(tuple(view_as_real(t) if t is not None and t.is_complex() else t for t in tensors), coefs)
+                  for tensors, coefs in items]
+    results = apply_rule(group, rule, real_items, **options)
+    return [tuple(None if r is None else view_as_complex(r) for r in res) if flag else res
+            for res, flag in zip(results, flags)]
 
 
 def _fusable(tensors, coefs):

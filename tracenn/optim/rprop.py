@@ -78,7 +78,6 @@ class Rprop(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    _refuse_complex("Rprop", p)
                     state = self.state[p]
                     if len(state) == 0:
                         state["step"] = new_scalar_state(0.0, p.device if group["capturable"] else None)
@@ -95,13 +94,10 @@ class Rprop(Optimizer):
 
 def _filled(like: Tensor, value) -> Tensor:
     """A tensor like ``like`` filled with ``value``, a number or a 0-d/1-element tensor (a tensor
-    ``lr``; in a compiled step every ``lr`` is one)."""
+    ``lr``; in a compiled step every ``lr`` is one). A complex ``like`` gets ``value`` in both its
+    real and imaginary parts (torch: they are two independent real numbers, each with a step)."""
     if isinstance(value, Tensor):
-        return zeros_like(like).add(value.reshape(()))
-    return full_like(like, value)
-
-
-def _refuse_complex(name: str, p: Tensor) -> None:
-    if p.is_complex():
-        raise NotImplementedError(f"{name}: complex parameters are not supported yet (got one of shape "
-                                  f"{tuple(p.shape)}); optimize torch.view_as_real(p) as a real parameter instead")
+        value = value.reshape(())
+        filled = zeros_like(like).add(value)
+        return filled.add(value.mul(1j)) if like.is_complex() else filled
+    return full_like(like, complex(value, value) if like.is_complex() else value)

@@ -2,6 +2,7 @@
 and written opcode by opcode, so ``torch.load(weights_only=True)`` reads what tracenn writes."""
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import math
 import pickle
@@ -277,6 +278,7 @@ class _TorchDecoder:
             "torch._tensor._rebuild_from_type_v2": rebuild_from_type_v2,
             "torch.Tensor": _TORCH_TENSOR,
             "collections.OrderedDict": collections.OrderedDict,
+            "collections.Counter": collections.Counter,
             "torch.Size": size,
             "torch.device": device,
             "_codecs.encode": codecs_encode,
@@ -375,6 +377,12 @@ class _WeightsOnlyUnpickler:
         return items
 
     def find(self, module: str, name: str):
+        # torch.save writes pickle protocol 2, which names builtins by their Python 2 module
+        # (``__builtin__.set``, ``__builtin__.complex``): map them as pickle's fix_imports does.
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
         full = f"{module}.{name}"
         hit = self.owner.globals.get(full)
         if hit is None:
