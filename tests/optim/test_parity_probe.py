@@ -221,3 +221,35 @@ def test_load_torch_saved_set_complex_and_counter(torch):
     got = tracenn.load(io.BytesIO(buf.getvalue()))
     assert got["s"] == {1, 2} and got["c"] == 1 - 2j and got["n"] == collections.Counter("aab")
     assert isinstance(got["t"], tracenn.Tensor) and got["t"].tolist() == [1.0, 1.0]
+
+
+# what torch.save writes for torch.arange(3).to(<dtype>) when <dtype> has no legacy storage class
+_V3_PICKLE = (b"\x80\x02ctorch._utils\n_rebuild_tensor_v3\nq\x00((X\x07\x00\x00\x00storageq\x01ctorch.storage\n"
+              b"UntypedStorage\nq\x02X\x01\x00\x00\x000q\x03X\x03\x00\x00\x00cpuq\x04K\x06tq\x05QK\x00K\x03\x85q"
+              b"\x06K\x01\x85q\x07\x89ccollections\nOrderedDict\nq\x08)Rq\tctorch\n%s\nq\ntq\x0bRq\x0c.")
+
+
+def _v3_zip(dtype_name: bytes, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("archive/data.pkl", _V3_PICKLE % dtype_name)
+        zf.writestr("archive/byteorder", "little")
+        zf.writestr("archive/data/0", data)
+    return buf.getvalue()
+
+
+def test_load_rebuild_tensor_v3():
+    """torch._utils._rebuild_tensor_v3 (a byte storage and a dtype) was refused as unsafe: a dtype
+    tracenn has loads, one it lacks (torch.uint16) says so."""
+    t = tracenn.load(io.BytesIO(_v3_zip(b"int16", np.array([1, -2, 3], np.int16).tobytes())))
+    assert t.dtype == tracenn.int16 and t.tolist() == [1, -2, 3]
+    with pytest.raises(tracenn.serialization.SerializationError,
+                       match=r"dtype torch.uint16, which tracenn does not have .*t.to\(torch.int64\)"):
+        tracenn.load(io.BytesIO(_v3_zip(b"uint16", np.arange(3, dtype=np.uint16).tobytes())))
+
+
+def test_load_torch_saved_uint16_says_the_dtype_is_missing(torch):
+    buf = io.BytesIO()
+    torch.save({"w": torch.arange(3).to(torch.uint16)}, buf)
+    with pytest.raises(tracenn.serialization.SerializationError, match="dtype torch.uint16"):
+        tracenn.load(io.BytesIO(buf.getvalue()))

@@ -28,6 +28,10 @@ _STORAGE_NAMES = {
     _dt.complex64: "ComplexFloatStorage", _dt.complex128: "ComplexDoubleStorage",
 }
 _STORAGE_DTYPES = {name: d for d, name in _STORAGE_NAMES.items()}
+# torch dtypes tracenn lacks, which a checkpoint may name (torch._utils._rebuild_tensor_v3's dtype)
+_MISSING_DTYPES = ("uint16", "uint32", "uint64", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz",
+                   "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2", "complex32", "chalf",
+                   *(f"int{n}" for n in range(1, 8)), *(f"uint{n}" for n in range(1, 8)))
 
 
 def _contiguous_strides(shape) -> tuple:
@@ -249,6 +253,22 @@ class _TorchDecoder:
                               metadata=None):
             return self.rebuild(storage, storage_offset, tuple(size), tuple(stride), requires_grad)
 
+        def rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype,
+                              metadata=None):
+            # torch writes v3 (an untyped byte storage and a dtype) for dtypes without a legacy
+            # storage class: uint16/32/64, the float8s, ... none of which tracenn has.
+            if not isinstance(dtype, _dt.dtype):
+                name = getattr(dtype, "name", repr(dtype))
+                raise SerializationError(
+                    f"{self.name} holds a tensor of dtype {name}, which tracenn does not have (it has "
+                    "bool, uint8, int8/16/32/64, float16/32/64, bfloat16, complex64/128): convert it in torch "
+                    "before saving (t.to(torch.int64) for unsigned integers, t.float() for float8)")
+            arr, location = storage
+            if arr.size % dtype.itemsize:
+                raise CorruptCheckpointError(f"{self.name}: a {dtype.name} storage of {arr.size} bytes")
+            return self.rebuild((arr.view(dtype.np), location), storage_offset, tuple(size), tuple(stride),
+                                requires_grad)
+
         def rebuild_parameter(data, requires_grad, backward_hooks=None, state=None):
             if not isinstance(data, Tensor):
                 raise TypeError("_rebuild_parameter expects a tensor")
@@ -273,6 +293,7 @@ class _TorchDecoder:
 
         table = {
             "torch._utils._rebuild_tensor_v2": rebuild_tensor_v2,
+            "torch._utils._rebuild_tensor_v3": rebuild_tensor_v3,
             "torch._utils._rebuild_parameter": rebuild_parameter,
             "torch._utils._rebuild_parameter_with_state": rebuild_parameter,
             "torch._tensor._rebuild_from_type_v2": rebuild_from_type_v2,
@@ -288,6 +309,8 @@ class _TorchDecoder:
             "builtins.bytearray": bytearray,
             "torch.storage.UntypedStorage": _StorageType(_dt.uint8),
         }
+        for name in _MISSING_DTYPES:  # (named only so that the error says which dtype it is)
+            table[f"torch.{name}"] = _TorchMarker(f"torch.{name}")
         for d, name in _STORAGE_NAMES.items():
             table[f"torch.{name}"] = _StorageType(d)
             table[f"torch.{d.name}"] = d
