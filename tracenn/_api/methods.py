@@ -10,7 +10,7 @@ from .._dispatch import apply
 from ..ops import OPS
 from ..autograd.graph import SEQ as _NODE_SEQ
 from ..tensor import Tensor
-from . import complexnum, convert, index, linalg, math, misc, misc_math, misc_reduce, more, reduce, shape
+from . import complexnum, convert, index, linalg, math, misc, misc_math, misc_reduce, more, reduce, shape, storage
 from ._common import as_operand
 
 # name -> function taking the tensor first; the method has the same name.
@@ -43,6 +43,7 @@ for _mod, _names in [
     (misc_math, "copysign deg2rad rad2deg heaviside gcd lcm logaddexp2 logit sinc i0 isneginf isposinf isreal "
                 "frexp ldexp nextafter vdot cross addbmm addr renorm"),
     (misc_reduce, "nanmedian mode unique_consecutive"),
+    (storage, "storage_offset data_ptr untyped_storage resize_ resize_as_"),
 ]:
     for _n in _names.split():
         _METHODS[_n] = getattr(_mod, _n)
