@@ -7,6 +7,7 @@ in tracenn, not the numbers torch would draw.
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import jax
@@ -100,6 +101,41 @@ def get_rng_state() -> Tensor:
 
 def set_rng_state(state: Tensor) -> None:
     default_generator.set_state(state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled=True, _caller="fork_rng", _devices_kw="devices", device_type=None):
+    """Fork the random number generator: on exit its state (seed and position) is what it was on
+    entry, so draws inside the block do not change the numbers drawn after it.
+
+    tracenn has one generator for all devices, so ``devices`` and ``device_type`` only choose what
+    torch would fork; the one generator is always restored. ``enabled=False`` does nothing.
+
+    >>> import tracenn
+    >>> _ = tracenn.manual_seed(0)
+    >>> with tracenn.random.fork_rng():
+    ...     _ = tracenn.rand(3)
+    >>> a = tracenn.rand(2)
+    >>> _ = tracenn.manual_seed(0)
+    >>> bool((tracenn.rand(2) == a).all())
+    True
+    """
+    if device_type == "meta" or not enabled:
+        yield
+        return
+    if devices is not None:
+        list(devices)  # (torch reads an iterable of device ids; there is nothing per device to save)
+    if _dispatch.TRACE[0] is not None or _dispatch.FUNC[0] is not None:
+        from .errors import UnsupportedError
+        raise UnsupportedError(
+            f"{_caller}() inside a compiled function or a tracenn.func transform is not supported: the "
+            "program draws from the generator state it is called with, which a fork inside it cannot "
+            "restore; this call runs eagerly instead (or fork outside the compiled function).")
+    state = default_generator.get_state()
+    try:
+        yield
+    finally:
+        default_generator.set_state(state)
 
 
 def _gen(generator):
