@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
-from .graph import ANOMALY, PROFILER, AccumulateGrad, Node, named
+from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, named
 
 _add = jax.jit(jnp.add)
 
@@ -207,7 +207,8 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 # Free what torch would have saved. A node that saved nothing (add, sum, views, ...)
                 # keeps its inputs -- its vjp reads only their shapes -- so a second backward through
                 # it works, as in torch.
-                named(node)  # (its name may depend on the inputs' ranks: fix it while they are here)
+                if node.op.name in NAME_FROM_INPUTS:
+                    named(node)  # (its name depends on the inputs' ranks: fix it while they are here)
                 node.inputs = None
                 node.out = None
     finally:

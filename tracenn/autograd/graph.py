@@ -38,6 +38,9 @@ def _index_name(node) -> str:
     return f"{last}Backward0"
 
 
+# Ops whose torch name depends on the ranks of inputs a backward frees (the engine names those
+# nodes first).
+NAME_FROM_INPUTS = frozenset({"matmul"})
 # matmul's grad_fn by operand ranks, as torch dispatches it (batched matmul keeps tracenn's name).
 _MATMUL_NAMES = {(2, 2): "MmBackward0", (2, 1): "MvBackward0", (1, 1): "DotBackward0",
                  (1, 2): "SqueezeBackward4"}
