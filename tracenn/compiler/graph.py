@@ -128,6 +128,8 @@ class Graph:
         outputs: the flattened outputs (Values, or Python values returned as they are);
             ``out_tree`` rebuilds the structure forward returned.
         writes: state and input writes, ``name -> Value`` (``bn.running_mean <- %12``).
+        stores: what the call puts in Python lists and dicts (``history.append(%7)``), replayed
+            after each call with its tensors; their values are the last outputs.
         modules: dotted module path -> class name (for the module-level view).
     """
 
@@ -148,6 +150,7 @@ class Graph:
         self.deferred: list = []  # (fn, args, kwargs) the runtime calls after each call (scheduler.step)
         self.creates: dict = {}   # write name -> (optimizer, param, key): state the call makes
         self.aliases: dict = {}   # state name -> the earlier state name whose Value it reads (one array)
+        self.stores: list = []    # escapes.Store: list appends and dict items replayed after each call
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -168,7 +171,13 @@ class Graph:
         g.deferred = list(self.deferred)
         g.creates = dict(self.creates)
         g.aliases = dict(self.aliases)
+        g.stores = list(self.stores)
         return g
+
+    def stored_values(self) -> list:
+        """The values of the stores' tensors: the outputs after the user's."""
+        n = sum(s.n for s in self.stores)
+        return self.outputs[len(self.outputs) - n:] if n else []
 
     def leaves(self) -> list[Value]:
         """Every value not made by a node: inputs, state, constants, RNG state."""
@@ -495,9 +504,11 @@ def _alias_lines(g: Graph) -> list[tuple[str, int]]:
 
 
 def _tail_lines(g: Graph) -> list[tuple[str, int]]:
-    """Writes, RNG advances and ``return``: what follows the nodes."""
+    """Writes, RNG advances, stores and ``return``: what follows the nodes."""
     rows = [(f"{name} <- {_ref(v)}", "") for name, v in g.writes.items()]
     rows += [(f"{counter.name} += {n}", "") for (_, counter), n in zip(g.rng, g.draws)]
+    stored = iter(g.stored_values())
+    rows += [(s.describe(_fmt_tree(s.tree, [next(stored) for _ in range(s.n)])), "") for s in g.stores]
     rows.append(("return " + _fmt_tree(g.out_tree, g.outputs), ""))
     return [(text.strip(), i) for text, i in _align(rows)]
 

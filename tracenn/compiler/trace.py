@@ -24,6 +24,7 @@ from ..ops import OPS
 from ..tensor import Tensor
 from ..utils._pytree import check_no_hidden_tensors, flatten, unflatten
 from ..dtypes import type_str
+from .escapes import Containers, settle_module_tensors, tensor_attributes
 from .graph import Graph, Node, Value, user_source
 from ..errors import DataDependentError, UnsupportedError
 
@@ -429,7 +430,9 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         saved.append((t, t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad))
     owners = _buffer_owners(modules)
     buffer_ids = {id(b) for b in owners.values()}
-    attrs_before = _tensor_attributes(modules)
+    attrs_before = tensor_attributes(modules)
+    from .api import _captures  # (api imports this module)
+    containers = Containers(modules, _captures(fn))
     prev = _dispatch.TRACE[0]
     grad_params = grad_params or {}
     orig_grads = {n: p.grad for n, p in grad_params.items()}
@@ -524,7 +527,11 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                 if not st and id(p) not in keys:
                     del o.state[p]
         graph.deferred = list(tracer.deferred)
-        _settle_module_tensors(graph, modules, attrs_before, state, saved_values)
+        settle_module_tensors(graph, modules, attrs_before, state, saved_values)
+        graph.stores = containers.stores()
+        for st in graph.stores:  # (after the user's outputs: the runtime replays them with these)
+            graph.outputs += [tracer.value_of(t) for t in st.leaves]
+            st.leaves = None
         unreached = [c.cls.__name__ for c in tracer.customs if not c.reached]
         if unreached:
             raise UnsupportedError(
@@ -536,6 +543,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         _drop_created_state(opt_keys)  # (symbolic: no later step, eager or compiled, could read it)
         raise
     finally:
+        containers.restore()
         for undo in reversed(undos):
             undo()
         for pname, p in grad_params.items():
@@ -554,56 +562,6 @@ def _drop_created_state(opt_keys) -> None:
                 del st[k]
             if not st and id(p) not in keys:
                 del o.state[p]
-
-
-def _tensor_attributes(modules) -> dict:
-    """{(path, attribute): tensor} of the plain tensor attributes of ``modules`` (not parameters or
-    buffers: what ``self.mask = ...`` stores)."""
-    return {(path, k): v for path, m in modules for k, v in vars(m).items() if isinstance(v, Tensor)}
-
-
-def _settle_module_tensors(graph, modules, before, state, arrays) -> None:
-    """Tensors the traced code stored on a module (``self.mask = ...``, a lazily built cache) hold
-    this graph's symbolic values, which no later call, program or eager, can read. One computed
-    from constants and captured tensors (a module's plain tensor attributes: ``arrays`` has their
-    arrays by state name) gets its value now (the graph's nodes evaluated at compile time), as if
-    the call had run eagerly. One computed from the call's inputs, parameters or buffers cannot:
-    the attribute is put back and the call runs eagerly (UnsupportedError), with what to do
-    instead. (The state tensors themselves get their arrays back after the trace.)"""
-    import jax.numpy as jnp
-    after = _tensor_attributes(modules)
-    in_state = {id(t) for t in state.values()}
-    pending = {key: t for key, t in after.items() if isinstance(t._value, Value) and id(t) not in in_state}
-    if not pending:
-        return
-    from .passes import calls_back, is_random
-    known = {v: graph.consts[name] for name, v in graph.const_values.items()}
-    known.update((v, arrays[n]) for n, v in graph.state.items() if v.kind == "capture" and n in arrays)
-    wanted = {t._value for t in pending.values()}
-    for n in graph.nodes:
-        if wanted <= known.keys():
-            break
-        if is_random(n) or calls_back(n) or not all(v in known for v in n.inputs if isinstance(v, Value)):
-            continue
-        with jax.ensure_compile_time_eval():
-            out = n.op.call([jnp.asarray(known[v]) if isinstance(v, Value) else v for v in n.inputs], n.key)
-        known.update(zip(n.outputs, out if isinstance(out, (tuple, list)) else (out,)))
-    unknown = []
-    for (path, attr), t in pending.items():
-        if t._value in known:
-            t._value = jnp.asarray(known[t._value])
-            continue
-        unknown.append(f"{path + '.' if path else ''}{attr}")
-        mod = dict(modules)[path]
-        if (path, attr) in before:
-            object.__setattr__(mod, attr, before[(path, attr)])
-        else:
-            delattr(mod, attr)
-    if unknown:
-        raise UnsupportedError(
-            f"the traced code stored tensors computed from the call's inputs or parameters on a module "
-            f"({', '.join(unknown)}): a compiled program cannot leave such a value behind. Register it as a "
-            "buffer (module.register_buffer(name, tensor)) so the program writes it back, or return it")
 
 
 def _note_user_line(e: BaseException) -> None:

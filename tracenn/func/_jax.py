@@ -246,6 +246,12 @@ def to_jax(module, *example_args, **example_kwargs):
     args, kwargs = _examples_as_tensors((example_args, example_kwargs))
     name, mode, modules, tensors = _module_source(module)[:4]  # (what tracenn.compile traces with)
     graph, _ = trace(module, args, kwargs, state=tensors, modules=modules, name=name, mode=mode)
+    if graph.stores:
+        from ..errors import UnsupportedError
+        raise UnsupportedError(
+            f"to_jax: {name}.forward stores tensors in Python lists or dicts "
+            f"({', '.join(s.describe('...') for s in graph.stores[:3])}); a pure JAX function has no such side "
+            "effects: return those tensors from forward instead")
     _, in_tree = flatten((args, kwargs))
     return JaxFunction(graph, in_tree), state_pytree(module)
 

@@ -29,6 +29,7 @@ from ..autograd.engine import _edge_of
 from ..autograd.graph import PROFILER as _PROFILER
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
+from ..compiler.escapes import apply_stores
 from ..device import put_like
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
@@ -536,6 +537,8 @@ class Compiled:
                 return self._eager_instead(entry, err, args, kwargs)
             raise
         g = entry.graph
+        if g.stores:
+            apply_stores(g, entry.out_is_value, outs)
         if g.out_tree is LEAF:
             return outs[0]
         it = iter(outs)
@@ -578,6 +581,8 @@ class Compiled:
             self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
         outs = entry.run(leaves)
         g = entry.graph
+        if g.stores and self._extra:  # (a checked call's eager run did them already)
+            apply_stores(g, entry.out_is_value, outs)
         it = iter(outs)
         return unflatten(g.out_tree, [next(it) if is_v else v for is_v, v in zip(entry.out_is_value, g.outputs)])
 
@@ -697,7 +702,7 @@ class Compiled:
         if self._modules:
             lines.append(f"  - module structure: {len(self._modules)} module(s), their classes, "
                          "train/eval flags and hooks")
-            lines.append(f"  - state identity, shape, dtype and requires_grad: {len(self._state)} "
+            lines.append(f"  - state identity, shape, dtype, requires_grad and gradient hooks: {len(self._state)} "
                          "parameter(s)/buffer(s)")
         lines.append("programs:")
         for i, e in enumerate(self._entries.values(), 1):

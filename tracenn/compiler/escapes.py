@@ -1,0 +1,192 @@
+"""Values a traced call leaves behind outside its outputs: tensors the traced code stored on a
+module (``self.mask = ...``) or put in a list or dict that outlives the call (``self.acts.append(h)``,
+a global ``history.append(loss)``). They hold the trace's symbolic values, which no later call can
+read: one computable at compile time gets its value, anything else is undone and the call runs
+eagerly (:class:`~tracenn.errors.UnsupportedError`), with what to do instead."""
+from __future__ import annotations
+
+import functools
+
+import jax
+
+from ..errors import UnsupportedError
+from ..tensor import Tensor
+from ..utils._pytree import flatten, unflatten
+from .graph import Value
+
+
+def tensor_attributes(modules) -> dict:
+    """{(path, attribute): tensor} of the plain tensor attributes of ``modules`` (not parameters or
+    buffers: what ``self.mask = ...`` stores)."""
+    return {(path, k): v for path, m in modules for k, v in vars(m).items() if isinstance(v, Tensor)}
+
+
+def settle_module_tensors(graph, modules, before, state, arrays) -> None:
+    """Tensors the traced code stored on a module (``self.mask = ...``, a lazily built cache) hold
+    this graph's symbolic values, which no later call, program or eager, can read. One computed
+    from constants and captured tensors (a module's plain tensor attributes: ``arrays`` has their
+    arrays by state name) gets its value now (the graph's nodes evaluated at compile time), as if
+    the call had run eagerly. One computed from the call's inputs, parameters or buffers cannot:
+    the attribute is put back and the call runs eagerly (UnsupportedError), with what to do
+    instead. (The state tensors themselves get their arrays back after the trace.)"""
+    import jax.numpy as jnp
+    after = tensor_attributes(modules)
+    in_state = {id(t) for t in state.values()}
+    pending = {key: t for key, t in after.items() if isinstance(t._value, Value) and id(t) not in in_state}
+    if not pending:
+        return
+    from .passes import calls_back, is_random
+    known = {v: graph.consts[name] for name, v in graph.const_values.items()}
+    known.update((v, arrays[n]) for n, v in graph.state.items() if v.kind == "capture" and n in arrays)
+    wanted = {t._value for t in pending.values()}
+    for n in graph.nodes:
+        if wanted <= known.keys():
+            break
+        if is_random(n) or calls_back(n) or not all(v in known for v in n.inputs if isinstance(v, Value)):
+            continue
+        with jax.ensure_compile_time_eval():
+            out = n.op.call([jnp.asarray(known[v]) if isinstance(v, Value) else v for v in n.inputs], n.key)
+        known.update(zip(n.outputs, out if isinstance(out, (tuple, list)) else (out,)))
+    unknown = []
+    for (path, attr), t in pending.items():
+        if t._value in known:
+            t._value = jnp.asarray(known[t._value])
+            continue
+        unknown.append(f"{path + '.' if path else ''}{attr}")
+        mod = dict(modules)[path]
+        if (path, attr) in before:
+            object.__setattr__(mod, attr, before[(path, attr)])
+        else:
+            delattr(mod, attr)
+    if unknown:
+        raise UnsupportedError(
+            f"the traced code stored tensors computed from the call's inputs or parameters on a module "
+            f"({', '.join(unknown)}): a compiled program cannot leave such a value behind. Register it as a "
+            "buffer (module.register_buffer(name, tensor)) so the program writes it back, or return it")
+
+
+@functools.cache
+def _module_internals() -> frozenset:
+    """The attributes every Module has (its parameter, buffer, submodule and hook dicts)."""
+    from ..nn.modules.module import Module
+    return frozenset(vars(Module()))
+
+
+def _symbolic(x, depth=0) -> bool:
+    """Is ``x`` a tensor holding a trace's symbolic value, or a tuple, list or dict holding one?"""
+    if isinstance(x, Tensor):
+        return isinstance(x._value, Value)
+    if depth < 3 and isinstance(x, (tuple, list)):
+        return any(_symbolic(v, depth + 1) for v in x)
+    if depth < 3 and isinstance(x, dict):
+        return any(_symbolic(v, depth + 1) for v in x.values())
+    return False
+
+
+class Containers:
+    """The lists and dicts a traced call could leave symbolic tensors in: those held (up to three
+    levels down) by the modules' own attributes and, for a function, by the globals, closure cells
+    and defaults it names. Their items are copied when the trace starts (cheap: a trace is rare),
+    so what the trace put in them can be taken out again."""
+
+    _MAX = 10_000  # containers followed at most (a replay buffer of many small lists)
+
+    def __init__(self, modules, captures=()):
+        self.found = []  # (where, container, its items before the trace)
+        seen = set()
+        internal = _module_internals()
+        roots = [(f"{path + '.' if path else ''}{k}", v) for path, m in modules
+                 for k, v in vars(m).items() if k not in internal]
+        roots += [(name, v) for name, v in captures if not isinstance(v, Tensor)]
+        for where, v in roots:
+            self._walk(where, v, 0, seen)
+
+    def _walk(self, where, v, depth, seen):
+        if isinstance(v, (list, dict)):
+            if id(v) in seen or len(seen) >= self._MAX:
+                return
+            seen.add(id(v))
+            self.found.append((where, v, dict(v) if isinstance(v, dict) else list(v)))
+            items = v.items() if isinstance(v, dict) else enumerate(v)
+        elif type(v) is tuple:
+            items = enumerate(v)
+        else:
+            return
+        if depth < 2:
+            for k, x in items:
+                self._walk(f"{where}[{k!r}]", x, depth + 1, seen)
+
+    def stores(self) -> list:
+        """The :class:`Store` s that replay what the traced code put in the containers, each with the
+        symbolic tensors its items hold (in order): an append to a list, or an item set in a dict.
+        Anything else that left a symbolic tensor in one (an item replaced or removed, a list
+        rebuilt) raises UnsupportedError. The containers get their items back (:meth:`restore`)."""
+        out, bad = [], []
+        for where, c, before in self.found:
+            if not _symbolic(c):
+                continue
+            if isinstance(c, list):
+                if len(c) < len(before) or any(a is not b for a, b in zip(before, c)):
+                    bad.append(where)
+                    continue
+                out += [Store("append", c, None, where, x) for x in c[len(before):]]
+            else:
+                if any(k not in c for k in before):
+                    bad.append(where)
+                    continue
+                out += [Store("item", c, k, where, v) for k, v in c.items() if k not in before or v is not before[k]]
+        if bad:
+            raise UnsupportedError(
+                f"the traced code changed a list or dict that outlives the call ({', '.join(bad[:3])}) with "
+                "tensors computed in the call other than by appending to a list or setting a dict item, "
+                "which a compiled call can replay: return the tensors from the compiled call and store "
+                "them outside")
+        return out
+
+    def restore(self) -> None:
+        """Put back the items of every container the trace left a symbolic tensor in."""
+        for _, c, before in self.found:
+            if _symbolic(c):
+                if isinstance(c, dict):
+                    c.clear()
+                    c.update(before)
+                else:
+                    c[:] = before
+
+
+class Store:
+    """A side effect of a traced call that the compiled call replays after each call with that
+    call's tensors: ``history.append(loss)`` (kind ``"append"``) or ``log["loss"] = loss``
+    (``"item"``, ``key``), as torch.compile replays them. ``tree`` is the stored object with its
+    tensors taken out (:func:`~tracenn.utils._pytree.flatten`); the graph's outputs end with the
+    values of every store's tensors, in order (``Graph.stores``)."""
+
+    __slots__ = ("kind", "target", "key", "where", "tree", "n", "leaves")
+
+    def __init__(self, kind, target, key, where, item):
+        leaves, self.tree = flatten(item)
+        self.kind, self.target, self.key, self.where, self.n = kind, target, key, where, len(leaves)
+        self.leaves = leaves  # (the trace's tensors, until the graph's outputs hold their values)
+
+    def describe(self, value: str) -> str:
+        """The store as Python, ``value`` in place of what is stored: ``history.append(%7)``."""
+        return f"{self.where}.append({value})" if self.kind == "append" else f"{self.where}[{self.key!r}] = {value}"
+
+    def apply(self, values) -> None:
+        """Do it, with ``values`` (this call's tensors) in place of the trace's."""
+        item = unflatten(self.tree, values)
+        if self.kind == "append":
+            self.target.append(item)
+        else:
+            self.target[self.key] = item
+
+
+def apply_stores(graph, out_is_value, outs) -> None:
+    """Replay ``graph``'s stores after a call whose Value outputs are ``outs`` (``out_is_value``
+    marks which of ``graph.outputs`` they are)."""
+    it = iter(outs)
+    vals = [next(it) if is_v else v for is_v, v in zip(out_is_value, graph.outputs)]
+    k = len(vals) - sum(s.n for s in graph.stores)
+    for s in graph.stores:
+        s.apply(vals[k:k + s.n])
+        k += s.n
