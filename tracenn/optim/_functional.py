@@ -26,10 +26,14 @@ new data for the same program, which computes the per-parameter loop's formulas.
 
 Python ``if``s only test options (``maximize``, ``amsgrad``, ``weight_decay != 0``, ...). Each
 formula keeps torch's order of operations (``addcdiv`` is ``self + value * t1 / t2``, ``addcmul`` is
-``self + value * t1 * t2``) so float32 results match torch's to the last bit or two.
+``self + value * t1 * t2``) so float32 results match torch's to the last bit or two. Where torch
+uses one fused op (``add(alpha=)``, ``addcmul``, ``addcdiv``), :func:`_fused` computes a bfloat16 or
+float16 tensor's formula in float32 and rounds once, as torch's kernels do; separate ops would round
+after each of them and drift from torch's numbers step after step.
 """
 from __future__ import annotations
 
+from .. import dtypes as _dt
 from .._api.math import minimum, where
 from ..tensor import Tensor
 from .optimizer import scalar_dtype, to_f32
@@ -63,10 +67,39 @@ def _lerp_coefs(weight, dtype) -> dict:
     return {"lerp_w": None, "lerp_1mw": 1 - w}
 
 
+_NARROW = (_dt.bfloat16, _dt.float16)
+
+
+def _fused(formula, out: Tensor, *operands):
+    """``formula(*operands)``, which torch computes as one fused op: a bfloat16/float16 result is
+    computed in float32 and rounded once, as torch's CPU and CUDA kernels do (their "opmath")."""
+    if out.dtype in _NARROW:
+        ops = [x.float() if isinstance(x, Tensor) and x.dtype in _NARROW else x for x in operands]
+        return formula(*ops).to(out.dtype)
+    return formula(*operands)
+
+
+def _add_mul(a: Tensor, b: Tensor, c) -> Tensor:
+    """``a + b * c``: torch's ``a.add(b, alpha=c)`` (or ``addcmul(a, b, c)``), rounded once."""
+    return _fused(lambda a, b, c: a.add(b.mul(c)), a, a, b, c)
+
+
+def _sub_mul(a: Tensor, b: Tensor, c) -> Tensor:
+    """``a - b * c``: torch's ``a.add(b, alpha=-c)``, rounded once."""
+    return _fused(lambda a, b, c: a.sub(b.mul(c)), a, a, b, c)
+
+
+def _addcdiv(a: Tensor, t1: Tensor, t2: Tensor, value=None) -> Tensor:
+    """torch's ``a.addcdiv(t1, t2, value=value)`` (``value`` None: 1), rounded once."""
+    if value is None:
+        return _fused(lambda a, t1, t2: a.add(t1.div(t2)), a, a, t1, t2)
+    return _fused(lambda a, t1, t2, v: a.add(t1.mul(v).div(t2)), a, a, t1, t2, value)
+
+
 def _lerp(start: Tensor, end: Tensor, lerp_w, lerp_1mw) -> Tensor:
     if lerp_w is not None:
         return start.lerp(end, lerp_w)
-    return end.sub(end.sub(start).mul(lerp_1mw))
+    return _fused(lambda s, e, w: e.sub(e.sub(s).mul(w)), start, start, end, lerp_1mw)
 
 
 def _decay(param: Tensor, grad: Tensor, weight_decay, maximize: bool) -> Tensor:
@@ -74,7 +107,7 @@ def _decay(param: Tensor, grad: Tensor, weight_decay, maximize: bool) -> Tensor:
     if maximize:
         grad = grad.neg()
     if weight_decay is not None:
-        grad = grad.add(param.mul(weight_decay))
+        grad = _add_mul(grad, param, weight_decay)
     return grad
 
 
@@ -90,13 +123,13 @@ def _adam_decay(param: Tensor, grad: Tensor, decay, weight_decay):
     if decay is not None:
         param = param.mul(decay)
     if weight_decay is not None:
-        grad = grad.add(param.mul(weight_decay))
+        grad = _add_mul(grad, param, weight_decay)
     return param, grad
 
 
 def _ema_sq(avg: Tensor, grad: Tensor, decay, one_minus_decay) -> Tensor:
     """``avg * decay + (1 - decay) * grad * grad`` (torch: ``avg.mul_(d).addcmul_(g, g, 1 - d)``)."""
-    return avg.mul(decay).add(grad.mul(one_minus_decay).mul(grad))
+    return _fused(lambda a, g, v: a.add(g.mul(v).mul(g)), avg, avg.mul(decay), grad, one_minus_decay)
 
 
 # ---- SGD --------------------------------------------------------------------------------------
@@ -115,11 +148,11 @@ def sgd_apply(param, grad, momentum_buffer, *, lr, weight_decay, momentum, damp,
         if momentum_buffer is None:
             buf = grad.clone()
         elif damp is not None:
-            buf = momentum_buffer.mul(momentum).add(grad.mul(damp))
+            buf = _add_mul(momentum_buffer.mul(momentum), grad, damp)
         else:
             buf = momentum_buffer.mul(momentum).add(grad)
-        grad = grad.add(buf.mul(momentum)) if nesterov else buf
-    return param.sub(grad.mul(lr)), buf
+        grad = _add_mul(grad, buf, momentum) if nesterov else buf
+    return _sub_mul(param, grad, lr), buf
 
 
 def sgd(param, grad, momentum_buffer, *, lr, weight_decay, momentum, dampening, nesterov, maximize):
@@ -157,7 +190,7 @@ def adam_apply(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, decay, weigh
         denom = max_exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
     else:
         denom = exp_avg_sq.sqrt().div(bias_correction2_sqrt).add(eps)
-    param = param.add(exp_avg.mul(neg_step_size).div(denom))
+    param = _addcdiv(param, exp_avg, denom, neg_step_size)
     return param, exp_avg, exp_avg_sq, max_exp_avg_sq
 
 
@@ -194,15 +227,15 @@ def rmsprop_apply(param, grad, square_avg, grad_avg, momentum_buffer, *, weight_
     square_avg = _ema_sq(square_avg, grad, alpha, one_minus_alpha)
     if grad_avg is not None:
         grad_avg = _lerp(grad_avg, grad, lerp_w, lerp_1mw)
-        avg = square_avg.sub(grad_avg.mul(grad_avg)).sqrt()
+        avg = _fused(lambda a, g: a.sub(g.mul(g)), square_avg, square_avg, grad_avg).sqrt()
     else:
         avg = square_avg.sqrt()
     avg = avg.add(eps)
     if momentum is not None:
-        momentum_buffer = momentum_buffer.mul(momentum).add(grad.div(avg))
-        param = param.sub(momentum_buffer.mul(lr))
+        momentum_buffer = _addcdiv(momentum_buffer.mul(momentum), grad, avg)
+        param = _sub_mul(param, momentum_buffer, lr)
     else:
-        param = param.add(grad.mul(neg_lr).div(avg))
+        param = _addcdiv(param, grad, avg, neg_lr)
     return param, square_avg, grad_avg, momentum_buffer
 
 
@@ -228,9 +261,9 @@ def adagrad_coefs(step, *, lr, weight_decay, lr_decay, eps, dtype=None) -> dict:
 
 def adagrad_apply(param, grad, state_sum, *, weight_decay, neg_clr, eps, maximize):
     grad = _decay(param, grad, weight_decay, maximize)
-    state_sum = state_sum.add(grad.mul(grad))
+    state_sum = _fused(lambda s, g: s.add(g.mul(g)), state_sum, state_sum, grad)
     std = state_sum.sqrt().add(eps)
-    return param.add(grad.mul(neg_clr).div(std)), state_sum
+    return _addcdiv(param, grad, std, neg_clr), state_sum
 
 
 def adagrad(param, grad, state_sum, step, *, lr, weight_decay, lr_decay, eps, maximize):
@@ -250,7 +283,7 @@ def adadelta_apply(param, grad, square_avg, acc_delta, *, weight_decay, rho, one
     std = square_avg.add(eps).sqrt()
     delta = acc_delta.add(eps).sqrt().div(std).mul(grad)
     acc_delta = _ema_sq(acc_delta, delta, rho, one_minus_rho)
-    return param.sub(delta.mul(lr)), square_avg, acc_delta
+    return _sub_mul(param, delta, lr), square_avg, acc_delta
 
 
 def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay, maximize):
@@ -271,7 +304,7 @@ def adamax_apply(param, grad, exp_avg, exp_inf, *, weight_decay, beta2, eps, ler
     grad = _decay(param, grad, weight_decay, maximize)
     exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
     exp_inf = exp_inf.mul(beta2).maximum(grad.abs().add(eps))
-    return param.add(exp_avg.mul(neg_clr).div(exp_inf)), exp_avg, exp_inf
+    return _addcdiv(param, exp_avg, exp_inf, neg_clr), exp_avg, exp_inf
 
 
 def adamax(param, grad, exp_avg, exp_inf, step, *, lr, beta1, beta2, eps, weight_decay, maximize):
@@ -312,8 +345,8 @@ def nadam_apply(param, grad, exp_avg, exp_avg_sq, *, decay, weight_decay, lerp_w
     exp_avg = _lerp(exp_avg, grad, lerp_w, lerp_1mw)
     exp_avg_sq = _ema_sq(exp_avg_sq, grad, beta2, one_minus_beta2)
     denom = exp_avg_sq.div(bias_correction2).sqrt().add(eps)
-    param = param.add(grad.mul(grad_coef).div(denom))
-    param = param.add(exp_avg.mul(exp_avg_coef).div(denom))
+    param = _addcdiv(param, grad, denom, grad_coef)
+    param = _addcdiv(param, exp_avg, denom, exp_avg_coef)
     return param, exp_avg, exp_avg_sq
 
 
@@ -425,7 +458,7 @@ def asgd_coefs(eta, mu, *, lambd, weight_decay, dtype=None) -> dict:
 
 def asgd_apply(param, grad, ax, *, weight_decay, decay, neg_eta, mu, mu_t, maximize):
     grad = _decay(param, grad, weight_decay, maximize)
-    param = param.mul(decay).add(grad.mul(neg_eta))
+    param = _add_mul(param.mul(decay), grad, neg_eta)
     if mu_t is not None:
         ax = where(mu_t == 1, param, ax.add(param.sub(ax).mul(mu_t)))
     elif mu is not None:
