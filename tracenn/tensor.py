@@ -220,6 +220,12 @@ class Tensor:
             raise BackwardError("can't retain_grad on Tensor that has requires_grad=False")
         if self._node is None or self._retains_grad:
             return
+        if _TRACE[0] is not None:
+            from .errors import UnsupportedError
+            raise UnsupportedError(
+                "Tensor.retain_grad() inside a compiled call: the program's intermediate tensors are not "
+                "kept for backward(), so this call runs eagerly. To compile it, return the tensor and call "
+                "retain_grad() on the compiled call's output, or use a module forward hook")
         import weakref
         node = self._node
         if node.retains is None:
@@ -237,10 +243,11 @@ class Tensor:
         if not self._requires_grad:
             raise BackwardError("cannot register a hook on a tensor that doesn't require gradient")
         if _TRACE[0] is not None:
-            from .errors import CompileError
-            raise CompileError(
-                "Tensor.register_hook inside a compiled forward is not supported: register the hook "
-                "on the compiled call's output, or on a module (register_full_backward_hook).")
+            from .errors import UnsupportedError
+            raise UnsupportedError(
+                "Tensor.register_hook inside a compiled call: the hook would run inside the program's "
+                "backward, so this call runs eagerly. To compile it, register the hook on the compiled "
+                "call's output, or on a module (register_full_backward_hook)")
         if self._node is None:
             _EPOCH[0] += 1  # (compiled calls re-read what they depend on)
             return self._grad_accumulator()._add_pre(0, hook)
@@ -264,10 +271,10 @@ class Tensor:
         if self._node is not None:
             raise BackwardError("post accumulate grad hooks cannot be registered on non-leaf tensors")
         if _TRACE[0] is not None:
-            from .errors import CompileError
-            raise CompileError(
-                "Tensor.register_post_accumulate_grad_hook inside a compiled function is not supported: "
-                "register it before calling the compiled function.")
+            from .errors import UnsupportedError
+            raise UnsupportedError(
+                "Tensor.register_post_accumulate_grad_hook inside a compiled call: this call runs eagerly. "
+                "To compile it, register the hook before calling the compiled function")
         _EPOCH[0] += 1  # (compiled calls re-read what they depend on)
         return self._grad_accumulator()._add_post_accumulate(hook)
 

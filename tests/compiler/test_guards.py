@@ -387,7 +387,7 @@ def test_explain_lists_guards_programs_and_reasons(model, x):
     for phrase in ("guards (a change in any of them compiles a new program):",
                    "each tensor input's shape, dtype and requires_grad", "grad mode (enabled or no_grad)",
                    "module structure: 3 module(s), their classes, train/eval flags and hooks",
-                   "state identity, shape, dtype and requires_grad: 2 parameter(s)/buffer(s)",
+                   "state identity, shape, dtype, requires_grad and gradient hooks: 2 parameter(s)/buffer(s)",
                    "programs:\n",
                    "  1. inputs (f32[2,4]); grad on; ",
                    "with backward; 2 call(s) — compiled because: first call",

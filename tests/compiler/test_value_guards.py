@@ -268,3 +268,35 @@ def test_adam_tensor_learning_rate_with_a_scheduler_matches_eager():
             sched.step()
         runs.append(model.weight.detach().numpy())
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["post_accumulate", "pre"])
+def test_a_leaf_hook_added_after_the_step_compiled_fires(kind):
+    """Hook presence on a parameter is guarded: the step compiles anew and runs eagerly while the
+    hook is there (it cannot run inside the program), and compiled again once it is removed."""
+    m = nn.Linear(2, 1)
+    opt = tracenn.optim.SGD(m.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = m(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cs = tracenn.compile(step)
+    x = tracenn.ones(3, 2)
+    cs(x), cs(x)
+    fired = []
+    if kind == "pre":
+        h = m.weight.register_hook(lambda g: fired.append(g.sum().item()))
+    else:
+        h = m.weight.register_post_accumulate_grad_hook(lambda p: fired.append(p.grad.sum().item()))
+    _, msgs = _recorded(lambda: (cs(x), cs(x)))
+    assert fired == [6.0, 6.0]
+    assert any("'m.weight' has" in msg and "hooks" in msg for msg in msgs)
+    assert "'m.weight' gradient hooks added" in cs.explain()
+    assert cs._last.eager
+    h.remove()
+    cs(x)
+    assert fired == [6.0, 6.0] and not cs._last.eager  # the compiled program again

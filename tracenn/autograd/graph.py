@@ -198,7 +198,9 @@ class _Handle:
         try:
             self._list.remove(self._fn)
         except ValueError:
-            pass
+            return
+        from .. import _dispatch
+        _dispatch.EPOCH[0] += 1  # (a compiled step that ran eagerly for a leaf's hook compiles again)
 
     def __enter__(self):
         return self

@@ -164,10 +164,18 @@ def _state_key(state):
     key = []
     for n, t in state.items():
         if hasattr(t, "aval"):  # a ref (.grad, lr): its shape and dtype, read now
-            key.append((n, type(t), *t.aval, False))
+            key.append((n, type(t), *t.aval, False, False))
         else:
-            key.append((n, id(t), tuple(t._value.shape), t._value.dtype, t._requires_grad))
+            key.append((n, id(t), tuple(t._value.shape), t._value.dtype, t._requires_grad, _leaf_hooks(t)))
     return tuple(key)
+
+
+def _leaf_hooks(t) -> bool:
+    """Has the leaf ``t`` gradient hooks (``register_hook``, ``register_post_accumulate_grad_hook``)?
+    A training step whose backward would reach them runs eagerly (trace.py), so adding one after
+    the step compiled must compile anew (registering one moves the epoch)."""
+    acc = t._acc
+    return acc is not None and bool(acc.hooks or any((acc.pre_hooks or {}).values()))
 
 
 def _mode(modules) -> str:

@@ -76,13 +76,15 @@ def _structure_change(a, b) -> list[str]:
         if name not in sa:
             out.append(f"{name!r} was added")
             continue
-        (ia, sha, da, ra), (ib, shb, db, rb) = sa[name], sb[name]
+        (ia, sha, da, ra, ha), (ib, shb, db, rb, hb) = sa[name], sb[name]
         if ia != ib:
             out.append(f"{name!r} was replaced by another tensor")
         elif sha != shb or da != db:
             out.append(f"{name!r} changed from {_type(sha, da)} to {_type(shb, db)}")
         if ra != rb:
             out.append(f"{name!r} requires_grad changed: {ra} -> {rb}")
+        if ha != hb:
+            out.append(f"{name!r} gradient hooks {'added' if hb else 'removed'}")
     for name in sa:
         if name not in sb:
             out.append(f"{name!r} was removed")
