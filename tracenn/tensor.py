@@ -390,6 +390,10 @@ class Tensor:
         """
         self._check_inplace()
         if _TRACE[0] is not None:  # compiling: an in-place change of a tensor from outside is noted
+            copied = (self if self._base is None else self._base).__dict__.get("_copied_view")
+            if copied is not None and not copied[2]:  # (see _api/index.py getitem: written back, or else)
+                copied[2] = True
+                _TRACE[0].copied_views.append(self if self._base is None else self._base)
             _TRACE[0].mutating(self)
         if _FUNC[0] is not None:  # in a tracenn.func transform: a tensor from outside must not change
             _FUNC[0].mutating(self)

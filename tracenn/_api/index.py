@@ -67,11 +67,13 @@ def _normalize(index):
         elif isinstance(e, np.integer):
             e = int(e)
         out.append(e)
-    # A 0-d int tensor indexes like an int, so its value is read; while compiling it has none, and
-    # in an advanced index (a copy anyway) it stays an operand, a "d" entry. A view (a basic
-    # index) needs the int itself: .item() raises the compiler's data-dependence error.
-    advanced = builtins.any(isinstance(e, bool) or isinstance(e, Tensor) and not _is_int_scalar(e) for e in out)
-    return [int(e.item()) if _is_int_scalar(e) and not (advanced and _dispatch.abstract(value_of(e))) else e
+    # A 0-d int tensor indexes like an int, so its value is read. While compiling it has none and
+    # stays an operand, a "d" entry: in an advanced index (a copy anyway), and in what eager makes
+    # a view (``x[i]``), which compiled is a copy that may not be written through (getitem). In a
+    # tracenn.func transform a view needs the int itself: .item() raises there.
+    dynamic = _TRACE[0] is not None or builtins.any(
+        isinstance(e, bool) or isinstance(e, Tensor) and not _is_int_scalar(e) for e in out)
+    return [int(e.item()) if _is_int_scalar(e) and not (dynamic and _dispatch.abstract(value_of(e))) else e
             for e in out]
 
 
@@ -290,7 +292,14 @@ def getitem(self, index):
     if type(plan) is _Basic:
         return plan.view(self)
     spec, arrays = plan
-    return apply(_INDEX, (self, *arrays), (spec,))
+    out = apply(_INDEX, (self, *arrays), (spec,))
+    if _TRACE[0] is not None and not builtins.any(e[0] in "tb" for e in spec):
+        # x[i] with i a 0-d int tensor while compiling: a view in eager, a copy here (a view's
+        # steps are static). An in-place change of the copy (Tensor._set_ marks it) must be written
+        # back by ``x[index] = copy`` with the same x and index object (what ``x[i] += v`` does),
+        # or the trace fails and the call runs eagerly: [source, index, changed and not written].
+        out.__dict__["_copied_view"] = [self, index, False]
+    return out
 
 
 def setitem(self, index, value):
@@ -301,6 +310,10 @@ def setitem(self, index, value):
     kernel for the view). Other writes go through the view ``x[index]``.
     """
     since = _NODE_SEQ[0]  # nodes made from here on belong to this write (see Tensor._set_)
+    if _TRACE[0] is not None and isinstance(value, Tensor):
+        copied = value.__dict__.get("_copied_view")  # x[i] += v: the copy x[i] written back where it came from
+        if copied is not None and copied[0] is self and copied[1] is index:
+            copied[2] = False
     value = as_operand(value)
     if _masked_fill(self, index, value, since):
         return

@@ -68,6 +68,7 @@ class Tracer:
         self.stopped: dict = {}         # value -> its stop_gradient value
         self.phase = "forward"          # set to "backward"/"update" by backward() and optimizer.step()
         self.customs: list = []         # custom autograd.Function calls (see custom_function)
+        self.copied_views: list = []    # x[i] copies (i a 0-d int tensor) changed in place (_api/index.py)
         # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
         self.differentiated = GRAD.enabled
 
@@ -464,6 +465,13 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         _dispatch.TRACE[0] = tracer
         try:
             out = fn(*sym_args, **sym_kwargs)
+            unwritten = [c for c in tracer.copied_views if c.__dict__["_copied_view"][2]]
+            if unwritten:
+                raise UnsupportedError(
+                    "an in-place change of x[i], i a 0-d integer tensor, that is not written back with "
+                    "x[i] = ...: in eager mode x[i] is a view of x and the change reaches x, but while "
+                    "compiling i has no value and x[i] is a copy, so this call runs eagerly. To compile "
+                    "it, write x[i] = new_value (x[i] += v also works) instead")
             out_leaves, out_tree = flatten(out)
             graph.outputs = [tracer.value_of(t) for t in out_leaves]  # (views re-read while tracing)
             graph.out_tree = out_tree
