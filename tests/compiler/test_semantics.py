@@ -803,12 +803,17 @@ class _InputCache(nn.Module):
         return self.lin(x)
 
 
-def test_a_tensor_cached_from_the_inputs_runs_the_call_eagerly_and_says_why():
+def test_a_tensor_stored_from_the_inputs_is_replayed_after_each_call():
+    """``self.last = x.sum(0)``: the program returns it and the call sets the attribute to the
+    real tensor (compiler/escapes.py), with no eager fallback; a new shape compiles anew."""
     model = _InputCache()
     compiled = tracenn.compile(model)
-    x = tracenn.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
-    with pytest.warns(UserWarning, match=r"stored tensors computed from the call's inputs or parameters on a "
-                                         r"module \(last\).*register_buffer"):
-        out = compiled(x)
-    assert_close(out, model.lin(x), rtol=1e-6)
-    assert_close(model.last, x.sum(0), rtol=1e-6)  # (the eager call's value)
+    for n in (2, 2, 4):
+        x = tracenn.tensor(RNG.standard_normal((n, 3)).astype(np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = compiled(x)
+        assert_close(out, model.lin(x), rtol=1e-6)
+        assert_close(model.last, x.sum(0), rtol=1e-6)
+    assert "self.last = %" in str(compiled.graph)
+    assert compiled.explain().count("compile ") == 2  # (one per shape: the stored tensor is not an input)

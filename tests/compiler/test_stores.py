@@ -180,3 +180,86 @@ def test_to_jax_refuses_a_forward_that_stores():
     with pytest.raises(UnsupportedError, match=r"to_jax: _Gate.forward stores tensors in Python lists or dicts "
                                                r"\(aux.append\(...\), stats\['entropy'\] = ...,"):
         to_jax(_Gate(), tracenn.ones(5, 4))
+
+
+class _Attn(nn.Module):
+    """Keeps its attention weights and an auxiliary loss as attributes, as models do for plots and
+    for losses the training loop adds."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(4, 4)
+        self.weights = None
+        self.aux_loss = None
+
+    def forward(self, x):
+        w = (self.q(x) @ x.transpose(-1, -2)).softmax(-1)
+        self.weights = w.detach()
+        self.aux_loss = (w ** 2).mean()
+        return w @ x
+
+
+def _train_attn(compiled: bool):
+    tracenn.manual_seed(0)
+    m = nn.Sequential(_Attn(), nn.Linear(4, 1))
+    f = tracenn.compile(m) if compiled else m
+    opt = tracenn.optim.SGD(m.parameters(), lr=0.1)
+    weights = []
+    for i in range(3):
+        x = tracenn.ones(2, 3, 4) * (i + 1) * 0.1 + tracenn.arange(4.0) * 0.05
+        opt.zero_grad()
+        loss = _quiet(f, x).sum() + m[0].aux_loss
+        loss.backward()
+        opt.step()
+        weights.append(m[0].weights)
+    return m, f, weights
+
+
+def test_module_attributes_set_in_forward_are_replayed():
+    (m_e, _, w_e), (m_c, f, w_c) = _train_attn(False), _train_attn(True)
+    assert len({id(w) for w in w_c}) == 3 and all(_is_real(w) and not w.requires_grad for w in w_c)
+    for a, b in zip(w_c, w_e):
+        assert_close(a, b, rtol=1e-6)
+    assert_close(m_c[0].q.weight, m_e[0].q.weight, rtol=1e-6)  # the aux loss's gradient reached it
+    assert f.explain().count("compile ") == 1
+    assert "\n  self.0.weights = %" in str(f.graph) and "\n  self.0.aux_loss = %" in str(f.graph)
+
+
+def test_an_attribute_read_and_replaced_is_a_buffers_job_and_runs_eagerly():
+    class Running(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.h = tracenn.zeros(2)
+
+        def forward(self, x):
+            self.h = self.h * 0.5 + x
+            return self.h * 2
+
+    m = Running()
+    cm = tracenn.compile(m)
+    with pytest.warns(UserWarning, match=r"reads the tensor attribute self.h and replaces it.*register_buffer"):
+        outs = [cm(tracenn.ones(2)).tolist() for _ in range(3)]
+    assert outs == [[2.0, 2.0], [3.0, 3.0], [3.5, 3.5]] and _is_real(m.h)
+
+
+def test_a_stored_attribute_read_by_a_later_trace_runs_that_call_eagerly():
+    class Last(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.last = None
+
+        def forward(self, x):
+            out = x * 2 if self.last is None else x * 2 + self.last.sum()
+            self.last = x.sum(0)
+            return out
+
+    m = Last()
+    cm = tracenn.compile(m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cm(tracenn.ones(2, 2))  # traced while self.last is None; the call stores it
+        cm(tracenn.ones(2, 2))  # the same program (it does not read self.last)
+    with pytest.warns(UserWarning, match="reads a tensor attribute that a compiled call stored"):
+        out = cm(tracenn.ones(3, 2))  # a new shape: this trace reads self.last, a stored output
+    assert out.tolist() == [[6.0, 6.0]] * 3  # 2 + the sum of the last call's x.sum(0) = [2, 2]
+    assert _is_real(m.last) and m.last.tolist() == [3.0, 3.0]

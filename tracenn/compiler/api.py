@@ -237,10 +237,11 @@ class ValueGuards:
 def _attribute_tensors(modules, state, seen) -> None:
     """Add to ``state`` the tensors ``modules`` hold as plain attributes (``self.c = tensor``, not a
     parameter or buffer): read at every call like a function's captured tensors, so an in-place
-    change is seen, and guarded by identity (a new tensor compiles anew)."""
+    change is seen, and guarded by identity (a new tensor compiles anew). Not one a compiled call
+    set (``self.attn = w`` in its forward, replayed: compiler/escapes.py): that is an output."""
     for path, m in modules:
         for k, v in vars(m).items():
-            if isinstance(v, Tensor) and id(v) not in seen:
+            if isinstance(v, Tensor) and id(v) not in seen and "_stored" not in v.__dict__:
                 state[f"{path}.{k}" if path else k] = v
                 seen.add(id(v))
 

@@ -21,14 +21,14 @@ def tensor_attributes(modules) -> dict:
     return {(path, k): v for path, m in modules for k, v in vars(m).items() if isinstance(v, Tensor)}
 
 
-def settle_module_tensors(graph, modules, before, state, arrays) -> None:
+def settle_module_tensors(graph, modules, state, arrays) -> None:
     """Tensors the traced code stored on a module (``self.mask = ...``, a lazily built cache) hold
     this graph's symbolic values, which no later call, program or eager, can read. One computed
     from constants and captured tensors (a module's plain tensor attributes: ``arrays`` has their
     arrays by state name) gets its value now (the graph's nodes evaluated at compile time), as if
-    the call had run eagerly. One computed from the call's inputs, parameters or buffers cannot:
-    the attribute is put back and the call runs eagerly (UnsupportedError), with what to do
-    instead. (The state tensors themselves get their arrays back after the trace.)"""
+    the call had run eagerly. One computed from the call's inputs, parameters or buffers is left
+    for :class:`Containers` (a store the call replays, or an UnsupportedError). (The state tensors
+    themselves get their arrays back after the trace.)"""
     import jax.numpy as jnp
     after = tensor_attributes(modules)
     in_state = {id(t) for t in state.values()}
@@ -47,22 +47,12 @@ def settle_module_tensors(graph, modules, before, state, arrays) -> None:
         with jax.ensure_compile_time_eval():
             out = n.op.call([jnp.asarray(known[v]) if isinstance(v, Value) else v for v in n.inputs], n.key)
         known.update(zip(n.outputs, out if isinstance(out, (tuple, list)) else (out,)))
-    unknown = []
-    for (path, attr), t in pending.items():
+    for t in pending.values():
         if t._value in known:
             t._value = jnp.asarray(known[t._value])
-            continue
-        unknown.append(f"{path + '.' if path else ''}{attr}")
-        mod = dict(modules)[path]
-        if (path, attr) in before:
-            object.__setattr__(mod, attr, before[(path, attr)])
-        else:
-            delattr(mod, attr)
-    if unknown:
-        raise UnsupportedError(
-            f"the traced code stored tensors computed from the call's inputs or parameters on a module "
-            f"({', '.join(unknown)}): a compiled program cannot leave such a value behind. Register it as a "
-            "buffer (module.register_buffer(name, tensor)) so the program writes it back, or return it")
+
+
+_MISSING = object()
 
 
 @functools.cache
@@ -95,6 +85,7 @@ class Containers:
         self.found = []  # (where, container, its items before the trace)
         seen = set()
         internal = _module_internals()
+        self.modules = [(path, m, dict(vars(m))) for path, m in modules]  # (their attributes before)
         roots = [(f"{path + '.' if path else ''}{k}", v) for path, m in modules
                  for k, v in vars(m).items() if k not in internal]
         roots += [(name, v) for name, v in captures if not isinstance(v, Tensor)]
@@ -116,12 +107,25 @@ class Containers:
             for k, x in items:
                 self._walk(f"{where}[{k!r}]", x, depth + 1, seen)
 
-    def stores(self) -> list:
+    def stores(self, graph) -> list:
         """The :class:`Store` s that replay what the traced code put in the containers, each with the
-        symbolic tensors its items hold (in order): an append to a list, or an item set in a dict.
-        Anything else that left a symbolic tensor in one (an item replaced or removed, a list
-        rebuilt) raises UnsupportedError. The containers get their items back (:meth:`restore`)."""
+        symbolic tensors its items hold (in order): an append to a list, an item set in a dict, or
+        a module attribute set (``self.attn = w``). Anything else that left a symbolic tensor in one
+        (an item replaced or removed, a list rebuilt) raises UnsupportedError, as does replacing a
+        tensor attribute the graph reads (``self.h = f(self.h)``: a buffer's job). The containers
+        and attributes get their contents back (:meth:`restore`)."""
         out, bad = [], []
+        for path, m, before in self.modules:
+            for k, v in vars(m).items():
+                if v is not before.get(k, _MISSING) and _symbolic(v):
+                    where = f"self.{path + '.' if path else ''}{k}"
+                    if f"{path + '.' if path else ''}{k}" in graph.state:
+                        raise UnsupportedError(
+                            f"the traced code reads the tensor attribute {where} and replaces it with a tensor "
+                            "computed in the call: a compiled call cannot carry it to the next call that way. "
+                            "Register it as a buffer (self.register_buffer(name, tensor)) and update it in "
+                            "place or reassign it, or pass it in and return it")
+                    out.append(Store("attr", m, k, where, v))
         for where, c, before in self.found:
             if not _symbolic(c):
                 continue
@@ -144,7 +148,15 @@ class Containers:
         return out
 
     def restore(self) -> None:
-        """Put back the items of every container the trace left a symbolic tensor in."""
+        """Put back the items of every container, and the attributes of every module, the trace
+        left a symbolic tensor in."""
+        for _, m, before in self.modules:
+            for k, v in list(vars(m).items()):
+                if v is not before.get(k, _MISSING) and _symbolic(v):
+                    if k in before:
+                        object.__setattr__(m, k, before[k])
+                    else:
+                        delattr(m, k)
         for _, c, before in self.found:
             if _symbolic(c):
                 if isinstance(c, dict):
@@ -156,8 +168,9 @@ class Containers:
 
 class Store:
     """A side effect of a traced call that the compiled call replays after each call with that
-    call's tensors: ``history.append(loss)`` (kind ``"append"``) or ``log["loss"] = loss``
-    (``"item"``, ``key``), as torch.compile replays them. ``tree`` is the stored object with its
+    call's tensors: ``history.append(loss)`` (kind ``"append"``), ``log["loss"] = loss``
+    (``"item"``, ``key``) or ``self.attn = w`` (``"attr"``: ``target`` the module, ``key`` the
+    name), as torch.compile replays them. ``tree`` is the stored object with its
     tensors taken out (:func:`~tracenn.utils._pytree.flatten`); the graph's outputs end with the
     values of every store's tensors, in order (``Graph.stores``)."""
 
@@ -170,15 +183,22 @@ class Store:
 
     def describe(self, value: str) -> str:
         """The store as Python, ``value`` in place of what is stored: ``history.append(%7)``."""
-        return f"{self.where}.append({value})" if self.kind == "append" else f"{self.where}[{self.key!r}] = {value}"
+        if self.kind == "append":
+            return f"{self.where}.append({value})"
+        return f"{self.where} = {value}" if self.kind == "attr" else f"{self.where}[{self.key!r}] = {value}"
 
     def apply(self, values) -> None:
         """Do it, with ``values`` (this call's tensors) in place of the trace's."""
         item = unflatten(self.tree, values)
         if self.kind == "append":
             self.target.append(item)
-        else:
+        elif self.kind == "item":
             self.target[self.key] = item
+        else:  # (not Module.__setattr__: that moves the epoch, and the next call would re-read the model)
+            for t in values:
+                if isinstance(t, Tensor):
+                    t.__dict__["_stored"] = True  # (api._attribute_tensors: not an input of the next call)
+            object.__setattr__(self.target, self.key, item)
 
 
 def apply_stores(graph, out_is_value, outs) -> None:

@@ -24,7 +24,7 @@ from ..ops import OPS
 from ..tensor import Tensor
 from ..utils._pytree import check_no_hidden_tensors, flatten, unflatten
 from ..dtypes import type_str
-from .escapes import Containers, settle_module_tensors, tensor_attributes
+from .escapes import Containers, settle_module_tensors
 from .graph import Graph, Node, Value, user_source
 from ..errors import DataDependentError, UnsupportedError
 
@@ -104,6 +104,11 @@ class Tracer:
     def value_of(self, t: Tensor) -> Value:
         v = t._value if t._base is None else t._sync()
         if not isinstance(v, Value):
+            if "_stored" in t.__dict__:  # (escapes.Store: an attribute a compiled call sets)
+                raise UnsupportedError(
+                    f"the traced code reads a tensor attribute that a compiled call stored (at {user_source() or '?'}); "
+                    "it would be baked in as a constant, so this call runs eagerly. Register it as a buffer "
+                    "(self.register_buffer(name, tensor)) to carry it from one call to the next")
             if t._requires_grad:  # a parameter the compiled call does not know as state
                 raise CompileError(
                     f"the traced code reads a tensor that requires grad ({type_str(v.shape, v.dtype)}, "
@@ -155,6 +160,15 @@ class Tracer:
         return tuple(result) if multi else result[0]
 
     # ---- autograd while tracing ----------------------------------------------------------------
+
+    def output_value(self, t: Tensor) -> Value:
+        """The Value a returned (or stored) tensor leaves the program as: through ``stop_gradient``
+        when it was detached (or made under no_grad) from a value that carries a gradient, so its
+        tensor does not require grad after the call, as in eager."""
+        v = self.value_of(t)
+        if self.differentiated and not t._requires_grad and v in self.rg:
+            v = self.stop_gradient(v)
+        return v
 
     def stop_gradient(self, v: Value) -> Value:
         """``v`` through a ``stop_gradient`` node (one per value): where a value that carries a
@@ -431,7 +445,6 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         saved.append((t, t._value, t._ver, t._writes, t._node, t._requires_grad, t.grad))
     owners = _buffer_owners(modules)
     buffer_ids = {id(b) for b in owners.values()}
-    attrs_before = tensor_attributes(modules)
     from .api import _captures  # (api imports this module)
     containers = Containers(modules, _captures(fn))
     prev = _dispatch.TRACE[0]
@@ -473,7 +486,7 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                     "compiling i has no value and x[i] is a copy, so this call runs eagerly. To compile "
                     "it, write x[i] = new_value (x[i] += v also works) instead")
             out_leaves, out_tree = flatten(out)
-            graph.outputs = [tracer.value_of(t) for t in out_leaves]  # (views re-read while tracing)
+            graph.outputs = [tracer.output_value(t) for t in out_leaves]  # (views re-read while tracing)
             graph.out_tree = out_tree
         except Exception as e:
             if not isinstance(e, (DataDependentError, UnsupportedError)):
@@ -535,10 +548,10 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                 if not st and id(p) not in keys:
                     del o.state[p]
         graph.deferred = list(tracer.deferred)
-        settle_module_tensors(graph, modules, attrs_before, state, saved_values)
-        graph.stores = containers.stores()
+        settle_module_tensors(graph, modules, state, saved_values)
+        graph.stores = containers.stores(graph)
         for st in graph.stores:  # (after the user's outputs: the runtime replays them with these)
-            graph.outputs += [tracer.value_of(t) for t in st.leaves]
+            graph.outputs += [tracer.output_value(t) for t in st.leaves]
             st.leaves = None
         unreached = [c.cls.__name__ for c in tracer.customs if not c.reached]
         if unreached:

@@ -616,13 +616,14 @@ class Compiled:
                 stacklevel=_outside_stacklevel())
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
+        built = None
         try:
             try:
                 built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
                                     name=self._name, mode=self._mode, **self._extra)
             finally:
                 if before is not None:
-                    self._note_changes(before)
+                    self._note_changes(before, built)
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
                     or self._fallback == "never" and not getattr(e, "quiet", False):  # (fullgraph=True)
@@ -647,11 +648,15 @@ class Compiled:
             print(self._stablehlo(entry, leaves))
         return entry
 
-    def _note_changes(self, before):
+    def _note_changes(self, before, built=None):
         """Plain values the trace itself changed (``self.calls += 1`` in a forward) stop being
         guarded: guarding them would compile anew at every call. Structure keys that differ only in
         them now name one program."""
         changed = self._values.changed(before, self._modules) - self._volatile
+        if built is not None:  # attributes the call sets (a store) change after every call too
+            paths = {id(m): p for p, m in self._modules}
+            changed |= {(paths.get(id(s.target)), s.key) for s in built.graph.stores if s.kind == "attr"}
+            changed -= self._volatile
         if changed:
             self._volatile |= changed
             ids = {}
