@@ -355,3 +355,18 @@ def test_the_timing_pauses_while_outputs_are_not_differentiated():
     for _ in range(25):
         cl(x, y).backward()
     assert choice.pick in ("vg", "pullback")
+
+
+def test_detached_outputs_do_not_require_grad():
+    """``return y.detach()`` (or a value made under no_grad) from a grad-enabled compiled call is a
+    plain tensor, as in eager: ``.numpy()`` works and backward() through it raises."""
+    def f(x):
+        y = x * 2
+        with tracenn.no_grad():
+            z = y * 3
+        return y.detach(), x * 3, (x * 4).sum().detach(), z
+
+    x = tracenn.ones(2, requires_grad=True)
+    got, want = tracenn.compile(f)(x), f(x)
+    assert [t.requires_grad for t in got] == [t.requires_grad for t in want] == [False, True, False, False]
+    assert got[0].numpy().tolist() == [2.0, 2.0] and got[3].tolist() == [6.0, 6.0]
