@@ -279,3 +279,21 @@ def test_poisson_binomial_compiled_draw_what_eager_draws():
     assert "poisson" in str(f.graph) and "binomial" in str(f.graph)
     nan = tracenn.compile(lambda r: tracenn.poisson(r))(tracenn.tensor([-1.0, 2.0])).tolist()
     assert math.isnan(nan[0]) and nan[1] >= 0
+
+
+@pytest.mark.parametrize("weights, message", [
+    ([-1.0, 2.0], r"probability entry < 0"),
+    ([0.0, 0.0], r"sum of probabilities <= 0"),
+    ([[1.0, 1.0], [0.0, 0.0]], r"sum of probabilities <= 0"),
+    ([float("inf"), 1.0], r"infinity or NaN"),
+    ([float("nan"), 1.0], r"infinity or NaN"),
+])
+def test_multinomial_rejects_weights_that_are_not_a_distribution(weights, message):
+    with pytest.raises(RuntimeError, match=r"invalid multinomial distribution \(.*" + message):
+        tracenn.multinomial(tracenn.tensor(weights), 1, replacement=True)
+
+
+def test_multinomial_samples_only_categories_with_weight():
+    tracenn.manual_seed(0)
+    got = tracenn.multinomial(tracenn.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), 5, replacement=True)
+    assert got.tolist() == [[1] * 5, [0] * 5]

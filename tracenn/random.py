@@ -235,8 +235,26 @@ def bernoulli(input, p=None, *, generator=None):
 
 
 def multinomial(input, num_samples, replacement=False, *, generator=None):
+    """``torch.multinomial``: ``num_samples`` category indices per row of the weights ``input``.
+
+    Weights that are not a distribution (a negative, infinite or NaN entry, or a row summing to
+    zero) raise torch's error where values can be read (eagerly: one host read of the weights);
+    in a compiled program they draw arbitrary indices.
+
+    >>> import tracenn
+    >>> tracenn.multinomial(tracenn.tensor([0.0, 1.0]), 2, replacement=True)
+    tensor([1, 1])
+    """
     if not replacement and num_samples > input.shape[-1]:
         raise RuntimeError("cannot sample n_sample > prob_dist.size(-1) samples without replacement")
+    v = host_values(input)
+    if v is not None and v.size:
+        if (v < 0).any():
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry < 0)")
+        if not np.isfinite(v).all():
+            raise RuntimeError("invalid multinomial distribution (encountering probability entry = infinity or NaN)")
+        if (v.sum(-1) <= 0).any():
+            raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
     key, c = _gen(generator)._next()
     from ._api.math import div
     from ._api.reduce import sum as _sum
