@@ -242,6 +242,23 @@ def test_compiled_matches_eager(name):
             np.testing.assert_allclose(g, e, rtol=1e-8, atol=1e-10, err_msg=name + " compiled grad")
 
 
+FLOAT32_CASES = ["eigvals", "eig_abs_vectors", "eig_complex_abs_vectors", "lu_P_L_U", "lu_solve_adjoint",
+                 "lu_solve_complex_right", "solve_ex", "lstsq", "lstsq_gelsd_residuals", "lstsq_complex", "cond"]
+
+
+@pytest.mark.parametrize("name", FLOAT32_CASES)
+def test_float32_values_and_gradients_match_torch(name, torch):
+    fn, arrays, _ = CASES[name]
+    arrays = [a.astype(np.complex64 if a.dtype.kind == "c" else np.float32) for a in arrays]
+    out, grads = _grads(tracenn, fn, arrays)
+    tout, tgrads = _grads(torch, fn, arrays)
+    assert out.dtype == tout.dtype
+    np.testing.assert_allclose(out, tout, rtol=1e-4, atol=1e-5, err_msg=name)
+    for g, tg in zip(grads, tgrads):
+        assert g.dtype == tg.dtype
+        np.testing.assert_allclose(g, tg, rtol=2e-3, atol=2e-4 * np.abs(tg).max(), err_msg=name + " grad")
+
+
 # ---- dtypes, shapes and named tuples ----------------------------------------------------------------
 
 def test_dtypes_follow_torch():
@@ -330,6 +347,22 @@ def test_reprs_match_torch(call, torch):
     a = [[4.0, 0.0], [2.0, 1.0]]  # (exact LU, real eigenvalues)
     want = repr(call(torch, torch.tensor(a))).replace("torch.", "tracenn.")
     assert repr(call(tracenn, tracenn.tensor(a))) == want
+
+
+@pytest.mark.parametrize("call", [
+    lambda T, a: T.linalg.slogdet(a), lambda T, a: T.linalg.inv_ex(a), lambda T, a: T.linalg.cholesky_ex(a @ a.mT),
+    lambda T, a: T.linalg.eigh(T.diag(T.diagonal(a)))])
+def test_existing_named_tuples_print_as_torchs(call, torch):
+    a = [[4.0, 0.0], [2.0, 1.0]]
+    want = repr(call(torch, torch.tensor(a))).replace("torch.", "tracenn.")
+    assert repr(call(tracenn, tracenn.tensor(a))) == want
+
+
+def test_existing_named_tuple_names():
+    a = tracenn.tensor([[4.0, 0.0], [2.0, 1.0]])
+    for r, name in [(LA.qr(a), "linalg_qr"), (LA.svd(a), "linalg_svd"), (tracenn.svd(a), "svd"),
+                    (tracenn.geqrf(a), "geqrf"), (LA.slogdet(a), "linalg_slogdet")]:
+        assert type(r).__name__ == name and repr(r).startswith(f"tracenn.return_types.{name}(\n")
 
 
 def test_eig_matches_lapacks_order_and_normalisation():

@@ -15,12 +15,12 @@ tensor([2.3820, 4.6180])
 """
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 
 from . import _dispatch
+from ._api.reduce import return_type
 from ._dispatch import apply
 from .errors import TracennError
 from .ops import OPS
@@ -37,13 +37,13 @@ class LinAlgError(TracennError, RuntimeError):
     """A singular or not positive-definite input (torch.linalg.LinAlgError)."""
 
 
-_rt = collections.namedtuple
-_Slogdet = _rt("slogdet", ["sign", "logabsdet"])
-_QR = _rt("qr", ["Q", "R"])
-_SVD = _rt("svd", ["U", "S", "Vh"])
-_Eigh = _rt("eigh", ["eigenvalues", "eigenvectors"])
-_InvEx = _rt("inv_ex", ["inverse", "info"])
-_CholEx = _rt("cholesky_ex", ["L", "info"])
+# torch's named tuples (torch.return_types.linalg_qr, ...), printed as torch prints them
+_Slogdet = return_type("linalg_slogdet", ["sign", "logabsdet"])
+_QR = return_type("linalg_qr", ["Q", "R"])
+_SVD = return_type("linalg_svd", ["U", "S", "Vh"])
+_Eigh = return_type("linalg_eigh", ["eigenvalues", "eigenvectors"])
+_InvEx = return_type("linalg_inv_ex", ["inverse", "info"])
+_CholEx = return_type("linalg_cholesky_ex", ["L", "info"])
 
 
 def _op(name, *inputs, key=()):
@@ -405,8 +405,8 @@ def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
 
 # ---- the top-level spellings (torch.inverse, torch.det, torch.svd, ...) ---------------------------------
 
-_TorchSVD = _rt("svd", ["U", "S", "V"])
-_Geqrf = _rt("geqrf", ["a", "tau"])
+_TorchSVD = return_type("svd", ["U", "S", "V"])
+_Geqrf = return_type("geqrf", ["a", "tau"])
 
 
 def geqrf(input, *, out=None):
