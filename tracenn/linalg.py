@@ -457,5 +457,5 @@ for _name, _fn in [("inverse", inverse), ("det", det), ("logdet", logdet), ("slo
 
 
 # torch.linalg's LU, eig, lstsq, matrix_rank and cond live in their own module (this one's size).
-from ._linalg_more import (cond, eig, eigvals, lstsq, lu, lu_factor, lu_factor_ex, lu_solve,  # noqa: E402
+from ._linalg_more import (cond, eig, eigvals, lstsq, lu, lu_factor, lu_factor_ex, lu_solve,  # noqa: E402,F401
                            lu_unpack, matrix_rank, solve_ex, torch_lu, torch_lu_solve)
