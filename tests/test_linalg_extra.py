@@ -242,6 +242,23 @@ def test_compiled_matches_eager(name):
             np.testing.assert_allclose(g, e, rtol=1e-8, atol=1e-10, err_msg=name + " compiled grad")
 
 
+SECOND_ORDER = ["lstsq", "lu_solve", "eigvals", "eig_abs_vectors", "lu_P_L_U", "lu_U_wide", "solve_ex"]
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_second_derivatives_match_torch(name, torch):
+    """The gradient of a function of the gradient (create_graph=True), as torch's."""
+    fn, arrays, _ = CASES[name]
+    res = []
+    for T in (tracenn, torch):
+        xs = _tensors(T, arrays, True)
+        out = fn(T, *xs)
+        g = T.autograd.grad(((out * T.tensor(_weights(out.shape))) ** 2).sum(), xs, create_graph=True)
+        res.append([to_np(h) for h in T.autograd.grad(sum((gi ** 2).sum() for gi in g), xs)])
+    for got, want in zip(*res):
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9 * np.abs(want).max(), err_msg=name)
+
+
 FLOAT32_CASES = ["eigvals", "eig_abs_vectors", "eig_complex_abs_vectors", "lu_P_L_U", "lu_solve_adjoint",
                  "lu_solve_complex_right", "solve_ex", "lstsq", "lstsq_gelsd_residuals", "lstsq_complex", "cond"]
 

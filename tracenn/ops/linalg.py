@@ -519,7 +519,9 @@ def _eig(a):
 
 @register("linalg_eigvals")
 def _eigvals(a):
-    return jax.lax.linalg.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=False)[0]
+    # (the eigenvalues' derivative is computed from the eigenvectors: their flag lets it be differentiated again)
+    return jax.lax.linalg.eig(a, compute_left_eigenvectors=False, compute_right_eigenvectors=False,
+                              enable_eigvec_derivs=True)[0]
 
 
 def _lstsq_svd(a, b, rcond):
