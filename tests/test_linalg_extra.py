@@ -601,6 +601,8 @@ ERRORS = [
      "linalg.cond(ord=-1): A must be batches of square matrices, but they are 4 by 3 matrices"),
     (lambda: LA.cond(tracenn.ones(4, 3), 1.0), RuntimeError,
      "linalg.cond(ord=1.000000): A must be batches of square matrices, but they are 4 by 3 matrices"),
+    (lambda: LA.solve_ex(tracenn.eye(2), tracenn.ones(2, 1, dtype=tracenn.float64)), RuntimeError,
+     "linalg.solve: Expected A and B to have the same dtype, but found A of type Float and B of type Double instead"),
     (lambda: LA.solve_ex(tracenn.ones(2, 3), tracenn.ones(2, 1)), RuntimeError,
      "linalg.solve: A must be batches of square matrices, but they are 2 by 3 matrices"),
 ]

@@ -179,8 +179,9 @@ def _solve(name, A, B, left):
     _float(name, A, B)
     _square(name, A)
     if A.dtype != B.dtype:
+        from ._api.math import _torch_name
         raise RuntimeError(f"{name}: Expected A and B to have the same dtype, but found A of type "
-                           f"{A.dtype} and B of type {B.dtype} instead")
+                           f"{_torch_name(A._value.dtype)} and B of type {_torch_name(B._value.dtype)} instead")
     vector = B.ndim == 1 or (left and B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
     b = B.unsqueeze(-1) if vector else B
     n = A.shape[-1]
