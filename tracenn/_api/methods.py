@@ -207,6 +207,15 @@ for _n, _f in _OPERATORS.items():
     setattr(Tensor, f"__i{_n}__", _inplace(f"__i{_n}__", _f))
 
 
+def _rtruediv(self, other):
+    """``other / x`` is ``x.reciprocal() * other``, as torch defines it (two roundings: its
+    numbers differ from a division's in the last bit)."""
+    return math.mul(math.reciprocal(self), other)
+
+
+Tensor.__rtruediv__ = _rtruediv
+
+
 def _comparison(fn):
     """``t == other`` and friends as torch's binding has them: an operand that is not a tensor, a
     number or an array (None, a string, a list) makes the operator return ``NotImplemented``, so

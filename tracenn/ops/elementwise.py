@@ -139,8 +139,17 @@ _ufloat("digamma", _digamma, lambda x, o, g: g * jsp.polygamma(1, x))
 
 # ---- binary ops: inputs cast to the static computation dtype ------------------------------------
 
-def _binary(name, fn, vjp=None, saves=None, differentiable=True):
+# Half-precision mul and div compute in float32 and round once, as torch's CPU kernels do (their
+# "opmath" type): a Python scalar keeps float32 precision (bf16 ``x * 0.9`` multiplies by 0.9, not
+# by 0.8984375, the bf16 number nearest 0.9). Two tensor operands give the same result either way.
+# (torch's add and sub round the scalar to the tensor's dtype first: they stay as they are.)
+_OPMATH = frozenset((jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)))
+
+
+def _binary(name, fn, vjp=None, saves=None, differentiable=True, opmath=False):
     def impl(x, y, *, dtype):
+        if opmath and dtype in _OPMATH:
+            return fn(_c(x, jnp.float32), _c(y, jnp.float32)).astype(dtype)
         return fn(_c(x, dtype), _c(y, dtype))
 
     register(name, static=("dtype",), vjp=vjp, saves=saves, differentiable=differentiable)(impl)
@@ -202,8 +211,8 @@ def _vjp_fmod(g, out, x, y, *, dtype):
 
 _binary("add", jnp.add, _vjp_add, saves=())
 _binary("sub", jnp.subtract, _vjp_sub, saves=())
-_binary("mul", jnp.multiply, _vjp_mul, saves={0: (1,), 1: (0,)})  # d/dx reads y, d/dy reads x
-_binary("div", jnp.true_divide, _vjp_div, saves=(1,))
+_binary("mul", jnp.multiply, _vjp_mul, saves={0: (1,), 1: (0,)}, opmath=True)  # d/dx reads y, d/dy reads x
+_binary("div", jnp.true_divide, _vjp_div, saves=(1,), opmath=True)
 _binary("pow", lambda x, y: jnp.power(x, y).astype(x.dtype), _vjp_pow)  # jnp.power(bool, bool) is int32
 _binary("maximum", jnp.maximum, _vjp_maxmin(lambda x, y: x > y))
 _binary("minimum", jnp.minimum, _vjp_maxmin(lambda x, y: x < y))
