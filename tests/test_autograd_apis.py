@@ -163,14 +163,20 @@ def test_compiled_training_step_runs_leaf_hooks_eagerly(kind):
     assert len(got) == 3  # never dropped: the step ran eagerly
 
 
-def test_register_post_accumulate_hook_inside_compiled_forward_raises():
+def test_register_post_accumulate_hook_inside_compiled_forward_runs_eagerly():
+    seen = []
+
     class M(tracenn.nn.Module):
         def forward(self, x):
-            x.register_post_accumulate_grad_hook(lambda t: None)
+            x.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
             return x * 2
 
-    with pytest.raises(RuntimeError, match="inside a compiled function is not supported"):
-        tracenn.compile(M(), fallback=None)(tracenn.ones(2, requires_grad=True))
+    x = tracenn.ones(2, requires_grad=True)
+    with pytest.warns(UserWarning, match="register_post_accumulate_grad_hook inside a compiled call: this call runs "
+                                         "eagerly"):
+        out = tracenn.compile(M())(x)
+    out.sum().backward()
+    assert seen == [[2.0, 2.0]]
 
 
 # ---- storage_offset / data_ptr / untyped_storage ----------------------------------------------
