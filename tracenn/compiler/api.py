@@ -125,6 +125,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
                   values=ValueGuards(None if isinstance(model, Module) else model))
+    cm.__dict__["_options"] = dict(fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
+                                   verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph)  # (__deepcopy__)
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if hasattr(model, attr):

@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import copy
 import functools
 import os
 import sys
@@ -770,6 +771,15 @@ class Compiled:
 
     def __repr__(self):
         return f"Compiled({self._target!r})"
+
+    def __deepcopy__(self, memo):
+        """A compiled copy of a deep copy of the model (``copy.deepcopy(model)`` of a model with a
+        compiled child); its programs are compiled anew. A function is not copied."""
+        from ..compiler.api import compile
+        target = self.__dict__["_target"]
+        if not hasattr(target, "_modules"):
+            return self
+        return compile(copy.deepcopy(target, memo), **self.__dict__.get("_options", {}))
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | set(dir(self.__dict__["_target"])))
