@@ -37,6 +37,19 @@ def _pad_last(x: Tensor, n: int = 1) -> Tensor:
     return apply(OPS["pad"], (x, 0.0 if x.is_floating_point() else False), (widths, "constant"))
 
 
+def _check_batch_dims(query: Tensor, key: Tensor, value: Tensor, enable_gqa: bool) -> None:
+    """The leading (batch, head) dims of query, key and value must broadcast."""
+    shapes = [tuple(t.shape[:-2]) for t in (query, key, value)]
+    for i in range(1, max(len(sh) for sh in shapes) + 1):
+        sizes = {sh[-i] for sh in shapes if len(sh) >= i} - {1}
+        if len(sizes) > 1:
+            hint = (" Key/value with fewer heads than the query need enable_gqa=True."
+                    if i == 1 and not enable_gqa else "")
+            raise ShapeError(f"scaled_dot_product_attention: the leading dims of query {list(query.shape)}, key "
+                             f"{list(key.shape)} and value {list(value.shape)} must match or be 1, but dim "
+                             f"{-i - 2} has sizes {sorted(sizes)}.{hint}")
+
+
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
                                  dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                                  enable_gqa: bool = False) -> Tensor:
@@ -75,9 +88,17 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
                            "(fold the causal mask into attn_mask, or drop attn_mask)")
     L, S = query.shape[-2], key.shape[-2]
     scale_factor = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if key.shape[-2] != value.shape[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: key and value must have the same sequence length, got "
+                         f"key {list(key.shape)} and value {list(value.shape)}")
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        if key.shape[-3] != value.shape[-3] or query.shape[-3] % key.shape[-3]:
+            raise ShapeError(f"scaled_dot_product_attention with enable_gqa=True: the query's heads (dim -3) must be "
+                             f"a multiple of the key's and value's (equal) heads, got query {list(query.shape)}, key "
+                             f"{list(key.shape)} and value {list(value.shape)}")
         key = _shape.repeat_interleave(key, query.shape[-3] // key.shape[-3], -3)
         value = _shape.repeat_interleave(value, query.shape[-3] // value.shape[-3], -3)
+    _check_batch_dims(query, key, value, enable_gqa)
     scores = _math.mul(_linalg.matmul(query, _shape.transpose(key, -2, -1)), scale_factor)
 
     allowed = _creation.tensor(np.tril(np.ones((L, S), bool))) if is_causal else None

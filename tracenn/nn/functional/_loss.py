@@ -194,6 +194,9 @@ def _check_class_target(input: Tensor, target: Tensor, weight: Tensor | None, ig
         err = ValueError if input.ndim >= 2 and target.ndim >= 1 and target.shape[0] != input.shape[0] \
             else ShapeError
         raise err(f"{who}: expected target of shape {expected} with {what}, got shape {tuple(target.shape)}")
+    if not input.is_floating_point():
+        raise DtypeError(f"{who}: expected floating point scores, but got input of dtype "
+                         f"{_math._torch_name(input._value.dtype)}; convert first, e.g. input.float()")
     if target._value.dtype not in (np.int64, np.uint8):
         raise DtypeError(f"{who}: expected target dtype to be Long or Byte, but got "
                          f"{_math._torch_name(target._value.dtype)}; class indices must be integers, e.g. "
@@ -267,7 +270,10 @@ def _class_index_loss(scores: Tensor, target: Tensor, weight: Tensor | None, ign
         return _reduce.sum(loss)
     if w is None:
         return _reduce.mean(loss)
-    return _reduce.sum(loss) / _reduce.sum(w)
+    # torch: NaN when no weight counts (every target ignored), but zero gradients, not NaN ones
+    total = _reduce.sum(w)
+    counted = _math.gt(total, 0)
+    return _math.where(counted, _reduce.sum(loss) / _math.where(counted, total, 1.0), math.nan)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,

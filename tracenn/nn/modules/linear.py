@@ -87,12 +87,14 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        if input.dim() == 0 or input.shape[-1] != self.weight.shape[-1]:
+        # One read of self.weight: under nn.utils.spectral_norm each read runs a power iteration.
+        weight = self.weight
+        if input.dim() == 0 or input.shape[-1] != weight.shape[-1]:
             raise ShapeError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): expected input "
                 f"with {self.in_features} features in the last dimension, got input of shape "
                 f"{tuple(input.shape)}")
-        return F.linear(input, self.weight, self.bias)
+        return F.linear(input, weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -7,8 +7,9 @@ forward pre-hook. Here ``weight`` is a property of a per-module subclass (with t
 class name) that computes it on every read: the same parameters, buffers and state dict, and
 ordinary code for ``tracenn.compile`` to trace (a hook setting an attribute would leave a traced
 value on the module, and the traced forward would read the weight as a constant). The value is
-always current, where torch's attribute is stale until the next forward; spectral norm's power
-iteration runs on each training-mode read (once per forward of the layers that read it once).
+always current, where torch's attribute is stale until the next forward. Spectral norm's power
+iteration runs, as in torch, in a forward pre-hook: once per training-mode forward, however often
+the forward (or the user, between steps) reads the weight.
 """
 from __future__ import annotations
 
@@ -89,12 +90,27 @@ class SpectralNorm:
                 for _ in range(self.n_power_iterations):
                     v.copy_(normalize(weight_mat.t().mv(u), dim=0, eps=self.eps))
                     u.copy_(normalize(weight_mat.mv(v), dim=0, eps=self.eps))
+        if module.training:  # the next forward's iteration changes the buffers this backward saves
             u, v = u.clone(), v.clone()
         sigma = u.dot(weight_mat.mv(v))
         return weight / sigma
 
     def __call__(self, module):
-        return self.compute_weight(module, do_power_iteration=module.training)
+        return self.compute_weight(module, do_power_iteration=False)
+
+
+class _PowerIteration:
+    """Spectral norm's forward pre-hook: advance ``<name>_u`` and ``<name>_v`` once per training-mode
+    forward. Traceable: ``tracenn.compile`` records its buffer updates in the graph, before the
+    forward reads the weight."""
+    _tracenn_traceable = True
+
+    def __init__(self, fn: SpectralNorm) -> None:
+        self.fn = fn
+
+    def __call__(self, module, inputs) -> None:
+        if module.training:
+            self.fn.compute_weight(module, do_power_iteration=True)
 
 
 def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Module:
@@ -153,6 +169,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     module.register_buffer(name + "_v", v)
     computers[name] = fn
     _set_computers(module, computers)
+    module.register_forward_pre_hook(_PowerIteration(fn))
     return module
 
 
@@ -164,6 +181,9 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     if not isinstance(fn, SpectralNorm):
         raise ValueError(f"spectral_norm of '{name}' not found in {module}")
     weight = fn.compute_weight(module, do_power_iteration=False).detach()
+    hooks = module._forward_pre_hooks
+    for key in [k for k, h in hooks.items() if isinstance(h, _PowerIteration) and h.fn.name == name]:
+        del hooks[key]
     return _restore(module, computers, name, weight, (name + "_orig",), (name + "_u", name + "_v"))
 
 
