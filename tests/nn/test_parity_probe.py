@@ -202,6 +202,16 @@ def test_class_index_losses_reject_integer_scores(fn):
         getattr(F, fn)(tracenn.zeros(3, 4, dtype=tracenn.long), tracenn.tensor([0, 1, 2]))
 
 
+@pytest.mark.parametrize("fn", ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_elementwise_losses_reject_two_integer_tensors(fn):
+    # was: "mean(): could not infer output dtype", from deep inside the reduction
+    with pytest.raises(RuntimeError, match=f"{fn}: expected floating point input or target, but both are Long/Long"):
+        getattr(F, fn)(tracenn.tensor([1, 2]), tracenn.tensor([1, 3]))
+    # one floating side is enough, as torch: (0-1)^2, (0-3)^2 -> mean 5
+    if fn == "mse_loss":
+        np.testing.assert_allclose(to_np(F.mse_loss(tracenn.zeros(2), tracenn.tensor([1, 3]))), 5.0)
+
+
 def test_sdpa_head_mismatch_says_enable_gqa():
     q, kv = tracenn.zeros(2, 4, 3, 6), tracenn.zeros(2, 2, 5, 6)
     with pytest.raises(RuntimeError, match=r"dim -3 has sizes \[2, 4\]\. .*need enable_gqa=True"):

@@ -93,6 +93,10 @@ def _elementwise(name, input, target, size_average, reduce, reduction, weight, p
     """A pointwise loss with optional per-element ``weight``; torch's l1/mse 'mean' divides the weighted
     sum by the summed weights (``weight_normalises``), huber's takes the plain mean."""
     reduction = _reduction(size_average, reduce, reduction)
+    if not (input.is_floating_point() or input.is_complex() or target.is_floating_point()):
+        raise DtypeError(f"{name}: expected floating point input or target, but both are "
+                         f"{_math._torch_name(input._value.dtype)}/{_math._torch_name(target._value.dtype)}; "
+                         "convert first, e.g. input.float()")
     x, t = _broadcast_pair(input, target)
     loss = per_element(x, t)
     if weight is None:
