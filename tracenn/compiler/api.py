@@ -125,8 +125,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
                   values=ValueGuards(None if isinstance(model, Module) else model))
-    cm.__dict__["_options"] = dict(fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
-                                   verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph)  # (__deepcopy__)
+    cm.__dict__["_recompile"] = functools.partial(  # (Compiled.__deepcopy__: the copy, compiled the same way)
+        compile, fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
+        verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph)
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if hasattr(model, attr):

@@ -200,13 +200,3 @@ class Store:
                     t.__dict__["_stored"] = True  # (api._attribute_tensors: not an input of the next call)
             object.__setattr__(self.target, self.key, item)
 
-
-def apply_stores(graph, out_is_value, outs) -> None:
-    """Replay ``graph``'s stores after a call whose Value outputs are ``outs`` (``out_is_value``
-    marks which of ``graph.outputs`` they are)."""
-    it = iter(outs)
-    vals = [next(it) if is_v else v for is_v, v in zip(out_is_value, graph.outputs)]
-    k = len(vals) - sum(s.n for s in graph.stores)
-    for s in graph.stores:
-        s.apply(vals[k:k + s.n])
-        k += s.n

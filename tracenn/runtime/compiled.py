@@ -30,7 +30,6 @@ from ..autograd.engine import _edge_of
 from ..autograd.graph import PROFILER as _PROFILER
 from ..autograd.graph import Node as _TapeNode
 from ..autograd.grad_mode import GRAD, no_grad
-from ..compiler.escapes import apply_stores
 from ..device import put_like
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
@@ -40,7 +39,8 @@ from .fastcall import reraise_callback_error
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _ScaledGrads, conj_tree)
 from .reasons import _type, describe_change
-from .writes import batched_writes, donated_state, grad_setter, unique_writes, unread_grads, write_targets
+from .writes import (apply_stores, batched_writes, donated_state, grad_setter, unique_writes, unread_grads,
+                     write_targets)
 
 _INEXACT = frozenset("fcV")
 _EPOCH, _TRACE = _dispatch.EPOCH, _dispatch.TRACE  # (read on every call: one global load each)
@@ -775,11 +775,10 @@ class Compiled:
     def __deepcopy__(self, memo):
         """A compiled copy of a deep copy of the model (``copy.deepcopy(model)`` of a model with a
         compiled child); its programs are compiled anew. A function is not copied."""
-        from ..compiler.api import compile
         target = self.__dict__["_target"]
-        if not hasattr(target, "_modules"):
+        if not hasattr(target, "_modules") or "_recompile" not in self.__dict__:
             return self
-        return compile(copy.deepcopy(target, memo), **self.__dict__.get("_options", {}))
+        return self.__dict__["_recompile"](copy.deepcopy(target, memo))
 
     def __dir__(self):
         return sorted(set(dir(type(self))) | set(dir(self.__dict__["_target"])))

@@ -128,3 +128,15 @@ def batched_writes(targets, index=None):
     index = range(len(targets)) if index is None else index
     return ([(i, t.tensor) for i, k, t in zip(index, kinds, targets) if k == "state"],
             [(i, t.param) for i, k, t in zip(index, kinds, targets) if k == "grad"])
+
+
+def apply_stores(graph, out_is_value, outs) -> None:
+    """Replay ``graph``'s stores (list appends, dict items, module attributes: compiler/escapes.py's
+    Store) after a call whose Value outputs are ``outs`` (``out_is_value`` marks which of
+    ``graph.outputs`` they are)."""
+    it = iter(outs)
+    vals = [next(it) if is_v else v for is_v, v in zip(out_is_value, graph.outputs)]
+    k = len(vals) - sum(s.n for s in graph.stores)
+    for s in graph.stores:
+        s.apply(vals[k:k + s.n])
+        k += s.n
