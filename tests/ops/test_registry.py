@@ -104,6 +104,10 @@ def _api_calls():
     yield lambda: x.clone().index_put_((T.tensor([0, 2]),), T.tensor(1.0), accumulate=True)
     yield lambda: x.to(T.float64)                              # cast
     yield lambda: x.view(T.int32)                              # bitcast
+    a = T.tensor([[2.0, 1.0], [1.0, 3.0], [0.5, 1.0]], dtype=T.float64)
+    yield lambda: (T.linalg.lstsq(a, T.ones(3, 1, dtype=T.float64)), T.linalg.lu_factor(a[:2]))
+    yield lambda: (T.linalg.eig(a[:2]), T.linalg.eigvals(a[:2]), T.linalg.lu(a))
+    yield lambda: T.linalg.lu_solve(*T.linalg.lu_factor(a[:2]), T.ones(2, 1, dtype=T.float64))
 
 
 def _primitive_only():

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _dispatch
 from ..errors import InplaceError, UnsupportedError
+from ..ops import OPS
 from ..ops.movement import apply_chain
 from ..tensor import Tensor
 from ._common import shape_arg
@@ -99,11 +102,10 @@ def storage_offset(self) -> int:
     for name, key in self._chain:
         got = _step(name, key, shape, st, off)
         if got is None:  # a step whose key does not say: find where the first element landed
-            import jax.numpy as jnp
             if self._value.size == 0:
                 return 0
             first = _storage_shape(root)
-            pos = apply_chain(jnp.arange(math.prod(first)).reshape(first), self._chain)
+            pos = apply_chain(np.arange(math.prod(first)).reshape(first), self._chain)  # (positions: metadata)
             return int(pos.reshape(-1)[0])
         shape, st, off = got
     return off
@@ -180,7 +182,6 @@ def resize_(self, *sizes, memory_format=None) -> Tensor:
     if _dispatch.TRACE[0] is not None or _dispatch.FUNC[0] is not None:
         raise UnsupportedError("resize_ changes a tensor's shape, which a compiled program or a tracenn.func "
                                "transform cannot do; this call runs eagerly where it can.")
-    import jax.numpy as jnp
     n = math.prod(new)
     root = self if self._base is None else self._base
     shape = _storage_shape(root)
@@ -203,8 +204,8 @@ def resize_(self, *sizes, memory_format=None) -> Tensor:
         self._value = storage.reshape(new)
         self._layout, self._layout_inv = (("reshape", (new,)),), (("reshape", (shape,)),)
     else:
-        grown = jnp.concatenate([storage, jnp.zeros(n - storage.size, storage.dtype)]) if n > storage.size \
-            else storage[:n]
+        grown = storage[:n] if n <= storage.size else _dispatch.apply(  # (new elements: zeros)
+            OPS["pad"], (Tensor._wrap(storage), 0), (((0, n - storage.size),), "constant"))._value
         self._value = grown.reshape(new)
         self._layout = self._layout_inv = ()
     self._strides = None
