@@ -658,7 +658,7 @@ def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
     coefficients (a tensor ``lr``, ``capturable``), or dtypes other than float32/float64 (the
     narrow floats' ``lerp`` computes in float32, which a cast operand would round twice).
     """
-    if any(t is not None and t.is_complex() for tensors, _ in items for t in tensors):
+    if any(tensors[0]._value.dtype.kind == "c" for tensors, _ in items):  # (a complex parameter: its state too)
         return _apply_rule_complex(group, rule, items, options)
     loop = _dispatch.TRACE[0] is not None or (group.get("foreach") is False and not group.get("fused"))
     if loop:
