@@ -202,3 +202,11 @@ def test_geqrf_matches_torch_and_householder_product_rebuilds_q():
         tx, ttau = torch.geqrf(torch.tensor(a))
         _close(to_np(x), tx.numpy(), "geqrf a")
         _close(to_np(tau), ttau.numpy(), "geqrf tau")
+
+
+def test_pinv_with_atol_zero_keeps_the_default_rtol():
+    """torch's rule: only an atol above zero turns the default rtol (eps * max(m, n)) off."""
+    a = tracenn.tensor(np.diag([1.0, 1e-20]))
+    assert LA.pinv(a, atol=0.0).tolist() == [[1.0, 0.0], [0.0, 0.0]]
+    assert LA.pinv(a, atol=1e-30).tolist() == [[1.0, 0.0], [0.0, 1e20]]
+    assert LA.matrix_rank(a, atol=0.0).item() == 1 and LA.matrix_rank(a, atol=1e-30).item() == 2

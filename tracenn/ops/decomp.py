@@ -94,13 +94,13 @@ def _eigvalsh(a, *, uplo):
 
 def _pinv_values(a, atol, rtol, hermitian):
     """torch's cutoff: singular values at most ``max(atol, rtol * largest)`` count as zero; default
-    ``rtol = eps * max(m, n)`` when neither is given (and 0 when only ``atol`` is). ``hermitian``:
-    only the lower triangle is read."""
+    ``rtol = eps * max(m, n)``, and 0 when only an ``atol`` above zero is given (torch's rule:
+    ``atol=0.0`` keeps the default ``rtol``). ``hermitian``: only the lower triangle is read."""
     if hermitian:
         a = jnp.tril(a) + _mH(jnp.tril(a, -1))
     m, n = a.shape[-2:]
     if rtol is None:
-        rtol = 0.0 if atol is not None else jnp.finfo(a.dtype).eps * max(m, n)
+        rtol = 0.0 if atol is not None and atol > 0 else jnp.finfo(a.dtype).eps * max(m, n)
     atol = 0.0 if atol is None else atol
     u, s, vh = jnp.linalg.svd(a, full_matrices=False)
     cutoff = jnp.maximum(atol, rtol * jnp.max(s, axis=-1, keepdims=True))
