@@ -68,8 +68,16 @@ class Value:
     def __repr__(self):
         return f"{self.type} %{self.name}"
 
-    def __array__(self, *args, **kwargs):
-        raise DataDependentError(data_dependent_message())
+    def __array__(self, dtype=None, copy=None):
+        # A value computed from constants alone is known while its trace runs (lengths and
+        # permutations the code made from Python numbers: pack_padded_sequence's batch sizes), so
+        # reading it is not data-dependent: it is evaluated now, as eager mode would.
+        tracer = _dispatch.TRACE[0]
+        arr = None if tracer is None else _known_value(self, tracer.graph, tracer.__dict__.setdefault("known", {}))
+        if arr is None:
+            raise DataDependentError(data_dependent_message())
+        arr = np.asarray(arr)
+        return arr if dtype is None else arr.astype(dtype)
 
     def __jax_array__(self):
         raise CompileError(
@@ -614,6 +622,37 @@ def user_frame():
 def user_source() -> str:
     f = user_frame()
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else ""
+
+
+def _known_value(v: Value, graph: Graph, known: dict, depth: int = 0):
+    """The array of ``v`` if it is a constant of ``graph`` or an op's output computed from
+    constants alone (no inputs, state, random draws or callbacks), else None; ``known`` caches."""
+    got = known.get(v)
+    if got is not None or depth > 200:
+        return got
+    if v.kind == "const":
+        got = graph.consts.get(v.name) if graph.const_values.get(v.name) is v else None
+    elif v.kind == "op" and v.node is not None:
+        from .passes import calls_back, is_random
+        n = v.node
+        if is_random(n) or calls_back(n):
+            return None
+        args = []
+        for x in n.inputs:
+            a = _known_value(x, graph, known, depth + 1) if isinstance(x, Value) else x
+            if a is None and isinstance(x, Value):
+                return None
+            args.append(a)
+        import jax
+        import jax.numpy as jnp
+        with jax.ensure_compile_time_eval():
+            out = n.op.call([jnp.asarray(a) if isinstance(x, Value) else a for a, x in zip(args, n.inputs)], n.key)
+        for o, a in zip(n.outputs, out if isinstance(out, (tuple, list)) else (out,)):
+            known[o] = a
+        got = known.get(v)
+    if got is not None:
+        known[v] = got
+    return got
 
 
 def data_dependent_message() -> str:
