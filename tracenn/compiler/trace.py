@@ -106,8 +106,9 @@ class Tracer:
         if not isinstance(v, Value):
             if "_stored" in t.__dict__:  # (escapes.Store: an attribute a compiled call sets)
                 raise UnsupportedError(
-                    f"the traced code reads a tensor attribute that a compiled call stored (at {user_source() or '?'}); "
-                    "it would be baked in as a constant, so this call runs eagerly. Register it as a buffer "
+                    "the traced code reads a tensor attribute that a compiled call stored (at "
+                    f"{user_source() or '?'}); it would be baked in as a constant, so this call runs eagerly. "
+                    "Register it as a buffer "
                     "(self.register_buffer(name, tensor)) to carry it from one call to the next")
             if t._requires_grad:  # a parameter the compiled call does not know as state
                 raise CompileError(
