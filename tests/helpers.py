@@ -57,3 +57,32 @@ def state_to_lib(lib, obj):
     if isinstance(obj, (list, tuple)):
         return type(obj)(state_to_lib(lib, v) for v in obj)
     return obj
+
+
+def central_differences(loss, arrays, which, h=1e-6):
+    """dL/dRe + i dL/dIm of ``arrays[which]`` (NumPy, float64 or complex128) by central
+    differences of ``loss(list of arrays) -> float``: torch's gradient convention for complex inputs."""
+    x = arrays[which]
+    g = np.zeros(x.shape, x.dtype)
+    for pos in np.ndindex(*x.shape):
+        for unit in ((1.0, 1j) if x.dtype.kind == "c" else (1.0,)):
+            args = list(arrays)
+            xp, xm = x.copy(), x.copy()
+            xp[pos] += h * unit
+            xm[pos] -= h * unit
+            args[which] = xp
+            up = loss(args)
+            args[which] = xm
+            g[pos] += unit * (up - loss(args)) / (2 * h)
+    return g
+
+
+def sum_loss_step(model, opt):
+    """A training step of ``model`` on the sum of its output: zero_grad, forward, backward, step."""
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+    return step

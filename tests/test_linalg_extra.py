@@ -14,7 +14,7 @@ import pytest
 
 import tracenn
 from tracenn import linalg as LA
-from helpers import to_np
+from helpers import central_differences, to_np
 
 _rng = np.random.default_rng(11)
 
@@ -179,19 +179,7 @@ def _fd(fn, arrays, which, h=1e-6):
             out = fn(tracenn, *[tracenn.tensor(a) for a in args])
             return float((to_np(out) * _weights(out.shape)).sum())
 
-    x = arrays[which]
-    g = np.zeros(x.shape, x.dtype)
-    for pos in np.ndindex(*x.shape):
-        for unit in ((1.0, 1j) if x.dtype.kind == "c" else (1.0,)):
-            args = list(arrays)
-            xp, xm = x.copy(), x.copy()
-            xp[pos] += h * unit
-            xm[pos] -= h * unit
-            args[which] = xp
-            up = loss(args)
-            args[which] = xm
-            g[pos] += unit * (up - loss(args)) / (2 * h)
-    return g
+    return central_differences(loss, arrays, which, h)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

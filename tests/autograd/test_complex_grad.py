@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import tracenn
-from helpers import to_np
+from helpers import central_differences, to_np
 
 _rng = np.random.default_rng(7)
 Z = _rng.standard_normal((3, 4)) + 1j * _rng.standard_normal((3, 4))
@@ -64,19 +64,7 @@ def _fd(fn, arrays, which, h=1e-6):
         with tracenn.no_grad():
             return float(fn(tracenn, *[tracenn.tensor(a) for a in args]))
 
-    x = arrays[which]
-    g = np.zeros(x.shape, x.dtype)
-    for pos in np.ndindex(*x.shape):
-        for unit in ((1.0, 1j) if x.dtype.kind == "c" else (1.0,)):
-            args = list(arrays)
-            xp, xm = x.copy(), x.copy()
-            xp[pos] += h * unit
-            xm[pos] -= h * unit
-            args[which] = xp
-            up = loss(args)
-            args[which] = xm
-            g[pos] += unit * (up - loss(args)) / (2 * h)
-    return g
+    return central_differences(loss, arrays, which, h)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

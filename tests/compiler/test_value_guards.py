@@ -9,6 +9,7 @@ import pytest
 import tracenn
 from tracenn import nn
 from tracenn.errors import DataDependentError
+from helpers import sum_loss_step
 
 
 def _recorded(fn):
@@ -275,16 +276,7 @@ def test_a_leaf_hook_added_after_the_step_compiled_fires(kind):
     """Hook presence on a parameter is guarded: the step compiles anew and runs eagerly while the
     hook is there (it cannot run inside the program), and compiled again once it is removed."""
     m = nn.Linear(2, 1)
-    opt = tracenn.optim.SGD(m.parameters(), lr=0.1)
-
-    def step(x):
-        opt.zero_grad()
-        loss = m(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
-
-    cs = tracenn.compile(step)
+    cs = tracenn.compile(sum_loss_step(m, tracenn.optim.SGD(m.parameters(), lr=0.1)))
     x = tracenn.ones(3, 2)
     cs(x), cs(x)
     fired = []
@@ -294,8 +286,8 @@ def test_a_leaf_hook_added_after_the_step_compiled_fires(kind):
         h = m.weight.register_post_accumulate_grad_hook(lambda p: fired.append(p.grad.sum().item()))
     _, msgs = _recorded(lambda: (cs(x), cs(x)))
     assert fired == [6.0, 6.0]
-    assert any("'m.weight' has" in msg and "hooks" in msg for msg in msgs)
-    assert "'m.weight' gradient hooks added" in cs.explain()
+    assert any("'model.weight' has" in msg and "hooks" in msg for msg in msgs)
+    assert "'model.weight' gradient hooks added" in cs.explain()
     assert cs._last.eager
     h.remove()
     cs(x)
