@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import functools
 
-import jax
-
 from ..errors import UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import flatten, unflatten
-from .graph import Value
+from .graph import Value, known_value
 
 
 def tensor_attributes(modules) -> dict:
@@ -32,24 +30,12 @@ def settle_module_tensors(graph, modules, state, arrays) -> None:
     import jax.numpy as jnp
     after = tensor_attributes(modules)
     in_state = {id(t) for t in state.values()}
-    pending = {key: t for key, t in after.items() if isinstance(t._value, Value) and id(t) not in in_state}
-    if not pending:
-        return
-    from .passes import calls_back, is_random
-    known = {v: graph.consts[name] for name, v in graph.const_values.items()}
-    known.update((v, arrays[n]) for n, v in graph.state.items() if v.kind == "capture" and n in arrays)
-    wanted = {t._value for t in pending.values()}
-    for n in graph.nodes:
-        if wanted <= known.keys():
-            break
-        if is_random(n) or calls_back(n) or not all(v in known for v in n.inputs if isinstance(v, Value)):
-            continue
-        with jax.ensure_compile_time_eval():
-            out = n.op.call([jnp.asarray(known[v]) if isinstance(v, Value) else v for v in n.inputs], n.key)
-        known.update(zip(n.outputs, out if isinstance(out, (tuple, list)) else (out,)))
-    for t in pending.values():
-        if t._value in known:
-            t._value = jnp.asarray(known[t._value])
+    pending = [t for t in after.values() if isinstance(t._value, Value) and id(t) not in in_state]
+    known = {v: arrays[n] for n, v in graph.state.items() if v.kind == "capture" and n in arrays}
+    for t in pending:
+        got = known_value(t._value, graph, known)
+        if got is not None:
+            t._value = jnp.asarray(got)
 
 
 _MISSING = object()

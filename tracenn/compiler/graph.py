@@ -73,7 +73,7 @@ class Value:
         # permutations the code made from Python numbers: pack_padded_sequence's batch sizes), so
         # reading it is not data-dependent: it is evaluated now, as eager mode would.
         tracer = _dispatch.TRACE[0]
-        arr = None if tracer is None else _known_value(self, tracer.graph, tracer.__dict__.setdefault("known", {}))
+        arr = None if tracer is None else known_value(self, tracer.graph, tracer.__dict__.setdefault("known", {}))
         if arr is None:
             raise DataDependentError(data_dependent_message())
         arr = np.asarray(arr)
@@ -624,9 +624,10 @@ def user_source() -> str:
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else ""
 
 
-def _known_value(v: Value, graph: Graph, known: dict, depth: int = 0):
+def known_value(v: Value, graph: Graph, known: dict, depth: int = 0):
     """The array of ``v`` if it is a constant of ``graph`` or an op's output computed from
-    constants alone (no inputs, state, random draws or callbacks), else None; ``known`` caches."""
+    constants alone (no inputs, state, random draws or callbacks), else None. ``known`` caches the
+    arrays found, and may hold others to start from (a module's captured tensors)."""
     got = known.get(v)
     if got is not None or depth > 200:
         return got
@@ -639,7 +640,7 @@ def _known_value(v: Value, graph: Graph, known: dict, depth: int = 0):
             return None
         args = []
         for x in n.inputs:
-            a = _known_value(x, graph, known, depth + 1) if isinstance(x, Value) else x
+            a = known_value(x, graph, known, depth + 1) if isinstance(x, Value) else x
             if a is None and isinstance(x, Value):
                 return None
             args.append(a)
