@@ -52,3 +52,29 @@ def test_scalar_arithmetic_equals_torch_bit_for_bit(dtype, op):
             np.testing.assert_array_max_ulp(got.numpy(), want.numpy(), maxulp=1)
         else:
             np.testing.assert_array_equal(got.double().numpy(), want.double().numpy(), err_msg=f"{dtype} {op} {s}")
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32", "float64"])
+@pytest.mark.parametrize("op", ["mul", "div"])
+def test_mul_div_gradients_equal_torch_bit_for_bit(dtype, op):
+    """Both operands' gradients (tensor by tensor, and by a scalar) round where torch's do:
+    d(x / y)/dy is ``-g * ((x / y) / y)``, half precision computed in float32."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, y, w = (rng.standard_normal(512) * 3).astype(np.float32), (rng.standard_normal(512) + 3).astype(np.float32), \
+        rng.standard_normal(512).astype(np.float32)
+    f = (lambda a, b: a * b) if op == "mul" else (lambda a, b: a / b)
+    grads = []
+    for lib in (tracenn, torch):
+        dt = getattr(lib, dtype)
+        a, b = lib.tensor(x, dtype=dt, requires_grad=True), lib.tensor(y, dtype=dt, requires_grad=True)
+        c = lib.tensor(x, dtype=dt, requires_grad=True)
+        ((f(a, b) + f(c, 0.9)) * lib.tensor(w, dtype=dt)).sum().backward()
+        grads.append([t.grad.double().numpy() for t in (a, b, c)])
+    (ga, gb, gc), (ta, tb, tc) = grads
+    np.testing.assert_array_equal(ga, ta)
+    np.testing.assert_array_equal(gb, tb)
+    if op == "div" and dtype in ("float32", "float64"):  # (g / 0.9 is g * (1 / 0.9) in XLA: see above)
+        np.testing.assert_allclose(gc, tc, rtol=3e-16 if dtype == "float64" else 2e-7)
+    else:
+        np.testing.assert_array_equal(gc, tc)

@@ -164,13 +164,20 @@ def _vjp_sub(g, out, x, y, *, dtype):
 
 
 def _vjp_mul(g, out, x, y, *, dtype):
+    if dtype in _OPMATH:  # (as the forward: float32, one rounding)
+        g32 = g.astype(jnp.float32)
+        return (g32 * _c(y, jnp.float32)).astype(dtype), (g32 * _c(x, jnp.float32)).astype(dtype)
     return g * _c(y, dtype), g * _c(x, dtype)
 
 
 def _vjp_div(g, out, x, y, *, dtype):
+    # torch's formulas, rounded where torch's ops round: dx = g / y, dy = -g * ((x / y) / y)
+    if dtype in _OPMATH:
+        g32, y32 = g.astype(jnp.float32), _c(y, jnp.float32)
+        q = (out.astype(jnp.float32) / y32).astype(dtype).astype(jnp.float32)
+        return (g32 / y32).astype(dtype), (-g32 * q).astype(dtype)
     y = _c(y, dtype)
-    gx = g / y
-    return gx, -gx * out
+    return g / y, -g * (out / y)
 
 
 def _vjp_pow(g, out, x, y, *, dtype):
