@@ -127,10 +127,7 @@ class Tracer:
         grad_on = GRAD.enabled
         for a in args:
             if isinstance(a, Tensor):
-                v = self.value_of(a)
-                if self.differentiated and (not grad_on or not a._requires_grad) and v in self.rg:
-                    v = self.stop_gradient(v)  # no_grad / detach(): the gradient stops here
-                ins.append(v)
+                ins.append(self.output_value(a, grad_on))  # (no_grad / detach(): the gradient stops here)
                 rg = rg or a._requires_grad
             elif isinstance(a, Value):
                 ins.append(a)
@@ -162,12 +159,13 @@ class Tracer:
 
     # ---- autograd while tracing ----------------------------------------------------------------
 
-    def output_value(self, t: Tensor) -> Value:
-        """The Value a returned (or stored) tensor leaves the program as: through ``stop_gradient``
-        when it was detached (or made under no_grad) from a value that carries a gradient, so its
+    def output_value(self, t: Tensor, grad_on: bool = True) -> Value:
+        """The Value an op reads, or a returned (or stored) tensor leaves the program as, for ``t``:
+        through ``stop_gradient`` when ``t`` was detached (or is read under no_grad: ``grad_on``
+        False) from a value that carries a gradient, so no gradient flows there and a returned
         tensor does not require grad after the call, as in eager."""
         v = self.value_of(t)
-        if self.differentiated and not t._requires_grad and v in self.rg:
+        if self.differentiated and (not grad_on or not t._requires_grad) and v in self.rg:
             v = self.stop_gradient(v)
         return v
 
