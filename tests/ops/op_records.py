@@ -1355,14 +1355,15 @@ def expected_dtypes(record, sample):
 
 
 def _load_more_rows():
-    """The rows kept in op_records_decomp.py and op_records_fft.py (this file is past 1300 lines)."""
+    """The rows kept in the op_records_<area>.py files beside this one (this file is past 1300
+    lines); each has an ``add(R)`` that appends its rows."""
     import importlib.util
     import pathlib
     import sys
-    for part in ("decomp", "fft"):
-        name = f"{__name__}_{part}"
+    for path in sorted(pathlib.Path(__file__).parent.glob("op_records_*.py")):
+        name = f"{__name__}_{path.stem.removeprefix('op_records_')}"
         if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, pathlib.Path(__file__).with_name(f"op_records_{part}.py"))
+            spec = importlib.util.spec_from_file_location(name, path)
             mod = importlib.util.module_from_spec(spec)
             sys.modules[name] = mod
             spec.loader.exec_module(mod)
