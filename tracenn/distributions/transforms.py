@@ -18,7 +18,10 @@ from . import constraints
 from ._dists import _sum_rightmost, clamp_probs
 
 __all__ = ["Transform", "ComposeTransform", "ExpTransform", "AffineTransform", "SigmoidTransform",
-           "TanhTransform", "SoftmaxTransform", "PowerTransform", "AbsTransform", "identity_transform"]
+           "TanhTransform", "SoftmaxTransform", "PowerTransform", "AbsTransform", "identity_transform",
+           "CatTransform", "StackTransform", "CorrCholeskyTransform", "CumulativeDistributionTransform",
+           "IndependentTransform", "LowerCholeskyTransform", "PositiveDefiniteTransform", "ReshapeTransform",
+           "SoftplusTransform", "StickBreakingTransform"]
 
 
 class Transform:
@@ -41,6 +44,14 @@ class Transform:
     @property
     def inv(self):
         return self._inv if self._inv is not None else _InverseTransform(self)
+
+    def with_cache(self, cache_size=1):
+        """This transform with ``cache_size`` (tracenn keeps no cache: the value is recorded only)."""
+        if self._cache_size == cache_size:
+            return self
+        if type(self).__init__ is Transform.__init__:
+            return type(self)(cache_size=cache_size)
+        raise NotImplementedError(f"{type(self)}.with_cache is not implemented")
 
     def __call__(self, x):
         return self._call(x)
@@ -237,7 +248,9 @@ class PowerTransform(Transform):
 
     @property
     def sign(self):
-        return self.exponent.sign() if not isinstance(self.exponent, numbers.Number) else (1 if self.exponent > 0 else -1)
+        if isinstance(self.exponent, numbers.Number):
+            return 1 if self.exponent > 0 else -1
+        return self.exponent.sign()
 
     def __eq__(self, other):
         return isinstance(other, PowerTransform) and bool((self.exponent == other.exponent) if isinstance(
@@ -394,3 +407,9 @@ class SoftmaxTransform(Transform):
 
     def _inverse(self, y):
         return y.log()
+
+
+from ._transforms_structured import (CatTransform, CorrCholeskyTransform,  # noqa: E402,F401  (they subclass Transform)
+                                     CumulativeDistributionTransform, IndependentTransform, LowerCholeskyTransform,
+                                     PositiveDefiniteTransform, ReshapeTransform, SoftplusTransform, StackTransform,
+                                     StickBreakingTransform)
