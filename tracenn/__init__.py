@@ -205,3 +205,7 @@ from ._api.complexnum import (angle, complex, imag, polar, real, view_as_complex
                                view_as_real)
 from . import fft  # noqa: E402,F401
 
+from ._api import namespace as _namespace  # noqa: E402
+globals().update(_namespace.toplevel())  # in-place spellings, *_copy, as_strided, ... (see _api/namespace.py)
+globals().update({n: getattr(amp, n) for n in amp.TOPLEVEL}, **amp.LEGACY)  # autocast's state functions
+from .utils.dlpack import from_dlpack, to_dlpack  # noqa: E402,F401

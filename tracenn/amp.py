@@ -31,7 +31,8 @@ import functools
 from . import _dispatch
 from . import dtypes as _dt
 
-__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "GradScaler"]
+__all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_autocast_enabled", "set_autocast_dtype",
+           "GradScaler"]
 
 # torch's autocast lists, at the level of tracenn's primitives.
 LOW_PRECISION_OPS = ("matmul", "conv", "conv_transpose", "einsum")
@@ -41,7 +42,33 @@ FLOAT32_OPS = ("exp", "expm1", "log", "log1p", "log2", "log10", "pow", "rsqrt", 
 _dispatch.AUTOCAST_OPS.update({n: "low" for n in LOW_PRECISION_OPS})
 _dispatch.AUTOCAST_OPS.update({n: "f32" for n in FLOAT32_OPS})
 
-_DEFAULTS = {"cpu": _dt.bfloat16, "cuda": _dt.float16, "xla": _dt.bfloat16}
+_DEFAULTS = {"cpu": _dt.bfloat16, "cuda": _dt.float16, "xla": _dt.bfloat16, "ipu": _dt.float16}
+
+# torch keeps an enabled flag and a dtype per device type; an autocast region sets them on entry
+# and puts them back on exit. tracenn's casts do not depend on a tensor's device: they follow the
+# state of the device type entered (or set) last, which is the innermost region's.
+_ENABLED = {k: False for k in _DEFAULTS}
+_DTYPES = dict(_DEFAULTS)
+_CURRENT = ["cpu"]
+_CACHE = [True]
+
+
+def _kind(device_type) -> str:
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    kind = device_type.split(":")[0]
+    if kind not in _DEFAULTS:
+        raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}' (tracenn's autocast "
+                           f"device types: {', '.join(_DEFAULTS)})")
+    return kind
+
+
+def _apply_state() -> None:
+    kind = _CURRENT[0]
+    new = _DTYPES[kind].np if _ENABLED[kind] else None
+    if new != _dispatch.AUTOCAST[0]:
+        _dispatch.EPOCH[0] += 1  # compiled calls keep one program per autocast state
+    _dispatch.AUTOCAST[0] = new
 
 
 class autocast:
@@ -50,7 +77,8 @@ class autocast:
     Args:
         device_type: ``"cpu"`` or ``"cuda"`` (torch's argument; tracenn's casts do not depend on
             it beyond the default dtype).
-        dtype: the low-precision dtype; default bfloat16 on CPU, float16 on CUDA.
+        dtype: the low-precision dtype; default ``get_autocast_dtype(device_type)`` (bfloat16 on
+            CPU, float16 on CUDA unless set with ``set_autocast_dtype``).
         enabled: False makes the region run at full precision (and turns off an outer one).
         cache_enabled: accepted for torch compatibility.
 
@@ -58,12 +86,8 @@ class autocast:
     """
 
     def __init__(self, device_type: str = "cpu", dtype=None, enabled: bool = True, cache_enabled=None):
-        if not isinstance(device_type, str):
-            raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
-        kind = device_type.split(":")[0]
-        if kind not in _DEFAULTS:
-            raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
-        d = _DEFAULTS[kind] if dtype is None else _dt.as_dtype(dtype)
+        kind = _kind(device_type)
+        d = _DTYPES[kind] if dtype is None else _dt.as_dtype(dtype)
         if d not in (_dt.bfloat16, _dt.float16):
             raise RuntimeError(f"In autocast, but the target dtype is not supported: {d}. autocast runs in "
                                "tracenn.bfloat16 or tracenn.float16")
@@ -73,18 +97,15 @@ class autocast:
         self._prev = []
 
     def __enter__(self):
-        self._prev.append(_dispatch.AUTOCAST[0])
-        new = self.fast_dtype.np if self._enabled else None
-        if new != _dispatch.AUTOCAST[0]:
-            _dispatch.EPOCH[0] += 1  # compiled calls keep one program per autocast state
-        _dispatch.AUTOCAST[0] = new
+        kind = self.device_type
+        self._prev.append((_CURRENT[0], _ENABLED[kind], _DTYPES[kind]))
+        _CURRENT[0], _ENABLED[kind], _DTYPES[kind] = kind, self._enabled, self.fast_dtype
+        _apply_state()
         return self
 
     def __exit__(self, *exc):
-        prev = self._prev.pop()
-        if prev != _dispatch.AUTOCAST[0]:
-            _dispatch.EPOCH[0] += 1
-        _dispatch.AUTOCAST[0] = prev
+        _CURRENT[0], _ENABLED[self.device_type], _DTYPES[self.device_type] = self._prev.pop()
+        _apply_state()
         return False
 
     def __call__(self, fn):
@@ -96,14 +117,99 @@ class autocast:
 
 
 def is_autocast_enabled(device_type: str | None = None) -> bool:
-    """Is an autocast region active?"""
-    return _dispatch.AUTOCAST[0] is not None
+    """Is autocast on for ``device_type``? Without one: is any autocast region active (torch's
+    no-argument form asks about CUDA only; tracenn's casts do not depend on the device)."""
+    if device_type is None:
+        return _dispatch.AUTOCAST[0] is not None
+    return _ENABLED[_kind(device_type)]
 
 
 def get_autocast_dtype(device_type: str = "cpu"):
-    """The active region's low-precision dtype (the default dtype for ``device_type`` outside one)."""
-    cur = _dispatch.AUTOCAST[0]
-    return _dt.from_np(cur) if cur is not None else _DEFAULTS[device_type.split(":")[0]]
+    """The low-precision dtype autocast uses for ``device_type`` (the region's inside one)."""
+    return _DTYPES[_kind(device_type)]
+
+
+def set_autocast_enabled(device_type, enabled=None) -> None:
+    """Turn autocast on or off for ``device_type`` (what entering a region does; prefer ``autocast``).
+    ``set_autocast_enabled(flag)`` is torch's deprecated CUDA-only form."""
+    if enabled is None:
+        _deprecated("set_autocast_enabled(enabled)", "set_autocast_enabled('cuda', enabled)")
+        device_type, enabled = "cuda", device_type
+    kind = _kind(device_type)
+    _CURRENT[0], _ENABLED[kind] = kind, bool(enabled)
+    _apply_state()
+
+
+def set_autocast_dtype(device_type: str, dtype) -> None:
+    """Set the low-precision dtype autocast uses for ``device_type``."""
+    kind, d = _kind(device_type), _dt.as_dtype(dtype)
+    if not d.is_floating_point:
+        raise RuntimeError(f"autocast's dtype must be a floating dtype, got {d}")
+    _DTYPES[kind] = d
+    _apply_state()
+
+
+def is_autocast_cache_enabled() -> bool:
+    """torch's cast-weight cache flag (tracenn has no cache to turn off; the flag is kept)."""
+    return _CACHE[0]
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    _CACHE[0] = bool(enabled)
+
+
+def clear_autocast_cache() -> None:
+    """Nothing to clear: tracenn caches no cast weights."""
+
+
+_NESTING = [0]
+
+
+def autocast_increment_nesting() -> int:
+    _NESTING[0] += 1
+    return _NESTING[0]
+
+
+def autocast_decrement_nesting() -> int:
+    _NESTING[0] -= 1
+    return _NESTING[0]
+
+
+def _deprecated(old: str, new: str) -> None:
+    import warnings
+    warnings.warn(f"torch.{old} is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
+
+
+def _legacy_queries() -> dict:
+    """torch's deprecated per-device spellings (``get_autocast_cpu_dtype()``...), warning as torch's."""
+    out = {}
+    for kind, dev in (("cpu", "cpu"), ("gpu", "cuda"), ("ipu", "ipu"), ("xla", "xla")):
+        def get(dev=dev, kind=kind):
+            _deprecated(f"get_autocast_{kind}_dtype()", f"get_autocast_dtype('{dev}')")
+            return _DTYPES[dev]
+
+        def set_dtype(dtype, dev=dev, kind=kind):
+            _deprecated(f"set_autocast_{kind}_dtype(dtype)", f"set_autocast_dtype('{dev}', dtype)")
+            set_autocast_dtype(dev, dtype)
+        out[f"get_autocast_{kind}_dtype"], out[f"set_autocast_{kind}_dtype"] = get, set_dtype
+        if kind != "gpu":
+            def enabled(dev=dev):
+                _deprecated(f"is_autocast_{dev}_enabled()", f"is_autocast_enabled('{dev}')")
+                return _ENABLED[dev]
+
+            def set_enabled(flag, dev=dev):
+                _deprecated(f"set_autocast_{dev}_enabled(enabled)", f"set_autocast_enabled('{dev}', enabled)")
+                set_autocast_enabled(dev, flag)
+            out[f"is_autocast_{dev}_enabled"], out[f"set_autocast_{dev}_enabled"] = enabled, set_enabled
+    for name, fn in out.items():
+        fn.__name__ = fn.__qualname__ = name
+    return out
+
+
+LEGACY = _legacy_queries()
+TOPLEVEL = ("is_autocast_enabled", "get_autocast_dtype", "set_autocast_enabled", "set_autocast_dtype",
+            "is_autocast_cache_enabled", "set_autocast_cache_enabled", "clear_autocast_cache",
+            "autocast_increment_nesting", "autocast_decrement_nesting")
 
 
 from ._grad_scaler import GradScaler  # noqa: E402
@@ -116,7 +222,8 @@ def _device_namespace(device: str):
     import types
     import warnings
     name = f"tracenn.{device}.amp"
-    mod = types.ModuleType(name, f"``torch.{device}.amp``: deprecated spellings of tracenn.amp's GradScaler and autocast.")
+    mod = types.ModuleType(name, f"``torch.{device}.amp``: deprecated spellings of tracenn.amp's GradScaler and "
+                                 "autocast.")
 
     class _Scaler(GradScaler):
         def __init__(self, init_scale=2.0 ** 16, growth_factor=2.0, backoff_factor=0.5, growth_interval=2000,

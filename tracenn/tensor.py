@@ -53,6 +53,8 @@ class Tensor:
     _acc = None           # AccumulateGrad of a leaf
     _leaf_base = None     # a view's nearest viewed tensor that was a leaf requiring grad
     _retains_grad = False
+    _inference = False    # made inside inference_mode (is_inference(); a view takes its root's)
+    _no_writes = None     # why in-place writes are refused (an as_strided result: a copy, not an alias)
 
     # ---- construction -----------------------------------------------------------------------
 
@@ -69,6 +71,12 @@ class Tensor:
         self._requires_grad = False
         self._node = None
         self._out_idx = 0
+        if GRAD.inference:
+            self._inference = True
+
+    def is_inference(self) -> bool:
+        """Whether this tensor was made inside ``inference_mode`` (a view: whether its base was)."""
+        return self._inference
 
     @staticmethod
     def _wrap(value, requires_grad=False, node=None, idx=0):
@@ -77,6 +85,8 @@ class Tensor:
         t._requires_grad = requires_grad
         t._node = node
         t._out_idx = idx
+        if GRAD.inference:  # made in inference_mode: an inference tensor, as torch's
+            t._inference = True
         return t
 
     # ---- basic attributes ---------------------------------------------------------------------
@@ -327,6 +337,8 @@ class Tensor:
         v._base = root
         v._chain = (self._layout if base is None else self._chain) + (step,)
         v._base_seen = root._ver + root._writes
+        if v._inference is not root._inference:
+            v._inference = root._inference
         kind = detached or self._detached
         if kind:
             v._detached = kind
@@ -389,6 +401,8 @@ class Tensor:
         which is exact for in-place ops made of one primitive.
         """
         self._check_inplace()
+        if self._no_writes is not None or (self._base is not None and self._base._no_writes is not None):
+            raise InplaceError((self._no_writes or self._base._no_writes) + (f" (in {opname})" if opname else ""))
         if _TRACE[0] is not None:  # compiling: an in-place change of a tensor from outside is noted
             copied = (self if self._base is None else self._base).__dict__.get("_copied_view")
             if copied is not None and not copied[2]:  # (see _api/index.py getitem: written back, or else)
@@ -586,6 +600,21 @@ class Tensor:
             t.grad = Tensor._wrap(self.grad._value)
         memo[id(self)] = t
         return t
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """Export this tensor's current values through DLPack (``numpy.from_dlpack(t)``,
+        ``jax.dlpack.from_dlpack(t)``): the JAX array's buffer, read-only for the consumer."""
+        if self._requires_grad:
+            raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
+        value = self._value if self._base is None else self._sync()
+        if getattr(value, "symbolic", False):
+            raise RuntimeError("a tensor being traced by tracenn.compile has no values to export through DLPack")
+        kw = {k: v for k, v in (("stream", stream), ("max_version", max_version), ("dl_device", dl_device),
+                                ("copy", copy)) if v is not None}
+        return value.__dlpack__(**kw)
+
+    def __dlpack_device__(self):
+        return self._value.__dlpack_device__()
 
     def block_until_ready(self) -> "Tensor":
         """Wait until this tensor's value is computed (JAX dispatches asynchronously)."""

@@ -318,3 +318,40 @@ def triu_indices(row, col, offset=0, *, dtype=None, device=None):
 
 def scalar_tensor(s, *, dtype=None, device=None):
     return tensor(s, dtype=dtype or _dt.get_default_dtype(), device=device)
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
+    """A 1-d tensor of ``dtype`` read from the bytes of a Python buffer (``bytes``, ``bytearray``,
+    ``array.array``, ``memoryview``...): ``count`` elements (-1: all) from byte ``offset``.
+
+    torch's tensor shares the buffer's memory; tracenn's is a copy (a JAX array cannot alias
+    Python memory), so later writes to the buffer do not show in it, nor the reverse.
+
+    >>> import tracenn
+    >>> tracenn.frombuffer(bytearray(b"\\x01\\x00\\x02\\x00"), dtype=tracenn.int16)
+    tensor([1, 2], dtype=tracenn.int16)
+    """
+    d = _dt.as_dtype(dtype)
+    try:
+        view = memoryview(buffer)
+    except TypeError:
+        raise TypeError(f"object of type '{type(buffer).__name__}' does not implement the buffer protocol "
+                        "(pass bytes, bytearray, array.array, memoryview or a numpy array)") from None
+    length = view.nbytes
+    item = np.dtype(d.np).itemsize
+    if length <= 0 or count == 0:
+        raise ValueError(f"both buffer length ({length}) and count ({count}) must not be 0")
+    if not 0 <= offset < length:
+        raise ValueError(f"offset ({offset} bytes) must be non-negative and no greater than buffer length "
+                         f"({length} bytes) minus 1")
+    if count < 0:
+        if (length - offset) % item:
+            raise ValueError(f"buffer length ({length - offset} bytes) after offset ({offset} bytes) must be a "
+                             f"multiple of element size ({item})")
+        count = (length - offset) // item
+    elif offset + count * item > length:
+        raise ValueError(f"requested buffer length ({count} * {item} bytes) after offset ({offset} bytes) must not "
+                         f"be greater than actual buffer length ({length} bytes)")
+    host = np.frombuffer(view.cast("B"), dtype=d.np, count=count, offset=offset)
+    t = _new(jnp.array(host, copy=True))
+    return t.requires_grad_() if requires_grad else t
