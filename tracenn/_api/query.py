@@ -1,0 +1,174 @@
+"""Questions about tensors and global switches: ``is_conj``/``is_neg``/``resolve_*``, ``is_signed``,
+``is_inference``, ``get_device``, ``typename``, ``set_warn_always``, ``set_flush_denormal``, the
+``layout``/``memory_format`` constants, and torch's host callbacks ``apply_``/``map_``/``map2_``.
+
+tracenn never keeps a lazy conjugate or negation bit (``x.conj()`` computes the conjugate), so
+``is_conj``/``is_neg`` are False and ``resolve_conj``/``resolve_neg`` return their input, which is
+what torch's give for a tensor whose bit is not set.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..tensor import Tensor
+from ._common import tensor_arg, value_of
+
+__all__ = ["is_conj", "is_neg", "resolve_conj", "resolve_neg", "is_signed", "is_inference", "get_device",
+           "typename", "set_warn_always", "is_warn_always_enabled", "set_flush_denormal", "layout", "strided",
+           "memory_format", "contiguous_format", "preserve_format", "legacy_contiguous_format"]
+
+
+def _unary(name: str, method):
+    def fn(input):
+        tensor_arg(name, "input", 1, input)
+        return method(input)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__module__ = "tracenn"
+    fn.__doc__ = f"``input.{name}()``."
+    return fn
+
+
+def _is_false(self) -> bool:
+    return False
+
+
+def _same(self) -> Tensor:
+    return self
+
+
+is_conj = _unary("is_conj", _is_false)
+is_neg = _unary("is_neg", _is_false)
+resolve_conj = _unary("resolve_conj", _same)
+resolve_neg = _unary("resolve_neg", _same)
+is_signed = _unary("is_signed", lambda t: t.dtype.is_signed)
+is_inference = _unary("is_inference", Tensor.is_inference)
+
+
+def _get_device(self) -> int:
+    """The device index: -1 on the CPU (torch's), the GPU's ordinal otherwise."""
+    return -1 if self.device.type == "cpu" else self.device.index or 0
+
+
+get_device = _unary("get_device", _get_device)
+
+
+def typename(obj) -> str:
+    """A tensor's type string (``'torch.FloatTensor'``), or any object's ``module.qualname``.
+
+    >>> import tracenn
+    >>> tracenn.typename(tracenn.zeros(1, dtype=tracenn.int64)), tracenn.typename(1)
+    ('torch.LongTensor', 'int')
+    """
+    if isinstance(obj, Tensor):
+        return obj.type()
+    module = getattr(obj, "__module__", "") or ""
+    if hasattr(obj, "__qualname__"):
+        qualname = obj.__qualname__
+    elif hasattr(obj, "__name__"):
+        qualname = obj.__name__
+    else:
+        module, qualname = obj.__class__.__module__ or "", obj.__class__.__qualname__
+    return qualname if module in ("", "builtins") else f"{module}.{qualname}"
+
+
+_WARN_ALWAYS = [False]
+
+
+def set_warn_always(b: bool) -> None:
+    """torch's switch for warnings torch gives once per process (tracenn's own warn-once messages
+    go through Python's ``warnings``, whose filters decide instead); the flag is kept and read back."""
+    _WARN_ALWAYS[0] = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _WARN_ALWAYS[0]
+
+
+def set_flush_denormal(mode: bool) -> bool:
+    """Whether denormal floats can be set to flush to zero (torch's contract: True when the mode is
+    now ``mode``). XLA's CPU backend always flushes denormals (``1e-40 * 1.5`` is 0 in float32), so
+    asking for ``True`` succeeds and asking for ``False`` cannot: it returns False and nothing changes.
+    """
+    return bool(mode)
+
+
+class layout:
+    """A tensor's memory layout (``tracenn.strided`` is the only one tracenn has)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __repr__(self):
+        return f"tracenn.{self._name}"
+
+    def __reduce__(self):
+        return self._name
+
+
+class memory_format:
+    """A memory format, accepted where torch takes ``memory_format=`` (tracenn's tensors are laid
+    out by XLA; ``contiguous_format`` and ``preserve_format`` are what its copies do)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __repr__(self):
+        return f"tracenn.{self._name}"
+
+    def __reduce__(self):
+        return self._name
+
+
+strided = layout("strided")
+contiguous_format = memory_format("contiguous_format")
+preserve_format = memory_format("preserve_format")
+legacy_contiguous_format = memory_format("legacy_contiguous_format")
+
+
+# ---- host callbacks ---------------------------------------------------------------------------
+
+def _host_update(name: str, self: Tensor, others, callable) -> Tensor:
+    if self.requires_grad:
+        raise RuntimeError(f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() instead.")
+    if self.device.type != "cpu":
+        raise TypeError(f"{name} is only implemented on CPU tensors")
+    from .._dispatch import abstract
+    from ..errors import DataDependentError
+    from .creation import tensor
+    from .shape import broadcast_to
+    if abstract(value_of(self)):
+        raise DataDependentError(f"{name}() runs a Python function on each value, which a compiled or transformed "
+                                 f"function does not have; call it outside, or write the function with tensor ops")
+    arrays = [np.asarray(value_of(self))]
+    for o in others:
+        if not isinstance(o, Tensor):
+            raise TypeError(f"{name}(): expected a Tensor, got {type(o).__name__}")
+        arrays.append(np.asarray(value_of(broadcast_to(o, tuple(self.shape)))))
+    kind = self.dtype
+    cast = bool if kind.name == "bool" else (complex if kind.is_complex else (
+        float if kind.is_floating_point else int))
+    flat = [a.reshape(-1).tolist() for a in arrays]
+    out = np.array([cast(callable(*vals)) for vals in zip(*flat)], dtype=arrays[0].dtype)
+    return self._set_(tensor(out.reshape(arrays[0].shape), dtype=self.dtype), name)
+
+
+def apply_(self, callable) -> Tensor:
+    """Replace each element ``v`` by ``callable(v)``, in Python on the host (slow; CPU tensors only,
+    not under tracenn.compile; as torch's).
+
+    >>> import tracenn
+    >>> tracenn.tensor([1, 2]).apply_(lambda v: v * 10)
+    tensor([10, 20])
+    """
+    return _host_update("apply_", self, (), callable)
+
+
+def map_(self, tensor, callable) -> Tensor:
+    """Replace each element ``a`` by ``callable(a, b)``, ``b`` the matching element of ``tensor``
+    (broadcast to this shape); in Python on the host, as ``apply_``."""
+    return _host_update("map_", self, (tensor,), callable)
+
+
+def map2_(self, x, y, callable) -> Tensor:
+    """``map_`` with two other tensors: ``callable(a, b, c)``."""
+    return _host_update("map2_", self, (x, y), callable)
