@@ -116,6 +116,10 @@ for _n in ("add sub mul div true_divide divide multiply subtract floor_divide re
 for _n in ("index_copy copysign deg2rad rad2deg heaviside gcd lcm logit sinc i0 ldexp nextafter addbmm addr "
            "renorm").split():
     setattr(Tensor, _n + "_", _inplace(_n + "_", _METHODS[_n]))
+from .. import special as _special  # noqa: E402  (polygamma, mvlgamma, igamma, igammac; and their _ forms)
+for _n, _f in _special.METHODS.items():
+    setattr(Tensor, _n, _f)
+    setattr(Tensor, _n + "_", _inplace(_n + "_", _f))
 
 
 def fill_(self, value):
