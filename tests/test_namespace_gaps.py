@@ -513,3 +513,34 @@ def test_autocast_deprecated_spellings_warn():
         tracenn.set_autocast_dtype("cpu", tracenn.bfloat16)
     assert tracenn.is_autocast_cache_enabled() and tracenn.clear_autocast_cache() is None
     assert tracenn.autocast_increment_nesting() == 1 and tracenn.autocast_decrement_nesting() == 0
+
+
+def test_indexed_ops_compile_like_eager():
+    idx = tracenn.tensor([0, 2, 0])
+
+    def f(x, s):
+        a = x.index_reduce(0, idx, s, "amax", include_self=False)
+        b = x.put(tracenn.tensor([1, -1]), s[0, :2], accumulate=True)
+        c = tracenn.constant_pad_nd(x, (1, 1), -1.0)
+        h = tracenn.histogramdd(x.reshape(-1, 2), bins=2, range=[-3.0, 3.0, -3.0, 3.0]).hist
+        return a, b, c, h
+
+    x, s = tracenn.randn(3, 2), tracenn.randn(3, 2)
+    for got, want in zip(tracenn.compile(f)(x, s), f(x, s)):
+        np.testing.assert_allclose(_np(got), _np(want), rtol=1e-6)
+
+
+def test_index_reduce_amax_mean_gradients_match_torch():
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(5).standard_normal((4, 3)).astype(np.float64)
+    s = np.random.default_rng(6).standard_normal((3, 3)).astype(np.float64)
+    for reduce in ("amax", "mean"):
+        X, S = tracenn.tensor(a, requires_grad=True), tracenn.tensor(s, requires_grad=True)
+        TX, TS = torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True)
+        w = np.arange(12.0).reshape(4, 3)
+        (X.index_reduce(0, tracenn.tensor([1, 3, 1]), S, reduce) * tracenn.tensor(w)).sum().backward()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (TX.index_reduce(0, torch.tensor([1, 3, 1]), TS, reduce) * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(_np(X.grad), TX.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(_np(S.grad), TS.grad.numpy(), rtol=1e-12)
