@@ -544,3 +544,30 @@ def test_index_reduce_amax_mean_gradients_match_torch():
             (TX.index_reduce(0, torch.tensor([1, 3, 1]), TS, reduce) * torch.tensor(w)).sum().backward()
         np.testing.assert_allclose(_np(X.grad), TX.grad.numpy(), rtol=1e-12)
         np.testing.assert_allclose(_np(S.grad), TS.grad.numpy(), rtol=1e-12)
+
+
+def test_random_fills_distributions_and_errors():
+    tracenn.manual_seed(0)
+    n = 200_000
+    g = tracenn.zeros(n).geometric_(0.3)
+    assert g.min().item() >= 1 and abs(g.mean().item() - 1 / 0.3) < 0.05
+    gi = tracenn.zeros(10, dtype=tracenn.int64).geometric_(0.5)
+    assert gi.dtype == tracenn.int64 and gi.min().item() >= 1
+    ln = tracenn.zeros(n, dtype=tracenn.float64).log_normal_(1.0, 0.5)
+    assert abs(ln.log().mean().item() - 1.0) < 0.01 and abs(ln.log().std().item() - 0.5) < 0.01
+    c = tracenn.zeros(n).cauchy_(2.0, 3.0)
+    assert abs(c.median().item() - 2.0) < 0.1  # quartiles of Cauchy(2, 3): 2 -+ 3
+    q = np.quantile(_np(c), [0.25, 0.75])
+    np.testing.assert_allclose(q, [-1.0, 5.0], atol=0.15)
+    gen = tracenn.Generator().manual_seed(7)
+    a = tracenn.zeros(4).cauchy_(generator=gen)
+    b = tracenn.zeros(4).cauchy_(generator=tracenn.Generator().manual_seed(7))
+    assert a.tolist() == b.tolist()
+    with pytest.raises(RuntimeError, match=r"geometric_ expects p to be in \(0, 1\), but got p=1.5"):
+        tracenn.zeros(2).geometric_(1.5)
+    with pytest.raises(RuntimeError, match="log_normal_ expects std > 0.0"):
+        tracenn.zeros(2).log_normal_(1.0, 0.0)
+    with pytest.raises(RuntimeError, match="cauchy_ expects sigma > 0.0"):
+        tracenn.zeros(2).cauchy_(0.0, -1.0)
+    with pytest.raises(RuntimeError, match="dtype must be a floating point"):
+        tracenn.zeros(2, dtype=tracenn.int64).cauchy_()

@@ -5,7 +5,7 @@ explicit strides (``_api/strided.py``), tensor questions (``_api/query.py``), mo
 from __future__ import annotations
 
 from ..tensor import Tensor
-from . import copies, index_extra, inplace, query, strided
+from . import copies, index_extra, inplace, query, random_fill, strided
 from .methods import _inplace
 from .shape import strides_of
 
@@ -38,6 +38,7 @@ def _attach_methods() -> None:
     T.to_dense = lambda self, dtype=None, *, masked_grad=None: self if dtype is None else self.to(dtype)
     from .more import corrcoef, cov
     T.cov, T.corrcoef = cov, corrcoef
+    T.cauchy_, T.log_normal_, T.geometric_ = random_fill.cauchy_, random_fill.log_normal_, random_fill.geometric_
 
 
 def toplevel() -> dict:
