@@ -202,11 +202,15 @@ from .linalg import det, slogdet  # noqa: E402,F401
 from .linalg import geqrf, matrix_power  # noqa: E402,F401
 from .linalg import torch_cholesky as cholesky, torch_svd as svd  # noqa: E402,F401
 from .linalg import lu_unpack, torch_lu as lu, torch_lu_solve as lu_solve  # noqa: E402,F401
+from ._linalg_extra import (cholesky_inverse, cholesky_solve, frobenius_norm, nuclear_norm, orgqr,  # noqa: E402,F401
+                            ormqr, pca_lowrank, removed_eig as eig, removed_lstsq as lstsq,
+                            removed_matrix_rank as matrix_rank, removed_solve as solve, removed_symeig as symeig,
+                            svd_lowrank, torch_qr as qr, triangular_solve)
 from ._api.complexnum import (angle, complex, imag, polar, real, view_as_complex,  # noqa: E402,F401
                                view_as_real)
 from . import fft  # noqa: E402,F401
-
 from ._api import namespace as _namespace  # noqa: E402
 globals().update(_namespace.toplevel())  # in-place spellings, *_copy, as_strided, ... (see _api/namespace.py)
 globals().update({n: getattr(amp, n) for n in amp.TOPLEVEL}, **amp.LEGACY)  # autocast's state functions
 from .utils.dlpack import from_dlpack, to_dlpack  # noqa: E402,F401
+

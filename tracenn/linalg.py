@@ -30,7 +30,8 @@ __all__ = ["LinAlgError", "norm", "vector_norm", "matrix_norm", "inv", "inv_ex",
            "cholesky", "cholesky_ex", "qr", "svd", "svdvals", "eigh", "eigvalsh", "pinv", "matrix_exp",
            "solve_triangular", "cross", "multi_dot", "matrix_power", "vecdot", "diagonal",
            "householder_product", "eig", "eigvals", "lstsq", "lu", "lu_factor", "lu_factor_ex", "lu_solve",
-           "matrix_rank", "cond", "solve_ex"]
+           "matrix_rank", "cond", "solve_ex", "ldl_factor", "ldl_factor_ex", "ldl_solve", "tensorinv", "tensorsolve",
+           "vander", "matmul"]
 
 
 class LinAlgError(TracennError, RuntimeError):
@@ -107,6 +108,8 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     _float("linalg.matrix_norm", A)
     if A.ndim < 2:
         raise RuntimeError(f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    if len(dim) != 2:
+        raise RuntimeError(f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(str(d) for d in dim)}")
     d0, d1 = (d % A.ndim for d in dim)
     if d0 == d1:
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
@@ -460,3 +463,8 @@ for _name, _fn in [("inverse", inverse), ("det", det), ("logdet", logdet), ("slo
 # torch.linalg's LU, eig, lstsq, matrix_rank and cond live in their own module (this one's size).
 from ._linalg_more import (cond, eig, eigvals, lstsq, lu, lu_factor, lu_factor_ex, lu_solve,  # noqa: E402,F401
                            lu_unpack, matrix_rank, solve_ex, torch_lu, torch_lu_solve)
+
+# torch.linalg's LDL, tensorinv/tensorsolve, vander and matmul, and torch's cholesky_solve, triangular_solve,
+# qr, orgqr/ormqr, the low-rank SVD/PCA and the removed functions, in their own module (this one's size).
+from ._linalg_extra import (ldl_factor, ldl_factor_ex, ldl_solve, matmul, tensorinv, tensorsolve,  # noqa: E402,F401
+                            vander)

@@ -37,7 +37,7 @@ for _mod, _names in [
     (linalg, "matmul mm bmm mv dot inner outer ger addmm baddbmm addmv"),
     (convert, "to type type_as float double half bfloat16 long int short char byte bool cfloat cdouble "
               "cpu cuda"),
-    (more, "trace diff kron diag_embed rot90 quantile nanquantile logcumsumexp histc histogram"),
+    (more, "trace diff kron diag_embed rot90 quantile nanquantile logcumsumexp histc histogram cov corrcoef"),
     (misc, "isclose allclose diag diagflat ravel unfold fill_diagonal_ index_copy select_scatter slice_scatter "
            "diagonal_scatter hsplit vsplit dsplit is_nonzero is_same_size is_signed sum_to_size"),
     (misc_math, "copysign deg2rad rad2deg heaviside gcd lcm logaddexp2 logit sinc i0 isneginf isposinf isreal "

@@ -6,6 +6,8 @@ right-hand form); the API layer (``tracenn/linalg.py``) checks arguments and sha
 """
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
@@ -210,3 +212,213 @@ def _cholesky_failed(lower):
     """Per factor, whether the factorization failed (JAX leaves NaNs; the API finds which leading
     minor is not positive-definite on the host, for the error message)."""
     return jnp.isnan(lower).any((-2, -1))
+
+
+# ---- Cholesky solves (torch.cholesky_solve, torch.cholesky_inverse) --------------------------------
+
+def _cholesky_solve_values(b, factor, upper):
+    """``A^-1 B`` for ``A = L L^H`` (``factor`` lower) or ``U^H U`` (upper): two triangular solves
+    that read only the factor's triangle. The batch dims of B and the factor broadcast."""
+    batch = jnp.broadcast_shapes(b.shape[:-2], factor.shape[:-2])
+    b = jnp.broadcast_to(b, batch + b.shape[-2:])
+    factor = jnp.broadcast_to(factor, batch + factor.shape[-2:])
+    tri = jax.lax.linalg.triangular_solve
+    y = tri(factor, b, left_side=True, lower=not upper, transpose_a=upper, conjugate_a=upper)
+    return tri(factor, y, left_side=True, lower=not upper, transpose_a=not upper, conjugate_a=not upper)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _cholesky_solve_ad(b, factor, upper):
+    return _cholesky_solve_values(b, factor, upper)
+
+
+@_cholesky_solve_ad.defjvp
+def _cholesky_solve_jvp(upper, primals, tangents):
+    """torch's derivative (cholesky_solve_backward): that of ``(L L^H)^-1 B`` with the factor read
+    whole, though the forward reads only its triangle (so a gradient lands on the other triangle
+    too; for a factor that came from ``cholesky`` that part is dropped by cholesky's own rule)."""
+    b, factor = primals
+    db, dfactor = tangents
+    x = _cholesky_solve_ad(b, factor, upper)
+    if upper:
+        da = _mH(dfactor) @ factor + _mH(factor) @ dfactor
+    else:
+        da = dfactor @ _mH(factor) + factor @ _mH(dfactor)
+    return x, _cholesky_solve_ad(db - da @ x, factor, upper)
+
+
+@register("cholesky_solve", static=("upper",))
+def _cholesky_solve(b, factor, *, upper):
+    """``X`` with ``A X = B`` from A's Cholesky factor (torch.cholesky_solve's argument order)."""
+    return _cholesky_solve_ad(b, factor, upper)
+
+
+# ---- LDL^T with Bunch-Kaufman pivoting (torch.linalg.ldl_factor / ldl_solve) -----------------------
+# LAPACK's sytf2/hetf2 (lower) and sytrs/hetrs, step for step, so that the pivots and the packed
+# factor are LAPACK's (torch's). The loop's step is 1 or 2 (a 1x1 or a 2x2 pivot block), so it is a
+# ``while_loop`` over one matrix, vmapped over the batch. Pivots are 1-based: ``p > 0`` a 1x1 block
+# whose row k was swapped with row p; ``-p`` (twice) a 2x2 block whose second row was swapped with p.
+
+_BK_ALPHA = (1 + 17 ** 0.5) / 8
+
+
+def _abs1(z):
+    """LAPACK's cabs1 (|re| + |im|), |z| for reals: the size sytf2 compares."""
+    return jnp.abs(z.real) + jnp.abs(z.imag) if jnp.iscomplexobj(z) else jnp.abs(z)
+
+
+def _mirror(w, herm):
+    """The symmetric (Hermitian) matrix of ``w``'s lower triangle; a Hermitian one's diagonal real."""
+    upper = _mT(jnp.tril(w, -1))
+    full = jnp.tril(w) + (jnp.conj(upper) if herm else upper)
+    if herm:
+        i = jnp.arange(w.shape[-1])
+        full = full.at[i, i].set(full[i, i].real.astype(w.dtype))
+    return full
+
+
+def _ldl_one(a, herm):
+    """sytf2 (``herm``: hetf2) on one (n, n) matrix's lower triangle: (LD, pivots, info). The
+    trailing matrix is kept whole (mirrored from its lower triangle after every step)."""
+    n = a.shape[-1]
+    idx = jnp.arange(n)
+    absd = (lambda z: jnp.abs(z.real)) if herm else _abs1
+
+    def step(state):
+        k, w, piv, info = state
+        col = w[:, k]
+        absakk = absd(w[k, k])
+        cabs = jnp.where(idx > k, _abs1(col), -1.0)
+        imax = jnp.argmax(cabs)
+        colmax = jnp.maximum(cabs[imax], 0.0)
+        zero = (jnp.maximum(absakk, colmax) == 0) | jnp.isnan(absakk)
+        rowmax = jnp.max(jnp.where((idx >= k) & (idx != imax), _abs1(w[imax]), -1.0))
+        one_k = zero | (absakk >= _BK_ALPHA * colmax * (colmax / jnp.where(rowmax > 0, rowmax, 1.0)))
+        one_imax = ~one_k & (absd(w[imax, imax]) >= _BK_ALPHA * rowmax)
+        kp = jnp.where(one_k, k, imax)
+        two = ~(one_k | one_imax)
+        kk = k + two.astype(k.dtype)
+        # swap rows and columns kk and kp of the trailing matrix (rows and columns >= k)
+        perm = jnp.where(idx == kk, kp, jnp.where(idx == kp, kk, idx))
+        trail = idx >= k
+        w = jnp.where(trail[None, :], w[perm, :], w)
+        w = jnp.where(trail[:, None], w[:, perm], w)
+        conj = jnp.conj if herm else (lambda z: z)
+        # a 1x1 pivot: A22 -= x x^T / d, column k of L = x / d
+        below = idx > k
+        x = jnp.where(below, w[:, k], 0)
+        d11 = 1 / (w[k, k].real if herm else w[k, k])
+        w1 = w + x[:, None] * (-d11 * conj(x))[None, :]
+        w1 = w1.at[:, k].set(jnp.where(below, x * d11, w[:, k]))
+        # a 2x2 pivot: sytf2's (hetf2's) update with the block's inverse
+        below2 = idx > k + 1
+        ak = jnp.where(below2, w[:, k], 0)
+        ak1 = jnp.where(below2, w[:, jnp.minimum(k + 1, n - 1)], 0)
+        k1 = jnp.minimum(k + 1, n - 1)
+        if herm:
+            dabs = jnp.abs(w[k1, k])
+            e11, e22 = w[k1, k1].real / dabs, w[k, k].real / dabs
+            tt = 1 / (e11 * e22 - 1)
+            e21 = w[k1, k] / dabs
+            dd = tt / dabs
+            wk = dd * (e11 * ak - e21 * ak1)
+            wkp1 = dd * (e22 * ak1 - jnp.conj(e21) * ak)
+        else:
+            e21 = w[k1, k]
+            e11, e22 = w[k1, k1] / e21, w[k, k] / e21
+            t = 1 / (e11 * e22 - 1)
+            e21 = t / e21
+            wk = e21 * (e11 * ak - ak1)
+            wkp1 = e21 * (e22 * ak1 - ak)
+        if herm:
+            w2 = w - ak[:, None] * jnp.conj(wk)[None, :] - ak1[:, None] * jnp.conj(wkp1)[None, :]
+        else:
+            w2 = w - (ak[:, None] * wk[None, :] + ak1[:, None] * wkp1[None, :])
+        w2 = w2.at[:, k].set(jnp.where(below2, wk, w[:, k])).at[:, k1].set(jnp.where(below2, wkp1, w[:, k1]))
+        w = jnp.where(zero, w, jnp.where(two, w2, w1))
+        w = _mirror(w, herm)
+        p = (kp + 1).astype(jnp.int32)
+        piv = piv.at[k].set(jnp.where(two, -p, p))
+        piv = piv.at[k1].set(jnp.where(two, -p, piv[k1]))
+        info = jnp.where(zero & (info == 0), (k + 1).astype(jnp.int32), info)
+        return k + 1 + two.astype(k.dtype), w, piv, info
+
+    state = (jnp.int32(0), _mirror(a, herm), jnp.zeros(n, jnp.int32), jnp.int32(0))
+    _, w, piv, info = jax.lax.while_loop(lambda s: s[0] < n, step, state)
+    return jnp.tril(w), piv, info
+
+
+def _per_matrix(fn, batch, *arrays):
+    """``fn`` vmapped over the (broadcast) leading ``batch`` dims of ``arrays``."""
+    for _ in batch:
+        fn = jax.vmap(fn)
+    return fn(*arrays)
+
+
+@register("linalg_ldl_factor", static=("hermitian",), nout=3, differentiable=False)
+def _ldl_factor(a, *, hermitian):
+    """(LD, pivots, info) of LAPACK's sytrf (``hermitian`` and complex: hetrf), lower: L's
+    multipliers below the diagonal, D's 1x1 and 2x2 blocks on and beside it, the rest zero;
+    ``info`` k > 0 when D[k-1, k-1] is exactly zero."""
+    herm = hermitian and jnp.iscomplexobj(a)
+    if a.shape[-1] == 0:
+        return a, jnp.zeros(a.shape[:-1], jnp.int32), jnp.zeros(a.shape[:-2], jnp.int32)
+    return _per_matrix(lambda m: _ldl_one(m, herm), a.shape[:-2], a)
+
+
+def _ldl_solve_one(ld, piv, b, herm):
+    """sytrs (hetrs) for one factor: L D L^T X = B (L^H), B (n, k)."""
+    n = ld.shape[-1]
+    idx = jnp.arange(n)
+    conj = jnp.conj if herm else (lambda z: z)
+
+    def swap(b, i, j):
+        perm = jnp.where(idx == i, j, jnp.where(idx == j, i, idx))
+        return b[perm]
+
+    def forward(state):
+        k, b = state
+        two = piv[k] < 0
+        k1 = jnp.minimum(k + 1, n - 1)
+        kp = jnp.abs(piv[k]) - 1
+        # 1x1: swap k and kp; B[k+1:] -= L[k+1:, k] B[k]; B[k] /= D[k, k]
+        b1 = swap(b, k, kp)
+        b1 = b1 - jnp.where(idx > k, ld[:, k], 0)[:, None] * b1[k][None, :]
+        b1 = b1.at[k].set(b1[k] / (ld[k, k].real if herm else ld[k, k]))
+        # 2x2: swap k+1 and kp; eliminate with columns k and k+1; solve with the block
+        b2 = swap(b, k1, kp)
+        b2 = (b2 - jnp.where(idx > k1, ld[:, k], 0)[:, None] * b2[k][None, :]
+              - jnp.where(idx > k1, ld[:, k1], 0)[:, None] * b2[k1][None, :])
+        akm1k = ld[k1, k]
+        akm1, ak = ld[k, k] / conj(akm1k), ld[k1, k1] / akm1k
+        denom = akm1 * ak - 1
+        bkm1, bk = b2[k] / conj(akm1k), b2[k1] / akm1k
+        b2 = b2.at[k].set((ak * bkm1 - bk) / denom).at[k1].set((akm1 * bk - bkm1) / denom)
+        return k + 1 + two.astype(k.dtype), jnp.where(two, b2, b1)
+
+    def backward(state):
+        k, b = state
+        two = piv[k] < 0
+        km1 = jnp.maximum(k - 1, 0)
+        kp = jnp.abs(piv[k]) - 1
+        below = idx > k
+        b = b.at[k].add(-(conj(jnp.where(below, ld[:, k], 0)) @ b))
+        b = b.at[km1].add(jnp.where(two, -(conj(jnp.where(below, ld[:, km1], 0)) @ b), 0))
+        return k - 1 - two.astype(k.dtype), swap(b, k, kp)
+
+    _, b = jax.lax.while_loop(lambda s: s[0] < n, forward, (jnp.int32(0), b))
+    _, b = jax.lax.while_loop(lambda s: s[0] >= 0, backward, (jnp.int32(n - 1), b))
+    return b
+
+
+@register("linalg_ldl_solve", static=("hermitian",), differentiable=False)
+def _ldl_solve(ld, pivots, b, *, hermitian):
+    """``A X = B`` from ldl_factor's (LD, pivots) (LAPACK's sytrs / hetrs); batch dims broadcast."""
+    herm = hermitian and jnp.iscomplexobj(ld)
+    batch = jnp.broadcast_shapes(ld.shape[:-2], b.shape[:-2])
+    ld = jnp.broadcast_to(ld, batch + ld.shape[-2:])
+    pivots = jnp.broadcast_to(pivots, batch + pivots.shape[-1:])
+    b = jnp.broadcast_to(b, batch + b.shape[-2:])
+    if ld.shape[-1] == 0:
+        return b
+    return _per_matrix(lambda l, p, x: _ldl_solve_one(l, p, x, herm), batch, ld, pivots, b)
