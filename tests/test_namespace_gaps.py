@@ -236,6 +236,11 @@ def test_dlpack_round_trips_with_numpy_and_jax():
     assert t.dtype == tracenn.int32 and t.tolist() == a.tolist()
     a[0, 0] = 99  # a copy: later NumPy writes do not reach the tensor
     assert t[0, 0].item() == 0
+    for _ in range(20):  # (JAX aliases some buffers, by their alignment: try several)
+        b = np.arange(6, dtype=np.int32)
+        t2 = tracenn.from_dlpack(b)
+        b[0] = 99
+        assert t2[0].item() == 0
     np.testing.assert_array_equal(np.from_dlpack(t), [[0, 1, 2], [3, 4, 5]])
     j = jnp.arange(4.0, dtype=jnp.float32)
     assert tracenn.from_dlpack(j).tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -571,3 +576,20 @@ def test_random_fills_distributions_and_errors():
         tracenn.zeros(2).cauchy_(0.0, -1.0)
     with pytest.raises(RuntimeError, match="dtype must be a floating point"):
         tracenn.zeros(2, dtype=tracenn.int64).cauchy_()
+
+
+def test_range_newaxis_and_return_types():
+    with pytest.warns(UserWarning, match="torch.range is deprecated"):
+        r = tracenn.range(0, 1, 0.25)
+    assert r.dtype == tracenn.float32 and r.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    with pytest.warns(UserWarning):
+        assert tracenn.range(1, 3, dtype=tracenn.int64).tolist() == [1, 2, 3]
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="upper bound and lower bound inconsistent"):
+        tracenn.range(3, 1)
+    assert tracenn.newaxis is None and tracenn.ones(2)[tracenn.newaxis].shape == (1, 2)
+    out = tracenn.ones(2, 3).max(1)
+    assert isinstance(out, tracenn.return_types.max) and type(out).__module__ == "tracenn.return_types"
+    import tracenn.return_types as rt
+    assert rt.histogramdd is type(tracenn.histogramdd(tracenn.ones(2, 2), bins=1))
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        rt.nope

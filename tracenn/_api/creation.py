@@ -355,3 +355,32 @@ def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
     host = np.frombuffer(view.cast("B"), dtype=d.np, count=count, offset=offset)
     t = _new(jnp.array(host, copy=True))
     return t.requires_grad_() if requires_grad else t
+
+
+def torch_range(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """``tracenn.range`` (torch's deprecated ``torch.range``; it warns): values from ``start`` to ``end`` *inclusive* by ``step``, of the
+    default float dtype unless ``dtype`` is given. Use ``arange`` (end exclusive).
+
+    >>> import warnings, tracenn
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     tracenn.range(1, 3)
+    tensor([1., 2., 3.])
+    """
+    import warnings
+    warnings.warn("torch.range is deprecated and will be removed in a future release because its behavior is "
+                  "inconsistent with Python's range builtin. Instead, use torch.arange, which produces values in "
+                  "[start, end).", UserWarning, stacklevel=2)
+    if end is None:
+        start, end = 0, start
+    fstart, fend, fstep = float(start), float(end), float(step)
+    if not (fstep > 0 or fstep < 0):
+        raise RuntimeError("step must be nonzero")
+    if not (fstep > 0 and fend >= fstart or fstep < 0 and fend <= fstart):
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    d = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
+    n = int(math.floor((fend - fstart) / fstep)) + 1
+    t = _new(jnp.asarray(fstart + np.arange(n, dtype=np.float64) * fstep, dtype=d.np))
+    if device is not None:
+        t._value = place(t._value, device)
+    return t.requires_grad_() if requires_grad else t

@@ -47,6 +47,7 @@ def toplevel() -> dict:
     names = inplace.attach()
     for mod in (copies, strided, query, index_extra):
         names.update({n: getattr(mod, n) for n in mod.__all__})
-    from .creation import frombuffer
-    names["frombuffer"] = frombuffer
+    from .creation import frombuffer, torch_range
+    from .reduce import return_types
+    names.update(frombuffer=frombuffer, range=torch_range, return_types=return_types, newaxis=None)
     return names

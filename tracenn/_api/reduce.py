@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import collections
+import sys
+import types
 
 import numpy as np
 
@@ -32,7 +34,8 @@ def return_type(name: str, fields: list[str]) -> type:
     def __reduce__(self):  # pickled by name: the class is no module attribute (``max`` is the function)
         return _rebuild_return_type, (name, tuple(self))
     cls = type(name, (collections.namedtuple(name, fields),),
-               {"__slots__": (), "__repr__": __repr__, "__reduce__": __reduce__})
+               {"__slots__": (), "__repr__": __repr__, "__reduce__": __reduce__,
+                "__module__": "tracenn.return_types"})
     _RETURN_TYPES[name] = cls
     return cls
 
@@ -42,6 +45,24 @@ _RETURN_TYPES: dict[str, type] = {}
 
 def _rebuild_return_type(name: str, values: tuple):
     return _RETURN_TYPES[name](*values)
+
+
+class _ReturnTypesModule(types.ModuleType):
+    """``tracenn.return_types``: the named tuples ops return, by name (``tracenn.return_types.max``),
+    read from the registry above, so types made later are there too."""
+
+    def __getattr__(self, name):
+        try:
+            return _RETURN_TYPES[name]
+        except KeyError:
+            raise AttributeError(f"module 'tracenn.return_types' has no attribute '{name}'") from None
+
+    def __dir__(self):
+        return sorted(_RETURN_TYPES)
+
+
+return_types = _ReturnTypesModule("tracenn.return_types", _ReturnTypesModule.__doc__)
+sys.modules["tracenn.return_types"] = return_types
 
 
 # torch returns these named tuples from max/min/sort/topk/... with a dim.

@@ -24,6 +24,7 @@ import ctypes
 import enum
 
 import jax
+import jax.numpy as jnp
 
 from ..tensor import Tensor
 
@@ -100,6 +101,9 @@ def from_dlpack(ext_tensor) -> Tensor:
         raise TypeError(f"from_dlpack(): expected an object with __dlpack__ (a NumPy, JAX or torch array) or a "
                         f"DLPack capsule, got {type(ext_tensor).__name__}")
     try:
-        return Tensor._wrap(jax.dlpack.from_dlpack(ext_tensor, copy=True))
+        shared = jax.dlpack.from_dlpack(ext_tensor)
     except (RuntimeError, TypeError, ValueError, BufferError) as e:
         raise RuntimeError(f"from_dlpack(): JAX could not import this {type(ext_tensor).__name__}: {e}") from None
+    # JAX may alias the producer's memory (its copy=True does not always copy on the CPU): copy, and
+    # finish copying before the producer can write again.
+    return Tensor._wrap(jnp.array(shared, copy=True).block_until_ready())
