@@ -358,8 +358,9 @@ def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
 
 
 def torch_range(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
-    """``tracenn.range`` (torch's deprecated ``torch.range``; it warns): values from ``start`` to ``end`` *inclusive* by ``step``, of the
-    default float dtype unless ``dtype`` is given. Use ``arange`` (end exclusive).
+    """``tracenn.range`` (torch's deprecated ``torch.range``; it warns): values from ``start`` to
+    ``end`` *inclusive* by ``step``, of the default float dtype unless ``dtype`` is given. Use
+    ``arange`` (end exclusive).
 
     >>> import warnings, tracenn
     >>> with warnings.catch_warnings():
