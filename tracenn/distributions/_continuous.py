@@ -14,6 +14,7 @@ from ..size import Size
 from . import constraints
 from ._dists import Normal, Uniform, broadcast_all
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 from .transformed import TransformedDistribution
 from .transforms import AbsTransform, AffineTransform, ExpTransform
 
@@ -36,13 +37,14 @@ def _full(like, value):
     return tracenn.full_like(like, value)
 
 
-class Exponential(Distribution):
+class Exponential(ExponentialFamily):
     """The exponential distribution with ``rate`` (mean ``1 / rate``).
 
     >>> import tracenn
     >>> Exponential(tracenn.tensor([1.0, 2.0])).log_prob(tracenn.tensor([1.0, 1.0]))
     tensor([-1.0000, -1.3069])
     """
+    _mean_carrier_measure = 0
     arg_constraints = {"rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
@@ -86,6 +88,13 @@ class Exponential(Distribution):
 
     def entropy(self):
         return 1.0 - self.rate.log()
+
+    @property
+    def _natural_params(self):
+        return (-self.rate,)
+
+    def _log_normalizer(self, x):
+        return -(-x).log()
 
 
 class Laplace(Distribution):

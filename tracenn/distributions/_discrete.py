@@ -1,8 +1,9 @@
-"""Poisson, Binomial and Geometric, as torch.distributions'.
+"""Poisson, Binomial, Geometric and NegativeBinomial, as torch.distributions'.
 
 Each samples in one dispatch, eagerly and inside ``tracenn.compile`` alike: Poisson and Binomial
 through the ``tracenn.poisson`` and ``tracenn.binomial`` primitives (as torch's), Geometric by
-inverting its cdf (one uniform each).
+inverting its cdf (one uniform each), NegativeBinomial as a Poisson of gamma-distributed rates
+(as torch's).
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from ..autograd.grad_mode import no_grad
 from ..random import _binomial, _poisson
 from ..size import Size
 from . import constraints
-from ._dists import _BinaryParams, broadcast_all
+from ._dists import _BinaryParams, _Lazy, broadcast_all
 from .distribution import Distribution, _eager
+from .exp_family import ExponentialFamily
 
-__all__ = ["Poisson", "Binomial", "Geometric"]
+__all__ = ["Poisson", "Binomial", "Geometric", "NegativeBinomial"]
 
 
 def _given_probs(probs, logits):
@@ -29,7 +31,7 @@ def _clamp_by_zero(x):
     return (x.clamp(min=0) + x - x.clamp(max=0)) / 2
 
 
-class Poisson(Distribution):
+class Poisson(ExponentialFamily):
     """The Poisson distribution with ``rate``.
 
     >>> import tracenn
@@ -67,6 +69,13 @@ class Poisson(Distribution):
             self._validate_sample(value)
         rate, value = broadcast_all(self.rate, value)
         return tracenn.xlogy(value, rate) - rate - (value + 1).lgamma()
+
+    @property
+    def _natural_params(self):
+        return (self.rate.log(),)
+
+    def _log_normalizer(self, x):
+        return x.exp()
 
 
 class Binomial(_BinaryParams, Distribution):
@@ -184,3 +193,60 @@ class Geometric(_BinaryParams, Distribution):
     def entropy(self):
         import tracenn.nn.functional as F
         return F.binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none") / self.probs
+
+
+class NegativeBinomial(_BinaryParams, Distribution):
+    """The number of successes before ``total_count`` failures, success ``probs`` (or ``sigmoid(logits)``).
+
+    >>> import tracenn
+    >>> NegativeBinomial(3.0, probs=tracenn.tensor([0.5])).log_prob(tracenn.tensor([2.0]))
+    tensor([-1.8971])
+    """
+    arg_constraints = {"total_count": constraints.greater_than_eq(0), "probs": constraints.half_open_interval(0.0, 1.0),
+                       "logits": constraints.real}
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        if _given_probs(probs, logits):
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+            self.total_count = self.total_count.type_as(self.probs)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+            self.total_count = self.total_count.type_as(self.logits)
+        self._param = self.probs if probs is not None else self.logits
+        super().__init__(self._param.size(), validate_args=validate_args)
+
+    @property
+    def param_shape(self):
+        return self._param.size()
+
+    @property
+    def mean(self):
+        return self.total_count * self.logits.exp()
+
+    @property
+    def mode(self):
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0)
+
+    @property
+    def variance(self):
+        return self.mean / (-self.logits).sigmoid()
+
+    @_Lazy
+    def _gamma(self):
+        from ._gamma import Gamma
+        return Gamma(concentration=self.total_count, rate=(-self.logits).exp(), validate_args=False)
+
+    def sample(self, sample_shape=Size()):
+        import tracenn
+        with no_grad():
+            return tracenn.poisson(self._gamma.sample(sample_shape))
+
+    def log_prob(self, value):
+        import tracenn.nn.functional as F
+        if self._validate_args:
+            self._validate_sample(value)
+        log_unnormalized_prob = self.total_count * F.logsigmoid(-self.logits) + value * F.logsigmoid(self.logits)
+        log_normalization = -(self.total_count + value).lgamma() + (1.0 + value).lgamma() + self.total_count.lgamma()
+        log_normalization = log_normalization.masked_fill(self.total_count + value == 0.0, 0.0)
+        return log_unnormalized_prob - log_normalization

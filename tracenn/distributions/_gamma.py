@@ -17,17 +17,19 @@ from ..size import Size
 from . import constraints
 from ._dists import broadcast_all
 from .distribution import Distribution
+from .exp_family import ExponentialFamily
 
 __all__ = ["Gamma", "Beta", "Dirichlet", "StudentT", "Chi2"]
 
 
-class Gamma(Distribution):
+class Gamma(ExponentialFamily):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate``.
 
     >>> import tracenn
     >>> Gamma(tracenn.tensor([1.0, 2.0]), tracenn.tensor([1.0, 3.0])).log_prob(tracenn.tensor([1.0, 1.0]))
     tensor([-1.0000, -0.8028])
     """
+    _mean_carrier_measure = 0
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
     has_rsample = True
@@ -70,6 +72,13 @@ class Gamma(Distribution):
         c = self.concentration
         return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
 
+    @property
+    def _natural_params(self):
+        return (self.concentration - 1, -self.rate)
+
+    def _log_normalizer(self, x, y):
+        return (x + 1).lgamma() + (x + 1) * (-y.reciprocal()).log()
+
 
 class Chi2(Gamma):
     """The chi-square distribution with ``df`` degrees of freedom: ``Gamma(df / 2, 1 / 2)``."""
@@ -97,7 +106,7 @@ def _dirichlet_entropy(concentration):
             - ((concentration - 1.0) * concentration.digamma()).sum(-1))
 
 
-class Dirichlet(Distribution):
+class Dirichlet(ExponentialFamily):
     """The Dirichlet distribution on the simplex, with ``concentration`` along the last dim."""
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
@@ -142,8 +151,15 @@ class Dirichlet(Distribution):
     def entropy(self):
         return _dirichlet_entropy(self.concentration)
 
+    @property
+    def _natural_params(self):
+        return (self.concentration,)
 
-class Beta(Distribution):
+    def _log_normalizer(self, x):
+        return x.lgamma().sum(-1) - x.sum(-1).lgamma()
+
+
+class Beta(ExponentialFamily):
     """The beta distribution on [0, 1] with ``concentration1`` (alpha) and ``concentration0`` (beta)."""
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
@@ -187,6 +203,13 @@ class Beta(Distribution):
 
     def entropy(self):
         return _dirichlet_entropy(self._concentrations)
+
+    @property
+    def _natural_params(self):
+        return (self.concentration1, self.concentration0)
+
+    def _log_normalizer(self, x, y):
+        return x.lgamma() + y.lgamma() - (x + y).lgamma()
 
 
 class StudentT(Distribution):

@@ -1,4 +1,4 @@
-"""MultivariateNormal, OneHotCategorical and Multinomial, as torch.distributions'."""
+"""MultivariateNormal, OneHotCategorical(StraightThrough) and Multinomial, as torch.distributions'."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ from ._discrete import Binomial
 from ._dists import Categorical, _Lazy, broadcast_all
 from .distribution import Distribution
 
-__all__ = ["MultivariateNormal", "OneHotCategorical", "Multinomial"]
+__all__ = ["MultivariateNormal", "OneHotCategorical", "OneHotCategoricalStraightThrough", "Multinomial"]
 
 
 def _batch_mahalanobis(bL, bx):
@@ -181,6 +181,17 @@ class OneHotCategorical(_ViaCategorical, Distribution):
         values = tracenn.eye(n, dtype=self._categorical._param.dtype, device=self._categorical._param.device)
         values = values.view((n,) + (1,) * len(self._batch_shape) + (n,))
         return values.expand((n,) + tuple(self._batch_shape) + (n,)) if expand else values
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """A OneHotCategorical whose ``rsample`` passes gradients straight through to ``probs``: the
+    value is the one-hot sample, the gradient that of ``probs`` (Bengio et al., 2013)."""
+    has_rsample = True
+
+    def rsample(self, sample_shape=Size()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs  # (cached: the same tensor each call)
+        return samples + (probs - probs.detach())
 
 
 class Multinomial(_ViaCategorical, Distribution):

@@ -193,4 +193,5 @@ def _kl_multivariatenormal_multivariatenormal(p, q):
     return half_term1 + 0.5 * (term2 + term3 - n)
 
 
-from . import _kl_cross  # noqa: E402,F401  (registers the cross-family pairs; it imports this module)
+# (register the cross-family and newer pairs; they import this module)
+from . import _kl_cross, _kl_more  # noqa: E402,F401
