@@ -593,3 +593,39 @@ def test_range_newaxis_and_return_types():
     assert rt.histogramdd is type(tracenn.histogramdd(tracenn.ones(2, 2), bins=1))
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         rt.nope
+
+
+def test_from_file(tmp_path):
+    p = tmp_path / "data.bin"
+    np.arange(4, dtype=np.float32).tofile(p)
+    assert tracenn.from_file(str(p), size=4, dtype=tracenn.float32).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert tracenn.from_file(str(p), size=2).tolist() == [0.0, 1.0] and tracenn.from_file(str(p)).shape == (0,)
+    with pytest.raises(RuntimeError, match="size <16> is smaller than the required mapping size <32>"):
+        tracenn.from_file(str(p), size=8)
+    with pytest.raises(RuntimeError, match="shared=True"):
+        tracenn.from_file(str(p), shared=True, size=1)
+
+
+def test_set_default_tensor_type():
+    try:
+        with pytest.warns(UserWarning, match="set_default_tensor_type\\(\\) is deprecated"):
+            tracenn.set_default_tensor_type("torch.DoubleTensor")
+        assert tracenn.get_default_dtype() == tracenn.float64 and tracenn.ones(1).dtype == tracenn.float64
+        with pytest.warns(UserWarning):
+            tracenn.set_default_tensor_type(tracenn.FloatTensor)
+        assert tracenn.get_default_dtype() == tracenn.float32
+        with pytest.warns(UserWarning), pytest.raises(TypeError, match="only floating-point types"):
+            tracenn.set_default_tensor_type(tracenn.LongTensor)
+    finally:
+        tracenn.set_default_dtype(tracenn.float32)
+
+
+def test_small_tensor_attributes():
+    x = tracenn.ones(2, 3)
+    assert x.is_set_to(x) and x.is_set_to(x.view(2, 3)) and not x.is_set_to(x[:1]) and not x.is_set_to(x.clone())
+    assert not x.is_shared() and not x.is_xla and not x.is_meta and x.output_nr == 0
+    assert x.record_stream(None) is None and x.to_dense() is x
+    v, i = tracenn.randn(3, requires_grad=True).sort()
+    assert (v.output_nr, i.output_nr) == (0, 1)
+    with pytest.raises(TypeError, match="complex32.*complex64"):
+        x.chalf()

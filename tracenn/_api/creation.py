@@ -385,3 +385,26 @@ def torch_range(start=0, end=None, step=1, *, dtype=None, device=None, requires_
     if device is not None:
         t._value = place(t._value, device)
     return t.requires_grad_() if requires_grad else t
+
+
+def from_file(filename, shared=None, size=0, *, dtype=None, layout=None, device=None, pin_memory=False):
+    """A 1-d tensor of ``size`` elements of ``dtype`` (default: the default dtype) read from the start
+    of a binary file. ``shared=True`` (torch maps the file, so writes to the tensor reach it) is not
+    possible with JAX arrays and raises; read the file, and write it back with ``numpy().tofile``.
+    """
+    if shared:
+        raise RuntimeError("from_file(shared=True) maps the file into the tensor's memory, which tracenn cannot "
+                           "(JAX arrays are values): use shared=False to read a copy, and t.numpy().tofile(...) to "
+                           "write changes back")
+    d = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
+    item = np.dtype(d.np).itemsize
+    import os
+    have = os.path.getsize(filename)
+    if have < size * item:
+        raise RuntimeError(f"file <{filename}> size <{have}> is smaller than the required mapping size "
+                           f"<{size * item}>")
+    host = np.fromfile(filename, dtype=d.np, count=size) if size else np.zeros(0, d.np)
+    t = _new(jnp.asarray(host))
+    if device is not None:
+        t._value = place(t._value, device)
+    return t

@@ -36,6 +36,12 @@ def _attach_methods() -> None:
     T.dim_order = _dim_order
     T.const_data_ptr = T.data_ptr
     T.to_dense = lambda self, dtype=None, *, masked_grad=None: self if dtype is None else self.to(dtype)
+    T.is_set_to, T.chalf = query._is_set_to, query._chalf
+    T.is_shared = T.is_distributed = query._is_false
+    T.output_nr = property(lambda self: self._out_idx, doc="Which output of its grad_fn this tensor is.")
+    T.record_stream = lambda self, stream: None  # (JAX orders its own streams)
+    for _n in ("is_xla", "is_ipu", "is_mtia", "is_maia"):
+        setattr(T, _n, property(query._is_false))
     from .more import corrcoef, cov
     T.cov, T.corrcoef = cov, corrcoef
     T.cauchy_, T.log_normal_, T.geometric_ = random_fill.cauchy_, random_fill.log_normal_, random_fill.geometric_
@@ -47,7 +53,8 @@ def toplevel() -> dict:
     names = inplace.attach()
     for mod in (copies, strided, query, index_extra):
         names.update({n: getattr(mod, n) for n in mod.__all__})
-    from .creation import frombuffer, torch_range
+    from .creation import from_file, frombuffer, torch_range
     from .reduce import return_types
-    names.update(frombuffer=frombuffer, range=torch_range, return_types=return_types, newaxis=None)
+    names.update(frombuffer=frombuffer, from_file=from_file, range=torch_range, return_types=return_types,
+                 newaxis=None)
     return names

@@ -14,8 +14,8 @@ from ..tensor import Tensor
 from ._common import tensor_arg, value_of
 
 __all__ = ["is_conj", "is_neg", "resolve_conj", "resolve_neg", "is_signed", "is_inference", "get_device",
-           "typename", "set_warn_always", "is_warn_always_enabled", "set_flush_denormal", "layout", "strided",
-           "memory_format", "contiguous_format", "preserve_format", "legacy_contiguous_format"]
+           "typename", "set_warn_always", "is_warn_always_enabled", "set_flush_denormal", "set_default_tensor_type",
+           "layout", "strided", "memory_format", "contiguous_format", "preserve_format", "legacy_contiguous_format"]
 
 
 def _unary(name: str, method):
@@ -92,6 +92,32 @@ def set_flush_denormal(mode: bool) -> bool:
     return bool(mode)
 
 
+def set_default_tensor_type(t) -> None:
+    """torch's deprecated way to set the default dtype (and device, for ``cuda`` types): a legacy type
+    (``tracenn.DoubleTensor``) or its name (``"torch.DoubleTensor"``). It warns, as torch's."""
+    import warnings
+    from .. import dtypes as _dt
+    from ..dtypes import set_default_dtype
+    warnings.warn("torch.set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "torch.set_default_dtype() and torch.set_default_device() as alternatives.", UserWarning,
+                  stacklevel=2)
+    if isinstance(t, str):
+        cuda = ".cuda." in t
+        d = _dt._FROM_TYPE_NAME.get(t.replace(".cuda.", "."))
+        if d is None:
+            raise TypeError(f"invalid type: '{t}'")
+    elif hasattr(t, "dtype") and hasattr(t, "device_type"):  # a legacy type
+        cuda, d = t.device_type == "cuda", t.dtype
+    else:
+        raise TypeError(f"invalid type: '{t}'")
+    if not d.is_floating_point:
+        raise TypeError("only floating-point types are supported as the default type")
+    set_default_dtype(d)
+    if cuda:
+        from .. import set_default_device
+        set_default_device("cuda")
+
+
 class layout:
     """A tensor's memory layout (``tracenn.strided`` is the only one tracenn has)."""
 
@@ -123,6 +149,18 @@ strided = layout("strided")
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
 legacy_contiguous_format = memory_format("legacy_contiguous_format")
+
+
+def _is_set_to(self, tensor) -> bool:
+    """Whether both tensors view the same elements of one storage the same way (torch's)."""
+    from .shape import strides_of
+    return (self.data_ptr() == tensor.data_ptr() and tuple(self.shape) == tuple(tensor.shape)
+            and strides_of(self) == strides_of(tensor) and self.dtype == tensor.dtype)
+
+
+def _chalf(self, memory_format=None):
+    raise TypeError("chalf(): complex32 (torch.chalf) has no JAX dtype, so tracenn has no complex32 tensors; use "
+                    "x.to(tracenn.complex64) (x.cfloat())")
 
 
 # ---- host callbacks ---------------------------------------------------------------------------
