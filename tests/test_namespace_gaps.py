@@ -163,6 +163,9 @@ def test_as_strided_values_and_storage_offset():
     np.testing.assert_array_equal(_np(x.as_strided((3, 2), (1, 1))), [[0, 1], [1, 2], [2, 3]])
     np.testing.assert_array_equal(_np(x[2:].as_strided((2, 2), (1, 1))), [[2, 3], [3, 4]])  # the view's offset
     np.testing.assert_array_equal(_np(x.view(2, 3).t().as_strided((3,), (1,))), [0, 1, 2])  # the storage's order
+    z = tracenn.arange(6.0).view(2, 3).clone()
+    z.t_()  # (a root with its own layout: still read in storage order)
+    np.testing.assert_array_equal(_np(z.as_strided((2,), (3,), 1)), [1, 4])
     np.testing.assert_array_equal(_np(tracenn.as_strided(x, (2,), (2,), 1)), [1, 3])
     with pytest.raises(RuntimeError, match="out of bounds for storage of size 24"):
         tracenn.as_strided(x, (10,), (1,))
@@ -405,6 +408,8 @@ def test_nonzero_static_eager_and_compiled():
     assert tracenn.nonzero_static(a, size=3).tolist() == [[0, 1], [1, 0], [-1, -1]]
     assert tracenn.nonzero_static(tracenn.tensor([0, 1, 1, 1]), size=2, fill_value=-5).tolist() == [[1], [2]]
     assert a.nonzero_static(size=0).shape == (0, 2)
+    assert tracenn.nonzero_static(tracenn.tensor(5), size=2).shape == (2, 0)
+    assert tracenn.nonzero_static(tracenn.tensor([True, False, True]), size=3).tolist() == [[0], [2], [-1]]
     rng = np.random.default_rng(1)
     m = (rng.random((3, 4, 5)) > 0.6).astype(np.float32)
     want = np.argwhere(m)

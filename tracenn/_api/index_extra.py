@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .. import dtypes as _dt
 from .._dispatch import apply
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
@@ -103,6 +104,8 @@ def nonzero_static(input, *, size, fill_value=-1):
     from .reduce import sum as _sum
     from .shape import cat, reshape, stack
     shape = tuple(input.shape)
+    if not shape:  # (a 0-d input has no coordinates: rows of none)
+        return full((size, 0), 0, dtype=_dt.int64)
     n = math.prod(shape)
     flat = reshape(input, (-1,))
     hit = ne(flat, 0)
@@ -116,7 +119,7 @@ def nonzero_static(input, *, size, fill_value=-1):
     for s in shape:
         step //= s
         coords.append(remainder(floor_divide(first, builtins.max(step, 1)), s))
-    out = stack(coords, 1) if coords else reshape(first, (size, 0))
+    out = stack(coords, 1)
     return where(reshape(valid, (size, 1)), out, fill_value)
 
 
