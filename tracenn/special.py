@@ -160,13 +160,13 @@ def zeta(input, other, *, out=None):
 def _incomplete_gamma(fn, kernel, input, other, out):
     _tensor_arg(kernel, "input", 1, input)
     _tensor_arg(kernel, "other", 2, other)
-    a, x = _operands((input, other))
-    dt = a._value.dtype
-    if dt.kind not in "fV":
+    from ._api._common import result_np_dtype
+    dt = result_np_dtype(input, other)
+    if dt.kind not in "fV":  # (torch has no integer or complex kernel; it does not promote to float)
         from ._api.math import _torch_name
-        raise NotImplementedError(f"\"{kernel}_cpu\" not implemented for '{_torch_name(input._value.dtype)}'; "
+        raise NotImplementedError(f"\"{kernel}_cpu\" not implemented for '{_torch_name(dt)}'; "
                                   f"{kernel} takes floating-point tensors, e.g. x.float()")
-    return _out(apply(OPS["special"], (a, x), (fn, None)), out)
+    return _out(apply(OPS["special"], _operands((input, other)), (fn, None)), out)
 
 
 def gammainc(input, other, *, out=None):
