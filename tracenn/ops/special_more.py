@@ -6,6 +6,11 @@ and Airy functions are rational and Chebyshev-series approximations with coeffic
 Cephes Math Library (Copyright (c) 2018, Steven Moshier, 3-clause BSD licence), and the
 polynomials run their three-term recurrences, switching to the trigonometric closed forms where
 torch does. Everything computes in the input's dtype (float32 or float64).
+
+torch's kernels evaluate some Cephes denominators without their implicit leading coefficient, so
+in float64 its J0, J1, Y0 and Y1 are off by up to ~1e-6 for 2 < x < 20 and its Ai by up to ~3e-6
+just below x = -2.09 (elsewhere they are good to ~1e-15). These functions reproduce torch's
+numbers, not the exact values: a model moved from torch keeps its outputs.
 """
 from __future__ import annotations
 
