@@ -634,3 +634,41 @@ def test_small_tensor_attributes():
     assert (v.output_nr, i.output_nr) == (0, 1)
     with pytest.raises(TypeError, match="complex32.*complex64"):
         x.chalf()
+
+
+def test_segment_reduce_against_numpy_gradient_and_compiled():
+    d = np.array([1.0, 2.0, 3.0, 4.0, 5.0], np.float32)
+    lengths = tracenn.tensor([2, 0, 3])
+    want = {"sum": [3.0, 0.0, 12.0], "mean": [1.5, np.nan, 4.0], "max": [2.0, -np.inf, 5.0],
+            "min": [1.0, np.inf, 3.0], "prod": [2.0, 1.0, 60.0]}
+    for reduce, ref in want.items():
+        np.testing.assert_array_equal(_np(tracenn.segment_reduce(tracenn.tensor(d), reduce, lengths=lengths)), ref)
+    np.testing.assert_allclose(_np(tracenn.segment_reduce(tracenn.tensor(d), "mean", lengths=lengths, initial=10.0)),
+                               [6.5, 10.0, 22.0 / 3], rtol=1e-6)  # (torch's: (initial + sum) / count)
+    d2 = np.arange(10.0).reshape(2, 5)
+    got = tracenn.segment_reduce(tracenn.tensor(d2), "max", offsets=tracenn.tensor([0, 2, 2, 5]), axis=1)
+    np.testing.assert_array_equal(_np(got), [[1.0, -np.inf, 4.0], [6.0, -np.inf, 9.0]])
+    x = tracenn.tensor(d, requires_grad=True)
+    tracenn.segment_reduce(x, "sum", lengths=lengths).mul(tracenn.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 3.0, 3.0, 3.0]
+    f = tracenn.compile(lambda t: tracenn.segment_reduce(t, "sum", lengths=tracenn.tensor([2, 0, 3])))
+    np.testing.assert_array_equal(_np(f(tracenn.tensor(d))), want["sum"])
+    g = tracenn.compile(lambda t, n: tracenn.segment_reduce(t, "sum", lengths=n))
+    with pytest.raises(tracenn.errors.DataDependentError):  # lengths from an input: the shape depends on values
+        g(tracenn.tensor(d), lengths)
+    with pytest.raises(RuntimeError, match="sum to data.size"):
+        tracenn.segment_reduce(tracenn.tensor(d), "sum", lengths=tracenn.tensor([2, 2]))
+    with pytest.raises(RuntimeError, match="got foo"):
+        tracenn.segment_reduce(tracenn.tensor(d), "foo", lengths=lengths)
+
+
+def test_segment_reduce_matches_torch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(8)
+    d = rng.standard_normal((7, 3)).astype(np.float32)
+    L = [3, 0, 4]
+    for reduce in ("sum", "mean", "max", "min", "prod"):
+        for initial in (None, 0.5):
+            want = torch.segment_reduce(torch.tensor(d), reduce, lengths=torch.tensor(L), initial=initial)
+            got = tracenn.segment_reduce(tracenn.tensor(d), reduce, lengths=tracenn.tensor(L), initial=initial)
+            np.testing.assert_allclose(_np(got), want.numpy(), rtol=1e-5)

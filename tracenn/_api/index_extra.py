@@ -1,5 +1,6 @@
 """More indexed reads and writes, composed of existing ops (so eager, compiled and differentiable
-like them): ``index_reduce``, ``put``, ``nonzero_static``, ``constant_pad_nd`` and ``histogramdd``."""
+like them): ``index_reduce``, ``put``, ``nonzero_static``, ``constant_pad_nd``, ``histogramdd`` and
+``segment_reduce``."""
 from __future__ import annotations
 
 import builtins
@@ -7,14 +8,14 @@ import math
 
 import numpy as np
 
-from .. import dtypes as _dt
+from .. import _dispatch, dtypes as _dt
 from .._dispatch import apply
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import host_values, shape_arg, tensor_arg
+from ._common import host_values, shape_arg, tensor_arg, value_of
 from .reduce import return_type
 
-__all__ = ["index_reduce", "put", "nonzero_static", "constant_pad_nd", "histogramdd"]
+__all__ = ["index_reduce", "put", "nonzero_static", "constant_pad_nd", "histogramdd", "segment_reduce"]
 
 _HISTOGRAMDD = return_type("histogramdd", ["hist", "bin_edges"])
 
@@ -159,7 +160,6 @@ def histogramdd(input, bins, *, range=None, weight=None, density=False):  # noqa
     tensor([[1., 0.],
             [0., 2.]])
     """
-    from .. import _dispatch
     from .creation import zeros
     from .index import scatter_add
     from .math import eq, ge, le, logical_and, where
@@ -227,3 +227,55 @@ def histogramdd(input, bins, *, range=None, weight=None, density=False):  # noqa
             vol = width if vol is None else vol * width
         hist = hist / (hist.sum() * vol)
     return _HISTOGRAMDD(hist, tuple(edges))
+
+
+def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, axis=0, unsafe=False, initial=None):
+    """Reduce consecutive segments of ``data`` along ``axis``: segment ``i`` is the next ``lengths[i]``
+    entries (or ``offsets[i]:offsets[i + 1]``). ``reduce``: ``"sum"``, ``"mean"``, ``"max"``, ``"min"``,
+    ``"prod"``; an empty segment gives ``initial`` if given, else 0, NaN, -inf, inf, 1. tracenn takes 1-d
+    ``lengths``/``offsets`` whose values it can read (not inputs of a compiled function).
+
+    >>> import tracenn
+    >>> tracenn.segment_reduce(tracenn.tensor([1., 2., 3., 4., 5.]), "sum", lengths=tracenn.tensor([2, 0, 3]))
+    tensor([ 3.,  0., 12.])
+    """
+    from .creation import full, ones_like, tensor
+    from .index import scatter_add, scatter_reduce
+    from .math import clamp, div
+    from .shape import expand, reshape
+    tensor_arg("segment_reduce", "data", 1, data)
+    kind = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin", "prod": "prod"}.get(reduce)
+    if kind is None:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    if indices is not None:
+        raise RuntimeError("segment_reduce(): indices based reduction is not supported yet (as in torch); pass "
+                           "lengths or offsets")
+    given = lengths if lengths is not None else offsets
+    if given is None:
+        raise RuntimeError("segment_reduce(): Either lengths or offsets must be defined")
+    if given.ndim != 1:
+        raise NotImplementedError("segment_reduce: tracenn takes 1-d lengths or offsets (one set of segments for "
+                                  "every row); reduce each row's segments separately")
+    seen = host_values(given)
+    if seen is None and _dispatch.TRACE[0] is not None:  # (compiling: known if made from constants alone)
+        seen = np.asarray(value_of(given))
+    if seen is None:
+        raise RuntimeError("segment_reduce reads its lengths/offsets to know the output's shape, which a compiled or "
+                           "transformed function cannot: make them Python values or constants outside it")
+    sizes = seen.astype(np.int64) if lengths is not None else np.diff(seen.astype(np.int64))
+    d = _wrap_dim(axis, data.ndim)
+    if (sizes < 0).any() or int(sizes.sum()) != data.shape[d]:  # (unsafe=True: undefined in torch; checked)
+        raise RuntimeError("segment_reduce(): Expected all rows of lengths along axis to sum to "
+                           "data.size(lengths.dim()-1) when !unsafe.")
+    seg = np.repeat(np.arange(len(sizes)), sizes)
+    lead = [1] * data.ndim
+    lead[d] = len(seg)
+    idx = expand(reshape(tensor(seg), tuple(lead)), tuple(data.shape))
+    out_shape = tuple(len(sizes) if k == d else n for k, n in enumerate(data.shape))
+    if kind == "mean":
+        total = scatter_add(full(out_shape, 0.0 if initial is None else initial, dtype=data.dtype), d, idx, data)
+        count = scatter_add(full(out_shape, 0.0, dtype=data.dtype), d, idx, ones_like(data))
+        return div(total, count) if initial is None else div(total, clamp(count, min=1))
+    empty = {"sum": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}[kind]
+    base = full(out_shape, empty if initial is None else initial, dtype=data.dtype)
+    return scatter_reduce(base, d, idx, data, kind, include_self=True)
