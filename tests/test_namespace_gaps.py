@@ -672,3 +672,14 @@ def test_segment_reduce_matches_torch():
             want = torch.segment_reduce(torch.tensor(d), reduce, lengths=torch.tensor(L), initial=initial)
             got = tracenn.segment_reduce(tracenn.tensor(d), reduce, lengths=tracenn.tensor(L), initial=initial)
             np.testing.assert_allclose(_np(got), want.numpy(), rtol=1e-5)
+
+
+def test_as_strided_scatter_gradients_and_compiled():
+    x = tracenn.arange(6.0, requires_grad=True)
+    s = tracenn.tensor([10.0, 20.0], requires_grad=True)
+    w = tracenn.arange(1.0, 7.0)
+    (tracenn.as_strided_scatter(x, s, (2,), (2,), 1) * w).sum().backward()
+    assert x.grad.tolist() == [1.0, 0.0, 3.0, 0.0, 5.0, 6.0] and s.grad.tolist() == [2.0, 4.0]
+    f = tracenn.compile(lambda a, b: tracenn.as_strided_scatter(a, b, (2, 2), (3, 1)) * 2)
+    a, b = tracenn.randn(2, 3), tracenn.randn(2, 2)
+    np.testing.assert_allclose(_np(f(a, b)), _np(tracenn.as_strided_scatter(a, b, (2, 2), (3, 1)) * 2))
