@@ -42,8 +42,6 @@ def _attach_methods() -> None:
     T.record_stream = lambda self, stream: None  # (JAX orders its own streams)
     for _n in ("is_xla", "is_ipu", "is_mtia", "is_maia"):
         setattr(T, _n, property(query._is_false))
-    from .more import corrcoef, cov
-    T.cov, T.corrcoef = cov, corrcoef
     T.cauchy_, T.log_normal_, T.geometric_ = random_fill.cauchy_, random_fill.log_normal_, random_fill.geometric_
 
 
