@@ -14,7 +14,7 @@ from ... import dtypes as _dt
 from ..._api import math as _math, reduce as _reduce, shape as _shape
 from ..._dispatch import apply
 from ...autograd.grad_mode import no_grad
-from ...errors import ShapeError
+from ...errors import DtypeError, ShapeError
 from ...ops import OPS
 from ...tensor import Tensor
 
@@ -46,6 +46,26 @@ def _channel_shape(x: Tensor) -> tuple:
 def _check_channel_vector(t: Tensor | None, name: str, channels: int) -> None:
     if t is not None and t.numel() != channels:
         raise ShapeError(f"{name} should contain {channels} elements not {t.numel()}")
+
+
+_HALF = (_dt.bfloat16, _dt.float16)
+
+
+def _compute_dtype(fn: str, input: Tensor, **others: Tensor | None):
+    """The dtype ``fn`` normalises ``input`` in, after torch's check of its parameters' and running
+    statistics' dtypes: the input's own, or float32 under a bfloat16/float16 input (torch's mixed
+    type). A half-precision input is normalised in float32 and rounded once at the end, as torch's
+    CPU kernels accumulate in float."""
+    for name, t in others.items():
+        if t is not None and t.dtype != input.dtype and not (input.dtype in _HALF and t.dtype == _dt.float32):
+            raise DtypeError(f"mixed dtype (CPU): all inputs must share same datatype. {fn} got an input of dtype "
+                             f"{input.dtype} and {name} of dtype {t.dtype}: give them one dtype, e.g. "
+                             f"module.to({input.dtype}) or input.to({t.dtype})")
+    return _dt.float32 if input.dtype in _HALF else input.dtype
+
+
+def _as(t: Tensor | None, dtype) -> Tensor | None:
+    return t if t is None or t.dtype == dtype else t.to(dtype)
 
 
 def _normalize(x: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
@@ -101,11 +121,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
         _check_channel_vector(t, name, channels)
-    shape = _channel_shape(input)
+    dtype = _compute_dtype("batch_norm", input, weight=weight, bias=bias, running_mean=running_mean,
+                           running_var=running_var)
+    shape, x = _channel_shape(input), _as(input, dtype)
     if training:
         dims = (0,) + tuple(range(2, input.ndim))
-        mean = _reduce.mean(input, dims)
-        var = _reduce.var(input, dims, correction=0)
+        mean = _reduce.mean(x, dims)
+        var = _reduce.var(x, dims, correction=0)
         if running_mean is not None:
             n = input.numel() // channels
             _update_running(running_mean, mean, momentum)
@@ -113,9 +135,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     else:
         if running_mean is None:
             raise RuntimeError("running_mean must be defined in evaluation mode")
-        mean, var = running_mean, running_var
-    out = _normalize(input, _shape.reshape(mean, shape), _shape.reshape(var, shape), eps)
-    return _affine(out, weight, bias, shape)
+        mean, var = _as(running_mean, dtype), _as(running_var, dtype)
+    out = _normalize(x, _shape.reshape(mean, shape), _shape.reshape(var, shape), eps)
+    return _as(_affine(out, _as(weight, dtype), _as(bias, dtype), shape), input.dtype)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
@@ -140,11 +162,13 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
                     ("bias", bias)):
         _check_channel_vector(t, name, channels)
-    shape = _channel_shape(input)
+    dtype = _compute_dtype("instance_norm", input, weight=weight, bias=bias, running_mean=running_mean,
+                           running_var=running_var)
+    shape, x = _channel_shape(input), _as(input, dtype)
     if use_input_stats:
         dims = tuple(range(2, input.ndim))
-        mean = _reduce.mean(input, dims, keepdim=True)
-        var = _reduce.var(input, dims, correction=0, keepdim=True)
+        mean = _reduce.mean(x, dims, keepdim=True)
+        var = _reduce.var(x, dims, correction=0, keepdim=True)
         if running_mean is not None:
             n = input.numel() // (input.shape[0] * channels)
             flat = (input.shape[0], channels)
@@ -154,8 +178,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     else:
         if running_mean is None:
             raise RuntimeError("Expected running_mean and running_var to be defined when use_input_stats is false")
-        mean, var = _shape.reshape(running_mean, shape), _shape.reshape(running_var, shape)
-    return _affine(_normalize(input, mean, var, eps), weight, bias, shape)
+        mean, var = _shape.reshape(_as(running_mean, dtype), shape), _shape.reshape(_as(running_var, dtype), shape)
+    return _as(_affine(_normalize(x, mean, var, eps), _as(weight, dtype), _as(bias, dtype), shape), input.dtype)
 
 
 def _normalized_dims(input: Tensor, normalized_shape, fn: str) -> tuple:
@@ -189,9 +213,11 @@ def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | 
     ns, dims = _normalized_dims(input, normalized_shape, "layer_norm")
     _check_shaped(weight, "weight", ns)
     _check_shaped(bias, "bias", ns)
-    mean = _reduce.mean(input, dims, keepdim=True)
-    var = _reduce.var(input, dims, correction=0, keepdim=True)
-    return _affine(_normalize(input, mean, var, eps), weight, bias, None)
+    dtype = _compute_dtype("layer_norm", input, weight=weight, bias=bias)
+    x = _as(input, dtype)
+    mean = _reduce.mean(x, dims, keepdim=True)
+    var = _reduce.var(x, dims, correction=0, keepdim=True)
+    return _as(_affine(_normalize(x, mean, var, eps), _as(weight, dtype), _as(bias, dtype), None), input.dtype)
 
 
 def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
@@ -235,11 +261,12 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
         if t is not None and (t.ndim != 1 or t.numel() != c):
             raise ShapeError(f"Expected {name} to be a vector of size equal to the number of channels in input, "
                              f"but got {name} of shape {list(t.shape)} and input of shape {list(input.shape)}")
-    grouped = _shape.reshape(input, (n, num_groups, -1))
+    dtype = _compute_dtype("group_norm", input, weight=weight, bias=bias)
+    grouped = _shape.reshape(_as(input, dtype), (n, num_groups, -1))
     mean = _reduce.mean(grouped, 2, keepdim=True)
     var = _reduce.var(grouped, 2, correction=0, keepdim=True)
     out = _shape.reshape(_normalize(grouped, mean, var, eps), tuple(input.shape))
-    return _affine(out, weight, bias, _channel_shape(input))
+    return _as(_affine(out, _as(weight, dtype), _as(bias, dtype), _channel_shape(input)), input.dtype)
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
