@@ -486,3 +486,15 @@ def test_compiled_gradients_match_eager():
     x2 = tracenn.tensor([0.3, 1.7, 4.0], requires_grad=True)
     tracenn.compile(loss)(x2).backward()
     np.testing.assert_allclose(to_np(x2.grad), to_np(x1.grad), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_digamma_gradient_is_trigamma_for_negative_inputs(dtype):
+    # JAX's polygamma(1, x) is wrong for negative x (about 9e37 at -10.047739); torch gives ~442
+    xs = [-10.047739, -2.5, -0.3, 0.7, 3.0, 25.0]
+    x = tracenn.tensor(xs, dtype=getattr(tracenn, dtype), requires_grad=True)
+    tracenn.digamma(x).sum().backward()
+    np.testing.assert_allclose(to_np(x.grad), to_np(S.polygamma(1, x.detach())), rtol=1e-6)
+    # trigamma by its series sum 1/(x+k)^2, k = 0..., for a value away from the poles
+    ref = sum(1.0 / (-2.5 + k) ** 2 for k in range(200_000)) + 1.0 / (-2.5 + 200_000)
+    np.testing.assert_allclose(float(x.grad[1]), ref, rtol=1e-5)

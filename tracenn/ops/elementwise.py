@@ -134,7 +134,12 @@ def _digamma(x):
     return jnp.where(x == 0, jnp.copysign(jnp.inf, -x).astype(x.dtype), jsp.digamma(x))
 
 
-_ufloat("digamma", _digamma, lambda x, o, g: g * jsp.polygamma(1, x))
+def _digamma_vjp(x, o, g):
+    from .special import _trigamma  # (special.py builds on this module)
+    return g * _trigamma(x)  # torch's trigamma: JAX's polygamma(1, x) is wrong for negative x
+
+
+_ufloat("digamma", _digamma, _digamma_vjp)
 
 
 # ---- binary ops: inputs cast to the static computation dtype ------------------------------------
