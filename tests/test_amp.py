@@ -39,19 +39,27 @@ def test_gradients_reach_float32_master_weights():
 
 
 def test_nesting_decorator_and_state_queries():
-    assert not tracenn.is_autocast_enabled()
+    assert not tracenn.is_autocast_enabled("cpu")
     with tracenn.autocast("cpu"):
-        assert tracenn.is_autocast_enabled() and tracenn.get_autocast_dtype("cpu") == tracenn.bfloat16
+        assert tracenn.is_autocast_enabled("cpu") and tracenn.get_autocast_dtype("cpu") == tracenn.bfloat16
         with tracenn.autocast("cpu", enabled=False):
-            assert not tracenn.is_autocast_enabled()
+            assert not tracenn.is_autocast_enabled("cpu")
             assert (tracenn.randn(2, 2) @ tracenn.randn(2, 2)).dtype == tracenn.float32
-        assert tracenn.is_autocast_enabled()
-    assert not tracenn.is_autocast_enabled()
+        assert tracenn.is_autocast_enabled("cpu")
+    assert not tracenn.is_autocast_enabled("cpu")
 
     @tracenn.autocast("cpu")
     def f(a, b):
         return a @ b
     assert f(tracenn.randn(2, 2), tracenn.randn(2, 2)).dtype == tracenn.bfloat16
+    assert not tracenn.is_autocast_enabled("cpu")
+
+
+def test_is_autocast_enabled_without_a_device_asks_about_cuda_as_torch():
+    with tracenn.autocast("cpu"):
+        assert tracenn.is_autocast_enabled("cpu") and not tracenn.is_autocast_enabled()
+    with tracenn.autocast("cuda"):
+        assert tracenn.is_autocast_enabled() and tracenn.is_autocast_enabled("cuda")
     assert not tracenn.is_autocast_enabled()
 
 

@@ -117,11 +117,9 @@ class autocast:
 
 
 def is_autocast_enabled(device_type: str | None = None) -> bool:
-    """Is autocast on for ``device_type``? Without one: is any autocast region active (torch's
-    no-argument form asks about CUDA only; tracenn's casts do not depend on the device)."""
-    if device_type is None:
-        return _dispatch.AUTOCAST[0] is not None
-    return _ENABLED[_kind(device_type)]
+    """Is autocast on for ``device_type``? Without one, as torch's: is it on for CUDA (so inside
+    ``autocast("cpu")`` the no-argument form is False; ask ``is_autocast_enabled("cpu")``)."""
+    return _ENABLED[_kind("cuda" if device_type is None else device_type)]
 
 
 def get_autocast_dtype(device_type: str = "cpu"):
