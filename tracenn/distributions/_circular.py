@@ -82,7 +82,7 @@ class VonMises(Distribution):
 
     >>> import tracenn
     >>> VonMises(tracenn.tensor([0.0]), tracenn.tensor([2.0])).log_prob(tracenn.tensor([0.5]))
-    tensor([-0.8817])
+    tensor([-0.9067])
     """
     arg_constraints = {"loc": constraints.real, "concentration": constraints.positive}
     support = constraints.real

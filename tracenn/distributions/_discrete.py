@@ -200,7 +200,7 @@ class NegativeBinomial(_BinaryParams, Distribution):
 
     >>> import tracenn
     >>> NegativeBinomial(3.0, probs=tracenn.tensor([0.5])).log_prob(tracenn.tensor([2.0]))
-    tensor([-1.8971])
+    tensor([-1.6740])
     """
     arg_constraints = {"total_count": constraints.greater_than_eq(0), "probs": constraints.half_open_interval(0.0, 1.0),
                        "logits": constraints.real}

@@ -50,7 +50,10 @@ def _kl_expfamily_expfamily(p, q):
     gradients = tracenn.autograd.grad(lg_normal.sum(), p_nparams, create_graph=True)
     result = q._log_normalizer(*q_nparams) - lg_normal
     for pnp, qnp, g in zip(p_nparams, q_nparams, gradients):
-        result = result - _sum_rightmost((qnp - pnp) * g, len(q.event_shape))
+        # sum over each parameter's own dims (torch 2.13 sums len(event_shape) dims, which for
+        # Wishart's scalar parameter also sums over the batch: a wrong KL for batched Wisharts)
+        term = (qnp - pnp) * g
+        result = result - _sum_rightmost(term, term.dim() - result.dim())
     return result
 
 

@@ -74,7 +74,7 @@ class ContinuousBernoulli(ExponentialFamily):
 
     >>> import tracenn
     >>> ContinuousBernoulli(tracenn.tensor([0.2, 0.8])).log_prob(tracenn.tensor([0.5, 0.5]))
-    tensor([0.0568, 0.0568])
+    tensor([-0.0788, -0.0788])
     """
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.unit_interval
