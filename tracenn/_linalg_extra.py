@@ -425,7 +425,7 @@ def frobenius_norm(input, dim, keepdim=False, *, out=None):
 def _approximate_basis(A, q, niter, M):
     """Q with q orthonormal columns, ``Q Q^H (A - M) ~ A - M`` (Halko et al. 2009, algorithm 4.4);
     draws ``randn(n, q)`` from the default generator, as torch's."""
-    from ._api.creation import randn
+    from .random import randn
     dtype = A.dtype if A.dtype.is_floating_point or A.is_complex() else _dt.float32
     r = randn(A.shape[-1], q, dtype=dtype, device=A.device)
 

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from .registry import register
+from .registry import register, unbroadcast
 
 
 def _mT(a):
@@ -172,7 +172,9 @@ def _householder(a, tau):
 
 
 def _householder_fwd(a, tau):
-    return jax.lax.linalg.householder_product(a, tau), (a, tau)
+    # (stop_gradient: JAX's primitive has no derivative; a gradient of the gradient goes through the reference)
+    sg = jax.lax.stop_gradient
+    return jax.lax.linalg.householder_product(sg(a), sg(tau)), (a, tau)
 
 
 def _householder_bwd(res, g):
@@ -227,24 +229,34 @@ def _cholesky_solve_values(b, factor, upper):
     return tri(factor, y, left_side=True, lower=not upper, transpose_a=not upper, conjugate_a=not upper)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _cholesky_solve_ad(b, factor, upper):
     return _cholesky_solve_values(b, factor, upper)
 
 
-@_cholesky_solve_ad.defjvp
-def _cholesky_solve_jvp(upper, primals, tangents):
-    """torch's derivative (cholesky_solve_backward): that of ``(L L^H)^-1 B`` with the factor read
-    whole, though the forward reads only its triangle (so a gradient lands on the other triangle
-    too; for a factor that came from ``cholesky`` that part is dropped by cholesky's own rule)."""
-    b, factor = primals
-    db, dfactor = tangents
-    x = _cholesky_solve_ad(b, factor, upper)
-    if upper:
-        da = _mH(dfactor) @ factor + _mH(factor) @ dfactor
-    else:
-        da = dfactor @ _mH(factor) + factor @ _mH(dfactor)
-    return x, _cholesky_solve_ad(db - da @ x, factor, upper)
+def _cholesky_solve_fwd(b, factor, upper):
+    x = _cholesky_solve_ad(b, factor, upper)  # (this op again, so that x's own derivative is torch's too)
+    return x, (b, factor, x)
+
+
+def _cholesky_solve_bwd(upper, res, ct):
+    """torch's cholesky_solve_backward: the gradient of ``(L L^H)^-1 B`` with the factor read whole,
+    though the forward reads only its triangle (so a gradient lands on the other triangle too;
+    for a factor that came from ``cholesky`` that part is dropped by cholesky's own rule). Written
+    with this op itself, so that its derivative (create_graph) is torch's too. JAX's cotangents
+    are the conjugates of torch's."""
+    b, factor, x = res
+    g = jnp.conj(ct)
+    batch = x.shape[:-2]
+    full = jnp.broadcast_to(factor, batch + factor.shape[-2:])
+    gb = _cholesky_solve_ad(g, full, upper)
+    common = gb @ _mH(x)
+    common = common + _mH(common)
+    gfactor = -(full @ common) if upper else -(common @ full)
+    return (jnp.conj(unbroadcast(gb, b.shape)), jnp.conj(unbroadcast(gfactor, factor.shape)))
+
+
+_cholesky_solve_ad.defvjp(_cholesky_solve_fwd, _cholesky_solve_bwd)
 
 
 @register("cholesky_solve", static=("upper",))
