@@ -244,8 +244,8 @@ def cholesky_solve(B, L, upper=False, *, out=None):
     >>> import tracenn
     >>> L = tracenn.tensor([[2.0, 0.0], [1.0, 1.0]])
     >>> tracenn.cholesky_solve(tracenn.tensor([[4.0], [3.0]]), L)
-    tensor([[1.0000],
-            [0.0000]])
+    tensor([[0.5000],
+            [1.0000]])
     """
     from ._api.math import _out
     if B.ndim < 2:
@@ -350,8 +350,8 @@ def ormqr(input, tau, other, left=True, transpose=False, *, out=None):
     >>> A = tracenn.tensor([[3.0, 1.0], [4.0, 2.0]])
     >>> a, tau = tracenn.geqrf(A)
     >>> tracenn.ormqr(a, tau, a.triu())
-    tensor([[3.0000, 1.0000],
-            [4.0000, 2.0000]])
+    tensor([[3., 1.],
+            [4., 2.]])
     """
     from ._api.linalg import matmul as _matmul
     from ._api.math import _out, _torch_name

@@ -348,7 +348,23 @@ def eigvalsh(A, UPLO="L", *, out=None):
 
 def householder_product(A, tau, *, out=None):
     """The first ``n`` columns of the product of Householder matrices given by ``A`` and ``tau``."""
-    from ._api.math import _out
+    from ._api.math import _out, _torch_name
+    name = "torch.linalg.householder_product"
+    if A.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    if A.shape[-2] < A.shape[-1]:
+        raise RuntimeError(f"{name}: input.shape[-2] must be greater than or equal to input.shape[-1]")
+    if A.shape[-1] < (tau.shape[-1] if tau.ndim else 1):
+        raise RuntimeError(f"{name}: input.shape[-1] must be greater than or equal to tau.shape[-1]")
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(f"{name}: Expected tau to have one dimension less than input, but got tau.ndim equal to "
+                           f"{tau.ndim} and input.ndim is equal to {A.ndim}")
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise RuntimeError(f"{name}: Expected batch dimensions of tau to be equal to input.shape[:-2], but got "
+                           f"{list(tau.shape[:-1])}")
+    if tau.dtype != A.dtype:
+        raise RuntimeError(f"{name}: tau dtype {_torch_name(tau._value.dtype)} does not match input dtype "
+                           f"{_torch_name(A._value.dtype)}")
     _float("linalg.householder_product", A, tau)
     return _out(_op("linalg_householder_product", A, tau), out)
 
