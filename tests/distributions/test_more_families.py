@@ -150,6 +150,36 @@ def test_log_prob_compiled_equals_eager(case):
     assert not compiled._last.eager
 
 
+def test_rsample_compiled_equals_eager():
+    """Uniform and normal draws through the transforms: the same numbers and gradients compiled."""
+    def draw(scale, loc):
+        return (D.Weibull(scale, 1.5).rsample((4,)).sum() + D.Kumaraswamy(scale, 2.0).rsample().sum()
+                + D.LowRankMultivariateNormal(loc, T(_W), T(_DIAG)).rsample((3,)).sum()
+                + D.GeneralizedPareto(loc[0], scale, 0.2).rsample().sum())
+
+    ins = [(T(_POS, requires_grad=True), T(_MVLOC, requires_grad=True)) for _ in range(2)]
+    compiled = tracenn.compile(draw)
+    tracenn.manual_seed(5)
+    e = draw(*ins[0])
+    e.backward()
+    tracenn.manual_seed(5)
+    c = compiled(*ins[1])
+    c.backward()
+    _close(c, to_np(e), tol=1e-5)
+    for a, b in zip(ins[1], ins[0]):
+        _close(a.grad, to_np(b.grad), tol=1e-4)
+
+
+def test_expand_of_a_subclass_with_its_own_init_needs_its_own_expand():
+    class Shifted(D.Normal):
+        def __init__(self, loc):
+            super().__init__(loc + 1, 1.0)
+
+    with pytest.raises(NotImplementedError, match="Subclass Shifted of Normal that defines a custom __init__"):
+        Shifted(T([0.0]))._get_checked_instance(D.Normal)
+    assert type(D.Normal(T([0.0]), 1.0)._get_checked_instance(D.Normal)) is D.Normal
+
+
 # ---- moments by Monte Carlo (no torch): tolerance 5 standard errors of the estimate ----------------
 
 _MC = [("Weibull", lambda: D.Weibull(T(_POS), T(_POS2))),
@@ -527,6 +557,10 @@ def test_matrix_transforms_and_cdf_transform():
     assert t.domain is d.support and t.codomain is C.unit_interval
     with pytest.raises(ValueError, match="in_shape, out_shape have different numbers of elements"):
         Tr.ReshapeTransform((3,), (2, 2))
+    cached = Tr.CatTransform([Tr.AffineTransform(1.0, 2.0), Tr.ExpTransform().inv,
+                              Tr.ComposeTransform([Tr.PowerTransform(2.0)])], cache_size=1)
+    assert [t._cache_size for t in cached.transforms] == [1, 1, 1]
+    _close(cached(T([1.0, math.e, 3.0])), [3.0, 1.0, 9.0], tol=1e-6)
 
 
 _CONSTRAINTS = ["real", "positive", "nonnegative", "unit_interval", "simplex", "real_vector", "lower_cholesky",

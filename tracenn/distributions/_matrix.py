@@ -13,7 +13,7 @@ import warnings
 from ..autograd.grad_mode import no_grad
 from ..size import Size
 from . import constraints
-from ._dists import Normal, _Lazy
+from ._dists import Normal, _Lazy, broadcast_all
 from ._gamma import Beta, Chi2
 from ._multivariate import _batch_mahalanobis
 from .distribution import Distribution, _eager
@@ -187,7 +187,6 @@ class LKJCholesky(Distribution):
 
     def __init__(self, dim, concentration=1.0, validate_args=None):
         import tracenn
-        from ._dists import broadcast_all
         if dim < 2:
             raise ValueError(f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}.")
         self.dim = dim

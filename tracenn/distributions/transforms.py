@@ -89,7 +89,7 @@ class Transform:
 
 class _InverseTransform(Transform):
     def __init__(self, transform):
-        super().__init__()
+        super().__init__(cache_size=transform._cache_size)
         self._inv = transform
 
     @property
@@ -112,6 +112,9 @@ class _InverseTransform(Transform):
     def inv(self):
         return self._inv
 
+    def with_cache(self, cache_size=1):
+        return self._inv.with_cache(cache_size).inv
+
     def __call__(self, x):
         return self._inv._inv_call(x)
 
@@ -133,6 +136,11 @@ class ComposeTransform(Transform):
     def __init__(self, parts, cache_size=0):
         super().__init__(cache_size)
         self.parts = list(parts)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return ComposeTransform(self.parts, cache_size=cache_size)
 
     @property
     def domain(self):
@@ -246,6 +254,11 @@ class PowerTransform(Transform):
         super().__init__(cache_size)
         self.exponent = exponent
 
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return PowerTransform(self.exponent, cache_size=cache_size)
+
     @property
     def sign(self):
         if isinstance(self.exponent, numbers.Number):
@@ -334,6 +347,11 @@ class AffineTransform(Transform):
     def __init__(self, loc, scale, event_dim=0, cache_size=0):
         super().__init__(cache_size)
         self.loc, self.scale, self._event_dim = loc, scale, event_dim
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return AffineTransform(self.loc, self.scale, self._event_dim, cache_size=cache_size)
 
     @property
     def event_dim(self):
