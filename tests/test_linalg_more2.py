@@ -373,16 +373,22 @@ def test_ldl_matches_torch_on_many_matrices(torch):
         a = rng.standard_normal((2, n, n)) + (1j * rng.standard_normal((2, n, n)) if cplx else 0)
         if trial % 4 == 0:
             a = np.round(a)  # (ties between candidate pivots)
+        single = trial % 5 == 1
+        if single:
+            a = a.astype(np.complex64 if cplx else np.float32)
         got = LA.ldl_factor_ex(tracenn.tensor(a), hermitian=herm)
         want = torch.linalg.ldl_factor_ex(torch.tensor(a), hermitian=herm)
         assert got.pivots.tolist() == want.pivots.tolist(), (trial, a)
         assert got.info.tolist() == want.info.tolist()
-        np.testing.assert_allclose(to_np(got.LD), want.LD.numpy(), rtol=1e-10, atol=1e-12)
+        assert str(got.LD.dtype).split(".")[-1] == str(want.LD.dtype).split(".")[-1]
+        np.testing.assert_allclose(to_np(got.LD), want.LD.numpy(), rtol=1e-4 if single else 1e-10,
+                                   atol=1e-5 if single else 1e-12)
         if not want.info.any():
             b = rng.standard_normal((2, n, 2)).astype(a.dtype)  # (torch 2.13 crashes when LD's batch must broadcast)
             x = LA.ldl_solve(got.LD, got.pivots, tracenn.tensor(b), hermitian=herm)
             tx = torch.linalg.ldl_solve(want.LD, want.pivots, torch.tensor(b), hermitian=herm)
-            np.testing.assert_allclose(to_np(x), tx.numpy(), rtol=1e-8, atol=1e-9)
+            np.testing.assert_allclose(to_np(x), tx.numpy(), rtol=1e-3 if single else 1e-8,
+                                       atol=1e-4 if single else 1e-9)
 
 
 def test_ldl_solve_broadcasts_batches():
