@@ -606,6 +606,52 @@ def test_constraint_registry_against_torch(spec):
         assert outcome[0] == outcome[1]
 
 
+def test_constrained_parameters_compile_and_differentiate_like_eager():
+    """The usual use of biject_to: unconstrained parameters mapped onto a constraint inside a loss."""
+    target = T(_CORR_L[0])
+
+    def loss(v, w, m):
+        L = biject_to(C.corr_cholesky)(v)
+        probs = biject_to(C.simplex)(w)
+        cov = transform_to(C.positive_definite)(m)
+        return ((L - target) ** 2).sum() + D.LKJCholesky(3, 2.0).log_prob(L) + (probs * T([1.0, 2.0, 3.0])).sum() \
+            + D.Wishart(5.0, covariance_matrix=T(_COV[0])).log_prob(cov)
+
+    values = [_rng.standard_normal(3).astype(np.float32), _rng.standard_normal(2).astype(np.float32),
+              _rng.standard_normal((3, 3)).astype(np.float32)]
+    eager_in, comp_in = [[T(v, requires_grad=True) for v in values] for _ in range(2)]
+    e = loss(*eager_in)
+    e.backward()
+    compiled = tracenn.compile(loss)
+    c = compiled(*comp_in)
+    c.backward()
+    assert not compiled._last.eager
+    _close(c, to_np(e), tol=1e-4)
+    for a, b in zip(comp_in, eager_in):
+        _close(a.grad, to_np(b.grad), tol=1e-4)
+
+
+def test_constrained_parameter_gradients_against_torch():
+    torch = pytest.importorskip("torch")
+    from torch.distributions import constraint_registry as R
+
+    def loss(M, t, Cs, bij, tto, v, w, m):
+        L, probs, cov = bij(Cs.corr_cholesky)(v), bij(Cs.simplex)(w), tto(Cs.positive_definite)(m)
+        return (M.LKJCholesky(3, 2.0).log_prob(L) + (probs * t([1.0, 2.0, 3.0])).sum()
+                + M.Wishart(t(5.0), covariance_matrix=t(_COV[0])).log_prob(cov))
+
+    values = [np.float32([0.3, -0.5, 0.9]), np.float32([0.2, -1.0]), _A[0]]
+    ours = [T(v, requires_grad=True) for v in values]
+    theirs = [torch.tensor(v, requires_grad=True) for v in values]
+    a = loss(D, T, C, biject_to, transform_to, *ours)
+    b = loss(torch.distributions, torch.tensor, torch.distributions.constraints, R.biject_to, R.transform_to, *theirs)
+    a.backward()
+    b.backward()
+    _close(a, b.detach().numpy(), tol=1e-4)
+    for x, y in zip(ours, theirs):
+        _close(x.grad, y.grad.numpy(), tol=1e-3)
+
+
 def test_new_constraints_check():
     sq = T(np.float32([[2.0, 1.0], [1.0, 2.0]]))
     assert bool(C.symmetric.check(sq)) and bool(C.positive_semidefinite.check(sq)) and bool(C.square.check(sq))
