@@ -267,9 +267,9 @@ def _standard_gamma(input, *, generator=None):
 
     Differentiable in ``input`` by implicit reparameterization, as torch's
     ``_standard_gamma_grad``: ``dx/da = -(dF(x; a)/da) / f(x; a)``, ``F`` the regularized lower
-    incomplete gamma function (``tracenn.special.gammainc``, differentiated by JAX) and ``f`` the
-    density. It is attached as ``x - (F - F.detach()) / f``: the value is ``x``, the gradient the
-    above."""
+    incomplete gamma function (JAX's, differentiated in ``a``: torch's public ``igamma`` has no
+    such derivative) and ``f`` the density. It is attached as ``x - (F - F.detach()) / f``: the
+    value is ``x``, the gradient the above."""
     if not input.is_floating_point():
         raise RuntimeError(f"_standard_gamma: expected a floating-point tensor of shapes, got {input.dtype}")
     key, c = _gen(generator)._next()
@@ -277,8 +277,7 @@ def _standard_gamma(input, *, generator=None):
     if not input.requires_grad:
         return x
     from .autograd.grad_mode import no_grad
-    from .special import gammainc
-    cdf = gammainc(input, x)
+    cdf = apply(OPS["special"], (input, x), ("gammainc_reparam", None))
     with no_grad():
         a = input.detach()
         inv_pdf = ((1 - a) * x.log() + x + a.lgamma()).exp()

@@ -221,8 +221,10 @@ _UNARY = {
     "erfcx": _erfcx, "i0": jss.i0, "i0e": jss.i0e, "i1": jss.i1, "i1e": jss.i1e, "ndtr": jss.ndtr,
     "ndtri": jss.ndtri, "log_ndtr": jss.log_ndtr, "sinc": jnp.sinc, "entr": _entr,
 }
+# "gammainc_reparam": P(a, x) differentiable in ``a`` too (JAX's rule), for Gamma's implicit
+# reparameterization (random._standard_gamma): torch's public igamma has no derivative in ``a``.
 _BINARY = {"xlog1py": jss.xlog1py, "zeta": _zeta, "gammainc": _gammainc_rule(False),
-           "gammaincc": _gammainc_rule(True)}
+           "gammaincc": _gammainc_rule(True), "gammainc_reparam": jss.gammainc}
 
 
 @register("special", static=("fn", "arg"))
