@@ -19,6 +19,31 @@ def tensor_attributes(modules) -> dict:
     return {(path, k): v for path, m in modules for k, v in vars(m).items() if isinstance(v, Tensor)}
 
 
+def view_sources(leaves, inputs, state) -> dict:
+    """{index: (0, input index | 1, state index, view)} for the tensors of ``leaves`` (the call's
+    outputs, then its stored tensors) that are one of the traced ``inputs`` or ``state`` tensors
+    (``view`` None: ``x.add_(1); return x``) or a view of one (``view`` its (steps, strides,
+    detached): ``x[0]``, ``x.t()``, ``x.detach()``, ``self.weight.T``). The runtime returns the
+    caller's tensor, or the same view of it (whose in-place changes reach it), as eager code
+    does, not the program's copy."""
+    ins = {id(s): k for k, s in enumerate(inputs)}
+    st = {id(t): j for j, t in enumerate(state.values())}
+    got = {}
+    for i, t in enumerate(leaves):
+        if id(t) in ins or id(t) in st:  # the tensor itself, maybe changed in place: the caller's
+            got[i] = (0, ins[id(t)], None) if id(t) in ins else (1, st[id(t)], None)
+            continue
+        root = t._base if isinstance(t, Tensor) else None
+        if root is None or (id(root) not in ins and id(root) not in st):
+            continue
+        n = len(root._layout)
+        if t._chain[:n] != root._layout or len(t._chain) == n:
+            continue
+        src = (0, ins[id(root)]) if id(root) in ins else (1, st[id(root)])
+        got[i] = src + ((t._chain[n:], t._strides, t._detached),)
+    return got
+
+
 def settle_module_tensors(graph, modules, state, arrays) -> None:
     """Tensors the traced code stored on a module (``self.mask = ...``, a lazily built cache) hold
     this graph's symbolic values, which no later call, program or eager, can read. One computed

@@ -159,6 +159,7 @@ class Graph:
         self.creates: dict = {}   # write name -> (optimizer, param, key): state the call makes
         self.aliases: dict = {}   # state name -> the earlier state name whose Value it reads (one array)
         self.stores: list = []    # escapes.Store: list appends and dict items replayed after each call
+        self.out_views: dict = {}  # output index -> (0 input | 1 state, its index, (steps, strides, detached))
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -180,6 +181,7 @@ class Graph:
         g.creates = dict(self.creates)
         g.aliases = dict(self.aliases)
         g.stores = list(self.stores)
+        g.out_views = dict(self.out_views)
         return g
 
     def stored_values(self) -> list:

@@ -24,7 +24,7 @@ from ..ops import OPS
 from ..tensor import Tensor
 from ..utils._pytree import check_no_hidden_tensors, flatten, unflatten
 from ..dtypes import type_str
-from .escapes import Containers, settle_module_tensors
+from .escapes import Containers, settle_module_tensors, view_sources
 from .graph import Graph, Node, Value, user_source
 from ..errors import DataDependentError, UnsupportedError
 
@@ -549,9 +549,12 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         graph.deferred = list(tracer.deferred)
         settle_module_tensors(graph, modules, state, saved_values)
         graph.stores = containers.stores(graph)
+        escaping = list(out_leaves)
         for st in graph.stores:  # (after the user's outputs: the runtime replays them with these)
             graph.outputs += [tracer.output_value(t) for t in st.leaves]
+            escaping += st.leaves
             st.leaves = None
+        graph.out_views = view_sources(escaping, sym_inputs, state)
         unreached = [c.cls.__name__ for c in tracer.customs if not c.reached]
         if unreached:
             raise UnsupportedError(

@@ -48,7 +48,7 @@ def make(fwd, entry, d, reraise, Tensor, new{params}):
 '''
 
 _RECOMPUTING = '''
-def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of, d_in, Tensor, new, seq,
+def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of, d_in, save_in, Tensor, new, seq,
          anomaly{params}):
     last = [((), ())]  # (the parameters' versions at the latest call, its saved records)
 
@@ -67,10 +67,11 @@ def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of,
             saved = tuple(zip(roots, vers, labels))
             last[0] = vers, saved
         ed = edges
-        if d_in:  # the input needs grad: its edge and version too
-            root = a if a._base is None else a._base
-            saved += ((root, root._ver, labels[-1]),)
+        if d_in:  # the input needs grad: its edge, and its version where an op's gradient reads it
             ed = edges + (edge_of(a),)
+            if save_in:
+                root = a if a._base is None else a._base
+                saved += ((root, root._ver, labels[-1]),)
         if anomaly[0]:  # (the constructor records the forward's stack)
             node = Node(op, (), (vals,), out, ed, needs, saved)
         else:  # Node.__init__ and Tensor._wrap written out: two frames fewer a call (see _NODE_SLOTS)
@@ -132,9 +133,10 @@ def plain(run, state_tensors, jit=jax.jit):
     return bind
 
 
-def recomputing(run, state_tensors, d_state, d_in, jit=jax.jit):
+def recomputing(run, state_tensors, d_state, d_in, save_in, jit=jax.jit):
     """The grad-enabled call (see the module docstring): gradients for the state tensors at
-    indices ``d_state`` and, when ``d_in`` is ``(0,)``, for the input; compiled by ``jit``."""
+    indices ``d_state`` and, when ``d_in`` is ``(0,)``, for the input, whose version the output's
+    node records when ``save_in`` (an op's gradient reads it); compiled by ``jit``."""
     n_state = len(state_tensors)
     ds = tuple(d_state)
     flat = flat_program(run, n_state)
@@ -162,5 +164,5 @@ def recomputing(run, state_tensors, d_state, d_in, jit=jax.jit):
 
     def bind(entry, d):
         return make(fwd, entry, d, reraise_callback_error, op, roots, edges, labels, needs, _graph.Node, _edge_of,
-                    bool(d_in), Tensor, object.__new__, _graph.SEQ, _graph.ANOMALY, *state_tensors)
+                    bool(d_in), save_in, Tensor, object.__new__, _graph.SEQ, _graph.ANOMALY, *state_tensors)
     return bind

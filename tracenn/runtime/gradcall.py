@@ -186,6 +186,22 @@ def _reaching(g, outs) -> set:
     return live
 
 
+def _saved_by_ops(g) -> set:
+    """The values of graph ``g`` some op's gradient reads (its registry ``saves``): the inputs a
+    compiled call's tape node records the versions of, so an in-place change of one before
+    ``backward()`` raises as in eager. An input only viewed, added or summed is not one: the
+    program's backward has its own arrays, and torch's would not read it either."""
+    got = set()
+    for n in g.nodes:
+        if not n.op.differentiable:
+            continue
+        saves = n.op.saves
+        if type(saves) is dict:
+            saves = {j for js in saves.values() for j in js}
+        got.update(v for i, v in enumerate(n.inputs) if saves is None or i in saves)
+    return got
+
+
 def _depends_on(g, leaves, values) -> list:
     """For each of ``values``: can a gradient from it reach one of ``leaves`` in graph ``g``?"""
     live = set(leaves)

@@ -140,3 +140,40 @@ def apply_stores(graph, out_is_value, outs) -> None:
     for s in graph.stores:
         s.apply(vals[k:k + s.n])
         k += s.n
+
+
+
+def output_aliases(graph, outs, out_is_value) -> list:
+    """Where the call returns (or stores) one of its own tensors, or a view of one, as eager code
+    does: ``return x``, ``return self.weight``, ``return x[0]``, ``x.t()`` or ``x.detach()``. One
+    (index in ``outs``, 0 for an input or 1 for a state tensor, its index, view) each, ``view``
+    None for the tensor itself (its own Value returned, or the tensor the trace returned:
+    ``x.add_(1); return x``) or the tracer's (steps, strides, detached) for a view of it
+    (``graph.out_views``, by graph output). ``outs``: the graph's Value outputs."""
+    inputs = {id(v): k for k, v in enumerate(graph.inputs)}
+    state = {id(v): j for j, v in enumerate(graph.state.values())}
+    got = {i: (0, inputs[id(v)], None) if id(v) in inputs else (1, state[id(v)], None)
+           for i, v in enumerate(outs) if id(v) in inputs or id(v) in state}
+    at = [i for i, is_v in enumerate(out_is_value) if is_v]  # graph output -> index in outs
+    got.update((at.index(gi), src) for gi, src in graph.out_views.items() if gi in at)
+    return [(i,) + src for i, src in sorted(got.items())]
+
+
+def alias_outputs(entry, outs, in_tensors) -> None:
+    """Put the call's own tensors, and views of them, in ``outs`` where the program returned
+    their values (see :func:`output_aliases`): the caller gets the tensor itself, or a view whose
+    in-place changes reach it, not a copy. A view of a tensor that is itself a view, or laid out
+    differently from the traced one, stays the program's copy (same values)."""
+    for i, kind, k, view in entry.out_aliases:
+        t = in_tensors[k] if kind == 0 else entry.state_tensors[k]
+        if not isinstance(t, Tensor):  # a ref: a .grad or an optimizer option read as state
+            continue
+        if view is None:
+            outs[i] = t
+        elif t._base is None and not t._layout and t._strides is None:
+            steps, strides, detached = view
+            o = outs[i]
+            v = t._make_view(o._value, steps[0], detached=detached, node=o._node, strides=strides,
+                             requires_grad=o._requires_grad, idx=o._out_idx)
+            v._chain = tuple(steps)
+            outs[i] = v
