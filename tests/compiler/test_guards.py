@@ -359,9 +359,29 @@ def test_recompile_budget_warns_past_the_limit(model):
         cm(tracenn.randn(1, 4))
         cm(tracenn.randn(2, 4))
     with pytest.warns(RecompileWarning, match=r"past cache_size_limit=2 \(last reason: input 'x' shape "
-                                              r"changed: \[2, 4\] -> \[3, 4\]\)"):
-        cm(tracenn.randn(3, 4))
-    assert traces(model) == 3 and len(cm._entries) == 3
+                                              r"changed: \[2, 4\] -> \[3, 4\]\): this and later new input "
+                                              r"signatures run eagerly \(the programs compiled so far"):
+        out = cm(x3 := tracenn.randn(3, 4))
+    # as torch.compile past its limit: the new signature runs eagerly (not traced), the old ones
+    # keep their programs, and the warning is not repeated
+    assert traces(model) == 3 and len(cm._entries) == 3 and cm._last.eager  # (the third: one eager run)
+    np.testing.assert_allclose(to_np(out), to_np(eager(model, x3)), rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecompileWarning)
+        cm(tracenn.randn(5, 4))  # eager: forward runs
+        assert traces(model) == 4 and cm._last.eager
+        cm(tracenn.randn(1, 4))  # the first program
+    assert traces(model) == 4 and not cm._last.eager
+    assert "runs eagerly: past cache_size_limit" in cm.explain()
+
+
+def test_fullgraph_compiles_on_past_the_limit_and_warns_each_time():
+    cm = tracenn.compile(lambda x: x + 1, cache_size_limit=1, fullgraph=True)
+    cm(tracenn.randn(1))
+    for n in (2, 3):
+        with pytest.warns(RecompileWarning, match="compiling it anyway"):
+            cm(tracenn.randn(n))
+        assert not cm._last.eager
 
 
 def test_default_budget_is_eight():

@@ -64,7 +64,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
             first such pass and the nodes it changed). A training step (a function that steps an
             optimizer) is not checked: it would step twice; it warns once and runs compiled.
         passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
-        cache_size_limit: programs to compile before warning of a recompile storm (like torch's 8).
+        cache_size_limit: programs to compile (like torch's 8); past it, new input signatures run
+            eagerly, with one warning (with ``fullgraph=True``: compiled, with a warning each time).
         verify_passes: check the graph after every pass (the tests turn it on).
         mesh: data parallelism: a :class:`~tracenn.distributed.DataParallelMesh`, a
             ``jax.sharding.Mesh``, a device count or ``"auto"``. Tensor inputs are split along
@@ -273,7 +274,20 @@ def _capture_reader(fn, named=True):
     """A function of no arguments returning ``_captures(fn)`` — or, with ``named=False``, just the
     values, in the same order — with what a call cannot change (which function, its code, closure
     cells and globals dict) looked up once: the per-call watch of a compiled function reads it on
-    every call."""
+    every call. A decorated function (``@tracenn.no_grad()``, anything ``functools.wraps`` made)
+    reads what the function it wraps reads too (``__wrapped__``)."""
+    chain = []
+    inner = getattr(fn, "__wrapped__", None)
+    while inner is not None and len(chain) < 8 and not any(inner is f for f in chain):
+        chain.append(inner)
+        inner = getattr(inner, "__wrapped__", None)
+    if chain:
+        readers = [_one_capture_reader(f, named) for f in [fn] + chain]
+        return lambda: [x for read in readers for x in read()]
+    return _one_capture_reader(fn, named)
+
+
+def _one_capture_reader(fn, named):
     owner = None
     if inspect.ismethod(fn):
         owner, fn = fn.__self__, fn.__func__

@@ -37,10 +37,10 @@ from ..utils._pytree import LEAF, flatten, signature, unflatten
 from . import fastcall, gradcall
 from .fastcall import reraise_callback_error
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
-                       _reaching, _ScaledGrads, conj_tree)
+                       _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
 from .reasons import _type, describe_change
-from .writes import (apply_stores, batched_writes, donated_state, grad_setter, unique_writes, unread_grads,
-                     write_targets)
+from .writes import (alias_outputs, apply_stores, batched_writes, donated_state, grad_setter, output_aliases,
+                     unique_writes, unread_grads, write_targets)
 
 _INEXACT = frozenset("fcV")
 _EPOCH, _TRACE = _dispatch.EPOCH, _dispatch.TRACE  # (read on every call: one global load each)
@@ -98,6 +98,7 @@ class Entry:
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
         self.n_out = len(outs)
+        self.out_aliases = output_aliases(g, outs, self.out_is_value)
         # Off the CPU, the program also returns each generator's next counter (see rng_args).
         platform = _platform(state_tensors)
         self.device_counters = bool(g.rng) and platform in DEVICE_COUNTER_PLATFORMS
@@ -144,7 +145,7 @@ class Entry:
                 self.keep = keep_idx
                 self.fwd_donating = self.jit(split_run, donate_argnums=0)
             self.fwd = self.jit(run)
-            if mesh is None and not self.gens and not g.writes and not g.deferred \
+            if mesh is None and not self.gens and not g.writes and not g.deferred and not self.out_aliases \
                     and all(t._base is None for t in state_tensors) \
                     and self.out_is_value == [True]:
                 self.bind_fast = fastcall.plain(run, state_tensors, self.jit)
@@ -153,6 +154,8 @@ class Entry:
         # only state and inputs a differentiable path joins to an output get a gradient (an unused
         # parameter's .grad stays None, as does an input read only by a comparison)
         self.grad_inputs = {i for i, v in enumerate(g.inputs) if v in read}
+        saved = _saved_by_ops(g)
+        self.saved_inputs = {i for i, v in enumerate(g.inputs) if v in saved}
         self.d_state = [i for i, t in enumerate(state_tensors)
                         if t._requires_grad and g.state[state_names[i]].dtype.kind in _INEXACT
                         and g.state[state_names[i]] in read]
@@ -167,14 +170,15 @@ class Entry:
         # (Not with hooks: their host callbacks would run again in the backward.)
         self.recompute = _flops(g) < gradcall.RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
         if self.recompute and mesh is None and not self.gens and not g.writes and not g.deferred \
-                and not self.clears and self.out_is_value == [True] and self.float_out == [0] \
-                and outs[0].shape != () and len(key) == 3 and len(key[2]) == 1 \
+                and not self.clears and not self.out_aliases and self.out_is_value == [True] \
+                and self.float_out == [0] and outs[0].shape != () and len(key) == 3 and len(key[2]) == 1 \
                 and all(t._base is None and t._node is None for t in state_tensors) \
                 and not _complex_boundary(g):  # (the fast path does not conjugate: see _plan)
             (_, dtype, rg), = key[2]
             d_in = (0,) if rg and dtype.kind in _INEXACT and 0 in self.grad_inputs else ()
             if self.d_state or d_in:
-                self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in, self.jit)
+                self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in, 0 in self.saved_inputs,
+                                                      self.jit)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -360,6 +364,8 @@ class Entry:
         if d_in:
             edges += tuple(_edge_of(in_tensors[i]) for i in d_in)
             for k, i in enumerate(d_in, len(ds)):
+                if i not in self.saved_inputs:
+                    continue
                 t = in_tensors[i]
                 root = t if t._base is None else t._base
                 saved.append((root, root._version, f"input {k}"))
@@ -443,6 +449,7 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._warned_fallback = False
+        self._warned_limit = False
         self._extra = {}
         self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
         self._fast_watched: dict = {}  # a function's
@@ -537,6 +544,8 @@ class Compiled:
                     raise
                 return self._eager_instead(entry, err, args, kwargs)
             raise
+        if entry.out_aliases:
+            alias_outputs(entry, outs, leaves)
         g = entry.graph
         if g.stores:
             apply_stores(g, entry.out_is_value, outs)
@@ -581,6 +590,8 @@ class Compiled:
                 warnings.warn(report, stacklevel=_outside_stacklevel())
             self._log.append(report or f"check: call {entry.calls} of entry {self._index(entry)} matched eager")
         outs = entry.run(leaves)
+        if entry.out_aliases:
+            alias_outputs(entry, outs, leaves)
         g = entry.graph
         if g.stores and self._extra:  # (a checked call's eager run did them already)
             apply_stores(g, entry.out_is_value, outs)
@@ -607,14 +618,24 @@ class Compiled:
 
     def _miss(self, key, args, kwargs, leaves, tree):
         reason = self._reason(key)
-        n = len([e for e in self._entries.values()])
+        n = len(self._entries)
         if n >= self.cache_size_limit:
-            warnings.warn(
-                f"tracenn.compile({self._name}): recompiled {n + 1} times, past cache_size_limit="
-                f"{self.cache_size_limit} (last reason: {reason}). Every new input shape, dtype or "
-                "module change compiles a new program; pad inputs to a few fixed shapes, or raise "
-                "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
-                stacklevel=_outside_stacklevel())
+            # As torch.compile past its limit: this and later new signatures run eagerly (the
+            # programs compiled so far stay in use), with one warning; fullgraph=True compiles on.
+            eager = self._fallback != "never"
+            if not eager or not self._warned_limit:
+                self._warned_limit = True
+                then = ("this and later new input signatures run eagerly (the programs compiled so far are "
+                        "still used)") if eager else "compiling it anyway (fullgraph=True)"
+                warnings.warn(
+                    f"tracenn.compile({self._name}): recompiled {n + 1} times, past cache_size_limit="
+                    f"{self.cache_size_limit} (last reason: {reason}): {then}. Every new input shape, dtype "
+                    "or module change compiles a new program; pad inputs to a few fixed shapes, or raise "
+                    "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
+                    stacklevel=_outside_stacklevel())
+            if eager:
+                return self._keep(Entry(None, key, reason + " (runs eagerly: past cache_size_limit)",
+                                        list(self._state.values()), False), key, reason)
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
         built = None
@@ -642,11 +663,15 @@ class Compiled:
                       self._extra.get("grad_params"), self._mesh)
         if entry.eager or self._check:
             entry.bind_fast = None
+        self._keep(entry, key, reason)
+        if built is not None and debug_level() >= 3:
+            print(self._stablehlo(entry, leaves))
+        return entry
+
+    def _keep(self, entry, key, reason):
         self._entries[key] = entry
         self._log.append(f"compile {len(self._entries)}: {reason}")
         self._last, self._last_key = entry, key
-        if built is not None and debug_level() >= 3:
-            print(self._stablehlo(entry, leaves))
         return entry
 
     def _note_changes(self, before, built=None):
