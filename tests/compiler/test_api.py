@@ -7,6 +7,7 @@ import pytest
 import tracenn
 import tracenn.nn as nn
 import tracenn.nn.functional as F
+from helpers import to_np
 from tracenn.compiler.api import _capture_reader, _captures, _step_watch, _step_watcher
 
 MODEL = nn.Linear(3, 2)
@@ -139,3 +140,37 @@ def test_a_compiled_function_follows_a_rebound_global():
         np.testing.assert_allclose(cf(x).detach().numpy(), MODEL(x).detach().numpy(), rtol=1e-6)
     finally:
         MODEL = old
+
+
+def test_a_decorated_function_reads_what_the_wrapped_function_captures():
+    import functools
+    m = nn.Linear(2, 2)
+    opt = tracenn.optim.SGD(m.parameters(), lr=0.5)
+
+    @tracenn.no_grad()
+    def predict(x):
+        return m(x)
+
+    def logged(fn):
+        @functools.wraps(fn)
+        def wrapper(*a):
+            return fn(*a)
+        return wrapper
+
+    @logged
+    def step(x):
+        opt.zero_grad()
+        m(x).sum().backward()
+        opt.step()
+
+    x = tracenn.randn(3, 2)
+    cp, cs = tracenn.compile(predict), tracenn.compile(step)
+    out = cp(x)
+    assert not out.requires_grad
+    np.testing.assert_allclose(to_np(out), to_np(m(x).detach()), rtol=1e-6, atol=1e-6)
+    before = to_np(m.bias.detach()).copy()
+    cs(x)
+    np.testing.assert_allclose(to_np(m.bias.detach()), before - 0.5 * 3, rtol=1e-6)  # d(sum)/d(bias) = 3
+    with tracenn.no_grad():
+        m.weight.zero_()
+    np.testing.assert_allclose(to_np(cp(x)), np.broadcast_to(to_np(m.bias.detach()), (3, 2)), rtol=1e-6)

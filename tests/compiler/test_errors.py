@@ -399,3 +399,17 @@ def test_embedding_compiles():
     model = nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2))
     idx = tracenn.tensor([[1, 2], [3, 9]])
     np.testing.assert_allclose(to_np(tracenn.compile(model)(idx)), to_np(model(idx)), rtol=1e-5, atol=1e-6)
+
+
+def test_one_hot_without_num_classes_is_data_dependent_and_falls_back():
+    import tracenn.nn.functional as F
+    from tracenn.errors import DataDependentError
+    t = tracenn.tensor([0, 2, 1])
+    with pytest.raises(DataDependentError, match=r"one_hot: num_classes=-1 reads the tensor's largest value.*"
+                                                 r"pass num_classes"):
+        tracenn.compile(lambda x: F.one_hot(x))(t)
+    f = tracenn.compile(lambda x: F.one_hot(x), fallback="eager")
+    with pytest.warns(UserWarning, match="running <lambda> eagerly"):
+        out = f(t)
+    np.testing.assert_array_equal(to_np(out), np.eye(3, dtype=np.int64)[[0, 2, 1]])
+    np.testing.assert_array_equal(to_np(tracenn.compile(lambda x: F.one_hot(x, 4))(t)), np.eye(4)[[0, 2, 1]])

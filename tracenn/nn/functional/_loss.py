@@ -24,7 +24,7 @@ from ..._api import creation as _creation, math as _math, reduce as _reduce, sha
 from ..._api._common import host_values as _concrete, value_of
 from ..._dispatch import apply
 from ...autograd.grad_mode import is_grad_enabled, no_grad
-from ...errors import DtypeError, ShapeError
+from ...errors import DataDependentError, DtypeError, ShapeError
 from ...ops import OPS
 from ...tensor import Tensor
 from ._activation import logsigmoid, softplus
@@ -778,7 +778,10 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         if values is None:
-            raise RuntimeError("one_hot: num_classes=-1 needs concrete values; pass num_classes under tracing")
+            raise DataDependentError(
+                "one_hot: num_classes=-1 reads the tensor's largest value, which a tensor being compiled or "
+                "transformed does not have: pass num_classes (F.one_hot(t, num_classes=10)), or compile with "
+                "tracenn.compile(..., fallback=\"eager\") to run such calls eagerly")
         num_classes = int(values.max()) + 1
     if values is not None and values.size:
         if values.min() < 0:
