@@ -14,23 +14,8 @@ from ._multivariate import MultivariateNormal, _batch_mahalanobis
 from ._positive import Pareto
 from ._unit import ContinuousBernoulli
 from .exp_family import ExponentialFamily
+from ._kl_cross import _INF, _infinite_like, _where, _x_log_x  # noqa: F401  (the shared helpers)
 from .kl import register_kl
-
-_INF = float("inf")
-
-
-def _where(cond, value, other):
-    import tracenn
-    return tracenn.where(cond, value, other)
-
-
-def _infinite_like(t):
-    import tracenn
-    return tracenn.full_like(t, _INF)
-
-
-def _x_log_x(t):
-    return t * t.log()
 
 
 def _batch_trace_XXT(bmat):

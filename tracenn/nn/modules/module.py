@@ -59,17 +59,8 @@ def _typename(obj) -> str:
     """torch.typename with tracenn's names: 'tracenn.FloatTensor' for a float32 tensor."""
     if isinstance(obj, Tensor):
         return _dt.TYPE_NAMES[obj.dtype].replace("torch.", "tracenn.")
-    module = getattr(obj, "__module__", "") or ""
-    if hasattr(obj, "__qualname__"):
-        qualname = obj.__qualname__
-    elif hasattr(obj, "__name__"):
-        qualname = obj.__name__
-    else:
-        module = obj.__class__.__module__ or ""
-        qualname = obj.__class__.__qualname__
-    if module in {"", "builtins"}:
-        return qualname
-    return f"{module}.{qualname}"
+    from ..._api.query import typename
+    return typename(obj)
 
 
 def _forward_unimplemented(self, *input: Any) -> None:
