@@ -380,8 +380,8 @@ def test_the_rng_counter_stays_on_the_device_between_calls(grad, monkeypatch):
     reseed or an eager draw the generator's own counter is placed again, as the same kind of
     array. Masks match pure eager, with one compile."""
     import jax
-    from tracenn.runtime import compiled
-    monkeypatch.setattr(compiled, "DEVICE_COUNTER_PLATFORMS", frozenset(("cpu",)))
+    from tracenn.runtime import entry
+    monkeypatch.setattr(entry, "DEVICE_COUNTER_PLATFORMS", frozenset(("cpu",)))
     m, cm, _ = pair(Drop)
     x = x_(4, 8)
 

@@ -2,7 +2,9 @@
 function, and never imports the tracer (the compiler hands it a ``build`` callback).
 
 - :mod:`~tracenn.runtime.compiled`: :class:`~tracenn.runtime.compiled.Compiled` — guards, the
-  program cache, ``explain()``; and each entry's programs and call paths.
+  program cache, ``explain()``.
+- :mod:`~tracenn.runtime.entry`: :class:`~tracenn.runtime.entry.Entry` — one cached program and
+  its call paths (donation, gradient plans, RNG counters, write-back, the outputs).
 - :mod:`~tracenn.runtime.fastcall`: the two cheapest calls (one tensor in, one out, no RNG or
   writes; no grad, or grad with the forward recomputed), generated per state count.
 - :mod:`~tracenn.runtime.writes`: state in and out of a call — donation, old grads dropped

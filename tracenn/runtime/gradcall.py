@@ -1,7 +1,7 @@
 """How a grad-enabled compiled call joins eager autograd: the tape op whose backward runs the
 program's pullback (or scales gradients the program already computed), the per-call plan that picks
 between residuals, recomputation and value-and-grad, and the graph queries that decide which
-inputs and outputs take part. :class:`~tracenn.runtime.compiled.Entry` builds and runs the plans.
+inputs and outputs take part. :class:`~tracenn.runtime.entry.Entry` builds and runs the plans.
 """
 from __future__ import annotations
 
