@@ -382,6 +382,17 @@ def test_the_rng_counter_stays_on_the_device_between_calls(grad, monkeypatch):
     import jax
     from tracenn.runtime import entry
     monkeypatch.setattr(entry, "DEVICE_COUNTER_PLATFORMS", frozenset(("cpu",)))
+    traces = []  # each time JAX traces the program (jit's C++ cache size can drop entries under load)
+    wrap = entry._with_next_counters
+
+    def counting(run, g):
+        program = wrap(run, g)
+
+        def traced(*args):
+            traces.append(1)
+            return program(*args)
+        return traced
+    monkeypatch.setattr(entry, "_with_next_counters", counting)
     m, cm, _ = pair(Drop)
     x = x_(4, 8)
 
@@ -408,7 +419,7 @@ def test_the_rng_counter_stays_on_the_device_between_calls(grad, monkeypatch):
         assert moved is not counter and int(moved) == gen._counter == 3
     assert len(cm._entries) == 1
     if not grad:
-        assert entry.fwd._cache_size() == 1  # host-made and returned counters match: one trace
+        assert len(traces) == 1  # host-made and returned counters match: one trace
 
 
 def test_eval_mode_dropout_is_identity_and_draws_nothing():
