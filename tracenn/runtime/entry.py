@@ -56,7 +56,7 @@ class Entry:
         outs = [v for v in g.outputs if hasattr(v, "symbolic")]
         self.float_out = [i for i, v in enumerate(outs) if v.dtype.kind in _INEXACT]
         self.n_out = len(outs)
-        self.out_aliases = output_aliases(g, outs, self.out_is_value)
+        self.out_aliases = output_aliases(g, self.out_is_value)
         # Off the CPU, the program also returns each generator's next counter (see rng_args).
         platform = _platform(state_tensors)
         self.device_counters = bool(g.rng) and platform in DEVICE_COUNTER_PLATFORMS

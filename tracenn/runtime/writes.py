@@ -143,20 +143,14 @@ def apply_stores(graph, out_is_value, outs) -> None:
 
 
 
-def output_aliases(graph, outs, out_is_value) -> list:
+def output_aliases(graph, out_is_value) -> list:
     """Where the call returns (or stores) one of its own tensors, or a view of one, as eager code
-    does: ``return x``, ``return self.weight``, ``return x[0]``, ``x.t()`` or ``x.detach()``. One
-    (index in ``outs``, 0 for an input or 1 for a state tensor, its index, view) each, ``view``
-    None for the tensor itself (its own Value returned, or the tensor the trace returned:
-    ``x.add_(1); return x``) or the tracer's (steps, strides, detached) for a view of it
-    (``graph.out_views``, by graph output). ``outs``: the graph's Value outputs."""
-    inputs = {id(v): k for k, v in enumerate(graph.inputs)}
-    state = {id(v): j for j, v in enumerate(graph.state.values())}
-    got = {i: (0, inputs[id(v)], None) if id(v) in inputs else (1, state[id(v)], None)
-           for i, v in enumerate(outs) if id(v) in inputs or id(v) in state}
-    at = [i for i, is_v in enumerate(out_is_value) if is_v]  # graph output -> index in outs
-    got.update((at.index(gi), src) for gi, src in graph.out_views.items() if gi in at)
-    return [(i,) + src for i, src in sorted(got.items())]
+    does: ``return x``, ``return self.weight``, ``x.mul_(2); return x``, ``return x[0]``, ``x.t()``
+    or ``x.detach()``. One (index among the graph's Value outputs, 0 for an input or 1 for a state
+    tensor, its index, view) each, from the tracer's ``graph.out_views`` (by graph output): ``view``
+    None for the tensor itself, or its (steps, strides, detached) for a view of it."""
+    at = [i for i, is_v in enumerate(out_is_value) if is_v]  # graph output -> index among Value outputs
+    return [(at.index(gi),) + src for gi, src in sorted(graph.out_views.items()) if gi in at]
 
 
 def alias_outputs(entry, outs, in_tensors) -> None:
