@@ -604,6 +604,7 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     flat = input.reshape(n, c, -1).permute(0, 2, 1)  # (N, D*H*W, C)
     batch = _const(("gs_batch", n), input, lambda: np.arange(n).reshape(n, 1).astype(np.int64))
     g = _unnormalize(grid.reshape(n, -1, 1, nd), sizes, align_corners)  # (N, L, 1, nd)
+    ones = None
     if mode == "bicubic":
         # 4 x 4 taps around floor(coord); each tap is clamped or reflected on its own, as torch.
         base = g.floor()
@@ -613,7 +614,11 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
     else:
         g = _source_coord(g, sizes, padding_mode, align_corners)
         if mode == "nearest":
-            vals, w = _sample(flat, batch, g.round(), sizes), None  # round half to even, as torch
+            r = g.round()  # round half to even, as torch
+            vals, w = _sample(flat, batch, r, sizes), None
+            if r.requires_grad:  # torch's grid gradient here is zeros, not None: scale by ones read from r
+                # (where() never picks r, so the values stay exact; round's and where's gradients are 0)
+                ones = r[:, :, 0, :1].where(_const(("gs_false",), r, lambda: np.zeros((), bool)), 1.0)
         else:
             # 2**nd corners: floor + bit, weighted (floor + 1 - coord) or (coord - floor), as torch.
             lo = g.floor()
@@ -621,6 +626,8 @@ def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mod
             w = ((g - lo) * bits + (lo + 1 - g) * (1 - bits)).prod(-1)  # (N, L, 2**nd)
             vals = _sample(flat, batch, lo + bits, sizes)
     out = vals[:, :, 0] if w is None else (vals * w.unsqueeze(-1)).sum(2)  # (N, L, C)
+    if ones is not None:
+        out = out * ones
     return out.permute(0, 2, 1).reshape((n, c) + out_sp)
 
 
