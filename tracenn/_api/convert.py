@@ -11,6 +11,7 @@ from .._dispatch import apply
 from ..device import device as _device, from_jax, to_jax
 from ..ops import OPS
 from ..tensor import Tensor
+from .formats import copy_strides, format_name, restride, to_keeps
 
 
 def _parse_to(args, kwargs):
@@ -18,7 +19,7 @@ def _parse_to(args, kwargs):
     dev = kwargs.pop("device", None)
     copy = kwargs.pop("copy", False)
     kwargs.pop("non_blocking", None)
-    kwargs.pop("memory_format", None)
+    memory_format = kwargs.pop("memory_format", None)
     if kwargs:
         raise TypeError(f"to() got unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -32,13 +33,29 @@ def _parse_to(args, kwargs):
             pass  # non_blocking / copy passed positionally
         else:
             dtype = _dt.as_dtype(a)
-    return dtype, dev, copy
+    return dtype, dev, copy, format_name(memory_format, "to")
 
 
 def to(self, *args, **kwargs):
-    """Cast and/or move: ``x.to(tracenn.float64)``, ``x.to("cuda")``, ``x.to(other)``.
-    Returns ``self`` when nothing changes (as torch), else a new tensor recorded by autograd."""
-    dtype, dev, copy = _parse_to(args, dict(kwargs))
+    """Cast and/or move: ``x.to(tracenn.float64)``, ``x.to("cuda")``, ``x.to(other)``,
+    ``x.to(memory_format=tracenn.channels_last)`` (new strides, same values).
+    Returns ``self`` when nothing changes (as torch), else a new tensor recorded by autograd, laid
+    out as ``memory_format`` says (default ``preserve_format``: ``self``'s strides when dense)."""
+    dtype, dev, copy, fmt = _parse_to(args, dict(kwargs))
+    if fmt is not None or self._strides is not None:
+        return _to_format(self, dtype, dev, copy, fmt)
+    return _to(self, dtype, dev, copy)
+
+
+def _to_format(self, dtype, dev, copy, fmt):
+    """``to`` of a tensor with strides of its own, or into a memory format: the copy's strides follow
+    torch's rules (checked before anything is copied: a wrong rank raises first)."""
+    st = copy_strides(self, fmt)
+    r = _to(self, dtype, dev, copy or not to_keeps(self, fmt))
+    return self if r is self else restride(r, st)
+
+
+def _to(self, dtype, dev, copy):
     r = self
     if dtype is not None:
         d = _dt.as_dtype(dtype)
@@ -71,7 +88,7 @@ def type_as(self, other):
 # NB: below, ``float``/``int``/``bool``... become Tensor-method functions; use ``builtins.*``.
 def _caster(d):
     def f(self, memory_format=None):
-        return to(self, d)
+        return to(self, d, memory_format=memory_format)
     f.__name__ = d.name
     f.__doc__ = f"``self.to({d!r})``"
     return f
@@ -92,7 +109,7 @@ cdouble = _caster(_dt.complex128)
 
 
 def cpu(self, memory_format=None):
-    return to(self, "cpu")
+    return to(self, "cpu", memory_format=memory_format)
 
 
 def cuda(self, device=None, non_blocking=False, memory_format=None):
@@ -100,7 +117,7 @@ def cuda(self, device=None, non_blocking=False, memory_format=None):
         device = "cuda"
     elif isinstance(device, builtins.int):
         device = f"cuda:{device}"
-    return to(self, device)
+    return to(self, device, memory_format=memory_format)
 
 
 def _eager_transfer_kernels(jd) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from . import complexnum, misc, shape
 from ._common import tensor_arg
+from .query import contiguous_format
 
 __all__ = ["alias_copy", "as_strided_copy", "detach_copy", "diagonal_copy", "expand_copy", "narrow_copy",
            "permute_copy", "select_copy", "slice_copy", "split_copy", "split_with_sizes", "split_with_sizes_copy",
@@ -37,7 +38,7 @@ __all__ = ["alias_copy", "as_strided_copy", "detach_copy", "diagonal_copy", "exp
 def _copy(name: str, view, doc: str = ""):
     def fn(input, *args, **kwargs):
         tensor_arg(name, "input", 1, input)
-        return shape.clone(view(input, *args, **kwargs))
+        return shape.clone(view(input, *args, **kwargs), memory_format=contiguous_format)
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = "tracenn"
     fn.__doc__ = doc or (f"``{view.__name__}(input, ...)`` as a new tensor that does not alias ``input`` "
@@ -48,7 +49,7 @@ def _copy(name: str, view, doc: str = ""):
 def _copies(name: str, split):
     def fn(input, *args, **kwargs):
         tensor_arg(name, "input", 1, input)
-        return tuple(shape.clone(p) for p in split(input, *args, **kwargs))
+        return tuple(shape.clone(p, memory_format=contiguous_format) for p in split(input, *args, **kwargs))
     fn.__name__ = fn.__qualname__ = name
     fn.__module__ = "tracenn"
     fn.__doc__ = f"``{split.__name__}(input, ...)`` as a tuple of new tensors that do not alias ``input``."

@@ -189,8 +189,20 @@ def ones(*size, dtype=None, device=None, requires_grad=False, out=None):
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False, memory_format=None, pin_memory=False):
-    """Uninitialised in torch; zeros here (JAX has no uninitialised memory)."""
-    return _make(shape_arg(size), 0.0, dtype, device, requires_grad)
+    """Uninitialised in torch; zeros here (JAX has no uninitialised memory). ``memory_format`` sets
+    the strides (``tracenn.channels_last`` for a 4-d size), not the values."""
+    shape = shape_arg(size)
+    st = None
+    if memory_format is not None:
+        from .formats import format_name, format_strides
+        name = format_name(memory_format, "empty")
+        if name == "preserve_format":
+            raise RuntimeError("unsupported memory format Preserve")
+        st = format_strides(shape, name)
+    t = _make(shape, 0.0, dtype, device, requires_grad)
+    if st is not None and st != t.stride():  # (contiguous: recorded as None)
+        t._strides = st
+    return t
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
@@ -204,23 +216,34 @@ def _like(input, dtype, device):
     return (input.dtype if dtype is None else dtype), (input.device if device is None else device)
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+def _make_like(input, fill_value, dtype, device, requires_grad, memory_format, fn):
+    """A new tensor shaped as ``input``, with the strides ``memory_format`` gives it (default
+    preserve_format: ``input``'s own when dense, as torch's)."""
+    st = None
+    if memory_format is not None or getattr(input, "_strides", None) is not None:
+        from .formats import copy_strides, format_name
+        st = copy_strides(input, format_name(memory_format, fn))
     d, dev = _like(input, dtype, device)
-    return _make(tuple(input.shape), 0, d, dev, requires_grad)
+    t = _make(tuple(input.shape), fill_value, d, dev, requires_grad)
+    if st is not None:
+        t._strides = st
+    return t
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
+    return _make_like(input, 0, dtype, device, requires_grad, memory_format, "zeros_like")
 
 
 def ones_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    d, dev = _like(input, dtype, device)
-    return _make(tuple(input.shape), 1, d, dev, requires_grad)
+    return _make_like(input, 1, dtype, device, requires_grad, memory_format, "ones_like")
 
 
 def empty_like(input, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+    return _make_like(input, 0, dtype, device, requires_grad, memory_format, "empty_like")
 
 
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, memory_format=None):
-    d, dev = _like(input, dtype, device)
-    return _make(tuple(input.shape), fill_value, d, dev, requires_grad)
+    return _make_like(input, fill_value, dtype, device, requires_grad, memory_format, "full_like")
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):

@@ -15,7 +15,8 @@ from ._common import tensor_arg, value_of
 
 __all__ = ["is_conj", "is_neg", "resolve_conj", "resolve_neg", "is_signed", "is_inference", "get_device",
            "typename", "set_warn_always", "is_warn_always_enabled", "set_flush_denormal", "set_default_tensor_type",
-           "layout", "strided", "memory_format", "contiguous_format", "preserve_format", "legacy_contiguous_format"]
+           "layout", "strided", "memory_format", "contiguous_format", "preserve_format", "legacy_contiguous_format",
+           "channels_last", "channels_last_3d"]
 
 
 def _unary(name: str, method):
@@ -132,8 +133,9 @@ class layout:
 
 
 class memory_format:
-    """A memory format, accepted where torch takes ``memory_format=`` (tracenn's tensors are laid
-    out by XLA; ``contiguous_format`` and ``preserve_format`` are what its copies do)."""
+    """A memory format, accepted where torch takes ``memory_format=``. XLA lays out the values, so a
+    format sets only the strides a tensor reports (``stride()``, ``is_contiguous()``) and which
+    ``view()`` calls alias, as torch's would (see ``_api/formats.py``)."""
 
     def __init__(self, name: str):
         self._name = name
@@ -149,6 +151,8 @@ strided = layout("strided")
 contiguous_format = memory_format("contiguous_format")
 preserve_format = memory_format("preserve_format")
 legacy_contiguous_format = memory_format("legacy_contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
 
 
 def _is_set_to(self, tensor) -> bool:

@@ -53,7 +53,12 @@ def _is_contiguous(shape, strides) -> bool:
 
 
 def is_contiguous(input, memory_format=None) -> bool:
-    return input._strides is None or _is_contiguous(input._value.shape, input._strides)
+    """torch's: are the elements laid out densely in row-major order (or, with
+    ``memory_format=tracenn.channels_last``, in channels-last order; size-1 dims do not count)?"""
+    if memory_format is None:
+        return input._strides is None or _is_contiguous(input._value.shape, input._strides)
+    from .formats import format_name, is_contiguous_as
+    return is_contiguous_as(tuple(input._value.shape), strides_of(input), format_name(memory_format, "is_contiguous"))
 
 
 def stride(input, dim=None):
@@ -444,15 +449,33 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
 # ---- copies ----------------------------------------------------------------------------------
 
 def contiguous(input, memory_format=None):
-    """``self`` if already contiguous, else a contiguous copy (which no longer aliases)."""
-    if is_contiguous(input):
+    """``self`` if already contiguous (in ``memory_format``, default ``tracenn.contiguous_format``),
+    else a copy laid out so (which no longer aliases). The values are the same either way.
+
+    >>> import tracenn
+    >>> x = tracenn.zeros(2, 3, 4, 5).contiguous(memory_format=tracenn.channels_last)
+    >>> x.stride(), x.is_contiguous(), x.contiguous().stride()
+    ((60, 1, 15, 3), False, (60, 20, 5, 1))
+    """
+    if memory_format is None:
+        return input if is_contiguous(input) else apply(OPS["copy"], (input,))
+    from .formats import format_name, format_strides, is_contiguous_as, restride
+    name = format_name(memory_format, "contiguous")
+    if name == "preserve_format":
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+    shape = tuple(input._value.shape)
+    if is_contiguous_as(shape, strides_of(input), name):
         return input
-    return apply(OPS["copy"], (input,))
+    st = format_strides(shape, name)
+    return restride(apply(OPS["copy"], (input,)), None if st == contiguous_strides(shape) else st)
 
 
 def clone(input, *, memory_format=None):
-    """A copy with its own memory, recorded by autograd."""
-    return apply(OPS["copy"], (input,))
+    """A copy with its own memory, recorded by autograd; laid out in ``memory_format`` (default
+    ``tracenn.preserve_format``: ``input``'s strides when dense, as torch's)."""
+    from .formats import copy_strides, format_name, restride
+    st = copy_strides(input, format_name(memory_format, "clone"))
+    return restride(apply(OPS["copy"], (input,)), st)
 
 
 def _same_dtype(tensors, name):
@@ -482,7 +505,7 @@ def cat(tensors, dim=0, *, out=None):
                 f"Sizes of tensors must match except in dimension {d}. Expected size "
                 f"{[k for j, k in enumerate(ref) if j != d]} but got size "
                 f"{[k for j, k in enumerate(s) if j != d]} for tensor number {i} in the list.")
-    r = clone(tensors[0]) if len(tensors) == 1 else apply(_CAT, tuple(tensors), (d,))
+    r = apply(OPS["copy"], (tensors[0],)) if len(tensors) == 1 else apply(_CAT, tuple(tensors), (d,))
     return r if out is None else _out(r, out)
 
 

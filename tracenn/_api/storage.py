@@ -36,6 +36,17 @@ def _storage_shape(root: Tensor) -> tuple:
     return shape
 
 
+def _storage_strides(root: Tensor, shape: tuple) -> tuple:
+    """The strides of a root's storage of ``shape``: contiguous, or a memory format's
+    (``x.contiguous(memory_format=tracenn.channels_last)``), read back through its layout steps."""
+    if root._strides is None:
+        return contiguous_strides(shape)
+    cur, st = tuple(root._value.shape), root._strides
+    for name, key in root._layout_inv:  # (reshapes and permutations: _step always answers)
+        cur, st, _ = _step(name, key, cur, st, 0)
+    return st
+
+
 def _step(name, key, shape, st, off):
     """(shape, strides, offset) after view step ``(name, key)``, in units of the result's dtype;
     None for a step whose offset cannot be read from its key."""
@@ -98,7 +109,7 @@ def storage_offset(self) -> int:
     if root is None:
         return 0  # (a root's own layout steps are reshapes and permutations: its first element stays)
     shape = _storage_shape(root)
-    st, off = contiguous_strides(shape), 0
+    st, off = _storage_strides(root, shape), 0
     for name, key in self._chain:
         got = _step(name, key, shape, st, off)
         if got is None:  # a step whose key does not say: find where the first element landed

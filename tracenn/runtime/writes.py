@@ -157,17 +157,36 @@ def alias_outputs(entry, outs, in_tensors) -> None:
     """Put the call's own tensors, and views of them, in ``outs`` where the program returned
     their values (see :func:`output_aliases`): the caller gets the tensor itself, or a view whose
     in-place changes reach it, not a copy. A view of a tensor that is itself a view, or laid out
-    differently from the traced one, stays the program's copy (same values)."""
+    differently from the traced one, stays the program's copy (same values); one of a tensor with
+    strides of its own (``channels_last``; inputs are traced as contiguous) gets its strides from them."""
     for i, kind, k, view in entry.out_aliases:
         t = in_tensors[k] if kind == 0 else entry.state_tensors[k]
         if not isinstance(t, Tensor):  # a ref: a .grad or an optimizer option read as state
             continue
         if view is None:
             outs[i] = t
-        elif t._base is None and not t._layout and t._strides is None:
+        elif t._base is None and not t._layout:
             steps, strides, detached = view
+            if t._strides is not None and (strides := _strides_after(t, steps)) is None:
+                continue
             o = outs[i]
             v = t._make_view(o._value, steps[0], detached=detached, node=o._node, strides=strides,
                              requires_grad=o._requires_grad, idx=o._out_idx)
             v._chain = tuple(steps)
             outs[i] = v
+
+
+def _strides_after(t: Tensor, steps):
+    """torch's strides of view ``steps`` of the root ``t`` (which has strides of its own), or None
+    where a step does not say, or is a reshape that eager code would have copied."""
+    from .._api.shape import _view_strides
+    from .._api.storage import _step
+    shape, st = tuple(t._value.shape), t._strides
+    for name, key in steps:
+        if name == "reshape" and _view_strides(shape, st, tuple(key[0])) is None:
+            return None
+        got = _step(name, key, shape, st, 0)
+        if got is None:
+            return None
+        shape, st, _ = got
+    return st

@@ -392,10 +392,11 @@ class Module(HookMixin, StateDictMixin):
 
     def to(self, *args, **kwargs) -> "Module":
         """Move and/or cast parameters and buffers, in place: ``to(device)``, ``to(dtype)``,
-        ``to(device, dtype)``, ``to(tensor)``.
+        ``to(device, dtype)``, ``to(tensor)``, ``to(memory_format=tracenn.channels_last)``.
 
         A dtype applies to floating-point (and complex) tensors only; integer buffers keep theirs.
-        Parameters stay the same objects.
+        A memory format applies to the 4-d and 5-d tensors (as torch's: a 5-d one raises for
+        ``channels_last``); it changes their strides, not their values. Parameters stay the same objects.
 
         >>> import tracenn
         >>> lin = tracenn.nn.Linear(2, 2)
@@ -404,7 +405,7 @@ class Module(HookMixin, StateDictMixin):
         (True, True, tracenn.float64)
         """
         from ..._api.convert import _parse_to
-        dtype, device, _ = _parse_to(args, dict(kwargs))
+        dtype, device, _, fmt = _parse_to(args, dict(kwargs))
         non_blocking = bool(kwargs.get("non_blocking", False))
         if dtype is not None:
             dtype = _dt.as_dtype(dtype)
@@ -425,6 +426,8 @@ class Module(HookMixin, StateDictMixin):
                 kw["device"] = device
             if dtype is not None and (t.is_floating_point() or t.is_complex()):
                 kw["dtype"] = dtype
+            if fmt is not None and t.dim() in (4, 5):
+                kw["memory_format"] = kwargs["memory_format"]
             return t.to(**kw)
 
         return self._apply(convert)
