@@ -28,7 +28,20 @@ def verify(graph: Graph, after: str = "") -> None:
             raise GraphError(f"value name %{v.name} is defined twice{where}")
         names.add(v.name)
         defined.add(v)
-    for n in graph.nodes:
+    _verify_nodes(graph.nodes, defined, names, where)
+    for v in graph.outputs:
+        if isinstance(v, Value) and v not in defined:
+            raise GraphError(f"output %{v.name} is not defined{where}")
+    for k, v in graph.writes.items():
+        if v not in defined:
+            raise GraphError(f"write {k} <- %{v.name} reads an undefined value{where}")
+
+
+def _verify_nodes(nodes, defined: set, names: set, where: str) -> None:
+    """Check ``nodes`` in order (``defined``: the values in scope; ``names``: names taken), and
+    the blocks of control-flow nodes, each in its own scope of its inputs."""
+    from .graph import _blocks_of
+    for n in nodes:
         for v in n.inputs:
             if isinstance(v, Value) and v not in defined:
                 raise GraphError(f"%{v.name} is used before it is defined{where}, in: {format_node(n)}")
@@ -45,12 +58,12 @@ def verify(graph: Graph, after: str = "") -> None:
                 raise GraphError(f"value name %{o.name} is defined twice{where}")
             names.add(o.name)
             defined.add(o)
-    for v in graph.outputs:
-        if isinstance(v, Value) and v not in defined:
-            raise GraphError(f"output %{v.name} is not defined{where}")
-    for k, v in graph.writes.items():
-        if v not in defined:
-            raise GraphError(f"write {k} <- %{v.name} reads an undefined value{where}")
+        for b in _blocks_of(n):
+            inner = set(b.inputs)
+            _verify_nodes(b.nodes, inner, set(names) | {v.name for v in b.inputs}, f"{where} (block {b.name})")
+            for v in b.outputs:
+                if v not in inner:
+                    raise GraphError(f"block {b.name} returns %{v.name}, which it does not define{where}")
 
 
 def _max_diff(a, b) -> float:

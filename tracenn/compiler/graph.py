@@ -523,14 +523,38 @@ def _tail_lines(g: Graph) -> list[tuple[str, int]]:
     return [(text.strip(), i) for text, i in _align(rows)]
 
 
+def _blocks_of(n: Node) -> tuple:
+    """The blocks (sub-graphs) of a control-flow node (``cond``, ``while_loop``); () for others."""
+    for v in n.key:
+        blocks = getattr(v, "blocks", None)
+        if blocks is not None and not isinstance(v, (tuple, list, str)):
+            return blocks
+    return ()
+
+
+def _node_rows(nodes, depth: int = 0) -> list[tuple[str, str, Node | None]]:
+    """(code, comment, node) per node, each control-flow node followed by its blocks: a header
+    ``true(%a: f32[3], %w: f32[4,3]):``, the block's nodes indented, and its ``return``."""
+    pad = "  " * depth
+    rows = []
+    for n in nodes:
+        rows.append((pad + _node_code(n), _node_comment(n), n))
+        for b in _blocks_of(n):
+            ins = ", ".join(f"%{_name(v)}: {v.type}" for v in b.inputs)
+            rows.append((f"{pad}  {b.name}({ins}):", "", None))
+            rows += _node_rows(b.nodes, depth + 2)
+            rows.append((f"{pad}    return {_fmt_tree(b.tree, b.outputs)}", "", None))
+    return rows
+
+
 def _graph_lines(g: Graph) -> list[tuple[str, int]]:
-    rows = _const_lines(g) + [(_node_code(n), _node_comment(n)) for n in g.nodes]
-    lines = _align(rows)
+    node_rows = _node_rows(g.nodes)
+    lines = _align(_const_lines(g) + [(code, comment) for code, comment, _ in node_rows])
     if any(n.phase in ("backward", "update") for n in g.nodes):
         # a training step: mark where forward, backward and the update begin
-        marked, cur = lines[:len(lines) - len(g.nodes)], None
-        for n, line in zip(g.nodes, lines[len(lines) - len(g.nodes):]):
-            if n.phase and n.phase != cur:
+        marked, cur = lines[:len(lines) - len(node_rows)], None
+        for (_, _, n), line in zip(node_rows, lines[len(lines) - len(node_rows):]):
+            if n is not None and n.phase and n.phase != cur:
                 cur = n.phase
                 marked.append((f"  # ---- {cur} ----", -1))
             marked.append(line)
@@ -675,5 +699,7 @@ def data_dependent_message() -> str:
         ".tolist(), .numpy()). While compiling, tensors have only shapes and "
         "dtypes, so control flow on tensor values cannot be captured in one XLA program. Fix it "
         "by computing with tensor ops instead (tracenn.where(cond, a, b) in place of `if`, "
-        "clamp/masks in place of value checks), by moving the check out of forward, or compile "
+        "clamp/masks in place of value checks), with tracenn.cond(pred, true_fn, false_fn, operands) or "
+        "tracenn.while_loop(cond_fn, body_fn, carried) for branches and loops, by moving the check out of "
+        "forward, or compile "
         "with tracenn.compile(model, fallback=\"eager\") to run such calls eagerly.")

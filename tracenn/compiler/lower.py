@@ -206,6 +206,30 @@ def rule_reads(op, key, args, needs) -> tuple:
     return reads
 
 
+def run_nodes(nodes, fns: dict, env: dict) -> dict:
+    """Run ``nodes`` in order with their lowered functions (``fns``: id(node) -> function of the
+    node's array inputs), filling ``env`` (Value -> array). Returns ``env``."""
+    for node in nodes:
+        out = fns[id(node)](*[env[v] for v in node.inputs if isinstance(v, Value)])
+        if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
+            env[node.outputs[0]] = out
+        else:
+            for o, x in zip(node.outputs, out):
+                env[o] = x
+    return env
+
+
+def lower_block(inputs, nodes, outputs):
+    """A block (a closed sub-graph: a ``cond`` branch, a ``while_loop`` body) as a pure JAX
+    function ``f(*arrays) -> tuple`` of its inputs, each node lowered as in :func:`lower`."""
+    fns = {id(n): differentiable(n.op, n.key, n.inputs) for n in nodes}
+
+    def run(*arrays):
+        env = run_nodes(nodes, fns, dict(zip(inputs, arrays)))
+        return tuple(env[v] for v in outputs)
+    return run
+
+
 def lower(graph: Graph):
     """The graph as a pure function of flat lists::
 
@@ -223,14 +247,7 @@ def lower(graph: Graph):
 
     class _Lowering(Interpreter):
         def run(self, env):
-            for node in self.graph.nodes:
-                out = fns[id(node)](*[env[v] for v in node.inputs if isinstance(v, Value)])
-                if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
-                    env[node.outputs[0]] = out
-                else:
-                    for o, x in zip(node.outputs, out):
-                        env[o] = x
-            return env
+            return run_nodes(self.graph.nodes, fns, env)
 
     interp = _Lowering(graph)
     out_vals = [v for v in graph.outputs if isinstance(v, Value)]

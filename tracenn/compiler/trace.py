@@ -69,6 +69,7 @@ class Tracer:
         self.phase = "forward"          # set to "backward"/"update" by backward() and optimizer.step()
         self.customs: list = []         # custom autograd.Function calls (see custom_function)
         self.copied_views: list = []    # x[i] copies (i a 0-d int tensor) changed in place (_api/index.py)
+        self.blocks: list = []          # what is being traced into a block (control.py), innermost last
         # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
         self.differentiated = GRAD.enabled
 
@@ -186,6 +187,7 @@ class Tracer:
         """``loss.backward()`` inside a traced function: the reverse pass becomes graph nodes and
         each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these)."""
         from .._api.math import add
+        self._not_in_block("runs backward()")
         from .autodiff import reverse
         prev, self.phase = self.phase, "backward"
         try:
@@ -222,6 +224,7 @@ class Tracer:
     def grad(self, outs, seeds, inputs):
         """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused)."""
         from .autodiff import reverse
+        self._not_in_block("runs autograd.grad()")
         ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
         return [None if ct.get(self.value_of(t)) is None else Tensor._wrap(ct[self.value_of(t)])
                 for t in inputs]
@@ -232,6 +235,10 @@ class Tracer:
         change could not be written back, so tracing stops with :class:`UnsupportedError` and the
         call runs eagerly (after the values are restored)."""
         root = t if t._base is None else t._base
+        if self.blocks:  # (a tensor made inside the block may change: its nodes are the block's)
+            v = root._value
+            if not (isinstance(v, Value) and v.node is not None and any(v.node is n for n in self.graph.nodes)):
+                self._not_in_block("changes a tensor from outside it in place")
         if not isinstance(root._value, Value) and id(root) not in self.mutated:
             self.mutated[id(root)] = (root, root._value, root._ver, root._writes)
 
@@ -250,6 +257,21 @@ class Tracer:
             return add(t, diff)
         finally:
             GRAD.enabled = prev
+
+    def _not_in_block(self, did: str) -> None:
+        if self.blocks:
+            from .control import refused
+            raise refused(self.blocks[-1], did)
+
+    def cond(self, pred, true_fn, false_fn, operands):
+        """``tracenn.cond`` with a traced predicate (see control.py)."""
+        from .control import trace_cond
+        return trace_cond(self, pred, true_fn, false_fn, operands)
+
+    def while_loop(self, cond_fn, body_fn, carried):
+        """``tracenn.while_loop`` while tracing (see control.py)."""
+        from .control import trace_while
+        return trace_while(self, cond_fn, body_fn, carried)
 
     def defer(self, fn, *args, **kwargs):
         """``scheduler.step()`` inside a traced step: it changes Python floats (the learning
@@ -309,6 +331,7 @@ class Tracer:
         from .hooks import HOOK_OP, hook_call
         if not passed:
             return []
+        self._not_in_block(f"calls a {kind.replace('_', ' ')} hook of module {name!r}")
         avals = [(tuple(t.shape), t._value.dtype) for t in passed]
         fn = hook_call(hook, module, name, kind, with_kwargs, tree, len(leaves) - len(passed), avals,
                        self.differentiated and GRAD.enabled)
@@ -320,6 +343,7 @@ class Tracer:
         """(key, counter) tensors for one draw from ``gen`` (the first of ``n``: a tracenn.func
         transform's node draws its own from there): inputs of the program, so each call draws
         fresh numbers, the same ones eager mode draws from the same generator state."""
+        self._not_in_block("draws random numbers")
         i = self.gens.get(id(gen))
         if i is None:
             i = len(self.graph.rng)

@@ -7,7 +7,9 @@
 - :data:`CALLBACK` — a call back into Python with real arrays (a module hook inside a compiled
   program), lowered to an ordered host callback;
 - :data:`TRANSFORM` — a ``tracenn.func`` transform (``vmap``, ``grad``, ...) inside a compiled
-  program: a pure JAX function of its inputs.
+  program: a pure JAX function of its inputs;
+- :data:`COND` and :data:`WHILE` — ``tracenn.cond`` and ``tracenn.while_loop`` inside a compiled
+  program: ``lax.cond`` / ``lax.while_loop`` over blocks (sub-graphs) the compiler traced.
 
 They live here, beside the registry, so that every OpDef is defined in ``tracenn/ops/``; they are
 not in :data:`OPS` (``derived = True``): each gradient op stands for a registered op, and the
@@ -131,3 +133,37 @@ def _transform(*arrays, fn):
 
 
 TRANSFORM = TransformOp("func_transform", _transform, static=("fn",), nout=None)
+
+
+class ControlOp(OpDef):
+    """``cond[blocks=(true,false)]`` and ``while_loop[blocks=(cond,body)]``: structured control
+    flow over traced blocks. ``blocks`` (built by tracenn/compiler/control.py) holds the blocks'
+    JAX functions (``fns``), what they return (``out_avals``) and, for a loop, how many leading
+    inputs are carried (``n_carry``). Without a rule of its own, a cond is differentiated by JAX
+    (the ops inside keep theirs); XLA's while loops have no reverse-mode derivative."""
+
+    derived = True
+
+    def shape(self, *avals, blocks):
+        return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in blocks.out_avals)
+
+
+def _scalar_bool(p):
+    p = jnp.reshape(p, ())
+    return p if p.dtype == jnp.bool_ else p != 0
+
+
+def _cond(pred, *args, blocks):
+    true_fn, false_fn = blocks.fns
+    return tuple(jax.lax.cond(_scalar_bool(pred), true_fn, false_fn, *args))
+
+
+def _while(*args, blocks):
+    cond_fn, body_fn = blocks.fns
+    carry, free = tuple(args[:blocks.n_carry]), args[blocks.n_carry:]
+    return tuple(jax.lax.while_loop(lambda c: _scalar_bool(cond_fn(*c, *free)[0]),
+                                    lambda c: tuple(body_fn(*c, *free)), carry))
+
+
+COND = ControlOp("cond", _cond, static=("blocks",), nout=None)
+WHILE = ControlOp("while_loop", _while, static=("blocks",), nout=None, differentiable=False)
