@@ -42,7 +42,7 @@ def format_strides(shape: tuple, name: str) -> tuple:
     strides, acc = [0] * len(shape), 1
     for d in order:
         strides[d] = acc
-        acc *= max(shape[d], 1)
+        acc *= shape[d]  # (torch's: a size 0 or 1 is not raised to 1 here, unlike contiguous strides)
     return tuple(strides)
 
 

@@ -461,11 +461,11 @@ def contiguous(input, memory_format=None):
         return input if is_contiguous(input) else apply(OPS["copy"], (input,))
     from .formats import format_name, format_strides, is_contiguous_as, restride
     name = format_name(memory_format, "contiguous")
-    if name == "preserve_format":
-        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
     shape = tuple(input._value.shape)
     if is_contiguous_as(shape, strides_of(input), name):
         return input
+    if name == "preserve_format":
+        raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
     st = format_strides(shape, name)
     return restride(apply(OPS["copy"], (input,)), None if st == contiguous_strides(shape) else st)
 
