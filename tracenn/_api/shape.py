@@ -473,6 +473,8 @@ def contiguous(input, memory_format=None):
 def clone(input, *, memory_format=None):
     """A copy with its own memory, recorded by autograd; laid out in ``memory_format`` (default
     ``tracenn.preserve_format``: ``input``'s strides when dense, as torch's)."""
+    if memory_format is None and input._strides is None:
+        return apply(OPS["copy"], (input,))
     from .formats import copy_strides, format_name, restride
     st = copy_strides(input, format_name(memory_format, "clone"))
     return restride(apply(OPS["copy"], (input,)), st)
