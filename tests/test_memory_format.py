@@ -291,6 +291,14 @@ def test_save_and_load_in_tracenn_format():
     np.testing.assert_array_equal(to_np(tracenn.load(buf)["y"]), _X)
 
 
+def test_deepcopy_keeps_a_tensor_s_format():
+    import copy
+    y = tracenn.tensor(_X).contiguous(memory_format=tracenn.channels_last)
+    c = copy.deepcopy(y)
+    assert c is not y and c.stride() == (60, 1, 15, 3)
+    np.testing.assert_array_equal(to_np(c), _X)
+
+
 def test_optimizer_step_keeps_the_parameters_format():
     tracenn.manual_seed(0)
     m = _net(tracenn).to(memory_format=tracenn.channels_last)

@@ -596,6 +596,8 @@ class Tensor:
 
     def __deepcopy__(self, memo):
         t = Tensor._wrap(self._value if self._base is None else self._sync(), self._requires_grad)
+        if self._base is None and self._strides is not None:  # a root's strides are dense: keep them
+            t._strides = self._strides
         if self.grad is not None:
             t.grad = Tensor._wrap(self.grad._value)
         memo[id(self)] = t
