@@ -198,6 +198,11 @@ from ._precision import get_float32_matmul_precision, set_float32_matmul_precisi
 from ._threads import (are_deterministic_algorithms_enabled, get_num_interop_threads,  # noqa: E402,F401
                        get_num_threads, is_deterministic_algorithms_warn_only_enabled, set_num_interop_threads,
                        set_num_threads, use_deterministic_algorithms)
+from ._threads import get_deterministic_debug_mode, set_deterministic_debug_mode  # noqa: E402,F401
+from ._accelerators import get_device_module, mps, mtia, xpu  # noqa: E402,F401
+from . import distributed, multiprocessing  # noqa: E402,F401
+from .errors import AcceleratorError, OutOfMemoryError  # noqa: E402,F401
+from .amp import GradScaler  # noqa: E402,F401  (torch.GradScaler is torch.amp.GradScaler)
 from .linalg import inverse, logdet, matrix_exp, pinverse  # noqa: E402,F401
 from .linalg import det, slogdet  # noqa: E402,F401
 from .linalg import geqrf, matrix_power  # noqa: E402,F401

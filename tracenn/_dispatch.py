@@ -37,6 +37,10 @@ AUTOCAST_OPS = {}
 CALLBACK_ERROR = [None]
 _INPUT_NAMES = tuple(f"input {i}" for i in range(8))  # what a saved-tensor record says it was
 Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
+try:  # a concrete JAX array's class (Tensor._host waits on one before reading it)
+    from jax._src.array import ArrayImpl as ARRAY
+except ImportError:  # pragma: no cover
+    ARRAY = jax.Array
 
 
 def apply(op, args, key=()):
@@ -67,6 +71,7 @@ def apply(op, args, key=()):
     except Exception as e:
         _leaked(op, vals)
         _broadcast_error(e, vals)
+        _out_of_memory(e)
         raise
     LAST[0] = out
     if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
@@ -149,6 +154,14 @@ def _leaked(op, vals) -> None:
                 f"{op.name}: an input is a symbolic tensor ({v!r}) made while tracenn.compile traced a "
                 "call, and kept after it (stored on a module, in a list, or by a hook). Tensors from "
                 "inside a compiled call have no values; return it from the compiled function instead.") from None
+
+
+def _out_of_memory(e) -> None:
+    """XLA's RESOURCE_EXHAUSTED as torch's OutOfMemoryError (a RuntimeError, as on torch's CPU)."""
+    from .errors import out_of_memory
+    err = out_of_memory(e)
+    if err is not None:
+        raise err from e
 
 
 def _broadcast_error(e, vals) -> None:

@@ -38,6 +38,7 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+from .errors import OutOfMemoryError  # noqa: E402,F401  (torch.cuda.OutOfMemoryError is torch.OutOfMemoryError)
 
 
 def __getattr__(name):

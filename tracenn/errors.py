@@ -42,3 +42,29 @@ class DataDependentError(CompileError):
 class UnsupportedError(CompileError):
     """A call that a compiled program cannot contain (a module with backward hooks); the runtime
     runs such a call eagerly instead, warning once."""
+
+
+class OutOfMemoryError(TracennError, RuntimeError):
+    """A device ran out of memory (XLA's ``RESOURCE_EXHAUSTED``): torch.OutOfMemoryError, which
+    is also ``tracenn.cuda.OutOfMemoryError``."""
+
+
+class AcceleratorError(TracennError, RuntimeError):
+    """An error an accelerator reported while running work (torch.AcceleratorError)."""
+
+
+def out_of_memory(e: BaseException) -> "OutOfMemoryError | None":
+    """:class:`OutOfMemoryError` for JAX's out-of-memory runtime error ``e`` (else None), saying
+    what to do; ``raise err from e`` keeps XLA's words."""
+    text = str(e).splitlines()[0] if str(e) else ""
+    at = text.find("Out of memory")
+    if not isinstance(e, RuntimeError) or isinstance(e, TracennError) or (
+            at < 0 and not text.startswith("RESOURCE_EXHAUSTED")):
+        return None
+    # (JAX runs programs asynchronously: an allocation that failed in an earlier call can surface
+    # in a later one that reads its result, as "INTERNAL: Error dispatching computation: ...")
+    what = text[at:] if at >= 0 else text[len("RESOURCE_EXHAUSTED:"):].strip()
+    return OutOfMemoryError(
+        f"out of memory: {what} Free tensors you no longer need (del them; gc.collect()), use a smaller "
+        "batch, or compute in a lower precision (tracenn.autocast)")
+

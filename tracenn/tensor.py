@@ -516,7 +516,7 @@ class Tensor:
             d is _dt.complex64 and _dt.get_default_dtype() is _dt.float32)
         dev = self.device
         node = self._node
-        return format_tensor(np.asarray(v), dtype_name=repr(d), show_dtype=show,
+        return format_tensor(self._host(), dtype_name=repr(d), show_dtype=show,
                              device=None if dev.type == "cpu" else str(dev),
                              requires_grad=self._requires_grad and node is None,
                              grad_fn_name=node.name() if node is not None else None, prefix=prefix)
@@ -527,7 +527,15 @@ class Tensor:
         return object.__format__(self, spec)
 
     def _host(self) -> np.ndarray:
-        return np.asarray(_dispatch.host_value(self._value if self._base is None else self._sync()))
+        v = _dispatch.host_value(self._value if self._base is None else self._sync())
+        if isinstance(v, _dispatch.ARRAY):
+            try:  # (JAX runs work asynchronously: a failure of the work that made v is raised here;
+                # reading a failed array's buffer directly aborts the process in jaxlib 0.10)
+                v.block_until_ready()
+            except RuntimeError as e:
+                _dispatch._out_of_memory(e)
+                raise
+        return np.asarray(v)
 
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """A writable numpy array with this tensor's values.

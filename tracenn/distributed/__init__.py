@@ -17,7 +17,11 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-__all__ = ["DataParallelMesh", "as_mesh", "device_count"]
+from ._process_group import (barrier, destroy_process_group, get_backend, get_rank,  # noqa: F401
+                             get_world_size, init_process_group, is_available, is_initialized)
+
+__all__ = ["DataParallelMesh", "as_mesh", "device_count", "barrier", "destroy_process_group", "get_backend",
+           "get_rank", "get_world_size", "init_process_group", "is_available", "is_initialized"]
 
 
 def device_count() -> int:

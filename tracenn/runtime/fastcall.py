@@ -106,11 +106,13 @@ def _maker(template: str, n_state: int, versioned: tuple = ()):
 
 
 def reraise_callback_error(e):
-    """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error."""
+    """Raise what a hook raised inside the program, instead of JAX's wrapped runtime error, and
+    XLA's out-of-memory error as torch's OutOfMemoryError."""
     err = _dispatch.CALLBACK_ERROR[0]
     if err is not None:
         _dispatch.CALLBACK_ERROR[0] = None
         raise err.with_traceback(None) from None
+    _dispatch._out_of_memory(e)
 
 
 def flat_program(run, n_state):
