@@ -308,3 +308,19 @@ def test_optimizer_step_keeps_the_parameters_format():
     opt.step()
     assert m[0].weight.stride() == (27, 1, 9, 3)
     assert not np.array_equal(to_np(m[0].weight), before)
+
+
+def test_as_strided_of_a_channels_last_tensor_reads_its_storage_order():
+    # (values from torch 2.13: as_strided reads memory, which channels_last orders (N, H, W, C))
+    a = np.arange(120.0, dtype=np.float32).reshape(2, 3, 4, 5)
+    x = tracenn.tensor(a).contiguous(memory_format=tracenn.channels_last)
+    assert x.as_strided((2, 3), (1, 2)).tolist() == [[0.0, 40.0, 21.0], [20.0, 1.0, 41.0]]
+    assert x[:, 1].as_strided((2, 2), (3, 1)).tolist() == [[20.0, 40.0], [21.0, 41.0]]
+
+
+def test_random_like_functions_take_memory_format():
+    x = tracenn.zeros(2, 3, 4, 5).contiguous(memory_format=tracenn.channels_last)
+    assert tracenn.randn_like(x).stride() == (60, 1, 15, 3)
+    assert tracenn.randint_like(x, 5).stride() == (60, 1, 15, 3)
+    assert tracenn.rand_like(x, memory_format=tracenn.contiguous_format).stride() == (60, 20, 5, 1)
+    assert tracenn.randn_like(tracenn.zeros(3, 4).t()).stride() == (1, 4)

@@ -192,20 +192,30 @@ def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False)
     return apply(OPS["randperm"], (key, c), (int(n), d.np))
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
-    return rand(tuple(input.shape), dtype=dtype or input.dtype, device=device, requires_grad=requires_grad,
-                generator=generator)
+def _laid_out_like(input, out, memory_format):
+    """``out`` (made with ``input``'s shape) with the strides ``memory_format`` gives it, as the
+    other ``*_like`` functions (default preserve_format: ``input``'s own when dense)."""
+    if memory_format is not None or getattr(input, "_strides", None) is not None:
+        from ._api.formats import copy_strides, format_name
+        out._strides = copy_strides(input, format_name(memory_format, "rand_like"))
+    return out
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None):
-    return randn(tuple(input.shape), dtype=dtype or input.dtype, device=device, requires_grad=requires_grad,
-                 generator=generator)
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None, memory_format=None):
+    return _laid_out_like(input, rand(tuple(input.shape), dtype=dtype or input.dtype, device=device,
+                                      requires_grad=requires_grad, generator=generator), memory_format)
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False):
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None, memory_format=None):
+    return _laid_out_like(input, randn(tuple(input.shape), dtype=dtype or input.dtype, device=device,
+                                       requires_grad=requires_grad, generator=generator), memory_format)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     if high is None:
         low, high = 0, low
-    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device)
+    return _laid_out_like(input, randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device),
+                          memory_format)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False):

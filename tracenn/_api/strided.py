@@ -53,6 +53,12 @@ def _storage(x: Tensor) -> Tensor:
     t = root
     for name, key in root._layout_inv:
         t = _dispatch.apply(OPS[name], (t,), key)
+    if not root._layout_inv and root._strides is not None and root.ndim > 1:
+        # a root laid out by a memory format (channels_last): its dims in storage order, the
+        # largest stride first (its strides are dense and non-overlapping)
+        order = tuple(sorted(range(root.ndim), key=lambda d: -root._strides[d]))
+        if order != tuple(range(root.ndim)):
+            t = _dispatch.apply(OPS["permute"], (t,), (order,))
     from .shape import reshape
     flat = reshape(t, (-1,))
     return flat.detach() if x._detached else flat
