@@ -395,3 +395,33 @@ def test_printing_a_graph_with_blocks_every_way():
     buf = io.StringIO()
     cm.graph.print_tabular(file=buf)
     assert "cond" in buf.getvalue()
+
+
+def _per_row(r):
+    return tracenn.cond(r.sum() > 0, lambda a: a * 2, lambda a: a.sin(), (r,))
+
+
+ROWS = np.array([[1.0, 2.0], [-3.0, 1.0], [0.5, -2.0]], np.float32)
+ROWS_REF = np.where(ROWS.sum(1, keepdims=True) > 0, ROWS * 2, np.sin(ROWS))
+
+
+def test_vmap_of_cond_selects_per_example():
+    np.testing.assert_allclose(_np(tracenn.vmap(_per_row)(tracenn.tensor(ROWS))), ROWS_REF, rtol=1e-6)
+    with tracenn.no_grad():
+        got = tracenn.compile(tracenn.vmap(_per_row))(tracenn.tensor(ROWS))
+    np.testing.assert_allclose(_np(got), ROWS_REF, rtol=1e-6)
+    g = tracenn.func.grad(lambda r: _per_row(r).sum())  # (grad's tensors carry values: one branch runs)
+    np.testing.assert_allclose(_np(g(tracenn.tensor(ROWS[1]))), np.cos(ROWS[1]), rtol=1e-6)
+
+
+def test_vmap_of_cond_matches_torch():
+    torch = pytest.importorskip("torch")
+    want = torch.vmap(lambda r: torch.cond(r.sum() > 0, lambda a: a * 2, lambda a: a.sin(), (r,)))(
+        torch.tensor(ROWS))
+    np.testing.assert_allclose(_np(tracenn.vmap(_per_row)(tracenn.tensor(ROWS))), want.numpy(), rtol=1e-6)
+
+
+def test_vmap_of_cond_with_mismatched_branches_is_an_error():
+    f = tracenn.vmap(lambda r: tracenn.cond(r.sum() > 0, lambda a: a * 2, lambda a: a[:1], (r,)))
+    with pytest.raises(RuntimeError, match=r"true_fn returned \(f32\[2\]\) and false_fn \(f32\[1\]\)"):
+        f(tracenn.tensor(ROWS))

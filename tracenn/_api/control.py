@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import _dispatch
 from ..tensor import Tensor
-from ..utils._pytree import flatten
+from ..utils._pytree import flatten, unflatten
 
 __all__ = ["cond", "while_loop"]
 
@@ -26,7 +26,9 @@ def cond(pred, true_fn, false_fn, operands=()):
             draw random numbers or call module hooks (such a call runs eagerly).
         operands: a tuple (or list) of tensors, possibly nested in tuples, lists and dicts.
 
-    Eagerly only the branch taken runs (the other is not checked against it).
+    Eagerly only the branch taken runs (the other is not checked against it). Under
+    ``tracenn.vmap``, where the predicate differs per example, both run and each output is
+    selected with ``where``.
 
     >>> import tracenn
     >>> x = tracenn.tensor([1.0, -2.0])
@@ -45,12 +47,33 @@ def cond(pred, true_fn, false_fn, operands=()):
         tracer = _dispatch.TRACE[0]
         if tracer is not None and getattr(pred._value, "symbolic", False):
             return tracer.cond(pred, true_fn, false_fn, tuple(operands))
+        if _dispatch.FUNC[0] is not None and _dispatch.abstract(_dispatch.host_value(pred._value)):
+            return _both(pred, true_fn, false_fn, operands)
         taken = bool(pred)
     elif isinstance(pred, bool):
         taken = pred
     else:
         raise RuntimeError(f"Expected pred to be bool or tensor, but got {pred}.")
     return (true_fn if taken else false_fn)(*operands)
+
+
+def _both(pred, true_fn, false_fn, operands):
+    """Inside a tracenn.func transform whose predicate has no single value (``vmap``: one per
+    example): both branches, and each output selected where the predicate holds, as torch's vmap
+    of cond does."""
+    from ..dtypes import type_str
+    from .math import where
+    t_leaves, t_tree = flatten(true_fn(*operands))
+    f_leaves, f_tree = flatten(false_fn(*operands))
+    if t_tree != f_tree or len(t_leaves) != len(f_leaves) or any(
+            a.shape != b.shape or a.dtype != b.dtype for a, b in zip(t_leaves, f_leaves)):
+        def types(leaves):
+            return ", ".join(type_str(tuple(t.shape), t._value.dtype) for t in leaves)
+        raise RuntimeError(f"tracenn.cond under a transform: the branches must return the same structure of tensors "
+                           f"with the same shapes and dtypes; true_fn returned ({types(t_leaves)}) and false_fn "
+                           f"({types(f_leaves)})")
+    p = pred.reshape(()) != 0
+    return unflatten(t_tree, [where(p, a, b) for a, b in zip(t_leaves, f_leaves)])
 
 
 def while_loop(cond_fn, body_fn, carried_inputs):
