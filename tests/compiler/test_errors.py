@@ -307,7 +307,7 @@ def test_fullgraph_raises_where_the_call_would_run_eagerly():
         def __init__(self):
             super().__init__()
             self.lin = nn.Linear(2, 2)
-            self.lin.register_full_backward_hook(lambda m, gi, go: None)
+            self.lin.register_backward_hook(lambda m, gi, go: None)  # (non-full: no compiled form)
 
         def forward(self, x):
             return self.lin(x)
@@ -315,7 +315,7 @@ def test_fullgraph_raises_where_the_call_would_run_eagerly():
     model, x = Hooked(), tracenn.randn(3, 2)
     with pytest.warns(UserWarning, match="running Hooked eagerly"):
         tracenn.compile(model)(x)  # (by default such a call runs eagerly)
-    with pytest.raises(UnsupportedError, match="backward hooks"):
+    with pytest.raises(UnsupportedError, match="non-full backward hook"):
         tracenn.compile(model, fullgraph=True)(x)
 
 

@@ -13,8 +13,21 @@ recorded cannot be part of the program: the runtime then runs that call again ea
 called a second time), warns once, and runs later grad-enabled calls with the same guards eagerly,
 so the result and its gradients are eager's.
 
-Backward hooks (``register_full_backward_hook``...) cannot run inside a program: a call on a
-module tree that has them runs eagerly, with a one-time warning, so they fire exactly as in eager.
+A module's full backward hooks (``register_full_backward_hook``,
+``register_full_backward_pre_hook``) put two ``backward_hook`` nodes around its call, where eager
+mode routes the tensors through an identity autograd Function::
+
+    %3: f32[4,3] = backward_hook[side=<backward hook inputs of 'fc'>] %x          # fc  net.py:12
+    ...
+    %7: f32[4,2] = backward_hook[side=<backward hook outputs of 'fc'>] %6         # fc  net.py:12
+
+Both are the identity forward. Their gradient rule calls back to the host with the real
+gradients: the output side collects ``grad_output`` and runs the pre-hooks (which may replace
+it), the input side runs the full hooks with ``grad_input`` and that ``grad_output`` (a
+replacement ``grad_input`` flows on), as eager's :class:`~tracenn.nn.utils.hooks.BackwardHook`
+does, whose code they share. They fire during ``backward()`` through a compiled call, and inside
+a compiled training step's traced backward. The deprecated ``register_backward_hook`` (non-full)
+still makes the call run eagerly, with a one-time warning.
 """
 from __future__ import annotations
 
@@ -116,3 +129,95 @@ def _name(fn) -> str:
 def hook_call(hook, module, name, kind, with_kwargs, tree, n_args, out_avals, grad) -> "HookCall":
     """The callable a ``hook`` node runs (its static ``fn``)."""
     return HookCall(hook, module, name, kind, with_kwargs, tree, n_args, out_avals, grad)
+
+
+class BackwardSite:
+    """One call of a module with full backward hooks inside a compiled program: eager's
+    :class:`~tracenn.nn.utils.hooks.BackwardHook` for that call, and its two sides (the static
+    ``side`` of the call's ``backward_hook`` nodes)."""
+
+    def __init__(self, module, name, hooks, pre_hooks):
+        from ..nn.utils.hooks import BackwardHook
+        self.name = name
+        self.hook = BackwardHook(module, hooks, pre_hooks)
+        self.routed_out = ()
+
+    def route_inputs(self, tracer, args: tuple) -> tuple:
+        """``args`` with the tensors that require grad read through the inputs' node."""
+        from ..tensor import Tensor
+        h = self.hook
+        h.n_inputs = len(args)
+        h.input_tensors_index = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        h._input_routed = [i for i in h.input_tensors_index if args[i]._requires_grad]
+        h._input_zeros = {i: (a.shape, a.dtype, a.device) for i, a in enumerate(args)
+                          if isinstance(a, Tensor) and i not in h._input_routed}
+        if not h._input_routed:
+            h.input_tensors_index = None  # (eager's mark: the output side calls the hooks)
+            return args
+        new = list(args)
+        outs = tracer.record(BACKWARD_HOOK_OP, [args[i] for i in h._input_routed], (_Side(self, "inputs"),))
+        for i, t in zip(h._input_routed, outs):
+            new[i] = t
+        return tuple(new)
+
+    def route_outputs(self, tracer, result):
+        """``result`` (a tensor or a tuple) with its tensors that require grad read through the
+        outputs' node."""
+        from ..tensor import Tensor
+        h = self.hook
+        single = not isinstance(result, tuple)
+        items = (result,) if single else result
+        h.n_outputs = len(items)
+        h._output_routed = [i for i, a in enumerate(items) if isinstance(a, Tensor) and a._requires_grad]
+        if not h._output_routed:
+            return result
+        new = list(items)
+        outs = tracer.record(BACKWARD_HOOK_OP, [items[i] for i in h._output_routed], (_Side(self, "outputs"),))
+        for i, t in zip(h._output_routed, outs):
+            new[i] = t
+        return new[0] if single else tuple(new)
+
+    def run(self, side: str, arrays) -> tuple:
+        """The hooks on one side, with the real gradients ``arrays`` (on the host)."""
+        from ..autograd.grad_mode import no_grad
+        from ..tensor import Tensor
+        h = self.hook
+        grads = tuple(Tensor._wrap(jnp.asarray(a)) for a in arrays)
+        with no_grad():
+            if side == "outputs":
+                h._outputs_with_grad = set(range(len(grads)))  # (a program has each one's cotangent)
+                got = h._on_output_grads(grads)
+            else:
+                got = h._on_input_grads(grads)
+        out = []
+        for g, a in zip(got, arrays):
+            a = np.asarray(a)
+            if g is None:
+                out.append(np.zeros(a.shape, a.dtype))
+                continue
+            if tuple(g.shape) != a.shape:
+                raise RuntimeError(f"a backward hook of module {self.name!r} returned a gradient of shape "
+                                   f"{list(g.shape)} for one of shape {list(a.shape)}")
+            out.append(np.asarray(g._value, a.dtype))
+        return tuple(out)
+
+
+class _Side:
+    """The ``side`` of a ``backward_hook`` node: called back with the cotangents of the node's
+    outputs, returns those its inputs get."""
+
+    def __init__(self, site: BackwardSite, side: str):
+        self.site, self.side = site, side
+
+    def __repr__(self):
+        return f"<backward hook {self.side} of {self.site.name!r}>"
+
+    def __call__(self, *arrays):
+        try:
+            return self.site.run(self.side, arrays)
+        except BaseException as e:  # the runtime re-raises it in place of JAX's wrapped error
+            _dispatch.CALLBACK_ERROR[0] = e
+            raise
+
+
+from ..ops.derived import BACKWARD_HOOK as BACKWARD_HOOK_OP  # noqa: E402

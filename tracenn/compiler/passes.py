@@ -199,7 +199,7 @@ def is_random(node: Node) -> bool:
 #: Ops whose lowering calls back into Python on every run (``hook``: a module hook, see
 #: tracenn/compiler/hooks.py). Such a node is kept even when nobody reads it, never merged with
 #: another and never run at compile time: the call is the point.
-CALLBACK_OPS = frozenset({"hook"})
+CALLBACK_OPS = frozenset({"hook", "backward_hook"})
 
 
 def calls_back(node: Node) -> bool:

@@ -299,11 +299,19 @@ class Tracer:
     def _call_with_hooks(self, module, name, args, kwargs):
         """``Module._call_impl`` with each forward (pre-)hook as a ``hook`` node (see hooks.py)."""
         from ..nn.modules import _hooks as h
+        site = None
         if (module._backward_hooks or module._backward_pre_hooks or h._global_backward_hooks
                 or h._global_backward_pre_hooks):
-            raise UnsupportedError(
-                f"module {name!r} ({type(module).__name__}) has backward hooks, which fire during "
-                "backward() and cannot run inside a compiled program")
+            full, non_full = module._get_backward_hooks()
+            if non_full:
+                raise UnsupportedError(
+                    f"module {name!r} ({type(module).__name__}) has a non-full backward hook "
+                    "(register_backward_hook, deprecated), which sees the gradients of the last op of forward: "
+                    "there is no such op in a compiled program. Use register_full_backward_hook")
+            if self.differentiated and GRAD.enabled:  # (else no backward reaches them, as in eager)
+                self._not_in_block(f"calls module {name!r}, which has backward hooks,")
+                from .hooks import BackwardSite
+                site = BackwardSite(module, name, full, module._get_backward_pre_hooks())
         for hid, hook in (*h._global_forward_pre_hooks.items(), *module._forward_pre_hooks.items()):
             kw = hid in module._forward_pre_hooks_with_kwargs
             if getattr(hook, "_tracenn_traceable", False):  # traced inline: its ops join the graph
@@ -313,6 +321,8 @@ class Tracer:
             leaves, tree = flatten((args, kwargs))
             new = self._hook_node(hook, module, name, "forward_pre", kw, tree, leaves, leaves)
             args, kwargs = unflatten(tree, new)
+        if site is not None:
+            args = site.route_inputs(self, args)
         result = module.forward(*args, **kwargs)
         for hid, hook in (*h._global_forward_hooks.items(), *module._forward_hooks.items()):
             kw = hid in module._forward_hooks_with_kwargs or hid in h._global_forward_hooks_with_kwargs
@@ -325,6 +335,8 @@ class Tracer:
             _, tree = flatten((args, kwargs, result))
             new = self._hook_node(hook, module, name, "forward", kw, tree, in_leaves + out_leaves, out_leaves)
             result = unflatten(out_tree, new)
+        if site is not None:
+            result = site.route_outputs(self, result)
         return result
 
     def _hook_node(self, hook, module, name, kind, with_kwargs, tree, leaves, passed):

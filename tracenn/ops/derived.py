@@ -9,7 +9,9 @@
 - :data:`TRANSFORM` — a ``tracenn.func`` transform (``vmap``, ``grad``, ...) inside a compiled
   program: a pure JAX function of its inputs;
 - :data:`COND` and :data:`WHILE` — ``tracenn.cond`` and ``tracenn.while_loop`` inside a compiled
-  program: ``lax.cond`` / ``lax.while_loop`` over blocks (sub-graphs) the compiler traced.
+  program: ``lax.cond`` / ``lax.while_loop`` over blocks (sub-graphs) the compiler traced;
+- :data:`BACKWARD_HOOK` — where a module's full backward (pre-)hooks fire: the identity forward,
+  and a gradient rule that calls the hooks back on the host with the real gradients.
 
 They live here, beside the registry, so that every OpDef is defined in ``tracenn/ops/``; they are
 not in :data:`OPS` (``derived = True``): each gradient op stands for a registered op, and the
@@ -167,3 +169,27 @@ def _while(*args, blocks):
 
 COND = ControlOp("cond", _cond, static=("blocks",), nout=None)
 WHILE = ControlOp("while_loop", _while, static=("blocks",), nout=None, differentiable=False)
+
+
+class BackwardHookOp(OpDef):
+    """``backward_hook[side=...]``: the identity on its inputs; its gradient rule hands the
+    cotangents to ``side`` (tracenn/compiler/hooks.py: a module's full backward hooks, on the
+    module's outputs or inputs) on the host, in program order, and passes on what it returns."""
+
+    derived = True
+
+    def shape(self, *avals, side):
+        return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals)
+
+
+def _identity_all(*arrays, side):
+    return tuple(arrays)
+
+
+def _backward_hook_vjp(g, out, *arrays, side):
+    from jax.experimental import io_callback
+    shapes = tuple(jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)) for a in arrays)
+    return tuple(io_callback(side, shapes, *g))
+
+
+BACKWARD_HOOK = BackwardHookOp("backward_hook", _identity_all, static=("side",), vjp=_backward_hook_vjp, nout=None)

@@ -175,7 +175,10 @@ class Entry:
                          [self.state_tensors[i] for i in d_state])
         plan.op = _CompiledOp(len(float_out), self.jit(bwd), plan)
         if len(float_out) == 1 and self.float_values[0].shape == () and dep[0] \
-                and self.float_values[0].dtype.kind != "c":
+                and self.float_values[0].dtype.kind != "c" \
+                and not any(n.op.name == "backward_hook" for n in self.graph.nodes):
+            # (value-and-grad computes the gradients during the call: a module's backward hooks
+            # must fire in backward(), with its cotangent)
             def fwd_vg(dstate, ndstate, rng, dins, ndins):
                 def loss(ds, di):
                     fouts, aux = f(ds, ndstate, rng, di, ndins)

@@ -33,7 +33,12 @@ class _CompiledOp:
         def kernel(g, out, pull):
             if plan is not None:
                 plan.backward_seen()
-            cts = bwd(pull, [g] if nout == 1 else list(g))
+            try:
+                cts = bwd(pull, [g] if nout == 1 else list(g))
+            except Exception as e:  # a module's backward hook raised inside the pullback
+                from .fastcall import reraise_callback_error
+                reraise_callback_error(e)
+                raise
             return tuple(cts[0]) + tuple(cts[1])
 
         return kernel
