@@ -220,3 +220,5 @@ globals().update(_namespace.toplevel())  # in-place spellings, *_copy, as_stride
 globals().update({n: getattr(amp, n) for n in amp.TOPLEVEL}, **amp.LEGACY)  # autocast's state functions
 from .utils.dlpack import from_dlpack, to_dlpack  # noqa: E402,F401
 
+from ._api.foreach import FOREACH as _FOREACH  # noqa: E402  (torch._foreach_*: EMA and optimizer code)
+globals().update(_FOREACH)
