@@ -180,6 +180,22 @@ def _broadcast_error(e, vals) -> None:
                                f"{ndim - k}") from None
 
 
+AUTOCAST_KIND = ["cpu"]  # whose op lists AUTOCAST_OPS holds: "cpu" or "cuda" (tracenn/amp.py)
+
+
+def autocast_key():
+    """The autocast state a compiled program depends on: None when off, else the dtype and which
+    device type's op lists apply."""
+    return None if AUTOCAST[0] is None else (AUTOCAST[0], AUTOCAST_KIND[0])
+
+
+def autocasting(*tensors) -> bool:
+    """Whether autocast is on and every one of ``tensors`` is floating: a low-precision op (matmul,
+    convolution) will cast them all, so a check that their dtypes match does not apply, and a bias
+    added after it is cast to the op's result (torch's autocast casts every input)."""
+    return AUTOCAST[0] is not None and all(t._value.dtype.kind in "fV" for t in tensors)
+
+
 def _autocast(op, args, key):
     """``args`` with floating tensors cast as ``AUTOCAST_OPS[op.name]`` says (see AUTOCAST), and
     the op's ``dtype`` parameter (its computation dtype) set to match."""

@@ -1,10 +1,13 @@
 """Automatic mixed precision: ``tracenn.autocast`` (as ``torch.autocast`` / ``torch.amp.autocast``).
 
 Inside ``with tracenn.autocast("cpu", dtype=tracenn.bfloat16):`` the matrix products and
-convolutions run in the low-precision dtype (their floating inputs are cast first, a recorded
-``cast`` op, so gradients flow back to the float32 parameters: float32 master weights), while
-ops that lose too much in low precision — exp, log, pow, sums, means, variances, logsumexp,
-cumulative sums — run in float32. Other ops take their inputs' dtypes, by torch's promotion.
+convolutions run in the low-precision dtype (their floating inputs, a bias included, are cast
+first, a recorded ``cast`` op, so gradients flow back to the float32 parameters: float32 master
+weights), and the losses and ``cdist`` run in float32. What else runs in float32 is the device
+type's list, as torch's: under ``autocast("cuda")`` the ops that lose too much in low precision
+(exp, log, pow, sums, means, variances, softmax, logsumexp, cumulative sums); under
+``autocast("cpu")`` only prod, the FFTs, 3-d pooling, reflection/replication padding,
+grid_sample, trace and quantiles. Other ops take their inputs' dtypes, by torch's promotion.
 
 It works eagerly and under ``tracenn.compile``: a compiled call made inside an autocast region
 is a different program from one made outside (the casts are in the graph), and both are kept.
@@ -34,13 +37,57 @@ from . import dtypes as _dt
 __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_autocast_enabled", "set_autocast_dtype",
            "GradScaler"]
 
-# torch's autocast lists, at the level of tracenn's primitives.
+# torch's autocast lists, at the level of tracenn's primitives. torch has one per device type:
+# CUDA's (also used for the other accelerators) runs transcendental ops and reductions in float32;
+# the CPU's is short: among tracenn's primitives only prod and the FFTs. Both run the losses in
+# float32: those are composites here, cast at their entry (float32_under_autocast).
 LOW_PRECISION_OPS = ("matmul", "conv", "conv_transpose", "einsum")
 FLOAT32_OPS = ("exp", "expm1", "log", "log1p", "log2", "log10", "pow", "rsqrt", "reciprocal", "sum", "mean",
                "var", "prod", "cumsum", "cumprod", "logsumexp", "acos", "asin", "cosh", "sinh", "tan",
                "erfinv", "softmax", "log_softmax")
-_dispatch.AUTOCAST_OPS.update({n: "low" for n in LOW_PRECISION_OPS})
-_dispatch.AUTOCAST_OPS.update({n: "f32" for n in FLOAT32_OPS})
+CPU_FLOAT32_OPS = ("prod", "fft")
+_OPS = {"cuda": {**{n: "low" for n in LOW_PRECISION_OPS}, **{n: "f32" for n in FLOAT32_OPS}},
+        "cpu": {**{n: "low" for n in LOW_PRECISION_OPS}, **{n: "f32" for n in CPU_FLOAT32_OPS}}}
+_dispatch.AUTOCAST_OPS = _OPS["cpu"]
+
+
+def float32_under_autocast(fn):
+    """``fn`` (a loss, ``cdist``) with its half-precision floating tensor arguments cast to float32
+    inside an autocast region, as torch's autocast runs it (both device types' lists)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _dispatch.AUTOCAST[0] is None:
+            return fn(*args, **kwargs)
+        return fn(*[_to_float32(a) for a in args], **{k: _to_float32(v) for k, v in kwargs.items()})
+    return wrapper
+
+
+_HALF = frozenset({_dt.float16.np, _dt.bfloat16.np})
+
+
+def float32_under_cpu_autocast(fn):
+    """As :func:`float32_under_autocast`, for what only torch's CPU list runs in float32 (3-d
+    pooling, reflection/replication padding, grid_sample, trace, quantiles)."""
+    f32 = float32_under_autocast(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _dispatch.AUTOCAST[0] is None or _dispatch.AUTOCAST_KIND[0] != "cpu":
+            return fn(*args, **kwargs)
+        return f32(*args, **kwargs)
+    return wrapper
+
+
+def to_float32(x):
+    """``x`` in float32 if it is a half-precision tensor inside an autocast region (else ``x``)."""
+    return _to_float32(x) if _dispatch.AUTOCAST[0] is not None else x
+
+
+def _to_float32(x):
+    from .tensor import Tensor
+    if isinstance(x, Tensor) and x._value.dtype in _HALF:
+        return x.float()
+    return x
 
 _DEFAULTS = {"cpu": _dt.bfloat16, "cuda": _dt.float16, "xla": _dt.bfloat16, "ipu": _dt.float16}
 
@@ -66,9 +113,11 @@ def _kind(device_type) -> str:
 def _apply_state() -> None:
     kind = _CURRENT[0]
     new = _DTYPES[kind].np if _ENABLED[kind] else None
-    if new != _dispatch.AUTOCAST[0]:
+    lists = "cpu" if kind == "cpu" else "cuda"
+    if new != _dispatch.AUTOCAST[0] or lists != _dispatch.AUTOCAST_KIND[0]:
         _dispatch.EPOCH[0] += 1  # compiled calls keep one program per autocast state
     _dispatch.AUTOCAST[0] = new
+    _dispatch.AUTOCAST_OPS, _dispatch.AUTOCAST_KIND[0] = _OPS[lists], lists
 
 
 class autocast:

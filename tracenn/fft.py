@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _dispatch
 from . import dtypes as _dt
 from ._dispatch import apply
 from .errors import DtypeError, ShapeError
@@ -38,6 +39,8 @@ def _input(x, name: str, real_only: bool) -> Tensor:
     d = x._value.dtype
     if d.kind == "c" and real_only:
         raise DtypeError(f"{name} expects a real input tensor, but got {_TORCH_NAMES[_dt.from_np(d)]}")
+    if d.itemsize == 2 and d.kind in "fV" and _dispatch.AUTOCAST[0] is not None:
+        return _cast(x, np.float32)  # (autocast runs the FFTs in float32, as torch's)
     if d.itemsize == 2 and d.kind in "fV":  # float16, bfloat16
         raise DtypeError(f"Unsupported dtype {_TORCH_NAMES[_dt.from_np(d)]} (tracenn.fft computes in "
                          "float32 or float64: convert with .float() first)")

@@ -1,9 +1,11 @@
 """Matrix products (matmul, mm, bmm, einsum, ...) and convolution (conv1d/2d/3d)."""
 from __future__ import annotations
 
+from .. import _dispatch
 from .._dispatch import apply
 from ..errors import DtypeError, ShapeError
 from ..ops import OPS
+from ..tensor import Tensor
 
 
 _MATMUL = OPS["matmul"]
@@ -14,7 +16,7 @@ def _dname(t):
 
 
 def _same_dtype(a, b, name):
-    if a._value.dtype != b._value.dtype:
+    if a._value.dtype != b._value.dtype and not _dispatch.autocasting(a, b):
         names = {"float32": "float", "float64": "double", "int64": "long", "float16": "c10::Half",
                  "bfloat16": "c10::BFloat16", "int32": "int"}
         raise DtypeError(f"expected m1 and m2 to have the same dtype, but got: "
@@ -82,9 +84,18 @@ def outer(input, vec2):
 ger = outer
 
 
+def _autocast_input(input, prod, *mats):
+    """``input`` of an add-and-multiply op (addmm, baddbmm, addmv) in the product's dtype under
+    autocast: torch's autocast casts it with the matrices, so the result stays low precision."""
+    if isinstance(input, Tensor) and input._value.dtype != prod._value.dtype and _dispatch.autocasting(input, *mats):
+        return input.to(prod.dtype)
+    return input
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     from .math import add, mul
     prod = mm(mat1, mat2)
+    input = _autocast_input(input, prod, mat1, mat2)
     if alpha != 1:
         prod = mul(prod, alpha)
     return add(mul(input, beta) if beta != 1 else input, prod)
@@ -93,6 +104,7 @@ def addmm(input, mat1, mat2, *, beta=1, alpha=1):
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     from .math import add, mul
     prod = bmm(batch1, batch2)
+    input = _autocast_input(input, prod, batch1, batch2)
     if alpha != 1:
         prod = mul(prod, alpha)
     return add(mul(input, beta) if beta != 1 else input, prod)
@@ -100,7 +112,8 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
 
 def addmv(input, mat, vec, *, beta=1, alpha=1):
     from .math import add, mul
-    return add(mul(input, beta), mul(mv(mat, vec), alpha))
+    prod = mv(mat, vec)
+    return add(mul(_autocast_input(input, prod, mat, vec), beta), mul(prod, alpha))
 
 
 def einsum(equation, *operands):
@@ -179,10 +192,13 @@ def convnd(nd, input, weight, bias=None, stride=1, padding=0, dilation=1, groups
                 f"({' x '.join(str(input.shape[2 + j] + sum(pads[j])) for j in range(nd))}). Kernel size: "
                 f"({' x '.join(str(dilation[j] * (k[j] - 1) + 1) for j in range(nd))}). Kernel size can't be "
                 f"greater than actual input size")
-    if input._value.dtype != weight._value.dtype:
+    autocast = _dispatch.autocasting(input, weight)  # (the op casts both to the low-precision dtype)
+    if input._value.dtype != weight._value.dtype and not autocast:
         raise DtypeError(f"Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same")
     out = apply(OPS["conv"], (input, weight), (stride, pads, dilation, groups))
     if bias is not None:
+        if autocast and bias._value.dtype != out._value.dtype:
+            bias = bias.to(out.dtype)  # (torch's autocast casts the bias too: the output stays low precision)
         out = out + bias.reshape((1, -1) + (1,) * nd)
     return out.squeeze(0) if unbatched else out
 

@@ -15,6 +15,7 @@ from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
 from ._common import float_np_dtype
 from .math import _cast
+from ..amp import float32_under_cpu_autocast
 
 __all__ = ["trace", "diff", "kron", "block_diag", "diag_embed", "rot90", "cartesian_prod", "combinations",
            "vander", "cov", "corrcoef", "quantile", "nanquantile", "logcumsumexp", "searchsorted", "bucketize",
@@ -26,6 +27,7 @@ def _t():
     return tracenn
 
 
+@float32_under_cpu_autocast
 def trace(input):
     """The sum of the diagonal of a matrix."""
     if input.ndim != 2:
@@ -255,12 +257,14 @@ def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, name):
     return out.squeeze(0) if scalar_q or qt.ndim == 0 else out
 
 
+@float32_under_cpu_autocast
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """The ``q``-th quantiles (a number or a 1-d tensor of them) along ``dim`` (or of all values);
     NaN where the slice has a NaN."""
     return _quantile(input, q, dim, keepdim, interpolation, False, "quantile")
 
 
+@float32_under_cpu_autocast
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     """:func:`quantile` ignoring NaNs (NaN only where a slice is all NaN)."""
     return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")

@@ -258,7 +258,7 @@ def _module_source(model):
     for n, b in model.named_buffers():
         state[n] = b
     _attribute_tensors(modules, state, {id(t) for t in state.values()})
-    skey = (_mods_key(modules), _state_key(state), _global_hooks_key(), _dispatch.AUTOCAST[0])
+    skey = (_mods_key(modules), _state_key(state), _global_hooks_key(), _dispatch.autocast_key())
     return type(model).__name__, _mode(modules), modules, state, skey, {}
 
 
@@ -366,7 +366,7 @@ def _function_source(fn):
     skey = (_mods_key(modules), _state_key(state), _global_hooks_key(),
             (_options_key([o for _, o in extra.get("optimizers", ())]),
              tuple(sc._compile_key() for sc in extra.get("scalers", ()))),
-            _dispatch.AUTOCAST[0], tuple(extra.get("aliases", {}).items()),
+            _dispatch.autocast_key(), tuple(extra.get("aliases", {}).items()),
             tuple((name, v) for name, v in captured if _plain(v)))  # a global scale, a flag: by value
     return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
 

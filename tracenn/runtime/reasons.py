@@ -120,9 +120,13 @@ def _value_changes(what: str, a: dict, b: dict) -> list[str]:
 
 
 def _autocast(rest) -> str:
-    """The autocast part of a structure key, (low dtype or None,), in words."""
-    dtype = rest[0] if len(rest) == 1 else rest
-    return "off" if dtype is None else f"to {dtype}"
+    """The autocast part of a structure key (None, or (low dtype, "cpu" | "cuda") whose op lists
+    apply), in words."""
+    state = rest[0] if len(rest) == 1 else rest
+    if state is None:
+        return "off"
+    dtype, lists = state
+    return f"to {dtype}" + ("" if lists == "cpu" else f" ({lists}'s op lists)")
 
 
 def _shared_change(a: dict, b: dict) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..._api.creation import tensor as _tensor
 from ..._api.linalg import convnd as _convnd
+from ... import _dispatch
 from ..._dispatch import apply as _apply
 from ...errors import DtypeError, ShapeError
 from ...ops import OPS as _OPS
@@ -97,7 +98,7 @@ def _const(key, like: Tensor, make, dtype=None) -> Tensor:
 
 
 def _check_same_dtype(who, input: Tensor, weight: Tensor):
-    if input._value.dtype != weight._value.dtype:
+    if input._value.dtype != weight._value.dtype and not _dispatch.autocasting(input, weight):
         raise DtypeError(f"{_who(who)}: input and weight must have the same dtype, got input {input.dtype} and "
                          f"weight {weight.dtype}; cast one, e.g. input.to(weight.dtype)")
 
@@ -256,6 +257,8 @@ def _conv_transpose(who, nd, input, weight, bias, stride, padding, output_paddin
                          f"channel: {_sizes(out)}. Output size is too small; reduce padding={pd}")
     y = _apply(_CONV_T, (x, weight), (st, pd, op, dl, groups))
     if bias is not None:
+        if _dispatch.AUTOCAST[0] is not None and bias._value.dtype != y._value.dtype:
+            bias = bias.to(y.dtype)  # (torch's autocast casts the bias too: the output stays low precision)
         y = y + bias.reshape((1, -1) + (1,) * nd)
     return y.squeeze(0) if unbatched else y
 

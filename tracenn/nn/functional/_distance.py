@@ -10,6 +10,7 @@ from ..._api import reduce as _reduce, shape as _shape
 from ...autograd.grad_mode import no_grad
 from ...errors import DtypeError, ShapeError
 from ...tensor import Tensor
+from ...amp import float32_under_autocast
 
 __all__ = ["pairwise_distance", "cosine_similarity", "pdist"]
 
@@ -76,6 +77,7 @@ def pdist(input: Tensor, p: float = 2) -> Tensor:
     return _reduce.norm(diff, p, 1)
 
 
+@float32_under_autocast
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
           compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
     r"""torch.cdist: the p-norm distance between each row of ``x1`` :math:`(*, P, M)` and each row of

@@ -1,6 +1,7 @@
 """Linear functional forms: ``linear`` and ``bilinear``."""
 from __future__ import annotations
 
+from ... import _dispatch
 from ..._api import linalg as _linalg, math as _math
 from ...tensor import Tensor
 
@@ -23,6 +24,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """
     out = _linalg.matmul(input, weight.t() if weight.ndim == 2 else weight)
     if bias is not None:
+        if bias._value.dtype != out._value.dtype and _dispatch.autocasting(input, weight, bias):
+            bias = bias.to(out.dtype)  # (torch's autocast casts the bias too: the output stays low precision)
         out = _math.add(out, bias)
     return out
 

@@ -19,6 +19,7 @@ from ...errors import DtypeError, ShapeError
 from ...ops import OPS as _OPS
 from ...tensor import Tensor
 from ._conv import _batched, _const, _dims, _gather_windows, _ntuple, _sizes, _who
+from ...amp import float32_under_cpu_autocast
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
            "max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d", "avg_pool1d", "avg_pool2d",
@@ -139,6 +140,7 @@ def max_pool2d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
     return _max_pool("max_pool2d()", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@float32_under_cpu_autocast
 def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     r"""3-D max pooling over an input of shape :math:`(N, C, D, H, W)`.
@@ -168,6 +170,7 @@ def max_pool2d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, 
     return _max_pool("max_pool2d_with_indices()", 2, input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
+@float32_under_cpu_autocast
 def max_pool3d_with_indices(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                             return_indices=False):
     """:func:`max_pool3d` that always returns ``(output, indices)``."""
@@ -350,6 +353,7 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=Fal
                      divisor_override)
 
 
+@float32_under_cpu_autocast
 def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None) -> Tensor:
     r"""3-D average pooling over an input of shape :math:`(N, C, D, H, W)`.
@@ -517,6 +521,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _adaptive_avg("adaptive_avg_pool2d()", 2, input, output_size)
 
 
+@float32_under_cpu_autocast
 def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
     r"""3-D adaptive average pooling (see :func:`adaptive_avg_pool1d`).
 

@@ -23,6 +23,7 @@ from ...errors import DtypeError, ShapeError
 from ...ops import OPS as _OPS
 from ...tensor import Tensor
 from ._conv import _const, _who
+from ...amp import float32_under_cpu_autocast
 
 __all__ = ["pad", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle",
            "interpolate", "upsample", "upsample_nearest", "upsample_bilinear", "grid_sample", "affine_grid"]
@@ -112,6 +113,8 @@ def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) 
     >>> F.pad(x, (2, 1), mode="reflect"), F.pad(x, (1, 1), value=9.0)
     (tensor([[[3., 2., 1., 2., 3., 2.]]]), tensor([[[9., 1., 2., 3., 9.]]]))
     """
+    if mode in ("reflect", "replicate"):  # (in float32 under CPU autocast, as torch's)
+        return _pad_float32("pad()", input, pad, mode, value)
     return _pad("pad()", input, pad, mode, value)
 
 
@@ -549,6 +552,10 @@ def _cubic_weights(d: Tensor) -> Tensor:
     return near.where(d <= 1, far)
 
 
+_pad_float32 = float32_under_cpu_autocast(lambda *a: _pad(*a))
+
+
+@float32_under_cpu_autocast
 def grid_sample(input: Tensor, grid: Tensor, mode: str = "bilinear", padding_mode: str = "zeros",
                 align_corners: bool | None = None) -> Tensor:
     r"""Sample ``input`` at the normalised locations in ``grid`` (spatial transformer networks).
