@@ -456,3 +456,12 @@ def test_return_types_repr_matches_torch(name):
     call = RETURN_TYPES[name]
     want = repr(call(torch, torch.tensor(_M)))
     assert repr(call(tracenn, tracenn.tensor(_M))) == want.replace("torch.return_types.", "tracenn.return_types.")
+
+
+def test_flip_takes_dims_as_ints_a_sequence_or_a_keyword():
+    a = tracenn.arange(6.0).reshape(2, 3)
+    want = [[5.0, 4.0, 3.0], [2.0, 1.0, 0.0]]
+    assert a.flip(0, 1).tolist() == want and a.flip((0, 1)).tolist() == want and a.flip(dims=[0, 1]).tolist() == want
+    assert tracenn.flip(a, 1).tolist() == [[2.0, 1.0, 0.0], [5.0, 4.0, 3.0]]
+    with pytest.raises(TypeError, match="dims"):
+        a.flip()

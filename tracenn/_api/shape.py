@@ -564,7 +564,12 @@ def atleast_3d(t):
     return t
 
 
-def flip(input, dims):
+def flip(input, *args, dims=None):
+    """torch.flip / Tensor.flip: ``dims`` a sequence, or ints (``x.flip(0, 1)``)."""
+    if dims is None:
+        if not args:
+            raise TypeError("flip() missing 1 required positional argument: 'dims'")
+        dims = args[0] if len(args) == 1 else args
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     return apply(OPS["flip"], (input,), (tuple(_wrap_dim(d, input.ndim) for d in dims),))
 
