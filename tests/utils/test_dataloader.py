@@ -175,15 +175,18 @@ def test_iterable_dataset_rejects_shuffle_and_samplers(lib):
         data.DataLoader(S(), sampler=[0])
 
 
-def test_num_workers_runs_in_process_with_one_warning(monkeypatch):
-    from tracenn.utils.data import dataloader
-    monkeypatch.setattr(dataloader, "_warned_workers", [False])
-    with pytest.warns(UserWarning, match="loads batches in the main process"):
-        loader = DataLoader(_ds(4), batch_size=2, num_workers=2)
-    assert _labels(loader) == [[0, 1], [2, 3]]
+def test_num_workers_is_accepted_without_a_warning():
+    # (loading in worker processes is tested in test_dataloader_workers.py)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        DataLoader(_ds(4), batch_size=2, num_workers=2)  # only once
+        loader = DataLoader(_ds(4), batch_size=2, num_workers=1)
+    assert loader.num_workers == 1 and loader.prefetch_factor == 2
+
+
+def test_more_workers_than_cpus_warns_as_torch():
+    with pytest.warns(UserWarning, match=r"This DataLoader will create 100000 worker processes in total\. Our "
+                                         r"suggested max number of worker in current system is \d+"):
+        DataLoader(_ds(4), num_workers=100000)
 
 
 def test_default_collate_is_importable_like_torch():

@@ -1,20 +1,23 @@
 """``DataLoader``: iterate over a dataset in batches, as ``torch.utils.data.DataLoader``.
 
-Loading runs in the calling process. ``num_workers > 0`` is accepted (so torch code runs unchanged)
-but loads in-process too, with a one-time warning: tracenn's tensors live in JAX, whose runtime does
-not survive ``fork``, and the usual datasets here are in memory already.
-
-A batch of a plain :class:`TensorDataset` (or a :class:`Subset` of one) with the default collation
-is fetched with one gather per tensor instead of one index op per sample; the result is the same
-as stacking the samples.
+``num_workers=0`` (the default) loads in the calling process. ``num_workers > 0`` loads in that many
+worker processes, started with ``spawn`` (``_worker_iter.py`` is the main-process side, ``_worker.py``
+what runs in a worker); ``fork`` is refused, because JAX's runtime does not survive it.
 """
 from __future__ import annotations
 
 import math
+import multiprocessing
+import os
 import warnings
 
+import numpy as np
+
 from . import _collate
-from .dataset import IterableDataset, Subset, TensorDataset
+from ._fetch import IterableFetcher, fetch_map
+from ._worker import get_worker_info
+from ._worker_iter import WorkerIter, worker_context
+from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 
 __all__ = ["DataLoader", "get_worker_info", "default_collate", "default_convert"]
@@ -24,19 +27,11 @@ default_collate = _collate.default_collate
 default_convert = _collate.default_convert
 
 
-def get_worker_info():
-    """Information about the current loader worker: always ``None`` (loading is in-process)."""
-    return None
-
-
 class _InfiniteConstantSampler(Sampler):
     # The "sampler" of an iterable dataset: it only says how many samples to take per batch.
     def __iter__(self):
         while True:
             yield None
-
-
-_warned_workers = [False]
 
 
 class DataLoader:
@@ -52,13 +47,39 @@ class DataLoader:
         sampler: an iterable of indices (mutually exclusive with ``shuffle``).
         batch_sampler: an iterable of index lists (mutually exclusive with ``batch_size``,
             ``shuffle``, ``sampler`` and ``drop_last``).
-        num_workers: accepted for compatibility; loading runs in-process (a warning says so once).
+        num_workers: how many worker processes load batches (default 0: load in this process).
+            See "Worker processes" below.
         collate_fn: merges a list of samples into a batch (default :func:`default_collate`).
         pin_memory: accepted, no effect.
         drop_last: drop the last batch when it is smaller than ``batch_size``.
-        timeout, worker_init_fn, multiprocessing_context, prefetch_factor, persistent_workers,
-            pin_memory_device, in_order: accepted for compatibility (checked as torch checks them).
-        generator: the :class:`tracenn.Generator` the default ``RandomSampler`` draws from.
+        timeout: with workers, seconds to wait for a batch before ``RuntimeError("DataLoader timed
+            out after ... seconds")`` (0: wait for ever), counted once every worker has started.
+        worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after it is seeded.
+        multiprocessing_context: how workers start: ``"spawn"`` (the default) or ``"forkserver"``,
+            or a context object; ``"fork"`` raises ``ValueError`` (JAX does not survive fork, and a
+            forkserver that imported tracenn with your main module forks a running JAX too: prefer
+            spawn).
+        generator: the :class:`tracenn.Generator` the default ``RandomSampler`` draws from; the
+            workers' seeds derive from it too.
+        prefetch_factor: batches in flight per worker (default 2 with workers).
+        persistent_workers: keep the workers alive between epochs (passes over the loader).
+        pin_memory_device: accepted, no effect.
+        in_order: with workers, return batches in sampler order (default); ``False`` returns
+            each batch as soon as it arrives.
+
+    Worker processes: each worker is a fresh Python process that imports tracenn (a few seconds)
+    with JAX on the CPU only, receives a pickled copy of the dataset, ``collate_fn`` and
+    ``worker_init_fn`` (define them at the top level of a module), and answers index batches handed
+    out round-robin; batches come back pickled (tensors as NumPy arrays) and in order. In a worker,
+    :func:`get_worker_info` gives its ``id``, ``num_workers``, ``seed`` and ``dataset`` (an
+    :class:`IterableDataset` shards itself with it); Python's ``random`` and tracenn's global
+    generator are seeded with ``seed = base_seed + id`` and NumPy's from (``base_seed``, ``id``), as
+    torch does. ``base_seed`` derives from the state of ``generator`` (or of the global generator)
+    and the epoch, without drawing from it, so ``num_workers`` changes neither the shuffled order nor
+    later random numbers. An exception in a worker is raised here as the same type, with the message
+    ``Caught ValueError in DataLoader worker process 1.`` and the worker's traceback. Workers stop
+    when the epoch ends (unless ``persistent_workers``), when the iterator is garbage-collected, and at
+    exit.
 
     >>> import tracenn
     >>> from tracenn.utils.data import DataLoader, TensorDataset
@@ -94,12 +115,6 @@ class DataLoader:
             raise ValueError("prefetch_factor option should be non-negative")
         if persistent_workers and num_workers == 0:
             raise ValueError("persistent_workers option needs num_workers > 0")
-        if num_workers > 0 and not _warned_workers[0]:
-            _warned_workers[0] = True
-            warnings.warn(
-                f"DataLoader(num_workers={num_workers}): tracenn loads batches in the main process "
-                "(JAX does not survive fork into worker processes); num_workers is ignored. "
-                "Pass num_workers=0 to silence this warning.", UserWarning, stacklevel=2)
 
         self.dataset = dataset
         self.num_workers = num_workers
@@ -110,6 +125,8 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
         self.in_order = in_order
+        self._iterator = None  # the persistent workers' iterator
+        self._epochs = 0  # iterators made so far (each gets its own worker seeds)
 
         if isinstance(dataset, IterableDataset):
             self._iterable = True
@@ -157,6 +174,19 @@ class DataLoader:
             collate_fn = _collate.default_collate if self._auto_collation else _collate.default_convert
         self.collate_fn = collate_fn
         self.persistent_workers = persistent_workers
+        if num_workers > 0:
+            _check_worker_number(num_workers)
+
+    @property
+    def multiprocessing_context(self):
+        return self._multiprocessing_context
+
+    @multiprocessing_context.setter
+    def multiprocessing_context(self, value):
+        self._multiprocessing_context = worker_context(value, self.num_workers)
+
+    def _worker_context(self):
+        return self._multiprocessing_context or multiprocessing.get_context("spawn")
 
     @property
     def _auto_collation(self) -> bool:
@@ -168,45 +198,41 @@ class DataLoader:
         return self.batch_sampler if self._auto_collation else self.sampler
 
     def __iter__(self):
+        if self.num_workers > 0:
+            if not self.persistent_workers:
+                return WorkerIter(self, self._base_seed())
+            if self._iterator is None:
+                self._iterator = WorkerIter(self, self._base_seed())
+            else:
+                self._iterator._reset()
+            return self._iterator
         if self._iterable:
             return self._iter_iterable()
         return self._iter_map()
 
+    def _base_seed(self) -> int:
+        # torch draws the workers' base seed from the generator; tracenn derives it from the
+        # generator's state and the epoch instead, so loading with workers neither changes the
+        # shuffled order (the sampler draws next) nor the numbers drawn after the epoch.
+        from ...random import default_generator
+        g = self.generator if self.generator is not None else default_generator
+        self._epochs += 1
+        words = [g._seed & 0xFFFFFFFFFFFFFFFF, g._counter, self._epochs]
+        return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
     def _iter_map(self):
-        fetch = self._fetch_batch if self._auto_collation else self._fetch_one
+        dataset, collate_fn, auto_collation = self.dataset, self.collate_fn, self._auto_collation
         for index in self._index_sampler:
-            yield fetch(index)
-
-    def _fetch_one(self, index):
-        return self.collate_fn(self.dataset[index])
-
-    def _fetch_batch(self, indices):
-        if self.collate_fn is _collate.default_collate:
-            fast = _gather_tensor_dataset(self.dataset, indices)
-            if fast is not None:
-                return fast
-        getitems = getattr(self.dataset, "__getitems__", None)
-        data = getitems(indices) if callable(getitems) else [self.dataset[i] for i in indices]
-        return self.collate_fn(data)
+            yield fetch_map(dataset, collate_fn, auto_collation, index)
 
     def _iter_iterable(self):
-        it = iter(self.dataset)
-        if not self._auto_collation:
-            for sample in it:
-                yield self.collate_fn(sample)
-            return
+        fetch = IterableFetcher(self.dataset, self._auto_collation, self.collate_fn, self.drop_last).fetch
         for slots in self._index_sampler:
-            data = []
-            for _ in slots:
-                try:
-                    data.append(next(it))
-                except StopIteration:
-                    break
-            if not data or (self.drop_last and len(data) < len(slots)):
+            try:
+                batch = fetch(slots)
+            except StopIteration:
                 return
-            yield self.collate_fn(data)
-            if len(data) < len(slots):
-                return
+            yield batch
 
     def __len__(self) -> int:
         if self._iterable:
@@ -217,14 +243,16 @@ class DataLoader:
         return len(self._index_sampler)
 
 
-def _gather_tensor_dataset(dataset, indices):
-    """One gather per tensor for a plain TensorDataset (or Subset chain over one); None otherwise."""
-    while type(dataset) is Subset:
-        indices = [dataset.indices[i] for i in indices]
-        dataset = dataset.dataset
-    if type(dataset) is not TensorDataset or not indices:
-        return None
-    from ..._api.creation import tensor
-    idx = tensor(indices)
-    # default_collate of a list of tuples is a list of stacked fields.
-    return [t[idx] for t in dataset.tensors]
+def _check_worker_number(num_workers: int) -> None:
+    # torch's warning when a loader starts more workers than this process may use CPUs.
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if cpus is None or num_workers > cpus:
+        suggest = ("DataLoader is not able to compute a suggested max number of worker in current system."
+                   if cpus is None else
+                   f"Our suggested max number of worker in current system is {cpus}"
+                   f"{'' if hasattr(os, 'sched_getaffinity') else ' (`cpuset` is not taken into account)'}, "
+                   "which is smaller than what this DataLoader is going to create.")
+        warnings.warn(
+            f"This DataLoader will create {num_workers} worker processes in total. {suggest} Please be aware "
+            "that excessive worker creation might get DataLoader running slow or even freeze, lower the worker "
+            "number to avoid potential slowness/freeze if necessary.", UserWarning, stacklevel=3)
