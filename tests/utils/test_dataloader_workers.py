@@ -15,11 +15,12 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
 import tracenn
-from tracenn.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
+from tracenn.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset, get_worker_info
 from tracenn.utils.data import _worker
 
 _INIT = {}  # what worker_init_fn saw, in the worker process
@@ -47,7 +48,8 @@ class Probe(Dataset):
                 "name": f"s{i}",
                 "pid": os.getpid(), "wid": -1 if info is None else info.id,
                 "nw": -1 if info is None else info.num_workers, "seed": -1 if info is None else info.seed,
-                "same_ds": info is not None and info.dataset is self, "init": dict(_INIT)}
+                "same_ds": info is not None and info.dataset is self, "init": dict(_INIT),
+                "jax": f"{os.environ.get('JAX_PLATFORMS')}/{jax.default_backend()}"}
 
 
 DATA_KEYS = ("x", "t", "label", "name")
@@ -126,6 +128,7 @@ def _data(batch):
 def persistent():
     """Two epochs of a persistent 2-worker loader, and the same two epochs loaded in-process."""
     kwargs = dict(batch_size=3, shuffle=True)
+    env_before = os.environ.get("JAX_PLATFORMS")
     g = tracenn.Generator().manual_seed(5)
     loader = DataLoader(Probe(11), num_workers=2, persistent_workers=True, worker_init_fn=record_init,
                         generator=g, **kwargs)
@@ -134,7 +137,8 @@ def persistent():
     plain_loader = DataLoader(Probe(11), generator=g0, **kwargs)
     reference = [list(plain_loader), list(plain_loader)]
     state = dict(loader=loader, epochs=epochs, reference=reference, g=g, g0=g0,
-                 pids=sorted(w.pid for w in loader._iterator._workers))
+                 pids=sorted(w.pid for w in loader._iterator._workers),
+                 env=(env_before, os.environ.get("JAX_PLATFORMS")))
     del loader  # (the state holds the only reference: a test deletes it)
     yield state
     if "loader" in state:
@@ -161,6 +165,12 @@ def test_batches_are_round_robin_over_worker_processes(persistent):
         assert all(b["nw"].tolist() == [2] * len(b["nw"]) for b in epoch)
         # info.dataset is the dataset the worker indexes: its own copy (this process's is not there)
         assert all(v for b in epoch for v in b["same_ds"].tolist())
+
+
+def test_workers_run_jax_on_the_cpu_only(persistent):
+    # (set for the children only: this process's environment is as it was)
+    assert {j for e in persistent["epochs"] for b in e for j in b["jax"]} == {"cpu/cpu"}
+    assert persistent["env"][0] == persistent["env"][1]
 
 
 def test_persistent_workers_keep_their_processes(persistent):
@@ -204,6 +214,15 @@ def test_deleting_the_loader_stops_persistent_workers(persistent):
     del persistent["loader"]
     gc.collect()
     assert _wait_gone(pids) == []
+
+
+def test_tensor_dataset_out_of_order_delivery_and_drop_last():
+    ds = TensorDataset(tracenn.arange(20.0).view(10, 2), tracenn.arange(10))
+    kwargs = dict(batch_size=3, drop_last=True)
+    want = [[x.tolist(), y.tolist()] for x, y in DataLoader(ds, **kwargs)]
+    got = list(DataLoader(ds, num_workers=2, in_order=False, prefetch_factor=1, **kwargs))
+    assert sorted([x.tolist(), y.tolist()] for x, y in got) == want and len(want) == 3
+    assert got[0][0].dtype == tracenn.float32 and got[0][1].dtype == tracenn.int64
 
 
 # ---- iterable-style ---------------------------------------------------------------------------
