@@ -152,6 +152,7 @@ def worker_loop(iterable, dataset, index_queue, data_queue, done_event, auto_col
     """The body of worker ``worker_id``: fetch the batches the main process asks for, until told
     to stop (``None``), the main process has gone, or ``done_event`` is set."""
     global _worker_info
+    manager_pid = os.getppid()  # (read first: the main process may die while this one starts)
     try:
         import numpy as np
 
@@ -175,7 +176,6 @@ def worker_loop(iterable, dataset, index_queue, data_queue, done_event, auto_col
 
         # An exhausted iterable worker answers nothing more until it is told to stop or resume.
         iteration_end = False
-        manager_pid = os.getppid()
         while os.getppid() == manager_pid:
             try:
                 r = index_queue.get(timeout=CHECK_INTERVAL)
