@@ -413,3 +413,23 @@ def test_one_hot_without_num_classes_is_data_dependent_and_falls_back():
         out = f(t)
     np.testing.assert_array_equal(to_np(out), np.eye(3, dtype=np.int64)[[0, 2, 1]])
     np.testing.assert_array_equal(to_np(tracenn.compile(lambda x: F.one_hot(x, 4))(t)), np.eye(4)[[0, 2, 1]])
+
+
+def test_values_made_from_constants_in_the_traced_code_are_readable():
+    """ctc_loss reads its lengths on the host: lengths made inside the compiled function from Python
+    data are constants of the graph, so the call compiles (they were refused as data-dependent)."""
+    import numpy as np
+    import tracenn.nn.functional as F
+
+    def loss(logits):
+        return F.ctc_loss(logits.log_softmax(2), tracenn.tensor([[1, 2]]), tracenn.tensor([4]), tracenn.tensor([2]))
+
+    x = tracenn.tensor(np.random.default_rng(0).standard_normal((4, 1, 5)).astype(np.float32), requires_grad=True)
+    want = loss(x)
+    want.backward()
+    g = x.grad.clone()
+    x.grad = None
+    got = tracenn.compile(loss)(x)
+    got.backward()
+    np.testing.assert_allclose(got.item(), want.item(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), g.numpy(), rtol=1e-5, atol=1e-6)

@@ -123,5 +123,11 @@ def host_values(t: Tensor):
     """The values of ``t`` as numpy (one host read), or None when ``t`` has none to read (a
     compiled trace's symbolic value, or a JAX tracer): for checks that need the values."""
     from .._dispatch import abstract
+    from ..errors import DataDependentError
     v = value_of(t)
+    if getattr(v, "symbolic", False):  # (a trace's value made from constants alone is known: read it)
+        try:
+            return np.asarray(v)
+        except DataDependentError:
+            return None
     return None if abstract(v) else np.asarray(v)
