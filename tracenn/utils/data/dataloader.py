@@ -55,7 +55,8 @@ class DataLoader:
         timeout: with workers, seconds to wait for a batch before ``RuntimeError("DataLoader timed
             out after ... seconds")`` (0: wait for ever), counted once every worker has started.
         worker_init_fn: called as ``worker_init_fn(worker_id)`` in each worker after it is seeded.
-        multiprocessing_context: how workers start: ``"spawn"`` (the default) or ``"forkserver"``,
+        multiprocessing_context: how workers start: ``"spawn"`` (the default, whatever
+            multiprocessing's global start method is) or ``"forkserver"``,
             or a context object; ``"fork"`` raises ``ValueError`` (JAX does not survive fork, and a
             forkserver that imported tracenn with your main module forks a running JAX too: prefer
             spawn).
