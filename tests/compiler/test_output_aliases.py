@@ -194,3 +194,17 @@ def test_a_buffer_changed_in_place_and_returned_is_the_buffer():
             out = m(tracenn.ones(2))
         assert out is m.n
         np.testing.assert_array_equal(to_np(out), [2, 2])
+
+
+def test_outputs_of_calls_in_inference_mode_are_inference_tensors():
+    m = tracenn.compile(tracenn.nn.Linear(4, 4))
+    f = tracenn.compile(lambda x, y: (x + y, x * 2))
+    x = tracenn.randn(2, 4)
+    with tracenn.inference_mode():
+        for _ in range(3):  # (the first call traces; later ones take the lean path)
+            y = m(x)
+            a, b = f(x, x)
+            assert y.is_inference() and a.is_inference() and b.is_inference()
+    with tracenn.no_grad():
+        assert not m(x).is_inference()
+    assert not m(x).is_inference()

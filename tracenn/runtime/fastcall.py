@@ -28,11 +28,12 @@ import jax
 from .. import _dispatch
 from ..autograd.engine import _edge_of
 from ..autograd import graph as _graph
+from ..autograd.grad_mode import GRAD
 from ..tensor import Tensor
 from .gradcall import _CompiledOp
 
 _PLAIN = '''
-def make(fwd, entry, d, reraise, Tensor, new{params}):
+def make(fwd, entry, d, reraise, Tensor, new, grad{params}):
     def call(a):
         entry.calls += 1
         d["_last"] = entry
@@ -43,6 +44,8 @@ def make(fwd, entry, d, reraise, Tensor, new{params}):
             raise
         t = new(Tensor)  # Tensor._wrap written out (see _TENSOR_SLOTS)
         t._value, t._requires_grad, t._node, t._out_idx = out, False, None, 0
+        if grad.inference:  # (made in inference_mode: an inference tensor, as _wrap makes it)
+            t._inference = True
         return t
     return call
 '''
@@ -131,7 +134,7 @@ def plain(run, state_tensors, jit=jax.jit):
     make = _maker(_PLAIN, len(state_tensors))
 
     def bind(entry, d):
-        return make(fwd, entry, d, reraise_callback_error, Tensor, object.__new__, *state_tensors)
+        return make(fwd, entry, d, reraise_callback_error, Tensor, object.__new__, GRAD, *state_tensors)
     return bind
 
 
