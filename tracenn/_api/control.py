@@ -91,7 +91,6 @@ def while_loop(cond_fn, body_fn, carried_inputs):
     ...                    (tracenn.tensor(0), tracenn.tensor(1.0)))
     (tensor(3), tensor(8.))
     """
-    from ..compiler.control import check_carry
     if not callable(cond_fn) or not callable(body_fn):
         raise RuntimeError("Expect cond_fn and body_fn to be callable.")
     if not isinstance(carried_inputs, (tuple, list)):
@@ -108,6 +107,22 @@ def while_loop(cond_fn, body_fn, carried_inputs):
         check_carry([t._value for t in leaves], [t._value for t in carried])
         val = result if isinstance(result, (tuple, list)) else (result,)
     return result
+
+
+def check_carry(outs, carried) -> None:
+    """torch's check that a loop body returns what it was given: as many tensors, each of the same
+    shape and dtype (``outs``, ``carried``: anything with ``shape`` and ``dtype``)."""
+    from ..dtypes import type_str
+    if len(outs) != len(carried):
+        raise RuntimeError(
+            f"tracenn.while_loop: body_fn returned {len(outs)} tensor(s) but carried_inputs has {len(carried)}: "
+            "body_fn must return the next value of every carried input")
+    for i, (a, b) in enumerate(zip(outs, carried)):
+        if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
+            raise RuntimeError(
+                "Expected body_fn_output and carried_inputs to have same metadata but found: "
+                f"pair[{i}] differ: body_fn returned {type_str(a.shape, a.dtype)} for carried "
+                f"{type_str(b.shape, b.dtype)}")
 
 
 def _loop_pred(p) -> bool:

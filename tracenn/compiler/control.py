@@ -33,6 +33,7 @@ from ..autograd.grad_mode import GRAD
 from ..errors import CompileError, UnsupportedError
 from ..ops.derived import COND, WHILE
 from ..tensor import Tensor
+from .._api.control import check_carry
 from ..utils._pytree import flatten, unflatten
 from .graph import Value, user_source
 from .lower import lower_block
@@ -253,19 +254,3 @@ def _plain_leaves(tree) -> list:
             out.append(t)
     walk(tree)
     return out
-
-
-def check_carry(outs, carried) -> None:
-    """torch's check that a loop body returns what it was given: as many tensors, each of the same
-    shape and dtype (``outs``, ``carried``: anything with ``shape`` and ``dtype``)."""
-    from ..dtypes import type_str
-    if len(outs) != len(carried):
-        raise RuntimeError(
-            f"tracenn.while_loop: body_fn returned {len(outs)} tensor(s) but carried_inputs has {len(carried)}: "
-            "body_fn must return the next value of every carried input")
-    for i, (a, b) in enumerate(zip(outs, carried)):
-        if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
-            raise RuntimeError(
-                "Expected body_fn_output and carried_inputs to have same metadata but found: "
-                f"pair[{i}] differ: body_fn returned {type_str(a.shape, a.dtype)} for carried "
-                f"{type_str(b.shape, b.dtype)}")
