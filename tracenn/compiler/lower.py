@@ -28,14 +28,17 @@ class Interpreter:
     def run(self, env: dict) -> dict:
         """Run every node; ``env`` maps each leaf Value to its value. Returns the full env."""
         for node in self.graph.nodes:
-            args = [env[v] if isinstance(v, Value) else v for v in node.inputs]
-            out = self.run_node(node, args)
-            if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
-                env[node.outputs[0]] = out
-            else:
-                for o, x in zip(node.outputs, out):
-                    env[o] = x
+            _bind(env, node, self.run_node(node, [env[v] if isinstance(v, Value) else v for v in node.inputs]))
         return env
+
+
+def _bind(env: dict, node: Node, out) -> None:
+    """Put a node's result(s) ``out`` in ``env`` under its output Values."""
+    if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
+        env[node.outputs[0]] = out
+    else:
+        for o, x in zip(node.outputs, out):
+            env[o] = x
 
 
 def differentiable(op, key, inputs):
@@ -210,12 +213,7 @@ def run_nodes(nodes, fns: dict, env: dict) -> dict:
     """Run ``nodes`` in order with their lowered functions (``fns``: id(node) -> function of the
     node's array inputs), filling ``env`` (Value -> array). Returns ``env``."""
     for node in nodes:
-        out = fns[id(node)](*[env[v] for v in node.inputs if isinstance(v, Value)])
-        if len(node.outputs) == 1 and not isinstance(out, (tuple, list)):
-            env[node.outputs[0]] = out
-        else:
-            for o, x in zip(node.outputs, out):
-                env[o] = x
+        _bind(env, node, fns[id(node)](*[env[v] for v in node.inputs if isinstance(v, Value)]))
     return env
 
 
