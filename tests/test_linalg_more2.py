@@ -365,6 +365,7 @@ def test_ldl_known_pivots():
     assert int(LA.ldl_factor_ex(tracenn.zeros(3, 3)).info) == 1
 
 
+@pytest.mark.slow  # (28 s: the known-pivot and reconstruction tests above cover the default run)
 def test_ldl_matches_torch_on_many_matrices(torch):
     rng = np.random.default_rng(5)
     for trial in range(24):

@@ -121,6 +121,7 @@ def test_matches_torch_given_random_samples(torch, nd, shape, k, kw, dtype):
     assert_close(xt.grad, tx.grad)
 
 
+@pytest.mark.slow  # (31 s: the fixed geometries above cover each path in the default run)
 def test_many_random_geometries_match_torch_exactly(torch):
     rng = np.random.default_rng(5)
     for _ in range(25):
