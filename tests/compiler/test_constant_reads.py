@@ -68,3 +68,11 @@ def test_a_branch_on_an_input_or_a_random_draw_still_raises(source):
 
     with pytest.raises(DataDependentError, match="read a tensor's value"):
         tracenn.compile(f)(tracenn.ones(2))
+
+
+def test_packed_sequences_with_tensor_lengths_say_how_to_compile():
+    tracenn.manual_seed(0)
+    cm = tracenn.compile(_Encoder())
+    x = tracenn.zeros(3, 6, 4)
+    with pytest.raises(tracenn.errors.DataDependentError, match=r"pass them as a Python list \(lengths.tolist"):
+        cm(x, tracenn.tensor([6, 2, 4]))

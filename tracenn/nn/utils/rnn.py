@@ -17,6 +17,7 @@ from ... import dtypes as _dt
 from ..._api import creation as _creation, index as _index, shape as _shape
 from ..._api._common import value_of
 from ..._dispatch import apply
+from ...errors import DataDependentError
 from ...ops import OPS
 from ...tensor import Tensor
 
@@ -174,7 +175,12 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     >>> p.data, p.batch_sizes
     (tensor([1, 4, 2, 5, 3]), tensor([2, 2, 1]))
     """
-    lens = np.asarray(value_of(lengths) if isinstance(lengths, Tensor) else lengths).astype(np.int64).reshape(-1)
+    try:
+        lens = np.asarray(value_of(lengths) if isinstance(lengths, Tensor) else lengths).astype(np.int64).reshape(-1)
+    except DataDependentError as e:  # (compiling, with lengths an input of the compiled call)
+        raise DataDependentError(
+            f"{e} The lengths decide the packed layout, so inside tracenn.compile they must be known: pass them "
+            "as a Python list (lengths.tolist() before the compiled call), as a non-tensor argument") from None
     sorted_indices = None
     if not enforce_sorted:
         order = np.argsort(-lens, kind="stable")
