@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import operator
 
+import numpy as np
+
 import pytest
 
 import tracenn
@@ -122,3 +124,46 @@ def test_process_group_errors_match_torch():
             d.get_rank()
         assert str(e.value) == ("Default process group has not been initialized, please make sure to call "
                                 "init_process_group.")
+
+
+def test_distributed_data_parallel_for_one_process(monkeypatch):
+    nn, dist = tracenn.nn, tracenn.distributed
+    with pytest.raises(ValueError, match="Default process group has not been initialized"):
+        nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+    dist.init_process_group("gloo", world_size=1, rank=0)
+    try:
+        tracenn.manual_seed(0)
+        inner = nn.Linear(3, 2)
+        ref = nn.Linear(3, 2)
+        ref.load_state_dict(inner.state_dict())
+        ddp = nn.parallel.DistributedDataParallel(inner, find_unused_parameters=True)
+        assert list(ddp.state_dict()) == ["module.weight", "module.bias"] and ddp.module is inner
+        x = tracenn.randn(4, 3)
+        with ddp.no_sync():
+            ddp(x).sum().backward()
+        tracenn.compile(ddp)(x).sum().backward()  # (a compiled DDP is the module's program)
+        ref(x).sum().backward()
+        ref(x).sum().backward()
+        np.testing.assert_allclose(inner.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-6)
+        with pytest.raises(RuntimeError, match="doesn't have any parameter that requires a gradient"):
+            nn.parallel.DistributedDataParallel(nn.ReLU())
+        monkeypatch.setattr(dist, "get_world_size", lambda group=None: 2)
+        with pytest.raises(NotImplementedError, match="mesh='auto'"):
+            nn.parallel.DistributedDataParallel(nn.Linear(2, 2))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_data_parallel_state_dict_is_torchs(torch):
+    import torch.distributed as tdist
+    import tempfile, os
+    path = os.path.join(tempfile.mkdtemp(), "store")
+    tdist.init_process_group("gloo", init_method=f"file://{path}", world_size=1, rank=0)
+    tracenn.distributed.init_process_group("gloo", world_size=1, rank=0)
+    try:
+        keys = [list(lib.nn.parallel.DistributedDataParallel(lib.nn.BatchNorm1d(3)).state_dict())
+                for lib in (torch, tracenn)]
+        assert keys[0] == keys[1]
+    finally:
+        tdist.destroy_process_group()
+        tracenn.distributed.destroy_process_group()
