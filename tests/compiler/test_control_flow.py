@@ -425,3 +425,21 @@ def test_vmap_of_cond_with_mismatched_branches_is_an_error():
     f = tracenn.vmap(lambda r: tracenn.cond(r.sum() > 0, lambda a: a * 2, lambda a: a[:1], (r,)))
     with pytest.raises(RuntimeError, match=r"true_fn returned \(f32\[2\]\) and false_fn \(f32\[1\]\)"):
         f(tracenn.tensor(ROWS))
+
+
+W_GLOBAL = tracenn.tensor([1.0, 2.0], requires_grad=True)
+
+
+def test_branches_may_read_trainable_globals():
+    """A lambda inside the compiled function reads a global parameter: tracenn.compile finds it
+    (names of nested functions are searched too), so it trains instead of being refused."""
+    def f(x):
+        return tracenn.cond(x.sum() > 0, lambda a: a, lambda a: a * W_GLOBAL, (x,))
+
+    cf = tracenn.compile(f)
+    for xs, want_x, want_w in (([1.0, 1.0], [1.0, 1.0], [0.0, 0.0]), ([-1.0, -1.0], [1.0, 2.0], [-1.0, -1.0])):
+        x = tracenn.tensor(xs, requires_grad=True)
+        cf(x).sum().backward()
+        assert x.grad.tolist() == want_x and W_GLOBAL.grad.tolist() == want_w
+        W_GLOBAL.grad = None
+    assert "%w" not in str(cf.graph) and "%W_GLOBAL" in str(cf.graph)

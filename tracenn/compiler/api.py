@@ -295,7 +295,7 @@ def _one_capture_reader(fn, named):
     free = code.co_freevars if code is not None else ()
     cells = (fn.__closure__ or ()) if code is not None else ()
     g = getattr(fn, "__globals__", {})
-    names = code.co_names if code is not None else ()
+    names = _global_names(code) if code is not None else ()
     missing = object()
 
     def values():
@@ -327,6 +327,17 @@ def _one_capture_reader(fn, named):
         found += (fn.__kwdefaults__ or {}).items()
         return found
     return pairs if named else values
+
+
+def _global_names(code, depth: int = 0) -> tuple:
+    """The names ``code`` looks up outside itself, with those of the functions, lambdas and
+    comprehensions defined in it (``lambda a: a * w`` reads the global ``w`` too), once each."""
+    names = list(code.co_names)
+    if depth < 4:
+        for c in code.co_consts:
+            if hasattr(c, "co_names"):
+                names += _global_names(c, depth + 1)
+    return tuple(dict.fromkeys(names))
 
 
 def _function_source(fn):
