@@ -33,7 +33,7 @@ from ..autograd.grad_mode import GRAD
 from ..errors import CompileError, UnsupportedError
 from ..ops.derived import COND, WHILE
 from ..tensor import Tensor
-from .._api.control import check_carry
+from .._api.control import _leaves_and_values, check_carry
 from ..utils._pytree import flatten, unflatten
 from .graph import Value, user_source
 from .lower import lower_block
@@ -209,7 +209,7 @@ def trace_cond(tracer, pred, true_fn, false_fn, operands):
 def trace_while(tracer, cond_fn, body_fn, carried):
     """``tracenn.while_loop`` inside a compiled call: a cond block and a body block, one node."""
     leaves, tree = flatten(tuple(carried))
-    if any(not isinstance(x, Tensor) for x in _plain_leaves(tree)):
+    if any(not isinstance(x, Tensor) for x in _leaves_and_values(tuple(carried))):
         raise UnsupportedError(
             f"tracenn.while_loop (at {user_source() or '?'}) carries a Python number: inside a compiled call "
             "the loop runs in the program, where a Python number cannot change; carry it as a tensor "
@@ -234,23 +234,3 @@ def trace_while(tracer, cond_fn, body_fn, carried):
                      _close("body", bp, bn, bo, bt, free, tracer.device)], n_carry=len(leaves))
     outs = tracer.record(WHILE, [*leaves, *_free_tensors(tracer, free)], (blocks,))
     return unflatten(bt, list(outs))
-
-
-def _plain_leaves(tree) -> list:
-    """The non-tensor leaves of a flattened structure (Python numbers a loop would carry)."""
-    from ..utils._pytree import LEAF
-    out = []
-
-    def walk(t):
-        if t is LEAF:
-            return
-        if isinstance(t, (tuple, list)):
-            for x in t:
-                walk(x)
-        elif isinstance(t, dict):
-            for x in t.values():
-                walk(x)
-        else:
-            out.append(t)
-    walk(tree)
-    return out
