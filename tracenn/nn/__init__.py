@@ -6,7 +6,7 @@
 from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter  # noqa: F401
 from .modules import *  # noqa: F401,F403
 from . import functional, init, modules, parameter, utils  # noqa: F401
-from . import parallel  # noqa: F401
+from . import attention, parallel  # noqa: F401
 from .parallel import DataParallel  # noqa: F401
 
 __all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", *modules.__all__, "functional",
