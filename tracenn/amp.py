@@ -35,7 +35,7 @@ from . import _dispatch
 from . import dtypes as _dt
 
 __all__ = ["autocast", "is_autocast_enabled", "get_autocast_dtype", "set_autocast_enabled", "set_autocast_dtype",
-           "GradScaler"]
+           "GradScaler", "custom_fwd", "custom_bwd", "is_autocast_available"]
 
 # torch's autocast lists, at the level of tracenn's primitives. torch has one per device type:
 # CUDA's (also used for the other accelerators) runs transcendental ops and reductions in float32;
@@ -196,6 +196,113 @@ def set_autocast_dtype(device_type: str, dtype) -> None:
     _apply_state()
 
 
+# torch's device types (the start of a device string); autocast is available on those in _DEFAULTS.
+_TORCH_DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "ideep", "hip", "ve", "fpga", "maia",
+                       "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
+
+
+def is_autocast_available(device_type: str) -> bool:
+    """Whether ``tracenn.autocast(device_type)`` can be entered: True for ``"cpu"``, ``"cuda"``,
+    ``"xla"``, ``"ipu"`` (tracenn's autocast device types); False for torch's other device types
+    (torch also has ``"mps"``, ``"xpu"``, ``"hpu"``: tracenn does not). An unknown device type is
+    torch's RuntimeError.
+
+    >>> import tracenn
+    >>> tracenn.amp.is_autocast_available("cpu"), tracenn.amp.is_autocast_available("meta")
+    (True, False)
+    """
+    kind = str(device_type).split(":")[0]
+    if kind not in _TORCH_DEVICE_TYPES:
+        raise RuntimeError(f"Expected one of {', '.join(_TORCH_DEVICE_TYPES)} device type at start of device "
+                           f"string: {device_type}")
+    return kind in _DEFAULTS
+
+
+def _cast_floating(value, device_type: str, dtype):
+    """torch's ``amp._cast``: floating tensors on ``device_type`` (float64 excepted) in ``dtype``,
+    through lists, tuples and dicts; everything else unchanged."""
+    import collections.abc
+
+    import numpy as np
+
+    from .tensor import Tensor
+    if isinstance(value, Tensor):
+        eligible = value.is_floating_point() and value.device.type == device_type and value.dtype != _dt.float64
+        return value.to(dtype) if eligible else value
+    if isinstance(value, (str, bytes, np.ndarray)):
+        return value
+    if isinstance(value, collections.abc.Mapping):
+        return {_cast_floating(k, device_type, dtype): _cast_floating(v, device_type, dtype) for k, v in value.items()}
+    if isinstance(value, collections.abc.Iterable):
+        items = (_cast_floating(v, device_type, dtype) for v in value)
+        return type(value)(items) if isinstance(value, (list, tuple)) else items
+    return value
+
+
+def custom_fwd(fwd=None, *, device_type: str, cast_inputs=None):
+    """Decorate the ``forward`` of a custom ``tracenn.autograd.Function`` for autocast, as torch's.
+
+    It records the autocast state ``forward`` ran under (on ``ctx``) for :func:`custom_bwd`. With
+    ``cast_inputs`` (a dtype), inside an autocast region of ``device_type`` the floating tensors
+    among the arguments (float64 excepted) are cast to it and ``forward`` runs with autocast off;
+    outside a region it changes nothing.
+
+    Args:
+        fwd: the ``forward`` (or None, to use ``custom_fwd(device_type=...)`` as a decorator factory).
+        device_type: ``"cpu"``, ``"cuda"``, ...: the autocast state to read.
+        cast_inputs: the dtype to run ``forward`` in, or None to run it under the current state.
+
+    >>> import tracenn
+    >>> class MatMul(tracenn.autograd.Function):
+    ...     @staticmethod
+    ...     @tracenn.amp.custom_fwd(device_type="cpu", cast_inputs=tracenn.float32)
+    ...     def forward(ctx, a, b):
+    ...         ctx.save_for_backward(a, b)
+    ...         return a @ b
+    ...     @staticmethod
+    ...     @tracenn.amp.custom_bwd(device_type="cpu")
+    ...     def backward(ctx, g):
+    ...         a, b = ctx.saved_tensors
+    ...         return g @ b.t(), a.t() @ g
+    >>> with tracenn.autocast("cpu"):
+    ...     MatMul.apply(tracenn.randn(2, 3), tracenn.randn(3, 2)).dtype
+    tracenn.float32
+    """
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def decorate_fwd(*args, **kwargs):
+        args[0]._dtype = get_autocast_dtype(device_type)
+        if cast_inputs is None:
+            args[0]._fwd_used_autocast = is_autocast_enabled(device_type)
+            return fwd(*args, **kwargs)
+        args[0]._fwd_used_autocast = False
+        if not is_autocast_enabled(device_type):
+            return fwd(*args, **kwargs)
+        with autocast(device_type=device_type, enabled=False):
+            return fwd(*_cast_floating(args, device_type, cast_inputs),
+                       **_cast_floating(kwargs, device_type, cast_inputs))
+    return decorate_fwd
+
+
+def custom_bwd(bwd=None, *, device_type: str):
+    """Decorate the ``backward`` of a custom ``tracenn.autograd.Function`` so that it runs under the
+    autocast state its ``forward`` (decorated with :func:`custom_fwd`) ran under, as torch's."""
+    if not isinstance(device_type, str):
+        raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+    if bwd is None:
+        return functools.partial(custom_bwd, device_type=device_type)
+
+    @functools.wraps(bwd)
+    def decorate_bwd(*args, **kwargs):
+        with autocast(device_type=device_type, enabled=args[0]._fwd_used_autocast, dtype=args[0]._dtype):
+            return bwd(*args, **kwargs)
+    return decorate_bwd
+
+
 def is_autocast_cache_enabled() -> bool:
     """torch's cast-weight cache flag (tracenn has no cache to turn off; the flag is kept)."""
     return _CACHE[0]
@@ -285,6 +392,21 @@ def _device_namespace(device: str):
                           f"`torch.amp.autocast('{device}', args...)` instead.", FutureWarning, stacklevel=2)
             super().__init__(device, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
 
+    def _custom_fwd(fwd=None, *, cast_inputs=None):
+        warnings.warn(f"`torch.{device}.amp.custom_fwd(args...)` is deprecated. Please use "
+                      f"`torch.amp.custom_fwd(args..., device_type='{device}')` instead.", FutureWarning, stacklevel=2)
+        return custom_fwd(fwd, device_type=device, cast_inputs=cast_inputs)
+
+    def _custom_bwd(bwd):
+        warnings.warn(f"`torch.{device}.amp.custom_bwd(args...)` is deprecated. Please use "
+                      f"`torch.amp.custom_bwd(args..., device_type='{device}')` instead.", FutureWarning, stacklevel=2)
+        return custom_bwd(bwd, device_type=device)
+
+    if device == "cuda":  # (torch.cpu.amp has no custom_fwd/custom_bwd)
+        _custom_fwd.__name__ = _custom_fwd.__qualname__ = "custom_fwd"
+        _custom_bwd.__name__ = _custom_bwd.__qualname__ = "custom_bwd"
+        _custom_fwd.__module__ = _custom_bwd.__module__ = name
+        mod.custom_fwd, mod.custom_bwd = _custom_fwd, _custom_bwd
     _Scaler.__name__ = _Scaler.__qualname__ = "GradScaler"
     _Autocast.__name__ = _Autocast.__qualname__ = "autocast"
     _Scaler.__module__ = _Autocast.__module__ = name
