@@ -54,7 +54,8 @@ def _peak_since_reset(key: str, current: int, all_time: int, at_reset: dict | No
     """The peak since the last :func:`reset_peak_memory_stats`, as far as XLA's figures tell."""
     if at_reset is None or all_time > at_reset[key + ".all_time"]:
         return all_time  # (no reset, or a new all-time peak since it: that peak came after the reset)
-    return max(current, at_reset[key + ".current"])
+    at_reset[key + ".seen"] = max(current, at_reset[key + ".seen"])
+    return at_reset[key + ".seen"]
 
 
 def memory_stats(device=None) -> dict:
@@ -124,14 +125,15 @@ def reset_peak_memory_stats(device=None) -> None:
     XLA keeps one all-time peak and cannot reset it, so this records the figures of the moment.
     Afterwards a peak reads as XLA's all-time peak once that has grown past what it was at the
     reset (the new peak was reached after the reset, so it is the peak since the reset, exactly);
-    until then it reads as the larger of the bytes in use at the reset and now, which is a lower
-    bound: a rise and fall between two queries that stays under the old all-time peak is not seen.
+    until then it reads as the most bytes in use seen since the reset (at the reset and at each
+    memory query after it), which is a lower bound: a rise and fall between two queries that stays
+    under the old all-time peak is not seen.
     """
     i, raw = _xla_stats(device)
     in_use = raw.get("bytes_in_use", 0)
     reserved, reserved_peak = _reserved(raw)
-    _PEAK_AT_RESET[i] = {"allocated.current": in_use, "allocated.all_time": raw.get("peak_bytes_in_use", in_use),
-                         "reserved.current": reserved, "reserved.all_time": reserved_peak}
+    _PEAK_AT_RESET[i] = {"allocated.seen": in_use, "allocated.all_time": raw.get("peak_bytes_in_use", in_use),
+                         "reserved.seen": reserved, "reserved.all_time": reserved_peak}
 
 
 def reset_max_memory_allocated(device=None) -> None:
