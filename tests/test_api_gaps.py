@@ -128,3 +128,199 @@ def test_is_autocast_available():
     assert not tracenn.amp.is_autocast_available("meta")
     with pytest.raises(RuntimeError, match="device type at start of device string: foo"):
         tracenn.amp.is_autocast_available("foo")
+
+
+# ---- func.linearize / func.functionalize ------------------------------------------------------------
+
+def _lin_f(x, y):
+    return (x.sin() * y).sum(0), x @ y.t()
+
+
+def test_linearize_is_jvp():
+    from tracenn.func import jvp, linearize
+    rs = np.random.RandomState(0)
+    x, y, tx, ty = (tracenn.tensor(rs.rand(3, 4).astype(np.float32)) for _ in range(4))
+    out, jvp_fn = linearize(_lin_f, x, y)
+    want_out, want = jvp(_lin_f, (x, y), (tx, ty))
+    got = jvp_fn(tx, ty)
+    for a, b in zip(out + got, want_out + want):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6)
+    # known values: d(x sin x)/dx = sin x + x cos x
+    xs = tracenn.tensor([0.0, 1.0, 2.0])
+    _, fn = linearize(lambda v: v * v.sin(), xs)
+    a = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_allclose(_np(fn(tracenn.ones(3))), np.sin(a) + a * np.cos(a), rtol=1e-6)
+    np.testing.assert_allclose(_np(fn(2 * tracenn.ones(3))), 2 * (np.sin(a) + a * np.cos(a)), rtol=1e-6)
+    xs.add_(100.0)                  # the point was taken when linearize ran
+    np.testing.assert_allclose(_np(fn(tracenn.ones(3))), np.sin(a) + a * np.cos(a), rtol=1e-6)
+
+
+def test_linearize_errors():
+    from tracenn.func import linearize
+    _, fn = linearize(_lin_f, tracenn.randn(3, 4), tracenn.randn(3, 4))
+    with pytest.raises(RuntimeError, match="to have the same argspec as the primals"):
+        fn(tracenn.randn(3, 4))
+    with pytest.raises(RuntimeError, match=r"tangent:1 with shape \(4, 3\) in flattened pytree doesn't match the "
+                                           r"shape \(3, 4\)"):
+        fn(tracenn.randn(3, 4), tracenn.randn(4, 3))
+    with pytest.raises(RuntimeError, match="tangent:0 with dtype tracenn.float64 in flattened pytree doesn't match "
+                                           "the dtype tracenn.float32"):
+        fn(tracenn.randn(3, 4).double(), tracenn.randn(3, 4))
+
+
+def test_linearize_compiled():
+    from tracenn.func import linearize
+
+    def g(x, t):
+        out, fn = linearize(_lin_f, x, x.cos())
+        return out, fn(t, t)
+    x, t = tracenn.randn(3, 4), tracenn.randn(3, 4)
+    eager, compiled = g(x, t), tracenn.compile(g)(x, t)
+    for a, b in zip(jax_leaves(eager), jax_leaves(compiled)):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-5, atol=1e-6)
+
+
+def jax_leaves(tree):
+    import jax
+    return jax.tree_util.tree_leaves(tree)
+
+
+def test_linearize_matches_torch():
+    torch = pytest.importorskip("torch")
+    from tracenn.func import linearize
+    rs = np.random.RandomState(1)
+    arrs = [rs.rand(3, 4).astype(np.float32) for _ in range(4)]
+    out, fn = linearize(_lin_f, tracenn.tensor(arrs[0]), tracenn.tensor(arrs[1]))
+    tout, tfn = torch.func.linearize(_lin_f, torch.tensor(arrs[0]), torch.tensor(arrs[1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")       # (torch's const_fold warns)
+        want = tfn(torch.tensor(arrs[2]), torch.tensor(arrs[3]))
+    got = fn(tracenn.tensor(arrs[2]), tracenn.tensor(arrs[3]))
+    for a, b in zip(out + got, tout + want):
+        np.testing.assert_allclose(_np(a), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _mutating(x, y):
+    x.mul_(2)
+    x[0].add_(y)                    # through a view
+    return x.sum() + y
+
+
+def test_functionalize_keeps_input_mutations():
+    from tracenn.func import functionalize
+    xn = np.array([1.0, 2.0, 3.0], np.float32)
+    x, x_ref, y = tracenn.tensor(xn), tracenn.tensor(xn), tracenn.tensor(5.0)
+    out = functionalize(_mutating)(x, y)
+    ref = _mutating(x_ref, y)
+    np.testing.assert_allclose(_np(x), [7.0, 4.0, 6.0])
+    np.testing.assert_allclose(_np(x), _np(x_ref))
+    assert out.item() == ref.item() == 22.0
+    assert y.item() == 5.0 and y._version == 0          # not mutated: not written back
+    w = tracenn.tensor(xn, requires_grad=True)          # gradients reach the arguments through the copies
+    a = w * 1
+    functionalize(_mutating)(a, tracenn.tensor(1.0)).backward()
+    np.testing.assert_allclose(_np(w.grad), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(_np(a), [3.0, 4.0, 6.0])
+    with pytest.raises(RuntimeError, match="received invalid argument for remove=views. Valid options are"):
+        functionalize(_mutating, remove="views")
+
+
+def test_functionalize_compiled_and_torch():
+    from tracenn.func import functionalize
+
+    def g(x, y):
+        x = x * 1
+        out = functionalize(_mutating, remove="mutations_and_views")(x, y)
+        return out, x
+    x, y = tracenn.randn(3), tracenn.randn(())
+    for a, b in zip(g(x, y), tracenn.compile(g)(x, y)):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    tx, ty = torch.tensor(_np(x)), torch.tensor(_np(y))
+    tout = torch.func.functionalize(_mutating)(tx, ty)
+    out = functionalize(_mutating)(x, y)
+    np.testing.assert_allclose(_np(out), tout.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_np(x), tx.numpy(), rtol=1e-6)
+
+
+# ---- testing.make_tensor / assert_allclose ----------------------------------------------------------
+
+@pytest.mark.parametrize("dtype,lo,hi", [("float32", -9, 9), ("float64", -9, 9), ("bfloat16", -9, 9),
+                                         ("int64", -9, 10), ("int8", -9, 10), ("uint8", 0, 10), ("bool", 0, 2),
+                                         ("complex64", -9, 9)])
+def test_make_tensor_default_ranges(dtype, lo, hi):
+    from tracenn.testing import make_tensor
+    dt = getattr(tracenn, dtype)
+    x = make_tensor(50, 40, dtype=dt, device="cpu")
+    assert x.shape == (50, 40) and x.dtype == dt and not x.requires_grad
+    a = np.asarray(x._value)
+    parts = [a.real, a.imag] if dtype.startswith("complex") else [a.astype(np.float64)]
+    for p in parts:
+        # (bfloat16: tracenn's uniform_ rounds values just below 9 up to 9.0, torch's stays below: left
+        # to the RNG op; the bound holds up to that rounding)
+        assert p.min() >= lo and (p.max() < hi or dtype == "bfloat16" and p.max() <= hi)
+        assert p.max() - p.min() > 0.8 * (hi - lo - 1)      # spread over the range, not a constant
+    if dtype in ("int64", "uint8", "bool"):
+        assert set(np.unique(a.astype(np.int64))) == set(range(lo, hi))
+
+
+def test_make_tensor_options():
+    from tracenn.testing import make_tensor
+    tracenn.manual_seed(0)
+    a = make_tensor((3, 4), dtype=tracenn.float32, device="cpu", low=-1, high=1)
+    tracenn.manual_seed(0)
+    b = make_tensor(3, 4, dtype=tracenn.float32, device="cpu", low=-1, high=1)
+    np.testing.assert_array_equal(_np(a), _np(b))              # tracenn's generator: seeded
+    assert (_np(a) >= -1).all() and (_np(a) < 1).all()
+    nc = make_tensor(3, 4, dtype=tracenn.float32, device="cpu", noncontiguous=True)
+    assert nc.shape == (3, 4) and not nc.is_contiguous()
+    assert make_tensor(1, dtype=tracenn.float32, device="cpu", noncontiguous=True).is_contiguous()
+    cl = make_tensor(2, 3, 4, 5, dtype=tracenn.float32, device="cpu", memory_format=tracenn.channels_last,
+                     requires_grad=True)
+    assert cl.is_contiguous(memory_format=tracenn.channels_last) and cl.requires_grad and cl.is_leaf
+    nz = make_tensor(400, dtype=tracenn.int64, device="cpu", low=0, high=2, exclude_zero=True)
+    assert (np.asarray(nz._value) == 1).all()
+    big = make_tensor(100, dtype=tracenn.float16, device="cpu", low=-1e10, high=1e10)   # clamped to finfo
+    assert np.isfinite(_np(big)).all() and np.abs(_np(big)).max() > 1000
+
+
+def test_make_tensor_errors():
+    from tracenn.testing import make_tensor
+    with pytest.raises(ValueError, match="`requires_grad=True` is not supported for boolean and integral dtypes"):
+        make_tensor(2, dtype=tracenn.int64, device="cpu", requires_grad=True)
+    with pytest.raises(ValueError, match="`low` must be less than `high`, but got 2 >= 1"):
+        make_tensor(2, dtype=tracenn.float32, device="cpu", low=2, high=1)
+    with pytest.raises(ValueError, match="`low` and `high` cannot be NaN"):
+        make_tensor(2, dtype=tracenn.float32, device="cpu", low=float("nan"))
+    with pytest.raises(ValueError, match="mutually exclusive"):
+        make_tensor(2, 2, dtype=tracenn.float32, device="cpu", noncontiguous=True,
+                    memory_format=tracenn.contiguous_format)
+    with pytest.raises(ValueError, match=r"The value interval specified by `low` and `high` is \[300, 400\)"):
+        make_tensor(2, dtype=tracenn.uint8, device="cpu", low=300, high=400)
+    with pytest.warns(FutureWarning, match="Passing `low==high` to `torch.testing.make_tensor`"):
+        x = make_tensor(2, dtype=tracenn.float32, device="cpu", low=3, high=3)
+    np.testing.assert_array_equal(_np(x), [3.0, 3.0])
+
+
+def test_make_tensor_matches_torch_checks():
+    torch = pytest.importorskip("torch")
+    from tracenn.testing import make_tensor
+    for kw in (dict(low=2, high=1), dict(low=300, high=400)):
+        with pytest.raises(ValueError) as theirs:
+            torch.testing.make_tensor(2, dtype=torch.uint8, device="cpu", **kw)
+        with pytest.raises(ValueError) as ours:
+            make_tensor(2, dtype=tracenn.uint8, device="cpu", **kw)
+        assert str(ours.value) == str(theirs.value).replace("torch.", "tracenn.")
+
+
+def test_assert_allclose_deprecated():
+    from tracenn.testing import assert_allclose
+    with pytest.warns(FutureWarning, match=r"`torch.testing.assert_allclose\(\)` is deprecated since 1.12"):
+        assert_allclose(tracenn.tensor([1.0, 2.0]), [1.00005, 2.0])        # within float32's rtol 1e-4
+    with pytest.warns(FutureWarning), pytest.raises(AssertionError, match="Tensor-likes are not close"):
+        assert_allclose(tracenn.tensor([1.0, 2.0]), [1.001, 2.0])
+    with pytest.warns(FutureWarning):
+        assert_allclose(tracenn.tensor([float("nan")]), [float("nan")])   # equal_nan=True by default
+        assert_allclose(tracenn.tensor([1.0]), tracenn.tensor([1.0], dtype=tracenn.float64))  # dtype not checked
+    with pytest.warns(FutureWarning), pytest.raises(AssertionError, match="custom"):
+        assert_allclose(tracenn.tensor([1.0]), [2.0], msg="custom")
