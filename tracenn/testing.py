@@ -1,4 +1,6 @@
-"""``tracenn.testing.assert_close``: torch.testing's comparison, with its tolerances and messages.
+"""``tracenn.testing``: torch.testing's ``assert_close`` (its tolerances and messages),
+``make_tensor`` (random test tensors in torch's default ranges, drawn from tracenn's generator)
+and the deprecated ``assert_allclose``.
 
 >>> import tracenn
 >>> tracenn.testing.assert_close(tracenn.tensor([1.0, 2.0]), tracenn.tensor([1.0, 2.0 + 1e-7]))
@@ -14,14 +16,16 @@ Greatest relative difference: 0.20000000298023224 at index (1,) (up to 1.3e-06 a
 from __future__ import annotations
 
 import collections.abc
+import math
 import numbers
+import warnings
 
 import numpy as np
 
 from . import dtypes as _dt
 from .tensor import Tensor
 
-__all__ = ["assert_close"]
+__all__ = ["assert_close", "make_tensor", "assert_allclose"]
 
 # torch's default (rtol, atol) per dtype; exact for the others
 _TOLERANCES = {"float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5), "float32": (1.3e-6, 1e-5),
@@ -166,3 +170,116 @@ def assert_close(actual, expected, *, allow_subclasses=True, rtol=None, atol=Non
         if f.exc is AssertionError and msg is not None:
             text = msg(text) if callable(msg) else msg
         raise f.exc(text) from None
+
+
+_INTEGRAL = ("uint8", "int8", "int16", "int32", "int64")
+_FLOATING = ("float16", "bfloat16", "float32", "float64")
+_COMPLEX = ("complex64", "complex128")
+
+
+def _low_high(low, high, dtype, lowest, highest, default_low, default_high):
+    """torch's ``modify_low_high``: defaults, NaN/order/range checks, clamping to the dtype."""
+    low = default_low if low is None else low
+    high = default_high if high is None else high
+    if any(isinstance(v, float) and math.isnan(v) for v in (low, high)):
+        raise ValueError(f"`low` and `high` cannot be NaN, but got low={low} and high={high}")
+    if low == high and dtype.name in _FLOATING + _COMPLEX:
+        warnings.warn("Passing `low==high` to `torch.testing.make_tensor` for floating or complex types is deprecated "
+                      "since 2.1 and will be removed in 2.3. Use `torch.full(...)` instead.", FutureWarning,
+                      stacklevel=3)
+    elif low >= high:
+        raise ValueError(f"`low` must be less than `high`, but got {low} >= {high}")
+    elif high < lowest or low >= highest:
+        raise ValueError(f"The value interval specified by `low` and `high` is [{low}, {high}), but {dtype} only "
+                         f"supports [{lowest}, {highest})")
+    low, high = min(max(low, lowest), highest), min(max(high, lowest), highest)
+    if dtype.name == "bool" or dtype.name in _INTEGRAL:
+        return math.ceil(low), math.ceil(high)
+    return low, high
+
+
+def make_tensor(*shape, dtype, device, low=None, high=None, requires_grad=False, noncontiguous=False,
+                exclude_zero=False, memory_format=None) -> Tensor:
+    """A tensor of ``shape`` filled with values drawn uniformly from ``[low, high)``, as torch's
+    ``torch.testing.make_tensor`` (same defaults, checks and errors; the values come from
+    tracenn's generator, so ``tracenn.manual_seed`` makes them repeatable).
+
+    Default ranges: bool ``[0, 2)``, uint8 ``[0, 10)``, signed integers ``[-9, 10)``, floating
+    and complex ``[-9, 9)``; ``low``/``high`` outside the dtype's finite range are clamped to it.
+    ``noncontiguous=True`` returns every other element of a twice-as-wide tensor (a strided view);
+    ``memory_format`` clones into that format; ``exclude_zero`` replaces zeros by 1 (bool, integers)
+    or the dtype's ``finfo.tiny``. torch's unsigned 16/32/64-bit, complex32 and float8 dtypes do
+    not exist in tracenn.
+
+    >>> import tracenn
+    >>> from tracenn.testing import make_tensor
+    >>> x = make_tensor(2, 3, dtype=tracenn.float32, device="cpu", low=-1, high=1)
+    >>> x.shape, bool(((x >= -1) & (x < 1)).all())
+    (tracenn.Size([2, 3]), True)
+    """
+    import tracenn
+    if len(shape) == 1 and isinstance(shape[0], collections.abc.Sequence):
+        shape = shape[0]
+    shape = tuple(shape)
+    dtype = _dt.as_dtype(dtype)
+    if noncontiguous and memory_format is not None:
+        raise ValueError(f"The parameters `noncontiguous` and `memory_format` are mutually exclusive, but got "
+                         f"noncontiguous={noncontiguous} and memory_format={memory_format}")
+    integral = dtype.name == "bool" or dtype.name in _INTEGRAL
+    if requires_grad and integral:
+        raise ValueError(f"`requires_grad=True` is not supported for boolean and integral dtypes, but got "
+                         f"dtype={dtype}")
+    noncontiguous = noncontiguous and math.prod(shape) > 1
+    if noncontiguous:
+        shape = (*shape[:-1], 2 * shape[-1])
+    if dtype.name == "bool":
+        low, high = _low_high(low, high, dtype, 0, 2, 0, 2)
+        result = tracenn.randint(low, high, shape, device=device, dtype=dtype)
+    elif dtype.name in _INTEGRAL:
+        info = tracenn.iinfo(dtype)
+        low, high = _low_high(low, high, dtype, info.min, info.max + (1 if dtype.name != "int64" else 0), -9, 10)
+        result = tracenn.randint(low, high, shape, device=device, dtype=dtype)
+    elif dtype.name in _FLOATING + _COMPLEX:
+        info = tracenn.finfo(dtype)
+        low, high = _low_high(low, high, dtype, info.min, info.max, -9, 9)
+        result = tracenn.empty(shape, device=device, dtype=dtype)
+        target = tracenn.view_as_real(result) if dtype.name in _COMPLEX else result
+        if high - low >= info.max:  # (the width overflows: draw half the range, then double)
+            target.uniform_(low / 2, high / 2).mul_(2)
+        else:
+            target.uniform_(low, high)
+    else:
+        raise TypeError(f"The requested dtype '{dtype}' is not supported by torch.testing.make_tensor(). To request "
+                        "support, file an issue at: https://github.com/pytorch/pytorch/issues")
+    if noncontiguous:
+        result = result[..., 1::2]  # (offset by one, as torch's, to catch offset bugs too)
+    elif memory_format is not None:
+        result = result.clone(memory_format=memory_format)
+    if exclude_zero:
+        result[result == 0] = 1 if integral else tracenn.finfo(dtype).tiny
+    if dtype.name in _FLOATING + _COMPLEX:
+        result.requires_grad = requires_grad
+    return result
+
+
+# torch.testing.assert_allclose's own defaults (not assert_close's)
+_ALLCLOSE_TOLERANCES = {"float16": (1e-3, 1e-3), "float32": (1e-4, 1e-5), "float64": (1e-5, 1e-8)}
+
+
+def assert_allclose(actual, expected, rtol=None, atol=None, equal_nan=True, msg="") -> None:
+    """Deprecated since torch 1.12 (FutureWarning, as torch's): ``assert_close`` with dtypes not
+    checked, NaNs equal by default, numbers and lists turned into tensors, and its older default
+    tolerances (float16 ``1e-3, 1e-3``; float32 ``1e-4, 1e-5``; float64 ``1e-5, 1e-8``)."""
+    import tracenn
+    warnings.warn("`torch.testing.assert_allclose()` is deprecated since 1.12 and will be removed in a future "
+                  "release. Please use `torch.testing.assert_close()` instead. You can find detailed upgrade "
+                  "instructions in https://github.com/pytorch/pytorch/issues/61844.", FutureWarning, stacklevel=2)
+    if not isinstance(actual, Tensor):
+        actual = tracenn.tensor(actual)
+    if not isinstance(expected, Tensor):
+        expected = tracenn.tensor(expected, dtype=actual.dtype)
+    if rtol is None and atol is None:
+        tols = [_ALLCLOSE_TOLERANCES.get(t.dtype.name, (0.0, 0.0)) for t in (actual, expected)]
+        rtol, atol = max(t[0] for t in tols), max(t[1] for t in tols)
+    assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan, check_device=True, check_dtype=False,
+                 check_stride=False, msg=msg or None)
