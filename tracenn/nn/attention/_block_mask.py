@@ -15,6 +15,7 @@ evaluates the mask_mod at full resolution, which gives torch's numbers exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -187,12 +188,28 @@ def _shape_or_none(x):
     return x.shape if x is not None else None
 
 
+@dataclasses.dataclass(init=False, repr=False, eq=False)
 class BlockMask:
     r"""torch's block-sparse description of an attention mask: the mask_mod, the sequence lengths, and
     per block of ``BLOCK_SIZE`` queries x keys whether it is partly (``kv_num_blocks``/``kv_indices``)
     or fully (``full_kv_num_blocks``/``full_kv_indices``) attended; ``q_*`` are the transposes. Made
     by :func:`create_block_mask`; ``flex_attention`` evaluates ``mask_mod`` at full resolution.
+
+    A dataclass, so ``tracenn.compile`` takes one as an argument (torch registers it as a pytree):
+    its tensors become inputs, and its mask_mod, sizes and block sizes are part of the guard.
     """
+
+    seq_lengths: tuple[int, int]
+    kv_num_blocks: Tensor
+    kv_indices: Tensor
+    full_kv_num_blocks: Tensor | None
+    full_kv_indices: Tensor | None
+    q_num_blocks: Tensor | None
+    q_indices: Tensor | None
+    full_q_num_blocks: Tensor | None
+    full_q_indices: Tensor | None
+    BLOCK_SIZE: tuple[int, int]
+    mask_mod: _mask_mod_signature
 
     _TENSOR_ATTRS = ["kv_num_blocks", "kv_indices", "full_kv_num_blocks", "full_kv_indices", "q_num_blocks",
                      "q_indices", "full_q_num_blocks", "full_q_indices"]
