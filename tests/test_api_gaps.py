@@ -324,3 +324,72 @@ def test_assert_allclose_deprecated():
         assert_allclose(tracenn.tensor([1.0]), tracenn.tensor([1.0], dtype=tracenn.float64))  # dtype not checked
     with pytest.warns(FutureWarning), pytest.raises(AssertionError, match="custom"):
         assert_allclose(tracenn.tensor([1.0]), [2.0], msg="custom")
+
+
+# ---- nn.utils.convert_conv{2,3}d_weight_memory_format -------------------------------------------------
+
+def test_convert_conv_weight_memory_format():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Sequential(nn.ConvTranspose2d(4, 2, 2)),
+                        nn.Conv3d(2, 2, 1))
+    x = tracenn.randn(2, 3, 6, 6)
+    before = net[2][0](net[1](net[0](x)))
+    w = net[0].weight
+    out = nn.utils.convert_conv2d_weight_memory_format(net, tracenn.channels_last)
+    assert out is net and net[0].weight is w                    # the same Parameter, its data converted
+    assert net[0].weight.is_contiguous(memory_format=tracenn.channels_last) and not net[0].weight.is_contiguous()
+    assert net[2][0].weight.is_contiguous(memory_format=tracenn.channels_last)   # nested, transposed
+    assert net[3].weight.is_contiguous()                         # 3-d convs untouched
+    assert net[1].running_mean.is_contiguous()
+    after = net[2][0](net[1](net[0](x)))
+    np.testing.assert_array_equal(_np(after), _np(before))      # values unchanged
+    compiled = tracenn.compile(lambda v: net[2][0](net[1](net[0](v))))(x)
+    np.testing.assert_allclose(_np(compiled), _np(before), rtol=1e-5, atol=1e-6)
+    nn.utils.convert_conv3d_weight_memory_format(net, tracenn.channels_last_3d)
+    assert net[3].weight.is_contiguous(memory_format=tracenn.channels_last_3d)
+    nn.utils.convert_conv2d_weight_memory_format(net, tracenn.contiguous_format)
+    assert net[0].weight.is_contiguous()
+    with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last format"):
+        nn.utils.convert_conv3d_weight_memory_format(net, tracenn.channels_last)
+    with pytest.raises(TypeError, match="memory_format"):
+        nn.utils.convert_conv2d_weight_memory_format(net, "channels_last")
+
+
+def test_convert_conv_weight_memory_format_matches_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Linear(2, 2))
+    theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Linear(2, 2))
+    nn.utils.convert_conv2d_weight_memory_format(ours, tracenn.channels_last)
+    torch.nn.utils.convert_conv2d_weight_memory_format(theirs, torch.channels_last)
+    assert ours[0].weight.stride() == theirs[0].weight.stride()
+    assert ours[1].weight.stride() == theirs[1].weight.stride()
+
+
+# ---- nn.init's deprecated aliases -----------------------------------------------------------------------
+
+_INIT_CASES = [("uniform", (), {"a": -2.0, "b": 2.0}), ("normal", (), {"std": 0.5}), ("constant", (0.3,), {}),
+               ("eye", (), {}), ("dirac", (), {}), ("xavier_uniform", (), {}), ("xavier_normal", (), {"gain": 2.0}),
+               ("kaiming_uniform", (), {"a": 0.1}), ("kaiming_normal", (), {"mode": "fan_out"}),
+               ("orthogonal", (), {}), ("sparse", (0.5,), {})]
+
+
+@pytest.mark.parametrize("name,args,kwargs", _INIT_CASES)
+def test_init_deprecated_alias(name, args, kwargs):
+    shape = (4, 4, 3) if name == "dirac" else (6, 4)
+    a, b = tracenn.empty(*shape), tracenn.empty(*shape)
+    tracenn.manual_seed(3)
+    with pytest.warns(FutureWarning, match=rf"`nn.init.{name}` is now deprecated in favor of `nn.init.{name}_`"):
+        out = getattr(nn.init, name)(a, *args, **kwargs)
+    tracenn.manual_seed(3)
+    getattr(nn.init, name + "_")(b, *args, **kwargs)
+    assert out is a and getattr(nn.init, name).__name__ == name and name in nn.init.__all__
+    np.testing.assert_array_equal(_np(a), _np(b))               # the underscore version's values
+
+
+def test_init_deprecated_alias_warns_as_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.warns(FutureWarning) as theirs:
+        torch.nn.init.xavier_uniform(torch.empty(3, 3))
+    with pytest.warns(FutureWarning) as ours:
+        nn.init.xavier_uniform(tracenn.empty(3, 3))
+    assert str(ours[0].message) == str(theirs[0].message)
+    assert ours[0].filename == __file__                         # stacklevel: the caller's line

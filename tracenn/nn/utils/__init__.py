@@ -7,12 +7,14 @@ from .convert_parameters import parameters_to_vector, vector_to_parameters  # no
 from . import fusion, stateless  # noqa: F401
 from .fusion import fuse_conv_bn_eval, fuse_conv_bn_weights, fuse_linear_bn_eval, fuse_linear_bn_weights  # noqa: F401
 from .init import skip_init  # noqa: F401
+from ._memory_format import convert_conv2d_weight_memory_format, convert_conv3d_weight_memory_format  # noqa: F401
 
 __all__ = ["hooks"]
 __all__ += ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
             "parameters_to_vector", "vector_to_parameters", "fuse_conv_bn_eval", "fuse_conv_bn_weights",
             "fuse_linear_bn_eval", "fuse_linear_bn_weights", "skip_init", "stateless", "parametrize",
             "parametrizations", "prune"]
+__all__ += ["convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format"]
 
 
 def __getattr__(name):
