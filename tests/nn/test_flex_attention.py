@@ -162,7 +162,8 @@ def test_gradients_against_finite_differences_with_learnable_bias():
 
     def loss_np(bias):
         rel = np.arange(5)[:, None] - np.arange(5)[None, :] + 4
-        out = np_attention(q, k, v, scores_fn=lambda s: s + bias[:, rel][None], allowed=np.tril(np.ones((5, 5), bool)))[0]
+        causal_np = np.tril(np.ones((5, 5), bool))
+        out = np_attention(q, k, v, scores_fn=lambda s: s + bias[:, rel][None], allowed=causal_np)[0]
         return (out * np.arange(out.size).reshape(out.shape)).sum()
 
     bias = tracenn.tensor(bias0, requires_grad=True)
