@@ -393,3 +393,123 @@ def test_init_deprecated_alias_warns_as_torch():
         nn.init.xavier_uniform(tracenn.empty(3, 3))
     assert str(ours[0].message) == str(theirs[0].message)
     assert ours[0].filename == __file__                         # stacklevel: the caller's line
+
+
+# ---- utils.checkpoint: selective checkpointing and the other public names ------------------------------
+
+def _sac_policy(ctx, op, *args, **kwargs):
+    return CheckpointPolicy.MUST_SAVE if getattr(op, "name", None) == "matmul" else CheckpointPolicy.PREFER_RECOMPUTE
+
+
+from tracenn.utils.checkpoint import CheckpointPolicy  # noqa: E402
+
+
+def _sac_block():
+    tracenn.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.GELU(), nn.Dropout(0.3), nn.Linear(8, 4))
+
+
+@pytest.mark.parametrize("policy", ["fn", "list", "bools"])
+def test_selective_checkpoint_gradients_equal_plain(policy):
+    import functools
+    from tracenn.ops import OPS
+    from tracenn.utils import checkpoint as cp
+    pol = {"fn": _sac_policy, "list": [OPS["matmul"]], "bools": lambda ctx, op, *a, **k: True}[policy]
+    ctx_fn = functools.partial(cp.create_selective_checkpoint_contexts, pol)
+    x = tracenn.randn(3, 4)
+    grads = []
+    for use_cp in (False, True):
+        block = _sac_block()
+        tracenn.manual_seed(1)
+        y = cp.checkpoint(block, x, use_reentrant=False, context_fn=ctx_fn) if use_cp else block(x)
+        y.square().sum().backward()
+        grads.append([_np(p.grad) for p in block.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+    block = _sac_block()                         # compiled training step with a selective checkpoint
+
+    def step(v):
+        loss = cp.checkpoint(block, v, use_reentrant=False, context_fn=ctx_fn).square().sum()
+        loss.backward()
+        return loss
+    block.eval()
+    eager = step(x)
+    g_eager = [p.grad.clone() for p in block.parameters()]
+    block.zero_grad()
+    compiled = tracenn.compile(step)(x)
+    np.testing.assert_allclose(compiled.item(), eager.item(), rtol=1e-6)
+    for p, g in zip(block.parameters(), g_eager):
+        np.testing.assert_allclose(_np(p.grad), _np(g), rtol=1e-5, atol=1e-6)
+
+
+def test_selective_checkpoint_validation():
+    from tracenn.utils import checkpoint as cp
+    fwd, rec = cp.create_selective_checkpoint_contexts(_sac_policy)
+    assert fwd.policy_fn is _sac_policy and not fwd.is_recompute and rec.is_recompute
+    with fwd, rec:
+        pass
+    with pytest.raises(ValueError, match="Expected op in `op_list` to be an OpOverload but got: mm of type"):
+        cp.create_selective_checkpoint_contexts(["mm"])
+    with pytest.raises(TypeError, match="policy_fn_or_list must be either a function or a list of ops."):
+        cp.create_selective_checkpoint_contexts(3)
+    ctx_fn = lambda: cp.create_selective_checkpoint_contexts(_sac_policy)  # noqa: E731
+    x = tracenn.randn(2, requires_grad=True)
+    with pytest.raises(ValueError, match="Passing `context_fn` or `debug` is only supported when use_reentrant=False"):
+        cp.checkpoint(tracenn.sin, x, use_reentrant=True, context_fn=ctx_fn)
+    with pytest.raises(ValueError, match="debug=True is incompatible with non-default context_fn"):
+        cp.checkpoint(tracenn.sin, x, use_reentrant=False, context_fn=ctx_fn, debug=True)
+    with cp.set_checkpoint_debug_enabled(True):
+        with pytest.raises(ValueError, match="debug=True is incompatible"):
+            cp.checkpoint(tracenn.sin, x, use_reentrant=False, context_fn=ctx_fn)
+    with cp.set_checkpoint_debug_enabled(False):         # the global setting wins over the argument
+        cp.checkpoint(tracenn.sin, x, use_reentrant=False, context_fn=ctx_fn, debug=True)
+    with cp.set_checkpoint_early_stop(False):
+        assert cp._EARLY_STOP[0] is False
+        y = cp.checkpoint(tracenn.sin, x, use_reentrant=False)
+    assert cp._EARLY_STOP[0] is True
+    y.sum().backward()
+    np.testing.assert_allclose(_np(x.grad), np.cos(_np(x)), rtol=1e-6)
+    c = cp.SelectiveCheckpointContext(is_recompute=False, op_output=1)
+    assert (c.is_recompute, c.op_output) == (False, 1)
+    assert issubclass(cp.CheckpointError, RuntimeError)
+    assert [p.value for p in cp.CheckpointPolicy] == list(range(6))
+
+
+def test_checkpoint_helpers():
+    from tracenn.utils import checkpoint as cp
+    a, b = tracenn.randn(2, requires_grad=True), tracenn.randn(2)
+    da, db, n = cp.detach_variable((a * 2, b, 3))
+    assert da.requires_grad and da.is_leaf and not db.requires_grad and n == 3
+    with pytest.raises(RuntimeError, match="Only tuple of tensors is supported. Got Unsupported input type: list"):
+        cp.detach_variable([a])
+    with pytest.warns(UserWarning, match="None of the inputs have requires_grad=True. Gradients will be None"):
+        cp.check_backward_validity([b, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cp.check_backward_validity([a, b])
+    assert cp.get_device_states(a, [b]) == ([], [])
+    cp.set_device_states([], [])
+    assert cp.DefaultDeviceType.get_device_type() in ("cpu", "cuda")
+    prev = cp.DefaultDeviceType._default_device_type
+    cp.DefaultDeviceType.set_device_type("meta")
+    assert cp.DefaultDeviceType.get_device_type() == "meta"
+    cp.set_device_states([0], [None])                   # meta: nothing to restore (torch's)
+    cp.DefaultDeviceType._default_device_type = prev
+
+
+def test_checkpoint_names_match_torch():
+    torch = pytest.importorskip("torch")
+    import inspect
+    from tracenn.utils import checkpoint as cp
+    for name in ("create_selective_checkpoint_contexts", "set_checkpoint_early_stop", "set_checkpoint_debug_enabled",
+                 "detach_variable", "check_backward_validity", "get_device_states", "set_device_states"):
+        ours, theirs = inspect.signature(getattr(cp, name)), inspect.signature(getattr(torch.utils.checkpoint, name))
+        assert list(ours.parameters) == list(theirs.parameters), name
+    assert [(p.name, p.value) for p in cp.CheckpointPolicy] == [(p.name, p.value)
+                                                                 for p in torch.utils.checkpoint.CheckpointPolicy]
+    with pytest.raises(TypeError) as theirs:
+        torch.utils.checkpoint.create_selective_checkpoint_contexts(3)
+    with pytest.raises(TypeError) as ours:
+        cp.create_selective_checkpoint_contexts(3)
+    assert str(ours.value) == str(theirs.value)

@@ -10,6 +10,12 @@ backward. Inside ``tracenn.compile`` the segment is traced like any other code: 
 forward and backward are one XLA computation, and XLA decides which intermediates to keep (the
 values and gradients are the same).
 
+Selective activation checkpointing (``context_fn=functools.partial(create_selective_checkpoint_contexts,
+policy)``, torch's per-op save-or-recompute policy) is accepted and validated as torch's, and gives
+torch's gradients; tracenn does not act on the per-op choice: eagerly the whole segment is
+recomputed (every op as ``PREFER_RECOMPUTE``), and under ``tracenn.compile`` XLA decides what to
+keep. The policy function is not called (tracenn's primitives are not aten ops).
+
 >>> import tracenn
 >>> from tracenn.utils.checkpoint import checkpoint
 >>> lin = tracenn.nn.Linear(3, 3)
@@ -22,6 +28,7 @@ values and gradients are the same).
 from __future__ import annotations
 
 import contextlib
+import enum
 import warnings
 
 from .. import _dispatch
@@ -30,7 +37,10 @@ from ..autograd.grad_mode import GRAD, enable_grad, no_grad
 from ..random import get_rng_state, set_rng_state
 from ..tensor import Tensor
 
-__all__ = ["checkpoint", "checkpoint_sequential", "noop_context_fn"]
+__all__ = ["checkpoint", "checkpoint_sequential", "CheckpointError", "CheckpointFunction", "CheckpointPolicy",
+           "DefaultDeviceType", "SelectiveCheckpointContext", "check_backward_validity",
+           "create_selective_checkpoint_contexts", "detach_variable", "get_device_states", "noop_context_fn",
+           "set_checkpoint_debug_enabled", "set_checkpoint_early_stop", "set_device_states"]
 
 
 def noop_context_fn():
@@ -114,6 +124,8 @@ def checkpoint(function, *args, use_reentrant: bool | None = None, context_fn=no
             raise ValueError("Passing `context_fn` or `debug` is only supported when use_reentrant=False.")
         if kwargs:
             raise ValueError("Unexpected keyword arguments: " + ",".join(arg for arg in kwargs))
+    elif (debug if _DEBUG[0] is None else _DEBUG[0]) and context_fn is not noop_context_fn:
+        raise ValueError("debug=True is incompatible with non-default context_fn")
     if _dispatch.TRACE[0] is not None or not GRAD.enabled:  # traced, or nothing to save memory for
         return function(*args, **kwargs)
     fwd_context, recompute_context = context_fn()
@@ -169,3 +181,160 @@ def checkpoint_sequential(functions, segments: int, input, use_reentrant: bool |
         input = checkpoint(run_function(start, end, functions), input, use_reentrant=use_reentrant,
                            preserve_rng_state=preserve)
     return run_function(end + 1, len(functions) - 1, functions)(input)
+
+
+# ---- torch.utils.checkpoint's other public names ----------------------------------------------------
+
+class CheckpointError(RuntimeError):
+    """torch's error for a recomputation that does not match the forward run."""
+
+
+class CheckpointPolicy(enum.Enum):
+    """What selective checkpointing does with an op's output (torch's values): ``MUST_SAVE``/
+    ``PREFER_SAVE`` keep it, ``MUST_RECOMPUTE``/``PREFER_RECOMPUTE`` recompute it in backward,
+    ``*_CPU_OFFLOAD`` keep it on the host. tracenn recomputes every op (see the module docstring)."""
+    MUST_SAVE = 0
+    PREFER_SAVE = 1
+    MUST_RECOMPUTE = 2
+    PREFER_RECOMPUTE = 3
+    MUST_CPU_OFFLOAD = 4
+    PREFER_CPU_OFFLOAD = 5
+
+
+class SelectiveCheckpointContext:
+    """The ``ctx`` torch passes to a selective-checkpoint policy function."""
+
+    def __init__(self, *, is_recompute, op_output=None) -> None:
+        self.is_recompute = is_recompute
+        self.op_output = op_output
+
+
+class _SelectiveContext(contextlib.nullcontext):
+    """One of the two contexts :func:`create_selective_checkpoint_contexts` returns: it carries
+    the policy; entering it changes nothing in tracenn."""
+
+    def __init__(self, policy_fn, allow_cache_entry_mutation, recompute):
+        super().__init__()
+        self.policy_fn, self.allow_cache_entry_mutation = policy_fn, allow_cache_entry_mutation
+        self.is_recompute = recompute
+
+
+def create_selective_checkpoint_contexts(policy_fn_or_list, allow_cache_entry_mutation=False):
+    """torch's ``context_fn`` helper for selective checkpointing: ``(forward context, recompute
+    context)`` for ``checkpoint(fn, *args, use_reentrant=False, context_fn=functools.partial(
+    create_selective_checkpoint_contexts, policy))``.
+
+    ``policy_fn_or_list``: a function ``policy_fn(ctx, op, *args, **kwargs) -> CheckpointPolicy``
+    (or bool), or a list of ops to save (tracenn's op records, ``tracenn.ops.OPS[name]``: tracenn
+    has no aten ops). It is validated as torch validates it; the gradients are those of plain
+    checkpointing, which are those of no checkpointing (see the module docstring).
+
+    >>> import functools, tracenn
+    >>> from tracenn.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+    >>> policy = lambda ctx, op, *args, **kwargs: CheckpointPolicy.PREFER_RECOMPUTE
+    >>> x = tracenn.randn(3, requires_grad=True)
+    >>> y = checkpoint(tracenn.sin, x, use_reentrant=False,
+    ...                context_fn=functools.partial(create_selective_checkpoint_contexts, policy))
+    >>> y.sum().backward()
+    """
+    if isinstance(policy_fn_or_list, list):
+        from ..ops import OpDef
+        for op in policy_fn_or_list:
+            if not isinstance(op, OpDef):
+                raise ValueError(f"Expected op in `op_list` to be an OpOverload but got: {op} of type {type(op)}. "
+                                 "tracenn's ops are its op records: tracenn.ops.OPS['matmul'] and the like.")
+        ops = list(policy_fn_or_list)
+
+        def policy_fn(ctx, op, *args, **kwargs):
+            return CheckpointPolicy.MUST_SAVE if op in ops else CheckpointPolicy.PREFER_RECOMPUTE
+    elif callable(policy_fn_or_list):
+        policy_fn = policy_fn_or_list
+    else:
+        raise TypeError("policy_fn_or_list must be either a function or a list of ops.")
+    return (_SelectiveContext(policy_fn, allow_cache_entry_mutation, False),
+            _SelectiveContext(policy_fn, allow_cache_entry_mutation, True))
+
+
+_EARLY_STOP = [True]
+_DEBUG = [None]
+
+
+@contextlib.contextmanager
+def set_checkpoint_early_stop(enable: bool):
+    """Within it, checkpoint's recomputation stops (``True``, torch's default) or not once every
+    saved tensor is recomputed. tracenn recomputes the segment whole either way (same gradients);
+    the flag is kept for torch compatibility."""
+    prev, _EARLY_STOP[0] = _EARLY_STOP[0], enable
+    try:
+        yield
+    finally:
+        _EARLY_STOP[0] = prev
+
+
+@contextlib.contextmanager
+def set_checkpoint_debug_enabled(enabled: bool | None):
+    """Within it, ``checkpoint``'s ``debug`` is ``enabled`` (None: each call's own argument), as
+    torch's. tracenn's recomputation has no operator trace to print; ``debug`` only keeps torch's
+    check that it is not combined with a custom ``context_fn``."""
+    prev, _DEBUG[0] = _DEBUG[0], enabled
+    try:
+        yield
+    finally:
+        _DEBUG[0] = prev
+
+
+def detach_variable(inputs):
+    """The tensors of the tuple ``inputs`` detached, each keeping its ``requires_grad`` (torch's)."""
+    if not isinstance(inputs, tuple):
+        raise RuntimeError(f"Only tuple of tensors is supported. Got Unsupported input type: {type(inputs).__name__}")
+    return _detached(inputs)
+
+
+def check_backward_validity(inputs) -> None:
+    """Warn, as torch's, when no tensor among ``inputs`` requires grad."""
+    if not any(inp.requires_grad for inp in inputs if isinstance(inp, Tensor)):
+        warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", stacklevel=2)
+
+
+class DefaultDeviceType:
+    """The device type whose random state checkpointing saves when no tensor says (torch's):
+    the current accelerator's, else ``"cpu"``."""
+
+    _default_device_type: str | None = None
+
+    @staticmethod
+    def set_device_type(device: str = "cuda") -> None:
+        DefaultDeviceType._default_device_type = device
+
+    @staticmethod
+    def get_device_type() -> str:
+        if not DefaultDeviceType._default_device_type:
+            from .. import accelerator
+            acc = accelerator.current_accelerator(True)
+            DefaultDeviceType._default_device_type = acc.type if acc is not None else "cpu"
+        return DefaultDeviceType._default_device_type
+
+
+def get_device_states(*args):
+    """``(device ids, random states)`` of the accelerator devices the tensors in ``args`` are on
+    (torch's; CPU tensors add nothing)."""
+    import jax
+    ids = []
+    for a in jax.tree_util.tree_leaves(args, is_leaf=lambda v: isinstance(v, Tensor)):
+        if isinstance(a, Tensor) and a.device.type not in ("cpu", "meta"):
+            ids.append(a.get_device())
+    if not ids:
+        return [], []
+    from .. import cuda
+    return ids, [cuda.get_rng_state(f"cuda:{i}") for i in ids]
+
+
+def set_device_states(devices, states, *, device_type=None) -> None:
+    """Restore the random states :func:`get_device_states` returned (torch's)."""
+    if device_type is None:
+        device_type = DefaultDeviceType.get_device_type()
+    if device_type in ("meta", "cpu") and not devices:
+        return
+    from .. import cuda
+    for device, state in zip(devices, states):
+        cuda.set_rng_state(state, f"cuda:{device}")
