@@ -513,3 +513,88 @@ def test_checkpoint_names_match_torch():
     with pytest.raises(TypeError) as ours:
         cp.create_selective_checkpoint_contexts(3)
     assert str(ours.value) == str(theirs.value)
+
+
+# ---- utils.swap_tensors --------------------------------------------------------------------------------
+
+def test_swap_tensors_contents_and_identity():
+    a = tracenn.tensor([1.0, 2.0])
+    b = nn.Parameter(tracenn.ones(2, 3))
+    b.grad = tracenn.full((2, 3), 5.0)
+    b.note = "b's attribute"
+    ida, idb = id(a), id(b)
+    tracenn.utils.swap_tensors(a, b)
+    assert id(a) == ida and id(b) == idb
+    assert type(a) is nn.Parameter and type(b) is tracenn.Tensor
+    assert a.shape == (2, 3) and a.requires_grad and a.is_leaf and a.note == "b's attribute"
+    np.testing.assert_array_equal(_np(a.grad), np.full((2, 3), 5.0))
+    np.testing.assert_array_equal(_np(b), [1.0, 2.0])
+    assert not b.requires_grad and b.grad is None and not hasattr(b, "note")
+    tracenn.utils.swap_tensors(a, a)                     # itself: nothing changes
+    assert a.shape == (2, 3)
+
+
+def test_swap_tensors_module_parameter_compiled_and_optimizer():
+    m = nn.Linear(2, 2)
+    opt = tracenn.optim.SGD(m.parameters(), lr=0.5)
+    x = tracenn.randn(3, 2)
+    fwd = tracenn.compile(m)
+    fwd(x)                                              # compiled once with the old weight
+    new = nn.Parameter(tracenn.eye(2))
+    w = m.weight
+    tracenn.utils.swap_tensors(m.weight, new)
+    assert m.weight is w and m.weight in list(opt.param_groups[0]["params"])   # same object, new content
+    want = _np(x) @ np.eye(2).T + _np(m.bias)
+    np.testing.assert_allclose(_np(m(x)), want, rtol=1e-6)
+    np.testing.assert_allclose(_np(fwd(x)), want, rtol=1e-6)   # the compiled call reads the new weight
+    m(x).sum().backward()
+    opt.step()
+    np.testing.assert_allclose(_np(m.weight), np.eye(2) - 0.5 * _np(x).sum(0)[None, :].repeat(2, 0), rtol=1e-6)
+
+
+def test_swap_tensors_poisons_the_old_graph():
+    m = nn.Linear(2, 2)
+    y = m(tracenn.randn(3, 2)).sum()
+    tracenn.utils.swap_tensors(m.weight, nn.Parameter(tracenn.ones(2, 2)))
+    with pytest.raises(RuntimeError, match="Trying to execute AccumulateGrad node that was poisoned by swap_tensors"):
+        y.backward()
+    m(tracenn.ones(1, 2)).sum().backward()              # a graph recorded after the swap works
+    np.testing.assert_array_equal(_np(m.weight.grad), np.ones((2, 2)))
+    h = tracenn.randn(2, requires_grad=True)            # a non-leaf swapped after use: its graph still runs
+    mid = h * 3
+    out = (mid * mid).sum()
+    tracenn.utils.swap_tensors(mid, tracenn.zeros(5))
+    out.backward()
+    np.testing.assert_allclose(_np(h.grad), 18 * _np(h), rtol=1e-6)
+
+
+def test_swap_tensors_errors():
+    c = tracenn.randn(2, requires_grad=True)
+    d = c * 2
+    d.retain_grad()                                     # held by a weak reference: refused, as torch
+    with pytest.raises(RuntimeError, match="Cannot swap t1 because it has weakref associated with it"):
+        tracenn.utils.swap_tensors(d, tracenn.zeros(2))
+    import weakref
+    e = tracenn.zeros(2)
+    ref = weakref.ref(e)  # noqa: F841
+    with pytest.raises(RuntimeError, match="Cannot swap t2 because it has weakref associated with it"):
+        tracenn.utils.swap_tensors(tracenn.zeros(2), e)
+    with pytest.raises(TypeError, match="expected t2 to be a Tensor, got int"):
+        tracenn.utils.swap_tensors(tracenn.zeros(2), 3)
+
+
+def test_swap_tensors_matches_torch():
+    torch = pytest.importorskip("torch")
+    results = []
+    for lib in (tracenn, torch):
+        a, b = lib.tensor([1.0, 2.0]), lib.nn.Parameter(lib.ones(3))
+        lib.utils.swap_tensors(a, b)
+        results.append((type(a).__name__, tuple(a.shape), a.requires_grad, type(b).__name__,
+                        b.detach().numpy().tolist()))
+        m = lib.nn.Linear(2, 2)
+        y = m(lib.ones(1, 2)).sum()
+        lib.utils.swap_tensors(m.weight, lib.nn.Parameter(lib.ones(2, 2)))
+        with pytest.raises(RuntimeError) as err:
+            y.backward()
+        results.append(str(err.value))
+    assert results[0] == results[2] and results[1] == results[3]
