@@ -419,3 +419,22 @@ def test_public_names_and_signatures_match_torch(torch):
     assert list(inspect.signature(fa.create_block_mask).parameters) == list(
         inspect.signature(tfa.create_block_mask).parameters)
     assert fa.AuxRequest._fields == tfa.AuxRequest._fields and fa.AuxOutput._fields == tfa.AuxOutput._fields
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float64"])
+def test_low_and_double_precision_match_torch(torch, dtype):
+    """Scores in float32 (float64 for double), probabilities cast to the query's dtype before ``@ v``."""
+    from torch.nn.attention.flex_attention import create_block_mask as t_cbm
+    from torch.nn.attention.flex_attention import flex_attention as t_flex
+    arrays = [arr(1, 2, 50, 16) for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_out, t_lse = t_flex(*(torch.tensor(x).to(getattr(torch, dtype)) for x in arrays),
+                              block_mask=t_cbm(causal, None, None, 50, 50, device="cpu"), return_lse=True)
+        out, lse = flex_attention(*(tracenn.tensor(x).to(getattr(tracenn, dtype)) for x in arrays),
+                                  block_mask=create_block_mask(causal, None, None, 50, 50, device="cpu"),
+                                  return_lse=True)
+    assert out.dtype == getattr(tracenn, dtype) and str(lse.dtype) == str(t_lse.dtype).replace("torch", "tracenn")
+    tol = {"bfloat16": 1e-2, "float16": 1e-3, "float64": 1e-12}[dtype]  # an ulp of the output's dtype
+    assert_close(out.float(), t_out.float().numpy(), rtol=0, atol=tol)
+    assert_close(lse, t_lse.numpy(), rtol=1e-6, atol=1e-6)
