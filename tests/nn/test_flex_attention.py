@@ -307,6 +307,36 @@ def test_compiled_function_with_block_mask_argument_and_soft_cap():
     assert_close(tracenn.compile(run)(tq, tk, tv, bm), run(tq, tk, tv, bm), rtol=1e-5, atol=1e-6)
 
 
+
+def _alibi_case():
+    q, k, v = (tracenn.tensor(arr(1, 2, 20, 4)) for _ in range(3))
+    slopes = tracenn.tensor([0.5, 0.25])
+
+    def alibi(score, b, h, q_idx, kv_idx):
+        return score + slopes[h] * (kv_idx - q_idx)
+
+    return (q, k, v), slopes, alibi, create_block_mask(causal, None, None, 20, 20, device="cpu")
+
+
+def test_compiled_flex_attention_itself():
+    """torch's idiom ``flex = compile(flex_attention)``, with a score_mod that captures a tensor."""
+    qkv, _, alibi, bm = _alibi_case()
+    flex = tracenn.compile(flex_attention, dynamic=False)
+    assert_close(flex(*qkv, score_mod=alibi, block_mask=bm), flex_attention(*qkv, score_mod=alibi, block_mask=bm),
+                 rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason="tracenn.compile bakes a tensor captured by a function passed as an argument "
+                   "in as a constant: an in-place change after tracing is not seen (a compiler issue)")
+def test_compiled_flex_attention_sees_in_place_changes_of_captured_tensors():
+    qkv, slopes, alibi, bm = _alibi_case()
+    flex = tracenn.compile(flex_attention, dynamic=False)
+    flex(*qkv, score_mod=alibi, block_mask=bm)
+    slopes.mul_(4.0)
+    assert_close(flex(*qkv, score_mod=alibi, block_mask=bm), flex_attention(*qkv, score_mod=alibi, block_mask=bm),
+                 rtol=1e-5, atol=1e-6)
+
+
 # ---- parity with torch --------------------------------------------------------------------------------
 
 CASES = [  # name, B, Hq, Hkv, L, S, E
