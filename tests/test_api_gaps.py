@@ -598,3 +598,91 @@ def test_swap_tensors_matches_torch():
             y.backward()
         results.append(str(err.value))
     assert results[0] == results[2] and results[1] == results[3]
+
+
+# ---- jit: freeze, optimize_for_inference, script_if_tracing, isinstance, fork/wait, Attribute, Error -----
+
+def test_jit_freeze_and_optimize_for_inference():
+    m = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5))
+    with pytest.warns(DeprecationWarning, match=r"`torch.jit.freeze` is deprecated. Please use `torch.compile`"):
+        with pytest.raises(RuntimeError, match="Freezing is currently only implemented for modules in eval mode"):
+            tracenn.jit.freeze(m)
+    with pytest.warns(DeprecationWarning, match="torch.jit.freeze"):
+        assert tracenn.jit.freeze(m.eval()) is m
+    m.train()
+    with pytest.warns(DeprecationWarning, match="`torch.jit.optimize_for_inference` is deprecated"):
+        out = tracenn.jit.optimize_for_inference(m)
+    assert out is m and not m.training                  # eval mode: dropout off, deterministic
+    x = tracenn.randn(2, 3)
+    np.testing.assert_array_equal(_np(out(x)), _np(out(x)))
+    np.testing.assert_allclose(_np(tracenn.compile(out)(x)), _np(out(x)), rtol=1e-6)
+
+
+def test_jit_script_if_tracing_fork_wait_attribute_error():
+    def add_one(x):
+        """doc"""
+        return x + 1
+    g = tracenn.jit.script_if_tracing(add_one)
+    assert g(1) == 2 and g.__name__ == "add_one" and g.__doc__ == "doc"
+    with pytest.warns(DeprecationWarning, match="`torch.jit.fork` is deprecated"):
+        fut = tracenn.jit.fork(lambda a, b=1: a + b, 2, b=3)
+    assert fut.done() and fut.wait() == 5 and fut.value() == 5
+    with pytest.warns(DeprecationWarning, match="`torch.jit.wait` is deprecated"):
+        assert tracenn.jit.wait(fut) == 5
+    assert fut.then(lambda f: f.value() * 2).wait() == 10
+    with pytest.warns(DeprecationWarning):
+        t = tracenn.jit.fork(tracenn.matmul, tracenn.eye(2), tracenn.ones(2, 2))
+    np.testing.assert_array_equal(_np(t.wait()), np.ones((2, 2)))
+    a = tracenn.jit.Attribute(0.1, float)
+    assert a.value == 0.1 and a.type is float and a == (0.1, float)
+    assert issubclass(tracenn.jit.Error, Exception)
+
+
+_ISINSTANCE_CASES = [
+    ([1, 2], "List[int]"), ([1, "a"], "List[int]"), ({"a": [1]}, "Dict[str, List[int]]"), ({1: 2}, "Dict[str, int]"),
+    ((1, "a"), "Tuple[int, str]"), ((1,), "Tuple[int, str]"), (None, "Optional[int]"), (3, "Optional[int]"),
+    ("s", "Optional[int]"), (3, "int"), (3.0, "(int, float)"), ([[1.0]], "List[List[float]]"), (3, "List[int]"),
+    ([1, 2], "list[int]"), (2, "int | None"),
+]
+
+
+def _jit_type(spec):
+    from typing import Dict, List, Optional, Tuple
+    return eval(spec, {"Dict": Dict, "List": List, "Optional": Optional, "Tuple": Tuple})
+
+
+@pytest.mark.parametrize("obj,spec", _ISINSTANCE_CASES)
+def test_jit_isinstance_known(obj, spec):
+    want = {"[1, 2]List[int]": True, "[1, 'a']List[int]": False, "{'a': [1]}Dict[str, List[int]]": True,
+            "{1: 2}Dict[str, int]": False, "(1, 'a')Tuple[int, str]": True, "(1,)Tuple[int, str]": False,
+            "NoneOptional[int]": True, "3Optional[int]": True, "'s'Optional[int]": False, "3int": True,
+            "3.0(int, float)": True, "[[1.0]]List[List[float]]": True, "3List[int]": False,
+            "[1, 2]list[int]": True, "2int | None": True}[repr(obj) + spec]
+    assert tracenn.jit.isinstance(obj, _jit_type(spec)) is want
+
+
+def test_jit_isinstance_errors_and_warning():
+    from typing import Dict, List
+    with pytest.raises(RuntimeError, match=r"Attempted to use List without a contained type. Please add a "
+                                           r"contained type, e.g. List\[int\]"):
+        tracenn.jit.isinstance([1], List)
+    with pytest.raises(RuntimeError, match=r"Attempted to use dict without contained types. .*dict\[int, int\]"):
+        tracenn.jit.isinstance({}, dict)
+    with pytest.raises(RuntimeError, match="The second argument to `torch.jit.isinstance` must be a type or a tuple"):
+        tracenn.jit.isinstance([1], [int])
+    with pytest.warns(UserWarning, match="The inner type of a container is lost"):
+        assert tracenn.jit.isinstance([], List[str])
+    assert tracenn.jit.isinstance({"w": tracenn.ones(1)}, Dict[str, tracenn.Tensor])
+
+
+def test_jit_isinstance_matches_torch():
+    torch = pytest.importorskip("torch")
+    for obj, spec in _ISINSTANCE_CASES:
+        assert tracenn.jit.isinstance(obj, _jit_type(spec)) == torch.jit.isinstance(obj, _jit_type(spec))
+    from typing import List
+    for bad in (List, [int], dict):
+        with pytest.raises(RuntimeError) as theirs:
+            torch.jit.isinstance([1], bad)
+        with pytest.raises(RuntimeError) as ours:
+            tracenn.jit.isinstance([1], bad)
+        assert str(ours.value) == str(theirs.value)
