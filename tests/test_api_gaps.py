@@ -686,3 +686,43 @@ def test_jit_isinstance_matches_torch():
         with pytest.raises(RuntimeError) as ours:
             tracenn.jit.isinstance([1], bad)
         assert str(ours.value) == str(theirs.value)
+
+
+# ---- autograd.set_multithreading_enabled ---------------------------------------------------------------
+
+def test_set_multithreading_enabled():
+    from tracenn.autograd._multithreading import _is_multithreading_enabled
+    assert _is_multithreading_enabled()
+    with tracenn.autograd.set_multithreading_enabled(False):
+        assert not _is_multithreading_enabled()
+        x = tracenn.tensor([2.0], requires_grad=True)
+        (x * x).sum().backward()                         # backward unchanged
+        assert x.grad.item() == 4.0
+    assert _is_multithreading_enabled()
+    tracenn.autograd.set_multithreading_enabled(False)   # as a function: takes effect at once
+    assert not _is_multithreading_enabled()
+    tracenn.autograd.set_multithreading_enabled(True)
+
+    @tracenn.autograd.set_multithreading_enabled(True)
+    def inside():
+        return _is_multithreading_enabled()
+    tracenn.autograd.set_multithreading_enabled(False)
+    assert inside() and not _is_multithreading_enabled()   # the decorator restores the caller's setting
+    tracenn.autograd.set_multithreading_enabled(True)
+    import threading
+    seen = []
+    with tracenn.autograd.set_multithreading_enabled(False):
+        t = threading.Thread(target=lambda: seen.append(_is_multithreading_enabled()))
+        t.start()
+        t.join()
+    assert seen == [True]                                # thread-local, as torch's
+
+
+def test_set_multithreading_enabled_matches_torch():
+    torch = pytest.importorskip("torch")
+    import inspect
+    assert list(inspect.signature(tracenn.autograd.set_multithreading_enabled).parameters) == \
+        list(inspect.signature(torch.autograd.set_multithreading_enabled).parameters)
+    with torch.autograd.set_multithreading_enabled(False) as theirs, \
+            tracenn.autograd.set_multithreading_enabled(False) as ours:
+        assert theirs is None and ours is None
