@@ -297,3 +297,21 @@ def test_multinomial_samples_only_categories_with_weight():
     tracenn.manual_seed(0)
     got = tracenn.multinomial(tracenn.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]]), 5, replacement=True)
     assert got.tolist() == [[1] * 5, [0] * 5]
+
+
+def test_seeds_take_all_64_bits_as_torch():
+    """torch keeps a seed's 64 bits (manual_seed(-1) is 2**64 - 1); seeds of 2**63 and above used
+    to raise OverflowError, and tracenn.seed() draws such seeds half the time."""
+    for s, kept in [(2**63, 2**63), (2**64 - 1, 2**64 - 1), (-1, 2**64 - 1), (5, 5)]:
+        tracenn.manual_seed(s)
+        assert tracenn.initial_seed() == kept
+    tracenn.manual_seed(-1)
+    a = tracenn.rand(3)
+    tracenn.manual_seed(2**64 - 1)
+    assert tracenn.equal(a, tracenn.rand(3))
+    tracenn.manual_seed(2**63)
+    assert not tracenn.equal(a, tracenn.rand(3))
+    for _ in range(16):
+        assert 0 <= tracenn.seed() < 2**64
+    g = tracenn.Generator().manual_seed(2**64 - 1)
+    assert tracenn.Generator().set_state(g.get_state()).initial_seed() == 2**64 - 1

@@ -35,6 +35,10 @@ AUTOCAST_OPS = {}
 # An exception raised by Python code a compiled program called back into (a module hook): JAX
 # reports it as an opaque runtime error, so the runtime re-raises the original from here.
 CALLBACK_ERROR = [None]
+# What an API function is reading values on the host for, while it does (an op whose output shape
+# depends on its input's values: nonzero, x[mask], bincount): (what, fix) or None. A compiled trace
+# cannot give the values, and its DataDependentError then names the op and its shape-static form.
+HOST_READ = [None]
 _INPUT_NAMES = tuple(f"input {i}" for i in range(8))  # what a saved-tensor record says it was
 Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
 try:  # a concrete JAX array's class (Tensor._host waits on one before reading it)

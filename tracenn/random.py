@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import numbers
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -35,9 +34,11 @@ class Generator:
         self.manual_seed(_DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> "Generator":
-        seed = int(seed)
+        seed = int(seed) & 0xFFFFFFFFFFFFFFFF  # torch keeps 64 bits: manual_seed(-1) is 2**64 - 1
         self._seed = seed
-        self._key = jax.random.PRNGKey(seed & 0xFFFFFFFFFFFFFFFF)
+        # threefry's key for a 64-bit seed, (high word, low word): jax.random.PRNGKey's, built here
+        # because PRNGKey refuses seeds of 2**63 and above (it converts to a signed int64)
+        self._key = jnp.asarray(np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32))
         self._counter = 0
         return self
 

@@ -119,6 +119,18 @@ def tensor_arg(name, arg, pos, x) -> None:
                         f"{type(x).__name__}; wrap the number, e.g. tracenn.tensor({x!r})")
 
 
+def shape_values(t: Tensor, what: str, fix: str) -> np.ndarray:
+    """The values of ``t`` as numpy, read for an op whose output shape depends on them. Inside
+    ``tracenn.compile`` they are unknown: the DataDependentError says ``what`` the op is (its name
+    and what its size counts) and how to ``fix`` it (a form whose shape does not depend on values)."""
+    from .. import _dispatch
+    _dispatch.HOST_READ[0] = (what, fix)
+    try:
+        return np.asarray(value_of(t))
+    finally:
+        _dispatch.HOST_READ[0] = None
+
+
 def host_values(t: Tensor):
     """The values of ``t`` as numpy (one host read), or None when ``t`` has none to read (a
     compiled trace's symbolic value, or a JAX tracer): for checks that need the values."""

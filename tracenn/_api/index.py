@@ -20,9 +20,16 @@ from ..autograd.graph import SEQ as _NODE_SEQ
 from ..errors import ShapeError
 from ..ops import OPS
 from ..tensor import Tensor, _wrap_dim
-from ._common import as_operand, value_of
+from ._common import as_operand, shape_values, value_of
 from .reduce import values_indices
 from .shape import _view, _view_of, contiguous_strides
+
+# How to stay shape-static where an op's output size is the number of True (or nonzero) elements
+# (what a compiled program's DataDependentError suggests: shape_values).
+_MASK_FIX = ("keep the shape with masks: tracenn.where(mask, x, 0) (tracenn.where(mask, x, 0).sum() for "
+             "x[mask].sum(), mask.sum() for the count), and write with x[mask] = value or x.masked_fill(mask, value)")
+UNIQUE_FIX = ("there is no fixed-size form; compute it before the compiled call and pass it in, or compare "
+              "against a known set of values with masks (tracenn.where, one_hot)")
 
 _INDEX, _INDEX_PUT, _SLICE = OPS["index"], OPS["index_put"], OPS["slice"]
 _DYNAMIC_SLICE, _DYNAMIC_UPDATE = OPS["dynamic_slice"], OPS["dynamic_update_slice"]
@@ -246,7 +253,8 @@ def _parse(x: Tensor, index):
                 if kind != "b":  # stacklevel: _parse <- getitem/setitem <- the user's line
                     warnings.warn("indexing with dtype torch.uint8 is now deprecated, please use a dtype "
                                   "torch.bool instead.", UserWarning, stacklevel=3)
-                m = np.asarray(value_of(e)).astype(bool)
+                m = shape_values(e, "indexing with a boolean mask (x[mask], masked_select: one element for each "
+                                    "True)", _MASK_FIX).astype(bool)
                 for k in range(m.ndim):
                     if m.shape[k] != shape[d + k]:
                         raise IndexError(
@@ -337,15 +345,22 @@ def setitem(self, index, value):
 
 
 def _masked_fill(self, index, value, since) -> bool:
-    """``x[mask] = v`` for a boolean mask over ``x``'s leading dims and one value (a number, or a
-    0-d tensor of ``x``'s dtype), as ``where(mask, v, x)``: no data-dependent shapes, so it also
+    """``x[mask] = v`` for a boolean mask over ``x``'s leading dims and a value that is the same for
+    every selected element (a number, or a tensor of ``x``'s dtype that broadcasts to one selected
+    row, as ``x[rows] = bias``), as ``where(mask, v, x)``: no data-dependent shapes, so it also
     compiles (``grad[x < 0] = 0`` in a custom backward). False where it does not apply."""
     if not (isinstance(index, Tensor) and index._value.dtype == np.bool_ and 0 < index.dim() <= self.dim()
             and tuple(index.shape) == tuple(self.shape[:index.dim()])):
         return False
     if isinstance(value, Tensor):
-        if value.dim() != 0 or value._value.dtype != self._value.dtype:
+        row = tuple(self.shape[index.dim():])  # one selected element's shape
+        vshape = tuple(value.shape)
+        while len(vshape) > len(row) and vshape[0] == 1:
+            vshape = vshape[1:]
+        if value._value.dtype != self._value.dtype or len(vshape) > len(row) or not builtins.all(
+                v in (1, r) for v, r in zip(vshape[::-1], row[::-1])):
             return False
+        value = value.reshape(vshape)
     elif isinstance(value, complex) and self._value.dtype.kind != "c":
         return False
     from .math import _cast, where
@@ -402,7 +417,7 @@ def _check_gs(input, dim, index, name):
     if index._value.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int64 for index")
     if index.ndim != input.ndim and not (index.ndim <= 1 and input.ndim <= 1):
-        raise RuntimeError(f"Index tensor must have the same number of dimensions as input tensor")
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
     d = _wrap_dim(dim, input.ndim)
     for i, (a, b) in enumerate(zip(index.shape, input.shape)):
         if i != d and a > b:
@@ -522,17 +537,44 @@ def masked_select(input, mask):
 
 
 def masked_scatter(input, mask, source):
-    from .shape import broadcast_tensors, reshape
-    _, m = broadcast_tensors(input, mask)
-    n = int(np.asarray(value_of(m)).sum())
-    out = input.clone()
-    setitem(out, m, reshape(source, (-1,))[:n])
-    return out
+    """``input`` with ``source``'s elements, in order, written where ``mask`` is True.
+
+    The k-th True position takes ``source.flatten()[k]``, picked through a cumulative count of the
+    mask: no data-dependent shape, so it also compiles. (Inside ``tracenn.compile`` the mask's
+    count is unknown, so a ``source`` with fewer elements than ``mask`` cannot be checked there.)
+
+    >>> import tracenn
+    >>> m = tracenn.tensor([[True, False, True], [False, True, True]])
+    >>> tracenn.zeros(2, 3).masked_scatter(m, tracenn.arange(6.))
+    tensor([[0., 0., 1.],
+            [0., 2., 3.]])
+    """
+    from .math import where
+    from .reduce import cumsum
+    from .shape import broadcast_to, reshape
+    from ..tensor import _TORCH_NAMES
+    from ._common import host_values
+    if mask._value.dtype != np.bool_:
+        raise RuntimeError("masked_scatter_ only supports boolean masks, but got mask with dtype "
+                           f"{_TORCH_NAMES[mask.dtype]}")
+    if source._value.dtype != input._value.dtype:
+        raise RuntimeError(f"masked_scatter: expected self and source to have same dtypes but got "
+                           f"{_TORCH_NAMES[input.dtype]} and {_TORCH_NAMES[source.dtype]}")
+    m = broadcast_to(mask, tuple(input.shape))
+    n, known = source.numel(), host_values(m)
+    if known is not None and int(known.sum()) > n:
+        raise RuntimeError("Number of elements of source < number of ones in mask")
+    if n == 0:
+        return input.clone()
+    pos = cumsum(reshape(m, (-1,)), 0) - 1  # the source element of each True position
+    picked = getitem(reshape(source, (-1,)), pos.clamp(0, n - 1))
+    return where(m, reshape(picked, tuple(input.shape)), input)
 
 
 def nonzero(input, *, as_tuple=False):
     """Indices of non-zero elements (a data-dependent shape: computed on the host)."""
-    a = np.asarray(value_of(input))
+    a = shape_values(input, "torch.nonzero/argwhere (one row for each nonzero element)",
+                     "tracenn.nonzero_static(x, size=n) pads the indices to a fixed count; " + _MASK_FIX)
     idx = np.nonzero(a) if a.ndim else np.nonzero(a.reshape(1))
     if as_tuple:
         return tuple(Tensor._wrap(_to_jnp(i.astype(np.int64))) for i in idx)
@@ -585,7 +627,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
 
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """Unique values (computed on the host: the output size depends on the data)."""
-    a = np.asarray(value_of(input))
+    a = shape_values(input, "torch.unique (one entry for each distinct value)", UNIQUE_FIX)
     res = np.unique(a, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
     if not isinstance(res, tuple):
         return Tensor._wrap(_to_jnp(res))
@@ -610,7 +652,9 @@ def bincount(input, weights=None, minlength=0):
     >>> tracenn.bincount(tracenn.tensor([0, 1, 1]), weights=tracenn.tensor([0.5, 1.0, 1.0]))
     tensor([0.5000, 2.0000])
     """
-    a = np.asarray(value_of(input))
+    a = shape_values(input, "torch.bincount (max(input) + 1 counts)",
+                     "count into a tensor of known length, tracenn.zeros(n, dtype=tracenn.long).index_add_(0, x, "
+                     "tracenn.ones_like(x)) (or .index_add_(0, x, weights) for sums)")
     w = None if weights is None else np.asarray(value_of(weights))
     r = np.bincount(a, w, minlength)
     dtype = np.int64 if w is None or a.size == 0 else np.float32 if w.dtype == np.float32 else np.float64

@@ -13,8 +13,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..tensor import Tensor, _wrap_dim
-from ._common import numpy_names, value_of
-from .index import _to_jnp
+from ._common import numpy_names, shape_values
+from .index import UNIQUE_FIX, _to_jnp
 from .reduce import values_indices
 
 __all__ = ["nanmedian", "mode", "unravel_index", "unique_consecutive", "gradient"]
@@ -129,7 +129,7 @@ def unique_consecutive(input, return_inverse=False, return_counts=False, dim=Non
     >>> torch.unique_consecutive(torch.tensor([1, 1, 2, 2, 3, 1, 1]), return_counts=True)
     (tensor([1, 2, 3, 1]), tensor([2, 2, 1, 2]))
     """
-    a = np.asarray(value_of(input))
+    a = shape_values(input, "torch.unique_consecutive (one entry for each run of equal values)", UNIQUE_FIX)
     if dim is None:
         flat = a.reshape(-1)
         starts = np.ones(flat.shape[0], dtype=bool)

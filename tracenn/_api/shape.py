@@ -11,7 +11,7 @@ import builtins
 import functools
 import math
 
-from .. import dtypes as _dt
+from .. import _dispatch, dtypes as _dt
 from .._dispatch import apply
 from ..errors import ShapeError
 from ..ops import OPS
@@ -610,15 +610,66 @@ def tile(input, dims):
 
 
 def repeat_interleave(input, repeats=None, dim=None, *, output_size=None):
+    """Each element (slice along ``dim``; of the flattened input when ``dim`` is None) repeated
+    ``repeats`` times: an int, or a tensor with one count per element. ``repeat_interleave(r)``
+    alone repeats each index ``i`` ``r[i]`` times.
+
+    Tensor counts give a size that depends on their values: inside ``tracenn.compile`` pass
+    ``output_size=`` (their sum) and it compiles, as torch documents for avoiding the sync.
+
+    >>> import tracenn
+    >>> tracenn.tensor([1, 2, 3]).repeat_interleave(tracenn.tensor([1, 0, 2]))
+    tensor([1, 3, 3])
+    >>> tracenn.repeat_interleave(tracenn.tensor([2, 1]))
+    tensor([0, 0, 1])
+    """
+    from ._common import shape_values
+    if repeats is None:  # repeat_interleave(repeats): the indices, each repeated
+        from .creation import arange
+        _check_repeats(input)
+        return repeat_interleave(arange(input.shape[0], device=input.device), input, 0, output_size=output_size)
     if dim is None:
         input, dim = reshape(input, (-1,)), 0
     d = _wrap_dim(dim, input.ndim)
+    n = input._value.shape[d]
     if isinstance(repeats, Tensor):
-        reps = tuple(int(r) for r in repeats.tolist()) if repeats.ndim else int(repeats)
+        _check_repeats(repeats)
+        if repeats.ndim and repeats.shape[0] != n:
+            raise RuntimeError(f"repeats must have the same size as input along dim, but got repeats.size(0) = "
+                               f"{repeats.shape[0]} and input.size(0) = {n}")
+        if output_size is not None and _dispatch.abstract(repeats._value):  # traced counts: a gather
+            return _repeat_by_index(input, repeats, d, n, output_size)
+        counts = shape_values(repeats, "repeat_interleave with tensor repeats (repeats.sum() elements)",
+                              "pass output_size=<the sum of the repeats>, which compiles")
+        reps = tuple(int(r) for r in counts.reshape(-1)) if repeats.ndim else int(counts)
     else:
-        reps = repeats
-    total = builtins.sum(reps) if isinstance(reps, tuple) else reps * input._value.shape[d]
+        reps = check_int(repeats, "repeat_interleave(): repeats")
+    if builtins.min(reps if isinstance(reps, tuple) else (reps,), default=0) < 0:
+        raise RuntimeError("repeats can not be negative")
+    total = builtins.sum(reps) if isinstance(reps, tuple) else reps * n
+    if output_size is not None and output_size != total:
+        raise RuntimeError(f"allocated size does not match required size: output_size={output_size} but the "
+                           f"repeats sum to {total}")
     return apply(OPS["repeat_interleave"], (input,), (reps, d, total))
+
+
+def _check_repeats(repeats: Tensor) -> None:
+    if repeats.ndim > 1:
+        raise RuntimeError("repeat_interleave only accept 1D vector as repeat")
+    if repeats._value.dtype.kind not in "iu":
+        raise RuntimeError(f"repeat_interleave: repeats must be an integer tensor, got {repeats.dtype}")
+
+
+def _repeat_by_index(input, repeats, d, n, output_size):
+    """``repeat_interleave`` with counts known only as a traced tensor: output position p takes
+    element ``searchsorted(cumsum(repeats), p, right=True)``."""
+    from .creation import arange
+    from .index import index_select
+    from .more import searchsorted
+    from .reduce import cumsum
+    counts = repeats if repeats.ndim else repeats.expand(n)
+    src = searchsorted(cumsum(counts, 0), arange(output_size, device=input.device), right=True)
+    return index_select(input, d, src.clamp(max=builtins.max(n - 1, 0)))
 
 
 def tril(input, diagonal=0):

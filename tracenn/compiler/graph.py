@@ -694,6 +694,12 @@ def data_dependent_message() -> str:
     mod = getattr(tracer, "module_path", "") if tracer is not None else ""
     if mod:
         where += f", module {mod!r}"
+    eager = "or compile with tracenn.compile(model, fallback=\"eager\") to run such calls eagerly."
+    if _dispatch.HOST_READ[0] is not None:  # an op whose output shape depends on values (_api.shape_values)
+        what, fix = _dispatch.HOST_READ[0]
+        return (f"tracenn.compile: {what}{where} depends on the values of a tensor, and a compiled "
+                f"program has only shapes and dtypes while it is traced. Fix it: {fix}; move it out of the "
+                f"compiled code; {eager}")
     return (
         f"tracenn.compile: Python code read a tensor's value{where} (.item(), bool(t), `if t > 0`, "
         ".tolist(), .numpy()). While compiling, tensors have only shapes and "
@@ -701,5 +707,4 @@ def data_dependent_message() -> str:
         "by computing with tensor ops instead (tracenn.where(cond, a, b) in place of `if`, "
         "clamp/masks in place of value checks), with tracenn.cond(pred, true_fn, false_fn, operands) or "
         "tracenn.while_loop(cond_fn, body_fn, carried) for branches and loops, by moving the check out of "
-        "forward, or compile "
-        "with tracenn.compile(model, fallback=\"eager\") to run such calls eagerly.")
+        f"forward, {eager}")
