@@ -726,3 +726,26 @@ def test_set_multithreading_enabled_matches_torch():
     with torch.autograd.set_multithreading_enabled(False) as theirs, \
             tracenn.autograd.set_multithreading_enabled(False) as ours:
         assert theirs is None and ours is None
+
+
+# ---- every new name has torch's signature -------------------------------------------------------------
+
+_NEW_NAMES = ["amp.custom_fwd", "amp.custom_bwd", "amp.is_autocast_available", "cuda.amp.custom_fwd",
+              "cuda.amp.custom_bwd", "func.linearize", "func.functionalize", "testing.make_tensor",
+              "testing.assert_allclose", "nn.utils.convert_conv2d_weight_memory_format",
+              "nn.utils.convert_conv3d_weight_memory_format", "utils.checkpoint.SelectiveCheckpointContext",
+              "utils.swap_tensors", "jit.freeze", "jit.optimize_for_inference", "jit.script_if_tracing",
+              "jit.isinstance", "jit.fork", "jit.wait", "autograd.set_multithreading_enabled"]
+
+
+@pytest.mark.parametrize("path", _NEW_NAMES)
+def test_new_names_have_torchs_signature(path):
+    torch = pytest.importorskip("torch")
+    import functools
+    import inspect
+
+    def params(root):
+        obj = functools.reduce(getattr, path.split("."), root)
+        return [(n, p.kind, p.default if p.default is inspect.Parameter.empty else "-")
+                for n, p in inspect.signature(obj).parameters.items()]
+    assert params(tracenn) == params(torch)

@@ -326,7 +326,7 @@ def get_device_states(*args):
     if not ids:
         return [], []
     from .. import cuda
-    return ids, [cuda.get_rng_state(f"cuda:{i}") for i in ids]
+    return ids, [cuda.get_rng_state(i) for i in ids]
 
 
 def set_device_states(devices, states, *, device_type=None) -> None:
@@ -337,4 +337,4 @@ def set_device_states(devices, states, *, device_type=None) -> None:
         return
     from .. import cuda
     for device, state in zip(devices, states):
-        cuda.set_rng_state(state, f"cuda:{device}")
+        cuda.set_rng_state(state, device)
