@@ -10,6 +10,7 @@ import pytest
 
 import tracenn
 from tracenn import nn
+from tracenn.utils.checkpoint import CheckpointPolicy
 
 
 def _np(t):
@@ -399,9 +400,6 @@ def test_init_deprecated_alias_warns_as_torch():
 
 def _sac_policy(ctx, op, *args, **kwargs):
     return CheckpointPolicy.MUST_SAVE if getattr(op, "name", None) == "matmul" else CheckpointPolicy.PREFER_RECOMPUTE
-
-
-from tracenn.utils.checkpoint import CheckpointPolicy  # noqa: E402
 
 
 def _sac_block():
