@@ -92,7 +92,11 @@ def _const(key, like: Tensor, make, dtype=None) -> Tensor:
     if t is None:
         if len(_CONSTS) > 2048:
             _CONSTS.clear()
-        t = _tensor(make(), dtype=dtype, device=dev)
+        tracer, _dispatch.TRACE[0] = _dispatch.TRACE[0], None  # concrete even while compiling: it outlives
+        try:  # the trace (a symbolic one, reused by a later eager call, had no values)
+            t = _tensor(make(), dtype=dtype, device=dev)
+        finally:
+            _dispatch.TRACE[0] = tracer
         _CONSTS[k] = t
     return t
 
