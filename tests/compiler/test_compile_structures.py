@@ -6,6 +6,7 @@ tensor hidden in a plain object's attribute refused instead of baked into the pr
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -205,6 +206,76 @@ def test_plain_objects_without_tensors_still_compile():
     cfg = Config()
     cm = tracenn.compile(lambda x, c: x * c.scale, fullgraph=True)
     np.testing.assert_allclose(to_np(cm(tracenn.ones(2), cfg)), [3., 3.])
+
+
+# ---- a tensor read by a function passed as an argument ------------------------------------------
+
+W_GLOBAL = tracenn.tensor([3., 4.])
+
+
+def _times_global(x):
+    return x * W_GLOBAL
+
+
+def _apply(x, fn):
+    return fn(x)
+
+
+def _closure_fn():
+    w = tracenn.tensor([1., 2.])
+    return w, (lambda x: x * w)
+
+
+class _Scaler:
+    def __init__(self):
+        self.w = tracenn.tensor([5., 6.])
+
+    def scale(self, x):
+        return x * self.w
+
+
+@pytest.mark.parametrize("make, through", [
+    (lambda: (None, _closure_fn()[1]), "'w'"),
+    (lambda: (None, _times_global), "'W_GLOBAL'"),
+    (lambda: (None, functools.partial(tracenn.mul, other=tracenn.ones(2))), "'a functools.partial argument'"),
+    (lambda: (None, _Scaler().scale), "'self.w'"),
+    (lambda: (None, (lambda f: lambda x: f(x) + 1)(_closure_fn()[1])), "'f -> w'"),
+    (lambda: (None, lambda x, w=tracenn.ones(2): x * w), "'w'"),
+])
+def test_a_function_argument_reading_a_tensor_is_refused_under_fullgraph(make, through):
+    _, fn = make()
+    with pytest.raises(UnsupportedError, match=f"passed as an argument reads a tensor through {through}"):
+        tracenn.compile(_apply, fullgraph=True)(tracenn.ones(2), fn)
+
+
+def test_a_function_argument_reading_a_tensor_runs_eagerly_and_sees_in_place_changes():
+    w, fn = _closure_fn()
+    cm = tracenn.compile(_apply)
+    with pytest.warns(UserWarning, match="so this call runs eagerly"):
+        assert cm(tracenn.ones(2), fn).tolist() == [1., 2.]
+    w.mul_(4)  # (a program would have kept [1, 2] as a constant)
+    assert cm(tracenn.ones(2), fn).tolist() == [4., 8.]
+
+
+def test_function_arguments_that_read_no_tensor_still_compile():
+    cm = tracenn.compile(_apply, fullgraph=True)
+    scale = 3.0
+    assert cm(tracenn.ones(2), lambda x: x * scale).tolist() == [3., 3.]
+    assert cm(tracenn.ones(2), tracenn.nn.functional.gelu).shape == (2,)
+    assert cm(tracenn.ones(2), functools.partial(tracenn.mul, other=2.0)).tolist() == [2., 2.]
+
+
+def test_a_function_argument_reading_the_calls_own_state_compiles():
+    lin = tracenn.nn.Linear(2, 2)
+
+    def step(x):
+        return _apply(x, lambda y: lin(y))  # (an inner function: traced as part of step)
+
+    cm = tracenn.compile(lambda x, f: f(x) + lin.bias, fullgraph=True)
+    np.testing.assert_allclose(to_np(cm(tracenn.ones(1, 2), lin)), to_np(lin(tracenn.ones(1, 2)) + lin.bias),
+                               rtol=1e-6)
+    np.testing.assert_allclose(to_np(tracenn.compile(step, fullgraph=True)(tracenn.ones(1, 2))),
+                               to_np(lin(tracenn.ones(1, 2))), rtol=1e-6)
 
 
 # ---- tuple subclasses -----------------------------------------------------------------------------

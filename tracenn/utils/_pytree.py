@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import types
 
 from ..errors import UnsupportedError
 from ..tensor import Tensor
@@ -121,15 +123,67 @@ def signature(tree):
 def _hidden_tensor(t, known=frozenset()) -> str | None:
     """The attribute of ``t`` (an object that is not a structure) holding a Tensor, directly or
     in a list, tuple or dict, or None. A module whose parameters and buffers are all the call's
-    state (``known``: their ids; an optimizer the step names steps them) holds none."""
+    state (``known``: their ids; an optimizer the step names steps them) holds none. For a
+    function: what it reads a tensor through (:func:`_function_tensor`)."""
     from ..nn.modules.module import Module  # (imports the compiler)
     if isinstance(t, Module):
         named = list(t.named_parameters()) + list(t.named_buffers())
         return next((n for n, x in named if id(x) not in known), None)
+    if isinstance(t, (types.FunctionType, types.MethodType, functools.partial)):
+        return _function_tensor(t, known)
     for name, v in getattr(t, "__dict__", {}).items():
         values = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else (v,)
         if any(isinstance(x, Tensor) for x in values):
             return name
+    return None
+
+
+def _function_tensor(fn, known, depth=0) -> str | None:
+    """How a function passed as an argument reads a Tensor that is not the call's state: the name
+    of a closure variable, a global it names, a default or a ``functools.partial`` argument holding
+    one (directly, in a list, tuple or dict, or as a module's parameter; in a function held that
+    way, two levels deep), or None. The trace would bake that tensor in as a constant."""
+    from ..compiler.api import _global_names  # (the names a compiled function's captures read too)
+    from ..nn.modules.module import Module
+
+    def reads(v):
+        if isinstance(v, Tensor):
+            return id(v) not in known
+        if isinstance(v, Module):
+            return any(id(x) not in known for x in list(v.parameters()) + list(v.buffers()))
+        if isinstance(v, (list, tuple, dict)):
+            return any(isinstance(x, Tensor) and id(x) not in known for x in (v.values() if isinstance(v, dict) else v))
+        return False
+
+    if isinstance(fn, functools.partial):
+        if any(map(reads, list(fn.args) + list(fn.keywords.values()))):
+            return "a functools.partial argument"
+        fn = fn.func
+    if isinstance(fn, types.MethodType):
+        owner, fn = fn.__self__, fn.__func__
+        name = None if isinstance(owner, Module) else _hidden_tensor(owner, known)
+        if name is not None:
+            return f"self.{name}"
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    found = []
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            found.append((name, cell.cell_contents))
+        except ValueError:  # an empty cell
+            pass
+    g = getattr(fn, "__globals__", {})
+    found += [(n, g[n]) for n in _global_names(code) if n in g]
+    defaults = fn.__defaults__ or ()
+    found += zip(code.co_varnames[code.co_argcount - len(defaults):code.co_argcount], defaults)
+    for name, v in found:
+        if reads(v):
+            return name
+        if depth < 2 and isinstance(v, (types.FunctionType, functools.partial)):
+            inner = _function_tensor(v, known, depth + 1)
+            if inner is not None:
+                return f"{name} -> {inner}"
     return None
 
 
@@ -145,6 +199,14 @@ def check_no_hidden_tensors(tree, known=frozenset()) -> None:
         if isinstance(t, Module):
             fix = ("reach the module through a closure, a global, a default argument or a method's self "
                    "(its parameters and buffers are then the call's state), or compile the module itself")
+        elif isinstance(t, (types.FunctionType, types.MethodType, functools.partial)):
+            fn = getattr(t, "__qualname__", None) or getattr(getattr(t, "func", None), "__qualname__", kind)
+            raise UnsupportedError(
+                f"tracenn.compile: the function {fn} passed as an argument reads a tensor through {name!r}; "
+                "a compiled call would keep that tensor as a constant and miss its later changes (in-place "
+                "updates, training), so this call runs eagerly. Compile the code that defines the function "
+                "instead (a compiled function's closures and globals are read at every call), or pass the "
+                "tensor as an argument")
         else:
             fix = f"pass the tensor directly, or make {kind} a dataclass"
         raise UnsupportedError(
