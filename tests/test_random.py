@@ -315,3 +315,13 @@ def test_seeds_take_all_64_bits_as_torch():
         assert 0 <= tracenn.seed() < 2**64
     g = tracenn.Generator().manual_seed(2**64 - 1)
     assert tracenn.Generator().set_state(g.get_state()).initial_seed() == 2**64 - 1
+
+
+@pytest.mark.parametrize("dtype", [tracenn.bfloat16, tracenn.float16, tracenn.float32])
+@pytest.mark.parametrize("low, high", [(-9.0, 9.0), (0.0, 1.0)])
+def test_uniform_stays_below_high_in_every_precision(dtype, low, high):
+    """torch draws from [low, high): rounding to bfloat16 reached ``high`` (9.0) before."""
+    tracenn.manual_seed(0)
+    x = tracenn.empty(200_000, dtype=dtype).uniform_(low, high)
+    assert x.max().item() < high and x.min().item() >= low
+    assert tracenn.rand(200_000, dtype=dtype).max().item() < 1.0

@@ -15,8 +15,12 @@ def _k(key, counter):
 
 @register("uniform", static=("shape", "dtype"), differentiable=False)
 def _uniform(key, counter, low, high, *, shape, dtype):
-    u = jax.random.uniform(_k(key, counter), shape, jnp.float32 if dtype == jnp.bfloat16 else dtype)
-    return (low + (high - low) * u).astype(dtype)
+    u = jax.random.uniform(_k(key, counter), shape, jnp.float32 if dtype in (jnp.bfloat16, jnp.float16) else dtype)
+    out = (low + (high - low) * u).astype(dtype)
+    # [low, high), as torch: rounding to the dtype can reach ``high`` (bfloat16 often does); such a
+    # draw becomes the largest value below it
+    top = jnp.asarray(high).astype(dtype)
+    return jnp.where(out >= top, jnp.nextafter(top, jnp.asarray(low).astype(dtype)), out)
 
 
 @register("normal", static=("shape", "dtype"), differentiable=False)
