@@ -7,7 +7,13 @@ from tracenn import nn
 from helpers import to_np
 
 
-def test_matmul_and_conv_run_in_the_autocast_dtype():
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    """autocast("cuda") without a GPU is off (as torch's): these tests of CUDA's lists pretend one."""
+    monkeypatch.setattr(tracenn.cuda, "is_available", lambda: True)
+
+
+def test_matmul_and_conv_run_in_the_autocast_dtype(fake_gpu):
     x, w = tracenn.randn(2, 4), tracenn.randn(4, 3)
     img, k = tracenn.randn(1, 1, 5, 5), tracenn.randn(2, 1, 3, 3)
     with tracenn.autocast("cpu"):
@@ -61,12 +67,31 @@ def test_nesting_decorator_and_state_queries():
     assert not tracenn.is_autocast_enabled("cpu")
 
 
-def test_is_autocast_enabled_without_a_device_asks_about_cuda_as_torch():
+def test_is_autocast_enabled_without_a_device_asks_about_cuda_as_torch(fake_gpu):
     with tracenn.autocast("cpu"):
         assert tracenn.is_autocast_enabled("cpu") and not tracenn.is_autocast_enabled()
     with tracenn.autocast("cuda"):
         assert tracenn.is_autocast_enabled() and tracenn.is_autocast_enabled("cuda")
     assert not tracenn.is_autocast_enabled()
+
+
+@pytest.mark.skipif(tracenn.cuda.is_available(), reason="a GPU is visible to JAX")
+def test_cuda_autocast_without_a_gpu_warns_and_stays_float32_as_torch():
+    x = tracenn.randn(2, 4)
+    for make in (lambda: tracenn.autocast("cuda"), lambda: tracenn.amp.autocast("cuda", dtype=tracenn.bfloat16)):
+        with pytest.warns(UserWarning, match="CUDA is not available or torch_xla is imported. Disabling autocast."):
+            ctx = make()
+        with ctx:
+            assert not tracenn.is_autocast_enabled("cuda")
+            assert (x @ x.T).dtype == tracenn.float32
+    with pytest.warns(FutureWarning), pytest.warns(UserWarning, match="Disabling autocast"):
+        with tracenn.cuda.amp.autocast():
+            assert (x @ x.T).dtype == tracenn.float32
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with tracenn.autocast("cuda", enabled=False):  # (asking for no autocast: nothing to warn about)
+            pass
 
 
 def test_bad_arguments_are_torch_errors():

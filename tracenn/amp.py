@@ -30,6 +30,7 @@ tracenn.float32
 from __future__ import annotations
 
 import functools
+import warnings
 
 from . import _dispatch
 from . import dtypes as _dt
@@ -124,8 +125,9 @@ class autocast:
     """Run the ops in a region in mixed precision (see the module docstring).
 
     Args:
-        device_type: ``"cpu"`` or ``"cuda"`` (torch's argument; tracenn's casts do not depend on
-            it beyond the default dtype).
+        device_type: ``"cpu"`` or ``"cuda"``: whose op lists apply (torch's per-device-type
+            lists) and the default dtype. ``"cuda"`` where JAX sees no GPU warns and leaves the
+            region in full precision, as torch does without CUDA.
         dtype: the low-precision dtype; default ``get_autocast_dtype(device_type)`` (bfloat16 on
             CPU, float16 on CUDA unless set with ``set_autocast_dtype``).
         enabled: False makes the region run at full precision (and turns off an outer one).
@@ -143,6 +145,12 @@ class autocast:
         self.device_type = kind
         self.fast_dtype = d
         self._enabled = bool(enabled)
+        if self._enabled and kind == "cuda":
+            from . import cuda
+            if not cuda.is_available():  # as torch: a GPU script on a CPU machine runs in float32
+                warnings.warn("CUDA is not available or torch_xla is imported. Disabling autocast.", UserWarning,
+                              stacklevel=2)
+                self._enabled = False
         self._prev = []
 
     def __enter__(self):
@@ -330,7 +338,6 @@ def autocast_decrement_nesting() -> int:
 
 
 def _deprecated(old: str, new: str) -> None:
-    import warnings
     warnings.warn(f"torch.{old} is deprecated. Please use torch.{new} instead.", DeprecationWarning, stacklevel=3)
 
 
@@ -374,7 +381,6 @@ def _device_namespace(device: str):
     ``autocast`` with the device fixed, which warn (FutureWarning) as torch's do."""
     import sys
     import types
-    import warnings
     name = f"tracenn.{device}.amp"
     mod = types.ModuleType(name, f"``torch.{device}.amp``: deprecated spellings of tracenn.amp's GradScaler and "
                                  "autocast.")
