@@ -68,3 +68,13 @@ def out_of_memory(e: BaseException) -> "OutOfMemoryError | None":
         f"out of memory: {what} Free tensors you no longer need (del them; gc.collect()), use a smaller "
         "batch, or compute in a lower precision (tracenn.autocast)")
 
+
+class CudaDeviceError(DeviceError, AssertionError):
+    """A GPU was needed and JAX sees none (or not the one asked for). torch's CPU-only build raises
+    ``AssertionError('Torch not compiled with CUDA enabled')`` here and its CUDA build a
+    ``RuntimeError``; this is both, so ``except`` clauses written for either keep working."""
+
+
+class CudaUnsupportedError(TracennError, NotImplementedError):
+    """A CUDA feature XLA has no counterpart for (CUDA graphs, memory pools, jiterator); the message
+    names what to use instead. A NotImplementedError, so a RuntimeError as torch's CPU build raises."""

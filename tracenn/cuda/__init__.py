@@ -13,7 +13,7 @@ What each part maps to in JAX (details in each submodule's docstring):
 - ``nvtx`` ranges do nothing; CUDA graphs are ``tracenn.compile`` (``make_graphed_callables``).
 
 Without a GPU every function answers as torch's CPU-only build does: queries give False, 0,
-``[]`` or ``{}``, and what needs a GPU raises :class:`~tracenn.cuda._gpu.CudaDeviceError` (both the
+``[]`` or ``{}``, and what needs a GPU raises :class:`~tracenn.errors.CudaDeviceError` (both the
 ``AssertionError`` torch's CPU build raises and a ``RuntimeError``).
 
 >>> import tracenn

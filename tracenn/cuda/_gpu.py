@@ -3,18 +3,7 @@ and the device-argument rules every ``tracenn.cuda`` function shares."""
 from __future__ import annotations
 
 from ..device import device as _device, gpu_devices
-from ..errors import DeviceError, TracennError
-
-
-class CudaDeviceError(DeviceError, AssertionError):
-    """A GPU was needed and JAX sees none (or not the one asked for). torch's CPU-only build raises
-    ``AssertionError('Torch not compiled with CUDA enabled')`` here and its CUDA build a
-    ``RuntimeError``; this is both, so ``except`` clauses written for either keep working."""
-
-
-class CudaUnsupportedError(TracennError, NotImplementedError):
-    """A CUDA feature XLA has no counterpart for (CUDA graphs, memory pools, jiterator); the message
-    names what to use instead. A NotImplementedError, so a RuntimeError as torch's CPU build raises."""
+from ..errors import CudaDeviceError
 
 
 NO_GPU = ("CUDA is not available: JAX sees no GPU on this machine (tracenn.cuda.is_available() is False). "

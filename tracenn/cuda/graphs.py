@@ -7,7 +7,7 @@ capture API (``CUDAGraph``, ``graph``, ``graph_pool_handle``) raises, naming ``t
 """
 from __future__ import annotations
 
-from ._gpu import CudaUnsupportedError
+from ..errors import CudaUnsupportedError
 
 
 def _unsupported(name: str) -> CudaUnsupportedError:

@@ -2,7 +2,7 @@
 cannot run; write the function with tracenn ops (XLA fuses elementwise chains itself)."""
 from __future__ import annotations
 
-from ._gpu import CudaUnsupportedError
+from ..errors import CudaUnsupportedError
 
 
 def _create_jit_fn(code_string: str, **kwargs):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import collections
 import warnings
 
+from ..errors import CudaDeviceError, CudaUnsupportedError
 from . import _gpu
 
 # What the reset functions recorded, per GPU index: XLA's counters cannot be reset, so a reset
@@ -163,7 +164,7 @@ def mem_get_info(device=None) -> tuple[int, int]:
     size, and ``free`` is what this process can still allocate."""
     i, raw = _xla_stats(device)
     if "bytes_limit" not in raw:
-        raise _gpu.CudaDeviceError(f"mem_get_info: JAX reports no memory limit for cuda:{i} "
+        raise CudaDeviceError(f"mem_get_info: JAX reports no memory limit for cuda:{i} "
                                    f"(its memory_stats() has {sorted(raw)})")
     return raw["bytes_limit"] - raw.get("bytes_in_use", 0), raw["bytes_limit"]
 
@@ -227,7 +228,7 @@ class _NoMemPools:
 
 
 def _unsupported(name: str) -> Exception:
-    return _gpu.CudaUnsupportedError(
+    return CudaUnsupportedError(
         f"tracenn.cuda.{name} is not supported: GPU memory belongs to XLA's allocator, which has no pools "
         "to choose between. Leave it out; XLA plans each compiled program's buffers itself.")
 

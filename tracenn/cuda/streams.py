@@ -26,6 +26,7 @@ import time
 
 from .. import _dispatch
 from ..device import device as _device
+from ..errors import CudaDeviceError
 from . import _gpu
 
 _IDS = itertools.count(1)  # (stream 0 is each GPU's default stream)
@@ -49,7 +50,7 @@ class Stream:
 
     def __init__(self, device=None, priority: int = 0, **kwargs):
         if not _gpu.gpus():
-            raise _gpu.CudaDeviceError("tracenn.cuda.Stream needs a GPU: " + _gpu.NO_GPU)
+            raise CudaDeviceError("tracenn.cuda.Stream needs a GPU: " + _gpu.NO_GPU)
         _gpu.jax_device(device)
         self.device_index = _gpu.index(device)
         self.device_type = "cuda"
@@ -175,7 +176,7 @@ class Event:
     def __init__(self, enable_timing: bool = False, blocking: bool = False, interprocess: bool = False,
                  external: bool = False):
         if not _gpu.gpus():
-            raise _gpu.CudaDeviceError("tracenn.cuda.Event needs a GPU: " + _gpu.NO_GPU)
+            raise CudaDeviceError("tracenn.cuda.Event needs a GPU: " + _gpu.NO_GPU)
         self.enable_timing, self.blocking, self.interprocess = enable_timing, blocking, interprocess
         self._recorded = False
         self._time = None
