@@ -168,6 +168,7 @@ from . import utils, vision  # noqa: E402,F401
 from .serialization import load, save  # noqa: E402,F401
 from . import optim  # noqa: E402,F401
 from .compiler.api import compile  # noqa: E402,F401
+from . import _dynamo  # noqa: E402,F401  (torch._dynamo.config, reset, disable)
 from ._api.control import cond, while_loop  # noqa: E402,F401
 from . import amp  # noqa: E402,F401
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401

@@ -11,3 +11,7 @@ the graph to one ``jax.jit`` program (see ARCHITECTURE.md and docs/ir.md).
 from .graph import Graph, Node, Value  # noqa: F401
 from .lower import Interpreter  # noqa: F401
 from .passes import DEFAULT_PASSES, run_passes  # noqa: F401
+from .api import compile  # noqa: F401,E402  (torch.compiler.compile is torch.compile)
+from .torch_names import (  # noqa: F401,E402  (torch.compiler's functions)
+    allow_in_graph, assume_constant_result, cudagraph_mark_step_begin, disable, get_default_backend,
+    is_compiling, is_dynamo_compiling, is_exporting, list_backends, nested_compile_region, reset)

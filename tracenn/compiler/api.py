@@ -36,7 +36,7 @@ class Built:
 
 
 def compile(model=None, *, fallback: str | None = None, check: bool = False, passes=None,
-            cache_size_limit: int = 8, verify_passes: bool = False, mesh=None, fullgraph: bool = False,
+            cache_size_limit: int | None = None, verify_passes: bool = False, mesh=None, fullgraph: bool = False,
             dynamic: bool | None = None, backend="inductor", mode: str | None = None, options: dict | None = None,
             disable: bool = False, **unknown):
     """Compile a module or a function of tensors into one XLA program per input signature.
@@ -64,8 +64,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
             first such pass and the nodes it changed). A training step (a function that steps an
             optimizer) is not checked: it would step twice; it warns once and runs compiled.
         passes: the graph passes, in order (default :data:`~tracenn.compiler.passes.DEFAULT_PASSES`).
-        cache_size_limit: programs to compile (like torch's 8); past it, new input signatures run
-            eagerly, with one warning (with ``fullgraph=True``: compiled, with a warning each time).
+        cache_size_limit: programs to compile (default ``tracenn._dynamo.config.cache_size_limit``:
+            8, like torch's); past it, new input signatures run eagerly, with one warning (with
+            ``fullgraph=True``: compiled, with a warning each time).
         verify_passes: check the graph after every pass (the tests turn it on).
         mesh: data parallelism: a :class:`~tracenn.distributed.DataParallelMesh`, a
             ``jax.sharding.Mesh``, a device count or ``"auto"``. Tensor inputs are split along
@@ -108,10 +109,15 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
                                  cache_size_limit=cache_size_limit, verify_passes=verify_passes, mesh=mesh,
                                  fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
                                  options=options, disable=disable)
-    if disable:
+    if disable or getattr(model, "_tracenn_disabled", False):  # (tracenn.compiler.disable)
         return model
     if isinstance(model, Compiled):
         return model
+    from .. import _dynamo
+    if cache_size_limit is None:
+        cache_size_limit = _dynamo.config.cache_size_limit
+    if fallback is None and _dynamo.config.suppress_errors and not fullgraph:
+        fallback = "eager"
     from ..nn.modules.module import Module
     watch = None
     if isinstance(model, Module):

@@ -19,6 +19,7 @@ import copy
 import os
 import sys
 import warnings
+import weakref
 
 from .. import _dispatch
 from ..autograd.graph import PROFILER as _PROFILER
@@ -45,6 +46,15 @@ def _outside_stacklevel() -> int:
 
 class RecompileWarning(UserWarning):
     """A compiled call recompiled more often than its ``cache_size_limit`` allows."""
+
+
+_LIVE: "weakref.WeakSet[Compiled]" = weakref.WeakSet()  # every compiled call, for forget_all
+
+
+def forget_all() -> None:
+    """Drop the programs of every compiled call (``tracenn.compiler.reset()``)."""
+    for cm in list(_LIVE):
+        cm._forget()
 
 
 def debug_level() -> int:
@@ -87,6 +97,17 @@ class Compiled:
         self._extra = {}
         self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
         self._fast_watched: dict = {}  # a function's
+        _LIVE.add(self)
+
+    def _forget(self):
+        """Drop every program (tracenn.compiler.reset): the next call traces and compiles anew."""
+        self._entries.clear()
+        self._fast_entries.clear()
+        self._fast_watched.clear()
+        self._last = self._last_key = None
+        self._warned_limit = self._warned_fallback = False
+        self._epoch = -1
+        self._log.append("reset: tracenn.compiler.reset() dropped the programs")
 
     # ---- the call path -------------------------------------------------------------------------
 
