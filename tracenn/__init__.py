@@ -80,7 +80,8 @@ import math as _math  # noqa: E402
 
 inf, nan, pi, e = _math.inf, _math.nan, _math.pi, _math.e
 
-__version__ = "0.1.0"
+from . import hub, types, version  # noqa: E402,F401  (torch.hub, torch.types, torch.version)
+from .version import __version__  # noqa: E402  (a TorchVersion: compares as a version, as torch's)
 
 
 def is_tensor(obj) -> bool:

@@ -27,6 +27,7 @@ from .rnn import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 from .attention import *  # noqa: F401,F403
 from .adaptive import *  # noqa: F401,F403
+from . import utils  # noqa: F401  (torch.nn.modules.utils: _pair, _ntuple, consume_prefix_in_state_dict_if_present)
 
 from . import (activation as _a, adaptive as _ad, attention as _at, batchnorm as _b, conv as _c,  # noqa: E402
                distance as _d, dropout as _dr, flatten as _f, fold as _fo, instancenorm as _i, linear as _l,
