@@ -166,11 +166,11 @@ def test_types_has_torchs_names(torch):
 def test_version_module():
     v = tracenn.version
     assert tracenn.__version__ is v.__version__ and isinstance(v.__version__, TorchVersion)
-    assert v.__version__ == "0.1.0" and str(v.__version__) == "0.1.0"
+    assert v.__version__ == f"2.13.0+tracenn.{v.tracenn_version}"  # torch's API level, tracenn's as the label
     pyproject = os.path.join(os.path.dirname(tracenn.__file__), os.pardir, "pyproject.toml")
     if os.path.exists(pyproject):  # (a source checkout)
         with open(pyproject) as f:
-            assert f'version = "{v.__version__}"' in f.read()  # one version number
+            assert f'version = "{v.tracenn_version}"' in f.read()  # one version number
     assert v.hip is None and v.rocm is None and v.xpu is None and v.debug is False
     assert isinstance(v.git_version, str)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
@@ -212,8 +212,8 @@ def test_torch_version_known_comparisons():
     assert TorchVersion("2.1.0a0") > "2.1.0.dev5" and TorchVersion("2.1.0.post1") > "2.1.0+local"
     assert TorchVersion("parrot") > "apple"  # not a version: plain string comparison
     assert hash(TorchVersion("1.2")) == hash("1.2") and {TorchVersion("1.2"): 1}["1.2"] == 1
-    # tracenn's own number: a torch-version check takes its pre-2.0 branch (documented in tracenn.version)
-    assert not tracenn.__version__ >= "2.0" and tracenn.__version__ >= (0, 1)
+    # torch's API level: a torch-version check takes the 2.x path (documented in tracenn.version)
+    assert tracenn.__version__ >= "2.0" and tracenn.__version__ >= (2, 13) and tracenn.__version__ < "2.14"
     with pytest.raises(TypeError):
         str("0.1.0") >= (0, 1)  # what a plain-str __version__ did
 

@@ -1,9 +1,11 @@
 """``tracenn.version``: what scripts read from ``torch.version`` (build information).
 
-- ``__version__``: tracenn's own version, a :class:`~tracenn.torch_version.TorchVersion` (a ``str`` that
-  compares as a version). It is tracenn's number, not torch's, so a check such as
-  ``torch.__version__ >= "2.0"`` is False and a script takes its pre-2.0 path; tracenn does not
-  pretend to be a torch release.
+- ``__version__``: the torch API level tracenn implements, with tracenn's own version as the local
+  label: ``2.13.0+tracenn.0.1.0``, a :class:`~tracenn.torch_version.TorchVersion` (a ``str`` that
+  compares as a version). Scripts and libraries pick code paths by ``torch.__version__`` (``>= "2.0"``
+  for ``torch.compile`` and ``scaled_dot_product_attention``); tracenn implements torch 2.13's API
+  (the release it is tested against), so those checks must take the 2.x path. tracenn's own version
+  is ``tracenn_version`` (``0.1.0``, the package's; also ``__version__.local``).
 - ``cuda``: ``None`` unless JAX sees a GPU (as torch's CPU build). With a GPU it is the CUDA version
   JAX's CUDA plugin was built with (``"12.8"``), or the runtime's when the plugin does not say; ``None``
   when the plugin reports neither. Worked out on first access, so ``import tracenn`` does not ask JAX
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 from .torch_version import TorchVersion
 
-__all__ = ["__version__", "debug", "cuda", "git_version", "hip", "rocm", "xpu"]
+__all__ = ["__version__", "debug", "cuda", "git_version", "hip", "rocm", "xpu", "tracenn_version"]
 
-__version__ = TorchVersion("0.1.0")
+tracenn_version = "0.1.0"  # the package version (pyproject.toml)
+TORCH_API = "2.13.0"  # the torch release whose API tracenn implements and is tested against
+__version__ = TorchVersion(f"{TORCH_API}+tracenn.{tracenn_version}")
 debug = False
 git_version = "Unknown"
 hip: str | None = None
