@@ -142,15 +142,14 @@ class iinfo:
 
 
 def set_default_device(device_) -> None:
-    """Place new tensors on ``device_`` by default (torch.set_default_device)."""
-    from .device import to_jax
-    _jax.config.update("jax_default_device", to_jax(device_))
+    """Place new tensors on ``device_`` by default (torch.set_default_device; ``"meta"`` too)."""
+    from .device import set_default
+    set_default(device_)
 
 
 def get_default_device() -> device:
-    from .device import from_jax
-    d = _jax.config.jax_default_device
-    return from_jax(d) if d is not None else device("cpu")
+    from .device import get_default
+    return get_default()
 from . import nn  # noqa: E402,F401
 # torch's top-level forms of nn.functional ops: the functional itself where torch's is the same
 # object, else ATen's signature (see tracenn/nn/functional/_toplevel.py).

@@ -39,6 +39,9 @@ CALLBACK_ERROR = [None]
 # depends on its input's values: nonzero, x[mask], bincount): (what, fix) or None. A compiled trace
 # cannot give the values, and its DataDependentError then names the op and its shape-static form.
 HOST_READ = [None]
+# Whether a meta tensor was ever made (or the default device set to meta): only then does apply look
+# for meta arguments (tracenn/_meta.py), so eager dispatch pays nothing for the meta device until used.
+META = [False]
 _INPUT_NAMES = tuple(f"input {i}" for i in range(8))  # what a saved-tensor record says it was
 Tensor = None  # set by tracenn.tensor once the class exists (avoids an import on every call)
 try:  # a concrete JAX array's class (Tensor._host waits on one before reading it)
@@ -67,17 +70,20 @@ def apply(op, args, key=()):
                 rg = True
         else:
             vals.append(a)
-    fn = op._fwd.get(key)
-    if fn is None:
-        fn = op.forward_kernel(key)
-    try:
-        out = fn(*vals)
-    except Exception as e:
-        _leaked(op, vals)
-        _broadcast_error(e, vals)
-        _out_of_memory(e)
-        raise
-    LAST[0] = out
+    if META[0] and _meta.involved(op, key, args):  # shapes and dtypes only: the op's shape rule
+        out = _meta.run(op, key, args, vals)
+    else:
+        fn = op._fwd.get(key)
+        if fn is None:
+            fn = op.forward_kernel(key)
+        try:
+            out = fn(*vals)
+        except Exception as e:
+            _leaked(op, vals)
+            _broadcast_error(e, vals)
+            _out_of_memory(e)
+            raise
+        LAST[0] = out
     if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
         if op.nout == 1:
             return Tensor._wrap(out)
@@ -222,10 +228,10 @@ def _autocast(op, args, key):
 
 
 def abstract(v) -> bool:
-    """Whether array ``v`` has no numbers to read: a compiled trace's symbolic Value, or a JAX
-    tracer (inside tracenn.func's transforms, or a user's own jax.jit). Checks that read values
+    """Whether array ``v`` has no numbers to read: a compiled trace's symbolic Value, a JAX
+    tracer (inside tracenn.func's transforms, or a user's own jax.jit), or a meta array. Checks that read values
     (index bounds, targets of a loss) skip such arrays."""
-    return getattr(v, "symbolic", False) or isinstance(v, jax.core.Tracer)
+    return getattr(v, "symbolic", False) or isinstance(v, (jax.core.Tracer, _meta.MetaArray))
 
 
 try:  # (JAX's own test for a tracer that carries its value; absent, such values are not read)
@@ -264,6 +270,9 @@ def _identity(x):
 # (an in-place change later rebinds the clone's handle, never the array).
 OPS["copy"]._fwd[()] = _identity
 OPS["alias"]._fwd[()] = _identity
+
+
+from . import _meta  # noqa: E402  (it reads META and Tensor from here)
 
 
 def op(name: str):

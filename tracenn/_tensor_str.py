@@ -216,6 +216,20 @@ def _add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
     return "".join(parts)
 
 
+def format_meta(shape, kind: str, *, dtype_name: str, show_dtype: bool, requires_grad: bool = False,
+                grad_fn_name: str | None = None, prefix: str = "tensor(") -> str:
+    """torch's repr of a meta tensor (no values): ``tensor(..., device='meta', size=(3, 2))``, the
+    dtype shown by the rule for empty tensors (``kind``: the numpy dtype kind)."""
+    suffixes = ["device='meta'", f"size={tuple(shape)}"]
+    if show_dtype or kind in "biuc":
+        suffixes.append(f"dtype={dtype_name}")
+    if grad_fn_name is not None:
+        suffixes.append(f"grad_fn=<{grad_fn_name}>")
+    elif requires_grad:
+        suffixes.append("requires_grad=True")
+    return _add_suffixes(prefix + "...", suffixes, len(prefix))
+
+
 def format_tensor(values: np.ndarray, *, dtype_name: str, show_dtype: bool,
                   device: str | None = None, requires_grad: bool = False,
                   grad_fn_name: str | None = None, prefix: str = "tensor(") -> str:

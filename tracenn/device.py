@@ -50,6 +50,29 @@ class device:
     def __reduce__(self):
         return (device, (self.type, self.index))
 
+    def __enter__(self):
+        """``with tracenn.device("cuda"):`` / ``with tracenn.device("meta"):`` — the default device of
+        factory functions and module construction inside the block (torch >= 2.0); nestable, and the
+        previous default comes back on exit, also when the block raises.
+
+        >>> import tracenn
+        >>> with tracenn.device("meta"):
+        ...     w = tracenn.empty(3, 2)
+        >>> w.device, tracenn.get_default_device()
+        (device(type='meta'), device(type='cpu'))
+        """
+        _STACK.append(_get_state())
+        try:
+            set_default(self)
+        except BaseException:
+            _STACK.pop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        _set_state(_STACK.pop())
+        return False
+
 
 @functools.lru_cache(maxsize=None)
 def _backend_devices(platform: str) -> tuple:
@@ -84,9 +107,12 @@ def to_jax(d) -> jax.Device:
 
 
 def from_jax(jd) -> device:
-    """The torch-style device of a JAX device (cpu devices all map to ``cpu``)."""
+    """The torch-style device of a JAX device (cpu devices all map to ``cpu``; a meta array's
+    stand-in device to ``meta``)."""
     if jd.platform == "cpu":
         return _CPU
+    if jd.platform == "meta":
+        return _META
     return device("cuda", gpus_index(jd))
 
 
@@ -95,6 +121,41 @@ def gpus_index(jd) -> int:
 
 
 _CPU = device("cpu")
+_META = device("meta")
+_STACK: list = []  # the defaults that ``with device(...)`` blocks replaced, innermost last
+
+
+def _get_state():
+    from . import _meta
+    return jax.config.jax_default_device, _meta.DEFAULT[0]
+
+
+def _set_state(state) -> None:
+    from . import _meta
+    jax.config.update("jax_default_device", state[0])
+    _meta.set_default(state[1])
+
+
+def set_default(d) -> None:
+    """Make ``d`` the default device (torch.set_default_device; None: the CPU). A meta default makes
+    factory functions give meta tensors; the JAX default device stays where it was."""
+    from . import _meta
+    d = _CPU if d is None else d if isinstance(d, device) else device(d)
+    if d.type == "meta":
+        _meta.set_default(True)
+        return
+    jd = to_jax(d)
+    jax.config.update("jax_default_device", jd)
+    _meta.set_default(False)
+
+
+def get_default() -> device:
+    """The default device (torch.get_default_device)."""
+    from . import _meta
+    if _meta.DEFAULT[0]:
+        return _META
+    d = jax.config.jax_default_device
+    return from_jax(d) if d is not None else _CPU
 
 
 def put_beside(value, array):

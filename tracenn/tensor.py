@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from ._dispatch import EPOCH as _EPOCH, FUNC as _FUNC, TRACE as _TRACE, apply
+from ._meta import NO_DATA as _NO_DATA, MetaArray as _MetaArray
+from ._dispatch import EPOCH as _EPOCH, FUNC as _FUNC, META as _META, TRACE as _TRACE, apply
 from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node, named as _named
 from .autograd.grad_mode import GRAD
 from .size import Size
@@ -138,6 +139,11 @@ class Tensor:
         if not hasattr(d, "platform"):  # an array sharded over several devices: their kind
             d = min(v.devices(), key=lambda x: x.id)
         return from_jax(d)
+
+    @property
+    def is_meta(self) -> bool:
+        """Whether this tensor is on the meta device (a shape and a dtype, no data)."""
+        return type(self._value) is _MetaArray
 
     @property
     def is_cuda(self) -> bool:
@@ -291,6 +297,9 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``tracenn.autograd.backward``)."""
         from .autograd import backward
+        if type(self._value) is _MetaArray:
+            from ._meta import needs_values
+            raise RuntimeError(needs_values(self._value))
         backward(self, gradient, retain_graph, create_graph, inputs=inputs)
 
     def detach(self) -> "Tensor":
@@ -427,6 +436,8 @@ class Tensor:
                     f"{_TORCH_NAMES[s]}" + (f" (in {opname}; make the tensor {r} first, e.g. "
                                             f"x = x.to({r}))" if opname else ""))
             result = apply(OPS["cast"], (result,), (sd,))
+        if _META[0] and (type(result._value) is _MetaArray or type(self._value) is _MetaArray):
+            return self._set_meta(result)
         if self._detached and result._requires_grad:
             result = Tensor._wrap(result._value)
         if _TRACE[0] is not None and not GRAD.enabled and self._requires_grad and self._base is None:
@@ -482,6 +493,18 @@ class Tensor:
                 self._base_seen = -1
         return self
 
+    def _set_meta(self, result: "Tensor") -> "Tensor":
+        """``_set_`` where either side is a meta tensor. A meta tensor written in place stays meta (it
+        has no values to change: ``nn.init`` on meta parameters is a no-op, as in torch); a real
+        tensor cannot take a meta tensor's values, which do not exist."""
+        if type(self._value) is not _MetaArray:
+            raise NotImplementedError(_NO_DATA)
+        root = self if self._base is None else self._base
+        root._ver += 1
+        if self._base is not None:
+            self._base_seen = root._ver + root._writes
+        return self
+
     def _relayout_(self, view: "Tensor") -> "Tensor":
         """Become ``view`` (a view of self, or of self's root) in place: ``t_()``, ``unsqueeze_()``...
 
@@ -507,22 +530,27 @@ class Tensor:
         return self._repr()
 
     def _repr(self, prefix="tensor("):
-        from ._tensor_str import format_tensor
+        from ._tensor_str import format_meta, format_tensor
         v = self._value if self._base is None else self._sync()
+        node = self._node
+        if type(v) is _MetaArray:
+            d = _dt.from_np(v.dtype)
+            return format_meta(v.shape, v.dtype.kind, dtype_name=repr(d), show_dtype=d is not _dt.get_default_dtype(),
+                               requires_grad=self._requires_grad and node is None,
+                               grad_fn_name=node.name() if node is not None else None, prefix=prefix)
         if _dispatch.abstract(v):  # while compiling or transforming: shape and dtype only
             return f"{prefix}<symbolic {v!r}>)"
         d = _dt.from_np(v.dtype)
         show = d not in (_dt.get_default_dtype(), _dt.int64, _dt.bool) and not (
             d is _dt.complex64 and _dt.get_default_dtype() is _dt.float32)
         dev = self.device
-        node = self._node
         return format_tensor(self._host(), dtype_name=repr(d), show_dtype=show,
                              device=None if dev.type == "cpu" else str(dev),
                              requires_grad=self._requires_grad and node is None,
                              grad_fn_name=node.name() if node is not None else None, prefix=prefix)
 
     def __format__(self, spec):
-        if self._value.ndim == 0:
+        if self._value.ndim == 0 and type(self._value) is not _MetaArray:
             return format(self.item(), spec)
         return object.__format__(self, spec)
 
@@ -553,6 +581,9 @@ class Tensor:
         if self._requires_grad and not force:
             raise BackwardError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        if type(self._value) is _MetaArray:
+            raise TypeError("can't convert meta device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
+                            "to host memory first.")
         a = self._host()
         # np.asarray of a JAX array is a read-only view of its buffer: copy it, once. An array
         # that is writable and its own already is a fresh one (never the tensor's storage).
@@ -561,6 +592,8 @@ class Tensor:
         return a.copy()
 
     def __array__(self, dtype=None, copy=None):
+        if type(self._value) is _MetaArray:
+            return self.numpy()
         a = self._host()
         return a.astype(dtype) if dtype is not None else a
 
@@ -569,6 +602,8 @@ class Tensor:
         if self._value.size != 1:
             raise RuntimeError(
                 f"a Tensor with {self._value.size} elements cannot be converted to Scalar")
+        if type(self._value) is _MetaArray:
+            raise RuntimeError("Tensor.item() cannot be called on meta tensors")
         return self._host().reshape(()).item()
 
     def tolist(self):
@@ -600,6 +635,8 @@ class Tensor:
         return (self[i] for i in range(self._value.shape[0]))
 
     def __reduce_ex__(self, proto):
+        if type(self._value) is _MetaArray:  # (torch pickles meta tensors too: shape and dtype)
+            return (_rebuild_meta, (self._value.shape, self._value.dtype, self._requires_grad))
         return (_rebuild, (self._host(), self._requires_grad))
 
     def __deepcopy__(self, memo):
@@ -649,6 +686,11 @@ def _rebuild(arr, requires_grad):
     if requires_grad:
         t.requires_grad_()
     return t
+
+
+def _rebuild_meta(shape, dtype, requires_grad):
+    from ._meta import meta_tensor
+    return meta_tensor(shape, np.dtype(dtype), requires_grad)
 
 
 def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:

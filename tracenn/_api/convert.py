@@ -6,11 +6,12 @@ import functools
 
 import jax
 
-from .. import dtypes as _dt
+from .. import _dispatch, _meta, dtypes as _dt
 from .._dispatch import apply
 from ..device import device as _device, from_jax, to_jax
 from ..ops import OPS
 from ..tensor import Tensor
+from .creation import is_meta_device
 from .formats import copy_strides, format_name, restride, to_keeps
 
 
@@ -62,6 +63,13 @@ def _to(self, dtype, dev, copy):
         if d.np != self._value.dtype:
             r = apply(OPS["cast"], (r,), (d.np,))
     if dev is not None:
+        if is_meta_device(dev):  # (shape and dtype only; autograd records the move, as torch)
+            if r.is_meta:
+                return r
+            _dispatch.META[0] = True  # (apply now looks for meta: this may be the first meta tensor)
+            return apply(OPS["to_device"], (r,), (_meta.META_DEVICE,))
+        if self.is_meta:
+            raise NotImplementedError(_meta.NO_DATA)
         jd = to_jax(dev)
         if from_jax(jd) != self.device:
             _eager_transfer_kernels(jd)

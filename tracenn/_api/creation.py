@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _dispatch
+from .. import _dispatch, _meta
 from .. import dtypes as _dt
 from .._dispatch import apply
 from ..device import to_jax
@@ -108,14 +108,26 @@ def _to_array(data, dtype=None, device=None):
         arr = jnp.asarray(host, dtype=d.np)
     if device is not None:
         arr = place(arr, device)
+    elif _meta.DEFAULT[0] and _dispatch.TRACE[0] is None:  # (with tracenn.device("meta"))
+        arr = _meta.like(arr)
     return arr
+
+
+def is_meta_device(device) -> bool:
+    """Whether a device spec (a string, ``tracenn.device`` or ordinal) names the meta device."""
+    return getattr(device, "type", None) == "meta" or isinstance(device, str) and device.partition(":")[0] == "meta"
 
 
 def place(arr, device):
     """``arr`` on ``device``. The default device is left alone: an explicitly placed (committed)
-    array would make every later op compile a second kernel for it."""
+    array would make every later op compile a second kernel for it. On ``meta``, only its shape
+    and dtype are kept; a meta array has no data to place anywhere else."""
     if getattr(arr, "symbolic", False):  # while compiling: the program runs on its inputs' device
         return arr
+    if is_meta_device(device):
+        return arr if _meta.is_meta(arr) else _meta.like(arr)
+    if _meta.is_meta(arr):
+        raise NotImplementedError(_meta.NO_DATA)
     jd = to_jax(device)
     if jd == jax.config.jax_default_device:
         return arr
@@ -165,15 +177,31 @@ def _new(arr) -> Tensor:
     return Tensor._wrap(arr)
 
 
+def _factory(device, make):
+    """``make()`` (a factory's tensor) on ``device``. An explicit device overrides a meta default
+    device (``with tracenn.device("meta")``) for the factory ops ``make`` applies; on ``meta`` they
+    give meta tensors (shapes only: nothing is computed)."""
+    if device is not None and (_meta.DEFAULT[0] or is_meta_device(device)):
+        prev = _meta.DEFAULT[0]
+        _meta.set_default(is_meta_device(device))
+        try:
+            t = make()
+        finally:
+            _meta.DEFAULT[0] = prev
+    else:
+        t = make()
+    if device is not None:
+        t._value = place(t._value, device)
+    return t
+
+
 def _make(shape, value, dtype, device, requires_grad):
     d = _dt.as_dtype(dtype) if dtype is not None else (
         _dt.scalar_dtype(value) if not isinstance(value, float) else _dt.get_default_dtype())
     for s in shape:
         if s < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {s}: {list(shape)}")
-    t = apply(OPS["full"], (value,), (shape, d.np))
-    if device is not None:
-        t._value = place(t._value, device)
+    t = _factory(device, lambda: apply(OPS["full"], (value,), (shape, d.np)))
     if requires_grad:
         t.requires_grad_()
     return t
@@ -276,11 +304,9 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     else:
         d = _dt.as_dtype(dtype)
     if d.np.kind in "iu" and not all(isinstance(v, numbers.Integral) for v in (start, end, step)):
-        t = _int_arange(start, end, step, fstart, fend, fstep, d)
+        t = _factory(device, lambda: _int_arange(start, end, step, fstart, fend, fstep, d))
     else:
-        t = apply(OPS["arange"], (), (start, end, step, d.np))
-    if device is not None:
-        t._value = place(t._value, device)
+        t = _factory(device, lambda: apply(OPS["arange"], (), (start, end, step, d.np)))
     if requires_grad:
         t.requires_grad_()
     return t
@@ -305,25 +331,21 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    t = apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np))
-    if device is not None:
-        t._value = place(t._value, device)
+    t = _factory(device, lambda: apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np)))
     if requires_grad:
         t.requires_grad_()
     return t
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
-    lin = linspace(start, end, steps, dtype=_dt.float64)
+    lin = linspace(start, end, steps, dtype=_dt.float64, device=device)
     from .math import pow
     return pow(base, lin).to(dtype or _dt.get_default_dtype())
 
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
-    t = apply(OPS["eye"], (), (int(n), int(n if m is None else m), d.np))
-    if device is not None:
-        t._value = place(t._value, device)
+    t = _factory(device, lambda: apply(OPS["eye"], (), (int(n), int(n if m is None else m), d.np)))
     if requires_grad:
         t.requires_grad_()
     return t

@@ -32,7 +32,6 @@ def _attach_methods() -> None:
     T.is_neg, T.resolve_neg = query._is_false, query._same
     T.apply_, T.map_, T.map2_ = query.apply_, query.map_, query.map2_
     T.layout = property(lambda self: query.strided, doc="The memory layout: always ``tracenn.strided``.")
-    T.is_meta = property(lambda self: False, doc="tracenn has no meta tensors.")
     T.dim_order = _dim_order
     T.const_data_ptr = T.data_ptr
     T.to_dense = lambda self, dtype=None, *, masked_grad=None: self if dtype is None else self.to(dtype)
