@@ -20,9 +20,11 @@ import numpy as np
 
 from . import _dispatch
 
-# The default device is meta (``with tracenn.device("meta")`` / ``set_default_device("meta")``):
-# factory ops (an op with no tensor argument: full, arange, random draws) make meta tensors.
-DEFAULT = [False]
+# Whether factory ops (an op with no tensor argument: full, arange, random draws) make meta tensors:
+# 0 no; CONTEXT while the default device is meta (``with tracenn.device("meta")`` /
+# ``set_default_device("meta")``); EXPLICIT while a factory called with ``device="meta"`` runs.
+DEFAULT = [0]
+EXPLICIT, CONTEXT = 1, 2
 
 NO_DATA = "Cannot copy out of meta tensor; no data!"
 
@@ -44,15 +46,22 @@ META_DEVICE = _MetaPlatform()
 class MetaArray:
     """A shape and a dtype where a JAX array would be: what a meta tensor holds. It answers the
     array attributes tensor code reads (``shape``, ``dtype``, ``ndim``, ``size``, ``device``)
-    and refuses to give values."""
+    and refuses to give values.
 
-    __slots__ = ("shape", "dtype")
+    ``recipe``: for an array a factory made because the default device is meta, how to compute it,
+    ``(op, key, input values)``, else None. It lets an in-place fill of a *real* tensor inside
+    ``with tracenn.device("meta")`` (``nn.Linear(..., device="cpu")`` there runs
+    ``init.kaiming_uniform_`` on a CPU weight: its random draw is a factory op) get its values
+    as torch does (see :func:`materialize`)."""
+
+    __slots__ = ("shape", "dtype", "recipe")
     device = META_DEVICE
     weak_type = False
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape, dtype, recipe=None):
         self.shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
+        self.recipe = recipe
         _dispatch.META[0] = True
 
     @property
@@ -121,10 +130,22 @@ def like(v) -> MetaArray:
     return MetaArray(v.shape, v.dtype)
 
 
-def set_default(flag: bool) -> None:
-    DEFAULT[0] = bool(flag)
+def set_default(flag) -> None:
+    """Factory ops make meta tensors (``flag``: CONTEXT or True, EXPLICIT), or not (0)."""
+    DEFAULT[0] = CONTEXT if flag is True else int(flag)
     if flag:
         _dispatch.META[0] = True
+
+
+def materialize(v):
+    """The values of meta array ``v`` that a factory made while the default device is meta, computed
+    now (only while it still is: outside the block a meta tensor has no data, as in torch)."""
+    if type(v) is not MetaArray:
+        return v
+    if v.recipe is None or DEFAULT[0] != CONTEXT:
+        raise NotImplementedError(NO_DATA)
+    op, key, vals = v.recipe
+    return op.forward_kernel(key)(*[materialize(x) for x in vals])
 
 
 def involved(op, key, args) -> bool:
@@ -169,9 +190,12 @@ def run(op, key, args, vals):
         from ._dispatch import _broadcast_error
         _broadcast_error(e, vals)
         raise
+    recipe = None
+    if DEFAULT[0] == CONTEXT and op.nout == 1 and all(type(v) is not MetaArray or v.recipe is not None for v in vals):
+        recipe = (op, key, tuple(vals))
     if isinstance(avals, (tuple, list)):
         return tuple(MetaArray(a.shape, a.dtype) for a in avals)
-    return MetaArray(avals.shape, avals.dtype)
+    return MetaArray(avals.shape, avals.dtype, recipe)
 
 
 _INDEX_OPS = frozenset(("index", "index_put", "index_select", "gather", "scatter"))

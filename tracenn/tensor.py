@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dt
-from ._meta import NO_DATA as _NO_DATA, MetaArray as _MetaArray
+from ._meta import MetaArray as _MetaArray
 from ._dispatch import EPOCH as _EPOCH, FUNC as _FUNC, META as _META, TRACE as _TRACE, apply
 from .autograd.graph import SEQ as _NODE_SEQ, AccumulateGrad, Node, named as _named
 from .autograd.grad_mode import GRAD
@@ -437,7 +437,10 @@ class Tensor:
                                             f"x = x.to({r}))" if opname else ""))
             result = apply(OPS["cast"], (result,), (sd,))
         if _META[0] and (type(result._value) is _MetaArray or type(self._value) is _MetaArray):
-            return self._set_meta(result)
+            if type(self._value) is _MetaArray:
+                return self._set_meta()
+            from ._meta import materialize  # (a fill inside `with device("meta")`: its values, or torch's error)
+            result = Tensor._wrap(materialize(result._value))
         if self._detached and result._requires_grad:
             result = Tensor._wrap(result._value)
         if _TRACE[0] is not None and not GRAD.enabled and self._requires_grad and self._base is None:
@@ -493,12 +496,9 @@ class Tensor:
                 self._base_seen = -1
         return self
 
-    def _set_meta(self, result: "Tensor") -> "Tensor":
-        """``_set_`` where either side is a meta tensor. A meta tensor written in place stays meta (it
-        has no values to change: ``nn.init`` on meta parameters is a no-op, as in torch); a real
-        tensor cannot take a meta tensor's values, which do not exist."""
-        if type(self._value) is not _MetaArray:
-            raise NotImplementedError(_NO_DATA)
+    def _set_meta(self) -> "Tensor":
+        """``_set_`` of a meta tensor: it stays meta (it has no values to change: ``nn.init`` on meta
+        parameters is a no-op, as in torch); only its version counts the write."""
         root = self if self._base is None else self._base
         root._ver += 1
         if self._base is not None:

@@ -125,9 +125,9 @@ def place(arr, device):
     if getattr(arr, "symbolic", False):  # while compiling: the program runs on its inputs' device
         return arr
     if is_meta_device(device):
-        return arr if _meta.is_meta(arr) else _meta.like(arr)
-    if _meta.is_meta(arr):
-        raise NotImplementedError(_meta.NO_DATA)
+        return arr if _meta.is_meta(arr) and arr.recipe is None else _meta.like(arr)
+    if _meta.is_meta(arr):  # (a draw with device="cpu" inside `with tracenn.device("meta")`: its values)
+        arr = _meta.materialize(arr)
     jd = to_jax(device)
     if jd == jax.config.jax_default_device:
         return arr
@@ -183,7 +183,7 @@ def _factory(device, make):
     give meta tensors (shapes only: nothing is computed)."""
     if device is not None and (_meta.DEFAULT[0] or is_meta_device(device)):
         prev = _meta.DEFAULT[0]
-        _meta.set_default(is_meta_device(device))
+        _meta.set_default(_meta.EXPLICIT if is_meta_device(device) else 0)
         try:
             t = make()
         finally:
