@@ -386,7 +386,19 @@ class Module(HookMixin, StateDictMixin):
         return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
 
     def to_empty(self, *, device, recurse: bool = True) -> "Module":
-        """Replace parameters and buffers by uninitialised tensors of the same shape on ``device``."""
+        """Replace parameters and buffers by uninitialised tensors of the same shape and dtype on
+        ``device`` (parameters stay the same objects). The step after building a model on the meta
+        device; then load a state dict or call ``reset_parameters()``. "Uninitialised" is zeros here
+        (JAX has no uninitialised memory; torch's are whatever the memory held).
+
+        >>> import tracenn
+        >>> with tracenn.device("meta"):
+        ...     lin = tracenn.nn.Linear(2, 2)
+        >>> lin.to_empty(device="cpu").weight
+        Parameter containing:
+        tensor([[0., 0.],
+                [0., 0.]], requires_grad=True)
+        """
         from ..._api.creation import empty_like
         return self._apply(lambda t: empty_like(t, device=device), recurse=recurse)
 
