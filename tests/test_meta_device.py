@@ -431,3 +431,13 @@ def test_ensembling_different_minibatches():
     out = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))(params, buffers, minibatches)
     loop = tracenn.stack([m(x) for m, x in zip(models, minibatches)])
     np.testing.assert_allclose(out.detach().numpy(), loop.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_meta_tensors_inside_transforms_and_compile_raise_clearly():
+    m = meta(3, 2)
+    with pytest.raises(RuntimeError, match="reached a computation that needs its values"):
+        vmap(lambda x: x @ m)(tracenn.ones(4, 5, 3))
+    with pytest.raises(RuntimeError, match="reached a computation that needs its values"):
+        tracenn.compile(lambda x: x + m)(tracenn.ones(3, 2))
+    with pytest.raises(BufferError, match="^Cannot pack tensors on meta$"):
+        m.__dlpack__()

@@ -58,8 +58,12 @@ def apply(op, args, key=()):
     if AUTOCAST[0] is not None and op.name in AUTOCAST_OPS:
         args, key = _autocast(op, args, key)
     if TRACE[0] is not None:
+        if META[0]:
+            _meta.refuse(args)
         return TRACE[0].record(op, args, key)
     if FUNC[0] is not None:
+        if META[0]:
+            _meta.refuse(args)
         return FUNC[0].apply(op, args, key)
     vals = []
     rg = False

@@ -163,6 +163,15 @@ def involved(op, key, args) -> bool:
     return DEFAULT[0] and not any_tensor
 
 
+def refuse(args) -> None:
+    """A meta tensor given to an op inside tracenn.compile or a tracenn.func transform: say so (the
+    program, or JAX's transform, needs values)."""
+    Tensor = _dispatch.Tensor
+    for a in args:
+        if isinstance(a, Tensor) and type(a._value) is MetaArray:
+            raise RuntimeError(needs_values(a._value))
+
+
 def run(op, key, args, vals):
     """The meta outputs of ``op`` on ``args`` (``vals``: their values): MetaArray(s) of the shapes and
     dtypes the op's shape rule gives. A real tensor with data beside a meta one is refused as torch

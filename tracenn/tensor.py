@@ -654,6 +654,8 @@ class Tensor:
         if self._requires_grad:
             raise BufferError("Can't export tensors that require gradient, use tensor.detach()")
         value = self._value if self._base is None else self._sync()
+        if type(value) is _MetaArray:
+            raise BufferError("Cannot pack tensors on meta")
         if getattr(value, "symbolic", False):
             raise RuntimeError("a tensor being traced by tracenn.compile has no values to export through DLPack")
         kw = {k: v for k, v in (("stream", stream), ("max_version", max_version), ("dl_device", dl_device),
