@@ -295,6 +295,10 @@ def test_real_tensors_inside_meta_context_get_values():
         got = nn.Linear(3, 2, device="cpu")  # its init draws inside the block: real values, as torch
         z = tracenn.zeros(2, device="cpu").fill_(3.0)
     assert not got.weight.is_meta and tracenn.equal(got.weight, want.weight) and z.tolist() == [3.0, 3.0]
+    with tracenn.device("meta"):
+        lin = nn.Linear(3, 2)  # initialised in place: a meta parameter, no values to copy out
+        with pytest.raises(NotImplementedError, match="^Cannot copy out of meta tensor; no data!$"):
+            tracenn.zeros(2, 3, device="cpu").copy_(lin.weight)
 
 
 # ---- modules ---------------------------------------------------------------------------------------

@@ -498,8 +498,12 @@ class Tensor:
 
     def _set_meta(self) -> "Tensor":
         """``_set_`` of a meta tensor: it stays meta (it has no values to change: ``nn.init`` on meta
-        parameters is a no-op, as in torch); only its version counts the write."""
+        parameters is a no-op, as in torch); only its version counts the write. (A factory's recipe
+        is dropped: the values it would give are no longer this tensor's, see ``_meta.MetaArray``.)"""
         root = self if self._base is None else self._base
+        for t in (root, self):
+            if t._value.recipe is not None:
+                t._value = _MetaArray(t._value.shape, t._value.dtype)
         root._ver += 1
         if self._base is not None:
             self._base_seen = root._ver + root._writes
