@@ -238,9 +238,10 @@ def create_selective_checkpoint_contexts(policy_fn_or_list, allow_cache_entry_mu
     >>> y.sum().backward()
     """
     if isinstance(policy_fn_or_list, list):
-        from ..ops import OpDef
+        from ..ops import OPS
+        records = {id(r) for r in OPS.values()}
         for op in policy_fn_or_list:
-            if not isinstance(op, OpDef):
+            if id(op) not in records:
                 raise ValueError(f"Expected op in `op_list` to be an OpOverload but got: {op} of type {type(op)}. "
                                  "tracenn's ops are its op records: tracenn.ops.OPS['matmul'] and the like.")
         ops = list(policy_fn_or_list)
