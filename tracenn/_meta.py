@@ -45,7 +45,22 @@ class _MetaPlatform:
 META_DEVICE = _MetaPlatform()
 
 
-class MetaArray:
+class ShapedArray:
+    """``ndim`` and ``size`` of an array-like that has only ``shape`` and ``dtype`` (a meta array, a
+    compiled graph's Value), as a numpy or JAX array has them."""
+
+    __slots__ = ()
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class MetaArray(ShapedArray):
     """A shape and a dtype where a JAX array would be: what a meta tensor holds. It answers the
     array attributes tensor code reads (``shape``, ``dtype``, ``ndim``, ``size``, ``device``)
     and refuses to give values.
@@ -65,14 +80,6 @@ class MetaArray:
         self.dtype = np.dtype(dtype)
         self.recipe = recipe
         _dispatch.META[0] = True
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
     @property
     def itemsize(self) -> int:

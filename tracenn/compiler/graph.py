@@ -27,9 +27,10 @@ import numpy as np
 from .. import _dispatch
 from ..dtypes import SHORT_NAMES as _SHORT, type_str
 from ..errors import CompileError, DataDependentError
+from .._meta import ShapedArray
 from ..utils._pytree import LEAF, dataclass_items
 
-class Value:
+class Value(ShapedArray):
     """A typed name in a graph: an input, parameter, buffer, constant, RNG state or op output.
 
     ``kind`` is one of ``"input"``, ``"param"``, ``"buffer"``, ``"capture"`` (a tensor a compiled
@@ -49,14 +50,6 @@ class Value:
         self.node = node
         self.index = index
         self.device = device
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
     def devices(self):
         return {self.device}
