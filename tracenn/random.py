@@ -202,12 +202,29 @@ def _laid_out_like(input, out, memory_format):
     return out
 
 
+def like_device(input, device=None):
+    """Where a ``*_like`` draw (or a mask for ``input``) goes: ``device``, else ``input``'s device, as
+    torch; None (the default device) when ``input`` is there, so a draw is not placed anew."""
+    if device is not None:
+        return device
+    from . import _meta, get_default_device
+    v = input._value
+    if _meta.is_meta(v):
+        return "meta"
+    if _dispatch.abstract(v):  # traced (compile, a transform): the program places its draws
+        return None
+    d = input.device
+    return None if d == get_default_device() else d
+
+
 def rand_like(input, *, dtype=None, device=None, requires_grad=False, generator=None, memory_format=None):
+    device = like_device(input, device)
     return _laid_out_like(input, rand(tuple(input.shape), dtype=dtype or input.dtype, device=device,
                                       requires_grad=requires_grad, generator=generator), memory_format)
 
 
 def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator=None, memory_format=None):
+    device = like_device(input, device)
     return _laid_out_like(input, randn(tuple(input.shape), dtype=dtype or input.dtype, device=device,
                                        requires_grad=requires_grad, generator=generator), memory_format)
 
@@ -215,6 +232,7 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False, generator
 def randint_like(input, low=0, high=None, *, dtype=None, device=None, requires_grad=False, memory_format=None):
     if high is None:
         low, high = 0, low
+    device = like_device(input, device)
     return _laid_out_like(input, randint(low, high, tuple(input.shape), dtype=dtype or input.dtype, device=device),
                           memory_format)
 

@@ -294,6 +294,8 @@ def sparse_(tensor: Tensor, sparsity: float, std: float = 0.01, generator=None) 
     """
     if tensor.ndimension() != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
+    if tensor.is_meta:  # (no values to fill, as torch)
+        return tensor
     from ..random import rand
     rows, cols = tensor.shape
     num_zeros = math.ceil(sparsity * rows)

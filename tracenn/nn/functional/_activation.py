@@ -278,7 +278,8 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, trainin
     if not training:
         return leaky_relu(input, (lower + upper) / 2, inplace)
     _floating(input, "rrelu_with_noise_cpu", "rrelu")
-    slope = _random._draw("uniform", tuple(input.shape), input.dtype, (float(lower), float(upper)), None)
+    slope = _random._draw("uniform", tuple(input.shape), input.dtype, (float(lower), float(upper)), None,
+                          _random.like_device(input))
     return _result(input, inplace, "rrelu_", _leaky_relu, slope)
 
 

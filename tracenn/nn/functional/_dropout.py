@@ -40,7 +40,8 @@ def _dropout(input: Tensor, p: float, training: bool, inplace: bool, *, alpha: b
                 raise RuntimeError(f"{name}: Feature dropout requires at least 2 dimensions in the input, "
                                    f"got a {input.ndim}D input of shape {shape}")
             shape = shape[:per] + (1,) * (input.ndim - per)
-        keep = _math.ge(_random._draw("uniform", shape, input.dtype, (0.0, 1.0), None), p)
+        keep = _math.ge(_random._draw("uniform", shape, input.dtype, (0.0, 1.0), None,
+                                               _random.like_device(input)), p)
         if alpha:
             a = 1.0 / ((_ALPHA * _ALPHA * p + 1) * (1 - p)) ** 0.5
             out = _math.where(keep, input * a + _ALPHA * a * p, _ALPHA * a * (p - 1))
