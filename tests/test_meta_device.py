@@ -457,3 +457,19 @@ def test_random_draws_for_a_meta_input_are_meta():
     y = tracenn.ones(4, 5)  # a real input on the default device: its draws are not placed anew
     assert not F.dropout(y, 0.5)._value.committed and not tracenn.rand_like(y)._value.committed
     assert tracenn.func.vmap(lambda z: F.dropout(z, 0.5), randomness="different")(y).shape == (4, 5)
+
+
+def test_loading_into_meta_parameters_without_assign_warns_as_torch():
+    with tracenn.device("meta"):
+        lin = tracenn.nn.Linear(2, 3)
+    sd = tracenn.nn.Linear(2, 3).state_dict()
+    with pytest.warns(UserWarning, match=r"for weight: copying from a non-meta parameter in the checkpoint to a "
+                                         r"meta parameter in the current model, which is a no-op. \(Did you mean "
+                                         r"to pass `assign=True`"):
+        result = lin.load_state_dict(sd)
+    assert not result.missing_keys and lin.weight.is_meta
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lin.load_state_dict(sd, assign=True)  # (assigning: nothing to warn about)
+    assert not lin.weight.is_meta
