@@ -452,7 +452,8 @@ def test_random_draws_for_a_meta_input_are_meta():
     x = tracenn.empty(4, 3, device="meta")
     F = tracenn.nn.functional
     for out in (tracenn.rand_like(x), tracenn.randn_like(x), tracenn.randint_like(x, 5), F.dropout(x, 0.5),
-                tracenn.nn.Dropout(0.1)(x), F.rrelu(x, training=True), tracenn.nn.init.sparse_(x, 0.5)):
+                tracenn.nn.Dropout(0.1)(x), F.rrelu(x, training=True), tracenn.nn.init.sparse_(x, 0.5),
+                tracenn.nn.init.orthogonal_(x)):
         assert out.is_meta and tuple(out.shape) == (4, 3)
     y = tracenn.ones(4, 5)  # a real input on the default device: its draws are not placed anew
     assert not F.dropout(y, 0.5)._value.committed and not tracenn.rand_like(y)._value.committed

@@ -264,6 +264,8 @@ def orthogonal_(tensor: Tensor, gain: float = 1, generator=None) -> Tensor:
     """
     if tensor.ndimension() < 2:
         raise ValueError("Only tensors with 2 or more dimensions are supported")
+    if tensor.is_meta:  # (no values to fill, as torch)
+        return tensor
     if tensor.numel() == 0:
         return tensor
     import numpy as np
