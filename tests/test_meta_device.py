@@ -474,3 +474,18 @@ def test_loading_into_meta_parameters_without_assign_warns_as_torch():
         warnings.simplefilter("error")
         lin.load_state_dict(sd, assign=True)  # (assigning: nothing to warn about)
     assert not lin.weight.is_meta
+
+
+def test_compiled_functional_call_over_a_meta_base_module():
+    import copy
+    m = tracenn.nn.Linear(4, 3)
+    base = copy.deepcopy(m).to("meta")
+    cf = tracenn.compile(lambda params, x: tracenn.func.functional_call(base, params, (x,)))
+    x = tracenn.randn(2, 4)
+    params = dict(m.named_parameters())
+    out = cf(params, x)
+    assert tracenn.allclose(out, m(x), atol=1e-6)
+    out.sum().backward()
+    assert m.weight.grad is not None and m.weight.grad.shape == (3, 4)
+    with pytest.raises(RuntimeError, match="a tensor on the meta device"):  # reading the base itself
+        tracenn.compile(lambda x: base(x))(x)

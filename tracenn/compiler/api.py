@@ -362,12 +362,14 @@ def _function_source(fn):
     for name, obj in _captures(target):
         if isinstance(obj, Module):
             modules += list(obj.named_modules(prefix=name))
+            # (a meta module's tensors have no values to pass: the base of functional_call, which
+            # replaces them; code that reads one raises when traced, see Tracer.value_of)
             for n, p in obj.named_parameters(prefix=name):
-                if id(p) not in seen:
+                if id(p) not in seen and not p.is_meta:
                     state[n] = p
                     seen.add(id(p))
             for n, b in obj.named_buffers(prefix=name):
-                if id(b) not in seen:
+                if id(b) not in seen and not b.is_meta:
                     state[n] = b
                     seen.add(id(b))
         elif isinstance(obj, Tensor) and id(obj) not in seen:

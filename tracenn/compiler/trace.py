@@ -17,7 +17,7 @@ import inspect
 import jax
 import numpy as np
 
-from .. import _dispatch
+from .. import _dispatch, _meta
 from ..autograd.grad_mode import GRAD, no_grad
 from ..errors import CompileError
 from ..ops import OPS
@@ -105,6 +105,9 @@ class Tracer:
     def value_of(self, t: Tensor) -> Value:
         v = t._value if t._base is None else t._sync()
         if not isinstance(v, Value):
+            if _meta.is_meta(v):
+                raise CompileError(f"the traced code reads a meta tensor (at {user_source() or '?'}): "
+                                   + _meta.needs_values(v))
             if "_stored" in t.__dict__:  # (escapes.Store: an attribute a compiled call sets)
                 raise UnsupportedError(
                     "the traced code reads a tensor attribute that a compiled call stored (at "
