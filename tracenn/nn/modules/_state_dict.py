@@ -218,7 +218,8 @@ class StateDictMixin:
                         f"size mismatch for {key}: copying a param with shape {input_param.shape} from "
                         f"checkpoint, the shape in current model is {param.shape}.")
                     continue
-                if not assign_to_params_buffers and param.is_meta and not input_param.is_meta:
+                if not (assign_to_params_buffers or is_param_lazy or is_lazy(input_param)) and param.is_meta \
+                        and not input_param.is_meta:
                     warnings.warn(
                         f"for {key}: copying from a non-meta parameter in the checkpoint to a meta parameter in "
                         "the current model, which is a no-op. (Did you mean to pass `assign=True` to assign items "
