@@ -143,7 +143,7 @@ def _function_tensor(fn, known, depth=0) -> str | None:
     of a closure variable, a global it names, a default or a ``functools.partial`` argument holding
     one (directly, in a list, tuple or dict, or as a module's parameter; in a function held that
     way, two levels deep), or None. The trace would bake that tensor in as a constant."""
-    from ..compiler.api import _global_names  # (the names a compiled function's captures read too)
+    from ..compiler.api import _captures
     from ..nn.modules.module import Module
 
     def reads(v):
@@ -159,25 +159,9 @@ def _function_tensor(fn, known, depth=0) -> str | None:
         if any(map(reads, list(fn.args) + list(fn.keywords.values()))):
             return "a functools.partial argument"
         fn = fn.func
-    if isinstance(fn, types.MethodType):
-        owner, fn = fn.__self__, fn.__func__
-        name = None if isinstance(owner, Module) else _hidden_tensor(owner, known)
-        if name is not None:
-            return f"self.{name}"
-    code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    found = []
-    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-        try:
-            found.append((name, cell.cell_contents))
-        except ValueError:  # an empty cell
-            pass
-    g = getattr(fn, "__globals__", {})
-    found += [(n, g[n]) for n in _global_names(code) if n in g]
-    defaults = fn.__defaults__ or ()
-    found += zip(code.co_varnames[code.co_argcount - len(defaults):code.co_argcount], defaults)
-    for name, v in found:
+    if isinstance(fn, types.MethodType) and isinstance(fn.__self__, Module):
+        fn = fn.__func__  # (the module itself is checked as a module argument is)
+    for name, v in _captures(fn):  # what a compiled function's own captures are: the same walk
         if reads(v):
             return name
         if depth < 2 and isinstance(v, (types.FunctionType, functools.partial)):
