@@ -193,6 +193,7 @@ from ._stft import istft, stft  # noqa: E402,F401
 Tensor.stft, Tensor.istft = stft, istft
 conj = conj_physical = Tensor.conj  # noqa: E305
 from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401
+from . import quasirandom  # noqa: E402,F401
 from .special import igamma, igammac, mvlgamma, polygamma  # noqa: E402,F401
 from .autograd import profiler as _autograd_profiler  # noqa: E402,F401  (tracenn.autograd.profiler)
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
