@@ -84,6 +84,7 @@ def apply(op, args, key=()):
             out = fn(*vals)
         except Exception as e:
             _leaked(op, vals)
+            _sparse(op, vals)
             _broadcast_error(e, vals)
             _out_of_memory(e)
             raise
@@ -168,6 +169,14 @@ def _leaked(op, vals) -> None:
                 f"{op.name}: an input is a symbolic tensor ({v!r}) made while tracenn.compile traced a "
                 "call, and kept after it (stored on a module, in a list, or by a hook). Tensors from "
                 "inside a compiled call have no values; return it from the compiled function instead.") from None
+
+
+def _sparse(op, vals) -> None:
+    """A kernel failed: if an input is a sparse COO tensor's value (tracenn/sparse), raise its error
+    (the op is not one sparse tensors support) instead of JAX's."""
+    for v in vals:
+        if hasattr(type(v), "_sparse_refuse"):
+            v._sparse_refuse(op.name)
 
 
 def _out_of_memory(e) -> None:

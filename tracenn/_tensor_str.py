@@ -201,14 +201,17 @@ def _body_str(a: np.ndarray, indent: int) -> str:
     return _nested_str(a, indent, summarize, fmt, elem_len)
 
 
-def _add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
+def _add_suffixes(text: str, suffixes: list[str], indent: int, force_newline: bool = False) -> str:
+    """``text`` with ``", suffix"`` parts, wrapped at the line width as torch wraps them; with
+    ``force_newline`` the first suffix starts a new line (torch's sparse tensors)."""
     parts = [text]
     # torch counts the last line as 2 chars longer than it is; kept so wraps match
     last_len = len(text) - text.rfind("\n") + 1
     for s in suffixes:
-        if last_len + len(s) + 2 > PRINT_OPTS.linewidth:
+        if force_newline or last_len + len(s) + 2 > PRINT_OPTS.linewidth:
             parts.append(",\n" + " " * indent + s)
             last_len = indent + len(s)
+            force_newline = False
         else:
             parts.append(", " + s)
             last_len += len(s) + 2

@@ -30,6 +30,12 @@ class DtypeError(TracennError, RuntimeError):
     """A dtype the operation cannot take, or a cast torch refuses in an in-place op."""
 
 
+class SparseUnsupportedError(TracennError, NotImplementedError):
+    """An operation that sparse COO tensors do not support (tracenn.sparse lists the ones they do);
+    the message says to call ``.to_dense()`` first. A NotImplementedError, as torch raises for an
+    op with no sparse kernel (and so a RuntimeError too)."""
+
+
 class CompileError(TracennError, RuntimeError):
     """``tracenn.compile`` could not capture a call into one program (the message says why)."""
 

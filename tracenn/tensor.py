@@ -56,6 +56,7 @@ class Tensor:
     _retains_grad = False
     _inference = False    # made inside inference_mode (is_inference(); a view takes its root's)
     _no_writes = None     # why in-place writes are refused (an as_strided result: a copy, not an alias)
+    is_sparse = False     # True for tracenn.sparse's SparseTensor (layout sparse_coo)
 
     # ---- construction -----------------------------------------------------------------------
 

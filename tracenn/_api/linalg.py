@@ -26,6 +26,9 @@ def _same_dtype(a, b, name):
 
 def matmul(input, other, *, out=None):
     """torch.matmul: dot, matrix-vector, matrix-matrix and broadcast batched products."""
+    if input.is_sparse or other.is_sparse:  # a sparse COO operand: tracenn/sparse
+        from ..sparse._ops import matmul as sparse_matmul
+        return sparse_matmul(input, other)
     _same_dtype(input, other, "matmul")
     a, b = input.shape, other.shape
     if input.ndim == 0 or other.ndim == 0:

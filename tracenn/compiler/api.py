@@ -14,6 +14,7 @@ import numpy as np
 from .. import _dispatch
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
+from ..utils._pytree import tensor_parts
 from .check import compare_with_eager, verify
 from .lower import lower
 from .passes import DEFAULT_PASSES, run_passes
@@ -252,7 +253,9 @@ def _attribute_tensors(modules, state, seen) -> None:
     for path, m in modules:
         for k, v in vars(m).items():
             if isinstance(v, Tensor) and id(v) not in seen and "_stored" not in v.__dict__:
-                state[f"{path}.{k}" if path else k] = v
+                for n, part in tensor_parts(f"{path}.{k}" if path else k, v):  # (a sparse tensor: its parts)
+                    state[n] = part
+                    seen.add(id(part))
                 seen.add(id(v))
 
 
@@ -373,7 +376,9 @@ def _function_source(fn):
                     state[n] = b
                     seen.add(id(b))
         elif isinstance(obj, Tensor) and id(obj) not in seen:
-            state[name] = obj
+            for n, part in tensor_parts(name, obj):  # (a sparse tensor: its indices and values)
+                state[n] = part
+                seen.add(id(part))
             seen.add(id(obj))
     _attribute_tensors(modules, state, seen)
     extra = {}

@@ -105,6 +105,8 @@ class Tracer:
     def value_of(self, t: Tensor) -> Value:
         v = t._value if t._base is None else t._sync()
         if not isinstance(v, Value):
+            if hasattr(type(v), "_sparse_refuse"):  # a sparse COO tensor read by a dense op (tracenn/sparse)
+                v._sparse_refuse(f"an op at {user_source() or '?'}")
             if _meta.is_meta(v):
                 raise CompileError(f"the traced code reads a meta tensor (at {user_source() or '?'}): "
                                    + _meta.needs_values(v))

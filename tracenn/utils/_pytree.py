@@ -21,6 +21,21 @@ class _Leaf:
 LEAF = _Leaf()  # marks where a Tensor was in a flattened structure
 
 
+# Tensor types made of other tensors (tracenn.sparse's SparseTensor): type -> (parts, rebuild, key).
+# ``parts(t)`` lists (name, tensor) pairs; ``rebuild(t, parts)`` makes one like ``t`` from new parts
+# (tensors, or LEAF markers in a flattened structure); ``key(t)`` is its static part (shape, flags).
+# Flattening walks such a tensor's parts, so a compiled call takes and returns it as its parts.
+COMPOSITE: dict = {}
+
+
+def tensor_parts(name: str, t) -> list:
+    """``[(name, t)]`` for a tensor, or its named parts for a composite one (``adj._values``)."""
+    kind = COMPOSITE.get(type(t))
+    if kind is None:
+        return [(name, t)]
+    return [(f"{name}.{n}", x) for n, x in kind[0](t)]
+
+
 _DATACLASS: dict[type, bool] = {}  # type -> whether its instances are dataclasses (asked on every call)
 
 
@@ -65,6 +80,9 @@ def map_leaves(tree, is_leaf, fn):
     tuples, lists, dicts, namedtuples and dataclass instances (their types kept) and keeping every
     other value."""
     def walk(t):
+        if COMPOSITE and type(t) in COMPOSITE:
+            parts, rebuild, _ = COMPOSITE[type(t)]
+            return rebuild(t, [walk(x) for _, x in parts(t)])
         if is_leaf(t):
             return fn(t)
         if isinstance(t, tuple):
@@ -105,6 +123,9 @@ def signature(tree):
     identity when unhashable), for guard keys."""
     if tree is LEAF:
         return LEAF
+    if COMPOSITE and type(tree) in COMPOSITE:
+        parts, _, key = COMPOSITE[type(tree)]
+        return (type(tree), key(tree), tuple(signature(x) for _, x in parts(tree)))
     if isinstance(tree, tuple):
         return (type(tree), tuple(signature(x) for x in tree))
     if isinstance(tree, list):

@@ -1,0 +1,66 @@
+"""``tracenn.sparse``: sparse COO tensors, the part of torch.sparse that graph networks and
+recommenders use (see ``docs/sparse.md``).
+
+A sparse COO tensor (``layout=tracenn.sparse_coo``) stores ``values[k]`` at ``indices[:, k]``. It
+supports: ``to_dense()``, ``coalesce()``, ``indices()``/``values()``, ``sparse_dim()``/``dense_dim()``/
+``_nnz()``, ``t()``, scalar ``*`` and ``/``, ``S + S``, sparse @ dense (``tracenn.sparse.mm``,
+``tracenn.spmm``, ``tracenn.mm``, ``tracenn.matmul``, ``@``; dense @ sparse too), and
+:func:`sum`, :func:`softmax`, :func:`log_softmax`. Anything else raises
+:class:`~tracenn.errors.SparseUnsupportedError` (a NotImplementedError) saying to call
+``.to_dense()``. Products and reductions are ordinary tensor ops on the indices and values, so they
+work eagerly, with autograd (to the dense operand and to the values), and in ``tracenn.compile``.
+
+>>> import tracenn, tracenn.sparse
+>>> adj = tracenn.sparse_coo_tensor([[0, 1, 2], [1, 2, 0]], [1., 1., 1.], (3, 3))
+>>> x = tracenn.eye(3)
+>>> tracenn.sparse.mm(adj, x).sum(1)
+tensor([1., 1., 1.])
+"""
+from __future__ import annotations
+
+from .. import dtypes as _dt
+from ..tensor import Tensor
+from ._coo import sparse_coo, sparse_coo_tensor, to_sparse
+from ._ops import addmm, log_softmax, mm, softmax, spmm, sum
+
+__all__ = ["addmm", "log_softmax", "mm", "softmax", "sum", "FloatTensor", "DoubleTensor", "LongTensor",
+           "IntTensor", "HalfTensor", "BFloat16Tensor", "ShortTensor", "CharTensor", "ByteTensor"]
+
+
+def _legacy(name, dtype):
+    def new(indices, values=None, size=None):
+        """torch.sparse.<T>Tensor(indices, values, size): the legacy sparse constructor (pygcn's)."""
+        if values is None:
+            raise TypeError(f"tracenn.sparse.{name}(indices, values, size): give the indices and values "
+                            f"(use tracenn.sparse_coo_tensor)")
+        return sparse_coo_tensor(indices, values, size, dtype=dtype)
+    new.__name__ = new.__qualname__ = name
+    return new
+
+
+FloatTensor = _legacy("FloatTensor", _dt.float32)
+DoubleTensor = _legacy("DoubleTensor", _dt.float64)
+HalfTensor = _legacy("HalfTensor", _dt.float16)
+BFloat16Tensor = _legacy("BFloat16Tensor", _dt.bfloat16)
+LongTensor = _legacy("LongTensor", _dt.int64)
+IntTensor = _legacy("IntTensor", _dt.int32)
+ShortTensor = _legacy("ShortTensor", _dt.int16)
+CharTensor = _legacy("CharTensor", _dt.int8)
+ByteTensor = _legacy("ByteTensor", _dt.uint8)
+
+# Dense tensors: is_sparse (False) is Tensor's own; these convert.
+Tensor.to_sparse = to_sparse
+Tensor.to_sparse_coo = lambda self: to_sparse(self)
+Tensor.to_sparse_coo.__doc__ = "A dense tensor as a coalesced sparse COO tensor (``to_sparse()``)."
+
+
+def toplevel() -> dict:
+    """``{name: object}`` for ``tracenn``'s namespace: the layout and the constructor, and spmm."""
+    return {"sparse_coo": sparse_coo, "sparse_coo_tensor": sparse_coo_tensor, "spmm": spmm}
+
+
+# tracenn/__init__.py should import this package and add toplevel() to its namespace (requested of
+# its holder); until it does, importing tracenn.sparse adds them, so ``import tracenn.sparse`` is enough.
+import sys as _sys  # noqa: E402
+for _name, _obj in toplevel().items():
+    setattr(_sys.modules[__name__.rpartition(".")[0]], _name, _obj)
