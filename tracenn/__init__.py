@@ -26,6 +26,8 @@ from .dtypes import (  # noqa: E402,F401
     bfloat16, bool, cdouble, cfloat, complex64, complex128, double, dtype, float, float16, float32,
     float64, get_default_dtype, half, int, int8, int16, int32, int64, long, promote_types,
     set_default_dtype, short, uint8)
+from .dtypes import (  # noqa: E402,F401  (torch's limited-support dtypes)
+    finfo, float8_e4m3fn, float8_e4m3fnuz, float8_e5m2, float8_e5m2fnuz, iinfo, uint16, uint32, uint64)
 from .device import device  # noqa: E402
 from .size import Size  # noqa: E402
 from .tensor import Tensor  # noqa: E402
@@ -115,30 +117,6 @@ def synchronize() -> None:
     from ._dispatch import LAST
     if LAST[0] is not None:
         LAST[0].block_until_ready()
-
-
-class finfo:
-    """Machine limits of a floating dtype (``tracenn.finfo(tracenn.float32).eps``)."""
-
-    def __init__(self, type=None):
-        import numpy as np
-        import ml_dtypes
-        d = _dtypes.get_default_dtype() if type is None else type
-        info = ml_dtypes.finfo(d.np) if d is bfloat16 else np.finfo(d.np)
-        f = _builtins.float  # ``float`` is tracenn.float (the dtype) in this module
-        self.bits, self.eps, self.max, self.min = info.bits, f(info.eps), f(info.max), f(info.min)
-        self.tiny = self.smallest_normal = f(info.tiny)
-        self.resolution, self.dtype = f(info.resolution), d.name
-
-
-class iinfo:
-    """Limits of an integer dtype."""
-
-    def __init__(self, type):
-        import numpy as np
-        info = np.iinfo(type.np)
-        i = _builtins.int
-        self.bits, self.max, self.min, self.dtype = info.bits, i(info.max), i(info.min), type.name
 
 
 def set_default_device(device_) -> None:

@@ -7,6 +7,7 @@ zero-dim tensors and Python scalars only lift the *category* (bool < integer < f
 from __future__ import annotations
 
 import builtins
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -22,8 +23,9 @@ class dtype:
         self.np = np.dtype(np_dtype)
         kind = self.np.kind
         self.is_complex = kind == "c"
-        self.is_floating_point = kind == "f" or name == "bfloat16"
-        self.is_signed = kind in "fic" or name == "bfloat16"
+        # bfloat16 and the float8 types are ml_dtypes' (numpy kind "V"): ask JAX's type lattice
+        self.is_floating_point = builtins.bool(jnp.issubdtype(self.np, jnp.floating))
+        self.is_signed = kind in "fic" or self.is_floating_point
         self.itemsize = self.np.itemsize
         self._category = 0 if kind == "b" else 1 if kind in "iu" else 3 if kind == "c" else 2
 
@@ -52,8 +54,20 @@ int16 = short = dtype("int16", jnp.int16)
 int32 = int = dtype("int32", jnp.int32)
 int64 = long = dtype("int64", jnp.int64)
 bool = dtype("bool", jnp.bool_)
+# torch's "limited support" dtypes (torch >= 2.3): creation, casts, copies, printing, comparisons with
+# their own kind; torch refuses to promote them with other dtypes (see promote_types).
+uint16 = dtype("uint16", jnp.uint16)
+uint32 = dtype("uint32", jnp.uint32)
+uint64 = dtype("uint64", jnp.uint64)
+float8_e4m3fn = dtype("float8_e4m3fn", jnp.float8_e4m3fn)
+float8_e5m2 = dtype("float8_e5m2", jnp.float8_e5m2)
+float8_e4m3fnuz = dtype("float8_e4m3fnuz", jnp.float8_e4m3fnuz)
+float8_e5m2fnuz = dtype("float8_e5m2fnuz", jnp.float8_e5m2fnuz)
+_WIDE_UNSIGNED = (uint16, uint32, uint64)
+FLOAT8 = (float8_e4m3fn, float8_e5m2, float8_e4m3fnuz, float8_e5m2fnuz)
 
-ALL = (float16, bfloat16, float32, float64, complex64, complex128, uint8, int8, int16, int32, int64, bool)
+ALL = (float16, bfloat16, float32, float64, complex64, complex128, uint8, int8, int16, int32, int64, bool,
+       *_WIDE_UNSIGNED, *FLOAT8)
 _FROM_NP = {d.np: d for d in ALL}
 _NAMES = {d.name: d for d in ALL}
 # torch's legacy type strings, used by Tensor.type().
@@ -62,9 +76,17 @@ TYPE_NAMES = {
     bfloat16: "torch.BFloat16Tensor", uint8: "torch.ByteTensor", int8: "torch.CharTensor",
     int16: "torch.ShortTensor", int32: "torch.IntTensor", int64: "torch.LongTensor",
     bool: "torch.BoolTensor", complex64: "torch.ComplexFloatTensor", complex128: "torch.ComplexDoubleTensor",
+    uint16: "torch.UInt16Tensor", uint32: "torch.UInt32Tensor", uint64: "torch.UInt64Tensor",
+    float8_e4m3fn: "torch.Float8_e4m3fnTensor", float8_e5m2: "torch.Float8_e5m2Tensor",
+    float8_e4m3fnuz: "torch.Float8_e4m3fnuzTensor", float8_e5m2fnuz: "torch.Float8_e5m2fnuzTensor",
 }
 _FROM_TYPE_NAME = {v: k for k, v in TYPE_NAMES.items()}
 _FROM_TYPE_NAME.update({v.replace("torch.", "tracenn."): k for k, v in TYPE_NAMES.items()})
+
+
+def scalar_type_name(d: dtype) -> str:
+    """torch's C++ ScalarType name of a dtype, as its kernel errors spell it: 'Float', 'Long', 'UInt16'."""
+    return TYPE_NAMES[d][len("torch."):-len("Tensor")]
 
 
 def _by_name(name: str) -> dtype:
@@ -134,12 +156,26 @@ def promote_types(a: dtype, b: dtype) -> dtype:
     key = (a, b)
     r = _promote_cache.get(key)
     if r is None:
+        _check_limited_promotion(a, b)
         # JAX's lattice agrees with torch's table for these dtypes (uint8+int8 -> int16,
         # bfloat16+float16 -> float32, int+float16 -> float16), but it is not strict about it:
         # compute with numpy-style kinds and check the result is a tracenn dtype.
         r = from_np(jnp.promote_types(a.np, b.np))
         _promote_cache[key] = r
     return r
+
+
+def _check_limited_promotion(a: dtype, b: dtype) -> None:
+    """torch promotes the float8 types with nothing else, and uint16/32/64 only with real floating
+    dtypes (which win): raise its error otherwise."""
+    from .errors import DtypeError
+    if a in FLOAT8 or b in FLOAT8:
+        raise DtypeError("Promotion for Float8 Types is not supported, attempted to promote "
+                         f"{scalar_type_name(a)} and {scalar_type_name(b)}; cast with .to(tracenn.float32) first")
+    for x, y in ((a, b), (b, a)):
+        if x in _WIDE_UNSIGNED and not (y.is_floating_point and not y.is_complex):
+            raise DtypeError("Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
+                             f"{scalar_type_name(a)} and {scalar_type_name(b)}; cast one of them with .to(...) first")
 
 
 def scalar_dtype(x) -> dtype:
@@ -197,3 +233,78 @@ def type_str(shape, dtype) -> str:
     return f"{SHORT_NAMES.get(name, name)}[{','.join(str(builtins.int(s)) for s in shape)}]"
 
 
+
+
+def _g(x) -> str:
+    """A number as torch's info reprs print it (C++ stream, 6 significant digits)."""
+    return f"{builtins.float(x):g}"
+
+
+class finfo:
+    """Machine limits of a floating dtype, as ``torch.finfo`` (``tracenn.finfo(tracenn.float32).eps``).
+
+    Attributes: ``bits``, ``eps``, ``max``, ``min``, ``tiny`` (= ``smallest_normal``), ``resolution``
+    and ``dtype`` (the dtype's name). A complex dtype gives its real part's limits; no argument, the
+    default dtype's.
+
+    >>> import tracenn
+    >>> tracenn.finfo(tracenn.float8_e4m3fn).max
+    448.0
+    """
+
+    def __init__(self, type=None):
+        import ml_dtypes
+        d = _default[0] if type is None else as_dtype(type)
+        if d.is_complex:
+            d = d.to_real()
+        if not d.is_floating_point:
+            raise TypeError("torch.finfo() requires a floating point input type. Use torch.iinfo to handle "
+                            "'torch.finfo'")
+        info = ml_dtypes.finfo(d.np)  # numpy's limits for numpy's floats; bfloat16 and float8 too
+        f = builtins.float
+        # torch's c10 reports 2**-3 for float8_e5m2fnuz's epsilon (the spacing at 1 is 2**-2): keep its number
+        eps = 0.125 if d is float8_e5m2fnuz else f(info.eps)
+        self.bits, self.eps, self.max, self.min = builtins.int(info.bits), eps, f(info.max), f(info.min)
+        self.tiny = self.smallest_normal = f(info.smallest_normal)
+        # as torch: 10**-(decimal digits of precision), computed in double (ml_dtypes rounds it to the dtype)
+        self.resolution, self.dtype = 10.0 ** -math.floor(-math.log10(eps)), d.name
+
+    def __eq__(self, other):
+        return isinstance(other, finfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("finfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return (f"finfo(resolution={_g(self.resolution)}, min={_g(self.min)}, max={_g(self.max)}, "
+                f"eps={_g(self.eps)}, smallest_normal={_g(self.smallest_normal)}, tiny={_g(self.tiny)}, "
+                f"dtype={self.dtype})")
+
+
+class iinfo:
+    """Limits of an integer dtype, as ``torch.iinfo``: ``bits``, ``min``, ``max`` and ``dtype``.
+
+    >>> import tracenn
+    >>> tracenn.iinfo(tracenn.uint16).max
+    65535
+    """
+
+    def __init__(self, type):
+        d = as_dtype(type)
+        if d is bool:
+            raise TypeError("torch.bool is not supported by torch.iinfo")
+        if d._category != 1:
+            raise TypeError("torch.iinfo() requires an integer input type. Use torch.finfo to handle "
+                            "'torch.iinfo'")
+        info = np.iinfo(d.np)
+        i = builtins.int
+        self.bits, self.max, self.min, self.dtype = i(info.bits), i(info.max), i(info.min), d.name
+
+    def __eq__(self, other):
+        return isinstance(other, iinfo) and self.dtype == other.dtype
+
+    def __hash__(self):
+        return hash(("iinfo", self.dtype))
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={_g(self.min)}, max={_g(self.max)}, dtype={self.dtype})"

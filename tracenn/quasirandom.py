@@ -87,12 +87,6 @@ def _scramble(state: np.ndarray, ltm: np.ndarray) -> np.ndarray:
     return (prods << msb_first).sum(-1)
 
 
-# torch's C++ names for the dtypes its Sobol kernel refuses (its NotImplementedError names them so).
-_SCALAR_TYPE_NAMES = {"float16": "Half", "bfloat16": "BFloat16", "int64": "Long", "int32": "Int",
-                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool",
-                      "complex64": "ComplexFloat", "complex128": "ComplexDouble"}
-
-
 class SobolEngine:
     r"""An engine for (scrambled) Sobol sequences, low-discrepancy quasi-random points in
     :math:`[0, 1)^{dimension}`, as ``torch.quasirandom.SobolEngine``.
@@ -181,8 +175,7 @@ class SobolEngine:
 
     def _check_draw_dtype(self, dtype):
         if dtype not in (_dt.float32, _dt.float64):
-            name = _SCALAR_TYPE_NAMES.get(dtype.name, dtype.name)
-            raise NotImplementedError(f"\"_sobol_engine_draw\" not implemented for '{name}'")
+            raise NotImplementedError(f"\"_sobol_engine_draw\" not implemented for '{_dt.scalar_type_name(dtype)}'")
 
     def draw(self, n: int = 1, out=None, dtype=None):
         r"""Draw the next :attr:`n` points of the sequence, a ``(n, dimension)`` tensor. Points depend on

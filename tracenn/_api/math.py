@@ -12,11 +12,16 @@ from ..tensor import Tensor
 from ._common import as_operand, float_np_dtype, result_np_dtype, tensor_arg, value_of
 
 _BOOL = np.dtype(bool)
+_FLOAT8 = frozenset(d.np for d in _dt.FLOAT8)
 
 
 def _binary(name, a, b, dt=None):
     a, b = as_operand(a), as_operand(b)
     dt = dt or result_np_dtype(a, b)  # (from the numbers' Python types: before scalar_operand)
+    if dt in _FLOAT8 and name not in ("eq", "ne"):
+        # torch's CPU kernels compare float8 for equality and nothing more
+        raise DtypeError(f"\"{name}\" not implemented for '{_torch_name(dt)}'; float8 tensors store values: "
+                         "compute in a wider dtype, e.g. x.float()")
     if not isinstance(b, Tensor):
         if not isinstance(a, Tensor):
             raise TypeError(f"{name}(): expected at least one Tensor argument")
