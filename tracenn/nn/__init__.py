@@ -7,7 +7,10 @@ from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedPara
 from .modules import *  # noqa: F401,F403
 from . import functional, init, modules, parameter, utils  # noqa: F401
 from . import attention, parallel  # noqa: F401
+from . import grad  # noqa: F401
 from .parallel import DataParallel  # noqa: F401
 
+functional.grad = grad  # torch.nn.functional.grad is torch.nn.grad
+
 __all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", *modules.__all__, "functional",
-           "init", "utils", "parallel", "DataParallel"]
+           "init", "utils", "parallel", "DataParallel", "grad"]
