@@ -171,7 +171,7 @@ from ._stft import istft, stft  # noqa: E402,F401
 Tensor.stft, Tensor.istft = stft, istft
 conj = conj_physical = Tensor.conj  # noqa: E305
 from . import backends, distributions, jit, profiler, special, testing  # noqa: E402,F401
-from . import quasirandom  # noqa: E402,F401
+from . import quasirandom, signal  # noqa: E402,F401
 from .special import igamma, igammac, mvlgamma, polygamma  # noqa: E402,F401
 from .autograd import profiler as _autograd_profiler  # noqa: E402,F401  (tracenn.autograd.profiler)
 from ._precision import get_float32_matmul_precision, set_float32_matmul_precision  # noqa: E402,F401
@@ -202,3 +202,4 @@ from .utils.dlpack import from_dlpack, to_dlpack  # noqa: E402,F401
 
 from ._api.foreach import FOREACH as _FOREACH  # noqa: E402  (torch._foreach_*: EMA and optimizer code)
 globals().update(_FOREACH)
+from . import functional  # noqa: E402,F401  (torch.functional: last, it re-exports top-level names)

@@ -546,15 +546,24 @@ def column_stack(tensors):
     return hstack([reshape(t, (-1, 1)) if t.ndim <= 1 else t for t in tensors])
 
 
-def atleast_1d(t):
+def _atleast(one, tensors):
+    """torch's ``atleast_*d(*tensors)``: one tensor gives a tensor; several, or one list/tuple, a tuple."""
+    if len(tensors) == 1:
+        tensors = tensors[0]
+        if isinstance(tensors, Tensor):
+            return one(tensors)
+    return tuple(one(t) for t in tensors)
+
+
+def _atleast_1d(t):
     return reshape(t, (1,)) if t.ndim == 0 else t
 
 
-def atleast_2d(t):
+def _atleast_2d(t):
     return reshape(t, (1,) * (2 - t.ndim) + tuple(t.shape)) if t.ndim < 2 else t
 
 
-def atleast_3d(t):
+def _atleast_3d(t):
     if t.ndim == 0:
         return reshape(t, (1, 1, 1))
     if t.ndim == 1:
@@ -562,6 +571,23 @@ def atleast_3d(t):
     if t.ndim == 2:
         return unsqueeze(t, 2)
     return t
+
+
+def atleast_1d(*tensors):
+    """Views with at least one dimension (a zero-dim tensor becomes shape ``(1,)``); one tensor in,
+    one out, else a tuple."""
+    return _atleast(_atleast_1d, tensors)
+
+
+def atleast_2d(*tensors):
+    """Views with at least two dimensions (leading 1s added); one tensor in, one out, else a tuple."""
+    return _atleast(_atleast_2d, tensors)
+
+
+def atleast_3d(*tensors):
+    """Views with at least three dimensions (a vector ``(n,)`` becomes ``(1, n, 1)``, a matrix
+    ``(m, n)`` ``(m, n, 1)``); one tensor in, one out, else a tuple."""
+    return _atleast(_atleast_3d, tensors)
 
 
 def flip(input, *args, dims=None):
