@@ -231,6 +231,53 @@ def test_gradient_accumulation_and_no_grad_blocks():
         np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-5, atol=1e-6)
 
 
+def test_a_compiled_micro_step_without_an_optimizer_accumulates_grads_across_calls():
+    # The usual gradient-accumulation loop compiles only the micro-batch (forward + backward) and
+    # steps the optimizer outside it: every call must add to .grad as eagerly, and after
+    # zero_grad() the next call starts afresh. (The grads a step reads were watched only through
+    # a captured optimizer: this kept .grad at the last micro-batch's gradient.)
+    me, mc = _net(), _net()
+    oe, oc = tracenn.optim.SGD(me.parameters(), lr=0.1), tracenn.optim.SGD(mc.parameters(), lr=0.1)
+
+    def micro(m):
+        def step(x, y):
+            loss = F.cross_entropy(m(x), y) / 2
+            loss.backward()
+            return loss
+        return step
+
+    eager, compiled = micro(me), tracenn.compile(micro(mc))
+    data = _data(6)
+    for k, (x, y) in enumerate(data):
+        eager(x, y), compiled(x, y)
+        for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+            np.testing.assert_allclose(to_np(b.grad), to_np(a.grad), rtol=1e-5, atol=1e-7, err_msg=f"{k} {n}")
+        if k % 2:
+            oe.step(), oc.step()
+            oe.zero_grad(), oc.zero_grad()
+    for a, b in zip(me.parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-5, atol=1e-6)
+
+
+def test_a_compiled_step_accumulates_into_a_plain_leaf_tensor_grad():
+    # a captured tensor(..., requires_grad=True) that no optimizer steps gets .grad as eagerly
+    w = tracenn.tensor([3.0, 4.0, 5.0, 1.0], requires_grad=True)
+
+    def step():
+        loss = (w * 2).pow(2).sum()
+        loss.backward()
+        return loss
+
+    compiled = tracenn.compile(step)
+    assert compiled().item() == 204.0
+    np.testing.assert_array_equal(to_np(w.grad), [24.0, 32.0, 40.0, 8.0])
+    compiled()
+    np.testing.assert_array_equal(to_np(w.grad), [48.0, 64.0, 80.0, 16.0])
+    w.grad = None
+    compiled()
+    np.testing.assert_array_equal(to_np(w.grad), [24.0, 32.0, 40.0, 8.0])
+
+
 def test_dropout_in_a_compiled_step_draws_the_eager_masks():
     (me, oe, _), (mc, oc, _) = _pair(lambda p: tracenn.optim.SGD(p, lr=0.1), dropout=0.3)
     eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))

@@ -429,11 +429,14 @@ def _step_state(state, optimizers, scalers=()) -> dict:
                     n = f"{oname}.param_groups[{gi}].params[{pi}]"
                     state[n] = p
                     names[id(p)] = n
-    # Whose .grad the step reads and writes: Parameters, and the plain leaf tensors an optimizer
-    # steps (functional_call's parameter dicts, stack_module_state's stacks). Their names also
-    # name the optimizer state made inside the step.
+    # Whose .grad the step reads and writes: Parameters, the plain leaf tensors an optimizer
+    # steps (functional_call's parameter dicts, stack_module_state's stacks) and any other leaf
+    # that requires grad (``w = tensor(..., requires_grad=True)`` read by the step: backward()
+    # accumulates into its .grad as eagerly). Their names also name the optimizer state made
+    # inside the step.
     stepped = {id(p) for _, opt in optimizers for group in opt.param_groups for p in group["params"]}
-    grad_params = {n: t for n, t in list(state.items()) if _is_param(t) or id(t) in stepped}
+    grad_params = {n: t for n, t in list(state.items())
+                   if _is_param(t) or id(t) in stepped or t.requires_grad and t.is_leaf}
     for n, p in grad_params.items():
         if p.grad is not None:
             state[f"{n}.grad"] = GradRef(p)

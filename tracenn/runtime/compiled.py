@@ -97,6 +97,8 @@ class Compiled:
         self._extra = {}
         self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
         self._fast_watched: dict = {}  # a function's
+        self._grad_leaves = ()         # a step's: leaves whose .grad it reads that no optimizer steps
+        self._grads_were = ()
         _LIVE.add(self)
 
     def _forget(self):
@@ -125,7 +127,8 @@ class Compiled:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
-        if _EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched):
+        if _EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched) \
+                or self._grad_leaves and self._grads_set() != self._grads_were:
             self._refresh()
         if _TRACE[0] is not None:  # called inside another compiled trace: inline it
             return self._target(*args, **kwargs)
@@ -268,8 +271,17 @@ class Compiled:
         self._epoch = _dispatch.EPOCH[0]
         if self._watch is not None:
             self._watched = self._watch()
+        # Which grads are set is part of a step's state (a set .grad is read and accumulated into).
+        # The watch sees an optimizer's parameters; the others (a step with no optimizer, as in
+        # gradient accumulation, or a leaf no optimizer steps) are checked here at every call.
+        stepped = {id(p) for _, o in extra.get("optimizers", ()) for g in o.param_groups for p in g["params"]}
+        self._grad_leaves = [p for p in extra.get("grad_params", {}).values() if id(p) not in stepped]
+        self._grads_were = self._grads_set()
         self._fast_entries.clear()  # (keyed by the previous epoch, or calls for the previous closures)
         self._fast_watched.clear()
+
+    def _grads_set(self) -> tuple:
+        return tuple(p.grad is not None for p in self._grad_leaves)
 
     def _miss(self, key, args, kwargs, leaves, tree):
         reason = self._reason(key)
@@ -290,7 +302,7 @@ class Compiled:
                     stacklevel=_outside_stacklevel())
             if eager:
                 return self._keep(Entry(None, key, reason + " (runs eagerly: past cache_size_limit)",
-                                        list(self._state.values()), False), key, reason)
+                                        list(self._state.values()), False), key)
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
         built = None
@@ -318,14 +330,14 @@ class Compiled:
                       self._extra.get("grad_params"), self._mesh)
         if entry.eager or self._check:
             entry.bind_fast = None
-        self._keep(entry, key, reason)
+        self._keep(entry, key)
         if built is not None and debug_level() >= 3:
             print(self._stablehlo(entry, leaves))
         return entry
 
-    def _keep(self, entry, key, reason):
+    def _keep(self, entry, key):
         self._entries[key] = entry
-        self._log.append(f"compile {len(self._entries)}: {reason}")
+        self._log.append(f"{'eager' if entry.eager else 'compile'} {len(self._entries)}: {entry.reason}")
         self._last, self._last_key = entry, key
         return entry
 
@@ -354,8 +366,11 @@ class Compiled:
         return describe_change(prev, key, self._skeys_by_id, self._input_names())
 
     def _input_names(self):
-        if self._last is not None and not self._last.eager:
-            return [v.name for v in self._last.graph.inputs]
+        """The latest program's input names (the user's parameter names): an entry that runs
+        eagerly has no graph, so the one compiled before it names them."""
+        for e in reversed(self._entries.values()):
+            if not e.eager:
+                return [v.name for v in e.graph.inputs]
         return []
 
     def _index(self, entry):
