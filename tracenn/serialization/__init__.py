@@ -76,7 +76,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, *, format: str = "tracen
     """Save ``obj`` (tensors, state_dicts, optimizer state, nested containers) to ``f``.
 
     ``obj`` may nest ``dict`` (any storable keys), ``OrderedDict`` (a state_dict's ``_metadata`` is
-    kept), ``list``, ``tuple``, ``set`` of tensors, Parameters, numpy arrays and plain values
+    kept), ``Counter`` (``MultiStepLR``'s milestones), ``list``, ``tuple``, ``set`` of tensors,
+    Parameters, numpy arrays and plain values
     (``None``, ``bool``, ``int``, ``float``, ``complex``, ``str``, ``bytes``, dtypes, devices,
     ``Size``). A tensor that appears twice is stored once and comes back as one object. Modules and
     other objects are refused: save ``model.state_dict()`` and rebuild the model in code.
@@ -197,8 +198,13 @@ def _refuse(x, path):
     hint = (" Save its state_dict() instead and rebuild the object in code."
             if hasattr(x, "state_dict") else "")
     raise TypeError(f"tracenn.save cannot store {type(x).__module__}.{type(x).__qualname__} at {_where(path)}: "
-                    "checkpoints hold tensors, numpy arrays, dict/OrderedDict/list/tuple/set and plain values "
+                    "checkpoints hold tensors, numpy arrays, dict/OrderedDict/Counter/list/tuple/set and plain values "
                     f"(None, bool, int, float, complex, str, bytes, dtype, device, Size).{hint}")
+
+
+# the dict types a checkpoint keeps, by header tag (a Counter is in MultiStepLR's state_dict)
+_DICT_TAGS = {dict: "dict", collections.OrderedDict: "odict", collections.Counter: "counter"}
+_DICT_TYPES = {tag: t for t, tag in _DICT_TAGS.items()}
 
 
 class _TracennEncoder:
@@ -265,14 +271,14 @@ class _TracennEncoder:
             return {"device": str(x)}
         if t is Size:
             return {"size": list(x)}
-        if t in (list, tuple, set, frozenset, dict, collections.OrderedDict):
+        if t in _DICT_TAGS or t in (list, tuple, set, frozenset):
             if id(x) in self.active:
                 raise ValueError(f"tracenn.save: {_where(path)} contains itself; checkpoints must be trees")
             self.active.add(id(x))
             try:
-                if t in (dict, collections.OrderedDict):
+                if t in _DICT_TAGS:
                     items = [[self.node(k, path + (k,)), self.node(v, path + (k,))] for k, v in x.items()]
-                    out = {"dict" if t is dict else "odict": items}
+                    out = {_DICT_TAGS[t]: items}
                     meta = getattr(x, "_metadata", None)
                     if meta is not None:
                         out["metadata"] = self.node(meta, path + ("_metadata",))
@@ -532,8 +538,8 @@ class _TracennDecoder:
                 if tag in ("list", "tuple", "set", "frozenset"):
                     items = [self.node(x) for x in v]
                     return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
-                if tag in ("dict", "odict"):
-                    out = {} if tag == "dict" else collections.OrderedDict()
+                if tag in _DICT_TYPES:
+                    out = _DICT_TYPES[tag]()
                     for k, val in v:
                         out[self.node(k)] = self.node(val)
                     if "metadata" in n:

@@ -164,7 +164,7 @@ class _TorchEncoder:
         elif t is complex:
             w.glob("builtins", "complex")
             w.out += b"(" + b"G" + struct.pack(">d", x.real) + b"G" + struct.pack(">d", x.imag) + b"tR"
-        elif t in (list, tuple, dict, collections.OrderedDict, set):
+        elif t in (list, tuple, dict, collections.OrderedDict, collections.Counter, set):
             if id(x) in self.active:
                 raise ValueError(f"tracenn.save: {_where(path)} contains itself; checkpoints must be trees")
             self.active.add(id(x))
@@ -186,6 +186,11 @@ class _TorchEncoder:
                 for i, v in enumerate(x):
                     self.emit(v, path + (i,))
                 w.out += b"e"
+        elif t is collections.Counter:  # pickled as Counter.__reduce__ gives it: Counter(dict)
+            w.glob("collections", "Counter")
+            w.out += b"("
+            self.container(dict(x), path)
+            w.out += b"tR"
         elif t is set:
             w.glob("builtins", "set")
             w.out += b"(]"
