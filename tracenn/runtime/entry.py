@@ -15,6 +15,7 @@ from ..autograd.engine import _edge_of
 from ..autograd.graph import Node as _TapeNode
 from ..device import put_like
 from ..tensor import Tensor
+from ..utils._pytree import LEAF
 from . import fastcall, gradcall
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
@@ -105,7 +106,7 @@ class Entry:
             self.fwd = self.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred and not self.out_aliases \
                     and all(t._base is None for t in state_tensors) \
-                    and self.out_is_value == [True]:
+                    and self.out_is_value == [True] and g.out_tree is LEAF:  # (not `(out, None)`)
                 self.bind_fast = fastcall.plain(run, state_tensors, self.jit)
             return
         read = _reaching(g, [outs[i] for i in self.float_out])
@@ -128,7 +129,7 @@ class Entry:
         # (Not with hooks: their host callbacks would run again in the backward.)
         self.recompute = _flops(g) < gradcall.RECOMPUTE_FLOPS and not any(n.op.name == "hook" for n in g.nodes)
         if self.recompute and mesh is None and not self.gens and not g.writes and not g.deferred \
-                and not self.clears and not self.out_aliases and self.out_is_value == [True] \
+                and not self.clears and not self.out_aliases and self.out_is_value == [True] and g.out_tree is LEAF \
                 and self.float_out == [0] and outs[0].shape != () and len(key) == 3 and len(key[2]) == 1 \
                 and all(t._base is None and t._node is None for t in state_tensors) \
                 and not _complex_boundary(g):  # (the fast path does not conjugate: see _plan)
