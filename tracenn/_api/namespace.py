@@ -5,7 +5,7 @@ explicit strides (``_api/strided.py``), tensor questions (``_api/query.py``), mo
 from __future__ import annotations
 
 from ..tensor import Tensor
-from . import copies, index_extra, inplace, query, random_fill, strided
+from . import copies, index_extra, inplace, query, random_fill, storage, strided
 from .methods import _inplace
 from .shape import strides_of
 
@@ -39,8 +39,11 @@ def _attach_methods() -> None:
     T.is_shared = T.is_distributed = query._is_false
     T.output_nr = property(lambda self: self._out_idx, doc="Which output of its grad_fn this tensor is.")
     T.record_stream = lambda self, stream: None  # (JAX orders its own streams)
-    for _n in ("is_xla", "is_ipu", "is_mtia", "is_maia"):
+    for _n in ("is_xla", "is_ipu", "is_mtia", "is_maia", "is_xpu", "is_mps", "is_vulkan", "is_mkldnn", "is_quantized",
+               "is_nested"):
         setattr(T, _n, property(query._is_false))
+    T.as_subclass = query.as_subclass
+    T.resize, T.resize_as = storage.resize, storage.resize_as
     T.cauchy_, T.log_normal_, T.geometric_ = random_fill.cauchy_, random_fill.log_normal_, random_fill.geometric_
 
 

@@ -37,6 +37,24 @@ def _same(self) -> Tensor:
     return self
 
 
+def as_subclass(self, cls):
+    """This tensor's data as an instance of ``cls``, a subclass of Tensor (an alias: it shares the
+    data and takes part in autograd as a view). ``cls.__init__`` is not called, as in torch.
+
+    >>> import tracenn
+    >>> class Tagged(tracenn.Tensor):
+    ...     pass
+    >>> type(tracenn.ones(2).as_subclass(Tagged)).__name__
+    'Tagged'
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+        raise TypeError("Creating a Tensor subclass from a class that does not inherit from Tensor is not "
+                        "possible. Make sure your class inherits from Tensor.")
+    out = self.view_as(self)
+    out.__class__ = cls
+    return out
+
+
 is_conj = _unary("is_conj", _is_false)
 is_neg = _unary("is_neg", _is_false)
 resolve_conj = _unary("resolve_conj", _same)

@@ -226,3 +226,36 @@ def resize_(self, *sizes, memory_format=None) -> Tensor:
 def resize_as_(self, the_template: Tensor, memory_format=None) -> Tensor:
     """``resize_(the_template.shape)``."""
     return resize_(self, the_template.shape)
+
+
+def resize(self, *sizes) -> Tensor:
+    """The deprecated non-inplace ``Tensor.resize``: torch's autograd form, which only reshapes
+    (the number of elements must stay), and warns. Use ``reshape`` (or ``resize_`` in place).
+
+    >>> import tracenn, warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     tracenn.arange(4.).resize(2, 2)
+    tensor([[0., 1.],
+            [2., 3.]])
+    """
+    import warnings
+    warnings.warn("non-inplace resize is deprecated", stacklevel=2)
+    return _resize_keeping_numel(self, shape_arg(sizes))
+
+
+def resize_as(self, tensor: Tensor) -> Tensor:
+    """The deprecated non-inplace ``Tensor.resize_as``: :func:`resize` to ``tensor``'s shape."""
+    import warnings
+    warnings.warn("non-inplace resize_as is deprecated", stacklevel=2)
+    return _resize_keeping_numel(self, tuple(tensor.shape))
+
+
+def _resize_keeping_numel(self, sizes) -> Tensor:
+    n, have = math.prod(sizes), self.numel()
+    if n != have:
+        raise RuntimeError(
+            f"requested resize to {'x'.join(str(s) for s in sizes)} ({n} elements in total), but the given tensor "
+            f"has a size of {'x'.join(str(s) for s in self.shape)} ({have} elements). autograd's resize can only "
+            "change the shape of a given tensor, while preserving the number of elements. ")
+    return self.contiguous().view(sizes)

@@ -7,13 +7,18 @@ from __future__ import annotations
 import functools
 import threading
 
-__all__ = ["set_multithreading_enabled"]
+__all__ = ["set_multithreading_enabled", "is_multithreading_enabled"]
 
 _STATE = threading.local()
 
 
-def _is_multithreading_enabled() -> bool:
+def is_multithreading_enabled() -> bool:
+    """Whether multithreaded backward is enabled on this thread (True unless
+    :class:`set_multithreading_enabled` turned it off); tracenn's backward is single-threaded either way."""
     return getattr(_STATE, "enabled", True)
+
+
+_is_multithreading_enabled = is_multithreading_enabled
 
 
 class set_multithreading_enabled:
@@ -27,7 +32,7 @@ class set_multithreading_enabled:
     """
 
     def __init__(self, mode: bool) -> None:
-        self.prev = _is_multithreading_enabled()
+        self.prev = is_multithreading_enabled()
         _STATE.enabled = bool(mode)
         self.mode = mode
 
