@@ -263,3 +263,35 @@ def test_a_stored_attribute_read_by_a_later_trace_runs_that_call_eagerly():
         out = cm(tracenn.ones(3, 2))  # a new shape: this trace reads self.last, a stored output
     assert out.tolist() == [[6.0, 6.0]] * 3  # 2 + the sum of the last call's x.sum(0) = [2, 2]
     assert _is_real(m.last) and m.last.tolist() == [3.0, 3.0]
+
+
+def test_an_attribute_an_eager_call_set_and_a_compiled_call_only_overwrites_is_a_store():
+    # The style-transfer tutorial's loss modules: ``self.loss = mse(...)`` in forward, and the
+    # model run eagerly before it is compiled, so the attribute exists (a captured tensor) when the
+    # first program is traced. The trace never reads it, so the call compiles and stores it; the
+    # next call's state no longer holds it (a stored output), and then the program is reused.
+    class Loss(nn.Module):
+        def __init__(self, target):
+            super().__init__()
+            self.target = target
+
+        def forward(self, x):
+            self.loss = ((x - self.target) ** 2).mean()
+            return x
+
+    m = nn.Sequential(nn.Linear(3, 3), Loss(tracenn.ones(2, 3)))
+    m(tracenn.zeros(2, 3))
+    cm = tracenn.compile(m)
+    x = tracenn.arange(6.0).reshape(2, 3).requires_grad_()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses = []
+        for i in range(4):
+            cm(x * (i + 1))
+            losses.append(m[1].loss)
+    expected = [((m[0](x * (i + 1)) - 1) ** 2).mean() for i in range(4)]
+    for a, b in zip(losses, expected):
+        assert_close(a, b, rtol=1e-6)
+    losses[-1].backward()  # the stored loss is on the tape: its gradient reaches the input
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+    assert cm.explain().count("compile ") == 2 and "eager" not in cm.explain().split("log:")[1]

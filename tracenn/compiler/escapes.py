@@ -126,11 +126,16 @@ class Containers:
         tensor attribute the graph reads (``self.h = f(self.h)``: a buffer's job). The containers
         and attributes get their contents back (:meth:`restore`)."""
         out, bad = [], []
+        read = None  # the values the graph reads (a tensor attribute only overwritten is a plain store)
         for path, m, before in self.modules:
             for k, v in vars(m).items():
                 if v is not before.get(k, _MISSING) and _symbolic(v):
                     where = f"self.{path + '.' if path else ''}{k}"
-                    if f"{path + '.' if path else ''}{k}" in graph.state:
+                    old = graph.state.get(f"{path + '.' if path else ''}{k}")
+                    if old is not None and read is None:
+                        read = set(graph.users()) | {x for x in graph.outputs if isinstance(x, Value)} \
+                            | {x for x in graph.writes.values() if isinstance(x, Value)}
+                    if old is not None and old in read:
                         raise UnsupportedError(
                             f"the traced code reads the tensor attribute {where} and replaces it with a tensor "
                             "computed in the call: a compiled call cannot carry it to the next call that way. "
