@@ -194,7 +194,9 @@ class Tensor:
             raise BackwardError("only Tensors of floating point and complex dtype can require gradients")
         if self._requires_grad != bool(requires_grad):
             _EPOCH[0] += 1  # compiled calls differentiate by which parameters require grad
-        self._requires_grad = bool(requires_grad)
+            self._requires_grad = bool(requires_grad)
+            if requires_grad and _TRACE[0] is not None:  # compiling: gradients now flow into it
+                _TRACE[0].new_leaf(self)
         return self
 
     @property
@@ -617,7 +619,7 @@ class Tensor:
     def __bool__(self):
         if self._value.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous")
+                "Boolean value of Tensor with more than one value is ambiguous")
         return bool(self.item())
 
     def __float__(self):

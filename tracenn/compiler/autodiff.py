@@ -8,8 +8,16 @@ whose lowering is the op's own gradient rule (``OpDef.vjp``, or JAX's vjp of its
 rule eager autograd runs, so compiled and eager gradients agree. Cotangents reaching one value from
 several uses are summed with ``add`` nodes; gradients of parameters land in ``param.grad`` (a
 graph value, written back after the call like a buffer).
+
+With ``create_graph=True`` (a gradient penalty: ``autograd.grad(..., create_graph=True)`` then
+``backward()`` through it) each node's gradient is the op's differentiable gradient op instead
+(``gradient_op(op, True)``, the one eager ``create_graph`` dispatches), recorded on tensors that
+carry the values' gradient status: its results require grad where what the rule reads does, so a
+later traced backward differentiates them in turn (``vjp_vjp_<op>`` nodes).
 """
 from __future__ import annotations
+
+import jax
 
 from ..errors import DataDependentError, UnsupportedError
 from ..ops import OPS
@@ -19,15 +27,18 @@ from .graph import Value
 _INEXACT = frozenset("fcV")
 
 
-def reverse(tracer, outs, seeds) -> dict:
+def reverse(tracer, outs, seeds, create_graph=False) -> dict:
     """Emit the reverse pass of ``tracer.graph`` from ``outs`` (Values) with cotangents ``seeds``
-    (Values). Returns {Value: cotangent Value} for every value the cotangents reach."""
+    (Values). Returns {Value: cotangent Value} for every value the cotangents reach;
+    ``create_graph``: record it so that it can be differentiated again (see the module's doc)."""
     from .._api.math import add
     from ..tensor import Tensor
 
     def acc(a, b):
         if a is None:
             return b
+        if create_graph:
+            return add(tracer.tensor_of(a), tracer.tensor_of(b))._value
         return add(Tensor._wrap(a), Tensor._wrap(b))._value
 
     ct: dict = {}
@@ -38,7 +49,7 @@ def reverse(tracer, outs, seeds) -> dict:
     customs = sorted(tracer.customs, key=lambda c: c.position, reverse=True)
     for i in range(len(nodes) - 1, -2, -1):
         while customs and customs[0].position > i:  # a custom Function's forward ended after node i
-            _custom_backward(tracer, customs.pop(0), ct, acc)
+            _custom_backward(tracer, customs.pop(0), ct, acc, create_graph)
         if i < 0:
             break
         node = nodes[i]
@@ -57,7 +68,11 @@ def reverse(tracer, outs, seeds) -> dict:
                     if o.dtype.kind in _INEXACT else None
             gs.append(g)
         nout = len(node.outputs)
-        res = tracer.record(gradient_op(node.op), [*gs, *node.outputs, *node.inputs], node.key + (needs, nout))
+        args, key = [*gs, *node.outputs, *node.inputs], node.key + (needs, nout)
+        if create_graph:
+            res = _recorded(tracer, node.op, args, key)
+        else:
+            res = tracer.record(gradient_op(node.op), args, key)
         res = res if isinstance(res, tuple) else (res,)
         it = iter(res)
         for v, n in zip(node.inputs, needs):
@@ -66,18 +81,31 @@ def reverse(tracer, outs, seeds) -> dict:
     return ct
 
 
+def _recorded(tracer, op, args, key):
+    """``op``'s differentiable gradient op on ``args`` (cotangents, outputs, inputs: Values),
+    recorded so that its results carry a gradient. What the rule does not read goes in as a plain
+    Value (no gradient through it), so the gradient of a linear function does not require grad,
+    as in eager (``autograd/engine.py::_recorded_cotangents``)."""
+    gop = gradient_op(op, True)
+    avals = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) if isinstance(a, Value) else a for a in args)
+    reads = gop.reads(key, avals)
+    return tracer.record(gop, [tracer.tensor_of(a) if r and isinstance(a, Value) else a
+                               for a, r in zip(args, reads)], key)
 
-def _custom_backward(tracer, call, ct, acc) -> None:
-    """A custom ``autograd.Function``'s own ``backward`` (recorded, under no_grad) where the
-    cotangents of its outputs are complete; what it returns flows into its arguments."""
+
+def _custom_backward(tracer, call, ct, acc, create_graph=False) -> None:
+    """A custom ``autograd.Function``'s own ``backward`` (recorded, under no_grad; in grad mode
+    with ``create_graph``, as torch's) where the cotangents of its outputs are complete; what it
+    returns flows into its arguments."""
     from .._api.creation import zeros
-    from ..autograd.grad_mode import no_grad
+    from ..autograd.grad_mode import set_grad_enabled
     from ..tensor import Tensor
     if not any(o is not None and o in ct for o in call.outs):
         return
     call.reached = True
-    with no_grad():
-        gs = [Tensor._wrap(ct[o]) if o is not None and o in ct
+    wrap = tracer.tensor_of if create_graph else Tensor._wrap
+    with set_grad_enabled(create_graph):
+        gs = [wrap(ct[o]) if o is not None and o in ct
               else (zeros(o.shape, dtype=o.dtype) if o is not None else None) for o in call.outs]
         try:
             res = call.cls.backward(call.ctx, *gs)

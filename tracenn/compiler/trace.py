@@ -188,15 +188,16 @@ class Tracer:
             self.stopped[v] = got
         return got
 
-    def backward(self, outs, seeds, *, inputs=None):
+    def backward(self, outs, seeds, *, inputs=None, create_graph=False):
         """``loss.backward()`` inside a traced function: the reverse pass becomes graph nodes and
-        each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these)."""
+        each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these;
+        ``create_graph``: the gradients can be differentiated again)."""
         from .._api.math import add
         self._not_in_block("runs backward()")
         from .autodiff import reverse
         prev, self.phase = self.phase, "backward"
         try:
-            ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
+            ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph)
         finally:
             self.phase = prev
         only = None if inputs is None else {id(t) for t in inputs}
@@ -204,7 +205,7 @@ class Tracer:
             g = ct.get(v)
             if g is None or not t._requires_grad or (only is not None and id(t) not in only):
                 continue
-            gt = Tensor._wrap(g)
+            gt = self.tensor_of(g) if create_graph else Tensor._wrap(g)
             t.grad = gt if t.grad is None else add(t.grad, gt)
 
     def custom_function(self, cls, ctx, args, forward):
@@ -226,13 +227,32 @@ class Tracer:
             o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins))
         return tuple(fresh) if isinstance(out, tuple) else fresh[0]
 
-    def grad(self, outs, seeds, inputs):
-        """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused)."""
+    def grad(self, outs, seeds, inputs, create_graph=False):
+        """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused);
+        with ``create_graph`` they carry a gradient (a gradient penalty's backward goes through them)."""
         from .autodiff import reverse
         self._not_in_block("runs autograd.grad()")
-        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds])
-        return [None if ct.get(self.value_of(t)) is None else Tensor._wrap(ct[self.value_of(t)])
-                for t in inputs]
+        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph)
+        wrap = self.tensor_of if create_graph else Tensor._wrap
+        return [None if ct.get(self.value_of(t)) is None else wrap(ct[self.value_of(t)]) for t in inputs]
+
+    def new_leaf(self, t: Tensor) -> None:
+        """``t.requires_grad_()`` while tracing (a gradient penalty's interpolate, a parameter a
+        GAN step unfreezes): ``t`` is a leaf that backward() and autograd.grad reach, as in eager.
+        A value shared with a tensor that carries a gradient (``y.detach().requires_grad_()``)
+        is cut from it by a ``stop_gradient``, as detach() cuts it."""
+        v = self.value_of(t)
+        if v in self.rg:
+            v = self.stop_gradient(v)
+        t._value = v  # (a view's value is re-read from its root only after the root changes)
+        self.rg.add(v)
+        self.leaves[v] = t
+
+    def tensor_of(self, v: Value) -> Tensor:
+        """A tensor over graph value ``v`` that requires grad if ``v`` does (its node as grad_fn)."""
+        if v in self.rg:
+            return Tensor._wrap(v, True, v.node, v.index)
+        return Tensor._wrap(v)
 
     def mutating(self, t):
         """An in-place op is about to change ``t``. A tensor that still holds a concrete array is
@@ -284,6 +304,10 @@ class Tracer:
         self.deferred.append((fn, args, kwargs))
 
     def _seed(self, s):
+        """A backward's starting cotangent as a Value: a graph value, a concrete array, or (with
+        create_graph) a tensor, whose gradient takes part only if it requires grad."""
+        if isinstance(s, Tensor):
+            return self.output_value(s)
         return s if isinstance(s, Value) else self.const(s)
 
     # ---- modules and randomness --------------------------------------------------------------
@@ -587,6 +611,9 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
                     graph.creates[name] = (o, p, k)
                 if not st and id(p) not in keys:
                     del o.state[p]
+        for t, *_, rg, _ in saved:  # requires_grad_() on state: set again after each call, as eagerly
+            if t._requires_grad != rg:
+                tracer.defer(t.requires_grad_, t._requires_grad)
         graph.deferred = list(tracer.deferred)
         settle_module_tensors(graph, modules, state, saved_values)
         graph.stores = containers.stores(graph)
