@@ -76,16 +76,6 @@ def _seed_grads(outputs, grad_outputs, as_tensors=False):
     return grads
 
 
-def _check_not_tracing(create_graph):
-    """A compiled program has no eager tape to record a gradient's computation on: the call runs
-    eagerly instead (UnsupportedError makes tracenn.compile fall back, warning once)."""
-    if create_graph and _dispatch.TRACE[0] is not None:
-        from ..errors import UnsupportedError
-        raise UnsupportedError(
-            "create_graph=True (higher-order gradients) inside a compiled call is not supported; "
-            "this call runs eagerly instead, where it is.")
-
-
 _warned_cycle = [False]
 
 
@@ -101,7 +91,6 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             differentiated again (higher-order gradients).
         inputs: accumulate only into these leaves.
     """
-    _check_not_tracing(create_graph)
     if retain_graph is None:
         retain_graph = create_graph
     outs = _as_list(tensors)
@@ -109,7 +98,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                         as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:  # inside tracenn.compile: the reverse pass becomes graph nodes
         _refuse_leaf_hooks(_dispatch.TRACE[0])
-        _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs))
+        _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs), create_graph=create_graph)
         return
     if create_graph and not _warned_cycle[0]:
         _warned_cycle[0] = True  # torch warns once per process
@@ -176,7 +165,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> tracenn.autograd.grad(g.sum(), x)  # d2/dx2 of x**3 = 6x
     (tensor([ 6., 12.]),)
     """
-    _check_not_tracing(create_graph)
     from ..tensor import Tensor
     from .engine import _edge_of, _same, run_backward
     if retain_graph is None:
@@ -188,7 +176,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise BackwardError(f"One of the differentiated Tensors does not require grad")
     grads = _seed_grads(outs, _as_list(grad_outputs), as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:
-        got = _dispatch.TRACE[0].grad(outs, grads, ins)
+        got = _dispatch.TRACE[0].grad(outs, grads, ins, create_graph=create_graph)
         return _unused(got, ins, allow_unused, materialize_grads)
     capture = {}
     for slot, t in enumerate(ins):
