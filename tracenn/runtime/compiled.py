@@ -44,6 +44,22 @@ def _outside_stacklevel() -> int:
     return level
 
 
+def _replay_mode_changes(built, flags) -> None:
+    """``model.train()`` / ``model.eval()`` inside a compiled function: the trace ran them, and the
+    program runs in the mode they set, but a later call runs only the program; so after every call
+    the runtime sets the modules' ``training`` flags the trace left changed (as torch.compile
+    replays such side effects), and code after the call sees the mode it set."""
+    changed = tuple((m, m.training) for m, was in flags if m.training != was)
+    if built is not None and changed:
+        built.graph.deferred.append((_set_training, (changed,), {}))
+
+
+def _set_training(changed) -> None:
+    for m, flag in changed:
+        if m.training is not flag:
+            m.training = flag  # (moves the epoch, as Module.train does)
+
+
 class RecompileWarning(UserWarning):
     """A compiled call recompiled more often than its ``cache_size_limit`` allows."""
 
@@ -305,6 +321,7 @@ class Compiled:
                                         list(self._state.values()), False), key)
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
+        flags = [(m, m.training) for _, m in self._modules]
         built = None
         try:
             try:
@@ -313,6 +330,7 @@ class Compiled:
             finally:
                 if before is not None:
                     self._note_changes(before, built)
+            _replay_mode_changes(built, flags)
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
                     or self._fallback == "never" and not getattr(e, "quiet", False):  # (fullgraph=True)
