@@ -256,3 +256,21 @@ def test_masked_fill_by_index_is_a_where_and_compiles():
         return t
 
     assert tracenn.compile(relu_like)(x).tolist() == relu_like(x).tolist() == [[1.0, 0.0, 3.0], [0.0, 5.0, 0.0]]
+
+
+def test_float_of_a_tensor_that_requires_grad_warns_once_as_torch(monkeypatch):
+    import warnings
+    import tracenn.tensor as tensor_module
+    monkeypatch.setattr(tensor_module, "_float_warned", [False])
+    x = tracenn.ones((), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(x * 2) == 2 and (x * 2).item() == 2.0 and float(x.detach()) == 1.0
+        with tracenn.no_grad():
+            assert float(x) == 1.0  # (no warning under no_grad, nor for int(), item() or detached tensors)
+    with pytest.warns(UserWarning, match=r"^Converting a tensor with requires_grad=True to a scalar may lead to "
+                                         r"unexpected behavior.\nConsider using tensor.detach\(\) first.$"):
+        assert float(x * 3) == 3.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert float(x * 4) == 4.0  # once per process

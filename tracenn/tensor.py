@@ -21,6 +21,8 @@ Most methods are attached from ``tracenn._api`` (one definition serves ``x.sum()
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from . import dtypes as _dt
@@ -31,6 +33,8 @@ from .autograd.grad_mode import GRAD
 from .size import Size
 from .errors import BackwardError, InplaceError, ShapeError, DtypeError
 from .ops import OPS
+
+_float_warned = [False]  # float() of a tensor that requires grad: warned (once per process, as torch)
 
 _new = object.__new__
 _VIEW_SCATTER = OPS["view_scatter"]
@@ -623,6 +627,10 @@ class Tensor:
         return bool(self.item())
 
     def __float__(self):
+        if self._requires_grad and not _float_warned[0] and GRAD.enabled:
+            _float_warned[0] = True  # (torch warns once per process, for float() only)
+            warnings.warn("Converting a tensor with requires_grad=True to a scalar may lead to unexpected "
+                          "behavior.\nConsider using tensor.detach() first.", UserWarning, stacklevel=2)
         return float(self.item())
 
     def __int__(self):
