@@ -259,9 +259,9 @@ def test_masked_fill_by_index_is_a_where_and_compiles():
 
 
 def test_float_of_a_tensor_that_requires_grad_warns_once_as_torch(monkeypatch):
+    import sys
     import warnings
-    import tracenn.tensor as tensor_module
-    monkeypatch.setattr(tensor_module, "_float_warned", [False])
+    monkeypatch.setattr(sys.modules["tracenn.tensor"], "_float_warned", [False])  # (tracenn.tensor: the function)
     x = tracenn.ones((), requires_grad=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
