@@ -83,14 +83,19 @@ def reverse(tracer, outs, seeds, create_graph=False) -> dict:
 
 def _recorded(tracer, op, args, key):
     """``op``'s differentiable gradient op on ``args`` (cotangents, outputs, inputs: Values),
-    recorded so that its results carry a gradient. What the rule does not read goes in as a plain
-    Value (no gradient through it), so the gradient of a linear function does not require grad,
-    as in eager (``autograd/engine.py::_recorded_cotangents``)."""
+    recorded so that its results carry a gradient. What the rule does not read goes in through a
+    ``stop_gradient`` (no gradient path through it: the gradient of a linear function does not
+    require grad, and a bias that only shifts the output gets no ``.grad`` from a penalty on the
+    gradient), as in eager (``autograd/engine.py::_recorded_cotangents``)."""
     gop = gradient_op(op, True)
     avals = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) if isinstance(a, Value) else a for a in args)
     reads = gop.reads(key, avals)
-    return tracer.record(gop, [tracer.tensor_of(a) if r and isinstance(a, Value) else a
-                               for a, r in zip(args, reads)], key)
+    ins = []
+    for a, r in zip(args, reads):
+        if isinstance(a, Value):
+            a = tracer.tensor_of(a) if r else tracer.stop_gradient(a) if a in tracer.rg else a
+        ins.append(a)
+    return tracer.record(gop, ins, key)
 
 
 def _custom_backward(tracer, call, ct, acc, create_graph=False) -> None:
