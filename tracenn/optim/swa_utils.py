@@ -14,6 +14,7 @@ import warnings
 from copy import deepcopy
 from typing import Any, Callable, Iterable
 
+from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.creation import tensor as _tensor
 from ..autograd.grad_mode import no_grad
@@ -155,11 +156,26 @@ class AveragedModel(Module):
         else:
             self_param, model_param = list(self.parameters()), list(model.parameters())
         pairs = [(p_avg, p_model.detach().to(p_avg.device)) for p_avg, p_model in zip(self_param, model_param)]
-        n = int(self.n_averaged.item())
-        if n == 0:
+        if _dispatch.TRACE[0] is not None:
+            # inside a compiled step the count is not known while tracing: average, then take the
+            # model's values where none were averaged yet (the first update copies, as eagerly)
+            first = self.n_averaged == 0
+            self._average(pairs)
+            for p_avg, p_model in pairs:
+                p_avg.copy_(p_model.where(first.to(p_avg.device), p_avg))
+        elif int(self.n_averaged.item()) == 0:
             for p_avg, p_model in pairs:
                 p_avg.copy_(p_model)
-        elif self.avg_fn is not None and self.multi_avg_fn is None:
+        else:
+            self._average(pairs)
+        if not self.use_buffers:  # the buffers follow the source model's
+            for b_swa, b_model in zip(self.module.buffers(), model.buffers()):
+                b_swa.copy_(b_model.detach().to(b_swa.device))
+        self.n_averaged += 1
+
+    def _average(self, pairs) -> None:
+        """Average the ``(averaged, current)`` pairs in, ``n_averaged`` models averaged so far."""
+        if self.avg_fn is not None and self.multi_avg_fn is None:
             for p_avg, p_model in pairs:
                 p_avg.copy_(self.avg_fn(p_avg.detach(), p_model, self.n_averaged.to(p_avg.device)))
         else:
@@ -172,10 +188,6 @@ class AveragedModel(Module):
                 else:
                     for p_avg, p_model in group:
                         p_avg.copy_(avg_fn(p_avg, p_model, n_averaged))
-        if not self.use_buffers:  # the buffers follow the source model's
-            for b_swa, b_model in zip(self.module.buffers(), model.buffers()):
-                b_swa.copy_(b_model.detach().to(b_swa.device))
-        self.n_averaged += 1
 
 
 def _by_device_and_dtype(pairs) -> dict:
