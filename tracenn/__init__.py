@@ -195,6 +195,9 @@ from ._linalg_extra import (cholesky_inverse, cholesky_solve, frobenius_norm, nu
 from ._api.complexnum import (angle, complex, imag, polar, real, view_as_complex,  # noqa: E402,F401
                                view_as_real)
 from . import fft  # noqa: E402,F401
+
+from . import sparse  # noqa: E402  (torch.sparse: sparse COO tensors, see tracenn/sparse/)
+globals().update(sparse.toplevel())  # sparse_coo, sparse_coo_tensor, spmm
 from ._api import namespace as _namespace  # noqa: E402
 globals().update(_namespace.toplevel())  # in-place spellings, *_copy, as_strided, ... (see _api/namespace.py)
 globals().update({n: getattr(amp, n) for n in amp.TOPLEVEL}, **amp.LEGACY)  # autocast's state functions

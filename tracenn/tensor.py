@@ -686,11 +686,7 @@ class Tensor:
         return self
 
 
-_TORCH_NAMES = {d: d.name.capitalize() for d in _dt.ALL}
-_TORCH_NAMES.update({_dt.float32: "Float", _dt.float64: "Double", _dt.float16: "Half",
-                     _dt.bfloat16: "BFloat16", _dt.int64: "Long", _dt.int32: "Int",
-                     _dt.int16: "Short", _dt.int8: "Char", _dt.uint8: "Byte", _dt.bool: "Bool",
-                     _dt.complex64: "ComplexFloat", _dt.complex128: "ComplexDouble"})
+_TORCH_NAMES = {d: _dt.scalar_type_name(d) for d in _dt.ALL}  # torch's ScalarType names: Float, Long, UInt16
 
 
 from . import _dispatch  # noqa: E402

@@ -57,10 +57,3 @@ Tensor.to_sparse_coo.__doc__ = "A dense tensor as a coalesced sparse COO tensor 
 def toplevel() -> dict:
     """``{name: object}`` for ``tracenn``'s namespace: the layout and the constructor, and spmm."""
     return {"sparse_coo": sparse_coo, "sparse_coo_tensor": sparse_coo_tensor, "spmm": spmm}
-
-
-# tracenn/__init__.py should import this package and add toplevel() to its namespace (requested of
-# its holder); until it does, importing tracenn.sparse adds them, so ``import tracenn.sparse`` is enough.
-import sys as _sys  # noqa: E402
-for _name, _obj in toplevel().items():
-    setattr(_sys.modules[__name__.rpartition(".")[0]], _name, _obj)
