@@ -246,6 +246,8 @@ class RNNBase(Module):
         else:
             x = _shape.transpose(input, 0, 1) if self.batch_first else input
         steps = x.shape[0]
+        if steps == 0:
+            raise RuntimeError("Expected sequence length to be larger than 0 in RNN")
         D = 2 if self.bidirectional else 1
         masks = None
         if lengths is not None and np.any(lengths != steps):
@@ -566,6 +568,19 @@ class RNNCellBase(Module):
             raise ValueError(f"{name}: Expected {what} to be 1D or 2D, got {hx.dim()}D instead")
         return input.dim() == 2
 
+    def _check_sizes(self, input: Tensor, *states: Tensor) -> None:
+        """torch's size checks of a step (batch dim added): the input's features, then each state's
+        batch and features (``hidden0``, and ``hidden1`` for an LSTM's cell state)."""
+        if input.size(1) != self.input_size:
+            raise RuntimeError(f"input has inconsistent input_size: got {input.size(1)} expected {self.input_size}")
+        for label, hx in enumerate(states):
+            if input.size(0) != hx.size(0):
+                raise RuntimeError(f"Input batch size {input.size(0)} doesn't match hidden{label} batch size "
+                                   f"{hx.size(0)}")
+            if hx.size(1) != self.hidden_size:
+                raise RuntimeError(f"hidden{label} has inconsistent hidden_size: got {hx.size(1)}, expected "
+                                   f"{self.hidden_size}")
+
     def _projections(self, input: Tensor, hx: Tensor) -> tuple[Tensor, Tensor]:
         return F.linear(input, self.weight_ih, self.bias_ih), F.linear(hx, self.weight_hh, self.bias_hh)
 
@@ -601,6 +616,7 @@ class RNNCell(RNNCellBase):
             hx = hx.unsqueeze(0)
         if self.nonlinearity not in ("tanh", "relu"):
             raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
+        self._check_sizes(input, hx)
         ret = _rnn_step(*self._projections(input, hx), self.nonlinearity == "relu")
         return ret if is_batched else ret.squeeze(0)
 
@@ -635,6 +651,7 @@ class LSTMCell(RNNCellBase):
             hx = (zeros, zeros)
         elif not is_batched:
             hx = (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+        self._check_sizes(input, *hx)
         gx, gh = self._projections(input, hx[0])
         h, c = _lstm_step(gx, gh, hx[1], self.hidden_size)
         return (h, c) if is_batched else (h.squeeze(0), c.squeeze(0))
@@ -662,5 +679,6 @@ class GRUCell(RNNCellBase):
             hx = _zeros_like_state((input.size(0), self.hidden_size), input)
         elif not is_batched:
             hx = hx.unsqueeze(0)
+        self._check_sizes(input, hx)
         ret = _gru_step(*self._projections(input, hx), hx, self.hidden_size)
         return ret if is_batched else ret.squeeze(0)

@@ -176,11 +176,13 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     (tensor([1, 4, 2, 5, 3]), tensor([2, 2, 1]))
     """
     try:
-        lens = np.asarray(value_of(lengths) if isinstance(lengths, Tensor) else lengths).astype(np.int64).reshape(-1)
+        lens = np.asarray(value_of(lengths) if isinstance(lengths, Tensor) else lengths).astype(np.int64)
     except DataDependentError as e:  # (compiling, with lengths an input of the compiled call)
         raise DataDependentError(
             f"{e} The lengths decide the packed layout, so inside tracenn.compile they must be known: pass them "
             "as a Python list (lengths.tolist() before the compiled call), as a non-tensor argument") from None
+    if lens.ndim != 1:
+        raise RuntimeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {lens.ndim}D cpu Long tensor")
     sorted_indices = None
     if not enforce_sorted:
         order = np.argsort(-lens, kind="stable")
