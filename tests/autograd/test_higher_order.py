@@ -419,7 +419,9 @@ def test_through_a_compiled_call_says_to_run_eagerly():
         tracenn.autograd.grad(cm(x).sum(), x, create_graph=True)
 
 
-def test_create_graph_inside_a_compiled_function_runs_it_eagerly():
+def test_create_graph_inside_a_compiled_function_compiles_it():
+    """The traced reverse pass records differentiable gradients (tests/compiler/
+    test_create_graph_compiled.py has more): one program, the eager numbers, no fallback."""
     w = tracenn.nn.Parameter(tracenn.tensor([0.5, -1.0]))
 
     def penalty(x):
@@ -428,10 +430,15 @@ def test_create_graph_inside_a_compiled_function_runs_it_eagerly():
         return (g ** 2).sum()
 
     eager = penalty(tracenn.tensor([1.0, 2.0]))
+    (gw_eager,) = tracenn.autograd.grad(eager, w)
     cf = tracenn.compile(penalty)
-    with pytest.warns(UserWarning, match="running .* eagerly.*create_graph=True"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         got = cf(tracenn.tensor([1.0, 2.0]))
     assert_close(got, eager)
+    assert "vjp_tanh" in str(cf.graph)  # the gradient is part of the program
+    (gw,) = tracenn.autograd.grad(got, w)  # the program's pullback: through the recorded gradient
+    assert_close(gw, gw_eager)
 
 
 def test_gradient_ops_stay_non_differentiable_in_graphs():
