@@ -2,6 +2,8 @@
 recompile warnings): the difference between two guard keys."""
 from __future__ import annotations
 
+import re
+
 from ..dtypes import type_str
 from ..utils._pytree import LEAF
 
@@ -22,17 +24,19 @@ def describe_change(prev, key, skeys, input_names) -> str:
     if len(a) != len(b):
         reasons.append(f"number of tensor inputs changed: {len(a)} -> {len(b)}")
     else:
+        changes = {}  # (what changed, from, to) -> the inputs it changed for, in order
         for i, (x, y) in enumerate(zip(a, b)):
             nm = input_names[i] if i < len(input_names) else f"input {i}"
             if x[0] != y[0]:
-                reasons.append(f"input {nm!r} shape changed: {list(x[0])} -> {list(y[0])}")
+                changes.setdefault(("shape", str(list(x[0])), str(list(y[0]))), []).append(nm)
             if x[1] != y[1]:
-                reasons.append(f"input {nm!r} dtype changed: {x[1]} -> {y[1]}")
+                changes.setdefault(("dtype", str(x[1]), str(y[1])), []).append(nm)
             if x[2] != y[2]:
-                reasons.append(f"input {nm!r} requires_grad changed: {x[2]} -> {y[2]}")
-    if (prev[3] if len(prev) > 3 else LEAF) != (key[3] if len(key) > 3 else LEAF):
-        reasons.append("non-tensor arguments or the argument structure changed: "
-                       f"{_short(prev[3] if len(prev) > 3 else None)} -> {_short(key[3] if len(key) > 3 else None)}")
+                changes.setdefault(("requires_grad", str(x[2]), str(y[2])), []).append(nm)
+        reasons += [f"{_names(names, 'input')} {what} changed: {x} -> {y}" for (what, x, y), names in changes.items()]
+    sig_a, sig_b = _arguments(prev), _arguments(key)
+    if sig_a != sig_b:
+        reasons.append(_argument_change(sig_a, sig_b))
     if not reasons:
         reasons.append("a new combination of previously seen guards")
     return "; ".join(reasons)
@@ -41,6 +45,134 @@ def describe_change(prev, key, skeys, input_names) -> str:
 def _short(x) -> str:
     s = repr(x)
     return s if len(s) < 120 else s[:117] + "..."
+
+
+def _names(names: list, noun: str) -> str:
+    """``input 'x'``, ``inputs 'a', 'b'`` or ``inputs 'a', 'b', 'c' and 5 more``: one change that
+    many inputs or state tensors share (a KV cache's past keys and values, an optimizer's first
+    step) is said once."""
+    if len(names) == 1:
+        return f"{noun} {names[0]!r}".lstrip()
+    shown = ", ".join(repr(n) for n in names[:3 if len(names) > 4 else 4])
+    more = f" and {len(names) - 3} more" if len(names) > 4 else ""
+    return f"{noun}s {shown}{more}".lstrip() if noun else f"{shown}{more}"
+
+
+def _grouped(items: list[tuple[str, str]], noun: str = "") -> list[str]:
+    """``(name, what happened)`` pairs said once per distinct happening, in first-seen order."""
+    by_what: dict[str, list] = {}
+    for name, what in items:
+        by_what.setdefault(what, []).append(name)
+    out = []
+    for what, names in by_what.items():
+        verb = what if len(names) == 1 else what.replace("was ", "were ", 1).replace("another tensor", "other tensors")
+        out.append(f"{_names(names, noun)} {verb}")
+    return out
+
+
+_OPT_STATE = re.compile(r"^(.+)\.state\[(.+)\]\.([^.\[\]]+)$")  # 'opt.state[m.weight].exp_avg'
+
+
+def _optimizer_state_added(state: list) -> list[str]:
+    """The optimizer state entries that were added (``state``: (name, what) pairs; those are taken
+    out of it) said per optimizer: a step's first call creates each parameter's state, so the
+    second call compiles the program later steps use."""
+    added: dict[str, tuple[dict, dict]] = {}  # optimizer -> (its parameters, its state keys), in order
+    rest = []
+    for name, what in state:
+        m = _OPT_STATE.match(name) if what == "was added" else None
+        if m is None:
+            rest.append((name, what))
+            continue
+        params, keys = added.setdefault(m.group(1), ({}, {}))
+        params[m.group(2)] = keys[m.group(3)] = None
+    state[:] = rest
+    return [f"{opt!r} state ({', '.join(keys)}) was added for {len(params)} parameter(s): an optimizer creates "
+            "its state in its first step(), and the program for the steps after it reads that state"
+            for opt, (params, keys) in added.items()]
+
+
+# Non-tensor arguments: the structure key (utils._pytree.signature) of ``(args, kwargs)``, compared
+# part by part, so a reason names the argument that changed and its values, not the whole key.
+
+def _container(sig):
+    """``(kind, parts)`` of a tuple, list, dict or dataclass signature, parts as (path, sig)
+    pairs; None for a leaf (a tensor's LEAF, or (type, value) of a plain value)."""
+    if not isinstance(sig, tuple) or len(sig) != 2 or not isinstance(sig[0], type):
+        return None
+    t, body = sig
+    if issubclass(t, (tuple, list)) and isinstance(body, tuple):
+        return t.__name__, [(f"[{i}]", x) for i, x in enumerate(body)]
+    if isinstance(body, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in body) \
+            and (issubclass(t, dict) or hasattr(t, "__dataclass_fields__")):
+        dot = not issubclass(t, dict)
+        return t.__name__, [(f".{k}" if dot else f"[{k!r}]", x) for k, x in body]
+    return None
+
+
+def _describe_value(sig) -> str:
+    if sig is LEAF:
+        return "a tensor"
+    if isinstance(sig, tuple) and len(sig) == 2 and sig[0] == "id":
+        return "another unhashable object"
+    kind = _container(sig)
+    if kind is not None:
+        return f"a {kind[0]} of {len(kind[1])}"
+    if isinstance(sig, tuple) and len(sig) == 2 and isinstance(sig[0], type):
+        return _short(sig[1])
+    return _short(sig)
+
+
+def _differences(a, b, path: str) -> list[tuple[str, object, object]]:
+    if a == b:
+        return []
+    ca, cb = _container(a), _container(b)
+    if ca is not None and cb is not None and a[0] is b[0] and [p for p, _ in ca[1]] == [p for p, _ in cb[1]]:
+        return [d for (p, x), (_, y) in zip(ca[1], cb[1]) for d in _differences(x, y, path + p)]
+    return [(path, a, b)]
+
+
+def _arguments(key):
+    """The structure key of a call's ``(args, kwargs)``; a call with only positional tensors has
+    none in its key (the runtime's quick path), and gets that of ``((t, ...), {})``."""
+    if len(key) > 3:
+        return key[3]
+    return (tuple, ((tuple, (LEAF,) * len(key[2])), (dict, ())))
+
+
+def _argument_change(a, b) -> str:
+    """Which non-tensor arguments (or the arguments' structure) changed, by path, with the
+    values: ``args[4] changed: 0.0004 -> 0.0006``."""
+    diffs, heads = [], []
+    ca, cb = _container(a), _container(b)
+    if ca is not None and cb is not None and len(ca[1]) == len(cb[1]) == 2:  # (args, kwargs)
+        (_, args_a), (_, kw_a) = ca[1]
+        (_, args_b), (_, kw_b) = cb[1]
+        na, nb = len(_container(args_a)[1]), len(_container(args_b)[1])
+        if na != nb:
+            heads.append(f"number of positional arguments changed: {na} -> {nb}")
+        else:
+            diffs += _differences(args_a, args_b, "args")
+        ka, kb = [k for k, _ in kw_a[1]], [k for k, _ in kw_b[1]]
+        if ka != kb:
+            heads.append(f"keyword arguments changed: {', '.join(ka) or 'none'} -> {', '.join(kb) or 'none'}")
+        else:
+            diffs += _differences(kw_a, kw_b, "kwargs")
+    else:
+        diffs = [("the arguments", a, b)]
+    parts = [f"{path} changed: {_describe_value(x)} -> {_describe_value(y)}" for path, x, y in diffs[:3]]
+    if len(diffs) > 3:
+        parts.append(f"and {len(diffs) - 3} more")
+    text = "; ".join(heads + (["non-tensor argument " + "; ".join(parts)] if parts else []))
+    numbers = [(x, y) for _, x, y in diffs if _is_number(x) and _is_number(y)]
+    if numbers:
+        text += (" (a Python number argument is a constant of the program, so each new value compiles "
+                 "a new one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
+    return text
+
+
+def _is_number(sig) -> bool:
+    return isinstance(sig, tuple) and len(sig) == 2 and sig[0] in (int, float, complex)
 
 
 def _structure_change(a, b) -> list[str]:
@@ -72,22 +204,23 @@ def _structure_change(a, b) -> list[str]:
     else:
         out[:0] = [f"module {label} mode changed: {m}" for label, m in modes]
     sa, sb = dict((s[0], s[1:]) for s in a[1]), dict((s[0], s[1:]) for s in b[1])
+    state = []  # (name, what happened), said once per happening: an optimizer's first step adds dozens
     for name in sb:
         if name not in sa:
-            out.append(f"{name!r} was added")
+            state.append((name, "was added"))
             continue
         (ia, sha, da, ra, ha), (ib, shb, db, rb, hb) = sa[name], sb[name]
         if ia != ib:
-            out.append(f"{name!r} was replaced by another tensor")
+            state.append((name, "was replaced by another tensor"))
         elif sha != shb or da != db:
-            out.append(f"{name!r} changed from {_type(sha, da)} to {_type(shb, db)}")
+            state.append((name, f"changed from {_type(sha, da)} to {_type(shb, db)}"))
         if ra != rb:
-            out.append(f"{name!r} requires_grad changed: {ra} -> {rb}")
+            state.append((name, f"requires_grad changed: {ra} -> {rb}"))
         if ha != hb:
-            out.append(f"{name!r} gradient hooks {'added' if hb else 'removed'}")
-    for name in sa:
-        if name not in sb:
-            out.append(f"{name!r} was removed")
+            state.append((name, f"gradient hooks {'added' if hb else 'removed'}"))
+    state += [(name, "was removed") for name in sa if name not in sb]
+    out += _optimizer_state_added(state)
+    out += _grouped(state)
     if a[2] != b[2]:
         out.append("global module hooks changed")
     # the rest: a module's (autocast,); a function's ((optimizer options, GradScaler keys), autocast,

@@ -1,0 +1,112 @@
+"""Recompile reasons (``cm.explain()``, the cache-limit warning) say one change once: a growing KV
+cache changes every past key/value input the same way, an optimizer's first step adds state for
+every parameter, and a changed non-tensor argument is named by its path with its values."""
+import warnings
+
+import numpy as np
+
+import tracenn
+from tracenn import nn
+from tracenn.runtime.reasons import describe_change
+
+
+def _reasons(cm):
+    return [line.split("compiled because: ", 1)[1] for line in cm.explain().splitlines() if "compiled because" in line]
+
+
+def test_inputs_that_change_alike_are_named_together():
+    def step(tok, past):  # a dynamic KV cache: every past key/value grows by one position
+        return tok.float().sum() + sum(k.sum() + v.sum() for k, v in past)
+
+    cm = tracenn.compile(step)
+    tok = tracenn.zeros(1, 1, dtype=tracenn.long)
+    for n in (3, 4):
+        past = [(tracenn.ones(1, 2, n, 4), tracenn.ones(1, 2, n, 4)) for _ in range(3)]
+        out = cm(tok, past)
+    assert float(out) == 3 * 2 * 2 * 4 * 4
+    assert _reasons(cm)[1] == ("inputs 'past.0', 'past.1', 'past.2' and 3 more shape changed: "
+                               "[1, 2, 3, 4] -> [1, 2, 4, 4]")
+
+
+def test_inputs_with_different_changes_stay_apart():
+    prev = (0, False, (((2, 3), "float32", False), ((2, 3), "float32", False), ((5,), "int64", False)))
+    key = (0, False, (((2, 4), "float32", False), ((2, 4), "float32", False), ((5,), "int32", False)))
+    text = describe_change(prev, key, {}, ["a", "b", "c"])
+    assert text == "inputs 'a', 'b' shape changed: [2, 3] -> [2, 4]; input 'c' dtype changed: int64 -> int32"
+
+
+def test_optimizer_first_step_is_said_per_optimizer():
+    tracenn.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    opt = tracenn.optim.AdamW(m.parameters(), lr=1e-2)
+
+    def step(x):
+        loss = m(x).pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return loss
+
+    cm = tracenn.compile(step)
+    x = tracenn.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    losses = [float(cm(x)) for _ in range(3)]
+    assert losses[2] < losses[0]
+    reason = _reasons(cm)[1]
+    assert reason.startswith("'opt' state (step, exp_avg, exp_avg_sq) was added for 4 parameter(s): "
+                             "an optimizer creates its state in its first step()")
+    assert "exp_avg_sq' was added" not in reason  # (not one clause per state tensor)
+
+
+def test_state_changes_alike_are_grouped():
+    def skey(state):
+        return ((), tuple(state), ())
+    t = ((2,), "float32", False, False)
+    prev = skey([("a", 1) + t])
+    key = skey([("a", 1) + t] + [(f"buf{i}", 10 + i) + t for i in range(6)])
+    text = describe_change((0, False, ()), (1, False, ()), {0: prev, 1: key}, [])
+    assert text == "'buf0', 'buf1', 'buf2' and 3 more were added"
+    key2 = skey([("a", 2) + t])
+    text = describe_change((0, False, ()), (1, False, ()), {0: prev, 1: key2}, [])
+    assert text == "'a' was replaced by another tensor"
+
+
+def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
+    cm = tracenn.compile(lambda x, lr: x * lr)
+    x = tracenn.ones(2)
+    cm(x, 0.5)
+    cm(x, 0.25)
+    assert _reasons(cm)[1] == (
+        "non-tensor argument args[1] changed: 0.5 -> 0.25 (a Python number argument is a constant of the "
+        "program, so each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make "
+        "it a program input)")
+    out = tracenn.compile(lambda x, lr: x * lr)(x, tracenn.tensor(0.25))  # the advice works
+    np.testing.assert_allclose(out.numpy(), [0.25, 0.25])
+
+
+def test_argument_structure_changes_name_the_argument():
+    def f(x, past=None, mode="a"):
+        return x if past is None else x + past[0][0]
+
+    cm = tracenn.compile(f)
+    x = tracenn.ones(2)
+    cm(x, None)
+    cm(x, [(x, x)])
+    cm(x, [(x, x)], mode="b")
+    cm(x, [(x, x)], mode="c")
+    cm(x)
+    r = _reasons(cm)
+    assert r[1] == "number of tensor inputs changed: 1 -> 3; non-tensor argument args[1] changed: None -> a list of 1"
+    assert r[2] == "keyword arguments changed: none -> mode"
+    assert r[3] == "non-tensor argument kwargs['mode'] changed: 'b' -> 'c'"
+    assert r[4] == ("number of tensor inputs changed: 3 -> 1; number of positional arguments changed: 2 -> 1; "
+                    "keyword arguments changed: mode -> none")
+
+
+def test_the_cache_limit_warning_carries_the_grouped_reason():
+    cm = tracenn.compile(lambda a, b: a + b, cache_size_limit=1)
+    cm(tracenn.ones(2), tracenn.ones(2))
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        cm(tracenn.ones(3), tracenn.ones(3))
+    msg = str(w[0].message)
+    assert "(last reason: inputs 'a', 'b' shape changed: [2] -> [3])" in msg
