@@ -15,12 +15,18 @@ from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
 from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, named
+from ._sparse_grad import SparseGrad, accumulate_leaf, densify
+from . import _sparse_grad
 
 _add = jax.jit(jnp.add)
 
 
 def _acc(a, b):
-    return b if a is None else _add(a, b)
+    if a is None:
+        return b
+    if type(a) is SparseGrad or type(b) is SparseGrad:  # (a sparse lookup's gradient: _sparse_grad.py)
+        return _sparse_grad.acc(a, b)
+    return _add(a, b)
 
 
 def _edge_of(t):
@@ -130,9 +136,9 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
         unwrap = lambda r: r if isinstance(r, Tensor) else Tensor._wrap(r)  # noqa: E731
         accumulate_into = _accumulate_recorded
     else:
-        wrap = Tensor._wrap
-        unwrap = lambda r: r._value if isinstance(r, Tensor) else r  # noqa: E731
-        accumulate_into = Tensor._accumulate_grad
+        wrap = _sparse_grad.wrap
+        unwrap = _sparse_grad.unwrap
+        accumulate_into = accumulate_leaf
     captured: dict = {}
     ready = [(-n.seq, id(n), n) for n in dict.fromkeys(start) if deps.get(n, 0) == 0]
     heapq.heapify(ready)
@@ -163,7 +169,7 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 for idx, ref in node.retains.items():
                     t = ref()
                     if t is not None and idx in buf:
-                        accumulate_into(t, buf[idx])
+                        accumulate_into(t, densify(buf[idx]))
             if capture:
                 for idx, g in buf.items():
                     slot = capture.get((node, idx))
@@ -200,6 +206,8 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                         cts = tuple(None if c is None else unwrap(c) for c in r)
             for e, ct in zip(node.edges, cts):
                 if e is not None and ct is not None:
+                    if type(ct) is SparseGrad and not isinstance(e[0], AccumulateGrad):
+                        ct = ct.dense()  # (sparse only into a leaf's .grad, see _sparse_grad.py)
                     nbuf = buffers.setdefault(e[0], {})
                     nbuf[e[1]] = acc(nbuf.get(e[1]), ct)
             _release(node, ready, deps)
@@ -213,6 +221,9 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 node.out = None
     finally:
         GRAD.enabled = prev_grad
+    for slot, g in captured.items():
+        if type(g) is SparseGrad:  # (autograd.grad returns a dense gradient: see docs/sparse.md)
+            captured[slot] = g.dense()
     return captured
 
 
@@ -279,6 +290,8 @@ def _recorded_cotangents(node, buf):
             f"create_graph=True cannot differentiate through {node.name()}: its backward is a compiled "
             "program's pullback, which is not recorded as tensor ops. For higher-order gradients run "
             "that part eagerly (call the model without tracenn.compile).")
+    if hasattr(op, "recorded_cotangents"):  # a sparse lookup (_sparse_grad.RowsOp)
+        return op.recorded_cotangents(node, gs[0]), gs
     gop = gradient_op(op, True)
     outs = (node.out,) if op.nout == 1 else node.out
     n = len(outs)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .._api.creation import full_like
 from ..autograd.grad_mode import no_grad
-from . import _functional as F
+from . import _functional as F, _sparse
 from .optimizer import (Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, new_scalar_state,
                         next_step, shared_coefs, write_back_all)
 
@@ -32,6 +32,9 @@ class Adagrad(Optimizer):
         differentiable (bool): must be False.
 
     State per parameter, made when the optimizer is created (as torch): ``step`` and ``sum``.
+
+    A sparse gradient (``nn.Embedding(sparse=True)``) updates only the rows it holds (torch's
+    sparse branch); ``weight_decay`` with one raises torch's error.
 
     >>> import tracenn
     >>> w = tracenn.nn.Parameter(tracenn.tensor([1.0, -2.0]))
@@ -76,6 +79,8 @@ class Adagrad(Optimizer):
     _group_fallbacks = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
     _scalar_state = ("step",)
 
+    _sparse_grads = True
+
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
         loss = self._run_closure(closure)
@@ -91,6 +96,12 @@ class Adagrad(Optimizer):
                     if len(state) == 0:  # a group added after construction
                         self._init_state(p)
                     step = next_step(state["step"], False)
+                    if p.grad.is_sparse:
+                        lr = options["lr"]
+                        _sparse.adagrad_step(p, p.grad, state["sum"], lr / (1 + (step - 1) * options["lr_decay"]),
+                                             eps=options["eps"], weight_decay=options["weight_decay"],
+                                             maximize=group["maximize"])
+                        continue
                     items.append(((p, p.grad, state["sum"]), shared_coefs(memo, p, F.adagrad_coefs, step, **options)))
                 news = apply_rule(group, F.adagrad_apply, items, maximize=group["maximize"])
                 for (olds, _), new in zip(items, news):

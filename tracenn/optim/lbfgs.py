@@ -176,10 +176,13 @@ class LBFGS(Optimizer):
             self._numel_cache = sum(2 * p.numel() if p.is_complex() else p.numel() for p in self._params)
         return self._numel_cache
 
+    _sparse_grads = True  # (made dense, as torch's)
+
     def _gather_flat_grad(self) -> Tensor:
         views = []
         for p in self._params:
-            view = p.new_zeros(p.numel()) if p.grad is None else p.grad.reshape(-1)
+            g = p.grad
+            view = p.new_zeros(p.numel()) if g is None else (g.to_dense() if g.is_sparse else g).reshape(-1)
             views.append(view_as_real(view).reshape(-1) if view.is_complex() else view)
         return cat(views, 0)
 

@@ -32,6 +32,7 @@ from ..autograd.grad_mode import GRAD
 from ..device import put_beside
 from ..nn.utils.hooks import RemovableHandle
 from ..tensor import Tensor
+from ._sparse import refuse as _refuse_sparse
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
            "required"]
@@ -258,6 +259,7 @@ class Optimizer:
                     else:
                         raise RuntimeError(f"{func} must return None or a tuple of (new_args, new_kwargs), "
                                            f"but got {result}.")
+            _refuse_sparse(self)  # (torch's "<Name> does not support sparse gradients", see _sparse.py)
             tracer = _dispatch.TRACE[0]
             if tracer is None and PROFILER[0] is not None:  # a profile records: a region, named as torch's
                 from ..profiler import record_function

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
-from . import _functional as F
+from . import _functional as F, _sparse
 from .optimizer import Optimizer, apply_rule, as_scalar, check_lr, check_not_differentiable, write_back
 
 __all__ = ["SGD"]
@@ -36,6 +36,9 @@ class SGD(Optimizer):
         differentiable (bool): must be False.
 
     State per parameter: ``momentum_buffer`` (when ``momentum != 0``).
+
+    A sparse gradient (``nn.Embedding(sparse=True)``) updates only the rows it holds, as torch's
+    (its momentum buffer is sparse too); ``weight_decay`` with one raises torch's error.
 
     >>> import tracenn
     >>> w = tracenn.nn.Parameter(tracenn.tensor([1.0, 2.0]))
@@ -71,6 +74,8 @@ class SGD(Optimizer):
     _group_fallbacks = {"nesterov": False, "maximize": False, "foreach": None,
                         "differentiable": False, "fused": False}
 
+    _sparse_grads = True
+
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
         loss = self._run_closure(closure)
@@ -81,7 +86,12 @@ class SGD(Optimizer):
                                     momentum=momentum, dampening=group["dampening"])
                 items = []
                 for p in group["params"]:
-                    if p.grad is not None:
+                    if p.grad is not None and p.grad.is_sparse:
+                        _sparse.sgd_step(p, p.grad, self.state[p], lr=as_scalar(group["lr"]),
+                                         weight_decay=group["weight_decay"], momentum=momentum,
+                                         dampening=group["dampening"], nesterov=group["nesterov"],
+                                         maximize=group["maximize"])
+                    elif p.grad is not None:
                         buf = self.state[p].get("momentum_buffer") if F._nonzero(momentum) else None
                         items.append(((p, p.grad, buf), coefs))
                 news = apply_rule(group, F.sgd_apply, items, nesterov=group["nesterov"],

@@ -1,9 +1,12 @@
-"""``SparseAdam``, as torch.optim.SparseAdam: it steps on sparse gradients only, and tracenn has
-none, so its ``step()`` refuses every gradient with torch's error for a dense one."""
+"""``SparseAdam``, as torch.optim.SparseAdam: lazy Adam for sparse gradients
+(``nn.Embedding(..., sparse=True)``): only the rows a gradient holds move."""
 from __future__ import annotations
 
+from .._api.creation import zeros_like
+from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
-from .optimizer import Optimizer
+from . import _sparse
+from .optimizer import Optimizer, as_scalar
 
 __all__ = ["SparseAdam"]
 
@@ -11,13 +14,11 @@ __all__ = ["SparseAdam"]
 class SparseAdam(Optimizer):
     r"""Adam for sparse gradients (``nn.Embedding(..., sparse=True)``), as torch.optim.SparseAdam.
 
-    torch's SparseAdam updates only the entries a sparse gradient holds, and raises a
-    ``RuntimeError`` for a dense gradient. tracenn has no sparse tensors: every gradient is
-    dense, ``Embedding(sparse=True)``'s too, and a dense gradient cannot say which entries a
-    sparse one would have held (a looked-up row whose gradient is zero still moves in torch).
-    So this class takes torch's arguments and checks them as torch does, and its ``step()``
-    raises torch's error for the first parameter that has a gradient. Use
-    :class:`~tracenn.optim.Adam` (the dense update) instead.
+    Each step coalesces a parameter's sparse gradient and updates ``exp_avg``, ``exp_avg_sq`` and
+    the parameter only in the rows it holds (a looked-up row moves even where its gradient is
+    zero; rows not looked up keep their values and state), with torch's formulas. A dense
+    gradient raises torch's ``RuntimeError``. State per parameter: ``step`` (a Python int, as
+    torch's), ``exp_avg`` and ``exp_avg_sq``.
 
     Args:
         params (iterable): parameters, named parameters or param group dicts to optimize.
@@ -28,12 +29,14 @@ class SparseAdam(Optimizer):
 
     >>> import tracenn
     >>> emb = tracenn.nn.Embedding(10, 3, sparse=True)
-    >>> opt = tracenn.optim.SparseAdam(emb.parameters())
+    >>> opt = tracenn.optim.SparseAdam(emb.parameters(), lr=0.1)
+    >>> before = emb.weight.detach().clone()
     >>> emb(tracenn.tensor([1, 2])).sum().backward()
+    >>> emb.weight.grad.layout
+    tracenn.sparse_coo
     >>> opt.step()
-    Traceback (most recent call last):
-        ...
-    RuntimeError: SparseAdam does not support dense gradients, please consider Adam instead ...
+    >>> (emb.weight - before).abs().sum(1).gt(0).nonzero().flatten().tolist()
+    [1, 2]
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
@@ -54,13 +57,30 @@ class SparseAdam(Optimizer):
             raise ValueError(f"Complex params at indices {complex_params}: SparseAdam does not support complex "
                              "parameters")
 
+    _sparse_grads = True
+
     def step(self, closure=None):
-        """Refuse the (dense) gradients, as torch's SparseAdam does; ``closure`` runs first."""
+        """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
         loss = self._run_closure(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead "
-                                       "(tracenn has no sparse tensors: every gradient is dense, that of "
-                                       "Embedding(sparse=True) too)")
+        with no_grad():
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                maximize = group.get("maximize", False)
+                todo = []
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if not p.grad.is_sparse:
+                        raise RuntimeError("SparseAdam does not support dense gradients, please consider Adam instead")
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = 0
+                        state["exp_avg"] = zeros_like(p)
+                        state["exp_avg_sq"] = zeros_like(p)
+                    state["step"] += 1
+                    todo.append((p, state))
+                for p, state in todo:
+                    _sparse.sparse_adam_step(p, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
+                                             lr=as_scalar(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                                             maximize=maximize)
         return loss

@@ -35,7 +35,8 @@ SUPPORTED = (
     "shape size dtype device layout ndim dim ndimension numel nelement is_sparse is_cuda is_cpu is_meta "
     "requires_grad requires_grad_ grad grad_fn is_leaf is_floating_point is_complex element_size itemsize "
     "to_dense to_sparse to_sparse_coo coalesce is_coalesced indices values sparse_dim dense_dim t transpose "
-    "mm matmul mul div neg add sum softmax log_softmax to cpu cuda detach clone type_as is_inference"
+    "mm matmul mul div neg add sum softmax log_softmax to cpu cuda detach clone type_as is_inference zero_ "
+    "detach_"
 ).split()
 _SUPPORTED = frozenset(SUPPORTED)
 HELP = ("sparse COO tensors support only: to_dense(), coalesce(), is_coalesced(), indices()/values(), "
@@ -246,6 +247,22 @@ class SparseTensor(Tensor):
     def type_as(self, other) -> "SparseTensor":
         return self.to(other.dtype)
 
+    def zero_(self) -> "SparseTensor":
+        """Remove every entry, in place (``nnz`` becomes 0), as torch's: what
+        ``optimizer.zero_grad(set_to_none=False)`` does to a sparse gradient."""
+        from .._api.creation import zeros
+        v = self._sp_values
+        self._sp_indices = zeros((self.sparse_dim(), 0), dtype=_dt.int64, device=v.device)
+        self._sp_values = zeros((0,) + tuple(v.shape[1:]), dtype=v.dtype, device=v.device)
+        self._coalesced = True
+        return self
+
+    def detach_(self) -> "SparseTensor":
+        """Detach in place: the values leave autograd's graph."""
+        self._sp_values = self._sp_values.detach()
+        self._node, self._requires_grad = None, False
+        return self
+
     # ---- arithmetic (see _ops.py) -------------------------------------------------------------
 
     def t(self) -> "SparseTensor":
@@ -289,8 +306,13 @@ class SparseTensor(Tensor):
 
 # ---- construction ------------------------------------------------------------------------------
 
+# Set once any sparse tensor has been made: until then optimizers skip looking for sparse gradients.
+SEEN = [False]
+
+
 def _make(indices: Tensor, values: Tensor, shape, coalesced: bool) -> SparseTensor:
     """A sparse tensor of these parts (no checks: callers made them consistent)."""
+    SEEN[0] = True
     t = object.__new__(SparseTensor)
     t._value = SparseValue(shape, values._value.dtype)
     t._requires_grad = values._requires_grad

@@ -7,7 +7,10 @@ detached copy), and ``scale_grad_by_freq`` divides each row's gradient by how of
 occurs in the batch (the rows plus ``(rows - rows.detach()) * (1/count - 1)``, which is the rows in
 value). ``max_norm`` renormalises the looked-up rows of ``weight`` in place, as torch does.
 
-Gradients are dense: ``sparse=True`` is accepted (and shown in reprs) but gives a dense gradient.
+With ``sparse=True`` the weight's gradient is sparse, as torch's: the lookup is one node whose
+backward gives the weight a sparse COO gradient (the looked-up indices, without ``padding_idx``,
+and each looked-up row's gradient; see :mod:`tracenn.autograd._sparse_grad`). Inside
+``tracenn.compile`` see :func:`_traced_sparse_rows`.
 """
 from __future__ import annotations
 
@@ -89,6 +92,32 @@ def _row_grad_scale(rows: Tensor, flat: Tensor, num_embeddings: int, padding_idx
     return _math.where(keep, rows, rows.detach())
 
 
+def _sparse_rows(weight: Tensor, flat: Tensor, padding_idx: int | None, scale_grad_by_freq: bool):
+    """``weight[flat]`` whose gradient reaches ``weight`` sparse (``sparse=True``), or None where
+    the dense lookup is right: no gradient is recorded, or the indices have no values (a
+    ``tracenn.func`` transform). Inside a compiled call see :func:`_traced_sparse_rows`."""
+    if not (weight.requires_grad and GRAD.enabled):
+        return None
+    if _dispatch.TRACE[0] is not None:
+        return _traced_sparse_rows(weight, flat, padding_idx, scale_grad_by_freq)
+    if _dispatch.abstract(value_of(flat)) or _dispatch.abstract(value_of(weight)):
+        return None
+    from ...autograd._sparse_grad import rows
+    return rows(weight, flat, padding_idx, scale_grad_by_freq)
+
+
+def _traced_sparse_rows(weight, flat, padding_idx, scale_grad_by_freq):
+    """A sparse lookup inside ``tracenn.compile``: the program cannot hand out a sparse gradient,
+    so the call runs eagerly, where the gradient is torch's sparse one (warned once per compiled
+    function and signature)."""
+    from ...errors import UnsupportedError
+    raise UnsupportedError(
+        "a lookup with sparse=True (nn.Embedding/EmbeddingBag or F.embedding) whose weight requires grad is "
+        "inside a compiled call: its sparse gradient cannot come out of a compiled program, so this call runs "
+        "eagerly (same numbers). Use sparse=False to compile it with a dense gradient (and an optimizer "
+        "other than SparseAdam), or run the call under no_grad (inference) to compile it")
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
               norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     r"""Look up rows of ``weight`` at the integer indices ``input``: output shape ``input.shape + (D,)``.
@@ -97,7 +126,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         padding_idx: the rows looked up at this index get no gradient.
         max_norm: rows looked up whose ``norm_type``-norm exceeds it are renormalised, in place.
         scale_grad_by_freq: divide each row's gradient by its index's frequency in ``input``.
-        sparse: accepted for compatibility; the gradient is dense.
+        sparse: the weight's gradient is a sparse COO tensor (as torch's; see ``docs/sparse.md``).
 
     >>> import tracenn
     >>> import tracenn.nn.functional as F
@@ -115,9 +144,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     flat = _shape.reshape(input, (-1,))
     if max_norm is not None:
         _renorm_rows_(weight, flat, max_norm, norm_type)
-    rows = apply(OPS["index_select"], (weight, flat), (0,))
-    if padding_idx is not None or scale_grad_by_freq:
-        rows = _row_grad_scale(rows, flat, num_embeddings, padding_idx, scale_grad_by_freq)
+    rows = _sparse_rows(weight, flat, padding_idx, scale_grad_by_freq) if sparse else None
+    if rows is None:
+        rows = apply(OPS["index_select"], (weight, flat), (0,))
+        if padding_idx is not None or scale_grad_by_freq:
+            rows = _row_grad_scale(rows, flat, num_embeddings, padding_idx, scale_grad_by_freq)
     return _shape.reshape(rows, tuple(input.shape) + tuple(weight.shape[1:]))
 
 
@@ -185,9 +216,11 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
                                   f"supported for mode='sum' (got mode='{mode}'). Please open a feature request "
                                   "on GitHub.")
 
-    rows = apply(OPS["index_select"], (weight, input), (0,))  # (n, D)
-    if scale_grad_by_freq:
-        rows = _row_grad_scale(rows, input, num_embeddings, None, True)
+    rows = _sparse_rows(weight, input, padding_idx, scale_grad_by_freq) if sparse else None
+    if rows is None:
+        rows = apply(OPS["index_select"], (weight, input), (0,))  # (n, D)
+        if scale_grad_by_freq:
+            rows = _row_grad_scale(rows, input, num_embeddings, None, True)
     keep = valid
     if padding_idx is not None:
         not_pad = _math.ne(input, padding_idx)

@@ -1,5 +1,5 @@
 """``Embedding`` and ``EmbeddingBag``: lookup tables with torch's arguments, init (N(0, 1), zero padding
-row) and reprs. Gradients are dense, also with ``sparse=True`` (see :mod:`tracenn.nn.functional._sparse`)."""
+row) and reprs. With ``sparse=True`` the weight's gradient is a sparse COO tensor, as torch's (``docs/sparse.md``)."""
 from __future__ import annotations
 
 from ..._api.creation import empty
@@ -23,7 +23,8 @@ class Embedding(Module):
         max_norm: rows looked up with a larger ``norm_type``-norm are renormalised in place.
         norm_type: the p of the norm for ``max_norm``. Default: 2.
         scale_grad_by_freq: divide gradients by the frequency of each index in the mini-batch.
-        sparse: accepted; the gradient is dense in tracenn.
+        sparse: the weight's ``.grad`` is a sparse COO tensor of the looked-up rows (step it with
+            ``optim.SparseAdam``, ``SGD`` or ``Adagrad``; see ``docs/sparse.md``).
 
     Attributes:
         weight: shape ``(num_embeddings, embedding_dim)``, drawn from :math:`\mathcal{N}(0, 1)`.
