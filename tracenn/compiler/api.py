@@ -284,7 +284,15 @@ def _capture_reader(fn, named=True):
     values, in the same order — with what a call cannot change (which function, its code, closure
     cells and globals dict) looked up once: the per-call watch of a compiled function reads it on
     every call. A decorated function (``@tracenn.no_grad()``, anything ``functools.wraps`` made)
-    reads what the function it wraps reads too (``__wrapped__``)."""
+    reads what the function it wraps reads too (``__wrapped__``), and a ``functools.partial``
+    reads its bound arguments (:func:`_partial_pairs`) and what its function reads."""
+    if isinstance(fn, functools.partial):
+        bound, inner_fn = _partial_pairs(fn)
+        inner = _capture_reader(inner_fn, named)
+        if named:
+            return lambda: bound + inner()
+        values = [v for _, v in bound]
+        return lambda: values + inner()
     chain = []
     inner = getattr(fn, "__wrapped__", None)
     while inner is not None and len(chain) < 8 and not any(inner is f for f in chain):
@@ -294,6 +302,25 @@ def _capture_reader(fn, named=True):
         readers = [_one_capture_reader(f, named) for f in [fn] + chain]
         return lambda: [x for read in readers for x in read()]
     return _one_capture_reader(fn, named)
+
+
+def _partial_pairs(fn: functools.partial):
+    """(name, value) for the arguments ``fn`` (a ``functools.partial``) binds, named by the
+    function's parameters (``partial(decode_one_token, model)`` binds ``model``), and the function
+    whose captures come after them. A partial of a module's method binds the module as ``self``
+    (its parameters and buffers are the call's state, as for a compiled method)."""
+    func = fn.func
+    try:
+        params = [p.name for p in inspect.signature(func).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    bound = [(params[i] if i < len(params) else f"args[{i}]", v) for i, v in enumerate(fn.args)]
+    bound += list(fn.keywords.items())
+    if inspect.ismethod(func) and _is_module(func.__self__):
+        bound.append(("self", func.__self__))
+        func = func.__func__
+    return bound, func
 
 
 def _one_capture_reader(fn, named):
@@ -385,14 +412,16 @@ def _function_source(fn):
     captured = _captures(target)
     optimizers = [(name, obj) for name, obj in captured if _is_optimizer(obj)]
     scalers = [(name, obj) for name, obj in captured if isinstance(obj, _classes()[3])]
-    if optimizers or scalers or "backward" in getattr(getattr(target, "__code__", None), "co_names", ()):
+    code = getattr(getattr(target, "func", target), "__code__", None)  # (a partial's: its function's)
+    if optimizers or scalers or "backward" in getattr(code, "co_names", ()):
         extra = _step_state(state, optimizers, scalers)
     skey = (_mods_key(modules), _state_key(state), _global_hooks_key(),
             (_options_key([o for _, o in extra.get("optimizers", ())]),
              tuple(sc._compile_key() for sc in extra.get("scalers", ()))),
             _dispatch.autocast_key(), tuple(extra.get("aliases", {}).items()),
             tuple((name, v) for name, v in captured if _plain(v)))  # a global scale, a flag: by value
-    return getattr(fn, "__name__", type(fn).__name__), _mode(modules) if modules else "", modules, state, skey, extra
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", type(fn).__name__)
+    return name, _mode(modules) if modules else "", modules, state, skey, extra
 
 
 def _is_module(obj) -> bool:
