@@ -76,11 +76,15 @@ def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
     cm(x, 0.5)
     cm(x, 0.25)
     assert _reasons(cm)[1] == (
-        "non-tensor argument args[1] changed: 0.5 -> 0.25 (a Python number argument is a constant of the "
+        "non-tensor argument args[1] changed: 0.5 -> 0.25 (a Python float argument is a constant of the "
         "program, so each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make "
         "it a program input)")
     out = tracenn.compile(lambda x, lr: x * lr)(x, tracenn.tensor(0.25))  # the advice works
     np.testing.assert_allclose(out.numpy(), [0.25, 0.25])
+    ck = tracenn.compile(lambda x, k: tracenn.topk(x, k).values)
+    ck(tracenn.arange(4.0), 1)
+    ck(tracenn.arange(4.0), 2)  # an int is often a size (topk's k): no advice to make it a tensor
+    assert _reasons(ck)[1] == "non-tensor argument args[1] changed: 1 -> 2"
 
 
 def test_argument_structure_changes_name_the_argument():

@@ -164,15 +164,14 @@ def _argument_change(a, b) -> str:
     if len(diffs) > 3:
         parts.append(f"and {len(diffs) - 3} more")
     text = "; ".join(heads + (["non-tensor argument " + "; ".join(parts)] if parts else []))
-    numbers = [(x, y) for _, x, y in diffs if _is_number(x) and _is_number(y)]
-    if numbers:
-        text += (" (a Python number argument is a constant of the program, so each new value compiles "
+    if any(_is_float(x) and _is_float(y) for _, x, y in diffs):  # (not ints: they are often sizes, topk's k)
+        text += (" (a Python float argument is a constant of the program, so each new value compiles "
                  "a new one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
     return text
 
 
-def _is_number(sig) -> bool:
-    return isinstance(sig, tuple) and len(sig) == 2 and sig[0] in (int, float, complex)
+def _is_float(sig) -> bool:
+    return isinstance(sig, tuple) and len(sig) == 2 and sig[0] in (float, complex)
 
 
 def _structure_change(a, b) -> list[str]:
