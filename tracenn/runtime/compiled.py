@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import copy
 import os
+import random
 import sys
 import warnings
 import weakref
+
+import numpy as np
 
 from .. import _dispatch
 from ..autograd.graph import PROFILER as _PROFILER
@@ -58,6 +61,25 @@ def _set_training(changed) -> None:
     for m, flag in changed:
         if m.training is not flag:
             m.training = flag  # (moves the epoch, as Module.train does)
+
+
+def _host_rng_states():
+    """Python's and NumPy's global random states (read only when a call traces)."""
+    return random.getstate(), np.random.get_state()
+
+
+def _restore_host_rng(before):
+    """A trace that drew from ``random`` or ``numpy.random`` (``lam = np.random.beta(a, a)`` for
+    mixup in a compiled step) would bake the numbers it drew into the program, the same at every
+    call: put the states back, so the eager run that replaces it draws what the trace drew, and
+    say which one was drawn from (None if neither)."""
+    py, (alg, keys, *rest) = before
+    now_py, (now_alg, now_keys, *now_rest) = _host_rng_states()
+    if py == now_py and alg == now_alg and rest == now_rest and np.array_equal(keys, now_keys):
+        return None
+    random.setstate(py)
+    np.random.set_state(before[1])
+    return "Python's random module" if py != now_py else "numpy.random"
 
 
 class RecompileWarning(UserWarning):
@@ -322,6 +344,7 @@ class Compiled:
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
         flags = [(m, m.training) for _, m in self._modules]
+        host_rng = _host_rng_states()
         built = None
         try:
             try:
@@ -330,6 +353,14 @@ class Compiled:
             finally:
                 if before is not None:
                     self._note_changes(before, built)
+                drew = _restore_host_rng(host_rng)
+            if drew:
+                raise UnsupportedError(
+                    f"the traced code of {self._name} drew numbers from {drew}; a program would keep the "
+                    "numbers drawn while tracing and use them at every call. Draw them with tracenn instead "
+                    "(tracenn.rand, tracenn.randperm, tracenn.distributions.Beta(a, b).sample()), which a "
+                    "compiled program draws anew at each call, or draw them outside and pass them in as "
+                    "tensor arguments")
             _replay_mode_changes(built, flags)
         except (DataDependentError, UnsupportedError) as e:
             if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
