@@ -232,12 +232,16 @@ def rms_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | No
     """
     ns, dims = _normalized_dims(input, normalized_shape, "rms_norm")
     _check_shaped(weight, "weight", ns)
+    # As torch: a bfloat16/float16 input is normalised in float32 (weight included) and rounded
+    # once to its dtype, and eps=None is the eps of that float32 (not bfloat16's 2**-7).
+    dtype = _dt.float32 if input.dtype in _HALF else input.dtype
     if eps is None:
         from ... import finfo
-        eps = finfo(input.dtype if input.is_floating_point() else _dt.get_default_dtype()).eps
-    ms = _reduce.mean(_math.square(input), dims, keepdim=True)
-    out = _math.mul(input, _math.rsqrt(_math.add(ms, eps)))
-    return out if weight is None else _math.mul(out, weight)
+        eps = finfo(dtype if input.is_floating_point() else _dt.get_default_dtype()).eps
+    x = _as(input, dtype)
+    ms = _reduce.mean(_math.square(x), dims, keepdim=True)
+    out = _math.mul(x, _math.rsqrt(_math.add(ms, eps)))
+    return _as(out if weight is None else _math.mul(out, weight), input.dtype)
 
 
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
