@@ -4,12 +4,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .reduce import scan_in_opmath
 from .registry import register
 
 
 @register("logcumsumexp", static=("dim",))
 def _logcumsumexp(x, *, dim):
-    return jax.lax.cumlogsumexp(x, axis=dim)
+    return scan_in_opmath(jax.lax.cumlogsumexp, x, dim)
 
 
 @register("searchsorted", static=("right", "dtype"), differentiable=False)
