@@ -14,6 +14,12 @@ def torch():
     return pytest.importorskip("torch")
 
 
+# float() of a tensor that requires grad warns once per process (as torch): which test would see it
+# depends on the order tests run in, so the suite starts with it said (its own test resets it).
+import sys  # noqa: E402
+sys.modules["tracenn.tensor"]._float_warned[0] = True
+
+
 @pytest.fixture(autouse=True)
 def _fresh_state():
     """Each test starts with the same seed, grad mode on, float32 default."""

@@ -380,6 +380,24 @@ def test_recompile_budget_warns_past_the_limit(model):
         "  eager 4: input 'x' shape changed: [3, 4] -> [5, 4] (runs eagerly: past cache_size_limit)")
 
 
+def test_signatures_past_the_limit_are_not_all_kept(model):
+    # a growing KV cache makes a new input shape at every call: past the limit each runs eagerly,
+    # and only the latest few stay in the table (it grew by one entry per call, for ever)
+    cm = tracenn.compile(model, cache_size_limit=2)
+    with pytest.warns(RecompileWarning):
+        for n in range(1, 21):
+            x = tracenn.randn(n, 4)
+            np.testing.assert_allclose(to_np(cm(x)), to_np(eager(model, x)), rtol=1e-6)
+    from tracenn.runtime.compiled import _PAST_LIMIT_KEPT
+    assert len(cm._entries) == 2 + _PAST_LIMIT_KEPT and traces(model) == 20
+    text = cm.explain()
+    assert f"  ... and {18 - _PAST_LIMIT_KEPT} more signature(s) past cache_size_limit ran eagerly" in text
+    assert text.endswith("  eager 20: input 'x' shape changed: [19, 4] -> [20, 4] (runs eagerly: past "
+                         "cache_size_limit)")
+    cm(tracenn.randn(1, 4))  # the first program is still used
+    assert traces(model) == 20 and not cm._last.eager
+
+
 def test_fullgraph_compiles_on_past_the_limit_and_warns_each_time():
     cm = tracenn.compile(lambda x: x + 1, cache_size_limit=1, fullgraph=True)
     cm(tracenn.randn(1))

@@ -82,6 +82,12 @@ def _restore_host_rng(before):
     return "Python's random module" if py != now_py else "numpy.random"
 
 
+# Past cache_size_limit each new signature runs eagerly; the latest few are kept (so alternating
+# between them looks nothing up again), not every one: a growing KV cache makes one per token.
+_PAST_LIMIT_KEPT = 8
+_LOG_KEPT = 200  # explain() prints the last 20 lines
+
+
 class RecompileWarning(UserWarning):
     """A compiled call recompiled more often than its ``cache_size_limit`` allows."""
 
@@ -130,6 +136,7 @@ class Compiled:
         self._last = None
         self._last_key = None
         self._log: list[str] = []
+        self._dropped = 0              # signatures past cache_size_limit no longer kept (_PAST_LIMIT_KEPT)
         self._warned_fallback = False
         self._warned_limit = False
         self._extra = {}
@@ -146,6 +153,7 @@ class Compiled:
         self._fast_watched.clear()
         self._last = self._last_key = None
         self._warned_limit = self._warned_fallback = False
+        self._dropped = 0
         self._epoch = -1
         self._log.append("reset: tracenn.compiler.reset() dropped the programs")
 
@@ -339,8 +347,13 @@ class Compiled:
                     "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
                     stacklevel=_outside_stacklevel())
             if eager:
-                return self._keep(Entry(None, key, reason + " (runs eagerly: past cache_size_limit)",
-                                        list(self._state.values()), False), key)
+                past = [k for k, e in self._entries.items() if e.past_limit]
+                if len(past) >= _PAST_LIMIT_KEPT:  # (a growing KV cache: a new shape at every call)
+                    del self._entries[past[0]]
+                    self._dropped += 1
+                entry = Entry(None, key, reason + " (runs eagerly: past cache_size_limit)", (), False)
+                entry.past_limit = True
+                return self._keep(entry, key)
         step = bool(self._extra)
         before = None if self._values is None else self._values.snapshot(self._modules)
         flags = [(m, m.training) for _, m in self._modules]
@@ -386,7 +399,9 @@ class Compiled:
 
     def _keep(self, entry, key):
         self._entries[key] = entry
-        self._log.append(f"{'eager' if entry.eager else 'compile'} {len(self._entries)}: {entry.reason}")
+        self._log.append(f"{'eager' if entry.eager else 'compile'} {len(self._entries) + self._dropped}: "
+                         f"{entry.reason}")
+        del self._log[:-_LOG_KEPT]
         self._last, self._last_key = entry, key
         return entry
 
@@ -465,6 +480,9 @@ class Compiled:
                     how += f"; scalar output: {plan.choice.describe()}"
             lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
                          f"{e.calls} call(s) — compiled because: {e.reason}")
+        if self._dropped:
+            lines.append(f"  ... and {self._dropped} more signature(s) past cache_size_limit ran eagerly "
+                         f"(the latest {_PAST_LIMIT_KEPT} are listed)")
         if self._log:
             lines.append("log:")
             lines += [f"  {x}" for x in self._log[-20:]]

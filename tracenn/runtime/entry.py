@@ -39,6 +39,7 @@ class Entry:
         self.reason = reason
         self.calls = 0
         self.eager = built is None
+        self.past_limit = False  # an eager entry made past cache_size_limit (Compiled keeps the latest few)
         if self.eager:
             return
         g = built.graph
