@@ -15,6 +15,8 @@ work per step is kept small:
 - a ``PackedSequence`` is unpacked to a padded batch (one gather) and run with a per-step mask
   that freezes the state of sequences that have ended (and, in the reverse direction, that have
   not started), then packed again (one gather). Outputs at padded positions are never read.
+  Inside ``tracenn.compile``, a sequence packed with traced lengths (see ``utils/rnn.py``) is
+  already padded: the masks are built from the lengths in-graph and the output stays padded.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ from ...ops import OPS
 from ...tensor import Tensor
 from .. import functional as F, init
 from ..parameter import Parameter
-from ..utils.rnn import PackedSequence, lengths_of, packed_to_padded, padded_to_packed
+from ..utils.rnn import (PackedSequence, _PaddedPackedSequence, _TracedLengths, lengths_of, packed_to_padded,
+                         padded_to_packed)
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -187,7 +190,7 @@ class RNNBase(Module):
         if input.dtype != weight_dtype:
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). Convert "
                              f"input: input.to({weight_dtype}), or convert model: model.to({input.dtype})")
-        expected_input_dim = 2 if batch_sizes is not None else 3
+        expected_input_dim = 2 if batch_sizes is not None and not isinstance(batch_sizes, _TracedLengths) else 3
         if input.dim() != expected_input_dim:
             raise RuntimeError(f"input must have {expected_input_dim} dimensions, got {input.dim()}")
         if self.input_size != input.size(-1):
@@ -239,7 +242,10 @@ class RNNBase(Module):
         """Run all layers. ``input`` is packed data (with ``batch_sizes``) or a padded batch in the
         module's layout; returns (output in the same form, h_n, c_n or None)."""
         lengths = None
-        if batch_sizes is not None:
+        traced = isinstance(batch_sizes, _TracedLengths)  # (padded (T, N, *), lengths known only in-graph)
+        if traced:
+            x = input
+        elif batch_sizes is not None:
             bs = np.asarray(value_of(batch_sizes)).astype(np.int64)
             x = packed_to_padded(input, bs, bs.size)
             lengths = lengths_of(bs)
@@ -255,6 +261,10 @@ class RNNBase(Module):
             order = [t, t[::-1]][:D]  # the time index each direction reads at step s
             m = np.stack([o[:, None] < lengths[None, :] for o in order], 1)[..., None]  # (T, D, N, 1)
             masks = [_creation.tensor(m[s]) for s in range(steps)]
+        elif traced:
+            t = np.arange(steps)
+            order = _creation.tensor(np.stack([t, t[::-1]][:D], 1)[:, :, None])  # (T, D, 1)
+            masks = _shape.unbind((order < batch_sizes.lengths).unsqueeze(-1), 0)  # T x (D, N, 1)
         h_n, c_n = [], []
         for layer in range(self.num_layers):
             names = self._all_weights[layer * D:(layer + 1) * D]
@@ -266,7 +276,9 @@ class RNNBase(Module):
                 x = F.dropout(x, self.dropout, training=True)
         h_n = h_n[0] if len(h_n) == 1 else _shape.cat(h_n, 0)
         c_n = None if c0 is None else (c_n[0] if len(c_n) == 1 else _shape.cat(c_n, 0))
-        if batch_sizes is not None:
+        if traced:
+            output = x
+        elif batch_sizes is not None:
             output = padded_to_packed(x, bs)
         else:
             output = _shape.transpose(x, 0, 1) if self.batch_first else x
@@ -365,6 +377,9 @@ class RNNBase(Module):
 
     def _finish(self, orig_input, output, hidden, batch_sizes, sorted_indices, unsorted_indices, is_batched,
                 batch_dim):
+        if isinstance(orig_input, _PaddedPackedSequence):
+            return _PaddedPackedSequence.make(output, batch_sizes, sorted_indices, unsorted_indices), \
+                self.permute_hidden(hidden, unsorted_indices)
         if isinstance(orig_input, PackedSequence):
             return PackedSequence(output, batch_sizes, sorted_indices, unsorted_indices), \
                 self.permute_hidden(hidden, unsorted_indices)

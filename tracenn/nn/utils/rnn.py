@@ -5,9 +5,22 @@ A ``PackedSequence`` is torch's: ``data`` holds the valid time steps of a batch 
 (longest first), time-major — step 0 of every sequence, then step 1 of those still running, ... —
 and ``batch_sizes[t]`` counts the sequences running at step t (an int64 tensor read on the host,
 as torch keeps it on the CPU). Packing and unpacking are each one gather, so gradients flow.
+
+Inside ``tracenn.compile``, ``lengths`` that are a tensor input of the compiled call (a DataLoader's
+lengths) have no values, so the packed layout (``sum(lengths)`` rows) is unknown. There
+``pack_padded_sequence`` returns a PackedSequence in a private padded form: the padded batch,
+time-major and sorted by length in-graph, with the lengths tensor in place of ``batch_sizes``.
+The recurrent layers run it as they run any packed input (a padded batch with per-step masks, the
+masks built from the lengths in-graph) and return their output in the same form;
+``pad_packed_sequence(..., total_length=T)`` unpads it. Its ``data`` and ``batch_sizes`` cannot be
+read (DataDependentError) while compiling; returned by the compiled call they read as packed.
+The lengths' values cannot be checked there (descending with ``enforce_sorted``, positive, at
+most the padded length): an eager call raises torch's errors, a compiled one computes with them
+as given (unsorted lengths give the same results as sorted ones).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -15,7 +28,7 @@ import numpy as np
 
 from ... import dtypes as _dt
 from ..._api import creation as _creation, index as _index, shape as _shape
-from ..._api._common import value_of
+from ..._api._common import host_values, shape_values, value_of
 from ..._dispatch import apply
 from ...errors import DataDependentError
 from ...ops import OPS
@@ -109,6 +122,88 @@ class PackedSequence(PackedSequence_):
         return False
 
 
+_TRACED = "a sequence packed with lengths that are a tensor input of the compiled call"
+_TRACED_FIX = ("keep the sequence packed for nn.RNN/LSTM/GRU (they take it and return their output in this form) and "
+               "read their output with pad_packed_sequence(output, batch_first=..., total_length=x.size(1)); or pass "
+               "the lengths as a Python list (lengths.tolist() before the compiled call, one compile per distinct "
+               "list)")
+
+
+@dataclasses.dataclass
+class _TracedLengths:
+    """The ``batch_sizes`` slot of a PackedSequence whose lengths are traced: the lengths tensor,
+    sorted descending. ``[0]`` is the batch size, as ``batch_sizes[0]`` is (every length is >= 1).
+    A dataclass, so a compiled call that returns this form returns the lengths as a tensor."""
+
+    lengths: Tensor
+
+    def __getitem__(self, i):
+        if i == 0:
+            return self.lengths.shape[0]
+        raise TypeError("the lengths of a PackedSequence packed inside tracenn.compile are not batch_sizes")
+
+
+def _unknown(lengths: Tensor, what: str, fix: str = _TRACED_FIX):
+    """Raise the DataDependentError for reading ``what`` of the padded form while compiling: it
+    names ``what``, the user's line and the fix (reading the traced lengths raises it)."""
+    shape_values(lengths, what, fix)
+    raise DataDependentError(f"{what} is not known while tracing. Fix it: {fix}")
+
+
+class _PaddedPackedSequence(PackedSequence):
+    """A PackedSequence made inside tracenn.compile from traced lengths (see the module docstring):
+    the slots hold (padded (T, B, *) time-major, sorted by length; _TracedLengths; sorted_indices;
+    unsorted_indices)."""
+
+    @classmethod
+    def make(cls, padded: Tensor, lengths: _TracedLengths, sorted_indices, unsorted_indices):
+        return tuple.__new__(cls, (padded, lengths, sorted_indices, unsorted_indices))
+
+    def packed(self) -> PackedSequence | None:
+        """The real PackedSequence, once the lengths have values (this form returned by a compiled
+        call); None while compiling."""
+        lengths = host_values(self[1].lengths)
+        if lengths is None:
+            return None
+        batch_sizes = batch_sizes_of(lengths.astype(np.int64))
+        return PackedSequence(padded_to_packed(self[0], batch_sizes), _creation.tensor(batch_sizes),
+                              self.sorted_indices, self.unsorted_indices)
+
+    def _read(self, what: str) -> PackedSequence:
+        real = self.packed()
+        if real is None:
+            _unknown(self[1].lengths, f"PackedSequence.{what} of {_TRACED}")
+        return real
+
+    @property
+    def data(self):
+        return self._read("data (sum(lengths) rows)").data
+
+    @property
+    def batch_sizes(self):
+        return self._read("batch_sizes (max(lengths) entries)").batch_sizes
+
+    def to(self, *args, **kwargs) -> "PackedSequence":
+        padded = self[0].to(*args, **kwargs)
+        if padded is self[0]:
+            return self
+        move = lambda t: t.to(padded.device)  # noqa: E731
+        return self.make(padded, _TracedLengths(move(self[1].lengths)), _bind(self.sorted_indices, move),
+                         _bind(self.unsorted_indices, move))
+
+    @property
+    def is_cuda(self) -> bool:
+        return self[0].is_cuda
+
+    def __repr__(self) -> str:
+        real = self.packed()
+        if real is not None:
+            return repr(real)
+        return (f"PackedSequence(<padded inside tracenn.compile: {tuple(self[0].shape)} time-major, lengths "
+                f"{tuple(self[1].lengths.shape)}>, sorted_indices={self.sorted_indices!r}, "
+                f"unsorted_indices={self.unsorted_indices!r})")
+
+
 def invert_permutation(permutation: Tensor | None) -> Tensor | None:
     """The inverse of a permutation (``out[permutation[i]] = i``); None stays None."""
     if permutation is None:
@@ -175,12 +270,15 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     >>> p.data, p.batch_sizes
     (tensor([1, 4, 2, 5, 3]), tensor([2, 2, 1]))
     """
+    if isinstance(lengths, Tensor) and host_values(lengths) is None:  # compiling: lengths is an input
+        return _pack_traced(input, lengths, batch_first, enforce_sorted)
     try:
         lens = np.asarray(value_of(lengths) if isinstance(lengths, Tensor) else lengths).astype(np.int64)
-    except DataDependentError as e:  # (compiling, with lengths an input of the compiled call)
+    except DataDependentError as e:  # (compiling, with a list of traced lengths)
         raise DataDependentError(
-            f"{e} The lengths decide the packed layout, so inside tracenn.compile they must be known: pass them "
-            "as a Python list (lengths.tolist() before the compiled call), as a non-tensor argument") from None
+            f"{e} The lengths decide the packed layout, so inside tracenn.compile pass them as one tensor (the "
+            "recurrent layers run it padded) or as a Python list (lengths.tolist() before the compiled call, as a "
+            "non-tensor argument: one compile per distinct list)") from None
     if lens.ndim != 1:
         raise RuntimeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {lens.ndim}D cpu Long tensor")
     sorted_indices = None
@@ -209,6 +307,51 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     return PackedSequence(data, _creation.tensor(batch_sizes), sorted_indices, None)
 
 
+def _pack_traced(input: Tensor, lengths: Tensor, batch_first: bool, enforce_sorted: bool) -> PackedSequence:
+    """pack_padded_sequence with traced ``lengths``: the private padded form, sorted in-graph."""
+    if lengths.dim() != 1:
+        raise RuntimeError(f"'lengths' argument should be a 1D CPU int64 tensor, but got {lengths.dim()}D cpu Long "
+                           "tensor")
+    if lengths.dtype != _dt.int64:
+        lengths = lengths.to(_dt.int64)
+    x = _shape.transpose(input, 0, 1) if batch_first else input
+    if lengths.shape[0] != x.shape[1]:
+        raise RuntimeError(f"Expected `len(lengths)` to be equal to batch_size, but got {lengths.shape[0]} "
+                           f"(batch_size={x.shape[1]})")
+    sorted_indices = unsorted_indices = None
+    if not enforce_sorted:
+        sorted_indices = _index.argsort(lengths, 0, descending=True, stable=True)
+        unsorted_indices = _index.argsort(sorted_indices, 0)  # the inverse permutation
+        lengths = _index.index_select(lengths, 0, sorted_indices)
+        x = _index.index_select(x, 1, sorted_indices)
+    return _PaddedPackedSequence.make(x, _TracedLengths(lengths), sorted_indices, unsorted_indices)
+
+
+def _pad_traced(sequence: _PaddedPackedSequence, batch_first: bool, padding_value, total_length):
+    """pad_packed_sequence of the private padded form: steps past each length get ``padding_value``."""
+    padded, lengths = sequence[0], sequence[1].lengths
+    steps = padded.shape[0]
+    if total_length is None or total_length < steps:
+        got = "without total_length" if total_length is None else f"with total_length={total_length} < {steps}"
+        _unknown(lengths, f"pad_packed_sequence {got} (max(lengths) steps, the padded input's length "
+                 f"{steps} at most) of {_TRACED}",
+                 f"pass total_length=x.size(1), the padded input's length ({steps} here) or more (steps past each "
+                 "length get padding_value); or pass the lengths as a Python list (lengths.tolist() before the "
+                 "compiled call, one compile per distinct list)")
+    if total_length > steps:
+        tail = _creation.full((total_length - steps,) + tuple(padded.shape[1:]), padding_value, dtype=padded.dtype)
+        padded = _shape.cat([padded, tail], 0)
+    position = _creation.tensor(np.arange(total_length).reshape((total_length, 1)))
+    ended = _shape.reshape(position >= lengths, (total_length, lengths.shape[0]) + (1,) * (padded.ndim - 2))
+    padded = _index.masked_fill(padded, ended, padding_value)
+    if batch_first:
+        padded = _shape.transpose(padded, 0, 1)
+    if sequence.unsorted_indices is not None:
+        padded = _index.index_select(padded, 0 if batch_first else 1, sequence.unsorted_indices)
+        lengths = _index.index_select(lengths, 0, sequence.unsorted_indices)
+    return padded, lengths
+
+
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, padding_value: float = 0.0,
                         total_length: int | None = None) -> tuple[Tensor, Tensor]:
     r"""Unpack a :class:`PackedSequence`: ``(padded, lengths)``, the batch in its original order, padded
@@ -220,7 +363,15 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False, pad
     >>> pad_packed_sequence(p, batch_first=True)
     (tensor([[1, 2, 0],
             [3, 4, 5]]), tensor([2, 3]))
+
+    Inside ``tracenn.compile``, for a sequence packed with lengths that are a tensor input of the
+    compiled call, ``total_length`` is required (the longest length is not known while compiling).
     """
+    if isinstance(sequence, _PaddedPackedSequence):  # (lengths traced; or known, once a compiled call returned it)
+        real = sequence.packed()
+        if real is None:
+            return _pad_traced(sequence, batch_first, padding_value, total_length)
+        sequence = real
     batch_sizes = np.asarray(value_of(sequence.batch_sizes)).astype(np.int64)
     max_seq_length = batch_sizes.size
     if total_length is not None:
