@@ -101,6 +101,27 @@ def test_sdpa_grouped_query_attention():
     near(out, np_sdpa(np.concatenate([Q, Q], 1), np.repeat(K, 2, 1), np.repeat(V, 2, 1)), atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_sdpa_in_half_precision_rounds_once_as_torch_cpu(dtype):
+    # torch's CPU kernels keep scores and softmax in float32 and round the output once; rounding
+    # the intermediates to the half type doubled the error (a Llama block in bf16: 3x torch's)
+    dt = getattr(tracenn, dtype)
+    rng = np.random.default_rng(0)
+    q, k, v = (tracenn.tensor(rng.normal(size=(2, 3, 16, 32)).astype(np.float32)).to(dt) for _ in range(3))
+    mask = tracenn.tensor(rng.normal(size=(16, 16)).astype(np.float32)).to(dt)
+    for kw in ({"is_causal": True}, {"attn_mask": mask}):
+        want = F.scaled_dot_product_attention(q.float(), k.float(), v.float(),
+                                              **{n: (m.float() if n == "attn_mask" else m) for n, m in kw.items()})
+        got = F.scaled_dot_product_attention(q, k, v, **kw)
+        assert got.dtype == dt
+        np.testing.assert_array_equal(to_np(got.float()), to_np(want.to(dt).float()))
+        compiled = tracenn.compile(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, **kw))(q, k, v)
+        np.testing.assert_allclose(to_np(compiled.float()), to_np(got.float()), atol=1e-2)
+    qg = q.detach().requires_grad_()
+    F.scaled_dot_product_attention(qg, k, v, is_causal=True).float().sum().backward()
+    assert qg.grad.dtype == dt and bool(tracenn.isfinite(qg.grad.float()).all())
+
+
 def test_sdpa_errors(lib):
     with pytest.raises(RuntimeError, match="Expected query, key, and value to all be  at least 2 dimensional"):
         lib.nn.functional.scaled_dot_product_attention(lib.ones(4), lib.ones(4), lib.ones(4))

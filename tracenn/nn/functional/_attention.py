@@ -99,6 +99,15 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         key = _shape.repeat_interleave(key, query.shape[-3] // key.shape[-3], -3)
         value = _shape.repeat_interleave(value, query.shape[-3] // value.shape[-3], -3)
     _check_batch_dims(query, key, value, enable_gqa)
+    half = query.dtype in (_dt.float16, _dt.bfloat16) and query.device.type == "cpu"
+    if half:
+        # As torch's CPU kernels: scores, softmax and the weighted sum in float32, rounded once at
+        # the end (rounding the scores and probabilities to the half type doubled the error). On an
+        # accelerator the matmuls stay in the half type, as torch's fused kernels.
+        out_dtype = query.dtype
+        query, key, value = query.float(), key.float(), value.float()
+        if attn_mask is not None and attn_mask.dtype == out_dtype:
+            attn_mask = attn_mask.float()
     scores = _math.mul(_linalg.matmul(query, _shape.transpose(key, -2, -1)), scale_factor)
 
     allowed = _creation.tensor(np.tril(np.ones((L, S), bool))) if is_causal else None
@@ -124,7 +133,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         attn = _math.where(dead, 0.0, _reduce.softmax(_math.where(dead, 0.0, scores), -1))
     if dropout_p > 0.0:
         attn = dropout(attn, dropout_p, training=True)
-    return _linalg.matmul(attn, value)
+    out = _linalg.matmul(attn, value)
+    return out.to(out_dtype) if half else out
 
 
 # ---- multi-head attention ------------------------------------------------------------------------
