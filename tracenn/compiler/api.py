@@ -132,7 +132,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     from ..distributed import as_mesh
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
-                  values=ValueGuards(None if isinstance(model, Module) else model))
+                  values=ValueGuards(None if isinstance(model, Module) else model),
+                  bind_modules=None if isinstance(model, Module) else _bind_module_arguments)
     cm.__dict__["_recompile"] = functools.partial(  # (Compiled.__deepcopy__: the copy, compiled the same way)
         compile, fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
         verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph)
@@ -142,6 +143,47 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
                 object.__setattr__(cm, attr, getattr(model, attr))
         object.__setattr__(cm, "__wrapped__", model)
     return cm
+
+
+def _bind_module_arguments(cm, args, kwargs):
+    """A compiled function called with modules among its arguments (gpt-fast's
+    ``decode_one_token(model, x, input_pos)``, ``step(model, batch)``): the call runs a compiled
+    function of its own with those modules bound, as ``tracenn.compile(functools.partial(fn,
+    model))`` would, so their parameters and buffers are its state (read at every call, named
+    ``model.weight``) and a call with other modules compiles its own. None when no argument is a
+    module. Only top-level positional and keyword arguments are bound; a module inside a tuple or
+    list still makes the call run eagerly (``check_no_hidden_tensors``)."""
+    Module = _classes()[0]
+    pos = [i for i, a in enumerate(args) if isinstance(a, Module)]
+    kws = [k for k, v in kwargs.items() if isinstance(v, Module)]
+    if not pos and not kws:
+        return None
+    fn = cm._target
+    try:
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = [params[i] if i < len(params) else f"args{i}" for i in pos]
+    key = (tuple(names) + tuple(kws), tuple(id(args[i]) for i in pos) + tuple(id(kwargs[k]) for k in kws))
+    inner = cm._bound.get(key)
+    if inner is None:
+        slots = list(zip(pos, names))
+
+        def bound(*rest, **kw):
+            full = list(rest)
+            for i, name in slots:
+                full.insert(i, kw.pop(name))
+            return fn(*full, **kw)
+        bound.__wrapped__ = fn  # (its captures are read too: an optimizer it closes over)
+        bound.__name__ = getattr(fn, "__name__", "fn")
+        modules = {n: args[i] for i, n in slots}
+        modules.update((k, kwargs[k]) for k in kws)
+        inner = cm._recompile(functools.partial(bound, **modules))
+        inner.cache_size_limit = cm.cache_size_limit
+        cm._bound[key] = inner
+    rest = [a for i, a in enumerate(args) if i not in pos]
+    return inner, rest, {k: v for k, v in kwargs.items() if k not in kws}
 
 
 def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, **extra):
@@ -412,7 +454,7 @@ def _function_source(fn):
     captured = _captures(target)
     optimizers = [(name, obj) for name, obj in captured if _is_optimizer(obj)]
     scalers = [(name, obj) for name, obj in captured if isinstance(obj, _classes()[3])]
-    code = getattr(getattr(target, "func", target), "__code__", None)  # (a partial's: its function's)
+    code = getattr(inspect.unwrap(getattr(target, "func", target)), "__code__", None)  # (a partial's function's)
     if optimizers or scalers or "backward" in getattr(code, "co_names", ()):
         extra = _step_state(state, optimizers, scalers)
     skey = (_mods_key(modules), _state_key(state), _global_hooks_key(),

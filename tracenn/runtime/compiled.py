@@ -117,7 +117,7 @@ class Compiled:
     """
 
     def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
-                 cache_size_limit=8, mesh=None, values=None):
+                 cache_size_limit=8, mesh=None, values=None, bind_modules=None):
         self.__dict__["_target"] = target
         self._build = build
         self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
@@ -142,6 +142,9 @@ class Compiled:
         self._extra = {}
         self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
         self._fast_watched: dict = {}  # a function's
+        self._bind_modules = bind_modules  # a function's: (self, args, kwargs) -> the call with modules bound
+        self._bound: dict = {}         # ... the compiled function per set of module arguments
+        self._last_bound = None
         self._grad_leaves = ()         # a step's: leaves whose .grad it reads that no optimizer steps
         self._grads_were = ()
         _LIVE.add(self)
@@ -173,6 +176,12 @@ class Compiled:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
+        if self._bind_modules is not None and _TRACE[0] is None:
+            bound = self._bind_modules(self, args, kwargs)  # a function given a module argument
+            if bound is not None:
+                inner, args, kwargs = bound
+                self.__dict__["_last_bound"] = inner
+                return inner(*args, **kwargs)
         if _EPOCH[0] != self._epoch or (self._watch is not None and self._watch() != self._watched) \
                 or self._grad_leaves and self._grads_set() != self._grads_were:
             self._refresh()
@@ -445,6 +454,8 @@ class Compiled:
     @property
     def graph(self):
         """The graph that runs for the latest call (after passes); None before the first call."""
+        if self._last_bound is not None and self._last is None:
+            return self._last_bound.graph
         e = self._last
         return None if e is None or e.eager else e.graph
 
@@ -480,6 +491,9 @@ class Compiled:
                     how += f"; scalar output: {plan.choice.describe()}"
             lines.append(f"  {i}. inputs ({shapes}); grad {'on' if grad else 'off'}; {how}; "
                          f"{e.calls} call(s) — compiled because: {e.reason}")
+        for i, (key, inner) in enumerate(self._bound.items(), 1):
+            lines.append(f"  module argument(s) {', '.join(key[0])}, set {i}: a compiled function of its own "
+                         f"(its state: their parameters and buffers); {len(inner._entries)} program(s)")
         if self._dropped:
             lines.append(f"  ... and {self._dropped} more signature(s) past cache_size_limit ran eagerly "
                          f"(the latest {_PAST_LIMIT_KEPT} are listed)")
