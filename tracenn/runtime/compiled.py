@@ -176,7 +176,8 @@ class Compiled:
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs):
-        if self._bind_modules is not None and _TRACE[0] is None:
+        if self._bind_modules is not None and _TRACE[0] is None and (
+                kwargs or not all(type(a) is Tensor for a in args)):
             bound = self._bind_modules(self, args, kwargs)  # a function given a module argument
             if bound is not None:
                 inner, args, kwargs = bound
