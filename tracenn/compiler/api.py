@@ -159,11 +159,7 @@ def _bind_module_arguments(cm, args, kwargs):
     if not pos and not kws:
         return None
     fn = cm._target
-    try:
-        params = [p.name for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
+    params = _positional_names(fn)
     names = [params[i] if i < len(params) else f"args{i}" for i in pos]
     key = (tuple(names) + tuple(kws), tuple(id(args[i]) for i in pos) + tuple(id(kwargs[k]) for k in kws))
     inner = cm._bound.get(key)
@@ -346,17 +342,23 @@ def _capture_reader(fn, named=True):
     return _one_capture_reader(fn, named)
 
 
+def _positional_names(fn) -> list:
+    """The names of ``fn``'s positional parameters, in order (none when it has no signature): what
+    an argument bound by position is called in state names (``model.0.weight``)."""
+    try:
+        return [p.name for p in inspect.signature(fn).parameters.values()
+                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return []
+
+
 def _partial_pairs(fn: functools.partial):
     """(name, value) for the arguments ``fn`` (a ``functools.partial``) binds, named by the
     function's parameters (``partial(decode_one_token, model)`` binds ``model``), and the function
     whose captures come after them. A partial of a module's method binds the module as ``self``
     (its parameters and buffers are the call's state, as for a compiled method)."""
     func = fn.func
-    try:
-        params = [p.name for p in inspect.signature(func).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        params = []
+    params = _positional_names(func)
     bound = [(params[i] if i < len(params) else f"args[{i}]", v) for i, v in enumerate(fn.args)]
     bound += list(fn.keywords.items())
     if inspect.ismethod(func) and _is_module(func.__self__):

@@ -38,15 +38,11 @@ def _legacy(name, dtype):
     return new
 
 
-FloatTensor = _legacy("FloatTensor", _dt.float32)
-DoubleTensor = _legacy("DoubleTensor", _dt.float64)
-HalfTensor = _legacy("HalfTensor", _dt.float16)
-BFloat16Tensor = _legacy("BFloat16Tensor", _dt.bfloat16)
-LongTensor = _legacy("LongTensor", _dt.int64)
-IntTensor = _legacy("IntTensor", _dt.int32)
-ShortTensor = _legacy("ShortTensor", _dt.int16)
-CharTensor = _legacy("CharTensor", _dt.int8)
-ByteTensor = _legacy("ByteTensor", _dt.uint8)
+# (torch.sparse's set; the names are the dense legacy types', _dt.TYPE_NAMES)
+_LEGACY = {n.split(".")[-1]: _legacy(n.split(".")[-1], d) for d, n in _dt.TYPE_NAMES.items()
+           if d in (_dt.float32, _dt.float64, _dt.float16, _dt.bfloat16, _dt.int64, _dt.int32, _dt.int16,
+                    _dt.int8, _dt.uint8)}
+globals().update(_LEGACY)
 
 # Dense tensors: is_sparse (False) is Tensor's own; these convert.
 Tensor.to_sparse = to_sparse
