@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from .autograd.graph import Node
 from .autograd.grad_mode import GRAD
-from .device import put_beside
+from .device import SEVERAL, mismatch, put_beside
 from .ops import OPS
 
 _INEXACT_KINDS = frozenset("fcV")  # V: bfloat16 (ml_dtypes)
@@ -74,6 +74,8 @@ def apply(op, args, key=()):
                 rg = True
         else:
             vals.append(a)
+    if SEVERAL[0] and len(vals) > 1:
+        _same_device(op, args, vals)
     if META[0] and _meta.involved(op, key, args):  # shapes and dtypes only: the op's shape rule
         out = _meta.run(op, key, args, vals)
     else:
@@ -158,6 +160,14 @@ def scalar_operand(v, like):
             _SCALARS.clear()
         a = _SCALARS[key] = put_beside(v, like) if committed else jnp.asarray(v)
     return a
+
+
+def _same_device(op, args, vals) -> None:
+    """torch's error when an op's tensors are on two devices (JAX would move one silently)."""
+    msg = mismatch((_INPUT_NAMES[i] if i < 8 else f"input {i}", v)
+                   for i, (a, v) in enumerate(zip(args, vals)) if isinstance(a, Tensor))
+    if msg is not None:
+        raise RuntimeError(f"{msg} (in {op.name})")
 
 
 def _leaked(op, vals) -> None:

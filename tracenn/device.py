@@ -89,12 +89,19 @@ def gpu_devices() -> tuple:
     return _backend_devices("gpu")
 
 
+# Whether a device other than the CPU was ever asked for: only then can one op's tensors be on two
+# devices, and only then does eager dispatch (and tracing) check that they are not (see
+# mismatch below), so a CPU-only program pays nothing for the check.
+SEVERAL = [False]
+
+
 def to_jax(d) -> jax.Device:
     """The JAX device for a torch-style device spec; a missing one raises torch's kind of error."""
     d = device(d) if not isinstance(d, device) else d
     if d.type == "cpu":
         return _backend_devices("cpu")[0]
     if d.type == "cuda":
+        SEVERAL[0] = True
         gpus = gpu_devices()
         if not gpus:
             raise DeviceError(
@@ -107,6 +114,25 @@ def to_jax(d) -> jax.Device:
                               f"but only {len(gpus)} GPU(s) are visible")
         return gpus[i]
     raise DeviceError(f"device '{d}' is not supported by tracenn")
+
+
+def mismatch(named):
+    """torch's message for one computation's tensors on two devices, or None when they share one.
+
+    ``named``: (name, array) pairs. A 0-d tensor may live anywhere (torch lets a CPU scalar tensor
+    join a CUDA op); JAX would copy the rest between devices silently, where torch refuses."""
+    first = None
+    for name, v in named:
+        if not isinstance(v, jax.Array) or v.ndim == 0:
+            continue
+        devs = v.sharding.device_set
+        if first is None:
+            first = (name, devs)
+        elif devs != first[1]:
+            a, b = (from_jax(min(ds, key=lambda x: x.id)) for ds in (first[1], devs))
+            return (f"Expected all tensors to be on the same device, but found at least two devices, {a} and "
+                    f"{b}! ({first[0]} is on {a}, {name} on {b}: move one with .to(device) first)")
+    return None
 
 
 def from_jax(jd) -> device:
