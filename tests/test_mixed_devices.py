@@ -75,8 +75,12 @@ def test_zero_dim_and_same_device_operands_pass(two_devices):
     assert two_devices["same_ok"] == [3, 4]
 
 
-def test_cpu_only_programs_do_not_arm_the_check(monkeypatch):
-    monkeypatch.setitem(_device.SEVERAL, 0, False)  # (tests that fake a GPU arm it in this process)
-    assert (tracenn.randn(2, 2).to("cpu") + 1).device.type == "cpu"
-    assert _device.SEVERAL[0] is False
+def test_cpu_only_programs_do_not_arm_the_check():
+    was = _device.SEVERAL[0]
+    _device.SEVERAL[0] = False  # (tests that fake a GPU arm it in this process)
+    try:
+        assert (tracenn.randn(2, 2).to("cpu") + 1).device.type == "cpu"
+        assert _device.SEVERAL[0] is False
+    finally:
+        _device.SEVERAL[0] = was
     assert _device.mismatch([("a", tracenn.randn(2)._value), ("b", tracenn.randn(3)._value)]) is None
