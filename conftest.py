@@ -22,8 +22,39 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 FAST_COMPILE_FLAGS = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
 
 if os.environ.get("TRACENN_TEST_XLA", "fast").strip().lower() != "default":
     # before anything starts a JAX backend: XLA reads XLA_FLAGS once, when the backend starts
     os.environ["XLA_FLAGS"] = " ".join(FAST_COMPILE_FLAGS + (os.environ.get("XLA_FLAGS", ""),)).strip()
+
+
+# Tests the default run leaves out: tests/slow.txt lists them by node id (scripts/slow_tests.py
+# writes it from a --durations log), and they are marked slow here, before pytest's -m 'not slow'
+# deselects. A listed test that no longer exists in a collected file is an error, so the list
+# cannot silently rot when a test is renamed.
+_SLOW_LIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "slow.txt")
+
+
+def _slow_ids() -> set:
+    with open(_SLOW_LIST) as fh:
+        return {line.split(maxsplit=1)[1].strip() for line in fh if line.strip() and not line.startswith("#")}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    slow = _slow_ids()
+    seen, files = set(), set()
+    for item in items:
+        files.add(item.nodeid.split("::")[0])
+        if item.nodeid in slow:
+            item.add_marker(pytest.mark.slow)
+            seen.add(item.nodeid)
+    if any("::" in a for a in config.args):  # (single tests named: the rest of their files is not collected)
+        return
+    stale = sorted(n for n in slow - seen if n.split("::")[0] in files)
+    if stale:
+        raise pytest.UsageError("tests/slow.txt lists tests that no longer exist (rename or remove them there):\n  "
+                                + "\n  ".join(stale[:20]))
