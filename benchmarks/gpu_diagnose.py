@@ -1,0 +1,130 @@
+"""Why a compiled training step is slower than the hand-written jax.jit step on a GPU: a diagnosis.
+
+    python benchmarks/gpu_diagnose.py [--only mlp,transformer] [--out DIR]
+
+For each workload of train_step.py (built there, the same models and data):
+
+1. host transfers: three steady-state steps of the compiled step under
+   ``jax.transfer_guard("disallow")``; a step that copies to or from the host per call says where;
+2. the runtime's Python: cProfile over 200 compiled steps, top functions by own time;
+3. device time: a jax.profiler trace of 5 steps of the tracenn program and of the jax.jit step,
+   device-side events summed per name (kernels, in µs per step) and counted; with ``--out`` the raw
+   traces and the compiled HLO of both programs are written there for reading offline.
+
+``--device`` is always the default device JAX picks for tracenn (``cuda`` when one is visible).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import glob
+import gzip
+import io
+import json
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+import traceback
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(_HERE))
+sys.path.insert(0, _HERE)
+
+import jax  # noqa: E402
+
+import tracenn  # noqa: E402
+import train_step as T  # noqa: E402
+
+
+def device_events(events):
+    """The trace's events that ran on an accelerator (or, on the CPU, XLA's thunks)."""
+    names = {e["pid"]: e["args"]["name"] for e in events
+             if e.get("ph") == "M" and e.get("name") == "process_name" and "args" in e}
+    gpu = {pid for pid, n in names.items() if "GPU" in n or "gpu" in n}
+    return [e for e in events if e.get("ph") == "X" and (e["pid"] in gpu if gpu else True)], bool(gpu)
+
+
+def trace(label, step, lowered, out, name, steps=5):
+    d = tempfile.mkdtemp(prefix="tracenn_diag_")
+    try:
+        jax.profiler.start_trace(d)
+        for _ in range(steps):
+            step.sync(step())
+        jax.profiler.stop_trace()
+        fn = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)[0]
+        if out:
+            shutil.copy(fn, os.path.join(out, f"{name}_{label}.trace.json.gz"))
+            with open(os.path.join(out, f"{name}_{label}.hlo.txt"), "w") as fh:
+                fh.write(lowered.compile().as_text())
+        with gzip.open(fn) as fh:
+            events = json.load(fh)["traceEvents"]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    evs, on_gpu = device_events(events)
+    tot, cnt = collections.Counter(), collections.Counter()
+    for e in evs:
+        tot[e["name"]] += e["dur"] / steps
+        cnt[e["name"]] += 1 / steps
+    print(f"\n  {name}, {label}: {'device' if on_gpu else 'all'} events per step: {sum(cnt.values()):.0f}, "
+          f"summed {sum(tot.values()):.0f} µs")
+    for n, t in tot.most_common(15):
+        print(f"    {t:8.1f} µs  x{cnt[n]:4.0f}  {n[:110]}")
+    return tot
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default="mlp,transformer")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+    if tracenn.cuda.is_available():
+        tracenn.set_default_device("cuda")
+    ctx = T.Context()
+    ctx.device = "cuda" if tracenn.cuda.is_available() else "cpu"
+    ctx.quick, ctx.timeline, ctx.torch, ctx.torch_compile = True, False, None, False
+    ctx.check_steps, ctx.repeats, ctx.target = 3, 3, 0.05
+    print("jax", jax.__version__, jax.devices(), flush=True)
+    for name in args.only.split(","):
+        rows, ts, jt, _ = T.step_rows(ctx, name)
+        e = ts.fn._last
+        print(f"\n== {name}: program inputs: {len(e.donate)} donated + {len(e.keep)} kept state arrays, "
+              f"{len(ts.fn._last.graph.outputs) if hasattr(e.graph, 'outputs') else '?'} outputs", flush=True)
+        for direction in ("host_to_device", "device_to_host"):
+            guard = getattr(jax, f"transfer_guard_{direction}")
+            try:
+                with guard("disallow"):
+                    for _ in range(3):
+                        ts.sync(ts())
+                print(f"  transfer guard {direction}: no transfer in 3 steps")
+            except Exception as exc:  # noqa: BLE001 - the diagnosis is the message and where it came from
+                print(f"  transfer guard {direction}: {type(exc).__name__}: {str(exc)[:200]}")
+                print("".join(traceback.format_tb(exc.__traceback__)[-6:]))
+        for _ in range(5):
+            ts.sync(ts())
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(200):
+            r = ts()
+        ts.sync(r)
+        prof.disable()
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(22)
+        print("\n  cProfile, 200 compiled steps, by own time:")
+        print("\n".join(ln for ln in s.getvalue().splitlines()[6:] if ln.strip())[:4000])
+        call, sync = ts.bare()
+
+        class Bare:
+            def __call__(self):
+                return call()
+
+            def sync(self, r):
+                sync(r)
+        trace("tracenn", Bare(), ts.lowered(), args.out, name)
+        trace("jaxjit", jt, jt.step.lower(jt.params, jt.state, jt.x, jt.y), args.out, name)
+
+
+if __name__ == "__main__":
+    main()
