@@ -284,7 +284,7 @@ def save_load_roundtrip():
 def mixed_devices_error():
     lin = nn.Linear(4, 4).to(DEV)
     try:
-        lin(torch.randn(2, 4))
+        lin(torch.randn(2, 4))  # (torch raises for linear, conv and embedding; so does tracenn)
     except RuntimeError as e:
         msg = str(e)
         check("CPU input to a device model raises torch's error",

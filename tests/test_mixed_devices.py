@@ -1,9 +1,10 @@
-"""One op's tensors on two devices raise torch's error instead of being moved silently.
+"""A layer's input and weights on two devices raise torch's error instead of being moved silently.
 
 JAX copies an uncommitted array to the device of a committed one, so ``model.cuda()`` followed by
-``model(x_cpu)`` would run where torch raises. The check is armed once a device other than the
-CPU is asked for; here it is armed by hand in a subprocess with two simulated CPU devices (the
-second stands in for a GPU, so both print as ``cpu``)."""
+``model(x_cpu)`` would run where torch raises. linear, the convolutions and embedding check (not
+every op: tracenn's own composites still let JAX move some constants they make). The check is
+armed once a device other than the CPU is asked for; here it is armed by hand in a subprocess
+with two simulated CPU devices (the second stands in for a GPU, so both print as ``cpu``)."""
 import json
 import os
 import subprocess
@@ -30,10 +31,6 @@ SCRIPT = textwrap.dedent('''
 
     out = {}
     a = torch.randn(3, 4)
-    try:
-        a @ there(torch.randn(4, 5))
-    except RuntimeError as e:
-        out["matmul"] = str(e)
     lin = nn.Linear(4, 2)
     lin.weight.data = there(lin.weight.detach())
     lin.bias.data = there(lin.bias.detach())
@@ -41,9 +38,20 @@ SCRIPT = textwrap.dedent('''
         lin(a)
     except RuntimeError as e:
         out["linear"] = str(e)
-    out["scalar_ok"] = list((a * there(torch.tensor(2.0))).shape)  # a 0-d tensor may be anywhere
-    b, c = there(torch.randn(3, 4)), there(torch.randn(3, 4))
-    out["same_ok"] = list((b + c).shape)
+    conv = nn.Conv2d(1, 2, 3)
+    conv.weight.data = there(conv.weight.detach())
+    try:
+        conv(torch.randn(1, 1, 5, 5))
+    except RuntimeError as e:
+        out["conv"] = str(e)
+    emb = nn.Embedding(10, 3)
+    emb.weight.data = there(emb.weight.detach())
+    try:
+        emb(torch.tensor([1, 2]))
+    except RuntimeError as e:
+        out["embedding"] = str(e)
+    out["same_ok"] = list(lin(there(a)).shape)
+    out["scalar_bias_ok"] = list(torch.nn.functional.linear(there(a), lin.weight, there(torch.tensor(0.5))).shape)
     print(json.dumps(out))
 ''')
 
@@ -59,20 +67,22 @@ def two_devices():
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_an_op_on_two_devices_raises_torchs_error(two_devices):
-    assert two_devices["matmul"] == (
+def test_a_linear_layer_on_another_device_raises_torchs_error(two_devices):
+    assert two_devices["linear"] == (
         "Expected all tensors to be on the same device, but found at least two devices, cpu and cpu! "
-        "(input 0 is on cpu, input 1 on cpu: move one with .to(device) first) (in matmul)")
+        "(input is on cpu, weight on cpu: move one with .to(device) first) (in linear)")
 
 
-def test_a_module_on_another_device_raises(two_devices):
-    assert two_devices["linear"].startswith("Expected all tensors to be on the same device")
-    assert two_devices["linear"].endswith("(in matmul)")  # Linear runs as a matmul
+@pytest.mark.parametrize("layer", ["conv", "embedding"])
+def test_conv_and_embedding_check_too(two_devices, layer):
+    assert two_devices[layer].startswith("Expected all tensors to be on the same device")
+    where = "(in Conv2d(1, 2, kernel_size=(3, 3), stride=(1, 1)))" if layer == "conv" else "(in embedding)"
+    assert two_devices[layer].endswith(where)  # (a module's convolution names the module)
 
 
-def test_zero_dim_and_same_device_operands_pass(two_devices):
-    assert two_devices["scalar_ok"] == [3, 4]
-    assert two_devices["same_ok"] == [3, 4]
+def test_same_device_and_zero_dim_operands_pass(two_devices):
+    assert two_devices["same_ok"] == [3, 2]
+    assert two_devices["scalar_bias_ok"] == [3, 2]  # a 0-d tensor may be anywhere, as in torch
 
 
 def test_cpu_only_programs_do_not_arm_the_check():

@@ -74,8 +74,6 @@ def apply(op, args, key=()):
                 rg = True
         else:
             vals.append(a)
-    if SEVERAL[0] and len(vals) > 1:
-        _same_device(op, args, vals)
     if META[0] and _meta.involved(op, key, args):  # shapes and dtypes only: the op's shape rule
         out = _meta.run(op, key, args, vals)
     else:
@@ -162,12 +160,18 @@ def scalar_operand(v, like):
     return a
 
 
-def _same_device(op, args, vals) -> None:
-    """torch's error when an op's tensors are on two devices (JAX would move one silently)."""
-    msg = mismatch((_INPUT_NAMES[i] if i < 8 else f"input {i}", v)
-                   for i, (a, v) in enumerate(zip(args, vals)) if isinstance(a, Tensor))
+def same_device(who: str, **tensors) -> None:
+    """torch's error when a layer's input and weights are on two devices: ``model.cuda()`` then
+    ``model(x_cpu)``, where JAX would copy the input over silently. Checked by the functional
+    forms whose torch kernels refuse it (linear, convolutions, embedding), not by every op:
+    tracenn's own composites still make some constants on the default device and let JAX move
+    them. Armed once a GPU is asked for (device.SEVERAL); tracing (symbolic values) is not checked."""
+    if not SEVERAL[0]:
+        return
+    msg = mismatch((name, t._value) for name, t in tensors.items()
+                   if isinstance(t, Tensor) and isinstance(t._value, ARRAY))
     if msg is not None:
-        raise RuntimeError(f"{msg} (in {op.name})")
+        raise RuntimeError(f"{msg} (in {who})")
 
 
 def _leaked(op, vals) -> None:

@@ -111,6 +111,7 @@ def _check_same_dtype(who, input: Tensor, weight: Tensor):
 
 def _conv(who, nd, input, weight, bias, stride, padding, dilation, groups):
     """conv{nd}d with errors that name ``who``; the arithmetic is tracenn's ``convnd``."""
+    _dispatch.same_device(who, input=input, weight=weight, bias=bias)
     x, unbatched = _batched(who, input, nd)
     if weight.ndim != nd + 2:
         raise ShapeError(f"{_who(who)}: expected a {nd + 2}D weight (out_channels, in_channels/groups, *kernel), "

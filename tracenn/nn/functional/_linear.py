@@ -22,6 +22,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     tensor([[3., 3., 3., 3.],
             [3., 3., 3., 3.]])
     """
+    _dispatch.same_device("linear", input=input, weight=weight, bias=bias)
     out = _linalg.matmul(input, weight.t() if weight.ndim == 2 else weight)
     if bias is not None:
         if bias._value.dtype != out._value.dtype and _dispatch.autocasting(input, weight, bias):

@@ -140,6 +140,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
     """
     num_embeddings = weight.shape[0]
     padding_idx = _normalize_padding_idx(padding_idx, num_embeddings)
+    _dispatch.same_device("embedding", input=input, weight=weight)
     _check_indices(input, num_embeddings, "embedding")
     flat = _shape.reshape(input, (-1,))
     if max_norm is not None:
