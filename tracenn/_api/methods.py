@@ -210,6 +210,11 @@ for _n, _f in _OPERATORS.items():
     setattr(Tensor, f"__r{_n}__", _r(_f))
     setattr(Tensor, f"__i{_n}__", _inplace(f"__i{_n}__", _f))
 
+# A NumPy scalar or array on the left (``np.log(2) - x``, ``np.float32(0.99) * v``) defers to the
+# tensor's reflected operator, as torch's Tensor makes it: without this NumPy converts the tensor
+# with __array__ and returns an ndarray, silently cutting the autograd graph (and failing in a trace).
+Tensor.__array_priority__ = 1000
+
 
 def _rtruediv(self, other):
     """``other / x`` is ``x.reciprocal() * other``, as torch defines it (two roundings: its
