@@ -449,12 +449,12 @@ def scatter(input, dim, index, src=None, value=None, *, reduce=None):
     else:
         s = src if src is not None else value
     red = {None: None, "add": "add", "multiply": "multiply"}[reduce]
-    return apply(OPS["scatter"], (input, index, s), (d, red))
+    return apply(OPS["scatter"], (input, index, s), (d, red, True))
 
 
 def scatter_add(input, dim, index, src):
     d = _check_gs(input, dim, index, "scatter_add")
-    return apply(OPS["scatter"], (input, index, _crop(src, index.shape)), (d, "add"))
+    return apply(OPS["scatter"], (input, index, _crop(src, index.shape)), (d, "add", True))
 
 
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
@@ -470,11 +470,7 @@ def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
         return r if input.is_floating_point() else div(total, clamp(cnt, min=1), rounding_mode="floor")
     if reduce not in ("sum", "prod", "amax", "amin"):
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
-    base = input
-    if not include_self:
-        ident = {"sum": 0, "prod": 1, "amax": -np.inf, "amin": np.inf}[reduce]
-        base = apply(OPS["scatter"], (input, index, ident), (d, None))
-    return apply(OPS["scatter"], (base, index, s), (d, reduce))
+    return apply(OPS["scatter"], (input, index, s), (d, reduce, bool(include_self)))
 
 
 def index_select(input, dim, index):

@@ -100,38 +100,59 @@ def _others_product(v, zeros, nonzero_prod):
     return jnp.where(v == 0, jnp.where(zeros == 1, nonzero_prod, 0), jnp.where(zeros == 0, nonzero_prod / safe, 0))
 
 
-def _vjp_scatter(g, out, x, index, src, *, dim, reduce):
+def _scatter_identity(reduce, dtype):
+    """The value that leaves ``reduce`` unchanged: what include_self=False starts the written positions at."""
+    if reduce in ("add", "sum"):
+        return 0
+    if reduce in ("multiply", "prod"):
+        return 1
+    if dtype == jnp.bool_:
+        return reduce == "amin"
+    if jnp.issubdtype(dtype, jnp.inexact):
+        return -jnp.inf if reduce == "amax" else jnp.inf
+    lim = jnp.iinfo(dtype)
+    return lim.min if reduce == "amax" else lim.max
+
+
+def _vjp_scatter(g, out, x, index, src, *, dim, reduce, include_self):
     grid = _grid(index, dim)
     has_src = hasattr(src, "shape")
     s = jnp.broadcast_to(src, index.shape).astype(x.dtype) if has_src else None
     if reduce is None:  # the written positions lose x's gradient; src gets the gradient it landed on
         return g.at[grid].set(0), None, (g[grid] if has_src else None)
+    own = g if include_self else g.at[grid].set(0)  # include_self=False: x's written positions do not count
     if reduce in ("add", "sum"):
-        return g, None, (g[grid] if has_src else None)
+        return own, None, (g[grid] if has_src else None)
     if reduce in ("multiply", "prod"):
-        zeros = (x == 0).astype(x.dtype)  # per group: how many members are 0, and the product of the rest
-        prod = jnp.where(x == 0, jnp.ones_like(x), x)
+        base = x if include_self else x.at[grid].set(1)
+        zeros = (base == 0).astype(x.dtype)  # per group: how many members are 0, and the product of the rest
+        prod = jnp.where(base == 0, jnp.ones_like(base), base)
         if has_src:
             zeros = zeros.at[grid].add((s == 0).astype(x.dtype))
             prod = prod.at[grid].multiply(jnp.where(s == 0, jnp.ones_like(s), s))
-        gx = g * _others_product(x, zeros, prod)
+        gx = own * _others_product(base, zeros, prod)
         gs = (g[grid] * _others_product(s, zeros[grid], prod[grid])) if has_src else None
         return gx, None, gs
-    # amax / amin: torch shares the gradient evenly among every member equal to the result.
+    # amax / amin: torch shares the gradient evenly among every member equal to the result. With
+    # include_self=False torch still counts x's own value among them (and then gives x nothing there):
+    # a group [2, 2] reduced onto a 2 gets 1/3 each.
     x_hit = (x == out).astype(g.dtype)
     s_hit = (s == out[grid]).astype(g.dtype) if has_src else None
     count = x_hit.at[grid].add(s_hit) if has_src else x_hit
     share = g / jnp.maximum(count, 1)
-    return x_hit * share, None, (s_hit * share[grid] if has_src else None)
+    gx = x_hit * share
+    return (gx if include_self else gx.at[grid].set(0)), None, (s_hit * share[grid] if has_src else None)
 
 
-@register("scatter", static=("dim", "reduce"), vjp=_vjp_scatter, saves_out=True)
-def _scatter(x, index, src, *, dim, reduce):
-    """torch.scatter / scatter_add / scatter_reduce(include_self=True); src already src[:index.shape]."""
-    ref = x.at[_grid(index, dim)]
+@register("scatter", static=("dim", "reduce", "include_self"), vjp=_vjp_scatter, saves_out=True)
+def _scatter(x, index, src, *, dim, reduce, include_self):
+    """torch.scatter / scatter_add / scatter_reduce; src already src[:index.shape]. ``include_self=False``
+    (with a ``reduce``): the positions written start from the reduction's identity instead of x."""
+    grid = _grid(index, dim)
     src = src.astype(x.dtype) if hasattr(src, "astype") else src
     if reduce is None:
-        return ref.set(src)
+        return x.at[grid].set(src)
+    ref = (x if include_self else x.at[grid].set(_scatter_identity(reduce, x.dtype))).at[grid]
     return {"add": ref.add, "sum": ref.add, "multiply": ref.multiply, "prod": ref.multiply,
             "amax": ref.max, "amin": ref.min}[reduce](src)
 

@@ -218,7 +218,7 @@ def _max_unpool(who, nd, input, indices, kernel_size, stride, padding, output_si
             bad = lo if lo < 0 else hi
             raise ShapeError(f"{_who(who)}: Found an invalid max index: {bad} (output volumes are of size "
                              f"{'x'.join(map(str, out))}); indices must come from the matching max_pool{nd}d")
-    y = _apply(_SCATTER, (x.new_zeros((n, c, total)), idx, x.reshape(n, c, -1)), (2, None))
+    y = _apply(_SCATTER, (x.new_zeros((n, c, total)), idx, x.reshape(n, c, -1)), (2, None, True))
     y = y.reshape((n, c) + tuple(out))
     return y.squeeze(0) if unbatched else y
 

@@ -232,7 +232,7 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None, 
             rows = _math.where(keep.unsqueeze(1), rows, -float("inf"))
         start = _creation.full((bags, dim), -float("inf"), dtype=weight.dtype)
         index = _shape.expand(seg.unsqueeze(1), (seg.shape[0], dim))
-        out = apply(OPS["scatter"], (start, index, rows), (0, "amax"))
+        out = apply(OPS["scatter"], (start, index, rows), (0, "amax", True))
         return _math.where(_math.isinf(out) & _math.lt(out, 0), 0.0, out)  # empty bags: zeros
     w = per_sample_weights
     if keep is not None:
