@@ -33,6 +33,7 @@ after each of them and drift from torch's numbers step after step.
 """
 from __future__ import annotations
 
+from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.math import minimum, where
 from ..tensor import Tensor
@@ -49,6 +50,28 @@ def _nonzero(x) -> bool:
 def _if_nonzero(x):
     """``x`` as a coefficient that turns its term on, or None for a zero option."""
     return x if _nonzero(x) else None
+
+
+def _host_math(coefs_fn):
+    """A step-dependent ``coefs_fn(step, ...)`` as eager mode computes it, also in a compiled step.
+
+    Eagerly the count is a Python number: the coefficients are float64 host math, then operands
+    cast to the parameter's dtype. Traced, the count is a float32 tensor, and float32 math is far
+    off (``1 - 0.999 ** t`` by 1e-5 relative: an Adam step with lr=0.1 moved a parameter 3e-6 away
+    from eager's). So the traced count is widened to float64 and the coefficients cast back to
+    the parameter's dtype. Eager ``capturable`` keeps torch's float32 tensor math."""
+    def coefs(step, *args, dtype=None, **options):
+        if _dispatch.TRACE[0] is None or not isinstance(step, Tensor) or step.dtype.itemsize >= 8:
+            return coefs_fn(step, *args, dtype=dtype, **options)
+        out = coefs_fn(step.to(_dt.float64), *args, dtype=dtype, **options)
+        got = out[0] if isinstance(out, tuple) else out
+        if dtype is not None and dtype != _dt.float64:
+            for k, v in got.items():
+                if isinstance(v, Tensor) and v.dtype == _dt.float64:
+                    got[k] = v.to(dtype)
+        return out
+    coefs.__name__, coefs.__qualname__, coefs.__doc__ = coefs_fn.__name__, coefs_fn.__qualname__, coefs_fn.__doc__
+    return coefs
 
 
 def _lerp_coefs(weight, dtype) -> dict:
@@ -167,6 +190,7 @@ def sgd(param, grad, momentum_buffer, *, lr, weight_decay, momentum, dampening, 
 
 # ---- Adam ---------------------------------------------------------------------------------------
 
+@_host_math
 def adam_coefs(step, *, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay=False, dtype) -> dict:
     coefs = _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay)
     coefs.update(_lerp_coefs(1 - beta1, dtype))
@@ -254,6 +278,7 @@ def rmsprop(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha, ep
 
 # ---- Adagrad, Adadelta, Adamax ----------------------------------------------------------------------
 
+@_host_math
 def adagrad_coefs(step, *, lr, weight_decay, lr_decay, eps, dtype=None) -> dict:
     clr = lr / (1 + (step - 1) * lr_decay)
     return {"weight_decay": _if_nonzero(weight_decay), "neg_clr": -clr, "eps": eps}
@@ -292,6 +317,7 @@ def adadelta(param, grad, square_avg, acc_delta, *, lr, rho, eps, weight_decay, 
     return adadelta_apply(param, grad, square_avg, acc_delta, maximize=maximize, **coefs)
 
 
+@_host_math
 def adamax_coefs(step, *, lr, beta1, beta2, eps, weight_decay, dtype) -> dict:
     coefs = {"weight_decay": _if_nonzero(weight_decay), "beta2": beta2, "eps": eps}
     coefs.update(_lerp_coefs(1 - beta1, dtype))
@@ -316,6 +342,7 @@ def adamax(param, grad, exp_avg, exp_inf, step, *, lr, beta1, beta2, eps, weight
 
 # ---- NAdam, RAdam -----------------------------------------------------------------------------------
 
+@_host_math
 def nadam_coefs(step, mu_product, *, lr, beta1, beta2, eps, weight_decay, momentum_decay,
                 decoupled_weight_decay, dtype) -> tuple[dict, object]:
     """NAdam's coefficients and the new ``mu_product`` (see :func:`nadam`)."""
@@ -323,7 +350,9 @@ def nadam_coefs(step, mu_product, *, lr, beta1, beta2, eps, weight_decay, moment
     coefs = _adam_decay_coefs(lr, weight_decay, decoupled_weight_decay)
     mu = beta1 * (1.0 - 0.5 * (0.96 ** (step * momentum_decay)))
     mu_next = beta1 * (1.0 - 0.5 * (0.96 ** ((step + 1) * momentum_decay)))
-    if isinstance(mu_product, Tensor) or isinstance(mu, Tensor):
+    if isinstance(mu, Tensor) and mu.dtype != scalar_dtype():  # (a widened count, see _host_math:
+        mu_product = mu_product * mu.to(scalar_dtype())        # the product is the state's dtype)
+    elif isinstance(mu_product, Tensor) or isinstance(mu, Tensor):
         mu_product = mu_product * mu
     elif scalar_dtype().itemsize == 4:
         mu_product = to_f32(to_f32(mu_product) * to_f32(mu))
@@ -331,8 +360,9 @@ def nadam_coefs(step, mu_product, *, lr, beta1, beta2, eps, weight_decay, moment
         mu_product = mu_product * mu
     coefs.update(_lerp_coefs(1 - beta1, dtype))
     coefs.update(beta2=beta2, one_minus_beta2=1 - beta2, bias_correction2=bias_correction2, eps=eps)
-    mu_product_next = mu_product * mu_next
-    coefs["grad_coef"] = -lr * (1.0 - mu) / (1.0 - mu_product)
+    wide = mu_product.to(mu.dtype) if isinstance(mu, Tensor) and mu.dtype != scalar_dtype() else mu_product
+    mu_product_next = wide * mu_next
+    coefs["grad_coef"] = -lr * (1.0 - mu) / (1.0 - wide)
     coefs["exp_avg_coef"] = (-lr * mu_next) / (1.0 - mu_product_next)
     return coefs, mu_product
 
@@ -364,6 +394,7 @@ def nadam(param, grad, exp_avg, exp_avg_sq, mu_product, step, *, lr, beta1, beta
     return nadam_apply(param, grad, exp_avg, exp_avg_sq, maximize=maximize, **coefs) + (mu_product,)
 
 
+@_host_math
 def radam_coefs(step, *, lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, dtype) -> dict:
     """RAdam's coefficients. ``rect`` (the rectification) is None while the variance estimate is
     intractable (``rho_t <= 5``); with a tensor ``step`` the choice is made per step by a
@@ -483,6 +514,7 @@ def asgd(param, grad, ax, eta, mu, *, lambd, weight_decay, maximize):
     return asgd_apply(param, grad, ax, maximize=maximize, **coefs)
 
 
+@_host_math
 def adafactor_coefs(step, *, lr, beta2_decay, eps1, eps2, weight_decay, dtype) -> dict:
     """Adafactor's step-dependent coefficients: the running averages' weight
     ``step ** beta2_decay`` and the relative step size ``rho_t = min(lr, 1 / sqrt(step))``."""
