@@ -114,6 +114,28 @@ def step_timeline(name, label, events, skip, info, min_ms=0.2):
             "ops": [[(e["ts"] - t0) / 1e3, threads[e["tid"]], e["dur"] / 1e3, e["name"]] for e in ops]}
 
 
+def trace_events(step, steps, keep_as=None):
+    """The events of a jax.profiler trace of ``steps`` calls of ``step`` (a callable with ``.sync``),
+    each waited for; ``keep_as``: also copy the raw trace (``.trace.json.gz``) to that path."""
+    import glob
+    import gzip
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="tracenn_prof_")
+    try:
+        jax.profiler.start_trace(d)
+        for _ in range(steps):
+            step.sync(step())
+        jax.profiler.stop_trace()
+        fn = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)[0]
+        if keep_as:
+            shutil.copy(fn, keep_as)
+        with gzip.open(fn) as fh:
+            return json.load(fh)["traceEvents"]
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def xla_profile(name, progs, *, timeline=False, torch=None, torch_step=None, steps=5, top=12):
     """Where the steady-state programs spend their time, per XLA operation (thunk): a jax.profiler
     trace of a few steps, durations summed per HLO instruction and labelled from the compiled HLO.
@@ -122,11 +144,7 @@ def xla_profile(name, progs, *, timeline=False, torch=None, torch_step=None, ste
     triples, a step being a callable with ``.sync``; ``timeline`` adds one step by thread. Torch's own
     profiler gives the same for ``torch_step`` (PyTorch eager)."""
     import collections
-    import glob
-    import gzip
     import re
-    import shutil
-    import tempfile
     skip = ("end:", "$", "Pjit", "Common", "Thread", "Python", "Parse", "Handle", "Allocate", "Wait", "Thunk")
     result = {}
     for label, step, lowered in progs:
@@ -138,17 +156,7 @@ def xla_profile(name, progs, *, timeline=False, torch=None, torch_step=None, ste
             if m:
                 op = re.search(r'op_name="([^"]*)"', line)
                 info[m.group(1)] = (m.group(2), op.group(1).split("/")[-1] if op else "")
-        d = tempfile.mkdtemp(prefix="tracenn_prof_")
-        try:
-            jax.profiler.start_trace(d)
-            for _ in range(steps):
-                step.sync(step())
-            jax.profiler.stop_trace()
-            fn = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)[0]
-            with gzip.open(fn) as fh:
-                events = json.load(fh)["traceEvents"]
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+        events = trace_events(step, steps)
         tot = collections.Counter()
         for e in events:
             if e.get("ph") == "X" and not e["name"].startswith(skip):

@@ -18,15 +18,10 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
-import glob
-import gzip
 import io
-import json
 import os
 import pstats
-import shutil
 import sys
-import tempfile
 import traceback
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,6 +32,7 @@ import jax  # noqa: E402
 
 import tracenn  # noqa: E402
 import train_step as T  # noqa: E402
+from _profile import trace_events  # noqa: E402
 
 
 def device_events(events):
@@ -48,21 +44,10 @@ def device_events(events):
 
 
 def trace(label, step, lowered, out, name, steps=5):
-    d = tempfile.mkdtemp(prefix="tracenn_diag_")
-    try:
-        jax.profiler.start_trace(d)
-        for _ in range(steps):
-            step.sync(step())
-        jax.profiler.stop_trace()
-        fn = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)[0]
-        if out:
-            shutil.copy(fn, os.path.join(out, f"{name}_{label}.trace.json.gz"))
-            with open(os.path.join(out, f"{name}_{label}.hlo.txt"), "w") as fh:
-                fh.write(lowered.compile().as_text())
-        with gzip.open(fn) as fh:
-            events = json.load(fh)["traceEvents"]
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    events = trace_events(step, steps, os.path.join(out, f"{name}_{label}.trace.json.gz") if out else None)
+    if out:
+        with open(os.path.join(out, f"{name}_{label}.hlo.txt"), "w") as fh:
+            fh.write(lowered.compile().as_text())
     evs, on_gpu = device_events(events)
     tot, cnt = collections.Counter(), collections.Counter()
     for e in evs:

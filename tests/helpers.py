@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -86,3 +89,15 @@ def sum_loss_step(model, opt):
         opt.step()
         return loss
     return step
+
+
+def run_on_simulated_devices(script: str, n: int, timeout: int = 600):
+    """Run ``script`` in a fresh Python whose XLA sees ``n`` CPU devices (the session's XLA_FLAGS kept)
+    and return the JSON object its last output line holds."""
+    flags = os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(),
+               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tracenn.__file__)),
+                                           os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])

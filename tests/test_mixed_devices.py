@@ -5,15 +5,13 @@ JAX copies an uncommitted array to the device of a committed one, so ``model.cud
 every op: tracenn's own composites still let JAX move some constants they make). The check is
 armed once a device other than the CPU is asked for; here it is armed by hand in a subprocess
 with two simulated CPU devices (the second stands in for a GPU, so both print as ``cpu``)."""
-import json
-import os
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
 import tracenn
+from helpers import run_on_simulated_devices
 
 _device = sys.modules["tracenn.device"]  # (tracenn.device is torch's device class)
 
@@ -58,13 +56,7 @@ SCRIPT = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def two_devices():
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    env = dict(os.environ, XLA_FLAGS=flags.strip(),
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tracenn.__file__)),
-                                           os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_on_simulated_devices(SCRIPT, 2, timeout=300)
 
 
 def test_a_linear_layer_on_another_device_raises_torchs_error(two_devices):

@@ -1,14 +1,12 @@
 """Data parallelism on 8 simulated CPU devices (a subprocess with
 ``XLA_FLAGS=--xla_force_host_platform_device_count=8``): N training steps on the mesh equal N
 single-device steps within float tolerance."""
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 import tracenn
+from helpers import run_on_simulated_devices
 from tracenn.distributed import DataParallelMesh, as_mesh
 
 SCRIPT = textwrap.dedent('''
@@ -58,14 +56,7 @@ SCRIPT = textwrap.dedent('''
 
 @pytest.fixture(scope="module")
 def eight_devices():
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"  # (and the session's)
-    env = dict(os.environ, XLA_FLAGS=flags.strip(),
-               PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(tracenn.__file__)),
-                                           os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    import json
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_on_simulated_devices(SCRIPT, 8, timeout=600)
 
 
 @pytest.mark.parametrize("variant", ["compile_mesh", "dataparallel_compiled", "dataparallel_eager"])
