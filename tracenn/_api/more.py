@@ -313,19 +313,38 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002 (torch's names)
     if not input.is_floating_point():
         raise RuntimeError(f"\"histogram_cpu\" not implemented for '{str(input.dtype).split('.')[-1].capitalize()}'")
     lo, hi = float(min), float(max)
+    if lo == hi == 0 and input.numel() and _dispatch.abstract(input._value):
+        # compiled (or vmapped): the data's range is computed in the program, widened as below when flat
+        from .math import where
+        lo, hi = input.detach().min(), input.detach().max()
+        flat = lo == hi
+        return apply(OPS["histc"], (input, where(flat, lo - 1, lo), where(flat, hi + 1, hi)), (int(bins),))
     if lo == hi == 0 and input.numel():
-        if _dispatch.TRACE[0] is not None:
-            raise RuntimeError("histc with min == max == 0 reads the data's range, which a compiled program "
-                               "cannot: pass min and max")
         lo, hi = float(input.min()), float(input.max())
     if lo == hi:
         lo, hi = lo - 1, hi + 1
     if lo > hi:
         raise RuntimeError("torch.histc: max must be larger than min")
-    return apply(OPS["histc"], (input,), (int(bins), lo, hi))
+    return apply(OPS["histc"], (input, lo, hi), (int(bins),))
 
 
 _histogram = collections.namedtuple("histogram", ["hist", "bin_edges"])
+
+
+def _edges_of_range(input, n):
+    """``n + 1`` equal bin edges over the data's own range, computed in the program (a compiled or
+    vmapped ``input`` has no values to read): the linspace op's formula on traced ends (half from
+    the low end, half from the high end, products in float64), a flat range widened by 0.5 as torch."""
+    from .creation import arange
+    from .math import where
+    lo, hi = input.detach().min(), input.detach().max()
+    flat = lo == hi
+    lo, hi = where(flat, lo - 0.5, lo), where(flat, hi + 0.5, hi)
+    # (hi - lo) / n in float64, then rounded to the dtype: XLA turns a division by a constant into a
+    # multiplication by its reciprocal, 1 ulp off the dtype's own division torch does
+    step = ((hi - lo).double() / n).to(input.dtype).double()
+    i = arange(n + 1, dtype=_dt.float64)
+    return where(i < (n + 1) // 2, lo.double() + step * i, hi.double() - step * (n - i)).to(input.dtype)
 
 
 def histogram(input, bins, *, range=None, weight=None, density=False, out=None):  # noqa: A002 (torch's names)
@@ -348,19 +367,20 @@ def histogram(input, bins, *, range=None, weight=None, density=False, out=None):
             raise RuntimeError(f"torch.histogramdd(): bins must be > 0, but got {n} for dimension 0")
         if range is not None:
             lo, hi = float(range[0]), float(range[1])
-        elif _dispatch.abstract(input._value):
-            raise RuntimeError("histogram without range reads the data's range, which a compiled or transformed "
-                               "function cannot: pass range=(min, max)")
+        elif _dispatch.abstract(input._value) and input.numel():
+            edges = _edges_of_range(input, n)  # compiled (or vmapped): the data's range, in the program
+            lo = hi = None
         elif input.numel():
             lo, hi = float(input.min()), float(input.max())
         else:
             lo, hi = 0.0, 0.0
-        if lo > hi:
+        if lo is not None and lo > hi:
             raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} "
                                "for dimension 0")
-        if lo == hi:
+        if lo is not None and lo == hi:
             lo, hi = lo - 0.5, hi + 0.5  # (torch widens an empty range the same way)
-        edges = apply(OPS["linspace"], (), (lo, hi, n + 1, input.dtype.np))  # (torch's edges, to the bit)
+        if lo is not None:
+            edges = apply(OPS["linspace"], (), (lo, hi, n + 1, input.dtype.np))  # (torch's edges, to the bit)
     if weight is None:
         weight = apply(OPS["full"], (1,), (tuple(input.shape), input.dtype.np))
     hist = apply(OPS["histogram"], (input, edges, weight), ())

@@ -39,12 +39,18 @@ def _histogram(x, edges, weight):
     return jnp.zeros(n, x.dtype).at[jnp.where(inside, idx, n)].add(weight, mode="drop")
 
 
-@register("histc", static=("bins", "lo", "hi"), differentiable=False)
-def _histc(x, *, bins, lo, hi):
-    """Counts of ``x`` in ``bins`` equal bins of [lo, hi] (values outside ignored; hi in the last)."""
+@register("histc", static=("bins",), differentiable=False)
+def _histc(x, lo, hi, *, bins):
+    """Counts of ``x`` in ``bins`` equal bins of [lo, hi] (values outside ignored; hi in the last):
+    torch's bin, ``floor((x - lo) * bins / (hi - lo))`` in x's dtype, to the last bit at the edges.
+    ``lo``/``hi``: numbers, or scalars computed in the program (the data's own range)."""
     x = x.reshape(-1)
-    width = (hi - lo) / bins
-    idx = jnp.floor((x - lo) / width).astype(jnp.int32)
+    lo, hi = jnp.asarray(lo).astype(x.dtype), jnp.asarray(hi).astype(x.dtype)
+    # XLA rewrites a division by a broadcast scalar as a multiplication by its reciprocal (1 ulp off
+    # in a quarter of the elements, which moves values on a bin edge): divide by a per-element width
+    # instead (x * 0 keeps it per element; an inf or nan x lies outside anyway)
+    width = (hi - lo) + x * 0
+    idx = jnp.floor((x - lo) * jnp.asarray(bins, x.dtype) / width).astype(jnp.int32)
     idx = jnp.where(x == hi, bins - 1, idx)
     inside = (x >= lo) & (x <= hi)
     return jnp.zeros(bins, x.dtype).at[jnp.where(inside, idx, bins)].add(1, mode="drop")
