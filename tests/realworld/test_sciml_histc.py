@@ -57,8 +57,8 @@ def test_histogram_data_range_compiles():
 def test_histc_and_histogram_match_pytorch_compiled():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(2)
-    for x, bins in ((rng.standard_normal(400).astype(np.float32), 10), ((rng.integers(0, 7, 50) / 7).astype(np.float32), 7),
-                    (rng.standard_normal(60), 7)):
+    sevenths = (rng.integers(0, 7, 50) / 7).astype(np.float32)
+    for x, bins in ((rng.standard_normal(400).astype(np.float32), 10), (sevenths, 7), (rng.standard_normal(60), 7)):
         def fn(t):
             return tracenn.histc(t, bins=bins), tracenn.histogram(t, bins=bins), tracenn.histc(t, bins, -0.5, 0.75)
         got = tracenn.compile(fn)(tracenn.tensor(x))
