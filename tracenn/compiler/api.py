@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import types
 import warnings
 from collections import OrderedDict
 from itertools import chain, repeat
@@ -244,9 +245,85 @@ def _plain(v) -> bool:
 
 
 def _attrs_key(m) -> tuple:
-    """A module's plain attributes (:func:`_plain`) by name and value. Setting any attribute of a
-    module moves the epoch (Module.__setattr__), so compiled calls read this again after one."""
-    return tuple((k, v) for k, v in vars(m).items() if k != "training" and _plain(v))
+    """A module's plain attributes (:func:`_plain`) by name and value, and those of the option
+    objects it holds (:func:`_options_object`) as ``config.output_hidden_states``. Setting any
+    attribute of a module moves the epoch (Module.__setattr__), so compiled calls read this again
+    after one; an option object's attributes are watched at every call (:func:`options_watcher`)."""
+    out = []
+    for k, v in vars(m).items():
+        if _plain(v):
+            if k != "training":
+                out.append((k, v))
+        elif _options_object(v):
+            out += _options_items(k, v)
+    return tuple(out)
+
+
+def _options_object(v) -> bool:
+    """Is ``v`` a plain Python object of options (a Hugging Face ``PretrainedConfig`` held as
+    ``self.config``, a dataclass, a SimpleNamespace) whose attributes a forward may branch on
+    (``if self.config.output_hidden_states``)? The program bakes in what it read, so its plain
+    attributes are guarded by value, as torch.compile guards the attributes a forward reads. Not a
+    callable (a module, a function), a class, a Python module, or one of tracenn's own objects."""
+    t = type(v)
+    if t in _PLAIN or callable(v) or not hasattr(v, "__dict__") or isinstance(v, (type, types.ModuleType)):
+        return False
+    where = getattr(t, "__module__", None) or ""
+    return where != "tracenn" and not where.startswith("tracenn.")
+
+
+def _options_items(name, obj, depth=0) -> list:
+    """``(name.attr, value)`` for the plain attributes of the option object ``obj`` and of the
+    option objects it holds (a composite config's ``text_config``), two levels deep."""
+    out = []
+    for k, v in vars(obj).items():
+        if _plain(v):
+            out.append((f"{name}.{k}", v))
+        elif depth < 1 and _options_object(v) and v is not obj:
+            out += _options_items(f"{name}.{k}", v, depth + 1)
+    return out
+
+
+def _plain_captures(fn, captured=None) -> tuple:
+    """What ``fn`` captures that its program bakes in, by name and value: plain values and the
+    plain attributes of option objects (``args.fp16``, ``cfg.scale``)."""
+    out = []
+    for name, v in _captures(fn) if captured is None else captured:
+        if _plain(v):
+            out.append((name, v))
+        elif _options_object(v):
+            out += _options_items(name, v)
+    return tuple(out)
+
+
+def _options_objects(values, depth=0, found=None) -> dict:
+    """The option objects among ``values`` and within them (as :func:`_options_items`), by id."""
+    found = {} if found is None else found
+    for v in values:
+        if id(v) not in found and _options_object(v):
+            found[id(v)] = v
+            if depth < 1:
+                _options_objects(vars(v).values(), depth + 1, found)
+    return found
+
+
+def options_watcher(objs):
+    """A function of no arguments, run at every compiled call, whose value changes when a plain
+    attribute of one of the option objects ``objs`` changes or one is added or deleted (so the
+    call re-reads the structure key: :func:`_attrs_key`); None for no objects."""
+    if not objs:
+        return None
+    reads = []
+    for obj in objs:
+        names = [k for k, v in vars(obj).items() if _plain(v)]
+        reads.append((obj, operator.itemgetter(*names) if names else len))
+
+    def watch():
+        try:
+            return [(len(o.__dict__), get(o.__dict__)) for o, get in reads]
+        except KeyError:  # (an attribute deleted: never equal, so the call re-reads everything)
+            return object()
+    return watch
 
 
 def _mods_key(modules) -> tuple:
@@ -264,9 +341,20 @@ class ValueGuards:
     def snapshot(self, modules) -> dict:
         out = {(p, k): v for p, m in modules for k, v in _attrs_key(m)}
         if self.fn is not None:
-            target = self.fn.__func__ if inspect.ismethod(self.fn) and _is_module(self.fn.__self__) else self.fn
-            out.update(((None, n), v) for n, v in _captures(target) if _plain(v))
+            out.update(((None, n), v) for n, v in _plain_captures(self._target()))
         return out
+
+    def watcher(self, modules):
+        """:func:`options_watcher` of the option objects the modules hold and, for a function,
+        those it captures: what a compiled call watches besides the epoch (None for none)."""
+        values = [v for _, m in modules for v in vars(m).values()]
+        if self.fn is not None:
+            values += [v for _, v in _captures(self._target())]
+        return options_watcher(list(_options_objects(values).values()))
+
+    def _target(self):
+        fn = self.fn
+        return fn.__func__ if inspect.ismethod(fn) and _is_module(fn.__self__) else fn
 
     def changed(self, before, modules) -> set:
         after = self.snapshot(modules)
@@ -463,7 +551,7 @@ def _function_source(fn):
             (_options_key([o for _, o in extra.get("optimizers", ())]),
              tuple(sc._compile_key() for sc in extra.get("scalers", ()))),
             _dispatch.autocast_key(), tuple(extra.get("aliases", {}).items()),
-            tuple((name, v) for name, v in captured if _plain(v)))  # a global scale, a flag: by value
+            _plain_captures(target, captured))  # a global scale, a flag, an option object's attributes: by value
     name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", type(fn).__name__)
     return name, _mode(modules) if modules else "", modules, state, skey, extra
 

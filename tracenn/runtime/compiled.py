@@ -124,7 +124,8 @@ class Compiled:
         self._volatile = set()         # ... and those the traced code itself changes: not guarded
         self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
-        self._watch = watch            # () -> what a function reads from closures/globals, by identity
+        self._step_watch = watch       # () -> what a function reads from closures/globals, by identity
+        self._watch = watch            # ... and the option objects' attributes (_refresh; None: neither)
         self._watched = None
         self._fallback = fallback
         self._check = check
@@ -325,6 +326,11 @@ class Compiled:
         self._skeys_by_id[sid] = skey
         self._sid = sid
         self._epoch = _dispatch.EPOCH[0]
+        # The option objects the modules hold (``self.config``) change without moving the epoch:
+        # their attributes are watched at every call (a module with none keeps the one-lookup path).
+        options = None if self._values is None else self._values.watcher(modules)
+        step = self._step_watch
+        self._watch = step if options is None else options if step is None else (lambda: (step(), options()))
         if self._watch is not None:
             self._watched = self._watch()
         # Which grads are set is part of a step's state (a set .grad is read and accumulated into).
@@ -479,6 +485,8 @@ class Compiled:
         if self._modules:
             lines.append(f"  - module structure: {len(self._modules)} module(s), their classes, "
                          "train/eval flags and hooks")
+            lines.append("  - the value of each plain attribute (int, float, bool, str...) of the modules and of "
+                         "the option objects they hold (self.config.output_hidden_states)")
             lines.append(f"  - state identity, shape, dtype, requires_grad and gradient hooks: {len(self._state)} "
                          "parameter(s)/buffer(s)")
         lines.append("programs:")
