@@ -12,6 +12,25 @@ from ..autograd.grad_mode import enable_grad, no_grad
 from ..tensor import Tensor
 from .optimizer import Optimizer, check_lr
 
+
+def _refuse_tracing() -> None:
+    """L-BFGS decides how many evaluations to run, and where its line search stops, from the loss's
+    and the gradient's values, which a compiled program does not have while it is traced: say to
+    compile the closure (the forward and backward) and keep step() itself eager."""
+    from .._dispatch import TRACE
+    if TRACE[0] is None:
+        return
+    from ..compiler.graph import user_source
+    from ..errors import DataDependentError
+    where = user_source()
+    raise DataDependentError(
+        f"LBFGS.step(closure) was called inside a compiled function{' at ' + where if where else ''}: its "
+        "iterations and line search branch on the loss's and the gradient's values, which a compiled "
+        "program does not have while it is traced. Compile the closure and call step() outside:\n"
+        "    closure = tracenn.compile(closure)  # zero_grad, loss, backward; returns the loss\n"
+        "    optimizer.step(closure)\n"
+        "or compile with tracenn.compile(fn, fallback=\"eager\") to run such calls eagerly.")
+
 __all__ = ["LBFGS"]
 
 
@@ -218,6 +237,7 @@ class LBFGS(Optimizer):
             closure (Callable): re-evaluates the model (clearing and recomputing gradients) and
                 returns the loss.
         """
+        _refuse_tracing()
         with no_grad():
             return self._step(enable_grad()(closure))
 
