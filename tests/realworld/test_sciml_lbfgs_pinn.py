@@ -59,7 +59,8 @@ def test_compiling_the_whole_lbfgs_step_says_to_compile_the_closure():
             loss.backward()
             return loss
         return opt.step(closure)
-    with pytest.raises(tracenn.errors.DataDependentError, match=r"(?s)LBFGS.step\(closure\).*closure = tracenn.compile"):
+    pattern = r"(?s)LBFGS.step\(closure\).*closure = tracenn.compile"
+    with pytest.raises(tracenn.errors.DataDependentError, match=pattern):
         tracenn.compile(step)(x)
     with pytest.warns(UserWarning, match="eagerly"):
         loss = tracenn.compile(step, fallback="eager")(x)
