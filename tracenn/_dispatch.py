@@ -108,6 +108,8 @@ def apply(op, args, key=()):
             edges.append(None)
             needs.append(False)
         if isinstance(a, Tensor) and (saves is None or i in saves):
+            if a._inference and saves is not None:  # (None: "all", broader than torch's for some ops)
+                _saved_inference()
             root = a if a._base is None else a._base
             saved.append((root, root._ver, _INPUT_NAMES[i] if i < 8 else f"input {i}"))
     node = Node(op, key, tuple(vals), out, tuple(edges), tuple(needs), saved)
@@ -124,6 +126,14 @@ def apply(op, args, key=()):
             node.saved.append((weakref.ref(t), 0, f"output {i}"))
         outs.append(t)
     return tuple(outs)
+
+
+def _saved_inference():
+    from .errors import BackwardError
+    raise BackwardError(
+        "Inference tensors cannot be saved for backward. Please do not use Tensors created in inference mode "
+        "in computation tracked by autograd. To work around this, you can make a clone to get a normal tensor "
+        "and use it in autograd.")
 
 
 _SCALARS: dict = {}  # (type, value) -> a weakly typed 0-d array of that value (see scalar_operand)

@@ -391,6 +391,11 @@ class Tensor:
         return self._value
 
     def _check_inplace(self):
+        if self._inference and not GRAD.inference:
+            raise InplaceError(
+                "Inplace update to inference tensor outside InferenceMode is not allowed.You can make a clone to "
+                "get a normal tensor before doing inplace update.See https://github.com/pytorch/rfcs/pull/17 for "
+                "more details.")
         if not GRAD.enabled or self._detached:
             return
         if self._requires_grad and self._node is None:
