@@ -95,28 +95,32 @@ def _autocast_input(input, prod, *mats):
     return input
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1):
-    from .math import add, mul
-    prod = mm(mat1, mat2)
-    input = _autocast_input(input, prod, mat1, mat2)
+def scaled_add(input, prod, beta, alpha):
+    """``beta * input + alpha * prod``, as torch's add-and-multiply ops (addmm, baddbmm, addmv,
+    addbmm, addr) compute it: with ``beta=0`` ``input`` is not read — its NaN and inf do not
+    propagate (Hugging Face's GPT-2 runs ``baddbmm(torch.empty(...), q, k, beta=0)``) — though it
+    still broadcasts with the product and gets a zero gradient."""
+    from .math import add, mul, where
     if alpha != 1:
         prod = mul(prod, alpha)
+    if beta == 0:
+        return where(True, prod, input)
     return add(mul(input, beta) if beta != 1 else input, prod)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    prod = mm(mat1, mat2)
+    return scaled_add(_autocast_input(input, prod, mat1, mat2), prod, beta, alpha)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
-    from .math import add, mul
     prod = bmm(batch1, batch2)
-    input = _autocast_input(input, prod, batch1, batch2)
-    if alpha != 1:
-        prod = mul(prod, alpha)
-    return add(mul(input, beta) if beta != 1 else input, prod)
+    return scaled_add(_autocast_input(input, prod, batch1, batch2), prod, beta, alpha)
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1):
-    from .math import add, mul
     prod = mv(mat, vec)
-    return add(mul(_autocast_input(input, prod, mat, vec), beta), mul(prod, alpha))
+    return scaled_add(_autocast_input(input, prod, mat, vec), prod, beta, alpha)
 
 
 def einsum(equation, *operands):

@@ -365,11 +365,8 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1):
 
 
 def _beta_alpha(input, prod, beta, alpha):
-    scaled = prod if alpha == 1 else prod * alpha
-    if beta == 0:  # torch: input is not read (its NaNs do not propagate)
-        shape = _t().broadcast_shapes(tuple(input.shape), tuple(scaled.shape))
-        return scaled.expand(shape).to(_t().promote_types(input.dtype, scaled.dtype))
-    return (input if beta == 1 else input * beta) + scaled
+    from .linalg import scaled_add  # (beta=0: input is not read, its NaNs do not propagate)
+    return scaled_add(input, prod, beta, alpha)
 
 
 def renorm(input, p, dim, maxnorm):
