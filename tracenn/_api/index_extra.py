@@ -233,13 +233,14 @@ def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, ax
     """Reduce consecutive segments of ``data`` along ``axis``: segment ``i`` is the next ``lengths[i]``
     entries (or ``offsets[i]:offsets[i + 1]``). ``reduce``: ``"sum"``, ``"mean"``, ``"max"``, ``"min"``,
     ``"prod"``; an empty segment gives ``initial`` if given, else 0, NaN, -inf, inf, 1. tracenn takes 1-d
-    ``lengths``/``offsets`` whose values it can read (not inputs of a compiled function).
+    ``lengths``/``offsets``; in a compiled or transformed function they may be computed there (the
+    output's length is theirs), but that they sum to ``data``'s length is not checked.
 
     >>> import tracenn
     >>> tracenn.segment_reduce(tracenn.tensor([1., 2., 3., 4., 5.]), "sum", lengths=tracenn.tensor([2, 0, 3]))
     tensor([ 3.,  0., 12.])
     """
-    from .creation import full, ones_like, tensor
+    from .creation import arange, full, ones_like, tensor
     from .index import scatter_add, scatter_reduce
     from .math import clamp, div
     from .shape import expand, reshape
@@ -256,22 +257,23 @@ def segment_reduce(data, reduce, *, lengths=None, indices=None, offsets=None, ax
     if given.ndim != 1:
         raise NotImplementedError("segment_reduce: tracenn takes 1-d lengths or offsets (one set of segments for "
                                   "every row); reduce each row's segments separately")
-    seen = host_values(given)
-    if seen is None and _dispatch.TRACE[0] is not None:  # (compiling: known if made from constants alone)
-        seen = np.asarray(value_of(given))
-    if seen is None:
-        raise RuntimeError("segment_reduce reads its lengths/offsets to know the output's shape, which a compiled or "
-                           "transformed function cannot: make them Python values or constants outside it")
-    sizes = seen.astype(np.int64) if lengths is not None else np.diff(seen.astype(np.int64))
     d = _wrap_dim(axis, data.ndim)
-    if (sizes < 0).any() or int(sizes.sum()) != data.shape[d]:  # (unsafe=True: undefined in torch; checked)
-        raise RuntimeError("segment_reduce(): Expected all rows of lengths along axis to sum to "
-                           "data.size(lengths.dim()-1) when !unsafe.")
-    seg = np.repeat(np.arange(len(sizes)), sizes)
+    seen = host_values(given)
+    if seen is None:  # compiled or transformed: each entry's segment is computed in the program (unchecked)
+        from .more import searchsorted
+        from .reduce import cumsum
+        ends = cumsum(given.long(), 0) if lengths is not None else given.long()[1:]
+        seg, n_out = searchsorted(ends, arange(data.shape[d]), right=True), ends.shape[0]
+    else:
+        sizes = seen.astype(np.int64) if lengths is not None else np.diff(seen.astype(np.int64))
+        if (sizes < 0).any() or int(sizes.sum()) != data.shape[d]:  # (unsafe=True: undefined in torch; checked)
+            raise RuntimeError("segment_reduce(): Expected all rows of lengths along axis to sum to "
+                               "data.size(lengths.dim()-1) when !unsafe.")
+        seg, n_out = tensor(np.repeat(np.arange(len(sizes)), sizes)), len(sizes)
     lead = [1] * data.ndim
-    lead[d] = len(seg)
-    idx = expand(reshape(tensor(seg), tuple(lead)), tuple(data.shape))
-    out_shape = tuple(len(sizes) if k == d else n for k, n in enumerate(data.shape))
+    lead[d] = data.shape[d]
+    idx = expand(reshape(seg, tuple(lead)), tuple(data.shape))
+    out_shape = tuple(n_out if k == d else n for k, n in enumerate(data.shape))
     if kind == "mean":
         total = scatter_add(full(out_shape, 0.0 if initial is None else initial, dtype=data.dtype), d, idx, data)
         count = scatter_add(full(out_shape, 0.0, dtype=data.dtype), d, idx, ones_like(data))
