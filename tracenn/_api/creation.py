@@ -331,10 +331,27 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
     d = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
     if steps < 0:
         raise RuntimeError("number of steps must be non-negative")
-    t = _factory(device, lambda: apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np)))
+    traced = [isinstance(v, Tensor) and _dispatch.abstract(value_of(v)) for v in (start, end)]
+    if any(traced):  # ends computed in a compiled or transformed function
+        t = _factory(device, lambda: _linspace_in_program(start, end, int(steps), d))
+    else:
+        t = _factory(device, lambda: apply(OPS["linspace"], (), (float(start), float(end), int(steps), d.np)))
     if requires_grad:
         t.requires_grad_()
     return t
+
+
+def _linspace_in_program(start, end, steps, d):
+    """linspace between ends that are only known in the program: the linspace op's formula, in tensor
+    ops (half from each end, products in float64). The step is divided in float64 and rounded to the
+    dtype: XLA turns a division by a constant into a multiplication by its reciprocal, 1 ulp off."""
+    from .math import where
+    lo, hi = (v.detach().to(d) if isinstance(v, Tensor) else full((), v, dtype=d) for v in (start, end))
+    if steps <= 1:
+        return lo.reshape(1)[:steps]
+    step = ((hi - lo).double() / (steps - 1)).to(d).double()
+    i = arange(steps, dtype=_dt.float64)
+    return where(i < steps // 2, lo.double() + step * i, hi.double() - step * (steps - 1 - i)).to(d)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):

@@ -333,18 +333,12 @@ _histogram = collections.namedtuple("histogram", ["hist", "bin_edges"])
 
 def _edges_of_range(input, n):
     """``n + 1`` equal bin edges over the data's own range, computed in the program (a compiled or
-    vmapped ``input`` has no values to read): the linspace op's formula on traced ends (half from
-    the low end, half from the high end, products in float64), a flat range widened by 0.5 as torch."""
-    from .creation import arange
+    vmapped ``input`` has no values to read), a flat range widened by 0.5 as torch."""
+    from .creation import linspace
     from .math import where
     lo, hi = input.detach().min(), input.detach().max()
     flat = lo == hi
-    lo, hi = where(flat, lo - 0.5, lo), where(flat, hi + 0.5, hi)
-    # (hi - lo) / n in float64, then rounded to the dtype: XLA turns a division by a constant into a
-    # multiplication by its reciprocal, 1 ulp off the dtype's own division torch does
-    step = ((hi - lo).double() / n).to(input.dtype).double()
-    i = arange(n + 1, dtype=_dt.float64)
-    return where(i < (n + 1) // 2, lo.double() + step * i, hi.double() - step * (n - i)).to(input.dtype)
+    return linspace(where(flat, lo - 0.5, lo), where(flat, hi + 0.5, hi), n + 1, dtype=input.dtype)
 
 
 def histogram(input, bins, *, range=None, weight=None, density=False, out=None):  # noqa: A002 (torch's names)
