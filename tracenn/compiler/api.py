@@ -266,10 +266,13 @@ def _options_object(v) -> bool:
     attributes are guarded by value, as torch.compile guards the attributes a forward reads. Not a
     callable (a module, a function), a class, a Python module, or one of tracenn's own objects."""
     t = type(v)
-    if t in _PLAIN or callable(v) or not hasattr(v, "__dict__") or isinstance(v, (type, types.ModuleType)):
-        return False
-    where = getattr(t, "__module__", None) or ""
-    return where != "tracenn" and not where.startswith("tracenn.")
+    if t in _PLAIN or not t.__dictoffset__ or callable(v) or isinstance(v, (type, types.ModuleType)):
+        return False  # (no instance dict: nothing to read, and no user __getattr__ is run to find out)
+    where = (getattr(t, "__module__", None) or "").partition(".")[0]
+    return where not in _NOT_OPTIONS
+
+
+_NOT_OPTIONS = frozenset(("tracenn", "jax", "jaxlib"))  # (their objects are state or arrays, not options)
 
 
 def _options_items(name, obj, depth=0) -> list:
