@@ -4,6 +4,7 @@ torch.compile returns dataclasses). One definition serves the tracer, the printe
 runtime's guards."""
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import functools
@@ -66,6 +67,31 @@ def _rebuilt(t, attributes):
     return new
 
 
+def _rebuilt_dict(t, pairs):
+    """A dict of ``t``'s type holding ``pairs``. A subclass is made without calling its
+    ``__init__`` (Hugging Face's ``ModelOutput`` is an OrderedDict *and* a dataclass: its
+    ``__init__`` takes fields, not pairs), keeping its instance attributes (a defaultdict's
+    factory, a ModelOutput's fields, which mirror its items and so take the new values too)."""
+    cls = type(t)
+    if cls is dict:
+        return dict(pairs)
+    try:
+        new = cls.__new__(cls)
+    except TypeError:
+        return cls(pairs)
+    if isinstance(t, collections.defaultdict):
+        new.default_factory = t.default_factory
+    attrs = getattr(t, "__dict__", None)
+    if attrs is not None:
+        new.__dict__.update(attrs)
+    put = collections.OrderedDict.__setitem__ if isinstance(t, collections.OrderedDict) else dict.__setitem__
+    for k, v in pairs:
+        put(new, k, v)
+        if attrs is not None and k in attrs:
+            object.__setattr__(new, k, v)
+    return new
+
+
 def _rebuilt_tuple(t, items):
     if hasattr(t, "_fields"):  # a namedtuple
         return type(t)(*items)
@@ -91,7 +117,7 @@ def map_leaves(tree, is_leaf, fn):
         if isinstance(t, list):
             return [walk(x) for x in t]
         if isinstance(t, dict):
-            return type(t)((k, walk(v)) for k, v in t.items())
+            return _rebuilt_dict(t, [(k, walk(v)) for k, v in t.items()])
         if _is_dataclass(t):
             return _rebuilt(t, [(n, walk(v)) for n, v in dataclass_items(t)])
         return t
