@@ -115,3 +115,35 @@ def test_dict_subclasses_keep_their_type_and_factory():
     back = unflatten(tree, leaves)
     assert type(back[0]) is collections.defaultdict and back[0].default_factory is list and back[0]["a"] is x
     assert type(back[1]) is OrderedDict and list(back[1]) == ["b", "a"]
+
+
+class BatchEncoding(collections.UserDict):  # transformers' tokenizer output, trimmed
+    def __init__(self, data=None, n_sequences=1):
+        super().__init__(data)
+        self._n_sequences = n_sequences
+
+    def __getattr__(self, item):
+        try:
+            return self.data[item]
+        except KeyError:
+            raise AttributeError(item)
+
+
+def test_compiled_step_takes_a_user_dict_batch():
+    model = Classifier()
+    opt = tracenn.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(batch):
+        out = model(input_ids=batch.input_ids, labels=batch["labels"])
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return out.loss
+
+    x, y = _inputs()
+    cstep = tracenn.compile(step, fullgraph=True)
+    losses = [cstep(BatchEncoding({"input_ids": x, "labels": y})).item() for _ in range(3)]
+    assert len(cstep._entries) == 1 and losses[2] < losses[0]
+    leaves, tree = flatten(BatchEncoding({"a": x, "b": 2}, n_sequences=3))
+    back = unflatten(tree, leaves)
+    assert type(back) is BatchEncoding and back.a is x and back["b"] == 2 and back._n_sequences == 3

@@ -3,6 +3,7 @@ recompile warnings): the difference between two guard keys."""
 from __future__ import annotations
 
 import re
+from collections import UserDict
 
 from ..dtypes import type_str
 from ..utils._pytree import LEAF
@@ -104,8 +105,8 @@ def _container(sig):
     if issubclass(t, (tuple, list)) and isinstance(body, tuple):
         return t.__name__, [(f"[{i}]", x) for i, x in enumerate(body)]
     if isinstance(body, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in body) \
-            and (issubclass(t, dict) or hasattr(t, "__dataclass_fields__")):
-        dot = not issubclass(t, dict)
+            and (issubclass(t, (dict, UserDict)) or hasattr(t, "__dataclass_fields__")):
+        dot = not issubclass(t, (dict, UserDict))
         return t.__name__, [(f".{k}" if dot else f"[{k!r}]", x) for k, x in body]
     return None
 

@@ -1,5 +1,5 @@
-"""Flattening the nested structures tracenn passes through compiled calls: tuples, lists, dicts,
-namedtuples and dataclasses with Tensors at the leaves (as ``torch.utils._pytree``, and as
+"""Flattening the nested structures tracenn passes through compiled calls: tuples, lists, dicts
+(and UserDicts), namedtuples and dataclasses with Tensors at the leaves (as ``torch.utils._pytree``, and as
 torch.compile returns dataclasses). One definition serves the tracer, the printed IR and the
 runtime's guards."""
 from __future__ import annotations
@@ -120,6 +120,10 @@ def map_leaves(tree, is_leaf, fn):
             return _rebuilt_dict(t, [(k, walk(v)) for k, v in t.items()])
         if _is_dataclass(t):
             return _rebuilt(t, [(n, walk(v)) for n, v in dataclass_items(t)])
+        if isinstance(t, collections.UserDict):  # (Hugging Face's BatchEncoding: a batch as a UserDict)
+            new = copy.copy(t)
+            new.__dict__["data"] = walk(t.data)
+            return new
         return t
 
     return walk(tree)
@@ -160,6 +164,8 @@ def signature(tree):
         return (type(tree), tuple((k, signature(v)) for k, v in tree.items()))
     if _is_dataclass(tree):
         return (type(tree), tuple((n, signature(v)) for n, v in dataclass_items(tree)))
+    if isinstance(tree, collections.UserDict):
+        return (type(tree), tuple((k, signature(v)) for k, v in tree.data.items()))
     try:
         hash(tree)
     except TypeError:
