@@ -143,3 +143,26 @@ def test_unchanged_config_keeps_one_program_and_tracenn_objects_are_not_options(
         for _ in range(3):
             cm(x)
     assert len(cm._entries) == 1
+
+
+def test_a_replaced_nested_config_is_watched():
+    outer = types.SimpleNamespace(text_config=types.SimpleNamespace(scale=1.0))
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = outer
+            self.dense = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.dense(x) * self.config.text_config.scale
+
+    model = Wrapper()
+    cm = tracenn.compile(model)
+    x = _x()
+    with tracenn.no_grad():
+        first = cm(x).numpy()
+        outer.text_config = types.SimpleNamespace(scale=1.0)
+        cm(x)
+        outer.text_config.scale = 2.0
+        np.testing.assert_allclose(cm(x).numpy(), 2 * first, rtol=1e-6)

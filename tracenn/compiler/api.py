@@ -312,18 +312,24 @@ def _options_objects(values, depth=0, found=None) -> dict:
 
 def options_watcher(objs):
     """A function of no arguments, run at every compiled call, whose value changes when a plain
-    attribute of one of the option objects ``objs`` changes or one is added or deleted (so the
-    call re-reads the structure key: :func:`_attrs_key`); None for no objects."""
+    attribute of one of the option objects ``objs`` changes, one is added or deleted, or an option
+    object they hold is replaced (so the call re-reads the structure key: :func:`_attrs_key`);
+    None for no objects."""
     if not objs:
         return None
     reads = []
     for obj in objs:
         names = [k for k, v in vars(obj).items() if _plain(v)]
-        reads.append((obj, operator.itemgetter(*names) if names else len))
+        inner = tuple(k for k, v in vars(obj).items() if _options_object(v))  # (by identity: one replaced)
+        reads.append((obj, operator.itemgetter(*names) if names else len, inner))
 
     def watch():
+        out = []
         try:
-            return [(len(o.__dict__), get(o.__dict__)) for o, get in reads]
+            for o, get, inner in reads:
+                d = o.__dict__
+                out.append((len(d), get(d), [id(d[k]) for k in inner] if inner else None))
+            return out
         except KeyError:  # (an attribute deleted: never equal, so the call re-reads everything)
             return object()
     return watch
