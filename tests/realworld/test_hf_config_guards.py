@@ -166,3 +166,13 @@ def test_a_replaced_nested_config_is_watched():
         cm(x)
         outer.text_config.scale = 2.0
         np.testing.assert_allclose(cm(x).numpy(), 2 * first, rtol=1e-6)
+
+
+def test_a_module_without_option_objects_keeps_the_fast_path():
+    # (a module's own OrderedDicts of parameters and hooks are not option objects: treating them
+    # as such watched 44 dicts at every call of this Sequential and lost the one-lookup path)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    cm = tracenn.compile(model)
+    with tracenn.no_grad():
+        cm(tracenn.randn(3, 4))
+    assert cm._watch is None and cm._fast_entries
