@@ -268,14 +268,14 @@ def _options_object(v) -> bool:
     t = type(v)
     if t in _PLAIN or not t.__dictoffset__ or callable(v) or isinstance(v, (type, types.ModuleType)):
         return False  # (no instance dict: nothing to read, and no user __getattr__ is run to find out)
-    if isinstance(v, _CONTAINERS):  # (a module's OrderedDicts of parameters and hooks: watched otherwise)
+    if isinstance(v, _CONTAINERS):  # (guarded otherwise: module structure, hooks, state identity)
         return False
     where = (getattr(t, "__module__", None) or "").partition(".")[0]
     return where not in _NOT_OPTIONS
 
 
-_NOT_OPTIONS = frozenset(("tracenn", "jax", "jaxlib"))
-_CONTAINERS = (dict, list, tuple, set, frozenset)  # (their objects are state or arrays, not options)
+_NOT_OPTIONS = frozenset(("tracenn", "jax", "jaxlib"))  # (their objects are state or arrays, not options)
+_CONTAINERS = (dict, list, tuple, set, frozenset)  # (a module's OrderedDicts: parameters, hooks)
 
 
 def _options_items(name, obj, depth=0) -> list:
