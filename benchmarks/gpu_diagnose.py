@@ -9,7 +9,13 @@ For each workload of train_step.py (built there, the same models and data):
 2. the runtime's Python: cProfile over 200 compiled steps, top functions by own time;
 3. device time: a jax.profiler trace of 5 steps of the tracenn program and of the jax.jit step,
    device-side events summed per name (kernels, in µs per step) and counted; with ``--out`` the raw
-   traces and the compiled HLO of both programs are written there for reading offline.
+   traces and the compiled HLO of both programs are written there for reading offline (``--no-trace``
+   skips this);
+4. host time per step (``host_times``): for the jax.jit step, tracenn's program called bare and the
+   compiled step, the host time of each call with no wait (median), the time per step of a loop with
+   one wait at its end, and of a loop waiting after every step; for the compiled step also the host
+   time inside its program call. When the pipelined step time equals the host time, the host is
+   what limits the step.
 
 ``--device`` is always the default device JAX picks for tracenn (``cuda`` when one is visible).
 """
@@ -21,7 +27,9 @@ import cProfile
 import io
 import os
 import pstats
+import statistics
 import sys
+import time
 import traceback
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,10 +68,57 @@ def trace(label, step, lowered, out, name, steps=5):
     return tot
 
 
+def host_times(name, rows, entry, n=300):
+    """rows: [(label, step, sync)]. Per row, median µs: the host time of one call in a loop of n
+    calls with one wait at its end ("piped") and in a loop that waits after every call ("idle":
+    the device has nothing queued when the call starts), and the time per step of both loops. For
+    the compiled step also the part of each call spent in its program's jax.jit call."""
+    print(f"\n  {name}: host and step times, µs (medians; 5 loops of {n} steps each way)")
+    inner = {"piped": [], "idle": []}
+    program = entry.fwd_donating
+    where = ["piped"]
+
+    def timed_program(*a):
+        t0 = time.perf_counter()
+        r = program(*a)
+        inner[where[0]].append(time.perf_counter() - t0)
+        return r
+    for label, step, sync in rows:
+        for _ in range(5):
+            sync(step())
+        calls = {"piped": [], "idle": []}
+        loops = {"piped": [], "idle": []}
+        compiled = label == "tracenn compiled step"
+        if compiled:
+            entry.fwd_donating = timed_program
+        try:
+            for _ in range(5):
+                for mode in ("piped", "idle"):
+                    where[0] = mode
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        t = time.perf_counter()
+                        r = step()
+                        calls[mode].append(time.perf_counter() - t)
+                        if mode == "idle":
+                            sync(r)
+                    sync(r)
+                    loops[mode].append(time.perf_counter() - t0)
+        finally:
+            entry.fwd_donating = program
+        us = lambda v: statistics.median(v) * 1e6 if v else float("nan")  # noqa: E731
+        print(f"    {label:24s} piped: call {us(calls['piped']):7.1f} step {us(loops['piped']) / n:7.1f}"
+              + (f" (program call {us(inner['piped']):6.1f})" if compiled else "")
+              + f"   idle: call {us(calls['idle']):7.1f} step {us(loops['idle']) / n:7.1f}"
+              + (f" (program call {us(inner['idle']):6.1f})" if compiled else ""), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="mlp,transformer")
     ap.add_argument("--out", default="")
+    ap.add_argument("--no-trace", action="store_true")
+    ap.add_argument("--no-profile", action="store_true")
     args = ap.parse_args()
     if tracenn.cuda.is_available():
         tracenn.set_default_device("cuda")
@@ -77,7 +132,7 @@ def main():
         e = ts.fn._last
         print(f"\n== {name}: program inputs: {len(e.donate)} donated + {len(e.keep)} kept state arrays, "
               f"{len(ts.fn._last.graph.outputs) if hasattr(e.graph, 'outputs') else '?'} outputs", flush=True)
-        for direction in ("host_to_device", "device_to_host"):
+        for direction in ("host_to_device", "device_to_host", "device_to_device"):
             guard = getattr(jax, f"transfer_guard_{direction}")
             try:
                 with guard("disallow"):
@@ -87,6 +142,11 @@ def main():
             except Exception as exc:  # noqa: BLE001 - the diagnosis is the message and where it came from
                 print(f"  transfer guard {direction}: {type(exc).__name__}: {str(exc)[:200]}")
                 print("".join(traceback.format_tb(exc.__traceback__)[-6:]))
+        call, sync = ts.bare()
+        host_times(name, [("jax.jit step", jt, jt.sync), ("tracenn program, bare", call, sync),
+                          ("tracenn compiled step", ts, ts.sync)], e)
+        if args.no_profile:
+            continue
         for _ in range(5):
             ts.sync(ts())
         prof = cProfile.Profile()
@@ -99,7 +159,8 @@ def main():
         pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(22)
         print("\n  cProfile, 200 compiled steps, by own time:")
         print("\n".join(ln for ln in s.getvalue().splitlines()[6:] if ln.strip())[:4000])
-        call, sync = ts.bare()
+        if args.no_trace:
+            continue
 
         class Bare:
             def __call__(self):

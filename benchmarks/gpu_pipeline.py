@@ -1,19 +1,26 @@
-"""Does dropping a step's outputs right after dispatch stall the pipeline on a GPU? An experiment.
+"""Which arrays a step keeps, and where its outputs land, against its time on a GPU. An experiment.
 
-    python benchmarks/gpu_pipeline.py
+    python benchmarks/gpu_pipeline.py [--only mlp,transformer,cnn] [--steps 300] [--repeats 5]
 
-Timed loops of N steps with one wait at the end (as train_step.py times them), µs per step, and the
-host time of the dispatch alone (the loop without its final wait):
+Timed loops of N steps with one wait at the end (as train_step.py times them), µs per step,
+median over repeats that interleave the rows of a table:
 
 * plain JAX: a jitted step ``(p, x) -> p'`` (p donated) against the same step returning one more
-  array that the loop drops at once, or keeps until the next step;
-* the transformer workload of train_step.py: the jax.jit step; tracenn's program called bare
-  (its gradient outputs dropped at once, or kept one step); the compiled step as users call it,
-  and the same with the previous step's ``.grad`` arrays held one step longer.
+  array ``h`` that the loop drops at once, keeps until the next step, or keeps and donates back
+  to the next step (so the new ``h`` is written where the old one was);
+* each workload of train_step.py: the jax.jit step; tracenn's compiled step as users call it,
+  writing the new ``.grad`` arrays into the old ones (``entry.RECYCLE_GRAD_PLATFORMS``: the
+  default off the CPU), and not: the old grads dropped before the call, the new ones in fresh
+  buffers (the default on the CPU, and everywhere before the eighteenth session).
+
+The hypothesis it tests: XLA replays a step's CUDA graph as recorded only while the step's
+buffers keep their addresses; outputs in fresh buffers move, donated ones stay.
 """
 from __future__ import annotations
 
+import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -26,27 +33,31 @@ import jax.numpy as jnp  # noqa: E402
 
 import tracenn  # noqa: E402
 import train_step as T  # noqa: E402
-
-N = int(os.environ.get("PIPELINE_STEPS", "300"))
-
-
-def timed(label, fn, sync):
-    for _ in range(5):
-        sync(fn())
-    best, host = float("inf"), float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(N):
-            r = fn()
-        t1 = time.perf_counter()
-        sync(r)
-        t2 = time.perf_counter()
-        if t2 - t0 < best:
-            best, host = t2 - t0, t1 - t0
-    print(f"  {label:62s} {best / N * 1e6:8.1f} µs/step   dispatch {host / N * 1e6:8.1f} µs/step", flush=True)
+from tracenn.runtime import entry as _entry  # noqa: E402
 
 
-def plain_jax():
+def table(title, rows, steps, repeats):
+    """rows: [(label, fn, sync)]; each repeat times every row once, in a rotating order."""
+    for _, fn, sync in rows:
+        for _ in range(5):
+            sync(fn())
+    times = {label: [] for label, _, _ in rows}
+    for r in range(repeats):
+        for k in range(len(rows)):
+            label, fn, sync = rows[(k + r) % len(rows)]
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                out = fn()
+            sync(out)
+            times[label].append((time.perf_counter() - t0) / steps * 1e6)
+    print(title, flush=True)
+    base = statistics.median(times[rows[0][0]])
+    for label, _, _ in rows:
+        m = statistics.median(times[label])
+        print(f"  {label:66s} {m:8.1f} µs/step  {m / base:5.2f}x", flush=True)
+
+
+def plain_jax(steps, repeats):
     dev = jax.devices()[0]
     w = [jax.device_put(jnp.ones((512, 512), jnp.float32) * 1e-3, dev) for _ in range(8)]
     x = jax.device_put(jnp.ones((256, 512), jnp.float32), dev)
@@ -60,70 +71,75 @@ def plain_jax():
 
     one = jax.jit(lambda ws, x: body(ws, x)[0], donate_argnums=0)
     two = jax.jit(lambda ws, x: body(ws, x), donate_argnums=0)
-    state = {"w": [jnp.copy(a) for a in w], "held": None}
+    back = jax.jit(lambda ws, x, old_h: body(ws, x), donate_argnums=(0, 2), keep_unused=True)
+    state = {k: [jnp.copy(a) for a in w] for k in ("one", "drop", "keep", "back")}
+    held = {"keep": None, "back": jnp.zeros((256, 512), jnp.float32)}
 
     def f_one():
-        state["w"] = one(state["w"], x)
-        return state["w"]
+        state["one"] = one(state["one"], x)
+        return state["one"]
 
     def f_drop():
-        state["w"], _ = two(state["w"], x)
-        return state["w"]
+        state["drop"], _ = two(state["drop"], x)
+        return state["drop"]
 
     def f_keep():
-        state["w"], state["held"] = two(state["w"], x)
-        return state["w"]
-    print("plain JAX, 8 x (256x512 @ 512x512):")
-    timed("step returning p' only", f_one, jax.block_until_ready)
-    timed("step returning p' and h, h dropped at once", f_drop, jax.block_until_ready)
-    timed("step returning p' and h, h kept until the next step", f_keep, jax.block_until_ready)
+        state["keep"], held["keep"] = two(state["keep"], x)
+        return state["keep"]
+
+    def f_back():
+        state["back"], held["back"] = back(state["back"], x, held["back"])
+        return state["back"]
+    table("plain JAX, 8 x (256x512 @ 512x512):", [
+        ("step returning p' only", f_one, jax.block_until_ready),
+        ("step returning p' and h, h dropped at once", f_drop, jax.block_until_ready),
+        ("step returning p' and h, h kept until the next step", f_keep, jax.block_until_ready),
+        ("... h kept, then donated to the next step for its new h", f_back, jax.block_until_ready),
+    ], steps, repeats)
 
 
-def transformer():
-    ctx = T.Context()
-    ctx.device = "cuda" if tracenn.cuda.is_available() else "cpu"
-    ctx.quick, ctx.timeline, ctx.torch, ctx.torch_compile = True, False, None, False
-    ctx.check_steps, ctx.repeats, ctx.target = 3, 3, 0.05
-    rows, ts, jt, _ = T.step_rows(ctx, "transformer")
-    print("transformer step (train_step.py's):")
-    timed("jax.jit step", jt, jt.sync)
-    e = ts.fn._last
-    g = e.graph
-    names, wnames = list(g.state), [n for n, v in g.writes.items() if v is not None]
-    st = e.state_tensors
-    widx = [wnames.index(names[i]) for i in e.donate]
-    if e.write_index is not None:
-        widx = [e.write_index[j] for j in widx]
-    kept = [st[i]._value for i in e.keep]
-    ins = [ts.x._value, ts.y._value]
-    rng = e.rng_args()
-    box = [[jnp.copy(st[i]._value) for i in e.donate], None]
-
-    def bare(hold):
-        def call():
-            outs, writes = e.fwd_donating(box[0], kept, rng, ins)
-            box[0] = [writes[j] for j in widx]
-            if hold:
-                box[1] = writes
-            return outs[0]
-        return call
-
-    def sync(r):
-        jax.block_until_ready((r, box[0]))
-    timed("tracenn program, bare: other outputs dropped at once", bare(False), sync)
-    timed("tracenn program, bare: other outputs kept one step", bare(True), sync)
-    timed("tracenn compiled step", ts, ts.sync)
-    held = []
-
-    def hold_grads():
-        held[:] = [p.grad for p in ts.params]
-        return ts()
-    timed("tracenn compiled step, previous .grad arrays held one step", hold_grads, ts.sync)
+def workload(name, steps, repeats):
+    builder, jax_fn, shape, opt_kind = T.WORKLOADS[name]
+    tracenn.manual_seed(0)
+    model = builder(T.tnn)
+    x_np, y_np = T.data(shape)
+    x, y = tracenn.tensor(x_np), tracenn.tensor(y_np)
+    jt = T.JaxTrain(T.params_of(model), jnp.asarray(x_np), jnp.asarray(y_np), jax_fn, opt_kind)
+    steps_of = {}
+    default = _entry.RECYCLE_GRAD_PLATFORMS
+    for recycle in (True, False):
+        _entry.RECYCLE_GRAD_PLATFORMS = frozenset((jax.devices()[0].platform,)) if recycle else frozenset()
+        try:
+            ts = T.TracennStep(T.tracenn_copy(model, builder), x, y, opt_kind)
+            for _ in range(3):  # the steady-state program is the second one
+                ts.sync(ts())
+        finally:
+            _entry.RECYCLE_GRAD_PLATFORMS = default
+        steps_of[recycle] = ts
+    on, off = steps_of[True], steps_of[False]
+    assert on.fn._last.recycled and not off.fn._last.recycled
+    table(f"{name} step (train_step.py's):", [
+        ("jax.jit step", jt, jt.sync),
+        ("tracenn compiled step: new .grad written into the old arrays", on, on.sync),
+        ("tracenn compiled step: new .grad in fresh buffers (before)", off, off.sync),
+    ], steps, repeats)
 
 
-if __name__ == "__main__":
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="mlp,transformer,cnn")
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-plain", action="store_true")
+    args = ap.parse_args()
     if tracenn.cuda.is_available():
         tracenn.set_default_device("cuda")
     print("jax", jax.__version__, jax.devices(), flush=True)
-    plain_jax()
-    transformer()
+    if not args.no_plain:
+        plain_jax(args.steps, args.repeats)
+    for name in args.only.split(","):
+        workload(name, args.steps, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

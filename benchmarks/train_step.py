@@ -92,6 +92,7 @@ import jax.numpy as jnp  # noqa: E402
 import tracenn  # noqa: E402
 import tracenn.nn.functional as TF  # noqa: E402
 from tracenn import nn as tnn  # noqa: E402
+from tracenn.runtime.writes import write_positions  # noqa: E402
 
 from _profile import conv_profile, xla_profile  # noqa: E402
 from _timing import _loop, calibrate, fmt_ms, print_table, time_interleaved, try_import_torch  # noqa: E402
@@ -174,16 +175,14 @@ class TracennStep:
         """The latest program tracenn ran for this step, called through its own jax.jit with the
         donated state threaded by hand: no guards, no write-back (reads runtime internals)."""
         e = self.fn._last
-        g = e.graph
-        names, wnames = list(g.state), [n for n, v in g.writes.items() if v is not None]
+        names = list(e.graph.state)
         st = e.state_tensors
-        widx = [wnames.index(names[i]) for i in e.donate]
-        if e.write_index is not None:  # a Value written under several names is returned once
-            widx = [e.write_index[j] for j in widx]
+        pos = write_positions(e.graph, e.write_index)  # a Value written under several names is returned once
+        widx = [pos[names[i]] for i in e.donate_all]
         kept = [st[i]._value for i in e.keep]
         ins = [self.x._value, self.y._value]
         rng = e.rng_args()
-        box = [[jnp.copy(st[i]._value) for i in e.donate]]  # copies: donating them must not touch the model
+        box = [[jnp.copy(st[i]._value) for i in e.donate_all]]  # copies: donating them must not touch the model
 
         def call():
             outs, writes = e.fwd_donating(box[0], kept, rng, ins)
@@ -196,7 +195,7 @@ class TracennStep:
         """The steady-state program, lowered again (``jax.stages.Lowered``; reads runtime internals)."""
         e = self.fn._last
         st = e.state_tensors
-        return e.fwd_donating.lower([st[i]._value for i in e.donate], [st[i]._value for i in e.keep],
+        return e.fwd_donating.lower([st[i]._value for i in e.donate_all], [st[i]._value for i in e.keep],
                                     e.rng_args(), [self.x._value, self.y._value])
 
 
@@ -664,10 +663,8 @@ def memory_probe(name, variant):
     for _ in range(2):
         sync(step())
     gc.collect()
-    live = sum(a.nbytes for a in jax.live_arrays())  # what is alive when the program starts ...
-    if variant != "jax":  # ... less the old .grad arrays the runtime drops just before it
-        e = step.fn._last
-        live -= sum(e.state_tensors[i].param.grad._value.nbytes for i in e.dropped)
+    # what is alive when the program starts (the old .grad arrays too: the new ones are written into them)
+    live = sum(a.nbytes for a in jax.live_arrays())
     hwm_growth = None
     try:
         with open("/proc/self/clear_refs", "w") as fh:

@@ -1,6 +1,7 @@
 """Whole-step compile (issue 7): a training-step function — zero_grad, forward, loss, backward,
 optimizer step, scheduler step — compiled into one program equals the eager step, step for step."""
 import copy
+import re
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 import tracenn
 from tracenn import nn
 import tracenn.nn.functional as F
+from tracenn.runtime import entry as entry_mod
 from helpers import to_np
 
 
@@ -432,3 +434,94 @@ def test_plain_tensor_parameters_step_equal_to_eager(name):
         for s, v in oe.state[pe[k]].items():
             np.testing.assert_allclose(to_np(oc.state[pc[k]][s]), to_np(v), rtol=1e-4, atol=2e-6, err_msg=s)
     assert len(fc._entries) <= 2
+
+
+# ---- the new grads written into the old ones (entry.RECYCLE_GRAD_PLATFORMS) ----------------------
+# A compiled step that starts with zero_grad() writes its new .grad arrays into the old ones
+# (donated, unread) off the CPU: on a GPU a step whose outputs land where its inputs were replays
+# its CUDA graph as recorded. These tests turn it on for the CPU, where donation works the same.
+
+@pytest.fixture
+def recycling(monkeypatch):
+    monkeypatch.setattr(entry_mod, "RECYCLE_GRAD_PLATFORMS", frozenset(("cpu",)))
+
+
+def _aliases(entry, x, y):
+    """(donated state name, state name whose write takes its buffer) for each donated argument,
+    read from the lowered program's ``tf.aliasing_output`` attributes."""
+    st = entry.state_tensors
+    lowered = entry.fwd_donating.lower([st[i]._value for i in entry.donate_all], [st[i]._value for i in entry.keep],
+                                       entry.rng_args(), [x._value, y._value])
+    text = lowered.as_text()
+    header = text[text.index("func.func public @main"):]
+    header = header[:header.index("{\n")]
+    args = re.findall(r"%arg\d+: tensor<[^>]*>( \{[^}]*\})?", header)
+    names = list(entry.graph.state)
+    written = [n for n, v in entry.graph.writes.items() if v is not None]
+    at = {}
+    for j, n in enumerate(written):
+        at.setdefault(j if entry.write_index is None else entry.write_index[j], n)
+    out = []
+    for k, attr in enumerate(args[:len(entry.donate_all)]):
+        m = re.search(r"tf.aliasing_output = (\d+)", attr or "")
+        out.append((names[entry.donate_all[k]], at.get(int(m.group(1)) - entry.n_out) if m else None))
+    return out
+
+
+@pytest.mark.parametrize("name", ["sgd_momentum_nesterov_wd", "adamw_amsgrad"])
+def test_every_donated_buffer_is_taken_by_the_write_of_the_same_name(recycling, name):
+    (m, o, _), _ = _pair(OPTIMIZERS[name])
+    step = tracenn.compile(_step_fn(m, o, None))
+    data = _data(3)
+    for x, y in data:
+        step(x, y)
+    e = step._last
+    grads = sorted(f"m.{n}.grad" for n, _ in m.named_parameters())
+    assert sorted(list(e.graph.state)[i] for i in e.recycled) == grads
+    pairs = _aliases(e, *data[0])
+    assert len(pairs) == len(e.donate) + len(grads)
+    assert [a for a, b in pairs if a != b] == []  # a parameter's buffer is its own new value's, a grad's its grad's
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_recycled_steps_equal_eager_and_the_old_grad_buffers_are_reused(recycling, name):
+    (me, oe, _), (mc, oc, _) = _pair(OPTIMIZERS[name])
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    for k, (x, y) in enumerate(_data(5)):
+        where = [p.grad._value.unsafe_buffer_pointer() for p in mc.parameters()] if k >= 2 else None
+        le, lc = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=2e-5, atol=1e-6)
+        if where is not None:  # each new grad where its old one was: donated, not copied
+            assert [p.grad._value.unsafe_buffer_pointer() for p in mc.parameters()] == where
+    assert compiled._last.recycled
+    for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-4, atol=2e-6, err_msg=n)
+        np.testing.assert_allclose(to_np(b.grad), to_np(a.grad), rtol=1e-4, atol=2e-6, err_msg=n)
+
+
+def test_a_grad_the_user_holds_is_copied_not_donated(recycling):
+    (m, o, _), _ = _pair(OPTIMIZERS["adam"])
+    step = tracenn.compile(_step_fn(m, o, None))
+    data = _data(4)
+    for x, y in data[:2]:
+        step(x, y)
+    held = m[0].weight.grad                # the tensor held ...
+    bias = m[0].bias.grad._value           # ... or only its array (a view or detach() shares it)
+    before, bias_before = to_np(held).copy(), np.asarray(bias).copy()
+    other = m[4].weight.grad._value.unsafe_buffer_pointer()
+    step(*data[2])
+    np.testing.assert_array_equal(to_np(held), before)
+    np.testing.assert_array_equal(np.asarray(bias), bias_before)
+    assert m[0].weight.grad is not held and not held._value.is_deleted()
+    assert m[4].weight.grad._value.unsafe_buffer_pointer() == other  # nobody held that one: reused
+    step(*data[3])                         # and the next step runs as before
+
+
+def test_no_recycling_on_the_cpu_by_default():
+    (m, o, _), _ = _pair(OPTIMIZERS["sgd"])
+    step = tracenn.compile(_step_fn(m, o, None))
+    for x, y in _data(3):
+        step(x, y)
+    e = step._last
+    assert e.dropped and not e.recycled and e.released == e.dropped
+    assert sorted(e.donate_all) == sorted(e.donate)

@@ -20,9 +20,13 @@ from . import fastcall, gradcall
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
 from .writes import (batched_writes, donated_state, grad_setter, output_aliases, unique_writes, unread_grads,
-                     write_targets)
+                     write_positions, write_targets)
 
 _INEXACT = frozenset("fcV")
+# Where a step that replaces its .grad unread writes the new grads into the old grads' arrays
+# (see Entry). Not on the CPU: XLA:CPU ran the MNIST CNN step 1.4-1.8x slower with its grads
+# aliased so (less of it in parallel). benchmarks/gpu_pipeline.py measures it on a GPU.
+RECYCLE_GRAD_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
 
 
 class Entry:
@@ -35,6 +39,9 @@ class Entry:
         self.bind_fast = None   # ... from this, where the entry has one
         self.donate = []
         self.dropped = []
+        self.donate_all = []
+        self.recycled = frozenset()
+        self.released = []
         self.key = key
         self.reason = reason
         self.calls = 0
@@ -81,21 +88,31 @@ class Entry:
                            if n in written and not hasattr(t, "trace_in") and t._base is None
                            and g.state[n].shape != ()]
             # A step that starts with zero_grad() replaces every .grad without reading it: the old
-            # grads are dropped before the call (as zero_grad() drops them) and not passed, so
-            # their memory is free for the new ones.
+            # grads are dropped before the call (as zero_grad() drops them), and their arrays
+            # donated for the new grads (below).
             unread = unread_grads(g)
             self.dropped = [i for i, n in enumerate(state_names) if n in unread]
+            recycle = self.dropped if platform in RECYCLE_GRAD_PLATFORMS else []
+            self.released = [] if recycle else self.dropped  # dropped, not donated
             # State that reads another name's Value (graph.aliases) is not passed at all. (That the
             # arrays are still shared is a guard: api._shared_scalars, in the step's watch key.)
             aliased = [i for i, n in enumerate(state_names) if n in g.aliases]
             if self.donate or self.dropped or aliased:
                 skip = set(self.donate) | set(self.dropped) | set(aliased)
                 keep_idx = [i for i in range(len(state_tensors)) if i not in skip]
-                donate_idx = self.donate
+                # The dropped grads' arrays are donated too, unread: the new grads are written into
+                # them, so every output of a step lands where its input was (on a GPU, XLA then
+                # replays its CUDA graph as recorded; see docs/performance.md). Donated arrays go
+                # in the order of the writes that take them: JAX pairs a donated input with the
+                # first output of its shape and dtype still unpaired.
+                pos = write_positions(g, self.write_index)
+                self.donate_all = sorted(self.donate + recycle, key=lambda i: pos[state_names[i]])
+                self.recycled = frozenset(recycle)
+                donate_idx = self.donate_all
                 n_state = len(state_tensors)
 
                 def split_run(dstate, kstate, rng, ins):
-                    state = [None] * n_state  # (a dropped grad stays None: nothing reads it)
+                    state = [None] * n_state
                     for i, x in zip(donate_idx, dstate):
                         state[i] = x
                     for i, x in zip(keep_idx, kstate):
@@ -103,7 +120,8 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                self.fwd_donating = self.jit(split_run, donate_argnums=0)
+                # (keep_unused: JAX would otherwise prune the unread grads, and their donation with them)
+                self.fwd_donating = self.jit(split_run, donate_argnums=0, keep_unused=bool(recycle))
             self.fwd = self.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred and not self.out_aliases \
                     and all(t._base is None for t in state_tensors) \
@@ -255,9 +273,9 @@ class Entry:
             ins = [mesh.shard(a) for a in ins]
         if not self.grad:
             if self.donate or self.dropped:  # (no list of all state arrays first: it would hold a reference)
-                for i in self.dropped:
+                for i in self.released:
                     st[i].param.grad = None
-                donated = donated_state(st, self.donate)
+                donated = donated_state(st, self.donate_all, self.recycled)
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
                 if mesh is not None:
                     donated = [mesh.replicate(a) for a in donated]

@@ -22,16 +22,37 @@ def unread_grads(g) -> set:
             if n.endswith(".grad") and g.writes.get(n) is not None and id(v) not in used}
 
 
-def donated_state(tensors, idx) -> list:
+def donated_state(tensors, idx, grads=frozenset()) -> list:
     """The arrays to donate: each tensor's own array, or a copy when anything else holds the same
     array object (a ``clone()`` or ``deepcopy`` shares arrays, since JAX arrays are immutable):
-    donating it would delete the other holder's values. Numpy views are protected by JAX itself."""
+    donating it would delete the other holder's values. Numpy views are protected by JAX itself.
+
+    ``grads``: the positions in ``tensors`` of grad refs (:class:`~.refs.GradRef`) whose old
+    ``.grad`` the step replaces unread. Each is dropped from its parameter (as ``zero_grad()``
+    drops it) and its array donated, for the new grad to be written into; a copy when the user
+    still holds the old grad tensor, which stays valid, as in torch."""
     out = []
     for i in idx:
+        if i in grads:
+            p = tensors[i].param
+            g = p.grad
+            p.grad = None
+            a = g._value if g._base is None else g._sync()
+            # references to g: this local, getrefcount's argument; to a: g's slot, this local, the argument
+            out.append(a if sys.getrefcount(g) <= 2 and sys.getrefcount(a) <= 3 else jnp.copy(a))
+            del g, a
+            continue
         a = tensors[i]._value
         # references: the tensor's slot, this local, getrefcount's argument
         out.append(a if sys.getrefcount(a) <= 3 else jnp.copy(a))
     return out
+
+
+def write_positions(g, index=None) -> dict:
+    """Each name graph ``g`` writes (not None) -> its position in the program's written arrays
+    (``index``: from :func:`unique_writes`, where a Value written under several names is one)."""
+    names = [n for n, v in g.writes.items() if v is not None]
+    return {n: (j if index is None else index[j]) for j, n in enumerate(names)}
 
 
 def write_targets(g, state_tensors, grad_params) -> list:
