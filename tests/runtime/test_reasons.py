@@ -74,11 +74,21 @@ def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
     cm = tracenn.compile(lambda x, lr: x * lr)
     x = tracenn.ones(2)
     cm(x, 0.5)
-    cm(x, 0.25)
+    cm(x, 0.25)  # a float whose value changes becomes a program input (tests/compiler/test_dynamic_floats.py)
     assert _reasons(cm)[1] == (
-        "non-tensor argument args[1] changed: 0.5 -> 0.25 (a Python float argument is a constant of the "
-        "program, so each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make "
-        "it a program input)")
+        "non-tensor argument args[1] changed: 0.5 -> 0.25 (args[1] is now a program input (dynamic): a Python "
+        "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so later "
+        "values reuse this program)")
+
+    def branchy(x, lr):
+        return x * lr if lr > 0.1 else x
+    cb = tracenn.compile(branchy)
+    cb(x, 0.5)
+    cb(x, 0.25)  # the traced code needs the number (an `if`): guarded by value, with the hint
+    assert _reasons(cb)[1] == (
+        "non-tensor argument args[1] changed: 0.5 -> 0.25 (a float argument that the traced code needs as a "
+        "Python number, in an `if`, float() or an op that takes a number, is a constant of the program, so each "
+        "new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
     out = tracenn.compile(lambda x, lr: x * lr)(x, tracenn.tensor(0.25))  # the advice works
     np.testing.assert_allclose(out.numpy(), [0.25, 0.25])
     ck = tracenn.compile(lambda x, k: tracenn.topk(x, k).values)

@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import dtypes as _dt
+from .._dispatch import TRACE as _TRACE
 from ..tensor import Tensor, _wrap_dim
 
 _np_default = lambda: _dt.get_default_dtype().np  # noqa: E731
@@ -43,10 +44,22 @@ def result_np_dtype(*args) -> np.dtype:
     dims, zeros, scalars = [], [], []
     for x in args:
         if isinstance(x, Tensor):
+            if _TRACE[0] is not None and _python_float(x):
+                scalars.append(1.0)  # (a float argument passed as a program input: a Python number)
+                continue
             (dims if x._value.ndim else zeros).append(_dt.from_np(x._value.dtype))
         else:
             scalars.append(x)
     return _dt.result_type(dims, zeros, scalars).np
+
+
+def _python_float(t) -> bool:
+    """While tracing: does ``t`` stand for a Python float (a float argument a compiled call passes
+    as a 0-d float64 input, or a number computed from such; see Graph.python_float)?"""
+    v = t._value
+    graph = getattr(_TRACE[0], "graph", None)
+    return getattr(v, "symbolic", False) and v.ndim == 0 and graph is not None \
+        and getattr(graph, "python_floats", None) and graph.python_float(v)
 
 
 def float_np_dtype(d: np.dtype) -> np.dtype:

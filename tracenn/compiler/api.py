@@ -13,9 +13,11 @@ from itertools import chain, repeat
 import numpy as np
 
 from .. import _dispatch
+from ..errors import UnsupportedError
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
 from ..utils._pytree import tensor_parts
+from . import graph as _graph
 from .check import compare_with_eager, verify
 from .lower import lower
 from .passes import DEFAULT_PASSES, run_passes
@@ -48,7 +50,10 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     :class:`~tracenn.compiler.graph.Graph` (``print(cm.graph)``), runs the graph passes, lowers
     it to a pure function and ``jax.jit``s it. Later calls with the same guards (input shapes,
     dtypes, requires_grad, non-tensor arguments, module structure, train/eval flags, hooks, grad
-    mode) reuse the program; ``cm.explain()`` says what was compiled and why.
+    mode) reuse the program; ``cm.explain()`` says what was compiled and why. A Python float
+    argument whose value changes (a temperature, a mixing coefficient) becomes a program input at
+    its first recompile, as torch.compile makes it dynamic, so later values reuse that program;
+    where the code needs the number itself (``if alpha > 0.5:``) it stays guarded by value.
 
     The compiled object acts on the model itself: ``cm.parameters()``, ``cm.state_dict()``,
     ``cm.train()``, ``cm.load_state_dict(...)`` are the model's. Buffers updated in training mode
@@ -183,9 +188,19 @@ def _bind_module_arguments(cm, args, kwargs):
     return inner, rest, {k: v for k, v in kwargs.items() if k not in kws}
 
 
-def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, **extra):
-    captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode,
-                           **extra)
+def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, python_floats=frozenset(),
+           **extra):
+    """``python_floats``: which tensor leaves of ``(args, kwargs)`` (by position) are Python float
+    arguments passed as 0-d float64 arrays (runtime/floats.py); the trace treats them as numbers."""
+    _graph.PYTHON_FLOAT_INPUTS[0] = frozenset(python_floats)
+    try:
+        captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode,
+                               **extra)
+    finally:
+        _graph.PYTHON_FLOAT_INPUTS[0] = frozenset()
+    if python_floats and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
+        # (eagerly a Python float: the runtime guards that argument by value again)
+        raise UnsupportedError("the traced code returns a number computed from a float argument")
     level = debug_level()
     if verify_passes:
         verify(captured, after="trace")

@@ -115,6 +115,13 @@ class Node:
         return format_node(self)
 
 
+# Which inputs of the graph being traced (by position) are Python float arguments that the runtime
+# passes as 0-d float64 arrays (a float argument whose value changed between calls: see
+# runtime/floats.py). api._build sets it around a trace; Graph.__init__ takes it.
+PYTHON_FLOAT_INPUTS = [frozenset()]
+_F64 = np.dtype(np.float64)
+
+
 class Graph:
     """A traced program. See the module docstring for the printed form.
 
@@ -153,6 +160,40 @@ class Graph:
         self.aliases: dict = {}   # state name -> the earlier state name whose Value it reads (one array)
         self.stores: list = []    # escapes.Store: list appends and dict items replayed after each call
         self.out_views: dict = {}  # output index -> (0 input | 1 state, its index, (steps, strides, detached))
+        self.python_floats = PYTHON_FLOAT_INPUTS[0]  # inputs that are Python floats (see python_float)
+        self._float_memo = None
+
+    def python_float(self, v) -> bool:
+        """Does ``v`` stand for a Python float: a float argument passed as a program input
+        (:attr:`python_floats`), or a 0-d float64 value computed from such inputs and numbers only
+        (``1 - alpha``)? Type promotion treats it as the Python number it stands for (torch's
+        wrapped number), so ``loss * alpha`` keeps ``loss``'s dtype as in eager mode; its
+        arithmetic stays in float64, as Python's does."""
+        if not self.python_floats or v.shape != () or v.dtype != _F64:
+            return False
+        memo = self._float_memo
+        if memo is None:  # (inputs by identity; the values' objects are kept, so ids stay unique)
+            memo = self._float_memo = {id(self.inputs[i]): (self.inputs[i], True)
+                                       for i in self.python_floats if i < len(self.inputs)}
+        stack = [v]
+        while stack:  # (no recursion: a long chain of 0-d float64 ops would be deep)
+            x = stack[-1]
+            if id(x) in memo:
+                stack.pop()
+                continue
+            node = x.node if x.kind == "op" else None
+            ins = [i for i in node.inputs if isinstance(i, Value)] if node is not None else []
+            if not ins or x.shape != () or x.dtype != _F64 or any(not memo.get(id(i), (0, 1))[1] for i in ins):
+                memo[id(x)] = (x, False)
+                stack.pop()
+                continue
+            pending = [i for i in ins if id(i) not in memo]
+            if pending:
+                stack += pending
+                continue
+            memo[id(x)] = (x, True)
+            stack.pop()
+        return memo[id(v)][1]
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -160,6 +201,7 @@ class Graph:
         """A shallow copy with its own node list (passes rewrite copies, never their input)."""
         g = Graph(self.name, self.mode)
         g.inputs = list(self.inputs)
+        g.python_floats = self.python_floats
         g.state = dict(self.state)
         g.consts = dict(self.consts)
         g.const_values = dict(self.const_values)

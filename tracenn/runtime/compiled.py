@@ -32,6 +32,7 @@ from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
 from .entry import Entry
 from .fastcall import reraise_callback_error
+from .floats import FloatArgs, float_paths
 from .reasons import _type, describe_change
 from .writes import alias_outputs, apply_stores
 
@@ -86,6 +87,23 @@ def _restore_host_rng(before):
 # between them looks nothing up again), not every one: a growing KV cache makes one per token.
 _PAST_LIMIT_KEPT = 8
 _LOG_KEPT = 200  # explain() prints the last 20 lines
+
+
+class _NeedsNumber(Exception):
+    """A trace with float arguments as inputs failed (``error``): guard them by value instead."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _first_line(e) -> str:
+    """``Type: message`` of ``e``, its first line, shortened (a DataDependentError's says where)."""
+    text = str(e).strip().splitlines()
+    line = text[0] if text else ""
+    if isinstance(e, DataDependentError) and ") (" in line:  # (its location, then the advice)
+        line = line[:line.index(") (") + 1]
+    return f"{type(e).__name__}: {line if len(line) <= 200 else line[:197] + '...'}"
 
 
 class RecompileWarning(UserWarning):
@@ -148,6 +166,7 @@ class Compiled:
         self._last_bound = None
         self._grad_leaves = ()         # a step's: leaves whose .grad it reads that no optimizer steps
         self._grads_were = ()
+        self._floats = FloatArgs()     # float arguments that are program inputs, or pinned (runtime/floats.py)
         _LIVE.add(self)
 
     def _forget(self):
@@ -159,6 +178,7 @@ class Compiled:
         self._warned_limit = self._warned_fallback = False
         self._dropped = 0
         self._epoch = -1
+        self._floats = FloatArgs()
         self._log.append("reset: tracenn.compiler.reset() dropped the programs")
 
     # ---- the call path -------------------------------------------------------------------------
@@ -203,12 +223,58 @@ class Compiled:
                     entry = self._miss(key, args, kwargs, list(args), None)
                 return self._run(entry, list(args), args, kwargs)
         leaves, tree = flatten((args, kwargs))
+        floats = None
+        if self._floats.dynamic:  # float arguments passed as inputs (runtime/floats.py)
+            leaves, tree, floats = self._floats.as_inputs(leaves, tree)
         key = (self._sid, GRAD.enabled,
                tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves), signature(tree))
         entry = self._entries.get(key)
         if entry is None:
-            entry = self._miss(key, args, kwargs, leaves, tree)
+            entry, leaves = self._structured_miss(key, args, kwargs, leaves, tree, floats)
         return self._run(entry, leaves, args, kwargs)
+
+    def _structured_miss(self, key, args, kwargs, leaves, tree, floats):
+        """A cache miss of a call with non-tensor arguments: ``(entry, leaves)``. A Python float
+        argument whose value differs from the first one seen there becomes a program input from
+        now on, as torch.compile makes it dynamic at such a recompile (runtime/floats.py), so the
+        call looks its program up again with the float among its tensor leaves. If the trace with
+        float inputs fails (the code needs the number: ``if alpha > 0.5:``), those arguments are
+        guarded by value again (pinned) and the call compiles as before."""
+        fa = self._floats
+        dynamic = ()
+        if self._mesh is None:  # (a mesh splits every input along its first dimension)
+            changed = fa.changed(tree)
+            if changed:
+                for path, first, now in changed:
+                    fa.dynamic[path] = f"{first!r} -> {now!r}"
+                dynamic = frozenset(p for p, _, _ in changed)
+                spec_key = key
+                leaves, tree, floats = fa.as_inputs(leaves, tree)
+                key = (key[0], key[1], tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
+                       signature(tree))
+                entry = self._entries.get(key)
+                if entry is not None:
+                    return entry, leaves
+        if floats is None:
+            return self._miss(key, args, kwargs, leaves, tree), leaves
+        targs, tkwargs = unflatten(tree, leaves)
+        reason = self._reason(spec_key, dynamic) if dynamic else None
+        try:
+            return self._miss(key, targs, tkwargs, leaves, tree, reason=reason, python_floats=floats), leaves
+        except _NeedsNumber as e:
+            paths = [p for p, _ in float_paths(flatten((args, kwargs))[1]) if p in fa.dynamic]
+            why = _first_line(e.error)
+            for p in paths:
+                del fa.dynamic[p]
+                fa.pinned[p] = why
+            self._log.append(f"{', '.join(paths)}: guarded by value again, not a program input: the traced code "
+                             f"needs the number ({why})")
+        leaves, tree = flatten((args, kwargs))
+        leaves, tree, floats = fa.as_inputs(leaves, tree)
+        key = (key[0], key[1], tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
+               signature(tree))
+        entry = self._entries.get(key)
+        return (entry or self._miss(key, args, kwargs, leaves, tree)), leaves
 
     def _one_tensor_call(self, a):
         """Call with the one tensor ``a``, keeping the call for its array type in
@@ -345,8 +411,12 @@ class Compiled:
     def _grads_set(self) -> tuple:
         return tuple(p.grad is not None for p in self._grad_leaves)
 
-    def _miss(self, key, args, kwargs, leaves, tree):
-        reason = self._reason(key)
+    def _miss(self, key, args, kwargs, leaves, tree, reason=None, python_floats=None):
+        """Compile (or fall back) for ``key``. ``python_floats``: the positions of the leaves that
+        are float arguments passed as inputs (``args`` holds them as tensors); a failed trace
+        then raises ``_NeedsNumber`` (see _structured_miss)."""
+        if reason is None:
+            reason = self._reason(key)
         n = len(self._entries)
         if n >= self.cache_size_limit:
             # As torch.compile past its limit: this and later new signatures run eagerly (the
@@ -377,8 +447,9 @@ class Compiled:
         built = None
         try:
             try:
+                floats = {"python_floats": python_floats} if python_floats else {}
                 built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
-                                    name=self._name, mode=self._mode, **self._extra)
+                                    name=self._name, mode=self._mode, **self._extra, **floats)
             finally:
                 if before is not None:
                     self._note_changes(before, built)
@@ -391,7 +462,11 @@ class Compiled:
                     "compiled program draws anew at each call, or draw them outside and pass them in as "
                     "tensor arguments")
             _replay_mode_changes(built, flags)
-        except (DataDependentError, UnsupportedError) as e:
+        except Exception as e:
+            if python_floats:
+                raise _NeedsNumber(e) from e
+            if not isinstance(e, (DataDependentError, UnsupportedError)):
+                raise
             if self._fallback != "eager" and not isinstance(e, UnsupportedError) \
                     or self._fallback == "never" and not getattr(e, "quiet", False):  # (fullgraph=True)
                 raise
@@ -437,13 +512,13 @@ class Compiled:
                 ids.setdefault(self._values.canon(skey, self._volatile), sid)
             self._skey_ids = ids
 
-    def _reason(self, key) -> str:
+    def _reason(self, key, dynamic=frozenset()) -> str:
         if not self._entries:
             return "first call"
         prev = self._last_key
         if prev is None:
             return "first call"
-        return describe_change(prev, key, self._skeys_by_id, self._input_names())
+        return describe_change(prev, key, self._skeys_by_id, self._input_names(), dynamic)
 
     def _input_names(self):
         """The latest program's input names (the user's parameter names): an entry that runs
@@ -481,6 +556,13 @@ class Compiled:
         lines.append("guards (a change in any of them compiles a new program):")
         lines.append("  - each tensor input's shape, dtype and requires_grad; the structure of the "
                      "arguments and the value of every non-tensor argument")
+        for path, change in self._floats.dynamic.items():
+            lines.append(f"  - but float argument {path} is a program input (dynamic), not guarded: its value changed "
+                         f"between calls ({change}), so it is passed as a 0-d float64 array and a new value reuses "
+                         "the program")
+        for path, why in self._floats.pinned.items():
+            lines.append(f"  - float argument {path} stays guarded by value: its value changed, but the traced code "
+                         f"needs it as a Python number ({why})")
         lines.append("  - grad mode (enabled or no_grad)")
         if self._modules:
             lines.append(f"  - module structure: {len(self._modules)} module(s), their classes, "

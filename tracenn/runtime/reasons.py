@@ -13,8 +13,9 @@ def _type(shape, dtype) -> str:
     return type_str(shape, dtype)
 
 
-def describe_change(prev, key, skeys, input_names) -> str:
-    """Why ``key`` missed the cache, compared with the previous call's key, in plain words."""
+def describe_change(prev, key, skeys, input_names, dynamic=frozenset()) -> str:
+    """Why ``key`` missed the cache, compared with the previous call's key, in plain words.
+    ``dynamic``: the float arguments (by path, ``args[1]``) this recompile makes program inputs."""
     reasons = []
     if prev[0] != key[0]:
         reasons += _structure_change(skeys.get(prev[0]), skeys.get(key[0]))
@@ -37,7 +38,7 @@ def describe_change(prev, key, skeys, input_names) -> str:
         reasons += [f"{_names(names, 'input')} {what} changed: {x} -> {y}" for (what, x, y), names in changes.items()]
     sig_a, sig_b = _arguments(prev), _arguments(key)
     if sig_a != sig_b:
-        reasons.append(_argument_change(sig_a, sig_b))
+        reasons.append(_argument_change(sig_a, sig_b, dynamic))
     if not reasons:
         reasons.append("a new combination of previously seen guards")
     return "; ".join(reasons)
@@ -141,7 +142,7 @@ def _arguments(key):
     return (tuple, ((tuple, (LEAF,) * len(key[2])), (dict, ())))
 
 
-def _argument_change(a, b) -> str:
+def _argument_change(a, b, dynamic=frozenset()) -> str:
     """Which non-tensor arguments (or the arguments' structure) changed, by path, with the
     values: ``args[4] changed: 0.0004 -> 0.0006``."""
     diffs, heads = [], []
@@ -165,9 +166,16 @@ def _argument_change(a, b) -> str:
     if len(diffs) > 3:
         parts.append(f"and {len(diffs) - 3} more")
     text = "; ".join(heads + (["non-tensor argument " + "; ".join(parts)] if parts else []))
-    if any(_is_float(x) and _is_float(y) for _, x, y in diffs):  # (not ints: they are often sizes, topk's k)
-        text += (" (a Python float argument is a constant of the program, so each new value compiles "
-                 "a new one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
+    floats = [path for path, x, y in diffs if _is_float(x) and _is_float(y)]  # (not ints: often sizes, topk's k)
+    now = [p for p in floats if p in dynamic]
+    if now:
+        text += (f" ({', '.join(now)} {'is' if len(now) == 1 else 'are'} now a program input (dynamic): a Python "
+                 "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so "
+                 "later values reuse this program)")
+    if len(now) < len(floats):
+        text += (" (a float argument that the traced code needs as a Python number, in an `if`, float() or "
+                 "an op that takes a number, is a constant of the program, so each new value compiles a new one: "
+                 "pass it as a tensor, tracenn.tensor(value), to make it a program input)")
     return text
 
 

@@ -1,0 +1,211 @@
+"""A Python float argument whose value changes becomes a program input after one recompile (as
+torch.compile makes it dynamic), so a temperature or mixing coefficient that changes every step
+compiles at most two programs; ints stay guarded by value; code that needs the number (an `if`,
+``float()``) keeps it guarded by value. See tracenn/runtime/floats.py."""
+import functools
+import warnings
+
+import numpy as np
+import pytest
+
+import tracenn
+from tracenn import nn
+
+VALUES = [0.5, 0.6, 0.7, 0.1, 1 / 3, 0.123456789]
+
+
+def _counted(fn):
+    """``fn`` that counts its calls (traces, for a compiled one; eager reference calls subtract)."""
+    @functools.wraps(fn)  # (the compiled call reads fn's names and captures through __wrapped__)
+    def wrapper(*args, **kwargs):
+        wrapper.traces += 1
+        return fn(*args, **kwargs)
+    wrapper.traces = 0
+    return wrapper
+
+
+def _eager(fn, *args, **kwargs):
+    out = fn(*args, **kwargs)
+    fn.traces -= 1
+    return out
+
+
+def test_a_changing_float_compiles_twice_and_matches_eager():
+    @_counted
+    def f(x, a):
+        return x * a, x / a, x.sum() * (1 - a)
+
+    cm = tracenn.compile(f)
+    x = tracenn.randn(5)
+    for a in VALUES:
+        for got, want in zip(cm(x, a), _eager(f, x, a)):
+            assert got.dtype == want.dtype == tracenn.float32
+            np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert f.traces == 2
+    assert len(cm._entries) == 2
+    assert "%a: f64[]" in str(cm.graph)  # the float is an input of the second program
+
+
+def test_known_values_without_torch():
+    cm = tracenn.compile(lambda x, a: x * a + (1 - a))
+    x = tracenn.tensor([1.0, 2.0, 4.0])
+    for a in (0.5, 0.25, 0.75):
+        np.testing.assert_allclose(cm(x, a).numpy(), np.array([1.0, 2.0, 4.0]) * a + (1 - a), rtol=1e-6)
+
+
+def test_gradients_match_eager_for_every_value():
+    lin = nn.Linear(3, 2)
+
+    @_counted
+    def loss_fn(x, alpha):
+        out = lin(x)
+        return (out * out).mean() * alpha + out.abs().sum() * (1 - alpha)
+
+    cm = tracenn.compile(loss_fn)
+    x = tracenn.randn(4, 3)
+    for a in VALUES[:4]:
+        lin.zero_grad()
+        loss = cm(x, a)
+        loss.backward()
+        got = [p.grad.numpy().copy() for p in lin.parameters()]
+        lin.zero_grad()
+        want_loss = _eager(loss_fn, x, a)
+        want_loss.backward()
+        assert loss.dtype == want_loss.dtype == tracenn.float32
+        np.testing.assert_allclose(loss.item(), want_loss.item(), rtol=1e-6)
+        for g, p in zip(got, lin.parameters()):
+            np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert loss_fn.traces == 2
+
+
+def test_a_float_input_promotes_as_a_python_number():
+    """``loss * alpha`` (a 0-d float32), ``ints * alpha``, bfloat16 and float64 tensors keep the
+    dtype eager mode gives them with a Python float, not the float64 of a 0-d tensor."""
+    def f(x, a):
+        return (x.sum() * a, tracenn.arange(3) * a, x.bfloat16() * a, x.double() * a,
+                x.sum().bfloat16() * (a * 2 - 1), a * x.sum())
+
+    cm = tracenn.compile(f)
+    x = tracenn.randn(4)
+    for a in (0.5, 0.3, 0.9):
+        for got, want in zip(cm(x, a), f(x, a)):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    assert len(cm._entries) == 2
+
+
+def test_ints_stay_guarded_by_value():
+    @_counted
+    def f(x, k):
+        return x * k
+
+    cm = tracenn.compile(f)
+    x = tracenn.ones(2)
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(cm(x, k).numpy(), [k, k])
+    assert f.traces == 3
+    assert not cm._floats.dynamic
+
+
+def test_control_flow_on_the_float_keeps_it_guarded_by_value():
+    @_counted
+    def f(x, a):
+        if a > 0.5:
+            return x * a
+        return x - a
+
+    cm = tracenn.compile(f)
+    x = tracenn.randn(3)
+    values = [0.6, 0.7, 0.8, 0.3, 0.2]
+    for a in values:
+        np.testing.assert_array_equal(cm(x, a).numpy(), _eager(f, x, a).numpy())
+    assert len(cm._entries) == len(values)  # one program per value, each with its branch
+    text = cm.explain()
+    assert ("  - float argument args[1] stays guarded by value: its value changed, but the traced code needs it "
+            "as a Python number (DataDependentError: tracenn.compile: Python code read a tensor's value at ") in text
+    assert "`if a > 0.5:`)" in text
+    assert "args[1]: guarded by value again, not a program input" in text
+
+
+def test_explain_says_the_argument_is_dynamic_and_why():
+    cm = tracenn.compile(lambda x, temperature: (x / temperature).softmax(-1))
+    x = tracenn.randn(2, 3)
+    cm(x, 1.0)
+    cm(x, 0.5)
+    cm(x, 0.25)
+    text = cm.explain()
+    assert ("  - but float argument args[1] is a program input (dynamic), not guarded: its value changed "
+            "between calls (1.0 -> 0.5), so it is passed as a 0-d float64 array and a new value reuses the "
+            "program") in text
+    assert ("  2. inputs (f32[2,3], f64[]); grad on; 2 nodes, with backward; 2 call(s) — compiled because: "
+            "non-tensor argument args[1] changed: 1.0 -> 0.5 (args[1] is now a program input (dynamic): a Python "
+            "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so later "
+            "values reuse this program)") in text
+
+
+def test_a_float_keyword_argument_and_one_inside_a_tuple():
+    @_counted
+    def f(x, pair, *, scale):
+        return x * pair[0] + pair[1], x * scale
+
+    cm = tracenn.compile(f)
+    x = tracenn.randn(3)
+    for a, s in ((0.5, 2.0), (0.6, 3.0), (0.7, 4.0), (0.8, 5.0)):
+        for got, want in zip(cm(x, (a, 1.5), scale=s), _eager(f, x, (a, 1.5), scale=s)):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    assert f.traces == 2
+    assert set(cm._floats.dynamic) == {"args[1][0]", "kwargs['scale']"}  # (pair[1] never changed)
+
+
+def test_a_module_argument_and_a_returned_number():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 3)
+
+        def forward(self, x, temperature):
+            return self.lin(x) / temperature
+
+    net = Net()
+    cm = tracenn.compile(net)
+    x = tracenn.randn(2, 3)
+    with tracenn.no_grad():
+        for t in (1.0, 2.0, 0.5, 4.0):
+            np.testing.assert_allclose(cm(x, t).numpy(), net(x, t).numpy(), rtol=1e-6)
+    assert len(cm._entries) == 2
+
+    # returning a number computed from the float: eagerly a Python float, so it stays guarded
+    cr = tracenn.compile(lambda x, a: (x * a, a * 2))
+    for a in (0.5, 0.6, 0.7):
+        out, twice = cr(x, a)
+        assert type(twice) is float and twice == a * 2
+    assert "args[1]" in cr._floats.pinned
+
+
+def test_past_the_limit_before_the_change_and_reset():
+    cm = tracenn.compile(lambda x, a: x * a)
+    x = tracenn.ones(2)
+    cm(x, 0.5)
+    cm(x, 0.6)
+    tracenn.compiler.reset()
+    assert not cm._floats.dynamic  # reset forgets that it was dynamic, as torch's reset does
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no recompile storm: two programs for many values)
+        for a in np.linspace(0.1, 0.9, 12):
+            np.testing.assert_allclose(cm(x, float(a)).numpy(), [a, a], rtol=1e-6)
+    assert len(cm._entries) == 2
+
+
+@pytest.mark.slow  # (8 s: torch.compile's first use; run with -m slow)
+def test_torch_compiles_a_changing_float_twice_too():
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    f = torch.compile(lambda x, a: x * a, backend="eager")
+    tf = tracenn.compile(lambda x, a: x * a)
+    xt, x = torch.ones(2), tracenn.ones(2)
+    for a in (0.5, 0.6, 0.7, 0.8):
+        np.testing.assert_array_equal(tf(x, a).numpy(), f(xt, a).numpy())
+    assert counters["stats"]["unique_graphs"] == len(tf._entries) == 2
+    torch._dynamo.reset()

@@ -1,0 +1,116 @@
+"""Python float arguments whose value changes: program inputs, not constants (as torch.compile's).
+
+A compiled call guards on the value of every non-tensor argument, so ``cm(x, 0.5)`` bakes 0.5
+into its program. torch.compile does that on the first call too, but when a float argument's
+value changes and causes a recompile, it makes that argument an input of the new graph (a 0-d
+float64 tensor: ``specialize_float=False`` with automatic dynamic), so later values reuse it.
+:class:`FloatArgs` does the same for a :class:`~tracenn.runtime.compiled.Compiled`: after such a
+recompile the float at that place in the arguments (``args[1]``, ``kwargs['alpha']``,
+``args[2][0]``) is passed as a 0-d float64 array, and the trace treats it as the Python number it
+stands for (compiler/graph.py ``Graph.python_float``: ``loss * alpha`` keeps ``loss``'s dtype).
+
+Where the traced code needs the number itself (``if alpha > 0.5:``, ``float(alpha)``, an op that
+takes a number), the trace with the input fails; the argument is then guarded by value again
+("pinned"), which is what torch's guard on the branch does for a value on the other side. Ints are
+not made inputs: they often decide shapes, which an XLA program fixes.
+"""
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from ..tensor import Tensor
+from ..utils._pytree import COMPOSITE, LEAF, _is_dataclass, dataclass_items, map_leaves
+
+
+def float_paths(tree) -> list[tuple[str, float]]:
+    """``(path, value)`` of each Python float in ``tree`` (``(args, kwargs)`` as
+    ``utils._pytree.flatten`` leaves it), in the order :func:`~tracenn.utils._pytree.map_leaves`
+    meets them; paths as ``args[1]``, ``kwargs['alpha']``, ``args[2][0]``, ``args[0].scale``."""
+    out = []
+
+    def walk(t, path):
+        if type(t) is float:
+            out.append((path, t))
+        elif t is LEAF or COMPOSITE and type(t) in COMPOSITE:
+            return
+        elif isinstance(t, (tuple, list)):
+            for i, x in enumerate(t):
+                walk(x, f"{path}[{i}]")
+        elif isinstance(t, dict):
+            for k, x in t.items():
+                walk(x, f"{path}[{k!r}]")
+        elif _is_dataclass(t):
+            for n, x in dataclass_items(t):
+                walk(x, f"{path}.{n}")
+        elif isinstance(t, collections.UserDict):
+            for k, x in t.data.items():
+                walk(x, f"{path}[{k!r}]")
+
+    args, kwargs = tree
+    for i, a in enumerate(args):
+        walk(a, f"args[{i}]")
+    for k, v in kwargs.items():
+        walk(v, f"kwargs[{k!r}]")
+    return out
+
+
+def _is_leaf_or_float(t) -> bool:
+    return t is LEAF or type(t) is float
+
+
+class FloatArgs:
+    """Which float arguments of one compiled call are program inputs (``dynamic``), which stay
+    guarded by value because the traced code needs their number (``pinned``: path -> why), and
+    the first value seen at each place (a different one at a recompile makes it dynamic)."""
+
+    def __init__(self):
+        self.dynamic: dict[str, str] = {}  # path -> how it became dynamic ("0.5 -> 0.6")
+        self.pinned: dict[str, str] = {}   # path -> why it is guarded by value again
+        self.seen: dict[str, float] = {}
+
+    def changed(self, tree) -> list[tuple[str, float, float]]:
+        """At a cache miss: the floats of ``tree`` whose value differs from the first one seen at
+        their place (and that are neither inputs already nor pinned), as (path, first, now)."""
+        out = []
+        for path, v in float_paths(tree):
+            first = self.seen.setdefault(path, v)
+            if path not in self.dynamic and path not in self.pinned and not _same(first, v):
+                out.append((path, first, v))
+        return out
+
+    def as_inputs(self, leaves, tree):
+        """``(leaves, tree, positions)``: the call's flattened arguments with each float at a
+        dynamic place moved from the structure into the leaves as a 0-d float64 tensor, and the
+        positions of those leaves. ``None`` for
+        positions when no float of this call is dynamic (``leaves`` and ``tree`` unchanged)."""
+        paths = [p for p, _ in float_paths(tree)]
+        if not any(p in self.dynamic for p in paths):
+            return leaves, tree, None
+        it, k = iter(leaves), iter(paths)
+        out, positions = [], []
+        dynamic = self.dynamic
+
+        def take(t):
+            if t is LEAF:
+                out.append(next(it))
+                return LEAF
+            if next(k) not in dynamic:
+                return t
+            positions.append(len(out))
+            out.append(Tensor._wrap(_array(t)))
+            return LEAF
+        tree = map_leaves(tree, _is_leaf_or_float, take)
+        return out, tree, frozenset(positions)
+
+
+def _same(a: float, b: float) -> bool:
+    """Equal as a guard sees floats (``-0.0`` differs from ``0.0``; NaN equals NaN)."""
+    return a == b and np.signbit(a) == np.signbit(b) or a != a and b != b
+
+
+def _array(v: float):
+    """``v`` as a 0-d float64 NumPy array: the program's call moves it to the device (a JAX array
+    made here first costs 50-100 µs on the CPU, ten times the rest of the call's work)."""
+    return np.asarray(v, np.float64)
