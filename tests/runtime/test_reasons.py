@@ -1,6 +1,7 @@
 """Recompile reasons (``cm.explain()``, the cache-limit warning) say one change once: a growing KV
 cache changes every past key/value input the same way, an optimizer's first step adds state for
 every parameter, and a changed non-tensor argument is named by its path with its values."""
+import math
 import warnings
 
 import numpy as np
@@ -80,15 +81,14 @@ def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
         "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so later "
         "values reuse this program)")
 
-    def branchy(x, lr):
-        return x * lr if lr > 0.1 else x
-    cb = tracenn.compile(branchy)
+    cb = tracenn.compile(lambda x, lr: x * math.sqrt(lr))
     cb(x, 0.5)
-    cb(x, 0.25)  # the traced code needs the number (an `if`): guarded by value, with the hint
+    cb(x, 0.25)  # the traced code needs the number (float(lr)): guarded by value, with the hint
     assert _reasons(cb)[1] == (
         "non-tensor argument args[1] changed: 0.5 -> 0.25 (a float argument that the traced code needs as a "
-        "Python number, in an `if`, float() or an op that takes a number, is a constant of the program, so each "
-        "new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
+        "Python number, with float(), math or an op that takes only a number, is a constant of the program, so "
+        "each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make it a program "
+        "input)")
     out = tracenn.compile(lambda x, lr: x * lr)(x, tracenn.tensor(0.25))  # the advice works
     np.testing.assert_allclose(out.numpy(), [0.25, 0.25])
     ck = tracenn.compile(lambda x, k: tracenn.topk(x, k).values)

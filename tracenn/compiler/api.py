@@ -52,8 +52,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     dtypes, requires_grad, non-tensor arguments, module structure, train/eval flags, hooks, grad
     mode) reuse the program; ``cm.explain()`` says what was compiled and why. A Python float
     argument whose value changes (a temperature, a mixing coefficient) becomes a program input at
-    its first recompile, as torch.compile makes it dynamic, so later values reuse that program;
-    where the code needs the number itself (``if alpha > 0.5:``) it stays guarded by value.
+    its first recompile, as torch.compile makes it dynamic, so later values reuse that program
+    (a branch on it, ``if alpha > 0.5:``, compiles a program per side; code that needs the number
+    itself, ``float(alpha)``, keeps it guarded by value).
 
     The compiled object acts on the model itself: ``cm.parameters()``, ``cm.state_dict()``,
     ``cm.train()``, ``cm.load_state_dict(...)`` are the model's. Buffers updated in training mode
@@ -188,16 +189,17 @@ def _bind_module_arguments(cm, args, kwargs):
     return inner, rest, {k: v for k, v in kwargs.items() if k not in kws}
 
 
-def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, python_floats=frozenset(),
+def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, python_floats=None,
            **extra):
-    """``python_floats``: which tensor leaves of ``(args, kwargs)`` (by position) are Python float
-    arguments passed as 0-d float64 arrays (runtime/floats.py); the trace treats them as numbers."""
-    _graph.PYTHON_FLOAT_INPUTS[0] = frozenset(python_floats)
+    """``python_floats``: which tensor leaves of ``(args, kwargs)`` (position -> value) are Python
+    float arguments passed as 0-d float64 arrays (runtime/floats.py); the trace treats them as
+    numbers, and records the branches it takes on them (``captured.float_guards``)."""
+    _graph.PYTHON_FLOAT_INPUTS[0] = dict(python_floats or {})
     try:
         captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode,
                                **extra)
     finally:
-        _graph.PYTHON_FLOAT_INPUTS[0] = frozenset()
+        _graph.PYTHON_FLOAT_INPUTS[0] = {}
     if python_floats and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
         # (eagerly a Python float: the runtime guards that argument by value again)
         raise UnsupportedError("the traced code returns a number computed from a float argument")

@@ -66,7 +66,14 @@ class Value(ShapedArray):
         # permutations the code made from Python numbers: pack_padded_sequence's batch sizes), so
         # reading it is not data-dependent: it is evaluated now, as eager mode would.
         tracer = _dispatch.TRACE[0]
-        arr = None if tracer is None else known_value(self, tracer.graph, tracer.__dict__.setdefault("known", {}))
+        arr = None if tracer is None else known_value(self, tracer.graph, _known(tracer))
+        if arr is not None and tracer.graph.python_floats and tracer.graph.reads_float(self):
+            # a branch on a float argument passed as an input (``if alpha > 0.5:``): the program
+            # holds for the values on this side of it, a guard the runtime checks (as torch's)
+            if self.dtype != np.bool_:
+                raise DataDependentError(data_dependent_message())  # (float(alpha): guarded by value)
+            from .float_guards import FloatGuard
+            tracer.graph.float_guards.append(FloatGuard(tracer.graph, self, np.asarray(arr)))
         if arr is None:
             raise DataDependentError(data_dependent_message())
         arr = np.asarray(arr)
@@ -118,7 +125,7 @@ class Node:
 # Which inputs of the graph being traced (by position) are Python float arguments that the runtime
 # passes as 0-d float64 arrays (a float argument whose value changed between calls: see
 # runtime/floats.py). api._build sets it around a trace; Graph.__init__ takes it.
-PYTHON_FLOAT_INPUTS = [frozenset()]
+PYTHON_FLOAT_INPUTS = [{}]  # (input position -> the float's value at this call)
 _F64 = np.dtype(np.float64)
 
 
@@ -161,6 +168,7 @@ class Graph:
         self.stores: list = []    # escapes.Store: list appends and dict items replayed after each call
         self.out_views: dict = {}  # output index -> (0 input | 1 state, its index, (steps, strides, detached))
         self.python_floats = PYTHON_FLOAT_INPUTS[0]  # inputs that are Python floats (see python_float)
+        self.float_guards: list = []  # FloatGuard: branches the trace took on them
         self._float_memo = None
 
     def python_float(self, v) -> bool:
@@ -194,6 +202,20 @@ class Graph:
             memo[id(x)] = (x, True)
             stack.pop()
         return memo[id(v)][1]
+
+    def reads_float(self, v) -> bool:
+        """Does ``v`` depend on a Python float input (:attr:`python_floats`)?"""
+        floats = {id(self.inputs[i]) for i in self.python_floats if i < len(self.inputs)}
+        stack, seen = [v], set()
+        while stack:
+            x = stack.pop()
+            if id(x) in floats:
+                return True
+            if id(x) in seen or x.kind != "op" or x.node is None:
+                continue
+            seen.add(id(x))
+            stack += [i for i in x.node.inputs if isinstance(i, Value)]
+        return False
 
     # ---- structure ---------------------------------------------------------------------------
 
@@ -683,6 +705,17 @@ def user_frame():
 def user_source() -> str:
     f = user_frame()
     return f"{f.f_code.co_filename}:{f.f_lineno}" if f is not None else ""
+
+
+def _known(tracer) -> dict:
+    """The arrays known while ``tracer`` runs (see known_value), with the values of its Python
+    float inputs (graph.python_floats) among them."""
+    known = tracer.__dict__.get("known")
+    if known is None:
+        known = tracer.__dict__["known"] = {}
+        g = tracer.graph
+        known.update((g.inputs[i], np.asarray(x, np.float64)) for i, x in g.python_floats.items() if i < len(g.inputs))
+    return known
 
 
 def known_value(v: Value, graph: Graph, known: dict, depth: int = 0):

@@ -257,10 +257,19 @@ class Compiled:
                     return entry, leaves
         if floats is None:
             return self._miss(key, args, kwargs, leaves, tree), leaves
-        targs, tkwargs = unflatten(tree, leaves)
         reason = self._reason(spec_key, dynamic) if dynamic else None
+        if key in fa.guarded:  # programs traced through a branch on a float: the one whose side this is
+            full, failed = fa.pick(key, floats)
+            if full is not None and full in self._entries:
+                return self._entries[full], leaves
+            reason = reason or ("a float argument is on the other side of a branch that the program(s) for these "
+                                f"inputs were traced through ({'; '.join(sorted({g.where for g in failed}))}): a "
+                                "program for this side, the float still an input (torch.compile guards the branch "
+                                "too)")
+        targs, tkwargs = unflatten(tree, leaves)
         try:
-            return self._miss(key, targs, tkwargs, leaves, tree, reason=reason, python_floats=floats), leaves
+            entry = self._miss(key, targs, tkwargs, leaves, tree, reason=reason, python_floats=floats)
+            return self._guard_keyed(entry, key), leaves
         except _NeedsNumber as e:
             paths = [p for p, _ in float_paths(flatten((args, kwargs))[1]) if p in fa.dynamic]
             why = _first_line(e.error)
@@ -410,6 +419,20 @@ class Compiled:
 
     def _grads_set(self) -> tuple:
         return tuple(p.grad is not None for p in self._grad_leaves)
+
+    def _guard_keyed(self, entry, key):
+        """An entry traced through a branch on a float input (its graph's ``float_guards``) is kept
+        under ``key`` plus its number among such programs, and found by its guards (FloatArgs.pick)."""
+        guards = None if entry.eager else getattr(entry.captured, "float_guards", None)
+        if not guards:
+            return entry
+        programs = self._floats.guarded.setdefault(key, [])
+        full = key + (("float guards", len(programs)),)
+        programs.append((full, guards))
+        del self._entries[key]
+        entry.key = self._last_key = full
+        self._entries[full] = entry
+        return entry
 
     def _miss(self, key, args, kwargs, leaves, tree, reason=None, python_floats=None):
         """Compile (or fall back) for ``key``. ``python_floats``: the positions of the leaves that
@@ -572,11 +595,14 @@ class Compiled:
             lines.append(f"  - state identity, shape, dtype, requires_grad and gradient hooks: {len(self._state)} "
                          "parameter(s)/buffer(s)")
         lines.append("programs:")
+        branches = {full: guards for programs in self._floats.guarded.values() for full, guards in programs}
         for i, e in enumerate(self._entries.values(), 1):
             _, grad, ins = e.key[:3]
             shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
             how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
                 ", with backward" if e.grad else ""))
+            if e.key in branches:  # traced through a branch on a float input
+                how += "; used while " + ", ".join(f"{g.where} is {bool(g.expected)}" for g in branches[e.key])
             for plan in getattr(e, "_plans", {}).values():
                 if plan.choice is not None and plan.choice.pick is not None:
                     how += f"; scalar output: {plan.choice.describe()}"

@@ -9,10 +9,12 @@ recompile the float at that place in the arguments (``args[1]``, ``kwargs['alpha
 ``args[2][0]``) is passed as a 0-d float64 array, and the trace treats it as the Python number it
 stands for (compiler/graph.py ``Graph.python_float``: ``loss * alpha`` keeps ``loss``'s dtype).
 
-Where the traced code needs the number itself (``if alpha > 0.5:``, ``float(alpha)``, an op that
-takes a number), the trace with the input fails; the argument is then guarded by value again
-("pinned"), which is what torch's guard on the branch does for a value on the other side. Ints are
-not made inputs: they often decide shapes, which an XLA program fixes.
+A branch on such a float (``if alpha > 0.5:``) is a guard of the program traced through it
+(compiler/float_guards.py, ``guarded`` here): a value on the other side compiles a program of its
+own, as torch.compile's guard on ``alpha > 0.5`` does. Where the traced code needs the number itself
+(``float(alpha)``, an op that takes only a number), the trace with the input fails; the argument
+is then guarded by value again ("pinned"). Ints are not made inputs: they often decide shapes,
+which an XLA program fixes.
 """
 from __future__ import annotations
 
@@ -69,6 +71,20 @@ class FloatArgs:
         self.dynamic: dict[str, str] = {}  # path -> how it became dynamic ("0.5 -> 0.6")
         self.pinned: dict[str, str] = {}   # path -> why it is guarded by value again
         self.seen: dict[str, float] = {}
+        # structure key with the floats as inputs -> [(key of a program, its FloatGuards)]: programs
+        # traced through a branch on a float (``if alpha > 0.5:``), valid while their guards hold
+        self.guarded: dict = {}
+
+    def pick(self, key, floats):
+        """The key of a program for ``key`` whose guards hold for ``floats`` (position -> value),
+        or None; and the guards that failed, for the recompile reason."""
+        failed = []
+        for full, guards in self.guarded.get(key, ()):
+            bad = [g for g in guards if not g.holds(floats)]
+            if not bad:
+                return full, []
+            failed += bad
+        return None, failed
 
     def changed(self, tree) -> list[tuple[str, float, float]]:
         """At a cache miss: the floats of ``tree`` whose value differs from the first one seen at
@@ -81,15 +97,15 @@ class FloatArgs:
         return out
 
     def as_inputs(self, leaves, tree):
-        """``(leaves, tree, positions)``: the call's flattened arguments with each float at a
-        dynamic place moved from the structure into the leaves as a 0-d float64 tensor, and the
-        positions of those leaves. ``None`` for
-        positions when no float of this call is dynamic (``leaves`` and ``tree`` unchanged)."""
+        """``(leaves, tree, floats)``: the call's flattened arguments with each float at a
+        dynamic place moved from the structure into the leaves as a 0-d float64 tensor, and those
+        leaves' positions with their values (``{position: value}``). ``None`` for
+        ``floats`` when no float of this call is dynamic (``leaves`` and ``tree`` unchanged)."""
         paths = [p for p, _ in float_paths(tree)]
         if not any(p in self.dynamic for p in paths):
             return leaves, tree, None
         it, k = iter(leaves), iter(paths)
-        out, positions = [], []
+        out, positions = [], {}
         dynamic = self.dynamic
 
         def take(t):
@@ -98,11 +114,11 @@ class FloatArgs:
                 return LEAF
             if next(k) not in dynamic:
                 return t
-            positions.append(len(out))
+            positions[len(out)] = t
             out.append(Tensor._wrap(_array(t)))
             return LEAF
         tree = map_leaves(tree, _is_leaf_or_float, take)
-        return out, tree, frozenset(positions)
+        return out, tree, positions
 
 
 def _same(a: float, b: float) -> bool:
