@@ -59,7 +59,7 @@ def test_gradients_match_eager_for_every_value():
     @_counted
     def loss_fn(x, alpha):
         out = lin(x)
-        return (out * out).mean() * alpha + out.abs().sum() * (1 - alpha)
+        return (out * out).mean() * alpha + out.sum() * (1 - alpha)
 
     cm = tracenn.compile(loss_fn)
     x = tracenn.randn(4, 3)
@@ -240,3 +240,43 @@ def test_torch_compiles_a_changing_float_twice_too():
         np.testing.assert_array_equal(tf(x, a).numpy(), f(xt, a).numpy())
     assert counters["stats"]["unique_graphs"] == len(tf._entries) == 2
     torch._dynamo.reset()
+
+
+def test_a_training_step_with_a_changing_float_matches_eager():
+    tracenn.manual_seed(0)
+    model, ref = nn.Linear(3, 1), nn.Linear(3, 1)
+    ref.load_state_dict(model.state_dict())
+    opt, ref_opt = tracenn.optim.SGD(model.parameters(), lr=0.1), tracenn.optim.SGD(ref.parameters(), lr=0.1)
+
+    def step(x, y, alpha, m=model, o=opt):
+        o.zero_grad()
+        out = m(x)
+        loss = ((out - y) ** 2).mean() * alpha + out.abs().mean() * (1 - alpha)
+        loss.backward()
+        o.step()
+        return loss
+
+    cs = tracenn.compile(step)
+    x, y = tracenn.randn(4, 3), tracenn.randn(4, 1)
+    for a in (0.5, 0.6, 0.7, 0.8):
+        np.testing.assert_allclose(cs(x, y, a).item(), step(x, y, a, ref, ref_opt).item(), rtol=1e-5)
+    np.testing.assert_allclose(model.weight.detach().numpy(), ref.weight.detach().numpy(), rtol=1e-5)
+    assert len(cs._entries) == 2 and list(cs._floats.dynamic) == ["args[2]"]
+
+
+def test_check_mode_and_fallback_eager():
+    x = tracenn.randn(3)
+    cm = tracenn.compile(lambda x, a: x * a - a, check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no mismatch report)
+        for a in (0.5, 0.6, 0.7):
+            np.testing.assert_allclose(cm(x, a).numpy(), (x * a - a).numpy(), rtol=1e-6)
+    assert "check: call 1 of entry 2 matched eager" in cm.explain()
+
+    def f(x, a):  # reads a tensor's value: runs eagerly, whatever the float does
+        return x * a if x.sum() > 0 else x - a
+    cf = tracenn.compile(f, fallback="eager")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for a in (0.5, 0.6, 0.7):
+            np.testing.assert_array_equal(cf(x, a).numpy(), f(x, a).numpy())

@@ -237,9 +237,11 @@ class Compiled:
         """A cache miss of a call with non-tensor arguments: ``(entry, leaves)``. A Python float
         argument whose value differs from the first one seen there becomes a program input from
         now on, as torch.compile makes it dynamic at such a recompile (runtime/floats.py), so the
-        call looks its program up again with the float among its tensor leaves. If the trace with
-        float inputs fails (the code needs the number: ``if alpha > 0.5:``), those arguments are
-        guarded by value again (pinned) and the call compiles as before."""
+        call looks its program up again with the float among its tensor leaves. A program traced
+        through a branch on such a float (``if alpha > 0.5:``) is used while its guards hold
+        (FloatArgs.pick). If the trace with float inputs fails (the code needs the number:
+        ``float(alpha)``), those arguments are guarded by value again (pinned) and the call
+        compiles as before."""
         fa = self._floats
         dynamic = ()
         if self._mesh is None:  # (a mesh splits every input along its first dimension)
@@ -435,9 +437,9 @@ class Compiled:
         return entry
 
     def _miss(self, key, args, kwargs, leaves, tree, reason=None, python_floats=None):
-        """Compile (or fall back) for ``key``. ``python_floats``: the positions of the leaves that
-        are float arguments passed as inputs (``args`` holds them as tensors); a failed trace
-        then raises ``_NeedsNumber`` (see _structured_miss)."""
+        """Compile (or fall back) for ``key``. ``python_floats``: the leaves that are float
+        arguments passed as inputs, position -> value (``args`` holds them as tensors); a failed
+        trace then raises ``_NeedsNumber`` (see _structured_miss)."""
         if reason is None:
             reason = self._reason(key)
         n = len(self._entries)
