@@ -722,7 +722,9 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
     changing the tensor again before backward raises, as in torch (``x.exp_(); x.add_(1)``).
     Records taken by earlier nodes are left alone: they still raise.
     """
-    import weakref
+    if _TRACE[0] is not None:  # compiling: the nodes are graph nodes, their records the tracer's
+        _TRACE[0].restamp(nodes, since, root, old, made)
+        return
     stack = [n for n in nodes if isinstance(n, Node) and n.seq > since]
     seen = set()
     while stack:
@@ -730,20 +732,26 @@ def _restamp(nodes, since: int, root: Tensor, old: int, made: Tensor) -> None:
         if n in seen:
             continue
         seen.add(n)
-        saved = n.saved
-        if saved:
-            keep = []
-            for rec in saved:
-                r, ver, which = rec
-                if r is root and ver == old and which.startswith("input"):
-                    continue  # read the old value, which the node holds (x.hypot_(y) reads x twice)
-                if isinstance(r, weakref.ref) and r() is made:
-                    rec = (root, old + 1, which)
-                keep.append(rec)
-            n.saved = keep  # (a new list: records may be shared tuples)
+        if n.saved:
+            n.saved = restamped(n.saved, root, old, made)
         for e in n.edges:
             if e is not None and isinstance(e[0], Node) and e[0].seq > since:
                 stack.append(e[0])
+
+
+def restamped(saved, root: Tensor, old: int, made: Tensor) -> list:
+    """One node's saved-tensor records after an in-place op of its own changed ``root`` from
+    version ``old`` (see :func:`_restamp`; also the tracer's, ``Tracer.restamp``)."""
+    import weakref
+    keep = []
+    for rec in saved:
+        r, ver, which = rec
+        if r is root and ver == old and which.startswith("input"):
+            continue  # read the old value, which the node holds (x.hypot_(y) reads x twice)
+        if isinstance(r, weakref.ref) and r() is made:
+            rec = (root, old + 1, which)
+        keep.append(rec)
+    return keep  # (a new list: records may be shared tuples)
 
 
 def _inverse_step(name: str, key: tuple, shape: tuple) -> tuple:

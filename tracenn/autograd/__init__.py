@@ -98,7 +98,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                         as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:  # inside tracenn.compile: the reverse pass becomes graph nodes
         _refuse_leaf_hooks(_dispatch.TRACE[0])
-        _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs), create_graph=create_graph)
+        _dispatch.TRACE[0].backward(outs, grads, inputs=_as_list(inputs), create_graph=create_graph,
+                                    retain_graph=retain_graph)
         return
     if create_graph and not _warned_cycle[0]:
         _warned_cycle[0] = True  # torch warns once per process
@@ -176,7 +177,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise BackwardError(f"One of the differentiated Tensors does not require grad")
     grads = _seed_grads(outs, _as_list(grad_outputs), as_tensors=create_graph)
     if _dispatch.TRACE[0] is not None:
-        got = _dispatch.TRACE[0].grad(outs, grads, ins, create_graph=create_graph)
+        got = _dispatch.TRACE[0].grad(outs, grads, ins, create_graph=create_graph, retain_graph=retain_graph)
         return _unused(got, ins, allow_unused, materialize_grads)
     capture = {}
     for slot, t in enumerate(ins):

@@ -47,25 +47,32 @@ _FREED = (
     "the graph a second time or if you need to access saved tensors after calling backward.")
 
 
-def _check_saved(node: Node):
-    for root, version, which in node.saved:
+def _check_saved(node: Node, saved=None, name=None):
+    """Raise if a tensor ``node`` saved for backward changed in place since. The tracer passes its
+    records of a graph node (``saved``) and ``name``, the torch name of a graph node."""
+    for root, version, which in node.saved if saved is None else saved:
         if isinstance(root, weakref.ref):  # a saved output: if it is gone, nobody changed it
             root = root()
             if root is None:
                 continue
         if root._version != version:
             from ..dtypes import TYPE_NAMES
+            name = name or _own_name
             shape = list(root.shape)
             tname = TYPE_NAMES.get(root.dtype, str(root.dtype)).replace("torch.", "tracenn.")
             # torch names a saved output by the node that saved it, an input by its grad_fn.
             maker, idx = (node, which.split()[-1]) if which.startswith("output") else (root._node, root._out_idx)
-            what = "" if maker is None else f", which is output {idx} of {_short(maker.name())},"
+            what = "" if maker is None else f", which is output {idx} of {_short(name(maker))},"
             raise SavedTensorModifiedError(
                 "one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: [{tname} {shape}]{what} is at version {root._version}; expected "
-                f"version {version} instead. Hint: {node.name()} saved it ({which}) for backward and "
+                f"version {version} instead. Hint: {name(node)} saved it ({which}) for backward and "
                 "it was changed in place afterwards (add_, x[i] = v, optimizer.step(), ...); use the "
                 "out-of-place form (x = x + 1), or .clone() it before the in-place change.")
+
+
+def _own_name(node) -> str:
+    return node.name()
 
 
 def _short(name: str) -> str:

@@ -17,9 +17,15 @@ later traced backward differentiates them in turn (``vjp_vjp_<op>`` nodes).
 """
 from __future__ import annotations
 
+import weakref
+from types import SimpleNamespace
+
 import jax
 
-from ..errors import DataDependentError, UnsupportedError
+from .._dispatch import _INPUT_NAMES
+from ..autograd.engine import _FREED, _check_saved
+from ..autograd.graph import SEQ, _torch_name
+from ..errors import BackwardError, DataDependentError, UnsupportedError
 from ..ops import OPS
 from ..ops.derived import gradient_op
 from .graph import Value
@@ -27,10 +33,15 @@ from .graph import Value
 _INEXACT = frozenset("fcV")
 
 
-def reverse(tracer, outs, seeds, create_graph=False) -> dict:
+def reverse(tracer, outs, seeds, create_graph=False, retain_graph=None, targets=None) -> dict:
     """Emit the reverse pass of ``tracer.graph`` from ``outs`` (Values) with cotangents ``seeds``
     (Values). Returns {Value: cotangent Value} for every value the cotangents reach;
-    ``create_graph``: record it so that it can be differentiated again (see the module's doc)."""
+    ``create_graph``: record it so that it can be differentiated again (see the module's doc).
+
+    As eager autograd, it raises where a node it differentiates was freed by an earlier backward
+    (``retain_graph``, default ``create_graph``, keeps it) or a tensor the node saved changed in
+    place since (see :func:`save`). ``targets``: the Values whose gradients are asked for
+    (``inputs=``); only nodes leading to them are checked (and freed), as eager runs only those."""
     from .._api.math import add
     from ..tensor import Tensor
 
@@ -46,6 +57,8 @@ def reverse(tracer, outs, seeds, create_graph=False) -> dict:
         ct[v] = acc(ct.get(v), g)
     rg = tracer.rg
     nodes = list(tracer.graph.nodes)
+    retain = create_graph if retain_graph is None else retain_graph
+    leads = None if targets is None else _leading(nodes, targets, rg)
     customs = sorted(tracer.customs, key=lambda c: c.position, reverse=True)
     for i in range(len(nodes) - 1, -2, -1):
         while customs and customs[0].position > i:  # a custom Function's forward ended after node i
@@ -60,6 +73,8 @@ def reverse(tracer, outs, seeds, create_graph=False) -> dict:
         needs = tuple(isinstance(v, Value) and v in rg and v.dtype.kind in _INEXACT for v in node.inputs)
         if not any(needs):
             continue
+        if node in tracer.saved and (leads is None or any(n and v in leads for v, n in zip(node.inputs, needs))):
+            _use_saved(tracer, node, retain)
         gs = []
         for o in node.outputs:
             g = ct.get(o)
@@ -122,3 +137,84 @@ def _custom_backward(tracer, call, ct, acc, create_graph=False) -> None:
     for v, need, g in zip(call.ins, call.ctx.needs_input_grad, res):
         if need and isinstance(g, Tensor) and isinstance(v, Value) and v in tracer.rg:
             ct[v] = acc(ct.get(v), tracer.value_of(g))
+
+
+# ---- saved tensors: eager's checks, at trace time ----------------------------------------------
+# The tracer keeps eager's saved-tensor records for each graph node that carries a gradient
+# (``tracer.saved``: node -> [(root tensor, its version, "input i"), (weakref to output, 0,
+# "output i")], as ``_dispatch.apply`` makes them) and the nodes a backward without
+# ``retain_graph`` freed (``tracer.freed``). A trace's structure is static, so a backward that
+# eager mode would refuse raises while tracing (the first call), with eager's error and message.
+
+
+def save(tracer, node, args, results) -> None:
+    """Note graph node ``node`` (an op on ``args`` giving tensors ``results``, recorded with a
+    gradient) as eager notes its autograd node: a sequence number (for :func:`restamp`) and the
+    tensors the op's gradient reads, at their versions now."""
+    SEQ[0] += 1
+    tracer.seqs[node] = SEQ[0]
+    op = node.op
+    saves = getattr(op, "saves", ())  # (not a registry op, e.g. a hook: no record)
+    if type(saves) is dict:  # which inputs are read depends on which need a gradient
+        saves = {j for i, a in enumerate(args) if getattr(a, "_requires_grad", False) for j in saves.get(i, ())}
+    saved = []
+    for i, a in enumerate(args):
+        if hasattr(a, "_ver") and (saves is None or i in saves):
+            root = a if a._base is None else a._base
+            saved.append((root, root._ver, _INPUT_NAMES[i] if i < 8 else f"input {i}"))
+    if getattr(op, "saves_out", False):
+        saved += [(weakref.ref(t), 0, f"output {i}") for i, t in enumerate(results)]
+    if saved:
+        tracer.saved[node] = saved
+
+
+def restamp(tracer, nodes, since, root, old, made) -> None:
+    """``tensor._restamp`` for graph nodes: an in-place op's own nodes (those after ``since``,
+    from ``nodes`` back) drop their records of ``root``'s old value; a saved output that
+    became ``root`` is re-pointed at it."""
+    from ..tensor import restamped
+    seqs = tracer.seqs
+    if since < 0 and made._node is not None:  # (_set_ read the class-level seq of a graph node)
+        since = seqs.get(made._node, 0) - 1
+    stack = [n for n in nodes if seqs.get(n, 0) > since]
+    seen = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        saved = tracer.saved.get(n)
+        if saved:
+            tracer.saved[n] = restamped(saved, root, old, made)
+        for v in n.inputs:
+            if isinstance(v, Value) and v.node is not None and seqs.get(v.node, 0) > since:
+                stack.append(v.node)
+
+
+def _use_saved(tracer, node, retain) -> None:
+    """A backward differentiates ``node``: raise as eager's engine would (freed, or a saved tensor
+    changed in place), then free it unless ``retain``."""
+    saved = tracer.saved[node]
+    if not saved:
+        return
+    if node in tracer.freed:
+        raise BackwardError(_FREED)
+    _check_saved(node, saved, _graph_node_name)
+    if not retain:
+        tracer.freed.add(node)
+
+
+def _graph_node_name(node) -> str:
+    """The torch name eager gives the autograd node of the op graph node ``node`` records."""
+    ins = [jax.ShapeDtypeStruct(v.shape, v.dtype) if isinstance(v, Value) else v for v in node.inputs]
+    return _torch_name(SimpleNamespace(op=node.op, key=node.key, inputs=ins))
+
+
+def _leading(nodes, targets, rg) -> set:
+    """The values that carry a gradient to one of ``targets`` (the targets, and what nodes make
+    from them along gradient paths)."""
+    leads = set(targets)
+    for node in nodes:
+        if node.op.differentiable and any(isinstance(v, Value) and v in leads and v in rg for v in node.inputs):
+            leads.update(node.outputs)
+    return leads

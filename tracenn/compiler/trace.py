@@ -70,6 +70,9 @@ class Tracer:
         self.customs: list = []         # custom autograd.Function calls (see custom_function)
         self.copied_views: list = []    # x[i] copies (i a 0-d int tensor) changed in place (_api/index.py)
         self.blocks: list = []          # what is being traced into a block (control.py), innermost last
+        self.saved: dict = {}           # node -> eager's saved-tensor records; see autodiff.save
+        self.seqs: dict = {}            # node -> its autograd sequence number (a node with a gradient)
+        self.freed: set = set()         # nodes a backward without retain_graph freed
         # A graph traced under no_grad is never differentiated: it needs no stop_gradient nodes.
         self.differentiated = GRAD.enabled
 
@@ -161,6 +164,9 @@ class Tracer:
             if g:
                 self.rg.add(o)
             result.append(Tensor._wrap(o, g, node if g else None, o.index))
+        if grad and any(t._requires_grad for t in result):
+            from .autodiff import save
+            save(self, node, args, result)
         return tuple(result) if multi else result[0]
 
     # ---- autograd while tracing ----------------------------------------------------------------
@@ -188,19 +194,22 @@ class Tracer:
             self.stopped[v] = got
         return got
 
-    def backward(self, outs, seeds, *, inputs=None, create_graph=False):
+    def backward(self, outs, seeds, *, inputs=None, create_graph=False, retain_graph=None):
         """``loss.backward()`` inside a traced function: the reverse pass becomes graph nodes and
         each leaf's ``.grad`` a graph value (``inputs``: accumulate only into these;
-        ``create_graph``: the gradients can be differentiated again)."""
+        ``create_graph``: the gradients can be differentiated again; ``retain_graph``: as eager,
+        else a later backward through the same nodes raises)."""
         from .._api.math import add
         self._not_in_block("runs backward()")
         from .autodiff import reverse
+        only = None if inputs is None else {id(t) for t in inputs}
+        targets = None if inputs is None else self._targets(inputs)
         prev, self.phase = self.phase, "backward"
         try:
-            ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph)
+            ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph,
+                         retain_graph, targets)
         finally:
             self.phase = prev
-        only = None if inputs is None else {id(t) for t in inputs}
         for v, t in self.leaves.items():
             g = ct.get(v)
             if g is None or not t._requires_grad or (only is not None and id(t) not in only):
@@ -227,14 +236,30 @@ class Tracer:
             o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins))
         return tuple(fresh) if isinstance(out, tuple) else fresh[0]
 
-    def grad(self, outs, seeds, inputs, create_graph=False):
+    def grad(self, outs, seeds, inputs, create_graph=False, retain_graph=None):
         """``autograd.grad`` inside a traced function: cotangents of ``inputs`` (None if unused);
         with ``create_graph`` they carry a gradient (a gradient penalty's backward goes through them)."""
         from .autodiff import reverse
         self._not_in_block("runs autograd.grad()")
-        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph)
+        ct = reverse(self, [self.value_of(t) for t in outs], [self._seed(s) for s in seeds], create_graph,
+                     retain_graph, self._targets(inputs))
         wrap = self.tensor_of if create_graph else Tensor._wrap
         return [None if ct.get(self.value_of(t)) is None else wrap(ct[self.value_of(t)]) for t in inputs]
+
+    def _targets(self, inputs) -> set:
+        """The values whose gradients ``inputs=`` asks for: a leaf's own (its value when it became
+        a leaf), or a non-leaf's current value."""
+        ids = {id(t) for t in inputs}
+        vals = {v for v, t in self.leaves.items() if id(t) in ids}
+        for t in inputs:
+            if isinstance((t if t._base is None else t._base)._value, Value):  # (else no backward reaches it)
+                vals.add(self.value_of(t))
+        return vals
+
+    def restamp(self, nodes, since, root, old, made) -> None:
+        """An in-place op changed ``root`` (see ``tensor._restamp`` and autodiff.restamp)."""
+        from .autodiff import restamp
+        restamp(self, nodes, since, root, old, made)
 
     def new_leaf(self, t: Tensor) -> None:
         """``t.requires_grad_()`` while tracing (a gradient penalty's interpolate, a parameter a
