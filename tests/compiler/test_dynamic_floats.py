@@ -210,7 +210,18 @@ def test_a_module_argument_and_a_returned_number():
     for a in (0.5, 0.6, 0.7):
         out, twice = cr(x, a)
         assert type(twice) is float and twice == a * 2
-    assert "args[1]" in cr._floats.pinned
+    assert cr._floats.pinned["args[1]"] == ("UnsupportedError: the traced code returns or stores a number computed "
+                                            "from a float argument")
+
+    class Keeps(Net):
+        def forward(self, x, temperature):
+            self.temperature = temperature  # (eagerly a float: stays one)
+            return self.lin(x) / temperature
+    keeps = Keeps()
+    ck = tracenn.compile(keeps)
+    for t in (1.0, 2.0, 0.5):
+        ck(x, t)
+        assert type(keeps.temperature) is float and keeps.temperature == t
 
 
 def test_past_the_limit_before_the_change_and_reset():

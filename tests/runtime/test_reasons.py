@@ -86,9 +86,9 @@ def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
     cb(x, 0.25)  # the traced code needs the number (float(lr)): guarded by value, with the hint
     assert _reasons(cb)[1] == (
         "non-tensor argument args[1] changed: 0.5 -> 0.25 (a float argument that the traced code needs as a "
-        "Python number, with float(), math or an op that takes only a number, is a constant of the program, so "
-        "each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make it a program "
-        "input)")
+        "Python number, with float(), math, an op that takes only a number, or by returning or storing it, is a "
+        "constant of the program, so each new value compiles a new one: pass it as a tensor, tracenn.tensor(value), "
+        "to make it a program input)")
     out = tracenn.compile(lambda x, lr: x * lr)(x, tracenn.tensor(0.25))  # the advice works
     np.testing.assert_allclose(out.numpy(), [0.25, 0.25])
     ck = tracenn.compile(lambda x, k: tracenn.topk(x, k).values)

@@ -202,7 +202,7 @@ def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_p
         _graph.PYTHON_FLOAT_INPUTS[0] = {}
     if python_floats and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
         # (eagerly a Python float: the runtime guards that argument by value again)
-        raise UnsupportedError("the traced code returns a number computed from a float argument")
+        raise UnsupportedError("the traced code returns or stores a number computed from a float argument")
     level = debug_level()
     if verify_passes:
         verify(captured, after="trace")

@@ -173,9 +173,10 @@ def _argument_change(a, b, dynamic=frozenset()) -> str:
                  "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so "
                  "later values reuse this program)")
     if len(now) < len(floats):
-        text += (" (a float argument that the traced code needs as a Python number, with float(), math or "
-                 "an op that takes only a number, is a constant of the program, so each new value compiles a new "
-                 "one: pass it as a tensor, tracenn.tensor(value), to make it a program input)")
+        text += (" (a float argument that the traced code needs as a Python number, with float(), math, an op "
+                 "that takes only a number, or by returning or storing it, is a constant of the program, so each "
+                 "new value compiles a new one: pass it as a tensor, tracenn.tensor(value), to make it a program "
+                 "input)")
     return text
 
 
