@@ -238,6 +238,21 @@ def test_past_the_limit_before_the_change_and_reset():
     assert len(cm._entries) == 2
 
 
+def test_numpy_floats_are_inputs_from_the_first_call():
+    @_counted
+    def f(x, a):
+        return x * a
+
+    cm = tracenn.compile(f)
+    x = tracenn.randn(3)
+    for v in (0.5, 0.6, 0.7):
+        for a in (np.float64(v), np.float32(v)):
+            np.testing.assert_array_equal(cm(x, a).numpy(), _eager(f, x, a).numpy())
+    assert f.traces == len(cm._entries) == 1  # as torch.compile (one graph)
+    assert ("float argument args[1] is a program input (dynamic), not guarded: a NumPy float64, an input from the "
+            "first call as torch.compile takes it") in cm.explain()
+
+
 @pytest.mark.slow  # (8 s: torch.compile's first use; run with -m slow)
 def test_torch_compiles_a_changing_float_twice_too():
     torch = pytest.importorskip("torch")
@@ -250,6 +265,13 @@ def test_torch_compiles_a_changing_float_twice_too():
     for a in (0.5, 0.6, 0.7, 0.8):
         np.testing.assert_array_equal(tf(x, a).numpy(), f(xt, a).numpy())
     assert counters["stats"]["unique_graphs"] == len(tf._entries) == 2
+    torch._dynamo.reset()
+    counters.clear()
+    f = torch.compile(lambda x, a: x * a, backend="eager")
+    tf = tracenn.compile(lambda x, a: x * a)
+    for a in (0.5, 0.6, 0.7):  # a NumPy float: one graph
+        np.testing.assert_array_equal(tf(x, np.float64(a)).numpy(), f(xt, np.float64(a)).numpy())
+    assert counters["stats"]["unique_graphs"] == len(tf._entries) == 1
     torch._dynamo.reset()
 
 

@@ -247,9 +247,7 @@ class Compiled:
         if self._mesh is None:  # (a mesh splits every input along its first dimension)
             changed = fa.changed(tree)
             if changed:
-                for path, first, now in changed:
-                    fa.dynamic[path] = f"{first!r} -> {now!r}"
-                dynamic = frozenset(p for p, _, _ in changed)
+                dynamic = fa.mark(changed)
                 spec_key = key
                 leaves, tree, floats = fa.as_inputs(leaves, tree)
                 key = (key[0], key[1], tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
@@ -582,9 +580,9 @@ class Compiled:
         lines.append("  - each tensor input's shape, dtype and requires_grad; the structure of the "
                      "arguments and the value of every non-tensor argument")
         for path, change in self._floats.dynamic.items():
-            lines.append(f"  - but float argument {path} is a program input (dynamic), not guarded: its value changed "
-                         f"between calls ({change}), so it is passed as a 0-d float64 array and a new value reuses "
-                         "the program")
+            lines.append(f"  - but float argument {path} is a program input (dynamic), not guarded: "
+                         + (f"its value changed between calls ({change})" if " -> " in change else change)
+                         + ", so it is passed as a 0-d float64 array and a new value reuses the program")
         for path, why in self._floats.pinned.items():
             lines.append(f"  - float argument {path} stays guarded by value: its value changed, but the traced code "
                          f"needs it as a Python number ({why})")

@@ -26,14 +26,19 @@ from ..tensor import Tensor
 from ..utils._pytree import COMPOSITE, LEAF, _is_dataclass, dataclass_items, map_leaves
 
 
+# What counts as a float argument. NumPy's float scalars are program inputs from the first call,
+# as torch.compile takes them (a Python float is baked in on the first call, as torch does too).
+_FLOAT_TYPES = frozenset((float, np.float64, np.float32))
+
+
 def float_paths(tree) -> list[tuple[str, float]]:
-    """``(path, value)`` of each Python float in ``tree`` (``(args, kwargs)`` as
+    """``(path, value)`` of each Python (or NumPy) float in ``tree`` (``(args, kwargs)`` as
     ``utils._pytree.flatten`` leaves it), in the order :func:`~tracenn.utils._pytree.map_leaves`
     meets them; paths as ``args[1]``, ``kwargs['alpha']``, ``args[2][0]``, ``args[0].scale``."""
     out = []
 
     def walk(t, path):
-        if type(t) is float:
+        if type(t) in _FLOAT_TYPES:
             out.append((path, t))
         elif t is LEAF or COMPOSITE and type(t) in COMPOSITE:
             return
@@ -59,7 +64,7 @@ def float_paths(tree) -> list[tuple[str, float]]:
 
 
 def _is_leaf_or_float(t) -> bool:
-    return t is LEAF or type(t) is float
+    return t is LEAF or type(t) in _FLOAT_TYPES
 
 
 class FloatArgs:
@@ -92,9 +97,20 @@ class FloatArgs:
         out = []
         for path, v in float_paths(tree):
             first = self.seen.setdefault(path, v)
-            if path not in self.dynamic and path not in self.pinned and not _same(first, v):
+            if path in self.dynamic or path in self.pinned:
+                continue
+            if type(v) is not float:  # a NumPy float: an input from the first call
+                out.append((path, None, v))
+            elif not _same(first, v):
                 out.append((path, first, v))
         return out
+
+    def mark(self, changed) -> frozenset:
+        """Make the floats ``changed`` found program inputs; their paths."""
+        for path, first, now in changed:
+            self.dynamic[path] = f"{first!r} -> {now!r}" if first is not None else \
+                f"a NumPy {type(now).__name__}, an input from the first call as torch.compile takes it"
+        return frozenset(p for p, _, _ in changed)
 
     def as_inputs(self, leaves, tree):
         """``(leaves, tree, floats)``: the call's flattened arguments with each float at a
