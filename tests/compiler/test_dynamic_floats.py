@@ -249,8 +249,20 @@ def test_numpy_floats_are_inputs_from_the_first_call():
         for a in (np.float64(v), np.float32(v)):
             np.testing.assert_array_equal(cm(x, a).numpy(), _eager(f, x, a).numpy())
     assert f.traces == len(cm._entries) == 1  # as torch.compile (one graph)
-    assert ("float argument args[1] is a program input (dynamic), not guarded: a NumPy float64, an input from the "
-            "first call as torch.compile takes it") in cm.explain()
+    assert ("float argument args[1] is a program input (dynamic), not guarded: an input from the first call, as "
+            "torch.compile takes a NumPy float64") in cm.explain()
+
+
+def test_compile_dynamic_true_and_false_as_torch():
+    """torch.compile(dynamic=False) compiles a graph per float value; dynamic=True one graph."""
+    x = tracenn.ones(2)
+    for dynamic, programs in ((False, 4), (True, 1)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (dynamic=True: shapes stay static)
+            cm = tracenn.compile(lambda x, a: x * a, dynamic=dynamic)
+        for a in (0.5, 0.6, 0.7, 0.8):
+            np.testing.assert_allclose(cm(x, a).numpy(), [a, a], rtol=1e-6)
+        assert len(cm._entries) == programs, dynamic
 
 
 @pytest.mark.slow  # (8 s: torch.compile's first use; run with -m slow)
@@ -272,6 +284,16 @@ def test_torch_compiles_a_changing_float_twice_too():
     for a in (0.5, 0.6, 0.7):  # a NumPy float: one graph
         np.testing.assert_array_equal(tf(x, np.float64(a)).numpy(), f(xt, np.float64(a)).numpy())
     assert counters["stats"]["unique_graphs"] == len(tf._entries) == 1
+    for dynamic in (False, True):
+        torch._dynamo.reset()
+        counters.clear()
+        f = torch.compile(lambda x, a: x * a, backend="eager", dynamic=dynamic)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tf = tracenn.compile(lambda x, a: x * a, dynamic=dynamic)
+        for a in (0.5, 0.6, 0.7, 0.8):
+            np.testing.assert_array_equal(tf(x, a).numpy(), f(xt, a).numpy())
+        assert counters["stats"]["unique_graphs"] == len(tf._entries) == (1 if dynamic else 4)
     torch._dynamo.reset()
 
 

@@ -85,7 +85,8 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     makes a call that cannot be one program raise instead of running eagerly; ``mode`` (any of
     torch's) and ``options`` change nothing (every call is one XLA program, which XLA tunes
     itself); ``dynamic=True`` warns that shapes stay static (each new input shape compiles a
-    program, as ``dynamic=False``); ``backend`` may be ``"inductor"`` (torch's default) or
+    program, as ``dynamic=False``) and makes float arguments inputs from the first call,
+    ``dynamic=False`` never (a program per value, as torch); ``backend`` may be ``"inductor"`` (torch's default) or
     ``"openxla"``, both meaning tracenn's XLA program; ``disable=True`` returns ``model`` itself.
 
     Returns:
@@ -140,10 +141,10 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
                   values=ValueGuards(None if isinstance(model, Module) else model),
-                  bind_modules=None if isinstance(model, Module) else _bind_module_arguments)
+                  bind_modules=None if isinstance(model, Module) else _bind_module_arguments, dynamic=dynamic)
     cm.__dict__["_recompile"] = functools.partial(  # (Compiled.__deepcopy__: the copy, compiled the same way)
         compile, fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
-        verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph)
+        verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph, dynamic=dynamic)
     if not isinstance(model, Module):
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if hasattr(model, attr):
@@ -703,7 +704,8 @@ def _check_torch_options(fallback, fullgraph, dynamic, backend, mode) -> None:
     if dynamic:
         warnings.warn("tracenn.compile(dynamic=True): shapes stay static in an XLA program, so each new input "
                       "shape compiles its own program (as dynamic=False); pad inputs to a few shapes to "
-                      "limit recompiles", UserWarning, stacklevel=3)
+                      "limit recompiles (float arguments are program inputs from the first call)", UserWarning,
+                      stacklevel=3)
 
 
 def _option_inputs(group) -> list:

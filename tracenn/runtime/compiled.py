@@ -135,7 +135,7 @@ class Compiled:
     """
 
     def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
-                 cache_size_limit=8, mesh=None, values=None, bind_modules=None):
+                 cache_size_limit=8, mesh=None, values=None, bind_modules=None, dynamic=None):
         self.__dict__["_target"] = target
         self._build = build
         self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
@@ -166,7 +166,7 @@ class Compiled:
         self._last_bound = None
         self._grad_leaves = ()         # a step's: leaves whose .grad it reads that no optimizer steps
         self._grads_were = ()
-        self._floats = FloatArgs()     # float arguments that are program inputs, or pinned (runtime/floats.py)
+        self._floats = FloatArgs(dynamic)  # float arguments that are program inputs, or pinned (runtime/floats.py)
         _LIVE.add(self)
 
     def _forget(self):
@@ -178,7 +178,7 @@ class Compiled:
         self._warned_limit = self._warned_fallback = False
         self._dropped = 0
         self._epoch = -1
-        self._floats = FloatArgs()
+        self._floats = FloatArgs(self._floats.mode)
         self._log.append("reset: tracenn.compiler.reset() dropped the programs")
 
     # ---- the call path -------------------------------------------------------------------------

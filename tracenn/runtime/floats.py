@@ -72,7 +72,8 @@ class FloatArgs:
     guarded by value because the traced code needs their number (``pinned``: path -> why), and
     the first value seen at each place (a different one at a recompile makes it dynamic)."""
 
-    def __init__(self):
+    def __init__(self, mode=None):
+        self.mode = mode  # tracenn.compile's ``dynamic``: None automatic, True from the first call, False never
         self.dynamic: dict[str, str] = {}  # path -> how it became dynamic ("0.5 -> 0.6")
         self.pinned: dict[str, str] = {}   # path -> why it is guarded by value again
         self.seen: dict[str, float] = {}
@@ -95,11 +96,13 @@ class FloatArgs:
         """At a cache miss: the floats of ``tree`` whose value differs from the first one seen at
         their place (and that are neither inputs already nor pinned), as (path, first, now)."""
         out = []
+        if self.mode is False:  # (dynamic=False: every value compiles its own program, as torch's)
+            return out
         for path, v in float_paths(tree):
             first = self.seen.setdefault(path, v)
             if path in self.dynamic or path in self.pinned:
                 continue
-            if type(v) is not float:  # a NumPy float: an input from the first call
+            if type(v) is not float or self.mode:  # a NumPy float, or dynamic=True: an input from the first call
                 out.append((path, None, v))
             elif not _same(first, v):
                 out.append((path, first, v))
@@ -109,7 +112,8 @@ class FloatArgs:
         """Make the floats ``changed`` found program inputs; their paths."""
         for path, first, now in changed:
             self.dynamic[path] = f"{first!r} -> {now!r}" if first is not None else \
-                f"a NumPy {type(now).__name__}, an input from the first call as torch.compile takes it"
+                "an input from the first call, as torch.compile takes " + (
+                    "every float with dynamic=True" if type(now) is float else f"a NumPy {type(now).__name__}")
         return frozenset(p for p, _, _ in changed)
 
     def as_inputs(self, leaves, tree):
