@@ -301,3 +301,49 @@ def test_autograd_grad_checks_only_the_nodes_it_needs():
             return g
         return step, ()
     _equal_eager(make)
+
+
+# ---- what matmul saves: only what its needed gradients read, as torch --------------------------
+
+def _one_layer_actor_critic(x_requires_grad):
+    lin = _lin()
+    opt = tracenn.optim.SGD(lin.parameters(), lr=0.1)
+
+    def step(x):
+        if x_requires_grad:
+            x = x.requires_grad_()
+        h = lin(x)
+        opt.zero_grad()
+        h.pow(2).sum().backward(retain_graph=True)
+        opt.step()  # changes lin.weight, which the matmul saved only if x needs a gradient
+        loss = h.sum() * 2
+        loss.backward()
+        return loss
+    return step, list(lin.parameters())
+
+
+def test_a_weight_that_no_gradient_reads_may_change_between_backwards():
+    cf = _equal_eager(lambda: _one_layer_actor_critic(False))
+    assert "vjp_matmul" in str(cf.graph)
+
+
+def test_a_weight_the_input_gradient_reads_may_not_change_between_backwards():
+    _raises_both(lambda: _one_layer_actor_critic(True)[0], SavedTensorModifiedError,
+                 MODIFIED + r".*\[2, 3\]\] is at version 2; expected version 1")
+
+
+def test_torch_saves_a_linear_weight_only_for_the_input_gradient():
+    torch = pytest.importorskip("torch")
+    for x_requires_grad in (False, True):
+        lin = torch.nn.Linear(3, 2)
+        opt = torch.optim.SGD(lin.parameters(), lr=0.1)
+        x = torch.ones(4, 3, requires_grad=x_requires_grad)
+        h = lin(x)
+        h.pow(2).sum().backward(retain_graph=True)
+        opt.step()
+        if x_requires_grad:
+            # (torch names the transposed view it saved, [3, 2]; tracenn the parameter, [2, 3])
+            with pytest.raises(RuntimeError, match=MODIFIED + r".*\[3, 2\]\].* is at version 2; expected version 1"):
+                (h.sum() * 2).backward()
+        else:
+            (h.sum() * 2).backward()

@@ -46,7 +46,7 @@ from jax import lax
 from .registry import register
 
 
-@register("matmul")
+@register("matmul", saves={0: (1,), 1: (0,)})  # d/dx reads y, d/dy reads x: torch saves only those
 def _matmul(x, y):
     """torch.matmul semantics (1-D operands, batch broadcasting) — identical to numpy's."""
     return jnp.matmul(x, y, preferred_element_type=x.dtype)
