@@ -347,3 +347,23 @@ def test_torch_saves_a_linear_weight_only_for_the_input_gradient():
                 (h.sum() * 2).backward()
         else:
             (h.sum() * 2).backward()
+
+
+def test_an_inference_tensor_that_a_gradient_reads_raises_compiled_as_eagerly():
+    with tracenn.inference_mode():
+        x = _x()
+    for make in (_lin, lambda: _step_of(_lin())):  # a compiled forward, and a step with backward inside
+        with pytest.raises(BackwardError, match="Inference tensors cannot be saved for backward"):
+            make()(x)
+        with pytest.raises(BackwardError, match="Inference tensors cannot be saved for backward"):
+            tracenn.compile(make())(x)
+    with tracenn.inference_mode():  # (nothing is recorded there: it runs)
+        np.testing.assert_allclose(tracenn.compile(_lin())(x).numpy(), _lin()(x).numpy(), rtol=1e-6)
+
+
+def _step_of(lin):
+    def step(x):
+        loss = lin(x).sum()
+        loss.backward()
+        return loss
+    return step

@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 import jax
 
-from .._dispatch import _INPUT_NAMES
+from .._dispatch import _INPUT_NAMES, _saved_inference
 from ..autograd.engine import _FREED, _check_saved
 from ..autograd.graph import SEQ, _torch_name
 from ..errors import BackwardError, DataDependentError, UnsupportedError
@@ -160,6 +160,8 @@ def save(tracer, node, args, results) -> None:
     saved = []
     for i, a in enumerate(args):
         if hasattr(a, "_ver") and (saves is None or i in saves):
+            if a._inference and saves is not None:
+                _saved_inference()
             root = a if a._base is None else a._base
             saved.append((root, root._ver, _INPUT_NAMES[i] if i < 8 else f"input {i}"))
     if getattr(op, "saves_out", False):

@@ -520,6 +520,8 @@ def trace(fn, args, kwargs, *, state: dict[str, Tensor], modules: list, name: st
         val = Value(base, v.shape, v.dtype, "input", device=device)
         graph.inputs.append(val)
         s = Tensor._wrap(val, t._requires_grad)
+        if t._inference:  # (an op whose gradient reads it raises, as in eager: autodiff.save)
+            s._inference = True
         sym_inputs.append(s)
         if t._requires_grad:
             tracer.rg.add(val)
