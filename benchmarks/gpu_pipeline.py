@@ -106,22 +106,27 @@ def workload(name, steps, repeats):
     x, y = tracenn.tensor(x_np), tracenn.tensor(y_np)
     jt = T.JaxTrain(T.params_of(model), jnp.asarray(x_np), jnp.asarray(y_np), jax_fn, opt_kind)
     steps_of = {}
-    default = _entry.RECYCLE_GRAD_PLATFORMS
-    for recycle in (True, False):
-        _entry.RECYCLE_GRAD_PLATFORMS = frozenset((jax.devices()[0].platform,)) if recycle else frozenset()
+    here = frozenset((jax.devices()[0].platform,))
+    defaults = _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS
+    for variant, (recycle, flat) in {"flat": (here, here), "recycled": (here, frozenset()),
+                                     "fresh": (frozenset(), frozenset())}.items():
+        _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS = recycle, flat
         try:
             ts = T.TracennStep(T.tracenn_copy(model, builder), x, y, opt_kind)
             for _ in range(3):  # the steady-state program is the second one
                 ts.sync(ts())
         finally:
-            _entry.RECYCLE_GRAD_PLATFORMS = default
-        steps_of[recycle] = ts
-    on, off = steps_of[True], steps_of[False]
-    assert on.fn._last.recycled and not off.fn._last.recycled
+            _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS = defaults
+        steps_of[variant] = ts
+    flat, on, off = steps_of["flat"], steps_of["recycled"], steps_of["fresh"]
+    assert flat.fn._last.flat is not None and on.fn._last.recycled and not off.fn._last.recycled
+    zg = T.TracennStep(T.tracenn_copy(model, builder), x, y, opt_kind, zero_grad_at_end=True)
     table(f"{name} step (train_step.py's):", [
         ("jax.jit step", jt, jt.sync),
+        ("tracenn compiled step: new .grad as one flat array, into the old one", flat, flat.sync),
         ("tracenn compiled step: new .grad written into the old arrays", on, on.sync),
         ("tracenn compiled step: new .grad in fresh buffers (before)", off, off.sync),
+        ("tracenn compiled step ending with zero_grad(): no .grad returned", zg, zg.sync),
     ], steps, repeats)
 
 

@@ -183,6 +183,9 @@ class TracennStep:
         ins = [self.x._value, self.y._value]
         rng = e.rng_args()
         box = [[jnp.copy(st[i]._value) for i in e.donate_all]]  # copies: donating them must not touch the model
+        if e.flat is not None:  # the unread grads as one flat array (off the CPU: runtime/flatgrads.py)
+            box[0].append(jnp.zeros(e.flat.size, e.flat.dtype))
+            widx.append(e.flat_at)
 
         def call():
             outs, writes = e.fwd_donating(box[0], kept, rng, ins)
@@ -195,7 +198,10 @@ class TracennStep:
         """The steady-state program, lowered again (``jax.stages.Lowered``; reads runtime internals)."""
         e = self.fn._last
         st = e.state_tensors
-        return e.fwd_donating.lower([st[i]._value for i in e.donate_all], [st[i]._value for i in e.keep],
+        donated = [st[i]._value for i in e.donate_all]
+        if e.flat is not None:
+            donated.append(jnp.zeros(e.flat.size, e.flat.dtype))
+        return e.fwd_donating.lower(donated, [st[i]._value for i in e.keep],
                                     e.rng_args(), [self.x._value, self.y._value])
 
 

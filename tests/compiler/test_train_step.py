@@ -525,3 +525,74 @@ def test_no_recycling_on_the_cpu_by_default():
     e = step._last
     assert e.dropped and not e.recycled and e.released == e.dropped
     assert sorted(e.donate_all) == sorted(e.donate)
+
+
+# ---- the unread grads as one flat array (runtime/flatgrads.py: off the CPU) -----------------------
+
+@pytest.fixture
+def flat_grads(monkeypatch):
+    monkeypatch.setattr(entry_mod, "RECYCLE_GRAD_PLATFORMS", frozenset(("cpu",)))
+    monkeypatch.setattr(entry_mod, "FLAT_GRAD_PLATFORMS", frozenset(("cpu",)))
+
+
+def _pending(m):
+    from tracenn._pending_grad import PendingGrad
+    return [type(p.__dict__.get("grad")) is PendingGrad for p in m.parameters()]
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_flat_grads_steps_equal_eager_and_grads_read_when_asked(flat_grads, name):
+    (me, oe, _), (mc, oc, _) = _pair(OPTIMIZERS[name])
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    where = None
+    for k, (x, y) in enumerate(_data(6)):
+        le, lc = eager(x, y), compiled(x, y)
+        np.testing.assert_allclose(to_np(lc), to_np(le), rtol=2e-5, atol=1e-6)
+        if k >= 1:
+            assert all(_pending(mc))  # the step's grads are not tensors until read
+            now = compiled._last.flat.last.flat.unsafe_buffer_pointer()
+            if where is not None:     # the next step's grads were written into the same array
+                assert now == where
+            where = now
+        if k == 3:  # read: all of the step's grads become tensors, equal to eager's, the same tensor per read
+            g = mc[0].weight.grad
+            assert g is mc[0].weight.grad and not any(_pending(mc))
+            for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+                np.testing.assert_allclose(to_np(b.grad), to_np(a.grad), rtol=1e-4, atol=2e-6, err_msg=n)
+    for (n, a), b in zip(me.named_parameters(), mc.parameters()):
+        np.testing.assert_allclose(to_np(b), to_np(a), rtol=1e-4, atol=2e-6, err_msg=n)
+        np.testing.assert_allclose(to_np(b.grad), to_np(a.grad), rtol=1e-4, atol=2e-6, err_msg=n)
+    assert len(compiled._entries) <= 2
+
+
+def test_flat_grads_held_grad_survives_and_eager_zero_grad_between_steps(flat_grads):
+    (me, oe, _), (mc, oc, _) = _pair(OPTIMIZERS["adam"])
+    eager, compiled = _step_fn(me, oe, None), tracenn.compile(_step_fn(mc, oc, None))
+    data = _data(5)
+    for x, y in data[:2]:
+        eager(x, y), compiled(x, y)
+    held = mc[4].bias.grad
+    before = to_np(held).copy()
+    eager(*data[2]), compiled(*data[2])
+    np.testing.assert_array_equal(to_np(held), before)  # read before the step: a tensor of its own
+    oc.zero_grad()                                        # eager, between compiled steps
+    oe.zero_grad()
+    assert all(p.grad is None for p in mc.parameters())
+    oc.zero_grad(set_to_none=False)                       # nothing to zero: still None, as in torch
+    for x, y in data[3:]:
+        np.testing.assert_allclose(to_np(compiled(x, y)), to_np(eager(x, y)), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(to_np(mc[0].weight.grad), to_np(me[0].weight.grad), rtol=1e-4, atol=2e-6)
+    del mc[0].weight.grad                                  # as torch: None after del
+    assert mc[0].weight.grad is None
+
+
+def test_flat_grads_stay_pending_through_guards_and_a_recompile(flat_grads):
+    (m, o, _), _ = _pair(OPTIMIZERS["sgd_momentum_nesterov_wd"])
+    step = tracenn.compile(_step_fn(m, o, None))
+    data = _data(4)
+    for x, y in data[:3]:
+        step(x, y)
+    assert all(_pending(m))
+    m.eval()                                # a guard changes: the next call compiles anew, reading
+    step(*data[3])                          # the state's shapes without making the grads tensors
+    assert len(step._entries) == 3 and all(_pending(m))

@@ -782,7 +782,7 @@ def _watch_key(objs) -> tuple:
             key.append(obj._compile_key())
         elif isinstance(obj, optimizer):  # (map over C functions: this runs for every tensor, every call)
             for g in obj.param_groups:
-                key.append(tuple(map(_IS_NONE, map(_GRAD, g["params"]))))
+                key.append(tuple(map(_IS_NONE, map(dict.get, map(_DICT, g["params"]), repeat("grad")))))
                 key.append(_group_key(g))
             st = obj.state
             key.append(tuple(map(id, st)))
@@ -792,5 +792,5 @@ def _watch_key(objs) -> tuple:
     return tuple(key)
 
 
-_GRAD = operator.attrgetter("grad")
+_DICT = operator.attrgetter("__dict__")  # (.grad read raw: a parameter's pending grad stays pending, see flatgrads)
 _IS_NONE = functools.partial(operator.is_, None)

@@ -20,6 +20,7 @@ plain Tensor (the same object). Using one in an op raises torch's ``ValueError``
 from __future__ import annotations
 
 from .. import dtypes as _dt
+from .._pending_grad import PendingGrad
 from ..tensor import Tensor
 
 __all__ = ["Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer", "is_lazy"]
@@ -70,6 +71,23 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + self._repr()
+
+    @property
+    def grad(self):
+        """The gradient accumulated by ``backward()`` (None until then, and after ``zero_grad()``)."""
+        d = self.__dict__
+        g = d.get("grad")
+        if g.__class__ is PendingGrad:  # returned by a compiled step inside one flat array
+            g = d["grad"] = g.value()
+        return g
+
+    @grad.setter
+    def grad(self, value):
+        self.__dict__["grad"] = value
+
+    @grad.deleter
+    def grad(self):  # as torch: ``del p.grad`` leaves None
+        self.__dict__.pop("grad", None)
 
     def __deepcopy__(self, memo):
         # As torch: a fresh Parameter with cloned data and the same requires_grad; .grad is not copied.

@@ -19,6 +19,7 @@ from ..utils._pytree import LEAF
 from . import fastcall, gradcall
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
+from .flatgrads import FlatGrads
 from .writes import (batched_writes, donated_state, grad_setter, output_aliases, unique_writes, unread_grads,
                      write_positions, write_targets)
 
@@ -27,6 +28,9 @@ _INEXACT = frozenset("fcV")
 # (see Entry). Not on the CPU: XLA:CPU ran the MNIST CNN step 1.4-1.8x slower with its grads
 # aliased so (less of it in parallel). benchmarks/gpu_pipeline.py measures it on a GPU.
 RECYCLE_GRAD_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+# Where those grads leave the program as one flat array (flatgrads.py). Not on the CPU: XLA:CPU
+# copies each into the concatenation (the MLP step took 1.8x as long).
+FLAT_GRAD_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
 
 
 class Entry:
@@ -42,6 +46,7 @@ class Entry:
         self.donate_all = []
         self.recycled = frozenset()
         self.released = []
+        self.flat = None
         self.key = key
         self.reason = reason
         self.calls = 0
@@ -94,6 +99,23 @@ class Entry:
             self.dropped = [i for i, n in enumerate(state_names) if n in unread]
             recycle = self.dropped if platform in RECYCLE_GRAD_PLATFORMS else []
             self.released = [] if recycle else self.dropped  # dropped, not donated
+            pos = write_positions(g, self.write_index)
+            # One donated buffer per written array: state written with another name's Value (an
+            # AveragedModel's first update copies the parameters) is passed, not donated (JAX
+            # would warn that the second buffer is not usable).
+            self.donate, recycle = _one_per_write(self.donate, pos, state_names), \
+                _one_per_write(recycle, pos, state_names, self.donate)
+            # Off the CPU those grads leave the program as one flat array (flatgrads.py).
+            self.flat = FlatGrads.plan(g, state_names, state_tensors, recycle, pos) \
+                if mesh is None and platform in FLAT_GRAD_PLATFORMS else None
+            if self.flat is not None:
+                self.flat_at = len(set(pos.values()))  # after the written state, before any RNG counters
+                run = self.flat.wrap(run, self.flat_at)
+                recycle = []
+                if self.batched_writes is not None:
+                    flat = set(map(id, self.flat.params))
+                    self.batched_writes = (self.batched_writes[0],
+                                           [(i, p) for i, p in self.batched_writes[1] if id(p) not in flat])
             # State that reads another name's Value (graph.aliases) is not passed at all. (That the
             # arrays are still shared is a guard: api._shared_scalars, in the step's watch key.)
             aliased = [i for i, n in enumerate(state_names) if n in g.aliases]
@@ -105,7 +127,6 @@ class Entry:
                 # replays its CUDA graph as recorded; see docs/performance.md). Donated arrays go
                 # in the order of the writes that take them: JAX pairs a donated input with the
                 # first output of its shape and dtype still unpaired.
-                pos = write_positions(g, self.write_index)
                 self.donate_all = sorted(self.donate + recycle, key=lambda i: pos[state_names[i]])
                 self.recycled = frozenset(recycle)
                 donate_idx = self.donate_all
@@ -120,8 +141,10 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                # (keep_unused: JAX would otherwise prune the unread grads, and their donation with them)
-                self.fwd_donating = self.jit(split_run, donate_argnums=0, keep_unused=bool(recycle))
+                # (keep_unused: JAX would otherwise prune the unread grads, and their donation with them;
+                # the old flat array is the last donated argument: zip above leaves it out)
+                self.fwd_donating = self.jit(split_run, donate_argnums=0,
+                                             keep_unused=bool(recycle) or self.flat is not None)
             self.fwd = self.jit(run)
             if mesh is None and not self.gens and not g.writes and not g.deferred and not self.out_aliases \
                     and all(t._base is None for t in state_tensors) \
@@ -276,6 +299,8 @@ class Entry:
                 for i in self.released:
                     st[i].param.grad = None
                 donated = donated_state(st, self.donate_all, self.recycled)
+                if self.flat is not None:
+                    donated.append(self.flat.take_old())
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
                 if mesh is not None:
                     donated = [mesh.replicate(a) for a in donated]
@@ -372,6 +397,8 @@ class Entry:
             index = self.write_index or range(len(self.write_targets))
             for i, target in zip(index, self.write_targets):
                 target(writes[i], in_tensors)
+        if self.flat is not None:
+            self.flat.write_back(writes[self.flat_at])
         for clear in self.clears:
             clear(None, in_tensors)
         for fn, a, k in self.deferred:  # scheduler.step() of a compiled training step
@@ -382,6 +409,19 @@ class Entry:
 # extra output is a second independent computation, which XLA:CPU hands to another thread (a
 # dropout Linear(16,16) call went from 9 to 30 µs), while a host number costs ~1 µs to pass.
 DEVICE_COUNTER_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+
+
+def _one_per_write(idx, pos, names, taken=()) -> list:
+    """The state indices ``idx`` less those whose write position (``pos``, by name) an earlier one,
+    or one of ``taken``, already has."""
+    seen = {pos[names[i]] for i in taken}
+    out = []
+    for i in idx:
+        p = pos[names[i]]
+        if p not in seen:
+            seen.add(p)
+            out.append(i)
+    return out
 
 
 def _platform(state_tensors) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from .._pending_grad import PendingGrad
 from ..device import put_beside
 from ..tensor import Tensor
 
@@ -33,7 +34,10 @@ class GradRef:
 
     @property
     def aval(self):
-        v = self.param.grad._value
+        g = self.param.__dict__.get("grad")
+        if g.__class__ is PendingGrad:  # (not made a tensor for this: see flatgrads)
+            return g.aval
+        v = g._value
         return v.shape, v.dtype
 
     def trace_in(self, value):
