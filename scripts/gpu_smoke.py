@@ -164,14 +164,17 @@ def whole_step_adamw_scheduler():
             x, y = torch.randn(16, 20), torch.randint(0, 5, (16,))
             losses.append(fn(x.to(dv), y.to(dv)).item())
             sched.step()
-        results.append((losses, [p.detach() for p in model.parameters()], opt.state_dict()))
-    (l_c, p_c, s_c), (l_k, p_k, s_k) = results
+        # (off the CPU a compiled step's grads stay one flat array until read: runtime/flatgrads.py)
+        pending = sum(type(p.__dict__.get("grad")).__name__ == "PendingGrad" for p in model.parameters())
+        results.append((losses, [p.detach() for p in model.parameters()], opt.state_dict(),
+                        [p.grad for p in model.parameters()], pending))
+    (l_c, p_c, s_c, g_c, _), (l_k, p_k, s_k, g_k, pending) = results
     exp_avg = [s_k["state"][i]["exp_avg"] for i in s_k["state"]]
     check("whole compiled step (AdamW, clip, StepLR) on device vs eager on CPU",
-          max(abs(a - b) for a, b in zip(l_c, l_k)) < 1e-5 and diff(p_k, p_c) < 1e-5
-          and on_device(*p_k, *exp_avg),
-          losses=max(abs(a - b) for a, b in zip(l_c, l_k)), params=diff(p_k, p_c),
-          exp_avg=diff(exp_avg, [s_c["state"][i]["exp_avg"] for i in s_c["state"]]))
+          max(abs(a - b) for a, b in zip(l_c, l_k)) < 1e-5 and diff(p_k, p_c) < 1e-5 and diff(g_k, g_c) < 1e-5
+          and on_device(*p_k, *exp_avg, *g_k),
+          losses=max(abs(a - b) for a, b in zip(l_c, l_k)), params=diff(p_k, p_c), grads=diff(g_k, g_c),
+          pending_grads_before_read=pending, exp_avg=diff(exp_avg, [s_c["state"][i]["exp_avg"] for i in s_c["state"]]))
 
 
 @case
