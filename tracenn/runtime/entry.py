@@ -24,13 +24,14 @@ from .writes import (batched_writes, donated_state, grad_setter, output_aliases,
                      write_positions, write_targets)
 
 _INEXACT = frozenset("fcV")
+_OFF_CPU = frozenset(("gpu", "cuda", "rocm", "tpu"))
 # Where a step that replaces its .grad unread writes the new grads into the old grads' arrays
 # (see Entry). Not on the CPU: XLA:CPU ran the MNIST CNN step 1.4-1.8x slower with its grads
 # aliased so (less of it in parallel). benchmarks/gpu_pipeline.py measures it on a GPU.
-RECYCLE_GRAD_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+RECYCLE_GRAD_PLATFORMS = _OFF_CPU
 # Where those grads leave the program as one flat array (flatgrads.py). Not on the CPU: XLA:CPU
 # copies each into the concatenation (the MLP step took 1.8x as long).
-FLAT_GRAD_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+FLAT_GRAD_PLATFORMS = _OFF_CPU
 
 
 class Entry:
@@ -98,13 +99,14 @@ class Entry:
             unread = unread_grads(g)
             self.dropped = [i for i, n in enumerate(state_names) if n in unread]
             recycle = self.dropped if platform in RECYCLE_GRAD_PLATFORMS else []
-            self.released = [] if recycle else self.dropped  # dropped, not donated
             pos = write_positions(g, self.write_index)
             # One donated buffer per written array: state written with another name's Value (an
             # AveragedModel's first update copies the parameters) is passed, not donated (JAX
             # would warn that the second buffer is not usable).
             self.donate, recycle = _one_per_write(self.donate, pos, state_names), \
                 _one_per_write(recycle, pos, state_names, self.donate)
+            donated_grads = set(recycle)
+            self.released = [i for i in self.dropped if i not in donated_grads]  # dropped, not donated
             # Off the CPU those grads leave the program as one flat array (flatgrads.py).
             self.flat = FlatGrads.plan(g, state_names, state_tensors, recycle, pos) \
                 if mesh is None and platform in FLAT_GRAD_PLATFORMS else None
@@ -408,7 +410,7 @@ class Entry:
 # Where a compiled call's RNG counter stays on the device between calls. Not the CPU: there the
 # extra output is a second independent computation, which XLA:CPU hands to another thread (a
 # dropout Linear(16,16) call went from 9 to 30 µs), while a host number costs ~1 µs to pass.
-DEVICE_COUNTER_PLATFORMS = frozenset(("gpu", "cuda", "rocm", "tpu"))
+DEVICE_COUNTER_PLATFORMS = _OFF_CPU
 
 
 def _one_per_write(idx, pos, names, taken=()) -> list:
