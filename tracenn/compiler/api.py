@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import inspect
 import operator
+import os
+import re
 import warnings
 from collections import OrderedDict
 from itertools import chain, repeat
@@ -128,19 +130,23 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
         fallback = "eager"
     from ..nn.modules.module import Module
     watch = None
+    values = ValueGuards(None if isinstance(model, Module) else model, dynamic, floats=mesh is None) \
+        if isinstance(model, Module) or callable(model) else None
     if isinstance(model, Module):
-        source = functools.partial(_module_source, model)
+        source = functools.partial(_module_source, model, values)
     elif callable(model):
-        source = functools.partial(_function_source, model)
+        source = functools.partial(_function_source, model, values)
         watch = _step_watcher(model)
     else:
         raise TypeError(f"tracenn.compile expects an nn.Module or a function, got {type(model).__name__}")
-    build = functools.partial(_build, passes=passes, verify_passes=verify_passes)
+    build = functools.partial(_build, passes=passes, verify_passes=verify_passes, values=values)
     from ..distributed import as_mesh
     cm = Compiled(model, build, source=source, watch=watch, fallback="never" if fullgraph else fallback, check=check,
                   cache_size_limit=cache_size_limit, mesh=as_mesh(mesh),
-                  values=ValueGuards(None if isinstance(model, Module) else model),
+                  values=values,
                   bind_modules=None if isinstance(model, Module) else _bind_module_arguments, dynamic=dynamic)
+    if values is not None and values.floats is not None:
+        values.floats.log = cm._log  # (where a float guarded by value again says why)
     cm.__dict__["_recompile"] = functools.partial(  # (Compiled.__deepcopy__: the copy, compiled the same way)
         compile, fallback=fallback, check=check, passes=passes, cache_size_limit=cache_size_limit,
         verify_passes=verify_passes, mesh=mesh, fullgraph=fullgraph, dynamic=dynamic)
@@ -190,19 +196,30 @@ def _bind_module_arguments(cm, args, kwargs):
 
 
 def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_passes, python_floats=None,
-           **extra):
+           values=None, **extra):
     """``python_floats``: which tensor leaves of ``(args, kwargs)`` (position -> value) are Python
     float arguments passed as 0-d float64 arrays (runtime/floats.py); the trace treats them as
-    numbers, and records the branches it takes on them (``captured.float_guards``)."""
-    _graph.PYTHON_FLOAT_INPUTS[0] = dict(python_floats or {})
+    numbers, and records the branches it takes on them (``captured.float_guards``). Float
+    attributes, globals and closure cells that are program inputs (FloatSlots in ``state``:
+    float_attrs.py) are treated the same; if the trace fails with them as inputs (the code needs
+    the number), it is done again with them by value, and they stay guarded by value (pinned)."""
+    floats = values.floats if values is not None else None
+    slots = floats.live(state) if floats is not None else {}
+    kw = dict(state=state, modules=modules, name=name, mode=mode, **extra)
     try:
-        captured, gens = trace(target, args, kwargs, state=state, modules=modules, name=name, mode=mode,
-                               **extra)
-    finally:
-        _graph.PYTHON_FLOAT_INPUTS[0] = {}
-    if python_floats and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
-        # (eagerly a Python float: the runtime guards that argument by value again)
-        raise UnsupportedError("the traced code returns or stores a number computed from a float argument")
+        captured, gens = _traced(target, args, kwargs, python_floats, slots, floats, kw)
+    except Exception as e:
+        if not slots:
+            raise
+        for s in slots.values():
+            s.pinned = True
+        try:
+            captured, gens = _traced(target, args, kwargs, python_floats, {}, floats, kw)
+        except Exception:
+            for s in slots.values():  # (not the floats' doing: they stay program inputs)
+                s.pinned = False
+            raise
+        floats.pin(slots, _first_line(e))
     level = debug_level()
     if verify_passes:
         verify(captured, after="trace")
@@ -212,6 +229,37 @@ def _build(target, args, kwargs, *, state, modules, name, mode, passes, verify_p
     if level >= 2:
         print(f"[tracenn] graph after passes:\n{graph}")
     return Built(captured, graph, gens, DEFAULT_PASSES if passes is None else passes)
+
+
+def _traced(target, args, kwargs, python_floats, slots, floats, kw):
+    """Trace with the float arguments ``python_floats`` and the float ``slots`` as numbers."""
+    inputs = dict(python_floats or {})
+    inputs.update((n, s.read()) for n, s in slots.items())
+    _graph.PYTHON_FLOAT_INPUTS[0] = inputs
+    try:
+        captured, gens = trace(target, args, kwargs, **kw)
+    finally:
+        _graph.PYTHON_FLOAT_INPUTS[0] = {}
+    if inputs and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
+        # (eagerly a Python float: the runtime guards that argument by value again)
+        raise UnsupportedError("the traced code returns or stores a number computed from a float argument"
+                               + (" or attribute" if slots else ""))
+    if slots:  # branches on float attributes: the runtime's structure key holds their side (float_attrs.py)
+        mine = [g for g in captured.float_guards if any(isinstance(k, str) for k in g.reads)]
+        if any(not isinstance(k, str) for g in mine for k in g.reads):
+            raise UnsupportedError("a branch reads both a float argument and a float attribute or global")
+        captured.float_guards = [g for g in captured.float_guards if not any(isinstance(k, str) for k in g.reads)]
+        floats.learned(mine)
+    return captured, gens
+
+
+def _first_line(e) -> str:
+    """Why a trace with float inputs failed, short: the line that read the number, where known."""
+    text = str(e).strip()
+    m = re.search(r"value at (\S+?):(\d+) \(in \w+: `(.*?)`\)", text)
+    if m:
+        return f"`{m.group(3)}` at {os.path.basename(m.group(1))}:{m.group(2)}"
+    return (text.splitlines()[0] if text else type(e).__name__)[:160]
 
 
 # ---- what a compiled call reads: modules, state, and the structure key that guards them -----------
@@ -268,7 +316,7 @@ def _attribute_tensors(modules, state, seen) -> None:
                 seen.add(id(v))
 
 
-def _module_source(model):
+def _module_source(model, values=None):
     modules = list(model.named_modules())
     state = OrderedDict()
     for n, p in model.named_parameters():
@@ -277,10 +325,12 @@ def _module_source(model):
         state[n] = b
     _attribute_tensors(modules, state, {id(t) for t in state.values()})
     skey = (_mods_key(modules), _state_key(state), _global_hooks_key(), _dispatch.autocast_key())
+    if values is not None:  # (floats that changed value: program inputs, see float_attrs.py)
+        skey = values.dynamize(skey, modules, state)
     return type(model).__name__, _mode(modules), modules, state, skey, {}
 
 
-def _function_source(fn):
+def _function_source(fn, values=None):
     from ..nn.modules.module import Module
     modules = []
     state = OrderedDict()
@@ -325,6 +375,8 @@ def _function_source(fn):
             _dispatch.autocast_key(), tuple(extra.get("aliases", {}).items()),
             _plain_captures(target, captured))  # a global scale, a flag, an option object's attributes: by value
     name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", type(fn).__name__)
+    if values is not None:
+        skey = values.dynamize(skey, modules, state)
     return name, _mode(modules) if modules else "", modules, state, skey, extra
 
 

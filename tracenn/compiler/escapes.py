@@ -129,7 +129,9 @@ class Containers:
         read = None  # the values the graph reads (a tensor attribute only overwritten is a plain store)
         for path, m, before in self.modules:
             for k, v in vars(m).items():
-                if v is not before.get(k, _MISSING) and _symbolic(v):
+                if v is not before.get(k, _MISSING) and _symbolic(v) \
+                        and not (isinstance(v, Tensor) and "_float_slot" in v.__dict__):
+                    # (not a float attribute passed as a program input: runtime/floats.FloatSlot)
                     where = f"self.{path + '.' if path else ''}{k}"
                     old = graph.state.get(f"{path + '.' if path else ''}{k}")
                     if old is not None and read is None:

@@ -18,16 +18,17 @@ class FloatGuard:
 
     def __init__(self, graph, value, expected):
         self.graph, self.value, self.expected, self.where = graph, value, expected, _where()
-        pos = {id(graph.inputs[i]): i for i in graph.python_floats if i < len(graph.inputs)}
+        pos = {id(x): k for k, x in graph.float_values()}
         self._fast = _python_eval(value, graph, pos, 0)  # (known_value runs JAX ops: ~250 µs a guard)
+        self.reads = _reads(value, pos)  # the float keys it depends on (positions, state names)
 
     def holds(self, floats: dict) -> bool:
-        """``floats``: input position -> this call's value."""
+        """``floats``: input position (or state name, for a float attribute) -> this call's value."""
         if self._fast is not None:
             with np.errstate(all="ignore"):
                 return bool(self._fast(floats)) == bool(self.expected)
         g = self.graph
-        known = {g.inputs[i]: np.asarray(x, np.float64) for i, x in floats.items()}
+        known = {x: np.asarray(floats[k], np.float64) for k, x in g.float_values() if k in floats}
         got = known_value(self.value, g, known)
         return got is not None and np.array_equal(np.asarray(got), self.expected)
 
@@ -64,6 +65,21 @@ def _python_eval(v, graph, pos, depth):
         else:
             return None
     return lambda f: op(*[a(f) for a in args])
+
+
+def _reads(v, pos) -> frozenset:
+    """The keys of ``pos`` (id of a float input's Value -> its key) that ``v`` depends on."""
+    out, stack, seen = set(), [v], set()
+    while stack:
+        x = stack.pop()
+        if id(x) in pos:
+            out.add(pos[id(x)])
+            continue
+        if id(x) in seen or x.kind != "op" or x.node is None:
+            continue
+        seen.add(id(x))
+        stack += [i for i in x.node.inputs if isinstance(i, Value)]
+    return frozenset(out)
 
 
 def _where() -> str:

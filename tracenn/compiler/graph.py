@@ -181,8 +181,7 @@ class Graph:
             return False
         memo = self._float_memo
         if memo is None:  # (inputs by identity; the values' objects are kept, so ids stay unique)
-            memo = self._float_memo = {id(self.inputs[i]): (self.inputs[i], True)
-                                       for i in self.python_floats if i < len(self.inputs)}
+            memo = self._float_memo = {id(x): (x, True) for _, x in self.float_values()}
         stack = [v]
         while stack:  # (no recursion: a long chain of 0-d float64 ops would be deep)
             x = stack[-1]
@@ -203,9 +202,22 @@ class Graph:
             stack.pop()
         return memo[id(v)][1]
 
+    def float_values(self) -> list:
+        """``(key, Value)`` of each Python float input (:attr:`python_floats`): an int key is a
+        position in :attr:`inputs` (a float argument), a str key names :attr:`state` (a float
+        attribute, global or closure cell passed as a program input: compiler/float_attrs.py)."""
+        out = []
+        for k in self.python_floats:
+            if isinstance(k, str):
+                if k in self.state:
+                    out.append((k, self.state[k]))
+            elif k < len(self.inputs):
+                out.append((k, self.inputs[k]))
+        return out
+
     def reads_float(self, v) -> bool:
         """Does ``v`` depend on a Python float input (:attr:`python_floats`)?"""
-        floats = {id(self.inputs[i]) for i in self.python_floats if i < len(self.inputs)}
+        floats = {id(x) for _, x in self.float_values()}
         stack, seen = [v], set()
         while stack:
             x = stack.pop()
@@ -714,7 +726,7 @@ def _known(tracer) -> dict:
     if known is None:
         known = tracer.__dict__["known"] = {}
         g = tracer.graph
-        known.update((g.inputs[i], np.asarray(x, np.float64)) for i, x in g.python_floats.items() if i < len(g.inputs))
+        known.update((v, np.asarray(g.python_floats[k], np.float64)) for k, v in g.float_values())
     return known
 
 

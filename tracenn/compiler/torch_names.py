@@ -32,6 +32,8 @@ def reset() -> None:
     """Forget every compiled program (as ``torch.compiler.reset()``): each compiled call traces and
     compiles again on its next call, and its recompile count starts over."""
     from ..runtime.compiled import forget_all
+    from .float_attrs import RESETS
+    RESETS[0] += 1  # (float attributes made program inputs are guarded by value again, as at first)
     forget_all()
 
 

@@ -12,6 +12,8 @@ from itertools import repeat
 
 import numpy as np
 
+from .float_attrs import FloatAttrs
+
 # What a module attribute or a captured value may be for a compiled call to guard it by value: a
 # program bakes such a value in (``self.p`` of Dropout, ``self.eps``, a flag a forward branches on,
 # a global scale), so a change must compile anew (as torch.compile's guards do).
@@ -122,8 +124,16 @@ class ValueGuards:
     the values it reads: see :func:`_plain`), for the runtime: which ones a trace changed, and a
     structure key without a given set of them (``(path, name)``; path ``None`` for a function's)."""
 
-    def __init__(self, fn=None):
+    def __init__(self, fn=None, mode=None, floats=True):
         self.fn = fn
+        self.volatile = frozenset()
+        # floats among them that change value: program inputs at a recompile (float_attrs.py)
+        self.floats = FloatAttrs(self._target(), mode) if floats and mode is not False else None
+
+    def dynamize(self, skey, modules, state):
+        """``skey`` with the floats that are program inputs taken out (their slots added to
+        ``state``): see :class:`~tracenn.compiler.float_attrs.FloatAttrs`."""
+        return skey if self.floats is None else self.floats.apply(skey, modules, state, self.volatile)
 
     def snapshot(self, modules) -> dict:
         out = {(p, k): v for p, m in modules for k, v in _attrs_key(m)}
@@ -147,8 +157,8 @@ class ValueGuards:
         after = self.snapshot(modules)
         return {k for k in before.keys() | after.keys() if before.get(k, before) != after.get(k, before)}
 
-    @staticmethod
-    def canon(skey, volatile):
+    def canon(self, skey, volatile):
+        self.volatile = frozenset(volatile)  # (not made program inputs: the trace changes them itself)
         if not volatile:
             return skey
         mods = tuple(row[:4] + (tuple((k, v) for k, v in row[4] if (row[0], k) not in volatile),)

@@ -150,3 +150,47 @@ def _array(v: float):
     """``v`` as a 0-d float64 NumPy array: the program's call moves it to the device (a JAX array
     made here first costs 50-100 µs on the CPU, ten times the rest of the call's work)."""
     return np.asarray(v, np.float64)
+
+
+class FloatSlot:
+    """A Python float a compiled call reads from outside its arguments — a module attribute
+    (``self.temperature``), a global, a closure cell, an attribute of an object a function captures
+    — that is a program input (its value changed at a recompile, as torch.compile makes such a
+    float dynamic: compiler/values.py). A state entry like ``OptionRef``: the program reads the
+    float at each call as a 0-d float64 array (:attr:`_value`), and while tracing the float's
+    place holds a tensor of the input (:meth:`trace_in`), which the trace treats as the Python
+    number it stands for. ``read``/``write`` get and set the float at its place (a write moves no
+    epoch); a ``pinned`` slot (the traced code needs the number) is left as it is while tracing."""
+
+    __slots__ = ("name", "read", "write", "pinned", "key")
+    _base = None
+    _node = None
+    _requires_grad = False
+    kind = "option"
+    aval = ((), np.dtype(np.float64))
+
+    def __init__(self, name, read, write):
+        self.name, self.read, self.write, self.pinned, self.key = name, read, write, False, None
+
+    @property
+    def _value(self):
+        return np.asarray(self.read(), np.float64)
+
+    @_value.setter
+    def _value(self, _):  # (check=True puts state back after its eager run: the float is where it was)
+        pass
+
+    _ver = property(lambda self: 0, lambda self, _: None)
+
+    def trace_in(self, value):
+        if self.pinned:
+            return _nothing
+        old = self.read()
+        t = Tensor._wrap(value)
+        t.__dict__["_float_slot"] = self.name  # (not a tensor the code stored there: compiler/escapes.py)
+        self.write(t)
+        return lambda: self.write(old)
+
+
+def _nothing():
+    pass
