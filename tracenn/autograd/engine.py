@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
+from .function import _FunctionOp
 from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, named
 from ._sparse_grad import SparseGrad, accumulate_leaf, densify
 from . import _sparse_grad
@@ -190,7 +191,8 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 continue
             if node.inputs is None:
                 raise BackwardError(_FREED)
-            _check_saved(node)
+            if type(node.op) is not _FunctionOp:  # (a custom Function's are checked as ctx.saved_tensors is read)
+                _check_saved(node)
             try:
                 if PROFILER[0] is None:
                     cts, gs = (_recorded_cotangents if create_graph else _cotangents)(node, buf)
@@ -286,7 +288,6 @@ def _recorded_cotangents(node, buf):
     from .._api._common import value_of
     from ..ops.derived import gradient_op
     from ..tensor import Tensor
-    from .function import _FunctionOp
 
     op = node.op
     gs = _grad_outputs(node, buf, lambda o: Tensor._wrap(jnp.zeros_like(o)))

@@ -13,6 +13,7 @@ import inspect
 
 from .. import _dispatch
 from ..errors import BackwardError
+from ._function_saved import check_saveable, record_eager, unpack
 from .grad_mode import GRAD
 from .graph import Node
 
@@ -21,17 +22,23 @@ class FunctionCtx:
     """The ``ctx`` passed to ``forward``/``backward``: save tensors and flags between them."""
 
     def __init__(self):
-        self._saved = ()
+        self._to_save = ()
+        self._state = None  # what was saved, once the node is recorded (_function_saved.Saved)
         self.needs_input_grad = ()
         self.materialize_grads = True
         self._non_diff = set()
 
     def save_for_backward(self, *tensors):
-        self._saved = tensors
+        """Keep tensors (or None) for ``backward``, as torch: their versions are checked when
+        ``saved_tensors`` is read, and a backward without ``retain_graph`` frees them."""
+        check_saveable(tensors)
+        self._to_save = tensors
 
     @property
     def saved_tensors(self):
-        return self._saved
+        """What ``save_for_backward`` saved (``()`` until the node is recorded). Raises torch's
+        errors once a backward freed the node, or if a saved tensor was changed in place since."""
+        return unpack(self)
 
     def mark_non_differentiable(self, *tensors):
         self._non_diff.update(id(t) for t in tensors)
@@ -165,11 +172,13 @@ class Function:
         op = _FunctionOp(cls, len(outs) if isinstance(out, tuple) else 1)
         node = Node(op, ctx, raw_inputs, tuple(o._value for o in outs) if isinstance(out, tuple) else out._value,
                     edges, ctx.needs_input_grad, [])
-        wrapped = []
+        wrapped, diffs = [], []
         for i, o in enumerate(outs):
             diff = o.is_floating_point() and id(o) not in ctx._non_diff
             t = Tensor._wrap(o._value, diff, node if diff else None, i)
             wrapped.append(t)
+            diffs.append(diff)
+        node.saved = record_eager(ctx, node, args, outs, wrapped, diffs)
         return tuple(wrapped) if isinstance(out, tuple) else wrapped[0]
 
 

@@ -78,10 +78,21 @@ def named(node):
         name = node.name()
         cls = _CLASSES.get(name)
         if cls is None:
-            cls = _CLASSES[name] = type(name, (Node,), {"__slots__": (), "_name": name,
-                                                         "__module__": __name__})
+            ns = {"__slots__": (), "_name": name, "__module__": __name__}
+            if hasattr(node.op, "backward_name"):  # a custom Function's: its ctx's attributes, as torch's
+                ns["__getattr__"] = _ctx_attribute
+            cls = _CLASSES[name] = type(name, (Node,), ns)
         node.__class__ = cls
     return node
+
+
+def _ctx_attribute(node, attr):
+    """A custom Function's grad_fn is its ctx in torch: ``grad_fn.saved_tensors``, ``grad_fn.x``
+    (set in forward) and ``grad_fn.needs_input_grad`` read the ctx's."""
+    try:
+        return getattr(node.key, attr)
+    except AttributeError:
+        raise AttributeError(f"'{type(node).__name__}' object has no attribute '{attr}'") from None
 
 
 # The sequence number of the latest Node made (a list, not a class attribute: writing a class

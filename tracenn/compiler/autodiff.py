@@ -62,7 +62,7 @@ def reverse(tracer, outs, seeds, create_graph=False, retain_graph=None, targets=
     customs = sorted(tracer.customs, key=lambda c: c.position, reverse=True)
     for i in range(len(nodes) - 1, -2, -1):
         while customs and customs[0].position > i:  # a custom Function's forward ended after node i
-            _custom_backward(tracer, customs.pop(0), ct, acc, create_graph)
+            _custom_backward(tracer, customs.pop(0), ct, acc, create_graph, retain)
         if i < 0:
             break
         node = nodes[i]
@@ -113,16 +113,22 @@ def _recorded(tracer, op, args, key):
     return tracer.record(gop, ins, key)
 
 
-def _custom_backward(tracer, call, ct, acc, create_graph=False) -> None:
+def _custom_backward(tracer, call, ct, acc, create_graph=False, retain=False) -> None:
     """A custom ``autograd.Function``'s own ``backward`` (recorded, under no_grad; in grad mode
     with ``create_graph``, as torch's) where the cotangents of its outputs are complete; what it
-    returns flows into its arguments."""
+    returns flows into its arguments. As eagerly, a call that saved tensors raises if an earlier
+    backward freed it, is freed unless ``retain``, and checks what it saved when the backward reads
+    ``ctx.saved_tensors`` (see :func:`save_custom`)."""
     from .._api.creation import zeros
+    from ..autograd._function_saved import saves
     from ..autograd.grad_mode import set_grad_enabled
     from ..tensor import Tensor
     if not any(o is not None and o in ct for o in call.outs):
         return
     call.reached = True
+    frees = saves(call.ctx)
+    if frees and call in tracer.freed:
+        raise BackwardError(_FREED)
     wrap = tracer.tensor_of if create_graph else Tensor._wrap
     with set_grad_enabled(create_graph):
         gs = [wrap(ct[o]) if o is not None and o in ct
@@ -133,6 +139,8 @@ def _custom_backward(tracer, call, ct, acc, create_graph=False) -> None:
             raise UnsupportedError(
                 f"the backward() of the custom autograd.Function {call.cls.__name__} reads tensor values, which "
                 f"a compiled program cannot; this call runs eagerly instead ({str(e).split(' (.item()')[0]})") from None
+    if frees and not retain:
+        tracer.freed.add(call)
     res = res if isinstance(res, tuple) else (res,)
     for v, need, g in zip(call.ins, call.ctx.needs_input_grad, res):
         if need and isinstance(g, Tensor) and isinstance(v, Value) and v in tracer.rg:
@@ -168,6 +176,18 @@ def save(tracer, node, args, results) -> None:
         saved += [(weakref.ref(t), 0, f"output {i}") for i, t in enumerate(results)]
     if saved:
         tracer.saved[node] = saved
+
+
+def save_custom(tracer, call, args, inner_outs, outs) -> None:
+    """Note what a custom Function call's ctx saved, as eager ``Function.apply`` does
+    (autograd/_function_saved.py): ``inner_outs``, what its forward returned; ``outs``, the
+    tensors the call returns for them. A traced backward reading ``ctx.saved_tensors`` then raises
+    eager's error (freed, or changed in place) while tracing."""
+    from ..autograd._function_saved import record_traced
+    own = f"{call.cls.__name__}Backward"
+    diff = [getattr(o, "_requires_grad", False) for o in outs]
+    record_traced(tracer, call, args, inner_outs, outs, diff,
+                  lambda n: own if n is call else _graph_node_name(n))
 
 
 def restamp(tracer, nodes, since, root, old, made) -> None:

@@ -232,8 +232,11 @@ class Tracer:
                 self.rg.add(o._value)
                 o._requires_grad = True
         ins = [self.value_of(a) if isinstance(a, Tensor) else None for a in args]
-        self.customs.append(CustomCall(len(self.graph.nodes), cls, ctx, [
-            o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins))
+        call = CustomCall(len(self.graph.nodes), cls, ctx, [
+            o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins)
+        self.customs.append(call)
+        from .autodiff import save_custom
+        save_custom(self, call, args, outs, fresh)
         return tuple(fresh) if isinstance(out, tuple) else fresh[0]
 
     def grad(self, outs, seeds, inputs, create_graph=False, retain_graph=None):

@@ -1,0 +1,127 @@
+"""What a custom ``autograd.Function`` saved with ``ctx.save_for_backward``, kept and checked as
+torch keeps it.
+
+torch's rules (2.13), which this module follows, eagerly and inside a traced training step:
+
+- ``save_for_backward`` takes tensors or None (else a TypeError); the last call wins. Until the
+  node is recorded (in ``forward``/``setup_context``), ``ctx.saved_tensors`` is ``()``.
+- A node that saved anything (even only None) is freed by a backward without ``retain_graph``: a
+  second backward through it raises "Trying to backward through the graph a second time ..."
+  before the user's ``backward`` runs, and so does reading ``ctx.saved_tensors`` (also through
+  ``grad_fn.saved_tensors``) afterwards. A node that saved nothing can be run again.
+- Each saved tensor's version is taken when ``apply`` returns and checked when
+  ``ctx.saved_tensors`` is read (not when the node runs: a backward that never reads it does not
+  raise), with the message eager autograd gives for built-in ops (``engine._check_saved``). An
+  input or an intermediate is checked through its root's version and named by its own
+  ``grad_fn`` ("which is output 0 of Add"); a differentiable output by this node
+  ("which is output 0 of Sq"); a non-differentiable output (``mark_non_differentiable``) has no
+  ``grad_fn`` and is named by nothing.
+- Reading ``ctx.saved_tensors`` gives back an input or intermediate as the same tensor object,
+  and an output as a tensor whose ``grad_fn`` is this node (so a ``create_graph`` backward that
+  uses it differentiates through the node, as torch's).
+
+The records are ``(tensor or weakref to an output, version, label)``, as ``Node.saved`` holds
+them; a node's ``saved`` is non-empty exactly when ``save_for_backward`` saved something (a None
+gets a ``(None, 0, label)`` record), which is what makes the engine free it.
+"""
+from __future__ import annotations
+
+import weakref
+
+_SAME, _OUT = 0, 1
+
+
+def check_saveable(tensors) -> None:
+    """torch's TypeError for a ``save_for_backward`` argument that is not a tensor or None."""
+    from ..tensor import Tensor
+    for i, t in enumerate(tensors):
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"save_for_backward can only save variables, but argument {i} is of type "
+                            f"{type(t).__name__}")
+
+
+class Saved:
+    """A recorded node's view of what its ctx saved: how to unpack each entry, its version records
+    (``records()``), and whether a backward freed it (``freed()``). ``node()``: the node (None once
+    gone); ``name``: the name function ``engine._check_saved`` takes (None: eager nodes' own names)."""
+
+    __slots__ = ("entries", "records", "node", "freed", "name", "output")
+
+    def __init__(self, entries, records, node, freed, name, output):
+        self.entries, self.records, self.node, self.freed, self.name = entries, records, node, freed, name
+        self.output = output  # output index -> the tensor saved_tensors gives for it
+
+
+def _entries(to_save, args, inner_outs, outs, diff):
+    """Per saved tensor: (how to unpack, what) and its version record. ``inner_outs``: what forward
+    returned; ``outs``: the tensors ``apply`` returns for them; ``diff``: which are differentiable."""
+    entries, records = [], []
+    for k, t in enumerate(to_save):
+        label = f"ctx.saved_tensors[{k}]"
+        if t is None:
+            entries.append((_SAME, None))
+            records.append((None, 0, label))
+            continue
+        i = next((j for j, o in enumerate(inner_outs) if o is t), None)
+        if i is not None and not any(a is t for a in args):
+            if diff[i]:
+                entries.append((_OUT, i))
+                records.append((weakref.ref(outs[i]), outs[i]._ver, f"output {i}"))
+                continue
+            t = outs[i]  # a non-differentiable output: the tensor apply returned, without a grad_fn
+        root = t if t._base is None else t._base
+        entries.append((_SAME, t))
+        records.append((root, root._ver, label))
+    return entries, records
+
+
+def record_eager(ctx, node, args, inner_outs, outs, diff) -> list:
+    """Note what ``ctx`` saved for eager node ``node`` (just recorded); returns its ``saved``."""
+    from ..tensor import Tensor
+    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff)
+    ref = weakref.ref(node)
+
+    def freed():
+        n = ref()
+        return n is not None and n.inputs is None
+
+    def output(i):
+        n = ref()
+        o = inner_outs[i]
+        return o if n is None else Tensor._wrap(o._value, True, n, i)
+
+    def current():  # (an in-place op that made the node may have restamped node.saved)
+        n = ref()
+        return records if n is None else n.saved
+
+    ctx._state = Saved(entries, current, ref, freed, None, output)
+    return records
+
+
+def record_traced(tracer, call, args, inner_outs, outs, diff, name) -> None:
+    """Note what ``call.ctx`` saved for a custom Function call inside a trace (``call``: its
+    ``CustomCall``); ``tracer.freed`` holds it once a backward without retain_graph ran it."""
+    ctx = call.ctx
+    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff)
+    ctx._state = Saved(entries, lambda: records, lambda: call, lambda: call in tracer.freed, name,
+                       lambda i: outs[i])
+
+
+def saves(ctx) -> bool:
+    """Whether a backward without retain_graph frees this ctx's node (it saved something)."""
+    return bool(ctx._to_save)
+
+
+def unpack(ctx) -> tuple:
+    """``ctx.saved_tensors``: torch's error once freed, or if a saved tensor changed in place."""
+    from ..errors import BackwardError
+    from .engine import _FREED, _check_saved
+    st = ctx._state
+    if st is None:
+        return ()
+    if st.freed():
+        raise BackwardError(_FREED)
+    node = st.node()
+    if node is not None:
+        _check_saved(node, [r for r in st.records() if r[0] is not None], st.name)
+    return tuple(st.output(what) if kind == _OUT else what for kind, what in st.entries)
