@@ -334,3 +334,42 @@ def test_torch_compiles_as_many_graphs(kind):
         np.testing.assert_allclose(cm(x).numpy(), tc(tx).numpy(), rtol=1e-6)
     assert len(cm._entries) == cnt.frame_count == {"input": 2, "branch": 3, "exp": 4}[kind]
     torch._dynamo.reset()
+
+
+NP_SCALE = np.float32(2.0)
+
+
+def _np_global_fn(x):
+    return x * NP_SCALE
+
+
+def test_a_numpy_scalar_attribute_or_global_is_an_input_from_the_first_call():
+    """As torch.compile takes a NumPy float (one graph, the float an input); a NumPy int is guarded
+    by value. Both were neither guarded nor inputs: the program kept the first value (stale)."""
+    global NP_SCALE
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = np.float64(0.5)
+            self.k = np.int64(1)
+
+        def forward(self, x):
+            return x * self.t * self.k
+
+    m = M()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(2)
+    for v in (0.5, 0.6, 0.7):
+        m.t = np.float64(v)
+        np.testing.assert_allclose(cm(x).numpy(), [v, v], rtol=1e-6)
+    assert len(cm._entries) == 1
+    m.k = np.int64(2)
+    np.testing.assert_allclose(cm(x).numpy(), [1.4, 1.4], rtol=1e-6)
+    assert len(cm._entries) == 2
+    cf = tracenn.compile(_np_global_fn)
+    for v in (2.0, 3.0, 4.0):
+        NP_SCALE = np.float32(v)
+        np.testing.assert_allclose(cf(x).numpy(), [v, v])
+    assert len(cf._entries) == 1
+    NP_SCALE = np.float32(2.0)

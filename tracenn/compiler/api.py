@@ -55,7 +55,9 @@ def compile(model=None, *, fallback: str | None = None, check: bool = False, pas
     argument whose value changes (a temperature, a mixing coefficient) becomes a program input at
     its first recompile, as torch.compile makes it dynamic, so later values reuse that program
     (a branch on it, ``if alpha > 0.5:``, compiles a program per side; code that needs the number
-    itself, ``float(alpha)``, keeps it guarded by value).
+    itself, ``float(alpha)``, keeps it guarded by value). So does a float the call reads outside
+    its arguments: a module attribute (``self.temperature``), a global, a closure cell, an
+    attribute of an object a function captures (compiler/float_attrs.py).
 
     The compiled object acts on the model itself: ``cm.parameters()``, ``cm.state_dict()``,
     ``cm.train()``, ``cm.load_state_dict(...)`` are the model's. Buffers updated in training mode

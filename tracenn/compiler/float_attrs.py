@@ -30,7 +30,7 @@ import inspect
 
 import numpy as np
 
-from ..runtime.floats import FloatSlot
+from ..runtime.floats import _FLOAT_TYPES, FloatSlot
 
 RESETS = [0]  # tracenn.compiler.reset() counts here: every FloatAttrs forgets what it learned
 
@@ -107,9 +107,9 @@ class FloatAttrs:
         adds a FloatSlot to ``state`` per dynamic float. Runs at each refresh of the structure key."""
         if self.generation != RESETS[0]:
             self._forget()
-        found = [((row[0], k), v) for row in skey[0] for k, v in row[4] if type(v) is float]
+        found = [((row[0], k), v) for row in skey[0] for k, v in row[4] if type(v) in _FLOAT_TYPES]
         if len(skey) == 7:  # a function's: the values it reads come last
-            found += [((None, n), v) for n, v in skey[6] if type(v) is float]
+            found += [((None, n), v) for n, v in skey[6] if type(v) in _FLOAT_TYPES]
         if not found:
             return skey
         counts: dict = {}
@@ -124,14 +124,16 @@ class FloatAttrs:
                 marks[key] = PinnedFloat(v, self.pinned[key])
                 continue
             first = self.first.setdefault(key, v)
-            if key not in self.dynamic and not self.mode and _same(first, v):
-                continue
+            if key not in self.dynamic and not self.mode and type(v) is float and _same(first, v):
+                continue  # (a NumPy float is an input from the first call, as torch.compile takes it)
             slot = _slot(key, mods, self.fn)
             if slot is None:
                 continue
             if key not in self.dynamic:
-                self.dynamic[key] = (f"{first!r} -> {v!r}" if not self.mode else
-                                     "an input from the first call, as torch.compile(dynamic=True) takes it")
+                self.dynamic[key] = (
+                    "an input from the first call, as torch.compile(dynamic=True) takes it" if self.mode else
+                    f"an input from the first call, as torch.compile takes a NumPy {type(v).__name__}"
+                    if type(v) is not float else f"{first!r} -> {v!r}")
                 fresh.append(key)
             name = slot.name
             while name in state or name in slots:
@@ -146,7 +148,7 @@ class FloatAttrs:
         self.keys = {n: s.key for n, s in slots.items()}
         side = "; ".join(sorted({g.where for g in failed}))
         for key, v in list(marks.items()):
-            if type(v) is float:
+            if type(v) in _FLOAT_TYPES:
                 note = ("a program input from now on (dynamic): its value changed, as torch.compile makes "
                         "such a float dynamic") if key in fresh else \
                     f"a program input, on the other side of {side}" if side else "a program input (dynamic)"
@@ -250,7 +252,7 @@ def _slot(key, mods, fn):
         if obj is None:
             return None
     d = getattr(obj, "__dict__", None)
-    if d is None or type(d.get(parts[-1])) is not float:
+    if d is None or type(d.get(parts[-1])) not in _FLOAT_TYPES:
         return None
     s = FloatSlot(label, functools.partial(dict.__getitem__, d, parts[-1]),
                   functools.partial(dict.__setitem__, d, parts[-1]))
@@ -268,7 +270,7 @@ class _Place:
         return self.cell.cell_contents if self.cell is not None else self.globs[self.name]
 
     def slot(self, label, key):
-        if type(self.read()) is not float:
+        if type(self.read()) not in _FLOAT_TYPES:
             return None
         if self.cell is not None:
             cell = self.cell

@@ -22,7 +22,8 @@ _PLAIN = frozenset((bool, int, float, complex, str, type(None), np.dtype))
 
 def _plain(v) -> bool:
     t = type(v)
-    return t in _PLAIN or t is tuple and all(map(_plain, v)) or t is _classes()[4]
+    return t in _PLAIN or t is tuple and all(map(_plain, v)) or t is _classes()[4] \
+        or isinstance(v, np.generic)  # (a NumPy scalar, np.float64(0.5): baked in like a float)
 
 
 def _attrs_key(m) -> tuple:
