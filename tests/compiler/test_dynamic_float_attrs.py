@@ -373,3 +373,47 @@ def test_a_numpy_scalar_attribute_or_global_is_an_input_from_the_first_call():
         np.testing.assert_allclose(cf(x).numpy(), [v, v])
     assert len(cf._entries) == 1
     NP_SCALE = np.float32(2.0)
+
+
+class Decays(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.t = 1.0
+
+    def forward(self, x):
+        self.t = self.t * 0.5
+        return x * self.t
+
+
+def test_an_attribute_the_forward_changes_itself_is_an_input_written_back():
+    """It was baked in with the value the first trace read, and the change was not replayed: every
+    call returned x * 0.5 and the attribute stayed 0.5 (eager: 0.5, 0.25, 0.125...)."""
+    m, ref = Decays(), Decays()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(2)
+    for _ in range(5):
+        np.testing.assert_array_equal(cm(x).numpy(), ref(x).numpy())
+        assert type(m.t) is float and m.t == ref.t
+    assert len(cm._entries) == 2
+
+
+def test_torch_replays_the_change_too():
+    torch = pytest.importorskip("torch")
+    from torch._dynamo.testing import CompileCounter
+
+    class TDecays(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = 1.0
+
+        forward = Decays.forward
+
+    torch._dynamo.reset()
+    cnt = CompileCounter()
+    tm, m = TDecays(), Decays()
+    tc, cm = torch.compile(tm, backend=cnt), tracenn.compile(m)
+    for _ in range(4):
+        np.testing.assert_array_equal(cm(tracenn.ones(2)).numpy(), tc(torch.ones(2)).numpy())
+        assert m.t == tm.t
+    assert len(cm._entries) == cnt.frame_count == 2
+    torch._dynamo.reset()

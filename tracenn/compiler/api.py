@@ -15,7 +15,7 @@ from .. import _dispatch
 from ..errors import UnsupportedError
 from ..runtime.compiled import Compiled, debug_level
 from ..tensor import Tensor
-from ..utils._pytree import tensor_parts
+from ..utils._pytree import LEAF, tensor_parts
 from . import graph as _graph
 from .check import compare_with_eager, verify
 from .lower import lower
@@ -242,7 +242,7 @@ def _traced(target, args, kwargs, python_floats, slots, floats, kw):
         captured, gens = trace(target, args, kwargs, **kw)
     finally:
         _graph.PYTHON_FLOAT_INPUTS[0] = {}
-    if inputs and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in captured.outputs):
+    if inputs and any(isinstance(v, _graph.Value) and captured.python_float(v) for v in _number_outputs(captured)):
         # (eagerly a Python float: the runtime guards that argument by value again)
         raise UnsupportedError("the traced code returns or stores a number computed from a float argument"
                                + (" or attribute" if slots else ""))
@@ -253,6 +253,22 @@ def _traced(target, args, kwargs, python_floats, slots, floats, kw):
         captured.float_guards = [g for g in captured.float_guards if not any(isinstance(k, str) for k in g.reads)]
         floats.learned(mine)
     return captured, gens
+
+
+def _number_outputs(g) -> list:
+    """The outputs of ``g`` but those of module attributes set to a number computed from float
+    inputs (``self.t = self.t * 0.5``): those stores write a Python float back (escapes.Store)."""
+    k = len(g.outputs) - sum(s.n for s in g.stores)
+    out = g.outputs[:k]
+    for s in g.stores:
+        vs = g.outputs[k:k + s.n]
+        k += s.n
+        if s.kind == "attr" and s.n == 1 and s.tree is LEAF and isinstance(vs[0], _graph.Value) \
+                and g.python_float(vs[0]):
+            s.as_float = True
+        else:
+            out += vs
+    return out
 
 
 def _first_line(e) -> str:

@@ -133,7 +133,9 @@ class Containers:
                         and not (isinstance(v, Tensor) and "_float_slot" in v.__dict__):
                     # (not a float attribute passed as a program input: runtime/floats.FloatSlot)
                     where = f"self.{path + '.' if path else ''}{k}"
-                    old = graph.state.get(f"{path + '.' if path else ''}{k}")
+                    name = f"{path + '.' if path else ''}{k}"
+                    # (a float attribute that is a program input, set anew: a store written back as a float)
+                    old = None if name in graph.python_floats else graph.state.get(name)
                     if old is not None and read is None:
                         read = set(graph.users()) | {x for x in graph.outputs if isinstance(x, Value)} \
                             | {x for x in graph.writes.values() if isinstance(x, Value)}
@@ -192,11 +194,12 @@ class Store:
     tensors taken out (:func:`~tracenn.utils._pytree.flatten`); the graph's outputs end with the
     values of every store's tensors, in order (``Graph.stores``)."""
 
-    __slots__ = ("kind", "target", "key", "where", "tree", "n", "leaves")
+    __slots__ = ("kind", "target", "key", "where", "tree", "n", "leaves", "as_float")
 
     def __init__(self, kind, target, key, where, item):
         leaves, self.tree = flatten(item)
         self.kind, self.target, self.key, self.where, self.n = kind, target, key, where, len(leaves)
+        self.as_float = False  # a module attribute set to a Python float (api._traced): written back as one
         self.leaves = leaves  # (the trace's tensors, until the graph's outputs hold their values)
 
     def describe(self, value: str) -> str:
@@ -212,6 +215,8 @@ class Store:
             self.target.append(item)
         elif self.kind == "item":
             self.target[self.key] = item
+        elif self.as_float:  # (eagerly a float, computed from float inputs: ``self.t = self.t * 0.5``)
+            object.__setattr__(self.target, self.key, float(values[0]))
         else:  # (not Module.__setattr__: that moves the epoch, and the next call would re-read the model)
             for t in values:
                 if isinstance(t, Tensor):

@@ -17,10 +17,13 @@ A branch on such a float (``if self.t > 0.5:``) is a guard of the program traced
 current values are on, so a value on the other side compiles a program of its own, as torch's
 guard on ``t > 0.5`` does. Where the traced code needs the number itself (``float(self.t)``,
 ``math.exp(self.t)``), the trace fails with the float as an input and is redone with it by value;
-from then on it is guarded by value again ("pinned"), a program per value, as before. Ints stay
-guarded by value (torch specializes an nn.Module's int attributes and int globals; it makes the int
-attribute of a plain object and an int closure cell dynamic, but ints often decide shapes, which an
-XLA program fixes). Default arguments and the arguments a ``functools.partial`` binds stay guarded by
+from then on it is guarded by value again ("pinned"), a program per value, as before (torch
+specializes on ``math.exp(self.t)`` too, but keeps ``float(self.t)`` symbolic: two graphs). A
+module attribute the call changes itself (``self.t = self.t * 0.5`` in forward) is an input from
+the second call, its new value written back as a float after each call (as torch replays it). A
+NumPy float is an input from the first call (torch takes it so). Ints stay guarded by value (torch
+specializes an nn.Module's int attributes and int globals; it makes the int attribute of a plain
+object and an int closure cell dynamic, but ints often decide shapes, which an XLA program fixes). Default arguments and the arguments a ``functools.partial`` binds stay guarded by
 value too (they cannot change without a new function).
 """
 from __future__ import annotations
@@ -118,19 +121,25 @@ class FloatAttrs:
         mods = {p: m for p, m in modules}
         marks, values, slots, fresh = {}, {}, {}, []
         for key, v in found:
-            if key in volatile or counts[key] > 1:  # (changed by the trace itself; a name read twice)
+            if counts[key] > 1 or key in volatile and key[0] is None:  # (a name read twice; see below)
                 continue
+            # A module attribute the call changes itself (``self.t = self.t * 0.5`` in forward) is an
+            # input too, and its new value is written back after each call (compiler/escapes.py, a
+            # store ``as_float``), as torch.compile replays the change. (A function's global or
+            # closure cell the call changes is not: nothing writes it back.)
+            changes = key in volatile
             if key in self.pinned:
                 marks[key] = PinnedFloat(v, self.pinned[key])
                 continue
             first = self.first.setdefault(key, v)
-            if key not in self.dynamic and not self.mode and type(v) is float and _same(first, v):
+            if key not in self.dynamic and not self.mode and not changes and type(v) is float and _same(first, v):
                 continue  # (a NumPy float is an input from the first call, as torch.compile takes it)
             slot = _slot(key, mods, self.fn)
             if slot is None:
                 continue
             if key not in self.dynamic:
-                self.dynamic[key] = (
+                self.dynamic[key] = "the call changes it itself, and its new value is written back after each " \
+                    "call" if changes else (
                     "an input from the first call, as torch.compile(dynamic=True) takes it" if self.mode else
                     f"an input from the first call, as torch.compile takes a NumPy {type(v).__name__}"
                     if type(v) is not float else f"{first!r} -> {v!r}")

@@ -12,7 +12,7 @@ from itertools import repeat
 
 import numpy as np
 
-from .float_attrs import FloatAttrs
+from .float_attrs import DynamicFloat, FloatAttrs
 
 # What a module attribute or a captured value may be for a compiled call to guard it by value: a
 # program bakes such a value in (``self.p`` of Dropout, ``self.eps``, a flag a forward branches on,
@@ -162,7 +162,8 @@ class ValueGuards:
         self.volatile = frozenset(volatile)  # (not made program inputs: the trace changes them itself)
         if not volatile:
             return skey
-        mods = tuple(row[:4] + (tuple((k, v) for k, v in row[4] if (row[0], k) not in volatile),)
+        mods = tuple(row[:4] + (tuple((k, v) for k, v in row[4]  # (one the call changes may be an input)
+                                      if (row[0], k) not in volatile or type(v) is DynamicFloat),)
                      for row in skey[0])
         if len(skey) == 7:  # a function's: the values it reads come last
             return (mods,) + skey[1:6] + (tuple((n, v) for n, v in skey[6] if (None, n) not in volatile),)

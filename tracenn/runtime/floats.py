@@ -203,7 +203,11 @@ class FloatSlot:
         t = Tensor._wrap(value)
         t.__dict__["_float_slot"] = self.name  # (not a tensor the code stored there: compiler/escapes.py)
         self.write(t)
-        return lambda: self.write(old)
+
+        def undo():  # (a Python value the traced code put there stays, as eagerly)
+            if isinstance(self.read(), Tensor):
+                self.write(old)
+        return undo
 
 
 def _nothing():
