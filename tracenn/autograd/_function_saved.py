@@ -40,6 +40,19 @@ def check_saveable(tensors) -> None:
                             f"{type(t).__name__}")
 
 
+def check_dirty(ctx, outs) -> None:
+    """torch's checks of ``ctx.mark_dirty``: every dirty tensor is returned, and none is a leaf
+    that requires grad (when the node is recorded)."""
+    from .grad_mode import GRAD
+    for d in ctx._dirty:
+        if not any(o is d for o in outs):
+            raise RuntimeError("Some elements marked as dirty during the forward method were not returned as output. "
+                               "The inputs that are modified inplace must all be outputs of the Function.")
+        if GRAD.enabled and d._requires_grad and d._node is None and d._base is None:
+            from ..errors import InplaceError
+            raise InplaceError("a leaf Variable that requires grad has been used in an in-place operation.")
+
+
 class Saved:
     """A recorded node's view of what its ctx saved: how to unpack each entry, its version records
     (``records()``), and whether a backward freed it (``freed()``). ``node()``: the node (None once
@@ -52,9 +65,10 @@ class Saved:
         self.output = output  # output index -> the tensor saved_tensors gives for it
 
 
-def _entries(to_save, args, inner_outs, outs, diff):
+def _entries(to_save, args, inner_outs, outs, diff, dirty):
     """Per saved tensor: (how to unpack, what) and its version record. ``inner_outs``: what forward
-    returned; ``outs``: the tensors ``apply`` returns for them; ``diff``: which are differentiable."""
+    returned; ``outs``: the tensors ``apply`` returns for them; ``diff``: which are differentiable;
+    ``dirty``: the inputs marked dirty (returned as outputs: saved as outputs, as torch's)."""
     entries, records = [], []
     for k, t in enumerate(to_save):
         label = f"ctx.saved_tensors[{k}]"
@@ -63,10 +77,10 @@ def _entries(to_save, args, inner_outs, outs, diff):
             records.append((None, 0, label))
             continue
         i = next((j for j, o in enumerate(inner_outs) if o is t), None)
-        if i is not None and not any(a is t for a in args):
+        if i is not None and (any(d is t for d in dirty) or not any(a is t for a in args)):
             if diff[i]:
                 entries.append((_OUT, i))
-                records.append((weakref.ref(outs[i]), outs[i]._ver, f"output {i}"))
+                records.append((weakref.ref(outs[i]), outs[i]._version, f"output {i}"))
                 continue
             t = outs[i]  # a non-differentiable output: the tensor apply returned, without a grad_fn
         root = t if t._base is None else t._base
@@ -78,7 +92,7 @@ def _entries(to_save, args, inner_outs, outs, diff):
 def record_eager(ctx, node, args, inner_outs, outs, diff) -> list:
     """Note what ``ctx`` saved for eager node ``node`` (just recorded); returns its ``saved``."""
     from ..tensor import Tensor
-    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff)
+    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
     ref = weakref.ref(node)
 
     def freed():
@@ -102,7 +116,7 @@ def record_traced(tracer, call, args, inner_outs, outs, diff, name) -> None:
     """Note what ``call.ctx`` saved for a custom Function call inside a trace (``call``: its
     ``CustomCall``); ``tracer.freed`` holds it once a backward without retain_graph ran it."""
     ctx = call.ctx
-    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff)
+    entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
     ctx._state = Saved(entries, lambda: records, lambda: call, lambda: call in tracer.freed, name,
                        lambda i: outs[i])
 

@@ -13,7 +13,7 @@ import inspect
 
 from .. import _dispatch
 from ..errors import BackwardError
-from ._function_saved import check_saveable, record_eager, unpack
+from ._function_saved import check_dirty, check_saveable, record_eager, unpack
 from .grad_mode import GRAD
 from .graph import Node
 
@@ -27,6 +27,7 @@ class FunctionCtx:
         self.needs_input_grad = ()
         self.materialize_grads = True
         self._non_diff = set()
+        self._dirty = ()
 
     def save_for_backward(self, *tensors):
         """Keep tensors (or None) for ``backward``, as torch: their versions are checked when
@@ -47,7 +48,9 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
     def mark_dirty(self, *tensors):
-        pass  # in-place inputs are rebound by tracenn's in-place ops already
+        """Inputs ``forward`` changed in place: ``apply`` returns them as its outputs, now made by
+        this node (their history and version move on, as after an in-place op)."""
+        self._dirty = tensors
 
 
 class _FunctionOp:
@@ -159,9 +162,12 @@ class Function:
                 out = cls.forward(ctx, *args, **kwargs)
         finally:
             GRAD.enabled = prev
-        if not (GRAD.enabled and any(ctx.needs_input_grad)):
-            return out
         outs = out if isinstance(out, tuple) else (out,)
+        check_dirty(ctx, outs)
+        if not (GRAD.enabled and any(ctx.needs_input_grad)):
+            for d in ctx._dirty:
+                d._version += 1  # (torch bumps a dirty tensor's version once more as apply returns)
+            return out
         for a in args:
             if isinstance(a, Tensor) and a._base is not None:
                 a._sync()  # a view whose root changed: current value and grad_fn
@@ -176,6 +182,9 @@ class Function:
         for i, o in enumerate(outs):
             diff = o.is_floating_point() and id(o) not in ctx._non_diff
             t = Tensor._wrap(o._value, diff, node if diff else None, i)
+            if any(o is d for d in ctx._dirty):  # the input itself, made by this node from here on
+                o._set_(t, "mark_dirty")
+                t = o
             wrapped.append(t)
             diffs.append(diff)
         node.saved = record_eager(ctx, node, args, outs, wrapped, diffs)

@@ -178,16 +178,32 @@ def save(tracer, node, args, results) -> None:
         tracer.saved[node] = saved
 
 
-def save_custom(tracer, call, args, inner_outs, outs) -> None:
-    """Note what a custom Function call's ctx saved, as eager ``Function.apply`` does
-    (autograd/_function_saved.py): ``inner_outs``, what its forward returned; ``outs``, the
-    tensors the call returns for them. A traced backward reading ``ctx.saved_tensors`` then raises
-    eager's error (freed, or changed in place) while tracing."""
-    from ..autograd._function_saved import record_traced
+def save_custom(tracer, call, args, inner_outs, outs) -> list:
+    """Finish a custom Function call as eager ``Function.apply`` does: an input marked dirty is
+    returned itself, now holding the call's output (``_set_``, as an in-place op); then note what
+    its ctx saved (autograd/_function_saved.py), so that a traced backward reading
+    ``ctx.saved_tensors`` raises eager's error (freed, or changed in place) while tracing.
+    ``inner_outs``: what its forward returned; ``outs``: the tensors the call returns for them.
+    Returns those, dirty inputs in place."""
+    from ..autograd._function_saved import check_dirty, record_traced
+    ctx = call.ctx
+    check_dirty(ctx, inner_outs)
     own = f"{call.cls.__name__}Backward"
+    outs = list(outs)
+    for o in outs:
+        if getattr(o, "_requires_grad", False) and o._node is None:  # made by the call, as eagerly (not a leaf)
+            o._node, o._out_idx = o._value.node, 0
+            tracer.custom_names[o._node] = own
+            SEQ[0] += 1
+            tracer.seqs[o._node] = SEQ[0]  # (for restamp, as save() numbers a node)
+    for i, o in enumerate(inner_outs):
+        if any(o is d for d in ctx._dirty):
+            if outs[i] is not o:
+                o._set_(outs[i], "mark_dirty")
+            outs[i] = o
     diff = [getattr(o, "_requires_grad", False) for o in outs]
-    record_traced(tracer, call, args, inner_outs, outs, diff,
-                  lambda n: own if n is call else _graph_node_name(n))
+    record_traced(tracer, call, args, inner_outs, outs, diff, lambda n: own if n is call else _name_in(tracer, n))
+    return outs
 
 
 def restamp(tracer, nodes, since, root, old, made) -> None:
@@ -221,9 +237,15 @@ def _use_saved(tracer, node, retain) -> None:
         return
     if node in tracer.freed:
         raise BackwardError(_FREED)
-    _check_saved(node, saved, _graph_node_name)
+    _check_saved(node, saved, lambda n: _name_in(tracer, n))
     if not retain:
         tracer.freed.add(node)
+
+
+def _name_in(tracer, node) -> str:
+    """The torch name eager gives the autograd node of graph node ``node`` (a custom Function's
+    name for the node that makes its output)."""
+    return tracer.custom_names.get(node) or _graph_node_name(node)
 
 
 def _graph_node_name(node) -> str:

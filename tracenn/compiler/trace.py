@@ -68,6 +68,7 @@ class Tracer:
         self.stopped: dict = {}         # value -> its stop_gradient value
         self.phase = "forward"          # set to "backward"/"update" by backward() and optimizer.step()
         self.customs: list = []         # custom autograd.Function calls (see custom_function)
+        self.custom_names: dict = {}    # the node making a custom call's output -> its eager node's name
         self.copied_views: list = []    # x[i] copies (i a 0-d int tensor) changed in place (_api/index.py)
         self.blocks: list = []          # what is being traced into a block (control.py), innermost last
         self.saved: dict = {}           # node -> eager's saved-tensor records; see autodiff.save
@@ -236,7 +237,7 @@ class Tracer:
             o._value if isinstance(o, Tensor) and o._requires_grad else None for o in fresh], ins)
         self.customs.append(call)
         from .autodiff import save_custom
-        save_custom(self, call, args, outs, fresh)
+        fresh = save_custom(self, call, args, outs, fresh)
         return tuple(fresh) if isinstance(out, tuple) else fresh[0]
 
     def grad(self, outs, seeds, inputs, create_graph=False, retain_graph=None):
