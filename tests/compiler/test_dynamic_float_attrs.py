@@ -417,3 +417,36 @@ def test_torch_replays_the_change_too():
         assert m.t == tm.t
     assert len(cm._entries) == cnt.frame_count == 2
     torch._dynamo.reset()
+
+
+def test_a_bound_methods_owner_and_a_modules_config_object():
+    class Agent:
+        def __init__(self):
+            self.eps = 0.1
+            self.lin = nn.Linear(3, 3)
+
+        def act(self, x):
+            return self.lin(x) * (1 - self.eps) + self.eps
+
+    agent = Agent()
+    cm = tracenn.compile(agent.act)
+    x = tracenn.randn(2, 3)
+    for e in (0.1, 0.2, 0.3, 0.05):
+        agent.eps = e
+        np.testing.assert_allclose(cm(x).detach().numpy(), agent.act(x).detach().numpy(), rtol=1e-6)
+    assert len(cm._entries) == 2 and list(cm._values.floats.dynamic) == [(None, "self.eps")]
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.config = types.SimpleNamespace(scale=0.5, hidden=3)
+
+        def forward(self, x):
+            return x * self.config.scale
+
+    m = M()
+    c2 = tracenn.compile(m)
+    for v in (0.5, 0.6, 0.7):
+        m.config.scale = v
+        np.testing.assert_allclose(c2(x).numpy(), m(x).numpy(), rtol=1e-6)
+    assert len(c2._entries) == 2 and list(c2._values.floats.dynamic) == [("", "config.scale")]
