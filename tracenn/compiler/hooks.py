@@ -32,6 +32,7 @@ still makes the call run eagerly, with a one-time warning.
 from __future__ import annotations
 
 import itertools
+import logging
 
 import jax
 import jax.numpy as jnp
@@ -221,3 +222,26 @@ class _Side:
 
 
 from ..ops.derived import BACKWARD_HOOK as BACKWARD_HOOK_OP  # noqa: E402
+
+
+class _QuietHookErrors(logging.Filter):
+    """JAX logs the traceback of an exception a host callback raises ("jax.io_callback failed")
+    before it fails the program. The runtime re-raises a hook's own exception to the caller (or,
+    for :class:`ReplacedUnderGrad`, runs the call eagerly with its one warning), as eager mode
+    shows it, so that log would print the error twice, or a traceback for a call that succeeds.
+    Only records whose exception was raised through a hook callback are dropped (its traceback
+    passes through one of them): JAX's own errors and other callbacks' are logged as before. The
+    filter runs in the thread that logs (a host callback thread on GPU) and keeps no state."""
+
+    codes = frozenset({HookCall.__call__.__code__, _Side.__call__.__code__})
+
+    def filter(self, record) -> bool:
+        tb = record.exc_info[2] if record.exc_info else None
+        while tb is not None:
+            if tb.tb_frame.f_code in self.codes:
+                return False
+            tb = tb.tb_next
+        return True
+
+
+logging.getLogger("jax._src.callback").addFilter(_QuietHookErrors())  # (jax.experimental.io_callback's logger)
