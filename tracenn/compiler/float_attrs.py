@@ -23,8 +23,9 @@ module attribute the call changes itself (``self.t = self.t * 0.5`` in forward) 
 the second call, its new value written back as a float after each call (as torch replays it). A
 NumPy float is an input from the first call (torch takes it so). Ints stay guarded by value (torch
 specializes an nn.Module's int attributes and int globals; it makes the int attribute of a plain
-object and an int closure cell dynamic, but ints often decide shapes, which an XLA program fixes). Default arguments and the arguments a ``functools.partial`` binds stay guarded by
-value too (they cannot change without a new function).
+object and an int closure cell dynamic, but ints often decide shapes, which an XLA program fixes).
+Default arguments and the arguments a ``functools.partial`` binds stay guarded by value too (they
+cannot change without a new function).
 """
 from __future__ import annotations
 
