@@ -94,7 +94,8 @@ def folder(tmp_path_factory):
 def test_every_marked_block_is_used():
     used = {"net.py", "net-train", "net-eval-captured", "net-eval", "net-module-view", "classifier-module-view",
             "classifier-module-view-3", "fn.py", "summarize", "write-captured", "write", "train.py", "sgd-step",
-            "adam-step", "main.py", "mlp", "mlp-tabular", "verify-snippet", "verify-error", "gelu.py", "gelu"}
+            "adam-step", "main.py", "mlp", "mlp-tabular", "verify-snippet", "verify-error", "gelu.py", "gelu",
+            "cf.py", "cond", "while"}
     assert set(BLOCKS) == used
 
 
@@ -157,6 +158,19 @@ def test_structured_outputs_and_view_writes(folder):
     assert_prints("write", str(cw.graph))
 
 
+def test_cond_and_while_loop_blocks(folder):
+    cf = load(folder, "cf.py")[0]
+    m = cf.Gate()
+    cm = tracenn.compile(m)
+    x = tracenn.randn(2, 3)
+    tracenn.testing.assert_close(cm(x), m(x))
+    assert_prints("cond", str(cm.graph))
+    cw = tracenn.compile(cf.doubling)
+    i, y = cw(tracenn.tensor(0), tracenn.ones(2))
+    assert int(i) == 3 and y.tolist() == [8.0, 8.0]
+    assert_prints("while", str(cw.graph))
+
+
 def _steps(mod, n=2):
     x, y = tracenn.randn(16, 4), tracenn.randint(0, 3, (16,))
     for _ in range(n):
@@ -165,13 +179,7 @@ def _steps(mod, n=2):
 
 
 def test_sgd_training_step(folder):
-    """The graph "from its second call on"; the first step runs eagerly here (it makes the
-    momentum buffers), so that the test compiles one program, not two."""
-    train = load(folder, "train.py")[0]
-    x, y = tracenn.randn(16, 4), tracenn.randint(0, 3, (16,))
-    train.train_step._target(x, y)
-    train.train_step(x, y)
-    assert_prints("sgd-step", str(train.train_step.graph))
+    assert_prints("sgd-step", _steps(load(folder, "train.py")[0]))  # "from its second call on"
 
 
 def test_adam_training_step(tmp_path):
