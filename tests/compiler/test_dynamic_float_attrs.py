@@ -450,3 +450,31 @@ def test_a_bound_methods_owner_and_a_modules_config_object():
         m.config.scale = v
         np.testing.assert_allclose(c2(x).numpy(), m(x).numpy(), rtol=1e-6)
     assert len(c2._entries) == 2 and list(c2._values.floats.dynamic) == [("", "config.scale")]
+
+
+def test_a_tensor_made_from_the_float_is_made_from_the_input():
+    """``tracenn.tensor(self.t)`` (and of a float argument) read the number: a program per value."""
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.t = 0.5
+
+        def forward(self, x):
+            return x * tracenn.tensor(self.t), tracenn.tensor(self.t, dtype=tracenn.float16) + 1
+
+    m = M()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(2)
+    for v in VALUES:
+        m.t = v
+        _check(cm(x), m(x))
+    assert len(cm._entries) == 2
+    cf = tracenn.compile(lambda x, a: x * tracenn.tensor(a))
+    for v in VALUES:
+        np.testing.assert_allclose(cf(x, v).numpy(), [v, v], rtol=1e-6)
+    assert len(cf._entries) == 2
+    # (float64: a 0-d float64 tensor made from it reads as the number itself, so it is pinned: right values,
+    # a program per value)
+    cd = tracenn.compile(lambda x, a: tracenn.tensor(a, dtype=tracenn.float64) + x.sum())
+    for v in VALUES[:3]:
+        np.testing.assert_allclose(cd(x, v).numpy(), v + 2, rtol=1e-12)

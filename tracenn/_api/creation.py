@@ -18,7 +18,7 @@ from ..device import to_jax
 from ..errors import DtypeError
 from ..ops import OPS
 from ..tensor import Tensor
-from ._common import shape_arg, value_of
+from ._common import _python_float, shape_arg, value_of
 
 
 def _infer_python(data):
@@ -144,7 +144,16 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=Fal
     >>> tracenn.tensor([1.5, 2.0]).dtype
     tracenn.float32
     """
-    t = _new(_to_array(data, dtype, device))
+    to = None
+    if _dispatch.TRACE[0] is not None and isinstance(data, Tensor) and _python_float(data):
+        # a compiled call's float input standing for a Python number (a float argument or attribute
+        # that changes: runtime/floats.py): tensor(0.5) is a 0-d tensor of the default dtype, made from it
+        # (not a float64 one: it would read as the number itself; that one is made from the number)
+        to = _dt.as_dtype(dtype) if dtype is not None else _dt.get_default_dtype()
+    if to is not None and to != _dt.float64:
+        t = data.to(dtype=to)
+    else:
+        t = _new(_to_array(data, dtype, device))
     if requires_grad:
         t.requires_grad_()
     return t
