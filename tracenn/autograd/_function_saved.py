@@ -5,10 +5,10 @@ torch's rules (2.13), which this module follows, eagerly and inside a traced tra
 
 - ``save_for_backward`` takes tensors or None (else a TypeError); the last call wins. Until the
   node is recorded (in ``forward``/``setup_context``), ``ctx.saved_tensors`` is ``()``.
-- A node that saved anything (even only None) is freed by a backward without ``retain_graph``: a
-  second backward through it raises "Trying to backward through the graph a second time ..."
-  before the user's ``backward`` runs, and so does reading ``ctx.saved_tensors`` (also through
-  ``grad_fn.saved_tensors``) afterwards. A node that saved nothing can be run again.
+- A backward without ``retain_graph`` frees what a node saved (if it saved anything, even only
+  None): reading ``ctx.saved_tensors`` (also as ``grad_fn.saved_tensors``) afterwards raises
+  "Trying to backward through the graph a second time ...". The node itself is not freed: a
+  second backward through it runs (and its ``backward`` raises only if it reads what it saved).
 - Each saved tensor's version is taken when ``apply`` returns and checked when
   ``ctx.saved_tensors`` is read (not when the node runs: a backward that never reads it does not
   raise), with the message eager autograd gives for built-in ops (``engine._check_saved``). An
@@ -21,8 +21,10 @@ torch's rules (2.13), which this module follows, eagerly and inside a traced tra
   uses it differentiates through the node, as torch's).
 
 The records are ``(tensor or weakref to an output, version, label)``, as ``Node.saved`` holds
-them; a node's ``saved`` is non-empty exactly when ``save_for_backward`` saved something (a None
-gets a ``(None, 0, label)`` record), which is what makes the engine free it.
+them; an eager node's ``saved`` is non-empty exactly when ``save_for_backward`` saved something
+(a None gets a ``(None, 0, label)`` record), and the engine releases it (:func:`release`) when it
+frees the node's saved tensors. The engine does not check a custom Function node's records
+before running it (reading ``ctx.saved_tensors`` does).
 """
 from __future__ import annotations
 
@@ -54,15 +56,16 @@ def check_dirty(ctx, outs) -> None:
 
 
 class Saved:
-    """A recorded node's view of what its ctx saved: how to unpack each entry, its version records
-    (``records()``), and whether a backward freed it (``freed()``). ``node()``: the node (None once
-    gone); ``name``: the name function ``engine._check_saved`` takes (None: eager nodes' own names)."""
+    """What a recorded node's ctx saved: how to unpack each entry, its version records
+    (``records()``), and ``released`` once a backward freed them. ``node()``: the node (None once
+    gone); ``name``: the name function ``engine._check_saved`` takes (None: eager nodes' own names);
+    ``output(i)``: the tensor ``saved_tensors`` gives for output ``i``."""
 
-    __slots__ = ("entries", "records", "node", "freed", "name", "output")
+    __slots__ = ("entries", "records", "node", "name", "output", "released")
 
-    def __init__(self, entries, records, node, freed, name, output):
-        self.entries, self.records, self.node, self.freed, self.name = entries, records, node, freed, name
-        self.output = output  # output index -> the tensor saved_tensors gives for it
+    def __init__(self, entries, records, node, name, output):
+        self.entries, self.records, self.node, self.name, self.output = entries, records, node, name, output
+        self.released = False
 
 
 def _entries(to_save, args, inner_outs, outs, diff, dirty):
@@ -95,10 +98,6 @@ def record_eager(ctx, node, args, inner_outs, outs, diff) -> list:
     entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
     ref = weakref.ref(node)
 
-    def freed():
-        n = ref()
-        return n is not None and n.inputs is None
-
     def output(i):
         n = ref()
         o = inner_outs[i]
@@ -108,22 +107,24 @@ def record_eager(ctx, node, args, inner_outs, outs, diff) -> list:
         n = ref()
         return records if n is None else n.saved
 
-    ctx._state = Saved(entries, current, ref, freed, None, output)
+    ctx._state = Saved(entries, current, ref, None, output)
     return records
 
 
-def record_traced(tracer, call, args, inner_outs, outs, diff, name) -> None:
+def record_traced(call, args, inner_outs, outs, diff, name) -> None:
     """Note what ``call.ctx`` saved for a custom Function call inside a trace (``call``: its
-    ``CustomCall``); ``tracer.freed`` holds it once a backward without retain_graph ran it."""
+    ``CustomCall``; the traced backward releases it as the engine does)."""
     ctx = call.ctx
     entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
-    ctx._state = Saved(entries, lambda: records, lambda: call, lambda: call in tracer.freed, name,
-                       lambda i: outs[i])
+    ctx._state = Saved(entries, lambda: records, lambda: call, name, lambda i: outs[i])
 
 
-def saves(ctx) -> bool:
-    """Whether a backward without retain_graph frees this ctx's node (it saved something)."""
-    return bool(ctx._to_save)
+def release(ctx) -> None:
+    """A backward without retain_graph ran the node: free what it saved, as torch does."""
+    st = ctx._state
+    if st is not None and ctx._to_save:
+        st.released = True
+        st.entries = ()
 
 
 def unpack(ctx) -> tuple:
@@ -133,7 +134,7 @@ def unpack(ctx) -> tuple:
     st = ctx._state
     if st is None:
         return ()
-    if st.freed():
+    if st.released:
         raise BackwardError(_FREED)
     node = st.node()
     if node is not None:

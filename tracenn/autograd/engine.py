@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from ..errors import BackwardError, SavedTensorModifiedError, TracennError
 from .grad_mode import GRAD
 from .anomaly_mode import check_nan
+from ._function_saved import release
 from .function import _FunctionOp
 from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, named
 from ._sparse_grad import SparseGrad, accumulate_leaf, densify
@@ -224,6 +225,9 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                 # Free what torch would have saved. A node that saved nothing (add, sum, views, ...)
                 # keeps its inputs -- its vjp reads only their shapes -- so a second backward through
                 # it works, as in torch.
+                if type(node.op) is _FunctionOp:  # (it can run again; reading ctx.saved_tensors raises)
+                    release(node.key)
+                    continue
                 if node.op.name in NAME_FROM_INPUTS:
                     named(node)  # (its name depends on the inputs' ranks: fix it while they are here)
                 node.inputs = None

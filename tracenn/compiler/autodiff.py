@@ -116,19 +116,15 @@ def _recorded(tracer, op, args, key):
 def _custom_backward(tracer, call, ct, acc, create_graph=False, retain=False) -> None:
     """A custom ``autograd.Function``'s own ``backward`` (recorded, under no_grad; in grad mode
     with ``create_graph``, as torch's) where the cotangents of its outputs are complete; what it
-    returns flows into its arguments. As eagerly, a call that saved tensors raises if an earlier
-    backward freed it, is freed unless ``retain``, and checks what it saved when the backward reads
-    ``ctx.saved_tensors`` (see :func:`save_custom`)."""
+    returns flows into its arguments. As eagerly, what it saved is freed unless ``retain``, and
+    checked when the backward reads ``ctx.saved_tensors`` (see :func:`save_custom`)."""
     from .._api.creation import zeros
-    from ..autograd._function_saved import saves
+    from ..autograd._function_saved import release
     from ..autograd.grad_mode import set_grad_enabled
     from ..tensor import Tensor
     if not any(o is not None and o in ct for o in call.outs):
         return
     call.reached = True
-    frees = saves(call.ctx)
-    if frees and call in tracer.freed:
-        raise BackwardError(_FREED)
     wrap = tracer.tensor_of if create_graph else Tensor._wrap
     with set_grad_enabled(create_graph):
         gs = [wrap(ct[o]) if o is not None and o in ct
@@ -139,8 +135,8 @@ def _custom_backward(tracer, call, ct, acc, create_graph=False, retain=False) ->
             raise UnsupportedError(
                 f"the backward() of the custom autograd.Function {call.cls.__name__} reads tensor values, which "
                 f"a compiled program cannot; this call runs eagerly instead ({str(e).split(' (.item()')[0]})") from None
-    if frees and not retain:
-        tracer.freed.add(call)
+    if not retain:
+        release(call.ctx)
     res = res if isinstance(res, tuple) else (res,)
     for v, need, g in zip(call.ins, call.ctx.needs_input_grad, res):
         if need and isinstance(g, Tensor) and isinstance(v, Value) and v in tracer.rg:
@@ -202,7 +198,7 @@ def save_custom(tracer, call, args, inner_outs, outs) -> list:
                 o._set_(outs[i], "mark_dirty")
             outs[i] = o
     diff = [getattr(o, "_requires_grad", False) for o in outs]
-    record_traced(tracer, call, args, inner_outs, outs, diff, lambda n: own if n is call else _name_in(tracer, n))
+    record_traced(call, args, inner_outs, outs, diff, lambda n: own if n is call else _name_in(tracer, n))
     return outs
 
 
