@@ -20,8 +20,8 @@ from . import fastcall, gradcall
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
 from .flatgrads import FlatGrads
-from .writes import (batched_writes, donated_state, grad_setter, output_aliases, unique_writes, unread_grads,
-                     write_positions, write_targets)
+from .writes import (batched_writer, batched_writes, donated_state, grad_setter, output_aliases, plain_donated,
+                     unique_writes, unread_grads, write_positions, write_targets)
 
 _INEXACT = frozenset("fcV")
 _OFF_CPU = frozenset(("gpu", "cuda", "rocm", "tpu"))
@@ -48,6 +48,8 @@ class Entry:
         self.recycled = frozenset()
         self.released = []
         self.flat = None
+        self.write_batched = None   # the batched writes as one function (writes.batched_writer)
+        self.donated_plain = None   # the donated state tensors, where writes.plain_donated may take them
         self.key = key
         self.reason = reason
         self.calls = 0
@@ -143,6 +145,8 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
+                if not recycle and all(isinstance(state_tensors[i], Tensor) for i in donate_idx):
+                    self.donated_plain = tuple(state_tensors[i] for i in donate_idx)
                 # (keep_unused: JAX would otherwise prune the unread grads, and their donation with them;
                 # the old flat array is the last donated argument: zip above leaves it out)
                 self.fwd_donating = self.jit(split_run, donate_argnums=0,
@@ -300,7 +304,9 @@ class Entry:
             if self.donate or self.dropped:  # (no list of all state arrays first: it would hold a reference)
                 for i in self.released:
                     st[i].param.grad = None
-                donated = donated_state(st, self.donate_all, self.recycled)
+                donated = None if self.donated_plain is None else plain_donated(self.donated_plain)
+                if donated is None:
+                    donated = donated_state(st, self.donate_all, self.recycled)
                 if self.flat is not None:
                     donated.append(self.flat.take_old())
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
@@ -386,15 +392,11 @@ class Entry:
         return outs
 
     def _write_back(self, writes, in_tensors):
-        batched = self.batched_writes
-        if batched is not None:
-            for i, t in batched[0]:
-                t._value = writes[i]
-                t._ver += 1
-            wrap = Tensor._wrap
-            for i, p in batched[1]:
-                w = writes[i]
-                p.grad = None if w is None else wrap(w)
+        write = self.write_batched
+        if write is None and self.batched_writes is not None:  # (made at the first call: the batch is final)
+            write = self.write_batched = batched_writer(self.batched_writes)
+        if write is not None:
+            write(writes)
         else:
             index = self.write_index or range(len(self.write_targets))
             for i, target in zip(index, self.write_targets):
