@@ -8,7 +8,10 @@ import collections
 import copy
 import dataclasses
 import functools
+import hashlib
 import types
+
+import numpy as np
 
 from ..errors import UnsupportedError
 from ..tensor import Tensor
@@ -166,11 +169,88 @@ def signature(tree):
         return (type(tree), tuple((n, signature(v)) for n, v in dataclass_items(tree)))
     if isinstance(tree, collections.UserDict):
         return (type(tree), tuple((k, signature(v)) for k, v in tree.data.items()))
+    if isinstance(tree, np.ndarray):
+        return array_signature(tree)
+    if _options_object(tree):
+        return _object_signature(tree)
+    if isinstance(tree, Tensor):  # (inside an object's attributes: not a leaf of the structure)
+        return ("id", id(tree))
     try:
         hash(tree)
     except TypeError:
         return ("id", id(tree))
     return (type(tree), tree)
+
+
+# A NumPy array argument is guarded by its values, as a list of numbers is: the program bakes in
+# what the traced code reads from it (``torch.as_tensor(arr)``), and the same array changed in
+# place must not reuse it. Up to this many bytes the key holds the bytes; above, a digest of them.
+_ARRAY_BYTES_IN_KEY = 4096
+
+
+def array_signature(a: np.ndarray) -> tuple:
+    """A hashable form of a NumPy array's values: ``("ndarray", shape, dtype, bytes or digest)``
+    (an object array, whose bytes are pointers, by identity)."""
+    if a.dtype.hasobject:
+        return ("id", id(a))
+    if a.nbytes <= _ARRAY_BYTES_IN_KEY:
+        return ("ndarray", a.shape, a.dtype.str, a.tobytes())
+    data = a.data if a.flags.c_contiguous else a.tobytes()
+    return ("ndarray", a.shape, a.dtype.str, hashlib.blake2b(data, digest_size=16).digest())
+
+
+_NOT_OPTIONS = frozenset(("tracenn", "jax", "jaxlib", "numpy", "builtins"))
+
+
+def _options_object(v) -> bool:
+    """Is ``v`` a plain object of options passed as an argument (``opts.scale``, a SimpleNamespace,
+    an argparse Namespace): not callable, a class, a Python module or one of tracenn's, JAX's or
+    NumPy's objects, with attributes of its own? The program bakes in the attributes the traced
+    code reads, so the call is keyed by their values (torch.compile guards the attributes read)."""
+    t = type(v)
+    if not t.__dictoffset__ or callable(v) or isinstance(v, (type, types.ModuleType)):
+        return False
+    return (getattr(t, "__module__", None) or "").partition(".")[0] not in _NOT_OPTIONS
+
+
+def _object_signature(obj, depth=0) -> tuple:
+    """``("object", type, identity, attributes)``: the object itself as before (by identity, or by
+    its own ``__eq__`` where its type defines a hash: a value object), and its attributes by value."""
+    t = type(obj)
+    same = obj if t.__hash__ is not object.__hash__ and t.__hash__ is not None else id(obj)
+    return ("object", t, same, _attributes_signature(obj, depth))
+
+
+def _attributes_signature(obj, depth=0) -> tuple:
+    """The signature of the attributes of the option object ``obj``: plain values, structures of
+    them and arrays by value, option objects it holds one level deep, anything else by identity."""
+    out = []
+    for k, v in vars(obj).items():
+        if _options_object(v):
+            out.append((k, _object_signature(v, depth + 1) if depth < 1 else ("id", id(v))))
+        else:
+            out.append((k, _value_signature(v)))
+    return tuple(out)
+
+
+def _value_signature(v):
+    """:func:`signature` of an attribute value: tuples, lists and dicts walked, arrays and hashable
+    plain values by value, every other object (a tensor, a module, an object holding this one) by
+    identity."""
+    t = type(v)
+    if t is tuple or t is list:
+        return (t, tuple(map(_value_signature, v)))
+    if t is dict:
+        return (t, tuple((k, _value_signature(x)) for k, x in v.items()))
+    if t is np.ndarray:
+        return array_signature(v)
+    if isinstance(v, Tensor) or callable(v) or t.__dictoffset__ and not isinstance(v, (int, float, str)):
+        return ("id", id(v))
+    try:
+        hash(v)
+    except TypeError:
+        return ("id", id(v))
+    return (t, v)
 
 
 def _hidden_tensor(t, known=frozenset()) -> str | None:

@@ -1,0 +1,138 @@
+"""Mutable Python values a compiled call reads are guarded by their values, so a change made to
+them between calls is seen, as torch.compile's guards see it (never a stale program): a NumPy array
+or an object of options passed as an argument (this file), and lists, dicts and arrays held by a
+module or captured by a function. See utils/_pytree.signature and compiler/values.py."""
+import argparse
+import types
+
+import numpy as np
+import pytest
+
+import tracenn
+from tracenn import nn
+
+
+class _Scale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.traces = 0
+
+    def forward(self, x, arr):
+        self.__dict__["traces"] += 1  # (not through Module.__setattr__: no epoch move)
+        return x * tracenn.as_tensor(arr)
+
+
+def test_a_numpy_argument_changed_in_place_is_seen():
+    m = _Scale()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    arr = np.array([1.0, 2.0, 3.0], np.float32)
+    assert cm(x, arr).tolist() == [1.0, 2.0, 3.0]
+    arr[:] = 10.0
+    assert cm(x, arr).tolist() == [10.0, 10.0, 10.0]
+    assert m.traces == 2
+
+
+def test_a_new_numpy_argument_with_the_same_values_reuses_the_program():
+    m = _Scale()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    for _ in range(3):
+        assert cm(x, np.array([1.0, 2.0, 3.0], np.float32)).tolist() == [1.0, 2.0, 3.0]
+    assert m.traces == 1
+
+
+def test_a_large_numpy_argument_is_keyed_by_a_digest_of_its_values():
+    m = _Scale()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(4096)
+    arr = np.ones(4096, np.float32)  # (16 KiB: above what the key holds as bytes)
+    assert float(cm(x, arr).sum()) == 4096.0
+    arr[7] = 3.0
+    assert float(cm(x, arr).sum()) == 4098.0
+    assert m.traces == 2
+    key = next(iter(cm._entries))
+    assert len(repr(key)) < 400  # (a digest, not 16 KiB of bytes, in the key)
+
+
+class _Opts:
+    def __init__(self):
+        self.scale = 2
+        self.use_relu = False
+
+
+class _Act(nn.Module):
+    def forward(self, x, opts):
+        y = x * opts.scale
+        return tracenn.relu(y) if opts.use_relu else y
+
+
+@pytest.mark.parametrize("make", [_Opts, lambda: types.SimpleNamespace(scale=2, use_relu=False),
+                                  lambda: argparse.Namespace(scale=2, use_relu=False)],
+                         ids=["object", "SimpleNamespace", "argparse.Namespace"])
+def test_an_options_argument_changed_between_calls_is_seen(make):
+    m = _Act()
+    cm = tracenn.compile(m)
+    x = -tracenn.ones(2)
+    opts = make()
+    assert cm(x, opts).tolist() == [-2.0, -2.0]
+    opts.scale, opts.use_relu = 5, True
+    assert cm(x, opts).tolist() == m(x, opts).tolist() == [0.0, 0.0]
+    opts.use_relu = False
+    assert cm(x, opts).tolist() == [-5.0, -5.0]
+
+
+def test_an_options_argument_with_a_nested_one_and_a_list():
+    def f(x, opts):
+        return x * opts.inner.scale + tracenn.tensor(opts.shift)
+
+    cm = tracenn.compile(f)
+    x = tracenn.ones(2)
+    opts = types.SimpleNamespace(inner=types.SimpleNamespace(scale=2.0), shift=[1.0, 2.0])
+    assert cm(x, opts).tolist() == [3.0, 4.0]
+    opts.inner.scale = 3.0
+    assert cm(x, opts).tolist() == [4.0, 5.0]
+    opts.shift[1] = 0.0
+    assert cm(x, opts).tolist() == [4.0, 3.0]
+
+
+def test_an_options_argument_that_holds_itself():
+    def f(x, opts):
+        return x * opts.w + opts.b
+
+    cm = tracenn.compile(f, fallback="eager")
+    opts = types.SimpleNamespace(b=1.0)
+    opts.me, opts.items = opts, [opts]
+    opts.w = 2.0
+    x = tracenn.ones(2)
+    assert cm(x, opts).tolist() == [3.0, 3.0]
+    opts.w = 4.0
+    assert cm(x, opts).tolist() == [5.0, 5.0]
+
+
+class _Value:
+    """An object with value semantics (its own __eq__ and __hash__)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def __eq__(self, other):
+        return isinstance(other, _Value) and other.k == self.k
+
+    def __hash__(self):
+        return hash(self.k)
+
+
+def test_equal_value_objects_share_a_program():
+    traces = []
+
+    def f(x, v):
+        traces.append(1)
+        return x * v.k
+
+    cm = tracenn.compile(f)
+    x = tracenn.ones(2)
+    assert cm(x, _Value(3)).tolist() == [3.0, 3.0]
+    assert cm(x, _Value(3)).tolist() == [3.0, 3.0]
+    assert cm(x, _Value(4)).tolist() == [4.0, 4.0]
+    assert len(traces) == 2
