@@ -204,6 +204,49 @@ def test_user_pass_relu_to_gelu(folder):
     assert [n.op.name for n in gelu.cm.graph.nodes] == ["permute", "matmul", "add", "mul", "mul", "erf", "add", "mul"]
 
 
+# ---- examples written inline in the text -----------------------------------------------------------
+
+def _code_lines(graph) -> list[str]:
+    return [" ".join(line.split("   # ")[0].split()) for line in str(graph).split("\n")]
+
+
+def _inline_in_doc(code: str) -> bool:
+    return code in " ".join(DOC.read_text(encoding="utf-8").split())
+
+
+def test_inline_constant_func_transform_and_hook_nodes():
+    def scaled(x):
+        return x * tracenn.tensor([1.0, 2.0, 3.0])
+
+    cs = tracenn.compile(scaled)
+    cs(tracenn.randn(3))
+    assert _inline_in_doc(_code_lines(cs.graph)[1]), _code_lines(cs.graph)[1]  # %c0: f32[3] = constant [1., 2., 3.]
+
+    model = tracenn.nn.Sequential(tracenn.nn.Linear(3, 4), tracenn.nn.ReLU(), tracenn.nn.Linear(4, 3))
+
+    def batched(x):
+        return tracenn.func.vmap(model)(x)
+
+    cv = tracenn.compile(batched)
+    cv(tracenn.randn(5, 3))
+    assert _inline_in_doc(_code_lines(cv.graph)[1]), _code_lines(cv.graph)[1]  # %0: f32[5,3] = func_transform[...
+
+    class Head(tracenn.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = tracenn.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    head = Head()
+    head.fc.register_full_backward_hook(lambda mod, gin, gout: None)
+    cm = tracenn.compile(head)
+    cm(tracenn.randn(2, 3, requires_grad=True))
+    side = "backward_hook[side=<backward hook inputs of 'fc'>]"
+    assert side in str(cm.graph) and _inline_in_doc(side)
+
+
 # ---- what "Getting the graphs" says --------------------------------------------------------------
 
 def test_graph_is_the_latest_calls_program():
