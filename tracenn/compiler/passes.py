@@ -20,7 +20,7 @@ Write your own pass the same way and hand the list to ``tracenn.compile(model, p
 graph), :func:`fresh_name`, :func:`is_random` and :func:`calls_back` (nodes a pass must not
 merge, fold or drop). This one replaces every ReLU with GELU, building GELU with ``F.gelu`` itself (:func:`insert_call`
 traces a tracenn function into the graph, so the pass needs no knowledge of which primitives
-GELU is made of):
+GELU is made of); docs/ir.md ("Writing a pass") shows its graph before and after:
 
 >>> import tracenn
 >>> import tracenn.nn.functional as F
