@@ -495,7 +495,7 @@ def test_mark_dirty_returns_the_input_made_by_the_node():
             "output 0 of AddOne, is at version 2; expected version 0")
     _raises("mark_dirty_leaf", InplaceError,
             "a leaf Variable that requires grad has been used in an in-place operation")
-    _raises("mark_dirty_not_returned", RuntimeError, "Some elements marked as dirty during the forward method were not")
+    _raises("mark_dirty_not_returned", InplaceError, "Some elements marked as dirty during the forward method were not")
     assert SCENARIOS["mark_dirty_without_grad"](tracenn, _fns(tracenn))[:2] == (True, 2)
 
 

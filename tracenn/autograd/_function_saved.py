@@ -45,13 +45,13 @@ def check_saveable(tensors) -> None:
 def check_dirty(ctx, outs) -> None:
     """torch's checks of ``ctx.mark_dirty``: every dirty tensor is returned, and none is a leaf
     that requires grad (when the node is recorded)."""
+    from ..errors import InplaceError
     from .grad_mode import GRAD
     for d in ctx._dirty:
         if not any(o is d for o in outs):
-            raise RuntimeError("Some elements marked as dirty during the forward method were not returned as output. "
+            raise InplaceError("Some elements marked as dirty during the forward method were not returned as output. "
                                "The inputs that are modified inplace must all be outputs of the Function.")
         if GRAD.enabled and d._requires_grad and d._node is None and d._base is None:
-            from ..errors import InplaceError
             raise InplaceError("a leaf Variable that requires grad has been used in an in-place operation.")
 
 
@@ -72,7 +72,7 @@ def _entries(to_save, args, inner_outs, outs, diff, dirty):
     """Per saved tensor: (how to unpack, what) and its version record. ``inner_outs``: what forward
     returned; ``outs``: the tensors ``apply`` returns for them; ``diff``: which are differentiable;
     ``dirty``: the inputs marked dirty (returned as outputs: saved as outputs, as torch's)."""
-    entries, records = [], []
+    entries, records = [], []  # (the ctx then drops to_save: a backward frees what entries hold)
     for k, t in enumerate(to_save):
         label = f"ctx.saved_tensors[{k}]"
         if t is None:
@@ -96,6 +96,7 @@ def record_eager(ctx, node, args, inner_outs, outs, diff) -> list:
     """Note what ``ctx`` saved for eager node ``node`` (just recorded); returns its ``saved``."""
     from ..tensor import Tensor
     entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
+    ctx._to_save = ()
     ref = weakref.ref(node)
 
     def output(i):
@@ -116,13 +117,14 @@ def record_traced(call, args, inner_outs, outs, diff, name) -> None:
     ``CustomCall``; the traced backward releases it as the engine does)."""
     ctx = call.ctx
     entries, records = _entries(ctx._to_save, args, inner_outs, outs, diff, ctx._dirty)
+    ctx._to_save = ()
     ctx._state = Saved(entries, lambda: records, lambda: call, name, lambda i: outs[i])
 
 
 def release(ctx) -> None:
     """A backward without retain_graph ran the node: free what it saved, as torch does."""
     st = ctx._state
-    if st is not None and ctx._to_save:
+    if st is not None and st.entries:  # (a node that saved nothing has nothing to free)
         st.released = True
         st.entries = ()
 
