@@ -13,12 +13,17 @@ def _type(shape, dtype) -> str:
     return type_str(shape, dtype)
 
 
-def describe_change(prev, key, skeys, input_names, dynamic=frozenset()) -> str:
+def describe_change(prev, key, skeys, input_names, dynamic=frozenset(), canon=None) -> str:
     """Why ``key`` missed the cache, compared with the previous call's key, in plain words.
-    ``dynamic``: the float arguments (by path, ``args[1]``) this recompile makes program inputs."""
+    ``dynamic``: the float arguments (by path, ``args[1]``) this recompile makes program inputs.
+    ``canon``: the structure key as the cache compares it (without the plain values the traced code
+    itself changes, ``self.calls += 1``, which are not guarded), so only what is guarded is named."""
     reasons = []
     if prev[0] != key[0]:
-        reasons += _structure_change(skeys.get(prev[0]), skeys.get(key[0]))
+        a, b = skeys.get(prev[0]), skeys.get(key[0])
+        if canon is not None and a is not None and b is not None:
+            a, b = canon(a), canon(b)
+        reasons += _structure_change(a, b)
     if prev[1] != key[1]:
         reasons.append(f"grad mode changed: {'enabled' if prev[1] else 'no_grad'} -> "
                        f"{'enabled' if key[1] else 'no_grad'}")
@@ -42,6 +47,20 @@ def describe_change(prev, key, skeys, input_names, dynamic=frozenset()) -> str:
     if not reasons:
         reasons.append("a new combination of previously seen guards")
     return "; ".join(reasons)
+
+
+def explain_header(name: str, entries, limit: int, dropped: int = 0, dropped_calls: int = 0) -> str:
+    """The first line of ``cm.explain()``: how many programs are cached and, apart from them, how
+    many calls ran eagerly, for how many input signatures (``fallback='eager'``, past
+    ``cache_size_limit``, a hook's replacement under grad): those have no program to count.
+    ``entries``: the cache's entries (``.eager``, ``.calls``); ``dropped``: the eager signatures
+    past the limit no longer kept, and ``dropped_calls`` their calls."""
+    eager = [e for e in entries if e.eager]
+    line = f"tracenn.compile({name}): {len(entries) - len(eager)} cached program(s), cache_size_limit={limit}"
+    if eager or dropped:
+        calls = sum(e.calls for e in eager) + dropped_calls
+        line += f"; {calls} call(s) ran eagerly ({len(eager) + dropped} input signature(s) with no program)"
+    return line
 
 
 def _short(x) -> str:
@@ -191,17 +210,17 @@ def _structure_change(a, b) -> list[str]:
     modes = []
     ma, mb = dict((m[0], m[1:]) for m in a[0]), dict((m[0], m[1:]) for m in b[0])
     for path in mb:
-        label = repr(path) if path else "the root module"
+        label = f"module {path!r}" if path else "the root module"
         if path not in ma:
-            out.append(f"module {label} was added")
+            out.append(f"{label} was added")
             continue
         (ta, tra, ha, aa), (tb, trb, hb, ab) = ma[path], mb[path]
         if ta != tb:
-            out.append(f"module {label} was replaced: {ta.__name__} -> {tb.__name__}")
+            out.append(f"{label} was replaced: {ta.__name__} -> {tb.__name__}")
         if tra != trb:
             modes.append((label, f"{'train' if tra else 'eval'} -> {'train' if trb else 'eval'}"))
         if ha != hb:
-            out.append(f"hooks on module {label} changed")
+            out.append(f"hooks on {label} changed")
         if aa != ab and ta == tb:  # (a replaced module's attributes differ as a matter of course)
             at = f"{path}." if path else ""
             out += _value_changes("attribute ", {at + k: v for k, v in aa}, {at + k: v for k, v in ab})
@@ -211,7 +230,7 @@ def _structure_change(a, b) -> list[str]:
     if len(modes) > 2 and len({m for _, m in modes}) == 1:
         out.insert(0, f"mode changed: {modes[0][1]} ({modes[0][0]} and {len(modes) - 1} more module(s))")
     else:
-        out[:0] = [f"module {label} mode changed: {m}" for label, m in modes]
+        out[:0] = [f"{label} mode changed: {m}" for label, m in modes]
     sa, sb = dict((s[0], s[1:]) for s in a[1]), dict((s[0], s[1:]) for s in b[1])
     state = []  # (name, what happened), said once per happening: an optimizer's first step adds dozens
     for name in sb:
