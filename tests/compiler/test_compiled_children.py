@@ -1,7 +1,7 @@
 """A compiled object assigned as a module's attribute (``model.encoder = tracenn.compile(model.encoder)``,
-or ``self.block = tracenn.compile(Block())`` in ``__init__``): the wrapped module stays the model's
-child, so its parameters are trained and saved (under the names they had; torch adds
-``_orig_mod.``), while ``model.encoder(x)`` calls the compiled object."""
+or ``self.block = tracenn.compile(Block())`` in ``__init__``): the compiled object is the child (an
+nn.Module, as torch's OptimizedModule), whose parameters are the wrapped module's, so they are trained and
+saved under the names they had (torch adds ``_orig_mod.``), and ``model.encoder(x)`` calls it."""
 import copy
 
 import numpy as np
@@ -9,6 +9,7 @@ import pytest
 
 import tracenn
 from tracenn import nn
+from tracenn.runtime.compiled import Compiled
 from helpers import assert_close
 
 
@@ -32,7 +33,7 @@ def test_compiling_a_child_keeps_its_parameters_in_the_model():
     m.enc = tracenn.compile(m.enc)
     assert list(m.state_dict()) == keys == ["enc.weight", "enc.bias", "head.weight", "head.bias"]
     assert [n for n, _ in m.named_parameters()] == keys
-    assert type(m.enc).__name__ == "Compiled" and m.enc.weight is m._modules["enc"].weight
+    assert isinstance(m.enc, Compiled) and m._modules["enc"] is m.enc and m.enc.weight is m.enc._orig_mod.weight
     assert_close(m(X), ref)
     assert m.enc._last is not None  # the forward called the compiled object
     assert "enc" in str(m) and "Linear(in_features=3, out_features=4" in str(m)
@@ -90,7 +91,7 @@ def test_replacing_deleting_and_copying_a_compiled_child():
     m = _Net()
     m.enc = tracenn.compile(m.enc)
     c = copy.deepcopy(m)
-    assert type(c.enc).__name__ == "Compiled" and c.enc._target is c._modules["enc"]
+    assert isinstance(c.enc, Compiled) and c._modules["enc"] is c.enc
     assert c.enc.weight is not m.enc.weight
     assert_close(c(X), m(X))
     m.enc = nn.Linear(3, 4)

@@ -2,13 +2,15 @@
 
 ``config`` holds the settings (``cache_size_limit`` and ``suppress_errors`` change
 ``tracenn.compile``'s defaults; see :mod:`tracenn._dynamo.config`); ``reset``, ``disable``,
-``is_compiling`` and ``allow_in_graph`` are ``tracenn.compiler``'s. The shape marks
+``is_compiling`` and ``allow_in_graph`` are ``tracenn.compiler``'s; ``OptimizedModule`` (also in
+``eval_frame``) is the class of ``tracenn.compile(module)``. The shape marks
 (``mark_dynamic``, ``mark_static``, ``maybe_mark_dynamic``) change nothing: tracenn compiles one
 program per input shape, as ``dynamic=False``.
 """
 from __future__ import annotations
 
-from . import config  # noqa: F401
+from . import config, eval_frame  # noqa: F401
+from .eval_frame import OptimizedModule  # noqa: F401
 from ..compiler.torch_names import (  # noqa: F401
     allow_in_graph, assume_constant_result, disable, is_compiling, list_backends, reset)
 

@@ -131,7 +131,8 @@ class Compiled:
 
     Calls run one jitted program per guard key; the model's parameters, buffers, modes and hooks
     stay on the model, so everything else (``parameters()``, ``state_dict()``, ``train()``...)
-    is the model's own, reached through this object.
+    is the model's own, reached through this object. A module's compiled object is of the subclass
+    :class:`~tracenn.runtime.module_wrapper.CompiledModule`, an ``nn.Module``; a function's is not.
     """
 
     def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
@@ -143,6 +144,15 @@ class Compiled:
         self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
         self._step_watch = watch       # () -> what a function reads from closures/globals, by identity
+    def __new__(cls, target, *args, **kwargs):
+        # A module's compiled object is an nn.Module (runtime/module_wrapper.py); a function's is not
+        # (torch.compile(fn) is a function).
+        if cls is Compiled:
+            from .module_wrapper import CompiledModule, Module
+            if isinstance(target, Module):
+                cls = CompiledModule
+        return object.__new__(cls)
+
         self._watch = watch            # ... and the option objects' attributes (_refresh; None: neither)
         self._watched = None
         self._fallback = fallback
@@ -392,7 +402,7 @@ class Compiled:
 
     def _refresh(self):
         name, mode, modules, state, skey, extra = self._source()
-        self._name, self._mode, self._modules, self._state, self._extra = name, mode, modules, state, extra
+        self._name, self._mode, self._walked, self._state, self._extra = name, mode, modules, state, extra
         ckey = skey if self._values is None else self._values.canon(skey, self._volatile)
         sid = self._skey_ids.get(ckey)
         if sid is None:
@@ -464,14 +474,14 @@ class Compiled:
                 entry.past_limit = True
                 return self._keep(entry, key)
         step = bool(self._extra)
-        before = None if self._values is None else self._values.snapshot(self._modules)
-        flags = [(m, m.training) for _, m in self._modules]
+        before = None if self._values is None else self._values.snapshot(self._walked)
+        flags = [(m, m.training) for _, m in self._walked]
         host_rng = _host_rng_states()
         built = None
         try:
             try:
                 floats = {"python_floats": python_floats} if python_floats else {}
-                built = self._build(self._target, args, kwargs, state=self._state, modules=self._modules,
+                built = self._build(self._target, args, kwargs, state=self._state, modules=self._walked,
                                     name=self._name, mode=self._mode, **self._extra, **floats)
             finally:
                 if before is not None:
@@ -523,9 +533,9 @@ class Compiled:
         """Plain values the trace itself changed (``self.calls += 1`` in a forward) stop being
         guarded: guarding them would compile anew at every call. Structure keys that differ only in
         them now name one program."""
-        changed = self._values.changed(before, self._modules) - self._volatile
+        changed = self._values.changed(before, self._walked) - self._volatile
         if built is not None:  # attributes the call sets (a store) change after every call too
-            paths = {id(m): p for p, m in self._modules}
+            paths = {id(m): p for p, m in self._walked}
             changed |= {(paths.get(id(s.target)), s.key) for s in built.graph.stores if s.kind == "attr"}
             changed -= self._volatile
         if changed:
@@ -587,8 +597,8 @@ class Compiled:
             lines.append(f"  - float argument {path} stays guarded by value: its value changed, but the traced code "
                          f"needs it as a Python number ({why})")
         lines.append("  - grad mode (enabled or no_grad)")
-        if self._modules:
-            lines.append(f"  - module structure: {len(self._modules)} module(s), their classes, "
+        if self._walked:
+            lines.append(f"  - module structure: {len(self._walked)} module(s), their classes, "
                          "train/eval flags and hooks")
             lines.append("  - the value of each plain attribute (int, float, bool, str...) of the modules and of "
                          "the option objects they hold (self.config.output_hidden_states)")

@@ -304,7 +304,9 @@ class HookMixin:
         """Compile this module in place: later calls run ``tracenn.compile(self, ...)``'s program
         (as torch's ``Module.compile``); arguments are those of :func:`tracenn.compile`."""
         from ...compiler.api import compile as _compile
-        self._compiled_call_impl = _compile(self, *args, **kwargs)
+        # (not through Module.__setattr__: the compiled object is a Module, and registering it as a
+        # child of the module it wraps would make a cycle: state_dict() would recurse forever)
+        object.__setattr__(self, "_compiled_call_impl", _compile(self, *args, **kwargs))
 
     def _wrapped_call_impl(self, *args, **kwargs):
         if TRACE[0] is not None:  # compiling: the tracer records which module each op came from

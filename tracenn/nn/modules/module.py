@@ -501,15 +501,7 @@ class Module(HookMixin, StateDictMixin):
             self.register_parameter(name, value)
         else:
             modules = self.__dict__.get("_modules")
-            target = _compiled_module(value)
-            if target is not None:  # self.encoder = tracenn.compile(self.encoder)
-                if modules is None:
-                    raise AttributeError("cannot assign module before Module.__init__() call")
-                EPOCH[0] += 1
-                remove_from(self._parameters, self._buffers, self._non_persistent_buffers_set)
-                modules[name] = target  # (its parameters stay the model's, under their own names)
-                object.__setattr__(self, name, value)  # (self.encoder(x) calls the compiled object)
-                return
+            # (self.encoder = tracenn.compile(self.encoder) is a Module too: runtime/module_wrapper.py)
             if isinstance(value, Module):
                 if modules is None:
                     raise AttributeError("cannot assign module before Module.__init__() call")
@@ -522,7 +514,6 @@ class Module(HookMixin, StateDictMixin):
                 modules[name] = value
             elif modules is not None and name in modules:
                 EPOCH[0] += 1
-                self.__dict__.pop(name, None)  # (a compiled child's object)
                 if value is not None:
                     raise TypeError(f"cannot assign '{_typename(value)}' as child module '{name}' "
                                     "(tracenn.nn.Module or None expected)")
@@ -570,7 +561,6 @@ class Module(HookMixin, StateDictMixin):
             self._non_persistent_buffers_set.discard(name)
         elif name in self._modules:
             del self._modules[name]
-            self.__dict__.pop(name, None)  # (a compiled child's object)
         else:
             super().__delattr__(name)
 
@@ -738,17 +728,4 @@ class Module(HookMixin, StateDictMixin):
         # Eliminate attrs that are not legal Python variable names
         keys = [key for key in keys if not key[0].isdigit()]
         return sorted(keys)
-
-
-def _compiled_module(value):
-    """The module a ``tracenn.compile(module)`` object wraps, or None for anything else.
-
-    A module assigned one as an attribute (``self.encoder = tracenn.compile(self.encoder)``) keeps
-    the wrapped module as its child, so ``parameters()``, ``state_dict()`` (keys without a prefix:
-    torch adds ``_orig_mod.``), ``to()`` and ``train()`` reach it, while ``self.encoder(x)`` calls the
-    compiled object."""
-    if type(value).__name__ != "Compiled":
-        return None
-    from ...runtime.compiled import Compiled
-    return value._target if isinstance(value, Compiled) and isinstance(value._target, Module) else None
 
