@@ -95,19 +95,29 @@ def gpu_devices() -> tuple:
 SEVERAL = [False]
 
 
+def _arm() -> None:
+    """A second device is in use: from now on eager ops check their tensors' devices, and compiled
+    calls guard them (runtime/device_guard.py); moving the epoch makes every compiled call re-read
+    its state and leave the calls it kept without that guard."""
+    SEVERAL[0] = True
+    from . import _dispatch
+    _dispatch.EPOCH[0] += 1
+
+
 def to_jax(d) -> jax.Device:
     """The JAX device for a torch-style device spec; a missing one raises torch's kind of error."""
     d = device(d) if not isinstance(d, device) else d
     if d.type == "cpu":
         return _backend_devices("cpu")[0]
     if d.type == "cuda":
-        SEVERAL[0] = True
         gpus = gpu_devices()
         if not gpus:
             raise DeviceError(
                 "CUDA device requested but JAX sees no GPU on this machine "
                 "(tracenn.cuda.is_available() is False). Use device='cpu', or install jax[cuda12] "
                 "on a machine with an NVIDIA GPU.")
+        if not SEVERAL[0]:
+            _arm()
         i = 0 if d.index is None else d.index
         if i >= len(gpus):
             raise DeviceError(f"CUDA error: invalid device ordinal: cuda:{i} requested, "

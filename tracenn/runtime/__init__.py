@@ -3,6 +3,9 @@ function, and never imports the tracer (the compiler hands it a ``build`` callba
 
 - :mod:`~tracenn.runtime.compiled`: :class:`~tracenn.runtime.compiled.Compiled` — guards, the
   program cache, ``explain()``.
+- :mod:`~tracenn.runtime.module_wrapper`: :class:`~tracenn.runtime.module_wrapper.CompiledModule` —
+  a compiled module is an ``nn.Module`` (containers, ``_orig_mod``) whose state is the model's.
+- :mod:`~tracenn.runtime.device_guard`: the devices in the guard key, once several are in use.
 - :mod:`~tracenn.runtime.entry`: :class:`~tracenn.runtime.entry.Entry` — one cached program and
   its call paths (donation, gradient plans, RNG counters, write-back, the outputs).
 - :mod:`~tracenn.runtime.fastcall`: the two cheapest calls (one tensor in, one out, no RNG or

@@ -5,7 +5,8 @@
 1. re-reads the module tree only when the global epoch moved (``_dispatch.EPOCH``: bumped by
    structure changes, ``train()/eval()``, hooks, ``requires_grad_``, ``.data =``);
 2. builds the guard key from the inputs' shapes, dtypes and ``requires_grad``, the non-tensor
-   arguments, the structure key and grad mode, and looks up the executable;
+   arguments, the structure key and grad mode (and, with several devices in use, the inputs' and
+   the parameters' devices: runtime/device_guard.py), and looks up the executable;
 3. on a miss, asks the compiler (``build``, passed in: the runtime never imports the tracer) for
    a program, recording the reason in plain words;
 4. calls the jitted program with the parameter and buffer arrays, writes new buffer values and
@@ -30,6 +31,9 @@ from ..autograd.grad_mode import GRAD, no_grad
 from ..errors import CompileError, DataDependentError, UnsupportedError
 from ..tensor import Tensor
 from ..utils._pytree import LEAF, flatten, signature, unflatten
+from ..device import SEVERAL as _SEVERAL
+from .device_guard import check_devices, device_change, device_name, device_of, keyed_sid, skeys_with_devices, \
+    state_device
 from .entry import Entry
 from .fastcall import reraise_callback_error
 from .floats import FloatArgs, float_paths
@@ -37,6 +41,11 @@ from .reasons import _type, describe_change
 from .writes import alias_outputs, apply_stores
 
 _EPOCH, _TRACE = _dispatch.EPOCH, _dispatch.TRACE  # (read on every call: one global load each)
+
+
+def _avals(leaves) -> tuple:
+    """The guard key's part for the tensor inputs: each one's shape, dtype and requires_grad."""
+    return tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves)
 
 
 def _outside_stacklevel() -> int:
@@ -135,15 +144,6 @@ class Compiled:
     :class:`~tracenn.runtime.module_wrapper.CompiledModule`, an ``nn.Module``; a function's is not.
     """
 
-    def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
-                 cache_size_limit=8, mesh=None, values=None, bind_modules=None, dynamic=None):
-        self.__dict__["_target"] = target
-        self._build = build
-        self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
-        self._volatile = set()         # ... and those the traced code itself changes: not guarded
-        self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
-        self._source = source          # () -> (name, mode, modules, state dict, structure key)
-        self._step_watch = watch       # () -> what a function reads from closures/globals, by identity
     def __new__(cls, target, *args, **kwargs):
         # A module's compiled object is an nn.Module (runtime/module_wrapper.py); a function's is not
         # (torch.compile(fn) is a function).
@@ -153,6 +153,15 @@ class Compiled:
                 cls = CompiledModule
         return object.__new__(cls)
 
+    def __init__(self, target, build, *, source, watch=None, fallback=None, check=False,
+                 cache_size_limit=8, mesh=None, values=None, bind_modules=None, dynamic=None):
+        self.__dict__["_target"] = target
+        self._build = build
+        self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
+        self._volatile = set()         # ... and those the traced code itself changes: not guarded
+        self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
+        self._source = source          # () -> (name, mode, modules, state dict, structure key)
+        self._step_watch = watch       # () -> what a function reads from closures/globals, by identity
         self._watch = watch            # ... and the option objects' attributes (_refresh; None: neither)
         self._watched = None
         self._fallback = fallback
@@ -170,7 +179,8 @@ class Compiled:
         self._warned_limit = False
         self._extra = {}
         self._fast_entries: dict = {}  # a module's one-tensor calls by input array type (_one_tensor_call)
-        self._fast_watched: dict = {}  # a function's
+        self._fast_watched: dict = {}  # a function's, and with several devices in use (keyed by device too)
+        self._state_dev = None         # the parameters' device, with several devices in use (runtime/device_guard.py)
         self._bind_modules = bind_modules  # a function's: (self, args, kwargs) -> the call with modules bound
         self._bound: dict = {}         # ... the compiled function per set of module arguments
         self._last_bound = None
@@ -226,7 +236,7 @@ class Compiled:
             else:
                 if len(args) == 1:
                     return self._one_tensor_call(args[0])
-                key = (self._sid, GRAD.enabled,
+                key = (self._sid if not _SEVERAL[0] else self._keyed_sid(args), GRAD.enabled,
                        tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in args))
                 entry = self._entries.get(key)
                 if entry is None:
@@ -236,7 +246,7 @@ class Compiled:
         floats = None
         if self._floats.dynamic:  # float arguments passed as inputs (runtime/floats.py)
             leaves, tree, floats = self._floats.as_inputs(leaves, tree)
-        key = (self._sid, GRAD.enabled,
+        key = (self._sid if not _SEVERAL[0] else self._keyed_sid(leaves), GRAD.enabled,
                tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves), signature(tree))
         entry = self._entries.get(key)
         if entry is None:
@@ -260,8 +270,7 @@ class Compiled:
                 dynamic = fa.mark(changed)
                 spec_key = key
                 leaves, tree, floats = fa.as_inputs(leaves, tree)
-                key = (key[0], key[1], tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
-                       signature(tree))
+                key = (self._keyed_sid(leaves), key[1], _avals(leaves), signature(tree))
                 entry = self._entries.get(key)
                 if entry is not None:
                     return entry, leaves
@@ -290,10 +299,16 @@ class Compiled:
                              f"needs the number ({why})")
         leaves, tree = flatten((args, kwargs))
         leaves, tree, floats = fa.as_inputs(leaves, tree)
-        key = (key[0], key[1], tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
-               signature(tree))
+        key = (self._keyed_sid(leaves), key[1], _avals(leaves), signature(tree))
         entry = self._entries.get(key)
         return (entry or self._miss(key, args, kwargs, leaves, tree)), leaves
+
+    def _keyed_sid(self, leaves):
+        """The guard key's first element: the structure key's number, and, with several devices in
+        use, the inputs' devices and the parameters' (runtime/device_guard.py)."""
+        if _SEVERAL[0] and self._mesh is None:
+            return keyed_sid(self._sid, leaves, self._state_dev)
+        return self._sid
 
     def _one_tensor_call(self, a):
         """Call with the one tensor ``a``, keeping the call for its array type in
@@ -303,9 +318,12 @@ class Compiled:
         records: its calls go through _run, which times them."""
         fkey = (self._epoch, GRAD.enabled, a._value.aval, a._requires_grad)
         table = self._fast_entries if self._watch is None else self._fast_watched
+        if _SEVERAL[0] and self._mesh is None:  # (keyed by device too: __call__'s lookup never finds these)
+            fkey += (device_of(a._value),)
+            table = self._fast_watched
         call = table.get(fkey)
         if call is None:
-            key = (self._sid, GRAD.enabled, ((a._value.shape, a._value.dtype, a._requires_grad),))
+            key = (self._keyed_sid((a,)), GRAD.enabled, ((a._value.shape, a._value.dtype, a._requires_grad),))
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._miss(key, (a,), {}, [a], LEAF)
@@ -410,6 +428,7 @@ class Compiled:
         self._skeys_by_id = getattr(self, "_skeys_by_id", {})
         self._skeys_by_id[sid] = skey
         self._sid = sid
+        self._state_dev = state_device(state) if _SEVERAL[0] and self._mesh is None else None
         self._epoch = _dispatch.EPOCH[0]
         # The option objects the modules hold (``self.config``) change without moving the epoch:
         # their attributes are watched at every call (a module with none keeps the one-lookup path).
@@ -448,6 +467,8 @@ class Compiled:
         """Compile (or fall back) for ``key``. ``python_floats``: the leaves that are float
         arguments passed as inputs, position -> value (``args`` holds them as tensors); a failed
         trace then raises ``_NeedsNumber`` (see _structured_miss)."""
+        if _SEVERAL[0] and self._mesh is None:  # (a key is new: its devices have not been checked)
+            check_devices(self._name, leaves, self._input_names(), self._state, state_device(self._state))
         if reason is None:
             reason = self._reason(key)
         n = len(self._entries)
@@ -551,7 +572,12 @@ class Compiled:
         prev = self._last_key
         if prev is None:
             return "first call"
-        return describe_change(prev, key, self._skeys_by_id, self._input_names(), dynamic)
+        why = describe_change(prev, key, skeys_with_devices(self._skeys_by_id, prev[0], key[0]), self._input_names(),
+                              dynamic)
+        moved = device_change(prev, key, self._input_names())
+        if moved:
+            why = moved if why == "a new combination of previously seen guards" else f"{moved}; {why}"
+        return why
 
     def _input_names(self):
         """The latest program's input names (the user's parameter names): an entry that runs
@@ -596,6 +622,9 @@ class Compiled:
         for path, why in self._floats.pinned.items():
             lines.append(f"  - float argument {path} stays guarded by value: its value changed, but the traced code "
                          f"needs it as a Python number ({why})")
+        if _SEVERAL[0] and self._mesh is None:
+            lines.append("  - each tensor input's device and the device of the parameters and buffers (several devices "
+                         "are in use); inputs on another device than the parameters raise torch's error")
         lines.append("  - grad mode (enabled or no_grad)")
         if self._walked:
             lines.append(f"  - module structure: {len(self._walked)} module(s), their classes, "
@@ -608,7 +637,10 @@ class Compiled:
         branches = {full: guards for programs in self._floats.guarded.values() for full, guards in programs}
         for i, e in enumerate(self._entries.values(), 1):
             _, grad, ins = e.key[:3]
-            shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}" for s, d, r in ins)
+            devs = e.key[0][1] if isinstance(e.key[0], tuple) else ()
+            shapes = ", ".join(f"{_type(s, d)}{' (requires_grad)' if r else ''}"
+                               f"{f' on {device_name(devs[i])}' if i < len(devs) else ''}"
+                               for i, (s, d, r) in enumerate(ins))
             how = "eager fallback" if e.eager else (f"{len(e.graph.nodes)} nodes" + (
                 ", with backward" if e.grad else ""))
             if e.key in branches:  # traced through a branch on a float input
@@ -635,8 +667,7 @@ class Compiled:
             self._refresh()
         with no_grad():
             leaves, tree = flatten((args, kwargs))
-            key = (self._sid, False, tuple((a._value.shape, a._value.dtype, a._requires_grad) for a in leaves),
-                   signature(tree))
+            key = (self._keyed_sid(leaves), False, _avals(leaves), signature(tree))
             entry = self._entries.get(key) or self._miss(key, args, kwargs, leaves, tree)
         if entry.eager:
             raise RuntimeError("this call runs eagerly (fallback='eager'): there is no program to lower")
