@@ -67,7 +67,7 @@ class HookCall:
         try:
             return self._call(self.grad, *arrays)
         except BaseException as e:  # the runtime re-raises it in place of JAX's wrapped error
-            _dispatch.CALLBACK_ERROR[0] = e
+            _stash(e)
             raise
 
     def _call(self, grad: bool, *arrays):
@@ -217,8 +217,20 @@ class _Side:
         try:
             return self.site.run(self.side, arrays)
         except BaseException as e:  # the runtime re-raises it in place of JAX's wrapped error
-            _dispatch.CALLBACK_ERROR[0] = e
+            _stash(e)
             raise
+
+
+def _stash(e: BaseException):
+    """Keep what a hook raised for the runtime to re-raise after the program, with its traceback
+    from the user's hook down (as eager's ends; without this module's frames and JAX's callback
+    frames, which the exception gathers as it propagates out of the callback)."""
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
+        tb = tb.tb_next
+    _dispatch.CALLBACK_ERROR[0] = e
+    if len(_dispatch.CALLBACK_ERROR) > 1:  # (where the runtime reads it)
+        _dispatch.CALLBACK_ERROR[1] = tb
 
 
 from ..ops.derived import BACKWARD_HOOK as BACKWARD_HOOK_OP  # noqa: E402
