@@ -166,3 +166,11 @@ def test_libraries_find_it_as_torch_dynamos_optimized_module():
     cm = tracenn.compile(nn.Linear(3, 2))
     assert isinstance(cm, OptimizedModule) and isinstance(cm, tracenn._dynamo.eval_frame.OptimizedModule)
     assert not isinstance(nn.Linear(3, 2), OptimizedModule)
+
+
+def test_len_is_the_models_and_a_compiled_layer_is_true():
+    seq = tracenn.compile(nn.Sequential(nn.Linear(3, 2), nn.ReLU()))
+    assert len(seq) == 2 and bool(seq)  # (torch's OptimizedModule proxies len too)
+    assert bool(tracenn.compile(nn.Linear(3, 2)))
+    with pytest.raises(TypeError):
+        seq[0]  # (as torch's: index seq._orig_mod)

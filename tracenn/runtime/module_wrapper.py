@@ -79,6 +79,14 @@ class CompiledModule(Compiled, Module):
             return self(*args, **kwargs)
         return forward
 
+    def __len__(self):
+        """The model's ``len`` (a compiled ``Sequential``), as torch's OptimizedModule proxies it. Other
+        operators are not forwarded, as there: index ``cm._orig_mod[0]``."""
+        return len(self.__dict__["_target"])
+
+    def __bool__(self):
+        return bool(self.__dict__["_target"])  # (not len(): a compiled Linear is true)
+
     def __delattr__(self, name):
         if name in self.__dict__:
             object.__delattr__(self, name)
