@@ -136,3 +136,133 @@ def test_equal_value_objects_share_a_program():
     assert cm(x, _Value(3)).tolist() == [3.0, 3.0]
     assert cm(x, _Value(4)).tolist() == [4.0, 4.0]
     assert len(traces) == 2
+
+
+# ---- lists, dicts and arrays a module holds, or a function captures -----------------------------
+
+class _Table(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.arr = np.array([1.0, 2.0, 3.0], np.float32)
+        self.lst = [1.0, 2.0, 3.0]
+        self.cfg = {"scale": 2.0, "act": "none"}
+        self.losses = []  # (a training loop's log, which forward never reads)
+
+    def forward(self, x):
+        y = x * tracenn.as_tensor(self.arr) + tracenn.tensor(self.lst)
+        y = y * self.cfg["scale"]
+        return tracenn.relu(y - 20) if self.cfg["act"] == "relu" else y
+
+
+def _check(cm, m, x):
+    got, want = cm(x), m(x)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    return got.tolist()
+
+
+def test_module_lists_dicts_and_arrays_changed_in_place_or_rebound_are_seen():
+    m = _Table()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    assert _check(cm, m, x) == [4.0, 8.0, 12.0]
+    m.arr[:] = 10.0                    # in place
+    assert _check(cm, m, x) == [22.0, 24.0, 26.0]
+    m.lst[0] = 100.0
+    assert _check(cm, m, x) == [220.0, 24.0, 26.0]
+    m.cfg["act"] = "relu"
+    assert _check(cm, m, x) == [200.0, 4.0, 6.0]
+    m.lst = [0.0, 0.0, 0.0]            # rebound
+    m.arr = np.ones(3, np.float32)
+    assert _check(cm, m, x) == [0.0, 0.0, 0.0]
+    log = cm.explain()
+    assert "attribute 'lst' changed: [1.0, 2.0, 3.0] -> [100.0, 2.0, 3.0]" in log
+    assert "attribute 'cfg' changed: {'scale': 2.0, 'act': 'none'} -> {'scale': 2.0, 'act': 'relu'}" in log
+    assert "attribute 'arr' changed: float32 array (3,) [1., 2., 3.] -> float32 array (3,) [10., 10., 10.]" in log
+
+
+def test_going_back_to_earlier_contents_reuses_their_program():
+    m = _Table()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    for v in (5.0, 1.0, 5.0, 1.0):
+        m.lst[0] = v
+        _check(cm, m, x)
+    assert len(cm._entries) == 2
+
+
+def test_a_list_forward_does_not_read_is_not_guarded():
+    m = _Table()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    for k in range(12):  # (past the recompile budget, were each append a recompile)
+        cm(x)
+        m.losses.append(float(k))
+    assert len(cm._entries) == 1
+
+
+def test_a_plain_module_watches_nothing_per_call():
+    cm = tracenn.compile(nn.Sequential(nn.Linear(3, 3), nn.ReLU()))
+    cm(tracenn.ones(2, 3))
+    assert cm._watch is None
+
+
+def test_a_large_list_is_guarded_by_identity():
+    class Big(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.big = [1.0] * 1000  # (more than a call watches: assign a new one to change it)
+
+        def forward(self, x):
+            return x * tracenn.tensor(self.big[:3])
+
+    m = Big()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(3)
+    assert cm(x).tolist() == [1.0, 1.0, 1.0]
+    m.big = [2.0] * 1000
+    assert cm(x).tolist() == [2.0, 2.0, 2.0]
+
+
+WEIGHTS = [1.0, 2.0, 3.0]
+TABLE = np.ones(3, np.float32)
+
+
+def _weighted(x):
+    return x * tracenn.tensor(WEIGHTS) * tracenn.from_numpy(TABLE)
+
+
+def test_a_global_list_and_array_changed_in_place_or_rebound_are_seen():
+    global WEIGHTS
+    cf = tracenn.compile(_weighted)
+    x = tracenn.ones(3)
+    try:
+        assert cf(x).tolist() == [1.0, 2.0, 3.0]
+        WEIGHTS[0] = 9.0
+        assert cf(x).tolist() == [9.0, 2.0, 3.0]
+        WEIGHTS = [7.0, 7.0, 7.0]
+        assert cf(x).tolist() == [7.0, 7.0, 7.0]
+        TABLE[:] = 2.0
+        assert cf(x).tolist() == [14.0, 14.0, 14.0]
+    finally:
+        WEIGHTS = [1.0, 2.0, 3.0]
+        TABLE[:] = 1.0
+
+
+def test_a_closure_dict_and_an_options_objects_list():
+    cfg = {"bias": [1.0, 1.0]}
+    opts = types.SimpleNamespace(sizes=[2.0, 3.0])
+
+    def f(x):
+        return x * tracenn.tensor(opts.sizes) + tracenn.tensor(cfg["bias"])
+
+    cf = tracenn.compile(f)
+    x = tracenn.ones(2)
+    assert cf(x).tolist() == [3.0, 4.0]
+    cfg["bias"][1] = 0.0
+    assert cf(x).tolist() == [3.0, 3.0]
+    opts.sizes.append(4.0)
+    with pytest.raises(Exception):  # (eager too: 3 sizes against 2)
+        f(x)
+    opts.sizes.pop()
+    opts.sizes[0] = 5.0
+    assert cf(x).tolist() == [6.0, 3.0]

@@ -4,6 +4,7 @@ and the readers of a function's closure, globals and defaults. Moved out of api.
 these names back."""
 from __future__ import annotations
 
+import dis
 import functools
 import inspect
 import operator
@@ -12,6 +13,7 @@ from itertools import repeat
 
 import numpy as np
 
+from ..utils._pytree import array_signature
 from .float_attrs import DynamicFloat, FloatAttrs
 
 # What a module attribute or a captured value may be for a compiled call to guard it by value: a
@@ -27,18 +29,142 @@ def _plain(v) -> bool:
 
 
 def _attrs_key(m) -> tuple:
-    """A module's plain attributes (:func:`_plain`) by name and value, and those of the option
-    objects it holds (:func:`_options_object`) as ``config.output_hidden_states``. Setting any
+    """A module's plain attributes (:func:`_plain`) by name and value, those of the option
+    objects it holds (:func:`_options_object`) as ``config.output_hidden_states``, and the
+    contents of the lists, dicts and arrays its methods read (:func:`_watched`). Setting any
     attribute of a module moves the epoch (Module.__setattr__), so compiled calls read this again
-    after one; an option object's attributes are watched at every call (:func:`options_watcher`)."""
+    after one; an option object's attributes and those contents are watched at every call
+    (:meth:`ValueGuards.watcher`): they change in place."""
     out = []
+    read = None
     for k, v in vars(m).items():
         if _plain(v):
             if k != "training":
                 out.append((k, v))
         elif _options_object(v):
             out += _options_items(k, v)
+        elif _mutable(v) and _size(v) and k in (read := read or _names_read(type(m))):
+            # (an empty one is left out: a forward that fills a dict of its own with tensors, as
+            # one of statistics, keeps its key; the watcher still sees one filled with numbers)
+            kind = _watched(v)
+            if kind:  # (a larger one by identity: assigning a new one is seen, through the epoch)
+                out.append((k, Contents(v) if kind == "contents" else ("id", id(v))))
     return tuple(out)
+
+
+def _size(v) -> int:
+    return v.size if type(v) is np.ndarray else len(v)
+
+
+# Lists, dicts, sets and NumPy arrays of plain values a program may bake in (``torch.tensor(self.sizes)``,
+# ``self.cfg["scale"]``, a small lookup table): guarded by their contents, which may change in place,
+# up to these sizes (a larger one is read at every call for nothing in most programs; it is guarded by
+# identity only, through the epoch: assign a new one to change it, or hold it as a tensor buffer).
+_WATCH_ITEMS = 256
+_WATCH_ARRAY_BYTES = 1 << 16
+
+
+def _mutable(v) -> bool:
+    t = type(v)
+    return t is list or t is dict or t is set or t is np.ndarray or t is tuple and not _plain(v)
+
+
+def _watched(v):
+    """How a call guards ``v``: ``"contents"`` for a list, dict, set or tuple of plain values
+    (nested, :data:`_WATCH_ITEMS` in all) or a NumPy array of numbers up to
+    :data:`_WATCH_ARRAY_BYTES`; ``"identity"`` for a larger one of plain values; None for one
+    holding anything else (tensors, modules: the call's state, guarded otherwise)."""
+    budget = [_WATCH_ITEMS]
+
+    def ok(x, depth):
+        t = type(x)
+        if t in _PLAIN or isinstance(x, np.generic):
+            return True
+        if t is np.ndarray:
+            if x.dtype.hasobject:
+                return None
+            budget[0] -= (x.nbytes > _WATCH_ARRAY_BYTES) * (_WATCH_ITEMS + 1)
+            return True
+        if depth > 3 or t not in (list, tuple, dict, set, frozenset):
+            return None
+        budget[0] -= len(x)
+        if budget[0] < -_WATCH_ITEMS * 64:  # (too large to look through every time it is read again)
+            return None
+        return all(ok(a, depth + 1) and ok(b, depth + 1) for a, b in x.items()) if t is dict \
+            else all(ok(a, depth + 1) for a in x)
+    if not ok(v, 0):
+        return None
+    return "contents" if budget[0] >= 0 else "identity"
+
+
+def _content(v):
+    """A hashable snapshot of a :func:`_watched` value's contents."""
+    t = type(v)
+    if t is list or t is tuple:
+        return (t, tuple(map(_content, v)))
+    if t is dict:
+        return (t, tuple((k, _content(x)) for k, x in v.items()))
+    if t is set or t is frozenset:
+        return (t, frozenset(v))
+    if t is np.ndarray:
+        return array_signature(v)
+    if t in _PLAIN or isinstance(v, np.generic):
+        return (t, v)
+    return ("id", id(v))  # (a tensor a forward put there since: never compared by its values)
+
+
+class Contents:
+    """A mutable value's contents as they were read, for a guard key: equal to another snapshot of
+    the same contents; shown as the value (``[1.0, 2.0, 3.0]``, ``float32 array (3,)``)."""
+
+    __slots__ = ("key", "text")
+
+    def __init__(self, v):
+        self.key = _content(v)
+        self.text = _short(repr(v)) if type(v) is not np.ndarray else \
+            f"{v.dtype} array {v.shape} {_short(np.array2string(v, threshold=8, separator=', '))}"
+
+    def __eq__(self, other):
+        return type(other) is Contents and other.key == self.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return self.text
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@functools.lru_cache(maxsize=None)
+def _names_read(cls) -> frozenset:
+    """The attribute names the functions of ``cls`` (a Module subclass, not Module's own) read,
+    ``__init__`` aside: which of its instance's lists and dicts its forward may read. A list the
+    training loop appends to (``model.losses``) is not guarded, as torch.compile guards only what
+    the traced code reads."""
+    module = _classes()[0]
+    names = set()
+    for c in cls.__mro__:
+        if c is module or c is object:
+            continue
+        for name, f in vars(c).items():
+            f = f.fget if isinstance(f, property) else getattr(f, "__func__", f)
+            code = getattr(f, "__code__", None)
+            if code is not None and name != "__init__":
+                names.update(_attributes_loaded(code))
+    return frozenset(names) - frozenset(vars(module()))  # (not Module's own: parameters, hooks, ...)
+
+
+def _attributes_loaded(code, depth: int = 0) -> set:
+    """The attribute names ``code`` (and the functions defined in it) loads."""
+    out = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_ATTR", "LOAD_METHOD")}
+    if depth < 4:
+        for c in code.co_consts:
+            if hasattr(c, "co_names"):
+                out |= _attributes_loaded(c, depth + 1)
+    return out
 
 
 def _options_object(v) -> bool:
@@ -69,6 +195,8 @@ def _options_items(name, obj, depth=0) -> list:
             out.append((f"{name}.{k}", v))
         elif depth < 1 and _options_object(v) and v is not obj:
             out += _options_items(f"{name}.{k}", v, depth + 1)
+        elif _mutable(v) and _watched(v) == "contents":
+            out.append((f"{name}.{k}", Contents(v)))
     return out
 
 
@@ -81,6 +209,8 @@ def _plain_captures(fn, captured=None) -> tuple:
             out.append((name, v))
         elif _options_object(v):
             out += _options_items(name, v)
+        elif _mutable(v) and _watched(v) == "contents":  # (a global list or table: changed in place)
+            out.append((name, Contents(v)))
     return tuple(out)
 
 
@@ -95,25 +225,29 @@ def _options_objects(values, depth=0, found=None) -> dict:
     return found
 
 
-def options_watcher(objs):
+def options_watcher(objs, contents=()):
     """A function of no arguments, run at every compiled call, whose value changes when a plain
     attribute of one of the option objects ``objs`` changes, one is added or deleted, or an option
-    object they hold is replaced (so the call re-reads the structure key: :func:`_attrs_key`);
-    None for no objects."""
-    if not objs:
+    object they hold is replaced, or the contents of a list, dict or array they hold or of one of
+    ``contents`` change (so the call re-reads the structure key: :func:`_attrs_key`); None for
+    nothing to watch."""
+    if not objs and not contents:
         return None
     reads = []
     for obj in objs:
         names = [k for k, v in vars(obj).items() if _plain(v)]
         inner = tuple(k for k, v in vars(obj).items() if _options_object(v))  # (by identity: one replaced)
-        reads.append((obj, operator.itemgetter(*names) if names else len, inner))
+        held = tuple(k for k, v in vars(obj).items() if _mutable(v) and _watched(v) == "contents")
+        reads.append((obj, operator.itemgetter(*names) if names else len, inner, held))
+    contents = tuple(contents)
 
     def watch():
-        out = []
+        out = [tuple(map(_content, contents))] if contents else []
         try:
-            for o, get, inner in reads:
+            for o, get, inner, held in reads:
                 d = o.__dict__
-                out.append((len(d), get(d), [id(d[k]) for k in inner] if inner else None))
+                out.append((len(d), get(d), [id(d[k]) for k in inner] if inner else None,
+                            [_content(d[k]) for k in held] if held else None))
             return out
         except KeyError:  # (an attribute deleted: never equal, so the call re-reads everything)
             return object()
@@ -146,9 +280,13 @@ class ValueGuards:
         """:func:`options_watcher` of the option objects the modules hold and, for a function,
         those it captures: what a compiled call watches besides the epoch (None for none)."""
         values = [v for _, m in modules for v in vars(m).values()]
+        contents = [v for p, m in modules for k, v in vars(m).items() if _mutable(v) and (p, k) not in self.volatile
+                    and k in _names_read(type(m)) and _watched(v) == "contents"]
         if self.fn is not None:
-            values += [v for _, v in _captures(self._target())]
-        return options_watcher(list(_options_objects(values).values()))
+            captured = [v for _, v in _captures(self._target())]
+            values += captured
+            contents += [v for v in captured if _mutable(v) and _watched(v) == "contents"]
+        return options_watcher(list(_options_objects(values).values()), contents)
 
     def _target(self):
         fn = self.fn
