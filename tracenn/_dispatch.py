@@ -33,8 +33,9 @@ EPOCH = [0]
 AUTOCAST = [None]
 AUTOCAST_OPS = {}
 # An exception raised by Python code a compiled program called back into (a module hook): JAX
-# reports it as an opaque runtime error, so the runtime re-raises the original from here.
-CALLBACK_ERROR = [None]
+# reports it as an opaque runtime error, so the runtime re-raises the original from here, with its
+# traceback from the hook down (the second item: as eager's ends, without JAX's callback frames).
+CALLBACK_ERROR = [None, None]
 # What an API function is reading values on the host for, while it does (an op whose output shape
 # depends on its input's values: nonzero, x[mask], bincount): (what, fix) or None. A compiled trace
 # cannot give the values, and its DataDependentError then names the op and its shape-static form.

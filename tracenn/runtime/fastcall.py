@@ -113,8 +113,9 @@ def reraise_callback_error(e):
     XLA's out-of-memory error as torch's OutOfMemoryError."""
     err = _dispatch.CALLBACK_ERROR[0]
     if err is not None:
-        _dispatch.CALLBACK_ERROR[0] = None
-        raise err.with_traceback(None) from None
+        tb = _dispatch.CALLBACK_ERROR[1]
+        _dispatch.CALLBACK_ERROR[:] = [None, None]
+        raise err.with_traceback(tb) from None
     _dispatch._out_of_memory(e)
 
 
