@@ -641,7 +641,7 @@ def test_tracenn_debug_levels(level, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert ("[tracenn] captured graph:\n" + str(cm.captured_graph)) in out
     assert ("[tracenn] graph after passes:\n" + str(cm.graph) in out) == (level >= 2)
-    assert ("stablehlo" in out) == (level >= 3)
+    assert ("[tracenn] StableHLO:\nmodule @" in out) == (level >= 3)
     call(cm, tracenn.randn(2, 4))  # no compile, no print
     assert capsys.readouterr().out == ""
 
@@ -657,3 +657,14 @@ def test_int_tensor_and_bool_index_entries_print_as_python():
     assert "f32[2,5] = index[spec=[1,True,%c1]] %x, %c2, %c1" in text
     assert "f32[0,4,5] = index[spec=[False,0]] %x, %c3" in text
     assert "'d'" not in text and "'b'" not in text
+
+
+def test_lower_finds_the_program_a_no_grad_call_uses():
+    m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8))
+    cm = tracenn.compile(m)
+    x = tracenn.randn(3, 4)
+    cm(x)
+    assert "stablehlo" in cm.lower(x).as_text() or "func.func" in cm.lower(x).as_text()
+    with tracenn.no_grad():
+        cm(x)
+    assert len(cm._entries) == 2  # (the grad call's and the no_grad one's, which lower() compiled)

@@ -37,7 +37,7 @@ from .device_guard import check_devices, device_change, device_name, device_of, 
 from .entry import Entry
 from .fastcall import reraise_callback_error
 from .floats import FloatArgs, float_paths
-from .reasons import _type, describe_change
+from .reasons import _type, describe_change, explain_header
 from .writes import alias_outputs, apply_stores
 
 _EPOCH, _TRACE = _dispatch.EPOCH, _dispatch.TRACE  # (read on every call: one global load each)
@@ -175,6 +175,7 @@ class Compiled:
         self._last_key = None
         self._log: list[str] = []
         self._dropped = 0              # signatures past cache_size_limit no longer kept (_PAST_LIMIT_KEPT)
+        self._dropped_calls = 0        # ... and their calls (they ran eagerly)
         self._warned_fallback = False
         self._warned_limit = False
         self._extra = {}
@@ -196,7 +197,7 @@ class Compiled:
         self._fast_watched.clear()
         self._last = self._last_key = None
         self._warned_limit = self._warned_fallback = False
-        self._dropped = 0
+        self._dropped = self._dropped_calls = 0
         self._epoch = -1
         self._floats = FloatArgs(self._floats.mode)
         self._log.append("reset: tracenn.compiler.reset() dropped the programs")
@@ -489,7 +490,7 @@ class Compiled:
             if eager:
                 past = [k for k, e in self._entries.items() if e.past_limit]
                 if len(past) >= _PAST_LIMIT_KEPT:  # (a growing KV cache: a new shape at every call)
-                    del self._entries[past[0]]
+                    self._dropped_calls += self._entries.pop(past[0]).calls
                     self._dropped += 1
                 entry = Entry(None, key, reason + " (runs eagerly: past cache_size_limit)", (), False)
                 entry.past_limit = True
@@ -539,7 +540,7 @@ class Compiled:
             entry.bind_fast = None
         self._keep(entry, key)
         if built is not None and debug_level() >= 3:
-            print(self._stablehlo(entry, leaves))
+            print(f"[tracenn] StableHLO:\n{self._stablehlo(entry, leaves)}")
         return entry
 
     def _keep(self, entry, key):
@@ -572,8 +573,9 @@ class Compiled:
         prev = self._last_key
         if prev is None:
             return "first call"
+        canon = None if self._values is None else (lambda skey: self._values.canon(skey, self._volatile))
         why = describe_change(prev, key, skeys_with_devices(self._skeys_by_id, prev[0], key[0]), self._input_names(),
-                              dynamic)
+                              dynamic, canon)
         moved = device_change(prev, key, self._input_names())
         if moved:
             why = moved if why == "a new combination of previously seen guards" else f"{moved}; {why}"
@@ -610,8 +612,8 @@ class Compiled:
         """The guards, the cached programs and why each was compiled, in plain words."""
         if _dispatch.EPOCH[0] != self._epoch:
             self._refresh()
-        lines = [f"tracenn.compile({self._name}): {len(self._entries)} cached program(s), "
-                 f"cache_size_limit={self.cache_size_limit}"]
+        lines = [explain_header(self._name, self._entries.values(), self.cache_size_limit, self._dropped,
+                                self._dropped_calls)]
         lines.append("guards (a change in any of them compiles a new program):")
         lines.append("  - each tensor input's shape, dtype and requires_grad; the structure of the "
                      "arguments and the value of every non-tensor argument")
@@ -622,6 +624,9 @@ class Compiled:
         for path, why in self._floats.pinned.items():
             lines.append(f"  - float argument {path} stays guarded by value: its value changed, but the traced code "
                          f"needs it as a Python number ({why})")
+        floats = getattr(self._values, "floats", None)  # float attributes, globals (compiler/float_attrs.py)
+        if floats is not None:
+            lines += floats.describe()
         if _SEVERAL[0] and self._mesh is None:
             lines.append("  - each tensor input's device and the device of the parameters and buffers (several devices "
                          "are in use); inputs on another device than the parameters raise torch's error")
@@ -667,7 +672,9 @@ class Compiled:
             self._refresh()
         with no_grad():
             leaves, tree = flatten((args, kwargs))
-            key = (self._keyed_sid(leaves), False, _avals(leaves), signature(tree))
+            key = (self._keyed_sid(leaves), False, _avals(leaves))
+            if kwargs or not all(type(a) is Tensor for a in args):  # (tensors alone: the key a call makes has no tree)
+                key += (signature(tree),)
             entry = self._entries.get(key) or self._miss(key, args, kwargs, leaves, tree)
         if entry.eager:
             raise RuntimeError("this call runs eagerly (fallback='eager'): there is no program to lower")
