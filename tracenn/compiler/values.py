@@ -13,7 +13,7 @@ from itertools import repeat
 
 import numpy as np
 
-from ..utils._pytree import array_signature
+from ..utils._pytree import value_signature
 from .float_attrs import DynamicFloat, FloatAttrs
 
 # What a module attribute or a captured value may be for a compiled call to guard it by value: a
@@ -97,20 +97,7 @@ def _watched(v):
     return "contents" if budget[0] >= 0 else "identity"
 
 
-def _content(v):
-    """A hashable snapshot of a :func:`_watched` value's contents."""
-    t = type(v)
-    if t is list or t is tuple:
-        return (t, tuple(map(_content, v)))
-    if t is dict:
-        return (t, tuple((k, _content(x)) for k, x in v.items()))
-    if t is set or t is frozenset:
-        return (t, frozenset(v))
-    if t is np.ndarray:
-        return array_signature(v)
-    if t in _PLAIN or isinstance(v, np.generic):
-        return (t, v)
-    return ("id", id(v))  # (a tensor a forward put there since: never compared by its values)
+_content = value_signature  # (a hashable snapshot of a :func:`_watched` value's contents)
 
 
 class Contents:

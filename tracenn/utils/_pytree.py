@@ -229,19 +229,25 @@ def _attributes_signature(obj, depth=0) -> tuple:
         if _options_object(v):
             out.append((k, _object_signature(v, depth + 1) if depth < 1 else ("id", id(v))))
         else:
-            out.append((k, _value_signature(v)))
+            out.append((k, value_signature(v)))
     return tuple(out)
 
 
-def _value_signature(v):
-    """:func:`signature` of an attribute value: tuples, lists and dicts walked, arrays and hashable
+def value_signature(v):
+    """:func:`signature` of an attribute value (or of a list, dict or array a compiled call guards
+    by its contents: compiler/values.py): tuples, lists, dicts and sets walked, arrays and hashable
     plain values by value, every other object (a tensor, a module, an object holding this one) by
     identity."""
     t = type(v)
     if t is tuple or t is list:
-        return (t, tuple(map(_value_signature, v)))
+        return (t, tuple(map(value_signature, v)))
     if t is dict:
-        return (t, tuple((k, _value_signature(x)) for k, x in v.items()))
+        return (t, tuple((k, value_signature(x)) for k, x in v.items()))
+    if t is set or t is frozenset:
+        try:
+            return (t, frozenset(v))
+        except TypeError:
+            return ("id", id(v))
     if t is np.ndarray:
         return array_signature(v)
     if isinstance(v, Tensor) or callable(v) or t.__dictoffset__ and not isinstance(v, (int, float, str)):
