@@ -92,8 +92,20 @@ def test_an_options_argument_with_a_nested_one_and_a_list():
     assert cm(x, opts).tolist() == [3.0, 4.0]
     opts.inner.scale = 3.0
     assert cm(x, opts).tolist() == [4.0, 5.0]
-    opts.shift[1] = 0.0
+    opts.shift = [1.0, 0.0]  # (a list an argument holds is guarded by identity: a new one is seen)
     assert cm(x, opts).tolist() == [4.0, 3.0]
+
+
+def test_an_argument_holding_a_growing_log_keeps_its_program():
+    def f(x, state):
+        return x * state.scale
+
+    cm = tracenn.compile(f)
+    state = types.SimpleNamespace(scale=2.0, losses=[])
+    for k in range(12):  # (past the recompile budget, were each append a recompile)
+        assert cm(tracenn.ones(2), state).tolist() == [2.0, 2.0]
+        state.losses.append(float(k))
+    assert len(cm._entries) == 1
 
 
 def test_an_options_argument_that_holds_itself():

@@ -222,12 +222,16 @@ def _object_signature(obj, depth=0) -> tuple:
 
 
 def _attributes_signature(obj, depth=0) -> tuple:
-    """The signature of the attributes of the option object ``obj``: plain values, structures of
-    them and arrays by value, option objects it holds one level deep, anything else by identity."""
+    """The signature of the attributes of the option object ``obj``: numbers, strings and tuples of
+    them by value, option objects it holds one level deep, anything else by identity: a list or a
+    dict too (an object holding a log it appends to at every step would otherwise compile at every
+    call; a module's lists are guarded by contents where its code reads them, compiler/values.py)."""
     out = []
     for k, v in vars(obj).items():
         if _options_object(v):
             out.append((k, _object_signature(v, depth + 1) if depth < 1 else ("id", id(v))))
+        elif type(v) is list or type(v) is dict or type(v) is set or type(v) is np.ndarray:
+            out.append((k, ("id", id(v))))
         else:
             out.append((k, value_signature(v)))
     return tuple(out)
