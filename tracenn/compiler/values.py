@@ -52,6 +52,11 @@ def _attrs_key(m) -> tuple:
     return tuple(out)
 
 
+def _by_contents(v) -> bool:
+    """Is ``v`` a mutable value a call guards by its contents (:func:`_watched`)?"""
+    return _mutable(v) and _watched(v) == "contents"
+
+
 def _size(v) -> int:
     return v.size if type(v) is np.ndarray else len(v)
 
@@ -182,7 +187,7 @@ def _options_items(name, obj, depth=0) -> list:
             out.append((f"{name}.{k}", v))
         elif depth < 1 and _options_object(v) and v is not obj:
             out += _options_items(f"{name}.{k}", v, depth + 1)
-        elif _mutable(v) and _watched(v) == "contents":
+        elif _by_contents(v):
             out.append((f"{name}.{k}", Contents(v)))
     return out
 
@@ -196,7 +201,7 @@ def _plain_captures(fn, captured=None) -> tuple:
             out.append((name, v))
         elif _options_object(v):
             out += _options_items(name, v)
-        elif _mutable(v) and _watched(v) == "contents":  # (a global list or table: changed in place)
+        elif _by_contents(v):  # (a global list or table: changed in place)
             out.append((name, Contents(v)))
     return tuple(out)
 
@@ -224,7 +229,7 @@ def options_watcher(objs, contents=()):
     for obj in objs:
         names = [k for k, v in vars(obj).items() if _plain(v)]
         inner = tuple(k for k, v in vars(obj).items() if _options_object(v))  # (by identity: one replaced)
-        held = tuple(k for k, v in vars(obj).items() if _mutable(v) and _watched(v) == "contents")
+        held = tuple(k for k, v in vars(obj).items() if _by_contents(v))
         reads.append((obj, operator.itemgetter(*names) if names else len, inner, held))
     contents = tuple(contents)
 
@@ -267,12 +272,12 @@ class ValueGuards:
         """:func:`options_watcher` of the option objects the modules hold and, for a function,
         those it captures: what a compiled call watches besides the epoch (None for none)."""
         values = [v for _, m in modules for v in vars(m).values()]
-        contents = [v for p, m in modules for k, v in vars(m).items() if _mutable(v) and (p, k) not in self.volatile
-                    and k in _names_read(type(m)) and _watched(v) == "contents"]
+        contents = [v for p, m in modules for k, v in vars(m).items()
+                    if (p, k) not in self.volatile and k in _names_read(type(m)) and _by_contents(v)]
         if self.fn is not None:
             captured = [v for _, v in _captures(self._target())]
             values += captured
-            contents += [v for v in captured if _mutable(v) and _watched(v) == "contents"]
+            contents += [v for v in captured if _by_contents(v)]
         return options_watcher(list(_options_objects(values).values()), contents)
 
     def _target(self):
