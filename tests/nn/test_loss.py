@@ -393,3 +393,20 @@ def test_ctc_errors(lib):
         Fl.ctc_loss(lp, tg, lib.tensor([6, 5, 3]), tl)
     with pytest.raises(RuntimeError, match="blank must be in label range"):
         Fl.ctc_loss(lp, tg, il, tl, blank=4)
+
+
+def test_an_ignore_index_that_is_a_class_is_seen_by_the_quick_target_check():
+    """The range check of class targets takes two reductions when every target is a class; an
+    ignore_index that is itself a class must still drop its targets (NumPy reference)."""
+    logits = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    target = np.array([0, 1, 2, 3, 2, 2])
+    got = F.cross_entropy(tracenn.tensor(logits), tracenn.tensor(target), ignore_index=2)
+    logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    keep = target != 2
+    want = -logp[np.arange(6), target][keep].mean()
+    np.testing.assert_allclose(got.item(), want, rtol=1e-6)
+    with pytest.raises(IndexError, match=r"Target 4 is out of bounds: expected class indices in \[0, 4\) "
+                                         r"or ignore_index=2"):
+        F.cross_entropy(tracenn.tensor(logits), tracenn.tensor(np.array([0, 1, 4, 2, 2, 2])), ignore_index=2)
+    # an empty batch: no targets to check (torch returns nan for the mean)
+    assert np.isnan(F.cross_entropy(tracenn.zeros(0, 4), tracenn.zeros(0, dtype=tracenn.int64)).item())

@@ -394,7 +394,7 @@ def test_a_live_eager_graph_keeps_the_arrays_it_read():
 def test_the_coefficients_are_placed_once_per_set_of_values():
     """SGD's coefficients stay the same from step to step: one device array serves them all (a
     host array would be copied to the device every step), and a new lr makes a new one."""
-    from tracenn.optim.optimizer import _VALUES
+    from tracenn.optim._fused import _VALUES
     pb, ref = Problem(tracenn), Problem(tracenn)
     opt = tracenn.optim.SGD(pb.params, lr=0.1, momentum=0.9)
     ref_opt = tracenn.optim.SGD(ref.params, lr=0.1, momentum=0.9, foreach=False)
@@ -407,3 +407,24 @@ def test_the_coefficients_are_placed_once_per_set_of_values():
         for a, b in zip(pb.values(), ref.values()):
             assert_float32_close(a, b, RTOL)
     assert len(_VALUES) == 2
+
+
+def test_apply_rule_writes_fused_results_into_their_tensors():
+    """A fused item's results are written back by apply_rule itself and are the destination
+    tensors (a state tensor that was None comes back new), so the optimizer's own write is a
+    no-op; each written tensor's version moves by one, as one copy_ would move it."""
+    from tracenn.optim._fused import apply_rule
+    p = tracenn.nn.Parameter(tracenn.ones(3))
+    buf = tracenn.zeros(3)
+    g = tracenn.ones(3)
+    coefs = F.sgd_coefs(lr=0.5, weight_decay=0, momentum=0.9, dampening=0)
+    vp, vb = p._version, buf._version
+    with tracenn.no_grad():
+        (new_p, new_buf), = apply_rule({}, F.sgd_apply, [((p, g, buf), coefs)], nesterov=False, maximize=False)
+    assert new_p is p and new_buf is buf
+    assert p._version == vp + 1 and buf._version == vb + 1 and g._version == 0
+    assert p.tolist() == pytest.approx([0.5] * 3) and buf.tolist() == pytest.approx([1.0] * 3)
+    with tracenn.no_grad():  # no state yet: the buffer is a new tensor
+        (same_p, first_buf), = apply_rule({}, F.sgd_apply, [((p, g, None), coefs)], nesterov=False,
+                                          maximize=False)
+    assert same_p is p and first_buf is not None and first_buf.tolist() == pytest.approx([1.0] * 3)

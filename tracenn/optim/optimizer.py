@@ -18,20 +18,18 @@ import warnings
 from collections import OrderedDict, defaultdict
 from copy import deepcopy
 from itertools import chain
-from sys import getrefcount
 from typing import Any, Callable
 
 import jax
-import numpy as np
 
 from .. import _dispatch
 from .. import dtypes as _dt
 from .._api.creation import tensor as _tensor
 from ..autograd.graph import PROFILER
 from ..autograd.grad_mode import GRAD
-from ..device import put_beside
 from ..nn.utils.hooks import RemovableHandle
 from ..tensor import Tensor
+from ._fused import apply_rule, write_back, write_back_all  # noqa: F401 (the optimizers import them from here)
 from ._sparse import refuse as _refuse_sparse
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
@@ -575,31 +573,6 @@ def check_lr(lr) -> None:
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
-def write_back(dst: Tensor, src: Tensor) -> None:
-    """Make ``dst`` (a parameter or a state tensor) hold ``src``'s values, keeping ``dst``.
-
-    An eager result with ``dst``'s shape, dtype and placement (an update computed from ``dst``)
-    goes straight to ``_set_``, the in-place write ``copy_`` ends in (versions, views and the
-    autograd checks as ``copy_``): ``copy_``'s broadcasting and device checks cost 10x more,
-    which adds up over every tensor of a large model.
-    """
-    if src is dst:
-        return
-    sv, dv = src._value, dst._value
-    if _dispatch.TRACE[0] is None and sv.shape == dv.shape and sv.dtype == dv.dtype \
-            and sv.sharding == dv.sharding:
-        dst._set_(src, "copy_")
-    else:
-        dst.copy_(src)
-
-
-def write_back_all(dsts, srcs) -> None:
-    """:func:`write_back` each result of an update rule into its tensor (None: none kept)."""
-    for dst, src in zip(dsts, srcs):
-        if dst is not None and src is not None:
-            write_back(dst, src)
-
-
 def shared_coefs(memo: dict, param: Tensor, coefs_fn: Callable, *scalars, **options):
     """``coefs_fn(*scalars, **options, dtype=param.dtype)``, made once per distinct ``scalars``
     (step counts) and dtype in a group (``memo``): the parameters that share the result share a
@@ -622,173 +595,6 @@ def next_step(step_t: Tensor, capturable: bool):
     step = host_value(step_t) + 1
     set_host_value(step_t, step)
     return step
-
-
-# ---- one jitted update per param group (torch's ``foreach`` / ``fused``) ------------------------------
-
-_FUSED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_FUSED: dict = {}  # (rule, options, autocast, item rows, row layouts) -> jitted program
-
-
-def apply_rule(group: dict, rule: Callable, items: list, **options) -> list:
-    """``[rule(*tensors, **coefs, **options) for tensors, coefs in items]``, in eager mode as one
-    jitted XLA program per (device, dtype) instead of a few kernels per parameter.
-
-    ``rule`` is the tensor half of an update rule (``_functional.<name>_apply``); ``coefs`` the
-    coefficients its scalar half computed on the host (Python numbers, or None to turn a term
-    off); ``tensors`` the parameter, its gradient and its state (None where absent). Items that
-    share a step count should share one ``coefs`` dict: it becomes one row of the program's input.
-
-    The program calls ``rule`` itself on tracer-backed tensors, so the per-op kernels inline into
-    it and compute the loop's formulas; XLA may contract a multiply and an add of two of them into
-    one FMA (as in a compiled step, and as torch's foreach kernels do), so a result can differ
-    from the loop's in the last bit. The coefficients are *inputs* (cast to the parameter's dtype,
-    as a Python scalar operand is), so a new ``lr``, momentum or step count reuses the compiled
-    program; a new set of options or of None coefficients (SGD's first step, RAdam's switch to
-    the rectified update) compiles another.
-
-    The results are ``(new_param, *new_state)``: the caller writes result 0 back into
-    ``tensors[0]`` and result ``k`` into ``tensors[k + 1]`` (every optimizer here does). So the
-    program is given those arrays to reuse (XLA donation: the update is done in place, with no
-    second copy of the parameters and state, and ~2.5x faster on the CPU) — each one whose array
-    nothing else holds. A JAX array may back several tensors (a ``clone()`` shares its input's,
-    and an eager graph still alive keeps the arrays it read); such an array is not donated, and
-    its holders keep the old values.
-
-    The loop runs instead while a compiled step is traced (the tracer records the rule), for a
-    group with ``foreach=False`` (and not ``fused=True``), and for items it cannot fuse: tensor
-    coefficients (a tensor ``lr``, ``capturable``), or dtypes other than float32/float64 (the
-    narrow floats' ``lerp`` computes in float32, which a cast operand would round twice).
-    """
-    if any(tensors[0]._value.dtype.kind == "c" for tensors, _ in items):  # (a complex parameter: its state too)
-        return _apply_rule_complex(group, rule, items, options)
-    loop = _dispatch.TRACE[0] is not None or (group.get("foreach") is False and not group.get("fused"))
-    if loop:
-        return [rule(*tensors, **coefs, **options) for tensors, coefs in items]
-    results: list = [None] * len(items)
-    buckets: dict = {}
-    for i, (tensors, coefs) in enumerate(items):
-        arrays = _fusable(tensors, coefs)
-        if arrays is None:
-            results[i] = rule(*tensors, **coefs, **options)
-        else:
-            buckets.setdefault((arrays[0].dtype, arrays[0].sharding), []).append((i, arrays, coefs))
-    for bucket in buckets.values():
-        _run_fused(rule, options, bucket, results)
-    return results
-
-
-def _apply_rule_complex(group: dict, rule: Callable, items: list, options: dict) -> list:
-    """:func:`apply_rule` for items with complex tensors. torch updates a complex parameter and its
-    state through ``view_as_real``: every rule treats the real and imaginary parts as two
-    independent real numbers (Adam's ``exp_avg_sq`` holds ``re(g)**2`` and ``im(g)**2``, never
-    the complex ``g * g``). The rule runs on real views; its results become complex again."""
-    from .._api.complexnum import view_as_complex, view_as_real
-    flags = [tensors[0].is_complex() for tensors, _ in items]
-    real_items = [(tuple(view_as_real(t) if t is not None and t.is_complex() else t for t in tensors), coefs)
-                  for tensors, coefs in items]
-    results = apply_rule(group, rule, real_items, **options)
-    return [tuple(None if r is None else view_as_complex(r) for r in res) if flag else res
-            for res, flag in zip(results, flags)]
-
-
-def _fusable(tensors, coefs):
-    """The arrays of ``tensors`` if the item can join a fused program, else None."""
-    for v in coefs.values():
-        if v is not None and not isinstance(v, (int, float)):
-            return None
-    arrays = tuple(None if t is None else (t._value if t._base is None else t._sync()) for t in tensors)
-    dt = arrays[0].dtype
-    if dt not in _FUSED_DTYPES or any(a is not None and a.dtype != dt for a in arrays):
-        return None
-    return arrays
-
-
-# sys.getrefcount of an input array that only its tensor holds, counted inside _run_fused: the
-# tensor's slot, the item's array tuple, the local name and getrefcount's own argument.
-_SOLE_HOLDER = 4
-
-
-# The coefficient arrays of recent fused steps, by (placement, values): SGD's stay the same from
-# step to step, and a host array passed to the program would be copied to the device every call.
-_VALUES: dict = {}
-
-
-def _run_fused(rule, options, bucket, results) -> None:
-    """Run one bucket's items as one program; store their results (as Tensors) in ``results``."""
-    rows, layouts, values, item_rows = {}, [], [], []
-    for _, _, coefs in bucket:
-        r = rows.get(id(coefs))
-        if r is None:
-            r = rows[id(coefs)] = len(layouts)
-            layouts.append((tuple(coefs), tuple(v is not None for v in coefs.values()), len(values)))
-            values.extend(float(v) for v in coefs.values() if v is not None)
-        item_rows.append(r)
-    # Per input: 0 absent, 1 passed, 2 donated (see apply_rule). The gradient (position 1) is
-    # never donated: backward() leaves it readable after the step, as torch does.
-    donated, kept, kinds = [], [], []
-    last = _dispatch.LAST[0]  # (what synchronize() waits on: replaced below)
-    for _, arrays, _ in bucket:
-        item = []
-        for k in range(len(arrays)):  # (not enumerate: its reused tuple would hold a reference)
-            a = arrays[k]
-            if a is None:
-                item.append(0)
-            elif k != 1 and getrefcount(a) <= _SOLE_HOLDER + 2 * (a is last):  # (LAST and `last`)
-                donated.append(a)
-                item.append(2)
-            else:
-                kept.append(a)
-                item.append(1)
-        kinds.append(tuple(item))
-    a = last = None
-    key = (rule, tuple(options.items()), _dispatch.AUTOCAST[0], tuple(item_rows), tuple(layouts), tuple(kinds))
-    program = _FUSED.get(key)
-    if program is None:
-        if len(_FUSED) >= 64:
-            _FUSED.clear()
-        program = _FUSED[key] = _fused_program(rule, options, key[3], key[4], key[5])
-    first = bucket[0][1][0]
-    vkey = (first.sharding, tuple(values))
-    varr = _VALUES.get(vkey)
-    if varr is None:  # the coefficients on the parameters' device, once per set of values
-        if len(_VALUES) >= 16:
-            _VALUES.clear()
-        varr = _VALUES[vkey] = put_beside(np.asarray(values, np.float64), first)
-    first = None
-    outs = program(donated, kept, varr)
-    for (i, _, _), out in zip(bucket, outs):
-        results[i] = tuple(None if o is None else Tensor._wrap(o) for o in out)
-    _dispatch.LAST[0] = outs[-1][0]  # what synchronize() waits on; tracing left a tracer there
-
-
-def _fused_program(rule, options, item_rows, layouts, kinds):
-    """``jax.jit`` of the bucket's update: the rule's eager ops, traced once, inline into it.
-    ``kinds`` says, per item and input, where its array is: absent, passed or donated."""
-    import jax
-
-    def program(donated, kept, values):
-        d, k = iter(donated), iter(kept)
-        arrays = [tuple(None if c == 0 else next(d) if c == 2 else next(k) for c in item) for item in kinds]
-        dtype = arrays[0][0].dtype
-        row_coefs = []
-        for names, present, offset in layouts:
-            coefs = {}
-            for name, on in zip(names, present):
-                coefs[name] = Tensor._wrap(values[offset].astype(dtype)) if on else None
-                offset += on
-            row_coefs.append(coefs)
-        prev, GRAD.enabled = GRAD.enabled, False
-        try:
-            outs = []
-            for ins, r in zip(arrays, item_rows):
-                new = rule(*(None if a is None else Tensor._wrap(a) for a in ins), **row_coefs[r], **options)
-                outs.append(tuple(None if t is None else t._value for t in new))
-        finally:
-            GRAD.enabled = prev
-        return outs
-
-    return jax.jit(program, donate_argnums=0)
 
 
 def check_not_differentiable(differentiable: bool) -> None:

@@ -79,28 +79,32 @@ class SGD(Optimizer):
     def step(self, closure=None):
         """Perform a single optimization step; ``closure`` (optional) re-evaluates the loss."""
         loss = self._run_closure(closure)
+        state = self.state
         with no_grad():
             for group in self.param_groups:
                 momentum = group["momentum"]
-                coefs = F.sgd_coefs(lr=as_scalar(group["lr"]), weight_decay=group["weight_decay"],
-                                    momentum=momentum, dampening=group["dampening"])
+                lr = as_scalar(group["lr"])
+                coefs = F.sgd_coefs(lr=lr, weight_decay=group["weight_decay"], momentum=momentum,
+                                    dampening=group["dampening"])
+                buffered = F._nonzero(momentum)
                 items = []
                 for p in group["params"]:
-                    if p.grad is not None and p.grad.is_sparse:
-                        _sparse.sgd_step(p, p.grad, self.state[p], lr=as_scalar(group["lr"]),
-                                         weight_decay=group["weight_decay"], momentum=momentum,
-                                         dampening=group["dampening"], nesterov=group["nesterov"],
-                                         maximize=group["maximize"])
-                    elif p.grad is not None:
-                        buf = self.state[p].get("momentum_buffer") if F._nonzero(momentum) else None
-                        items.append(((p, p.grad, buf), coefs))
+                    grad = p.grad
+                    if grad is None:
+                        continue
+                    if grad.is_sparse:
+                        _sparse.sgd_step(p, grad, state[p], lr=lr, weight_decay=group["weight_decay"],
+                                         momentum=momentum, dampening=group["dampening"],
+                                         nesterov=group["nesterov"], maximize=group["maximize"])
+                    else:
+                        items.append(((p, grad, state[p].get("momentum_buffer") if buffered else None), coefs))
                 news = apply_rule(group, F.sgd_apply, items, nesterov=group["nesterov"],
                                   maximize=group["maximize"])
                 for ((p, _, buf), _), (new_p, new_buf) in zip(items, news):
                     write_back(p, new_p)
                     if new_buf is not None:
                         if buf is None:
-                            self.state[p]["momentum_buffer"] = new_buf
+                            state[p]["momentum_buffer"] = new_buf
                         else:
                             write_back(buf, new_buf)
         return loss

@@ -185,13 +185,14 @@ def _check_class_target(input: Tensor, target: Tensor, weight: Tensor | None, ig
 
     ``any target ignored`` is None when the values are unknown (tracing): callers then mask.
     """
-    if input.ndim < 1:
+    shape = input._value.shape  # (the array's own tuple: this runs on every eager loss call)
+    if not shape:
         raise ValueError(f"Expected 1 or more dimensions (got 0): {who} needs scores of shape (C,), (N, C) "
                          "or (N, C, d1, ...)")
-    cd = 0 if input.ndim == 1 else 1
-    c = input.shape[cd]
-    expected = () if input.ndim == 1 else (input.shape[0],) + tuple(input.shape[2:])
-    if tuple(target.shape) != expected:
+    cd = 0 if len(shape) == 1 else 1
+    c = shape[cd]
+    expected = () if len(shape) == 1 else shape[:1] + shape[2:]
+    if target._value.shape != expected:
         what = f"class indices in [0, {c})"
         if probs_ok:
             what += f" (or class probabilities of shape {tuple(input.shape)})"
@@ -211,6 +212,8 @@ def _check_class_target(input: Tensor, target: Tensor, weight: Tensor | None, ig
     values = _concrete(target)
     if values is None:
         return cd, c, None
+    if values.size and 0 <= values.min() and values.max() < c:  # (the usual case: two reductions)
+        return cd, c, bool(0 <= ignore_index < c and (values == ignore_index).any())
     ignored = values == ignore_index
     bad = ~(ignored | ((values >= 0) & (values < c)))
     if bad.any():
