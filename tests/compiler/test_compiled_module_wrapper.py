@@ -22,10 +22,14 @@ class _Counting(nn.Linear):
 
     def __init__(self, *a):
         super().__init__(*a)
-        self.runs = 0
+        self._runs = []  # (a list: an int the forward changes is guarded, so each call would trace)
+
+    @property
+    def runs(self):
+        return len(self._runs)
 
     def forward(self, x):
-        self.runs += 1
+        self._runs.append(1)
         return super().forward(x)
 
 

@@ -86,15 +86,19 @@ def test_global_number_read_by_a_compiled_function():
     assert "'SCALE' changed: 2.0 -> 5.0" in f.explain()
 
 
-def test_attribute_the_traced_code_changes_is_not_guarded():
-    class Counting(nn.Module):  # (a trace counter: the change happens when the call is traced)
+def test_a_list_the_traced_code_changes_is_not_guarded():
+    class Counting(nn.Module):  # (a trace counter: the append happens when the call is traced)
         def __init__(self):
             super().__init__()
-            self.traces = 0
+            self._traces = []  # (a list: an int the forward changes is guarded, so each call would trace)
             self.lin = nn.Linear(2, 2)
 
+        @property
+        def traces(self):
+            return len(self._traces)
+
         def forward(self, x):
-            self.traces += 1
+            self._traces.append(1)
             return self.lin(x)
 
     m = Counting()
@@ -106,22 +110,48 @@ def test_attribute_the_traced_code_changes_is_not_guarded():
     assert m.traces == 2
 
 
-def test_global_the_traced_function_changes_is_not_guarded():
-    global CALLS
-    CALLS = 0
+def test_numbers_the_traced_code_changes_stay_guarded_and_count_as_eager():
+    """An int or float the call rebinds (``self.calls += 1``, a global counter, a global float it
+    scales) cannot be repeated by a program: it stays guarded, each new value traces again, and the
+    values are those eager code (and torch.compile, which replays the change) leaves."""
+    global CALLS, DECAY
+    CALLS, DECAY = 0, 1.0
 
     @tracenn.compile
     def f(x):
-        global CALLS
+        global CALLS, DECAY
         CALLS += 1
+        DECAY = DECAY * 0.5
         return x * 2
 
-    for _ in range(3):
+    class Stepper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.step = 0
+
+        def forward(self, x):
+            self.step += 1
+            return self.lin(x) * self.step
+
+    m = Stepper()
+    cm = tracenn.compile(m)
+    x = tracenn.ones(1, 2)
+    for k in range(1, 4):
         f(tracenn.ones(2))
-    assert CALLS == 1
+        np.testing.assert_allclose(cm(x).detach().numpy(), (m.lin(x) * k).detach().numpy())
+    assert (CALLS, DECAY, m.step) == (3, 0.125, 3)
+    assert "attribute 'step' changed: 1 -> 2 (the call changes it itself" in cm.explain()
+    assert "'CALLS' changed: 1 -> 2 (the call changes it itself" in f.explain()
+    with warnings.catch_warnings(record=True) as w:  # past cache_size_limit: eager, said once, still counting
+        warnings.simplefilter("always")
+        for _ in range(10):
+            cm(x)
+    assert m.step == 13 and sum("past cache_size_limit" in str(r.message) for r in w) == 1
 
 
 CALLS = 0
+DECAY = 1.0
 
 
 def test_compiled_module_called_inside_another_compiled_forward():

@@ -75,7 +75,12 @@ class PinnedFloat:
         return hash((PinnedFloat, self.value))
 
     def __repr__(self):
+        if self.why is REBINDS:  # (the recompile reason says why: see values.replayed)
+            return repr(self.value)
         return f"{self.value!r} (guarded by value again: the traced code needs the number)"
+
+
+REBINDS = "the call rebinds it itself"  # why a function's float the call changes stays guarded by value
 
 
 def _same(a: float, b: float) -> bool:
@@ -127,7 +132,8 @@ class FloatAttrs:
             # A module attribute the call changes itself (``self.t = self.t * 0.5`` in forward) is an
             # input too, and its new value is written back after each call (compiler/escapes.py, a
             # store ``as_float``), as torch.compile replays the change. (A function's global or
-            # closure cell the call changes is not: nothing writes it back.)
+            # closure float the call rebinds is not: nothing would write it back. It stays guarded
+            # by value, pinned: values.ValueGuards.replayed.)
             changes = key in volatile
             if key in self.pinned:
                 marks[key] = PinnedFloat(v, self.pinned[key])
@@ -211,6 +217,13 @@ class FloatAttrs:
                     self.log.append(f"float {_label(key)}: guarded by value again, not a program input: the traced "
                                     f"code needs the number ({why})")
         self.regions.clear()  # (their guards may read the pinned floats)
+
+    def pin_key(self, key, why) -> None:
+        """Keep the float ``key`` names guarded by value (a function's global or closure float
+        that the call rebinds: nothing would write a program input's new value back)."""
+        if key not in self.pinned:
+            self.dynamic.pop(key, None)
+            self.pinned[key] = why
 
     def describe(self) -> list[str]:
         """Lines for ``cm.explain()``."""

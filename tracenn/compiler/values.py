@@ -14,7 +14,8 @@ from itertools import repeat
 import numpy as np
 
 from ..utils._pytree import value_signature
-from .float_attrs import DynamicFloat, FloatAttrs
+from ..runtime.floats import _FLOAT_TYPES
+from .float_attrs import REBINDS, DynamicFloat, FloatAttrs, _label
 
 # What a module attribute or a captured value may be for a compiled call to guard it by value: a
 # program bakes such a value in (``self.p`` of Dropout, ``self.eps``, a flag a forward branches on,
@@ -287,6 +288,38 @@ class ValueGuards:
     def changed(self, before, modules) -> set:
         after = self.snapshot(modules)
         return {k for k in before.keys() | after.keys() if before.get(k, before) != after.get(k, before)}
+
+    def replayed(self, changed, modules) -> tuple:
+        """Of the values a trace ``changed``, those a call keeps right without re-running the Python
+        that changed them, which can stop being guarded: a module's float attribute (a program
+        input from then on, its new value written back after each call: float_attrs.py), and what
+        is not a guarded plain value (a tensor a forward stores; an attribute it deleted).
+
+        A list, dict, set or array the call changes stops being guarded too: its change happens
+        when the call is traced, as a ``print`` runs then (the usual trace counter,
+        ``traces.append(1)``; tensors the call appends are replayed: compiler/escapes.py).
+
+        The rest stay guarded: an int counter (``self.calls += 1``), a string, a global or closure
+        number the function rebinds. A program cannot repeat a Python side effect, so the next call
+        sees a new value and traces again, which runs the change again: the count is what eager code
+        gives (torch.compile replays such a change; past ``cache_size_limit`` the calls run eagerly,
+        with a warning that names the value). A function's float stays guarded by value (pinned),
+        not made an input: nothing would write it back.
+
+        Returns the values that stop being guarded, and how a recompile reason names the others.
+        """
+        after = self.snapshot(modules)
+        out, kept = set(), set()
+        for key in changed:
+            if key not in after or type(after[key]) is Contents:
+                out.add(key)
+            elif key[0] is not None and type(after[key]) in _FLOAT_TYPES and self.floats is not None:
+                out.add(key)
+            else:
+                if key[0] is None and type(after[key]) in _FLOAT_TYPES and self.floats is not None:
+                    self.floats.pin_key(key, REBINDS)
+                kept.add(_label(key))
+        return out, kept
 
     def canon(self, skey, volatile):
         self.volatile = frozenset(volatile)  # (not made program inputs: the trace changes them itself)

@@ -98,6 +98,10 @@ _PAST_LIMIT_KEPT = 8
 _LOG_KEPT = 200  # explain() prints the last 20 lines
 
 
+_REBOUND = (" (the call changes it itself, and a program cannot repeat a Python side effect: each new value is "
+            "traced again. Keep a counter in a buffer tensor, or outside the compiled call)")
+
+
 class _NeedsNumber(Exception):
     """A trace with float arguments as inputs failed (``error``): guard them by value instead."""
 
@@ -159,6 +163,7 @@ class Compiled:
         self._build = build
         self._values = values          # the plain values the structure key guards (api.ValueGuards) ...
         self._volatile = set()         # ... and those the traced code itself changes: not guarded
+        self._rebound = set()          # (labels of the values the traced code changes that stay guarded)
         self._mesh = mesh              # a DataParallelMesh (tracenn.distributed), or None
         self._source = source          # () -> (name, mode, modules, state dict, structure key)
         self._step_watch = watch       # () -> what a function reads from closures/globals, by identity
@@ -552,14 +557,20 @@ class Compiled:
         return entry
 
     def _note_changes(self, before, built=None):
-        """Plain values the trace itself changed (``self.calls += 1`` in a forward) stop being
-        guarded: guarding them would compile anew at every call. Structure keys that differ only in
-        them now name one program."""
+        """Values the trace itself changed that every call keeps right without re-running the
+        Python (a module's float attribute, written back after each call; a tensor a forward
+        stores) stop being guarded: guarding them would compile anew at every call. Structure keys
+        that differ only in them now name one program. The others (``self.calls += 1``) stay
+        guarded: see ``ValueGuards.replayed``."""
         changed = self._values.changed(before, self._walked) - self._volatile
-        if built is not None:  # attributes the call sets (a store) change after every call too
+        stored = set()
+        if built is not None:  # attributes the call sets to a tensor (a store, replayed after every call)
             paths = {id(m): p for p, m in self._walked}
-            changed |= {(paths.get(id(s.target)), s.key) for s in built.graph.stores if s.kind == "attr"}
-            changed -= self._volatile
+            stored = {(paths.get(id(s.target)), s.key) for s in built.graph.stores if s.kind == "attr"}
+            stored -= self._volatile
+        changed, kept = self._values.replayed(changed - stored, self._walked)
+        changed |= stored
+        self._rebound |= kept
         if changed:
             self._volatile |= changed
             ids = {}
@@ -579,6 +590,9 @@ class Compiled:
         moved = device_change(prev, key, self._input_names())
         if moved:
             why = moved if why == "a new combination of previously seen guards" else f"{moved}; {why}"
+        if self._rebound:  # (after each value the call changes itself, why that recompiles)
+            why = "; ".join(part + _REBOUND if any(part.startswith(f"{label} changed: ") for label in self._rebound)
+                            else part for part in why.split("; "))
         return why
 
     def _input_names(self):
