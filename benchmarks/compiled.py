@@ -30,6 +30,9 @@ Rows of every table:
   and a compiled function returning the loss. For context (not the issue's target) two more:
   the compiled loss function with ``tracenn.compile`` of ``opt.step()`` (the update as one
   program), and the whole step (forward, ``backward()``, ``opt.step()``) compiled as one program.
+  And ``jax.jit split as the eager loss splits it``: the baseline's step cut into the programs the
+  eager-loss row runs (forward ``jax.vjp`` with residuals, loss, loss gradient, pullback, donated
+  update), no tracenn in it: what that structure itself costs over one program.
 * ``tracenn program, bare jax.jit`` (diagnostic) — the graph tracenn lowered, called through a plain
   ``jax.jit`` with no runtime around it: separates the runtime's per-call cost from the program's.
 * ``tracenn eager``, ``torch eager`` and ``torch.compile`` for context (torch rows only when torch is
@@ -509,6 +512,7 @@ class TracennTrain:
 
 class JaxTrain:
     def __init__(self, params, x, y, jax_fn, opt_kind):
+        self.opt_kind = opt_kind
         self.opt_name, init, update = make_jax_optimizer(opt_kind)
         self.params, self.state = params, init(params)
         self.x, self.y = x, y
@@ -531,6 +535,29 @@ class JaxTrain:
 
     def sync(self, loss):
         jax.block_until_ready((loss, self.params))
+
+    def split(self):
+        """The same step in the pieces tracenn's 'compiled model, eager loss' row runs it in, each a
+        ``jax.jit`` program: the forward (``jax.vjp``, keeping its residuals), the loss, the loss's
+        gradient, the pullback, the update (donated). What this structure costs in XLA programs and
+        their buffers, with no tracenn in it: the floor of that row."""
+        fwd = jax.jit(lambda p, x: jax.vjp(lambda p: self.jax_fn(p, x), p))
+        loss = jax.jit(jax_cross_entropy)
+        dloss = jax.jit(jax.grad(jax_cross_entropy))
+        pull = jax.jit(lambda vjp, ct: vjp(ct)[0])
+        update = jax.jit(self.update, donate_argnums=(0, 2))
+        opt_name, init, _ = make_jax_optimizer(self.opt_kind)
+        box = [jax.tree_util.tree_map(jnp.copy, self.params), None]
+        box[1] = init(box[0])
+
+        def step():
+            out, vjp = fwd(box[0], self.x)
+            value = loss(out, self.y)
+            grads = pull(vjp, dloss(out, self.y))
+            box[0], box[1] = update(box[0], grads, box[1])
+            return value
+
+        return step, lambda v: jax.block_until_ready((v, box[0]))
 
     def parts(self):
         """Jitted pieces of the same step, for the --breakdown table: forward+loss, value_and_grad,
@@ -573,6 +600,7 @@ def workload_train(ctx, name, builder, jax_fn, x_shape, opt_kind):
     x, y = tracenn.tensor(x_np), tracenn.tensor(y_np)
     rows = []
     jt = JaxTrain(params_of(model), jnp.copy(x._value), jnp.copy(y._value), jax_fn, opt_kind)
+    split, split_sync = jt.split()  # (from the same first weights: made before the baseline steps)
 
     def with_losses(row, impl, to_float):
         losses = [to_float(row.value)] + [to_float(impl()) for _ in range(check_steps - 1)]
@@ -582,6 +610,9 @@ def workload_train(ctx, name, builder, jax_fn, x_shape, opt_kind):
     t, r = first_call(jt, jt.sync)
     rows.append(with_losses(Row("jax.jit (whole step)", jt, jt.sync, first_s=t, value=r, role="base",
                                 note=jt.opt_name), jt, float))
+    t, r = first_call(split, split_sync)
+    rows.append(with_losses(Row("jax.jit split as the eager loss splits it", split, split_sync, first_s=t, value=r,
+                                note="context: the floor of 'compiled model, eager loss'"), split, float))
     tn_impls = {}
     for how, label in (("model", "tracenn compiled model, eager loss"), ("loss", "tracenn compiled loss fn"),
                        ("loss+opt", "tracenn compiled loss fn + compiled opt.step"),
