@@ -44,7 +44,8 @@ def main():
     args = ap.parse_args()
     slow = read(LIST)
     for line in open(args.log):
-        m = re.match(r"([\d.]+)s call\s+(.+?)\s*$", line)  # (an id may hold spaces; a slow fixture's setup moves to its next user)
+        # (an id may hold spaces; a slow fixture's setup moves to its next user)
+        m = re.match(r"([\d.]+)s call\s+(.+?)\s*$", line)
         if m and float(m.group(1)) >= args.over and not m.group(2).startswith(KEEP):
             slow[m.group(2)] = max(float(m.group(1)), slow.get(m.group(2), 0.0))
     with open(LIST, "w") as fh:

@@ -114,7 +114,8 @@ def test_a_guarded_attribute_and_the_changed_one_are_both_reasons():
     assert m.calls == 103  # (as eager: 1, then 101, 102, 103)
     assert _log(cm) == ("  compile 1: first call\n"
                         f"  compile 2: attribute 'calls' changed: 0 -> 100 {HINT}\n"
-                        f"  compile 3: attribute 'calls' changed: 100 -> 101 {HINT}; attribute 'scale' changed: 2 -> 3\n"
+                        f"  compile 3: attribute 'calls' changed: 100 -> 101 {HINT}; "
+                        "attribute 'scale' changed: 2 -> 3\n"
                         f"  compile 4: {MODE}; attribute 'calls' changed: 101 -> 102 {HINT}")
 
 
