@@ -211,19 +211,18 @@ class FloatAttrs:
             s.pinned = True
             key = self.keys.get(n)
             if key is not None:
-                self.dynamic.pop(key, None)
-                self.pinned[key] = why
+                self.pin_key(key, why)
                 if self.log is not None:
                     self.log.append(f"float {_label(key)}: guarded by value again, not a program input: the traced "
                                     f"code needs the number ({why})")
         self.regions.clear()  # (their guards may read the pinned floats)
 
     def pin_key(self, key, why) -> None:
-        """Keep the float ``key`` names guarded by value (a function's global or closure float
-        that the call rebinds: nothing would write a program input's new value back)."""
-        if key not in self.pinned:
-            self.dynamic.pop(key, None)
-            self.pinned[key] = why
+        """Keep the float ``key`` names guarded by value from now on (the traced code needs the
+        number; or a function's global or closure float the call rebinds: nothing would write a
+        program input's new value back). The first reason given stays."""
+        self.dynamic.pop(key, None)
+        self.pinned.setdefault(key, why)
 
     def describe(self) -> list[str]:
         """Lines for ``cm.explain()``."""

@@ -311,14 +311,14 @@ class ValueGuards:
         after = self.snapshot(modules)
         out, kept = set(), set()
         for key in changed:
-            if key not in after or type(after[key]) is Contents:
+            v = after.get(key, Contents)  # (Contents: gone, or not a plain value)
+            is_float = type(v) in _FLOAT_TYPES and self.floats is not None
+            if v is Contents or type(v) is Contents or is_float and key[0] is not None:
                 out.add(key)
-            elif key[0] is not None and type(after[key]) in _FLOAT_TYPES and self.floats is not None:
-                out.add(key)
-            else:
-                if key[0] is None and type(after[key]) in _FLOAT_TYPES and self.floats is not None:
-                    self.floats.pin_key(key, REBINDS)
-                kept.add(_label(key))
+                continue
+            if is_float:
+                self.floats.pin_key(key, REBINDS)
+            kept.add(_label(key))
         return out, kept
 
     def canon(self, skey, volatile):

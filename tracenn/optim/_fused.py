@@ -25,6 +25,18 @@ _TRACE, _FUNC, _META = _dispatch.TRACE, _dispatch.FUNC, _dispatch.META
 _wrap = Tensor._wrap
 
 
+def _no_write_rules() -> bool:
+    """No mode that changes what an in-place write does: no trace, no grad mode, no ``tracenn.func``
+    transform, no meta tensor ever made (the global half of :func:`write_back`'s direct write)."""
+    return _TRACE[0] is None and not GRAD.enabled and _FUNC[0] is None and not _META[0]
+
+
+def _plain(dst: Tensor) -> bool:
+    """``dst`` is a root with no history that takes writes (not a view, an inference tensor or an
+    ``as_strided`` result): ``_set_`` only rebinds its array and bumps its version."""
+    return dst._base is None and dst._node is None and dst._no_writes is None and not dst._inference
+
+
 def write_back(dst: Tensor, src: Tensor) -> None:
     """Make ``dst`` (a parameter or a state tensor) hold ``src``'s values, keeping ``dst``.
 
@@ -42,8 +54,7 @@ def write_back(dst: Tensor, src: Tensor) -> None:
     if _TRACE[0] is None and sv.shape == dv.shape and sv.dtype == dv.dtype:
         ss, ds = sv.sharding, dv.sharding
         if ss is ds or ss == ds:
-            if not GRAD.enabled and dst._base is None and dst._node is None and not src._requires_grad \
-                    and dst._no_writes is None and not dst._inference and _FUNC[0] is None and not _META[0]:
+            if not src._requires_grad and _no_write_rules() and _plain(dst):
                 dst._value = sv
                 dst._ver += 1
             else:
@@ -207,7 +218,7 @@ def _run_fused(rule, options, bucket, results) -> None:
                        for o, t in zip(out, tensors[:1] + tensors[2:]))
     # The write-back of every result into its tensor, as write_back does; a plain tensor (the usual
     # parameter or state: a root with no history, nothing refusing writes) takes the array directly.
-    plain = entry[1] and single and not GRAD.enabled and _FUNC[0] is None and not _META[0]
+    direct = entry[1] and single and _no_write_rules()
     for (i, _, _, tensors), out in zip(bucket, outs):
         res = []
         for k in range(len(out)):
@@ -217,8 +228,7 @@ def _run_fused(rule, options, bucket, results) -> None:
                 res.append(None)
             elif dst is None:
                 res.append(_wrap(o))
-            elif plain and dst._base is None and dst._node is None and dst._no_writes is None \
-                    and not dst._inference:
+            elif direct and _plain(dst):
                 dst._value = o
                 dst._ver += 1
                 res.append(dst)
