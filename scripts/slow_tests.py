@@ -2,12 +2,16 @@
 
     python -m pytest -n auto --durations=400 > durations.log   # the whole default run
     python scripts/slow_tests.py durations.log [--over 4.0]
+    python -m pytest -n auto -m slow --durations=0 > slow.log  # ... and the slow ones, to rebuild:
+    python scripts/slow_tests.py durations.log slow.log --over 2.0 --fresh
 
 Every test whose call took ``--over`` seconds or more joins the list, except those KEEP names:
 they cover what nothing faster covers. (A slow module fixture is not listed: marking the test that
 happened to set it up would only move the cost to the next test using it.) tests/slow.txt keeps the tests already there
 (a test leaves the list only by hand), so a run of the lean suite, which no longer times them, can
-regenerate it. The root conftest.py marks the listed tests ``slow``; ``-m slow`` runs them.
+regenerate it. ``--fresh`` rebuilds the list from the logs alone (give it a log of the slow tests
+too): when the suite got faster, tests under the threshold go back to the default run. The root
+conftest.py marks the listed tests ``slow``; ``-m slow`` runs them (and the tests marked slow in code).
 """
 import argparse
 import os
@@ -39,15 +43,17 @@ def read(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("log")
+    ap.add_argument("logs", nargs="+")
     ap.add_argument("--over", type=float, default=4.0)
+    ap.add_argument("--fresh", action="store_true", help="rebuild from the logs, not adding to the list")
     args = ap.parse_args()
-    slow = read(LIST)
-    for line in open(args.log):
-        # (an id may hold spaces; a slow fixture's setup moves to its next user)
-        m = re.match(r"([\d.]+)s call\s+(.+?)\s*$", line)
-        if m and float(m.group(1)) >= args.over and not m.group(2).startswith(KEEP):
-            slow[m.group(2)] = max(float(m.group(1)), slow.get(m.group(2), 0.0))
+    slow = {} if args.fresh else read(LIST)
+    for log in args.logs:
+        for line in open(log):
+            # (an id may hold spaces; a slow fixture's setup moves to its next user)
+            m = re.match(r"([\d.]+)s call\s+(.+?)\s*$", line)
+            if m and float(m.group(1)) >= args.over and not m.group(2).startswith(KEEP):
+                slow[m.group(2)] = max(float(m.group(1)), slow.get(m.group(2), 0.0))
     with open(LIST, "w") as fh:
         fh.write(HEADER)
         for node, secs in sorted(slow.items(), key=lambda kv: -kv[1]):

@@ -523,7 +523,8 @@ def test_no_recycling_on_the_cpu_by_default():
     for x, y in _data(3):
         step(x, y)
     e = step._last
-    assert e.dropped and not e.recycled and e.released == e.dropped
+    assert e.dropped and not e.recycled and len(e.released) == len(e.dropped)
+    assert all(d is e.state_tensors[i].param.__dict__ for d, i in zip(e.released, e.dropped))  # (where .grad is)
     assert sorted(e.donate_all) == sorted(e.donate)
 
 

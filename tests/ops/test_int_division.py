@@ -77,3 +77,18 @@ def test_matches_torch(torch, name, fn):
             fn(torch.tensor(A), tb)
         with pytest.raises(RuntimeError, match="ZeroDivisionError"):
             fn(tracenn.tensor(A), nb)
+
+
+def test_half_floor_division_floors_the_float32_quotient():
+    """torch's CPU kernel floors a float16/bfloat16 quotient computed in float32: 1.3046875 / 1.3076171875
+    is 0.99776..., which bfloat16 would round to 1.0 before the floor."""
+    a = tracenn.tensor([1.3046875, -1.3046875, 2.0], dtype=tracenn.bfloat16, requires_grad=True)
+    b = tracenn.tensor(1.3076171875, dtype=tracenn.float16)
+    want = [0.0, -1.0, 1.0]
+    for got in (a // b, a.div(b, rounding_mode="floor"), tracenn.floor_divide(a, b)):
+        assert got.dtype == tracenn.bfloat16
+        assert got.tolist() == want
+    (a.div(b, rounding_mode="floor")).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, 0.0]
+    compiled = tracenn.compile(lambda x, y: x.div(y, rounding_mode="floor"))
+    assert compiled(a.detach(), b).tolist() == want

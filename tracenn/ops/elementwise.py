@@ -249,7 +249,9 @@ def _trunc_divide(x, y):
     return lax.div(*jnp.broadcast_arrays(x, y))  # lax.div rounds toward zero but does not broadcast
 
 
-_binary("floor_divide", jnp.floor_divide, _vjp_zero2, saves=())
+# (float16/bfloat16 in float32, as torch's CPU kernel: a quotient just under an integer, rounded to the
+# half type first, would floor to that integer)
+_binary("floor_divide", jnp.floor_divide, _vjp_zero2, saves=(), opmath=True)
 _binary("trunc_divide", _trunc_divide, _vjp_zero2, saves=())
 _binary("eq", jnp.equal, differentiable=False)
 _binary("ne", jnp.not_equal, differentiable=False)

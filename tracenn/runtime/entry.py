@@ -108,7 +108,10 @@ class Entry:
             self.donate, recycle = _one_per_write(self.donate, pos, state_names), \
                 _one_per_write(recycle, pos, state_names, self.donate)
             donated_grads = set(recycle)
-            self.released = [i for i in self.dropped if i not in donated_grads]  # dropped, not donated
+            # dropped, not donated: each as its parameter's instance dict, where .grad lives (a
+            # Parameter's property and a plain tensor's attribute both keep it there), for a
+            # plain item write per call
+            self.released = [state_tensors[i].param.__dict__ for i in self.dropped if i not in donated_grads]
             # Off the CPU those grads leave the program as one flat array (flatgrads.py).
             self.flat = FlatGrads.plan(g, state_names, state_tensors, recycle, pos) \
                 if mesh is None and platform in FLAT_GRAD_PLATFORMS else None
@@ -302,8 +305,8 @@ class Entry:
             ins = [mesh.shard(a) for a in ins]
         if not self.grad:
             if self.donate or self.dropped:  # (no list of all state arrays first: it would hold a reference)
-                for i in self.released:
-                    st[i].param.grad = None
+                for d in self.released:
+                    d["grad"] = None
                 donated = None if self.donated_plain is None else plain_donated(self.donated_plain)
                 if donated is None:
                     donated = donated_state(st, self.donate_all, self.recycled)

@@ -181,7 +181,7 @@ def batched_writer(batched):
     subscript per write (78 writes a call for the transformer step)."""
     states = tuple(t for _, t in batched[0])
     pick_states = _picker([i for i, _ in batched[0]])
-    params = tuple(p for _, p in batched[1])
+    grads = tuple(p.__dict__ for _, p in batched[1])  # (where .grad lives: see Entry.released)
     pick_grads = _picker([i for i, _ in batched[1]])
     wrap = Tensor._wrap
 
@@ -189,8 +189,8 @@ def batched_writer(batched):
         for t, w in zip(states, pick_states(writes)):
             t._value = w
             t._ver += 1
-        for p, w in zip(params, pick_grads(writes)):
-            p.grad = None if w is None else wrap(w)
+        for d, w in zip(grads, pick_grads(writes)):
+            d["grad"] = None if w is None else wrap(w)
     return write
 
 
