@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._api import creation as _creation, math as _math, reduce as _reduce, shape as _shape
+from ..._api._common import shape_values, value_of
 from ..._dispatch import apply
 from ...errors import DataDependentError, ShapeError
 from ...ops import OPS
@@ -47,13 +48,16 @@ def _interleave(fill: Tensor, x: Tensor, last: Tensor) -> Tensor:
     return _shape.cat([pairs, last], 1)
 
 
+_CONCATENATED_FIX = "pass target_lengths as a Python list, or pass padded (N, S) targets"
+
+
 def _padded_targets(targets: Tensor, n: int, s_max: int, tg_values, concatenated: bool) -> Tensor:
     """The targets as (N, s_max) int64, each row padded past its length (the pad is masked later)."""
     if concatenated:
         if tg_values is None:
             raise DataDependentError("ctc_loss: with the targets of all samples concatenated (1-D), the target "
                                      "lengths decide where each sample's labels are, so inside tracenn.compile "
-                                     "they must be known: pass them as a Python list, or pass padded (N, S) targets")
+                                     f"they must be known: {_CONCATENATED_FIX}")
         if targets.shape[0] != tg_values.sum():
             raise RuntimeError(f"Expected tensor to have size {tg_values.sum()} at dimension 0, but got size "
                                f"{targets.shape[0]} for argument #2 'targets' (the concatenated targets)")
@@ -109,6 +113,10 @@ def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths, 
         s_max = int(tg_values.max()) if tg_values.size else 0
     else:  # (lengths of the compiled call: the padded targets' width bounds them)
         s_max = targets.shape[-1] if not concatenated else 0
+    if concatenated and tg_values is None and getattr(value_of(tg_len), "symbolic", False):
+        # (a compiled trace: its DataDependentError names the user's line and fallback="eager")
+        shape_values(tg_len, "ctc_loss with the targets of all samples concatenated (1-D), whose target "
+                     "lengths decide where each sample's labels are,", _CONCATENATED_FIX)
     padded = _padded_targets(targets, N, s_max, tg_values, concatenated)
     used = _creation.tensor(np.arange(s_max)[None, :]) < _shape.unsqueeze(tg_len, 1)
     padded = _math.where(used, padded, blank)
