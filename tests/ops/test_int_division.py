@@ -79,9 +79,9 @@ def test_matches_torch(torch, name, fn):
             fn(tracenn.tensor(A), nb)
 
 
-def test_half_floor_division_floors_the_float32_quotient():
-    """torch's CPU kernel floors a float16/bfloat16 quotient computed in float32: 1.3046875 / 1.3076171875
-    is 0.99776..., which bfloat16 would round to 1.0 before the floor."""
+def test_half_floor_and_trunc_division_round_the_float32_quotient():
+    """torch's CPU kernels floor or truncate a float16/bfloat16 quotient computed in float32:
+    1.3046875 / 1.3076171875 is 0.99776..., which bfloat16 would round to 1.0 first."""
     a = tracenn.tensor([1.3046875, -1.3046875, 2.0], dtype=tracenn.bfloat16, requires_grad=True)
     b = tracenn.tensor(1.3076171875, dtype=tracenn.float16)
     want = [0.0, -1.0, 1.0]
@@ -92,3 +92,16 @@ def test_half_floor_division_floors_the_float32_quotient():
     assert a.grad.tolist() == [0.0, 0.0, 0.0]
     compiled = tracenn.compile(lambda x, y: x.div(y, rounding_mode="floor"))
     assert compiled(a.detach(), b).tolist() == want
+    for got in (a.div(b, rounding_mode="trunc"), tracenn.compile(lambda x, y: x.div(y, rounding_mode="trunc"))(a, b)):
+        assert got.dtype == tracenn.bfloat16 and got.tolist() == [0.0, -0.0, 1.0]
+
+
+def test_half_division_by_a_divisor_per_element_rounds_the_quotient_first():
+    """With a divisor per element torch's CPU kernel rounds a half quotient before truncating it, and
+    with one divisor (0-d or broadcast) it does not: -9.3125 / 0.083984375 = -110.88..., -111.0 in
+    bfloat16."""
+    a = tracenn.tensor([-9.3125, -9.3125], dtype=tracenn.bfloat16)
+    b = tracenn.tensor(0.083984375, dtype=tracenn.bfloat16)
+    assert a.div(b.expand(2).clone(), rounding_mode="trunc").tolist() == [-111.0, -111.0]
+    assert a.div(b, rounding_mode="trunc").tolist() == [-110.0, -110.0]
+    assert a.div(b.reshape(1), rounding_mode="trunc").tolist() == [-110.0, -110.0]

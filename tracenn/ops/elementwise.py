@@ -152,8 +152,11 @@ _OPMATH = frozenset((jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16)))
 
 
 def _binary(name, fn, vjp=None, saves=None, differentiable=True, opmath=False):
+    """``opmath``: float16/bfloat16 computed in float32 and rounded once; ``"one divisor"``: only when
+    ``y`` has one element (torch's CPU kernels for a scalar or broadcast divisor; with a divisor per
+    element they round the quotient to the half type before flooring or truncating it)."""
     def impl(x, y, *, dtype):
-        if opmath and dtype in _OPMATH:
+        if opmath and dtype in _OPMATH and (opmath is True or jnp.size(y) == 1):
             return fn(_c(x, jnp.float32), _c(y, jnp.float32)).astype(dtype)
         return fn(_c(x, dtype), _c(y, dtype))
 
@@ -249,10 +252,10 @@ def _trunc_divide(x, y):
     return lax.div(*jnp.broadcast_arrays(x, y))  # lax.div rounds toward zero but does not broadcast
 
 
-# (float16/bfloat16 in float32, as torch's CPU kernel: a quotient just under an integer, rounded to the
-# half type first, would floor to that integer)
-_binary("floor_divide", jnp.floor_divide, _vjp_zero2, saves=(), opmath=True)
-_binary("trunc_divide", _trunc_divide, _vjp_zero2, saves=())
+# (float16/bfloat16 by one divisor in float32, as torch's CPU kernels: a quotient just under an integer,
+# rounded to the half type first, would floor or truncate to that integer)
+_binary("floor_divide", jnp.floor_divide, _vjp_zero2, saves=(), opmath="one divisor")
+_binary("trunc_divide", _trunc_divide, _vjp_zero2, saves=(), opmath="one divisor")
 _binary("eq", jnp.equal, differentiable=False)
 _binary("ne", jnp.not_equal, differentiable=False)
 _binary("lt", jnp.less, differentiable=False)
