@@ -61,15 +61,14 @@ def _reuse_mlir_contexts(uses: int = CONTEXT_REUSES) -> bool:
         return local.context
 
     reused_context.reused, reused_context.original = True, make
+    reused_context.install = _reuse_mlir_contexts  # (for tests/test_suite_settings.py)
     mlir.make_ir_context = reused_context
     return True
 
 
 if os.environ.get("TRACENN_TEST_XLA", "fast").strip().lower() != "default":
     # before anything starts a JAX backend: XLA reads XLA_FLAGS once, when the backend starts
-    # (only once: tests/test_suite_settings.py loads this file again)
-    if not os.environ.get("XLA_FLAGS", "").startswith(FAST_COMPILE_FLAGS[0]):
-        os.environ["XLA_FLAGS"] = " ".join(FAST_COMPILE_FLAGS + (os.environ.get("XLA_FLAGS", ""),)).strip()
+    os.environ["XLA_FLAGS"] = " ".join(FAST_COMPILE_FLAGS + (os.environ.get("XLA_FLAGS", ""),)).strip()
     _reuse_mlir_contexts()
 
 

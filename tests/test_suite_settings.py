@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -10,10 +9,6 @@ import numpy as np
 import pytest
 from jax._src.interpreters import mlir
 
-from helpers import load_by_path
-
-# the root conftest.py (tests/ has one of its own)
-SETTINGS = load_by_path("_tracenn_root_conftest", pathlib.Path(__file__).resolve().parents[1] / "conftest.py")
 
 FAST = os.environ.get("TRACENN_TEST_XLA", "fast").strip().lower() != "default"
 
@@ -33,8 +28,8 @@ def test_lowering_reuses_a_context_per_thread_and_lowers_the_same_text():
     assert getattr(reused, "reused", False), "conftest did not install the MLIR context reuse"
     shapes = ((4, 5), (5, 3))
     text = _lowered_text(*shapes)
-    a, b = reused(), reused()
-    assert a is b  # (unless this call crossed the bound: then the next pair shares)
+    a, b, c = reused(), reused(), reused()
+    assert a is b or b is c  # (three calls cross the bound of 200 at most once)
     try:
         mlir.make_ir_context = reused.original  # JAX's own: a new context for every lowering
         fresh = _lowered_text(*shapes)
@@ -55,9 +50,10 @@ def test_a_new_context_every_bound_of_lowerings():
         return made[-1]
 
     saved = mlir.make_ir_context
+    install = saved.install  # conftest._reuse_mlir_contexts (tests/ has a conftest.py of its own)
     mlir.make_ir_context = counting
     try:
-        assert SETTINGS._reuse_mlir_contexts(uses=3)
+        assert install(uses=3)
         contexts = [mlir.make_ir_context() for _ in range(7)]
     finally:
         mlir.make_ir_context = saved
