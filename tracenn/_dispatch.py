@@ -75,12 +75,19 @@ def apply(op, args, key=()):
                 rg = True
         else:
             vals.append(a)
+    unit = None
     if META[0] and _meta.involved(op, key, args):  # shapes and dtypes only: the op's shape rule
         out = _meta.run(op, key, args, vals)
     else:
-        fn = op._fwd.get(key)
-        if fn is None:
-            fn = op.forward_kernel(key)
+        # A scalar loss computes its gradients for a cotangent of 1 in the same program (one
+        # program, not two, for a loss.backward() through it: OpDef.with_grad).
+        with_grad = rg and op.with_grad is not None and GRAD.enabled and op.with_grad(key)
+        if with_grad:
+            fn = op.with_grad_kernel(key, tuple(isinstance(a, Tensor) and a._requires_grad for a in args))
+        else:
+            fn = op._fwd.get(key)
+            if fn is None:
+                fn = op.forward_kernel(key)
         try:
             out = fn(*vals)
         except Exception as e:
@@ -89,6 +96,8 @@ def apply(op, args, key=()):
             _broadcast_error(e, vals)
             _out_of_memory(e)
             raise
+        if with_grad:
+            out, unit = out
         LAST[0] = out
     if not (rg and GRAD.enabled and op.differentiable) or (op.nout == 1 and out.dtype.kind not in _INEXACT_KINDS):
         if op.nout == 1:
@@ -114,6 +123,8 @@ def apply(op, args, key=()):
             root = a if a._base is None else a._base
             saved.append((root, root._ver, _INPUT_NAMES[i] if i < 8 else f"input {i}"))
     node = Node(op, key, tuple(vals), out, tuple(edges), tuple(needs), saved)
+    if unit is not None:
+        node.unit = unit
     if op.nout == 1:
         t = Tensor._wrap(out, True, node, 0)
         if op.saves_out:

@@ -18,7 +18,7 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled, is_inferen
 from .function import Function, FunctionCtx, once_differentiable
 from .anomaly_mode import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly
 from ._gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .graph import AccumulateGrad, Node
+from .graph import SEEDS, AccumulateGrad, Node
 from .variable import Variable
 from ._multithreading import is_multithreading_enabled, set_multithreading_enabled  # noqa: F401
 
@@ -35,14 +35,12 @@ def _as_list(x):
     return [x]
 
 
-_ONES: dict = {}
-
-
 def _ones(shape, dtype):
-    """The implicit seed gradient of a scalar output, made once per shape/dtype (arrays are immutable)."""
-    v = _ONES.get((shape, dtype))
+    """The implicit seed gradient of a scalar output, made once per shape/dtype (arrays are
+    immutable; the engine knows a seed by identity: graph.SEEDS)."""
+    v = SEEDS.get((shape, dtype))
     if v is None:
-        v = _ONES[(shape, dtype)] = jnp.ones(shape, dtype)
+        v = SEEDS[(shape, dtype)] = jnp.ones(shape, dtype)
     return v
 
 

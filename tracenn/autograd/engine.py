@@ -16,7 +16,8 @@ from .grad_mode import GRAD
 from .anomaly_mode import check_nan
 from ._function_saved import release
 from .function import _FunctionOp
-from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, named
+from ..ops.registry import scale_cotangents
+from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, SEEDS, AccumulateGrad, Node, named
 from ._sparse_grad import SparseGrad, accumulate_leaf, densify
 from . import _sparse_grad
 
@@ -232,6 +233,7 @@ def run_backward(roots, grads, *, retain_graph: bool, accumulate: bool, capture=
                     named(node)  # (its name depends on the inputs' ranks: fix it while they are here)
                 node.inputs = None
                 node.out = None
+                node.unit = None
     finally:
         GRAD.enabled = prev_grad
     for slot, g in captured.items():
@@ -267,6 +269,11 @@ def _cotangents(node, buf):
     """``node``'s input cotangents (raw arrays, None where none flows) from its jitted vjp, and
     its grad_outputs."""
     op = node.op
+    if node.unit is not None:  # gradients computed in forward for a cotangent of 1 (OpDef.with_grad)
+        g = buf[0]
+        if SEEDS.get((g.shape, g.dtype)) is g:
+            return node.unit, (g,)
+        return scale_cotangents(node.unit, g), (g,)
     kernel = op.backward_kernel(node.key, node.needs)
     if op.nout == 1:  # the common case, kept short: this runs once per node of every backward
         g = buf.get(0)

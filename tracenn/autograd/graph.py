@@ -105,13 +105,17 @@ FORWARD_STACKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # The recording profile (tracenn.profiler's Recorder), or None: the backward engine and compiled
 # calls time themselves into it while one records.
 PROFILER = [None]
+# The implicit gradient of a scalar output (``loss.backward()``'s ones), one array per (shape, dtype):
+# the engine knows it by identity, so a node whose forward computed its gradients for a cotangent
+# of 1 (Node.unit) hands them on with no program and no read of the value.
+SEEDS: dict = {}
 
 
 class Node:
     """The ``grad_fn`` of a tensor made by a differentiable op."""
 
     __slots__ = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks",
-                 "retains", "hooks", "__weakref__")
+                 "retains", "hooks", "unit", "__weakref__")
 
     def __init__(self, op, key, inputs, out, edges, needs, saved):
         self.op = op
@@ -127,6 +131,7 @@ class Node:
         self.pre_hooks = None     # {output index: [tensor hooks]}
         self.retains = None       # {output index: weakref to a tensor that called retain_grad()}
         self.hooks = None         # post hooks: fn(grad_inputs, grad_outputs)
+        self.unit = None          # the input gradients for a cotangent of 1, computed in forward (OpDef.with_grad)
         if ANOMALY[0]:
             FORWARD_STACKS[self] = traceback.extract_stack()[:-2]
 

@@ -185,12 +185,20 @@ def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
     return dx.astype(x.dtype), None
 
 
-@register("cross_entropy", static=("dim", "ignore_index", "reduction"), vjp=_vjp_cross_entropy, saves=(0, 1))
+def _reduced(key) -> bool:
+    """A cross_entropy whose output is one number (reduction 'mean' or 'sum', not 'none')."""
+    return key[2] != "none"
+
+
+@register("cross_entropy", static=("dim", "ignore_index", "reduction"), vjp=_vjp_cross_entropy, saves=(0, 1),
+          with_grad=_reduced)
 def _cross_entropy(x, target, *, dim, ignore_index, reduction):
     """Cross entropy of logits ``x`` and class indices ``target`` along class dim ``dim``:
     ``-log_softmax(x)[target]`` per element (log_softmax's formula), 0 where the target is
     ``ignore_index``; summed, averaged over the targets not ignored, or per element. One kernel
-    forward and one backward, where the composite costs ten eagerly."""
+    forward and one backward, where the composite costs ten eagerly; a reduced loss whose logits
+    need a gradient computes it in the forward's kernel (``with_grad``): ``softmax - one_hot`` is a
+    few elementwise ops on what the forward already has, and ``loss.backward()`` then runs none."""
     z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
     nll = jnp.squeeze(jnp.where(keep, lse - jnp.take_along_axis(z, t, axis=dim), 0), dim)
     if reduction == "sum":

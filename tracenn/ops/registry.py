@@ -14,6 +14,10 @@ JAX lowering all read the same record:
   ``saves_out`` whether it reads the output. Autograd checks only these for in-place
   modification, as torch does.
 - ``shape(*avals, **static)``: output shape/dtype; by default ``jax.eval_shape`` of ``impl``.
+- ``with_grad(key) -> bool`` (or None): for a scalar loss, whether eager mode computes the input
+  gradients for a cotangent of 1 in the forward's own program when an input needs one. ``loss.backward()``
+  then runs no program for it, where forward and gradient otherwise cost one each (see
+  :meth:`OpDef.with_grad_kernel`).
 
 This module imports nothing from the rest of tracenn.
 """
@@ -31,10 +35,10 @@ OPS: dict[str, "OpDef"] = {}
 
 class OpDef:
     __slots__ = ("name", "impl", "vjp", "static", "saves", "saves_out", "nout", "differentiable",
-                 "view", "doc", "_fwd", "_bwd")
+                 "view", "doc", "with_grad", "_fwd", "_bwd")
 
     def __init__(self, name, impl, *, static=(), vjp=None, saves=None, saves_out=False, nout=1,
-                 differentiable=True, view=False):
+                 differentiable=True, view=False, with_grad=None):
         self.name = name
         self.impl = impl
         self.vjp = vjp
@@ -44,6 +48,7 @@ class OpDef:
         self.nout = nout  # 1, a fixed count, or None when a static parameter decides (split)
         self.differentiable = differentiable
         self.view = view  # the output aliases the first input's memory in torch
+        self.with_grad = with_grad  # key -> whether eager forward also computes unit gradients
         # Only our own docstrings: a jnp function registered directly carries JAX's (and its doctests).
         own = (getattr(impl, "__module__", None) or "").startswith("tracenn")
         self.doc = (impl.__doc__ or "").strip() if own else ""
@@ -66,6 +71,24 @@ class OpDef:
         if fn is None:
             self._fwd[key] = jax.jit(functools.partial(self.impl, **dict(zip(self.static, key))))
             fn = self._fwd.get(key)  # (while a profile records, the table hands kernels out timed)
+        return fn
+
+    def with_grad_kernel(self, key: tuple, needs: tuple) -> Callable:
+        """The jitted forward that also returns the input gradients for a cotangent of 1:
+        ``kernel(*inputs) -> (out, cotangents)``, the cotangents as
+        ``backward_kernel(key, needs)(1, out, *inputs)`` gives them (None where ``needs`` is False).
+        It sits in the forward table, so a recording profile times it as the op."""
+        k = ("with grad", key, needs)
+        fn = self._fwd.get(k)
+        if fn is None:
+            impl = functools.partial(self.impl, **dict(zip(self.static, key)))
+
+            def value_and_grad(*inputs):
+                out = impl(*inputs)
+                return out, _backward(self, key, needs, jnp.ones_like(out), out, *inputs)
+
+            self._fwd[k] = jax.jit(value_and_grad)
+            fn = self._fwd.get(k)
         return fn
 
     def backward_kernel(self, key: tuple, needs: tuple) -> Callable:
@@ -119,6 +142,13 @@ def _backward(op: OpDef, key, needs, g, out, *inputs):
     return tuple(result)
 
 
+@jax.jit
+def scale_cotangents(cts, g):
+    """``g * ct`` for each cotangent computed for a unit cotangent (:meth:`OpDef.with_grad_kernel`),
+    in each one's dtype: the gradients for the cotangent ``g`` that actually arrived."""
+    return tuple(None if c is None else (opmath(c) * opmath(g)).astype(c.dtype) for c in cts)
+
+
 def _any_complex(out, inputs) -> bool:
     leaves = jax.tree_util.tree_leaves((out, inputs))
     return any(jnp.issubdtype(jnp.result_type(x), jnp.complexfloating) for x in leaves
@@ -154,14 +184,14 @@ def unbroadcast(ct, shape):
 
 
 def register(name: str, *, static=(), vjp=None, saves=None, saves_out=False, nout=1,
-             differentiable=True, view=False):
+             differentiable=True, view=False, with_grad=None):
     """Decorator: register ``impl`` as primitive ``name``. Registering a name twice is an error."""
 
     def deco(impl):
         if name in OPS:
             raise ValueError(f"op {name!r} is registered twice")
         OPS[name] = OpDef(name, impl, static=static, vjp=vjp, saves=saves, saves_out=saves_out,
-                          nout=nout, differentiable=differentiable, view=view)
+                          nout=nout, differentiable=differentiable, view=view, with_grad=with_grad)
         return impl
 
     return deco

@@ -82,7 +82,7 @@ def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of,
             node.op, node.key, node.inputs, node.out, node.edges, node.needs = op, (), (vals,), out, ed, needs
             node.saved = saved
             node.seq = seq[0] = seq[0] + 1
-            node.pre_hooks = node.retains = node.hooks = None
+            node.pre_hooks = node.retains = node.hooks = node.unit = None
         t = new(Tensor)
         t._value, t._requires_grad, t._node, t._out_idx = out, True, node, 0
         return t
@@ -91,7 +91,8 @@ def make(fwd, entry, d, reraise, op, roots, edges, labels, needs, Node, edge_of,
 
 # What the templates' written-out constructors set; tests/compiler/test_grad_calls.py checks these are
 # every slot of autograd's Node and of Tensor, so a slot added there fails that test, not silently here.
-_NODE_SLOTS = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks", "retains", "hooks")
+_NODE_SLOTS = ("op", "key", "inputs", "out", "edges", "needs", "saved", "seq", "pre_hooks", "retains", "hooks",
+               "unit")
 _TENSOR_SLOTS = ("_value", "_requires_grad", "_node", "_out_idx")
 
 

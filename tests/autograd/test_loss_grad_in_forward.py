@@ -1,0 +1,156 @@
+"""A reduced cross_entropy whose logits need a gradient computes that gradient in its forward's
+own program (``OpDef.with_grad``), and ``loss.backward()`` then runs no program for the loss: the
+gradients for a cotangent of 1 are handed on as they are, any other cotangent scales them.
+
+References without torch: ``(softmax(x) - one_hot(y)) * g / n`` in NumPy; with torch installed,
+torch's autograd on the same values.
+"""
+import numpy as np
+import pytest
+
+import tracenn
+import tracenn.nn.functional as F
+from tracenn.ops import OPS
+from tracenn.ops.registry import OpDef
+from helpers import to_np
+
+_rng = np.random.default_rng(3)
+X = _rng.standard_normal((8, 5)).astype(np.float32)
+Y = np.array([0, 1, 2, 3, 4, 0, 1, 2])
+
+
+def _reference(x, y, *, reduction="mean", ignore_index=-100, g=1.0):
+    e = np.exp(x - x.max(1, keepdims=True))
+    d = e / e.sum(1, keepdims=True) - np.eye(x.shape[1])[np.where(y == ignore_index, 0, y)]
+    keep = (y != ignore_index)[:, None]
+    d = np.where(keep, d, 0)
+    return d * g / (keep.sum() if reduction == "mean" else 1)
+
+
+@pytest.fixture
+def no_backward_kernel(monkeypatch):
+    """Make the cross_entropy op's own backward program unreachable: a test passes only if
+    backward() takes the gradients the forward computed."""
+    real = OpDef.backward_kernel
+
+    def refuse(op, key, needs):
+        assert op.name != "cross_entropy", "cross_entropy's backward kernel ran"
+        return real(op, key, needs)
+    monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_backward_of_a_loss_runs_no_program_of_its_own(no_backward_kernel, reduction):
+    x = tracenn.tensor(X, requires_grad=True)
+    loss = F.cross_entropy(x, tracenn.tensor(Y), reduction=reduction)
+    assert loss.grad_fn.unit is not None
+    loss.backward()
+    np.testing.assert_allclose(to_np(x.grad), _reference(X, Y, reduction=reduction), rtol=1e-5, atol=1e-7)
+    assert loss.grad_fn.unit is None  # freed with the graph's other saved values
+
+
+def test_gradient_equals_the_ops_own_backward():
+    x = tracenn.tensor(X, requires_grad=True)
+    y = tracenn.tensor(Y)
+    F.cross_entropy(x, y).backward()
+    fused = to_np(x.grad)
+    op = OPS["cross_entropy"]
+    (own,) = [c for c in op.backward_kernel((1, -100, "mean"), (True, False))(
+        np.float32(1), None, X, Y) if c is not None]
+    np.testing.assert_array_equal(fused, np.asarray(own))
+
+
+def test_other_cotangents_scale_the_gradients(no_backward_kernel):
+    x = tracenn.tensor(X, requires_grad=True)
+    y = tracenn.tensor(Y)
+    (F.cross_entropy(x, y) * 3.0).backward()
+    np.testing.assert_allclose(to_np(x.grad), _reference(X, Y, g=3.0), rtol=1e-5, atol=1e-7)
+    loss = F.cross_entropy(x, y)
+    (g,) = tracenn.autograd.grad(loss, x, grad_outputs=tracenn.tensor(-0.5))
+    np.testing.assert_allclose(to_np(g), _reference(X, Y, g=-0.5), rtol=1e-5, atol=1e-7)
+
+
+def test_ignored_targets_get_no_gradient(no_backward_kernel):
+    y = Y.copy()
+    y[[1, 4]] = -100
+    x = tracenn.tensor(X, requires_grad=True)
+    F.cross_entropy(x, tracenn.tensor(y)).backward()
+    np.testing.assert_allclose(to_np(x.grad), _reference(X, y), rtol=1e-5, atol=1e-7)
+    assert not to_np(x.grad)[[1, 4]].any()
+
+
+def test_unreduced_losses_and_no_grad_compute_no_gradient_in_forward(monkeypatch):
+    calls = []
+    real = OpDef.with_grad_kernel
+    monkeypatch.setattr(OpDef, "with_grad_kernel", lambda op, key, needs: calls.append(key) or real(op, key, needs))
+    x = tracenn.tensor(X, requires_grad=True)
+    y = tracenn.tensor(Y)
+    per_sample = F.cross_entropy(x, y, reduction="none")
+    assert per_sample.grad_fn.unit is None
+    per_sample.sum().backward()
+    np.testing.assert_allclose(to_np(x.grad), _reference(X, Y, reduction="sum"), rtol=1e-5, atol=1e-7)
+    with tracenn.no_grad():
+        F.cross_entropy(x, y)
+    F.cross_entropy(x.detach(), y)
+    assert calls == []
+    F.cross_entropy(x, y)
+    assert calls == [(1, -100, "mean")]
+
+
+def test_retain_graph_and_freed_graph():
+    x = tracenn.tensor(X, requires_grad=True)
+    loss = F.cross_entropy(x, tracenn.tensor(Y))
+    loss.backward(retain_graph=True)
+    first = to_np(x.grad).copy()
+    loss.backward()
+    np.testing.assert_allclose(to_np(x.grad), 2 * first, rtol=1e-6)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()
+
+
+def test_logits_changed_in_place_after_the_loss_still_raise():
+    """The gradient is already computed, but torch raises here, and so does tracenn."""
+    w = tracenn.tensor(X, requires_grad=True)
+    x = w * 1.0
+    loss = F.cross_entropy(x, tracenn.tensor(Y))
+    x.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_double_backward_uses_the_gradient_op():
+    x = tracenn.tensor(X, requires_grad=True)
+    (g,) = tracenn.autograd.grad(F.cross_entropy(x, tracenn.tensor(Y)), x, create_graph=True)
+    np.testing.assert_allclose(to_np(g), _reference(X, Y), rtol=1e-5, atol=1e-7)
+    (g * g).sum().backward()
+    # d/dx sum(((s - t) / n)^2) = 2/n^2 * J_softmax^T (s - t), J_softmax = diag(s) - s s^T per row
+    e = np.exp(X - X.max(1, keepdims=True))
+    s = e / e.sum(1, keepdims=True)
+    d = s - np.eye(5)[Y]
+    want = 2 / 64 * (s * d - s * (s * d).sum(1, keepdims=True))
+    np.testing.assert_allclose(to_np(x.grad), want, rtol=1e-4, atol=1e-7)
+
+
+def test_compiled_model_with_eager_loss_matches_eager(no_backward_kernel):
+    tracenn.manual_seed(0)
+    model = tracenn.nn.Sequential(tracenn.nn.Linear(5, 7), tracenn.nn.ReLU(), tracenn.nn.Linear(7, 5))
+    cm = tracenn.compile(model)
+    x, y = tracenn.tensor(X), tracenn.tensor(Y)
+    F.cross_entropy(cm(x), y).backward()
+    compiled = [to_np(p.grad).copy() for p in model.parameters()]
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    for c, e in zip(compiled, (to_np(p.grad) for p in model.parameters())):
+        np.testing.assert_allclose(c, e, rtol=1e-5, atol=1e-7)
+
+
+def test_matches_torch(torch):
+    x = tracenn.tensor(X, requires_grad=True)
+    tx = torch.tensor(X, requires_grad=True)
+    for scale in (1.0, 0.25):
+        loss = F.cross_entropy(x, tracenn.tensor(Y), label_smoothing=0.0)
+        tloss = torch.nn.functional.cross_entropy(tx, torch.tensor(Y))
+        (loss * scale).backward()
+        (tloss * scale).backward()
+        np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-6)
+        np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
