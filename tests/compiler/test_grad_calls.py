@@ -111,6 +111,36 @@ def test_value_and_grad_mode_scales_by_the_cotangent_and_keeps_retain_graph():
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
 
 
+def test_value_and_grad_mode_knows_the_implicit_seed_without_reading_a_value():
+    """``loss.backward()``'s cotangent is the seed array itself (graph.SEEDS): the gradients go on
+    unscaled, with no program and no host read. A cotangent of 1 given explicitly is scaled (the
+    same values): telling it apart would read it, a wait for the device on a GPU."""
+    eager, model = _mlp(), _mlp()
+    cl = tracenn.compile(_loss_fn(model))
+    x, y = _data()
+    cl(x, y).backward()
+    lc = cl(x, y)
+    assert _plan(cl).use_vg
+    op = lc.grad_fn.op
+    scaled = []
+    real = op._bwd
+    op._bwd = lambda grads, g: scaled.append(g) or real(grads, g)
+    model.zero_grad()
+    lc.backward()
+    assert scaled == []
+    want = _grads(model)
+    model.zero_grad()
+    lc = cl(x, y)
+    assert lc.grad_fn.op is op  # (one op per program: the patch above holds)
+    lc.backward(tracenn.tensor(1.0))
+    assert len(scaled) == 1
+    for a, b in zip(want, _grads(model)):
+        np.testing.assert_array_equal(b, a)
+    _loss_fn(eager)(x, y).backward()
+    for a, b in zip(_grads(eager), want):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_value_and_grad_mode_stops_when_outputs_are_not_differentiated():
     model = _mlp()
     cl = tracenn.compile(_loss_fn(model))

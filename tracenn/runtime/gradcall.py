@@ -11,6 +11,8 @@ import time
 import jax
 import jax.numpy as jnp
 
+from ..autograd.graph import SEEDS
+
 
 class _CompiledOp:
     """The op record of a compiled call's ``grad_fn``: its backward is the program's pullback."""
@@ -47,7 +49,8 @@ class _CompiledOp:
 class _ScaledGrads(_CompiledOp):
     """The ``grad_fn`` of a scalar output whose program also computed its gradients
     (value-and-grad mode): the backward scales them by the incoming cotangent, and skips even
-    that for ``loss.backward()``'s cotangent of exactly 1."""
+    that for ``loss.backward()``'s implicit cotangent of 1, known by identity (``graph.SEEDS``:
+    no read of its value, which on a GPU would wait for the device)."""
 
     def backward_kernel(self, key, needs):
         scale = self._bwd
@@ -55,7 +58,7 @@ class _ScaledGrads(_CompiledOp):
 
         def kernel(g, out, grads):
             plan.backward_seen()
-            if g.shape == () and float(g) == 1.0:
+            if SEEDS.get((g.shape, g.dtype)) is g:
                 return tuple(grads[0]) + tuple(grads[1])
             gs = scale(grads, g)
             return tuple(gs[0]) + tuple(gs[1])
