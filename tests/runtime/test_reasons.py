@@ -97,6 +97,49 @@ def test_a_changed_number_argument_is_named_with_its_values_and_a_hint():
     assert _reasons(ck)[1] == "non-tensor argument args[1] changed: 1 -> 2"
 
 
+def test_a_changed_numpy_argument_shows_its_values_and_a_hint():
+    cm = tracenn.compile(lambda x, a: x * tracenn.from_numpy(a))
+    x = tracenn.ones(4)
+    cm(x, np.zeros(4, np.float32))
+    cm(x, np.arange(4, dtype=np.float32))
+    assert _reasons(cm)[1] == (
+        "non-tensor argument args[1] changed: array([0., 0., 0., 0.], dtype=float32) -> "
+        "array([0., 1., 2., 3.], dtype=float32) (a NumPy array argument is guarded by its values, which the traced "
+        "code may read as constants, so each new array compiles a new program: pass it as a tensor, "
+        "tracenn.from_numpy(array), to make it a program input)")
+    big = np.zeros((64, 64), np.float32)  # (past 4 KiB the guard keeps a digest of the bytes, not the values)
+    cm(tracenn.ones(64, 64), big)
+    cm(tracenn.ones(64, 64), big + 1)
+    assert _reasons(cm)[3].startswith(
+        "non-tensor argument args[1] changed: a NumPy float32 array of shape (64, 64) -> "
+        "a NumPy float32 array of shape (64, 64) (a NumPy array argument")
+    out = tracenn.compile(lambda x, a: x * a)(x, tracenn.from_numpy(np.arange(4, dtype=np.float32)))  # the advice
+    np.testing.assert_array_equal(out.numpy(), [0, 1, 2, 3])
+
+
+def test_the_cache_limit_warning_advises_by_the_last_reason():
+    ct = tracenn.compile(lambda x, t: x * t, cache_size_limit=2)
+    x = tracenn.ones(2)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for t in range(3):
+            ct(x, t)  # an int timestep: each value its own program
+    (msg,) = [str(r.message) for r in w]
+    assert "(last reason: non-tensor argument args[1] changed: 1 -> 2)" in msg
+    assert ("Every new value of a non-tensor argument compiles a new program: a number or a NumPy array the code "
+            "uses as data (a timestep, a step count, a table of values) is a program input when passed as a "
+            "tensor, tracenn.tensor(value); an int that sets a size stays a constant, as an XLA program fixes "
+            "shapes, so keep to a few sizes or raise cache_size_limit. cm.explain() lists the reasons.") in msg
+    cs = tracenn.compile(lambda x: x * 2, cache_size_limit=2)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for n in (1, 2, 3):
+            cs(tracenn.ones(n))
+    (msg,) = [str(r.message) for r in w]
+    assert msg.endswith("Every new input shape, dtype or module change compiles a new program; pad inputs to a "
+                        "few fixed shapes, or raise cache_size_limit. cm.explain() lists the reasons.")
+
+
 def test_argument_structure_changes_name_the_argument():
     def f(x, past=None, mode="a"):
         return x if past is None else x + past[0][0]

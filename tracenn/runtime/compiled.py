@@ -102,6 +102,17 @@ _REBOUND = (" (the call changes it itself, and a program cannot repeat a Python 
             "traced again. Keep a counter in a buffer tensor, or outside the compiled call)")
 
 
+def _limit_advice(reason: str) -> str:
+    """What to do about recompiles past the cache size limit, for the latest one's ``reason``."""
+    if "non-tensor argument" in reason:
+        return ("Every new value of a non-tensor argument compiles a new program: a number or a NumPy array the "
+                "code uses as data (a timestep, a step count, a table of values) is a program input when passed "
+                "as a tensor, tracenn.tensor(value); an int that sets a size stays a constant, as an XLA program "
+                "fixes shapes, so keep to a few sizes or raise cache_size_limit.")
+    return ("Every new input shape, dtype or module change compiles a new program; pad inputs to a few fixed "
+            "shapes, or raise cache_size_limit.")
+
+
 class _NeedsNumber(Exception):
     """A trace with float arguments as inputs failed (``error``): guard them by value instead."""
 
@@ -488,10 +499,8 @@ class Compiled:
                         "still used)") if eager else "compiling it anyway (fullgraph=True)"
                 warnings.warn(
                     f"tracenn.compile({self._name}): recompiled {n + 1} times, past cache_size_limit="
-                    f"{self.cache_size_limit} (last reason: {reason}): {then}. Every new input shape, dtype "
-                    "or module change compiles a new program; pad inputs to a few fixed shapes, or raise "
-                    "cache_size_limit. cm.explain() lists the reasons.", RecompileWarning,
-                    stacklevel=_outside_stacklevel())
+                    f"{self.cache_size_limit} (last reason: {reason}): {then}. {_limit_advice(reason)} "
+                    "cm.explain() lists the reasons.", RecompileWarning, stacklevel=_outside_stacklevel())
             if eager:
                 past = [k for k, e in self._entries.items() if e.past_limit]
                 if len(past) >= _PAST_LIMIT_KEPT:  # (a growing KV cache: a new shape at every call)

@@ -2,8 +2,11 @@
 recompile warnings): the difference between two guard keys."""
 from __future__ import annotations
 
+import math
 import re
 from collections import UserDict
+
+import numpy as np
 
 from ..dtypes import type_str
 from ..utils._pytree import LEAF
@@ -134,6 +137,8 @@ def _container(sig):
 def _describe_value(sig) -> str:
     if sig is LEAF:
         return "a tensor"
+    if _is_array(sig):
+        return _describe_array(sig)
     if isinstance(sig, tuple) and len(sig) == 2 and sig[0] == "id":
         return "another unhashable object"
     kind = _container(sig)
@@ -142,6 +147,22 @@ def _describe_value(sig) -> str:
     if isinstance(sig, tuple) and len(sig) == 2 and isinstance(sig[0], type):
         return _short(sig[1])
     return _short(sig)
+
+
+def _is_array(sig) -> bool:
+    """A NumPy array argument's guard (utils._pytree.array_signature)."""
+    return isinstance(sig, tuple) and len(sig) == 4 and sig[0] == "ndarray"
+
+
+def _describe_array(sig) -> str:
+    """NumPy's repr of a small array (``array([0., 1.], dtype=float32)``; the guard holds its
+    bytes), else ``a NumPy float32 array of shape (64, 64)`` (the guard holds a digest)."""
+    _, shape, dtype, data = sig
+    dtype = np.dtype(dtype)
+    if len(data) != dtype.itemsize * math.prod(shape):
+        return f"a NumPy {dtype.name} array of shape {tuple(shape)}"
+    with np.printoptions(threshold=8, edgeitems=2):
+        return repr(np.frombuffer(data, dtype).reshape(shape))
 
 
 def _differences(a, b, path: str) -> list[tuple[str, object, object]]:
@@ -191,6 +212,11 @@ def _argument_change(a, b, dynamic=frozenset()) -> str:
         text += (f" ({', '.join(now)} {'is' if len(now) == 1 else 'are'} now a program input (dynamic): a Python "
                  "float argument whose value changes is passed as a 0-d float64 array, as torch.compile does, so "
                  "later values reuse this program)")
+    arrays = [path for path, x, y in diffs if _is_array(x) and _is_array(y)]
+    if arrays:
+        text += (" (a NumPy array argument is guarded by its values, which the traced code may read as constants, "
+                 "so each new array compiles a new program: pass it as a tensor, tracenn.from_numpy(array), to make "
+                 "it a program input)")
     if len(now) < len(floats):
         text += (" (a float argument that the traced code needs as a Python number, with float(), math, an op "
                  "that takes only a number, or by returning or storing it, is a constant of the program, so each "
