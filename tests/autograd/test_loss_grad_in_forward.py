@@ -29,12 +29,12 @@ def _reference(x, y, *, reduction="mean", ignore_index=-100, g=1.0):
 
 @pytest.fixture
 def no_backward_kernel(monkeypatch):
-    """Make the cross_entropy op's own backward program unreachable: a test passes only if
-    backward() takes the gradients the forward computed."""
+    """Make the losses' own backward programs unreachable: a test passes only if backward() takes
+    the gradients the forward computed."""
     real = OpDef.backward_kernel
 
     def refuse(op, key, needs):
-        assert op.name != "cross_entropy", "cross_entropy's backward kernel ran"
+        assert op.name not in ("cross_entropy", "mse_loss"), f"{op.name}'s backward kernel ran"
         return real(op, key, needs)
     monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
 
@@ -154,3 +154,44 @@ def test_matches_torch(torch):
         (tloss * scale).backward()
         np.testing.assert_allclose(loss.item(), tloss.item(), rtol=1e-6)
         np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+# ---- mse_loss: one primitive for same-shaped float32/float64 tensors -----------------------------
+
+T = _rng.standard_normal((8, 5)).astype(np.float32)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_loss_gradients_come_from_its_forward(no_backward_kernel, reduction):
+    x, t = tracenn.tensor(X, requires_grad=True), tracenn.tensor(T, requires_grad=True)
+    loss = F.mse_loss(x, t, reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "MseLossBackward0"  # torch's name
+    loss.backward()
+    norm = 2.0 / X.size if reduction == "mean" else 2.0
+    np.testing.assert_allclose(loss.item(), ((X - T) ** 2).mean() if reduction == "mean" else ((X - T) ** 2).sum(),
+                               rtol=1e-6)
+    np.testing.assert_allclose(to_np(x.grad), norm * (X - T), rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(to_np(t.grad), -to_np(x.grad))
+    assert F.mse_loss(x.detach(), t.detach(), reduction=reduction).grad_fn is None
+
+
+def test_mse_loss_other_forms_stay_composite():
+    x, t = tracenn.tensor(X, requires_grad=True), tracenn.tensor(T)
+    per_element = F.mse_loss(x, t, reduction="none")
+    assert per_element.shape == (8, 5) and type(per_element.grad_fn).__name__ != "MseLossBackward0"
+    with pytest.warns(UserWarning, match="target size .* different to the input size"):
+        broadcast = F.mse_loss(x, t[:1])
+    np.testing.assert_allclose(broadcast.item(), ((X - T[:1]) ** 2).mean(), rtol=1e-6)
+    mixed = F.mse_loss(x, t.double())  # float32 input, float64 target: promoted as torch does
+    assert mixed.dtype == tracenn.float64
+
+
+def test_mse_loss_matches_torch(torch):
+    x, t = tracenn.tensor(X, requires_grad=True), tracenn.tensor(T, requires_grad=True)
+    tx, tt = torch.tensor(X, requires_grad=True), torch.tensor(T, requires_grad=True)
+    for scale in (1.0, 0.3):
+        (F.mse_loss(x, t) * scale).backward()
+        (torch.nn.functional.mse_loss(tx, tt) * scale).backward()
+    np.testing.assert_allclose(F.mse_loss(x, t).item(), torch.nn.functional.mse_loss(tx, tt).item(), rtol=1e-6)
+    np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(to_np(t.grad), tt.grad.numpy(), rtol=1e-6, atol=1e-8)

@@ -928,6 +928,18 @@ rec("cross_entropy", lambda T, x, t, **k: T.nn.functional.cross_entropy(x, t, **
     "same")
 
 
+def _mse_ref(x, t, reduction="mean"):
+    sq = (np.asarray(x) - np.asarray(t)) ** 2
+    return sq.sum() if reduction == "sum" else sq.mean()
+
+
+# mean squared error of same-shaped float tensors, no weight: the one-kernel primitive
+rec("mse_loss", lambda T, x, t, **k: T.nn.functional.mse_loss(x, t, **k), _mse_ref,
+    [Sample(arr((4, 5), F64), arr((4, 5), F64)), Sample(arr((3, 2)), arr((3, 2)), reduction="sum"),
+     Sample(arr((2, 3, 4), F64), arr((2, 3, 4), F64), reduction="mean")],
+    "same")
+
+
 # ---- movement ----------------------------------------------------------------------------------
 
 def _split_ref(x, size, dim=0):

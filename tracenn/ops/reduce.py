@@ -208,6 +208,26 @@ def _cross_entropy(x, target, *, dim, ignore_index, reduction):
     return nll.astype(x.dtype)
 
 
+def _vjp_mse_loss(g, out, x, target, *, reduction):
+    """torch's mse_loss_backward: ``norm * (x - target) * g``, norm 2/n ('mean') or 2 ('sum')."""
+    norm = 2.0 / x.size if reduction == "mean" else 2.0
+    d = (norm * (x - target) * g).astype(x.dtype)
+    return d, -d
+
+
+def _always(key) -> bool:
+    return True
+
+
+@register("mse_loss", static=("reduction",), vjp=_vjp_mse_loss, saves=(0, 1), with_grad=_always)
+def _mse_loss(x, target, *, reduction):
+    """Mean (or sum) of ``(x - target) ** 2`` over same-shaped ``x`` and ``target``: one kernel where
+    the composite costs three each way, and, when an input needs a gradient, that gradient in the
+    same kernel (``with_grad``: ``loss.backward()`` then runs none)."""
+    sq = jnp.square(x - target)
+    return jnp.mean(sq) if reduction == "mean" else jnp.sum(sq)
+
+
 def scan_in_opmath(scan, x, dim):
     """``scan(x, axis=dim)`` accumulated in float32 for a float16/bfloat16 ``x`` and each output
     rounded once, as torch's CPU scans do (a running sum of 300 bfloat16 probabilities, top-p

@@ -132,8 +132,17 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, redu
     >>> F.mse_loss(tracenn.tensor([1.0, 2.0]), tracenn.tensor([0.0, 0.0]))
     tensor(2.5000)
     """
+    if weight is None and size_average is None and reduce is None and reduction in ("mean", "sum") \
+            and isinstance(target, Tensor) and _same_float(input, target):  # (the common case: one primitive)
+        return apply(OPS["mse_loss"], (input, target), (reduction,))
     return _elementwise("mse_loss", input, target, size_average, reduce, reduction, weight,
                         lambda x, t: _math.square(x - t))
+
+
+def _same_float(input: Tensor, target: Tensor) -> bool:
+    """Same shape, same float32 or float64 dtype: a pointwise loss needs no broadcast or cast."""
+    a, b = input._value, target._value
+    return a.shape == b.shape and a.dtype == b.dtype and a.dtype in _CE_DTYPES
 
 
 def _smooth_l1(x, t, beta):
