@@ -34,7 +34,8 @@ def no_backward_kernel(monkeypatch):
     real = OpDef.backward_kernel
 
     def refuse(op, key, needs):
-        assert op.name not in ("cross_entropy", "mse_loss"), f"{op.name}'s backward kernel ran"
+        assert op.name not in ("cross_entropy", "mse_loss", "binary_cross_entropy_with_logits"), \
+            f"{op.name}'s backward kernel ran"
         return real(op, key, needs)
     monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
 
@@ -195,3 +196,45 @@ def test_mse_loss_matches_torch(torch):
     np.testing.assert_allclose(F.mse_loss(x, t).item(), torch.nn.functional.mse_loss(tx, tt).item(), rtol=1e-6)
     np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(to_np(t.grad), tt.grad.numpy(), rtol=1e-6, atol=1e-8)
+
+
+# ---- binary_cross_entropy_with_logits: one primitive without weights -----------------------------
+
+P = _rng.random((8, 5)).astype(np.float32)  # targets in [0, 1]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_with_logits_gradients_come_from_its_forward(no_backward_kernel, reduction):
+    x, t = tracenn.tensor(X * 4, requires_grad=True), tracenn.tensor(P, requires_grad=True)
+    loss = F.binary_cross_entropy_with_logits(x, t, reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "BinaryCrossEntropyWithLogitsBackward0"  # torch's name
+    loss.backward()
+    n = X.size if reduction == "mean" else 1
+    want = (1 - P) * X * 4 + np.log1p(np.exp(-X * 4))
+    np.testing.assert_allclose(loss.item(), want.sum() / n, rtol=1e-6)
+    np.testing.assert_allclose(to_np(x.grad), (1 / (1 + np.exp(-X * 4)) - P) / n, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(to_np(t.grad), -X * 4 / n, rtol=1e-6)
+
+
+def test_bce_with_logits_weighted_forms_stay_composite():
+    x, t = tracenn.tensor(X, requires_grad=True), tracenn.tensor(P)
+    w = tracenn.tensor(np.full(5, 2.0, np.float32))
+    for loss in (F.binary_cross_entropy_with_logits(x, t, pos_weight=w),
+                 F.binary_cross_entropy_with_logits(x, t, weight=w),
+                 F.binary_cross_entropy_with_logits(x, t, reduction="none").sum()):
+        assert type(loss.grad_fn).__name__ != "BinaryCrossEntropyWithLogitsBackward0"
+    plain = F.binary_cross_entropy_with_logits(x, t, reduction="sum").item()
+    np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, t, weight=w / 2, reduction="sum").item(), plain,
+                               rtol=1e-6)
+
+
+def test_bce_with_logits_matches_torch(torch):
+    x, t = tracenn.tensor(X * 4, requires_grad=True), tracenn.tensor(P, requires_grad=True)
+    tx, tt = torch.tensor(X * 4, requires_grad=True), torch.tensor(P, requires_grad=True)
+    for scale in (1.0, 0.3):
+        (F.binary_cross_entropy_with_logits(x, t) * scale).backward()
+        (torch.nn.functional.binary_cross_entropy_with_logits(tx, tt) * scale).backward()
+    np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, t).item(),
+                               torch.nn.functional.binary_cross_entropy_with_logits(tx, tt).item(), rtol=1e-6)
+    np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(to_np(t.grad), tt.grad.numpy(), rtol=1e-5, atol=1e-8)

@@ -228,6 +228,32 @@ def _mse_loss(x, target, *, reduction):
     return jnp.mean(sq) if reduction == "mean" else jnp.sum(sq)
 
 
+def _log_sigmoid(x):
+    """``min(x, 0) - log1p(exp(-|x|))`` as nn.functional.logsigmoid composes it (one mask for both)."""
+    neg = x < 0
+    return jnp.where(neg, x, 0) - jnp.log1p(jnp.exp(jnp.where(neg, x, -x)))
+
+
+def _vjp_bce_with_logits(g, out, x, target, *, reduction):
+    """torch's backward: ``(sigmoid(x) - target) * g`` for the logits and ``-x * g`` for the target,
+    each divided by the element count for 'mean'."""
+    dx = (lax.logistic(x) - target) * g
+    dt = -x * g
+    if reduction == "mean":
+        dx, dt = dx / x.size, dt / x.size
+    return dx.astype(x.dtype), dt.astype(target.dtype)
+
+
+@register("binary_cross_entropy_with_logits", static=("reduction",), vjp=_vjp_bce_with_logits, saves=(0, 1),
+          with_grad=_always)
+def _bce_with_logits(x, target, *, reduction):
+    """Mean (or sum) of ``(1 - target) * x - log_sigmoid(x)`` over same-shaped logits and targets
+    (torch's stable form), with no weights: one kernel where the composite costs eleven each way, and
+    its gradient in the same kernel when an input needs one (``with_grad``)."""
+    loss = (1 - target) * x - _log_sigmoid(x)
+    return jnp.mean(loss) if reduction == "mean" else jnp.sum(loss)
+
+
 def scan_in_opmath(scan, x, dim):
     """``scan(x, axis=dim)`` accumulated in float32 for a float16/bfloat16 ``x`` and each output
     rounded once, as torch's CPU scans do (a running sum of 300 bfloat16 probabilities, top-p

@@ -434,6 +434,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     if target.shape != input.shape:
         raise ValueError(f"Target size ({_size(target.shape)}) must be the same as input size "
                          f"({_size(input.shape)})")
+    if weight is None and pos_weight is None and reduction != "none" and _same_float(input, target):
+        return apply(OPS["binary_cross_entropy_with_logits"], (input, target), (reduction,))  # (one primitive)
     log_sig = logsigmoid(input)
     if pos_weight is not None:
         log_sig = log_sig * ((pos_weight - 1) * target + 1)
