@@ -34,7 +34,7 @@ def no_backward_kernel(monkeypatch):
     real = OpDef.backward_kernel
 
     def refuse(op, key, needs):
-        assert op.name not in ("cross_entropy", "mse_loss", "binary_cross_entropy_with_logits"), \
+        assert op.name not in ("cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits"), \
             f"{op.name}'s backward kernel ran"
         return real(op, key, needs)
     monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
@@ -238,3 +238,14 @@ def test_bce_with_logits_matches_torch(torch):
                                torch.nn.functional.binary_cross_entropy_with_logits(tx, tt).item(), rtol=1e-6)
     np.testing.assert_allclose(to_np(x.grad), tx.grad.numpy(), rtol=1e-5, atol=1e-8)
     np.testing.assert_allclose(to_np(t.grad), tt.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_nll_loss_after_log_softmax(no_backward_kernel):
+    """torch's MNIST example: log_softmax in the model, nll_loss as the loss."""
+    x = tracenn.tensor(X, requires_grad=True)
+    y = Y.copy()
+    y[3] = -100
+    loss = F.nll_loss(F.log_softmax(x, dim=1), tracenn.tensor(y))
+    assert type(loss.grad_fn).__name__ == "NllLossBackward0"
+    loss.backward()
+    np.testing.assert_allclose(to_np(x.grad), _reference(X, y), rtol=1e-5, atol=1e-7)

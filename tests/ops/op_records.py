@@ -928,6 +928,24 @@ rec("cross_entropy", lambda T, x, t, **k: T.nn.functional.cross_entropy(x, t, **
     "same")
 
 
+def _nll_ref(x, target, reduction="mean", ignore_index=-100):
+    cd = 0 if x.ndim == 1 else 1
+    t = np.expand_dims(np.asarray(target, np.int64), cd)
+    keep = t != ignore_index
+    nll = np.squeeze(np.where(keep, -np.take_along_axis(x, np.where(keep, t, 0), axis=cd), 0.0), cd)
+    if reduction == "none":
+        return nll
+    return nll.sum() if reduction == "sum" else nll.sum() / keep.sum()
+
+
+# nll_loss with class indices, no weights: the one-kernel primitive (log-probabilities need not be normalised)
+rec("nll_loss", lambda T, x, t, **k: T.nn.functional.nll_loss(x, t, **k), _nll_ref,
+    [Sample(arr((4, 5), F64), I(0, 4, 2, 2)), Sample(arr((4, 5)), I(1, 0, 3, 4), reduction="sum"),
+     Sample(arr((3, 4, 2), F64), np.array([[0, 3], [2, 2], [1, 0]]), reduction="none"),
+     Sample(arr((4, 5), F64), I(0, -100, 2, -100)), Sample(arr((5,), F64), np.array(2))],
+    "same")
+
+
 def _mse_ref(x, t, reduction="mean"):
     sq = (np.asarray(x) - np.asarray(t)) ** 2
     return sq.sum() if reduction == "sum" else sq.mean()

@@ -208,6 +208,35 @@ def _cross_entropy(x, target, *, dim, ignore_index, reduction):
     return nll.astype(x.dtype)
 
 
+def _vjp_nll_loss(g, out, x, target, *, dim, ignore_index, reduction):
+    t = jnp.expand_dims(target.astype(jnp.int64), dim)
+    keep = t != ignore_index
+    g = opmath(g)
+    if reduction == "none":
+        g = jnp.expand_dims(g, dim)
+    elif reduction == "mean":
+        g = g / jnp.sum(keep).astype(g.dtype)
+    classes = lax.broadcasted_iota(t.dtype, x.shape, dim)
+    return jnp.where(keep & (classes == t), -g, 0).astype(x.dtype), None
+
+
+@register("nll_loss", static=("dim", "ignore_index", "reduction"), vjp=_vjp_nll_loss, saves=(0, 1),
+          with_grad=_reduced)
+def _nll_loss(x, target, *, dim, ignore_index, reduction):
+    """Negative log likelihood of log-probabilities ``x`` at class indices ``target`` along ``dim``:
+    ``-x[target]`` per element, 0 where the target is ``ignore_index``; summed, averaged over the
+    targets not ignored (NaN if none is), or per element. One kernel each way where the composite
+    costs four, and a reduced loss's gradient in the forward's kernel (``with_grad``)."""
+    t = jnp.expand_dims(target.astype(jnp.int64), dim)
+    keep = t != ignore_index
+    nll = jnp.squeeze(jnp.where(keep, -jnp.take_along_axis(x, jnp.where(keep, t, 0), axis=dim), 0), dim)
+    if reduction == "sum":
+        return jnp.sum(nll).astype(x.dtype)
+    if reduction == "mean":
+        return (jnp.sum(nll) / jnp.sum(keep).astype(nll.dtype)).astype(x.dtype)
+    return nll.astype(x.dtype)
+
+
 def _vjp_mse_loss(g, out, x, target, *, reduction):
     """torch's mse_loss_backward: ``norm * (x - target) * g``, norm 2/n ('mean') or 2 ('sum')."""
     norm = 2.0 / x.size if reduction == "mean" else 2.0

@@ -240,14 +240,15 @@ def _class_index_loss(scores: Tensor, target: Tensor, weight: Tensor | None, ign
     with class-index targets, torch's ignore_index/weight/label_smoothing semantics.
 
     Cross entropy without class weights or label smoothing, on float32/float64 logits (the common
-    case), is one primitive (``cross_entropy``: one kernel each way). Otherwise it is composed as
-    ``logsumexp(x) - x[target]``: ``-log_softmax(x)[target]`` without materialising the
+    case), is one primitive (``cross_entropy``: one kernel each way), and so is nll_loss without
+    class weights (``nll_loss``). Otherwise it is composed as ``logsumexp(x) - x[target]``:
+    ``-log_softmax(x)[target]`` without materialising the
     log-softmax (one logsumexp, one gather). Targets equal to ``ignore_index`` are replaced by a
     valid index before the gather and masked after it, only when the host check saw one.
     """
     cd, c, any_ignored = _check_class_target(scores, target, weight, ignore_index, who, probs_ok)
-    if logits and weight is None and smoothing == 0 and scores._value.dtype in _CE_DTYPES:
-        return apply(OPS["cross_entropy"], (scores, target), (cd, ignore_index, reduction))
+    if weight is None and smoothing == 0 and scores._value.dtype in _CE_DTYPES:
+        return apply(OPS["cross_entropy" if logits else "nll_loss"], (scores, target), (cd, ignore_index, reduction))
     # Every per-element tensor keeps the class dim with size 1 (N, 1, d...): the gather's index and
     # output shape, so no reshapes are needed until 'none' drops it at the end.
     idx = _shape.unsqueeze(target, cd) if scores.ndim > 1 else _shape.reshape(target, (1,))
