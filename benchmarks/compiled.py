@@ -31,7 +31,7 @@ Rows of every table:
   the compiled loss function with ``tracenn.compile`` of ``opt.step()`` (the update as one
   program), and the whole step (forward, ``backward()``, ``opt.step()``) compiled as one program.
   And ``jax.jit split as the eager loss splits it``: the baseline's step cut into the programs the
-  eager-loss row runs (forward ``jax.vjp`` with residuals, loss, loss gradient, pullback, donated
+  eager-loss row runs (forward ``jax.vjp`` with residuals, loss with its gradient, pullback, donated
   update), no tracenn in it: what that structure itself costs over one program.
 * ``tracenn program, bare jax.jit`` (diagnostic) — the graph tracenn lowered, called through a plain
   ``jax.jit`` with no runtime around it: separates the runtime's per-call cost from the program's.
@@ -538,12 +538,12 @@ class JaxTrain:
 
     def split(self):
         """The same step in the pieces tracenn's 'compiled model, eager loss' row runs it in, each a
-        ``jax.jit`` program: the forward (``jax.vjp``, keeping its residuals), the loss, the loss's
-        gradient, the pullback, the update (donated). What this structure costs in XLA programs and
-        their buffers, with no tracenn in it: the floor of that row."""
+        ``jax.jit`` program: the forward (``jax.vjp``, keeping its residuals), the loss with its
+        gradient (an eager scalar loss computes both in one program: OpDef.with_grad), the pullback,
+        the update (donated). What this structure costs in XLA programs and their buffers, with no
+        tracenn in it: the floor of that row."""
         fwd = jax.jit(lambda p, x: jax.vjp(lambda p: self.jax_fn(p, x), p))
-        loss = jax.jit(jax_cross_entropy)
-        dloss = jax.jit(jax.grad(jax_cross_entropy))
+        loss = jax.jit(jax.value_and_grad(jax_cross_entropy))
         pull = jax.jit(lambda vjp, ct: vjp(ct)[0])
         update = jax.jit(self.update, donate_argnums=(0, 2))
         opt_name, init, _ = make_jax_optimizer(self.opt_kind)
@@ -552,8 +552,8 @@ class JaxTrain:
 
         def step():
             out, vjp = fwd(box[0], self.x)
-            value = loss(out, self.y)
-            grads = pull(vjp, dloss(out, self.y))
+            value, dout = loss(out, self.y)
+            grads = pull(vjp, dout)
             box[0], box[1] = update(box[0], grads, box[1])
             return value
 
