@@ -473,15 +473,15 @@ class Optimizer:
         """
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    if set_to_none:
+                if set_to_none:  # (read raw: a compiled step's pending grad is dropped, not made a tensor)
+                    if p.__dict__.get("grad") is not None:
                         p.grad = None
+                elif p.grad is not None:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
                     else:
-                        if p.grad.grad_fn is not None:
-                            p.grad.detach_()
-                        else:
-                            p.grad.requires_grad_(False)
-                        p.grad.zero_()
+                        p.grad.requires_grad_(False)
+                    p.grad.zero_()
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group to :attr:`param_groups` (e.g. to train layers unfrozen later).

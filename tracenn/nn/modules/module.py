@@ -673,15 +673,15 @@ class Module(HookMixin, StateDictMixin):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all parameters: to None (default) or to zeros in place."""
         for p in self.parameters():
-            if p.grad is not None:
-                if set_to_none:
+            if set_to_none:  # (read raw: a compiled step's pending grad is dropped, not made a tensor)
+                if p.__dict__.get("grad") is not None:
                     p.grad = None
+            elif p.grad is not None:
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
                 else:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    else:
-                        p.grad.requires_grad_(False)
-                    p.grad.zero_()
+                    p.grad.requires_grad_(False)
+                p.grad.zero_()
 
     def share_memory(self) -> "Module":
         """Accepted for compatibility (JAX arrays need no shared-memory move); returns self."""
