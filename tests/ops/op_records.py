@@ -906,15 +906,18 @@ rec("max_pool2d[indices]", lambda T, x, *a, **k: T.nn.functional.max_pool2d(x, *
     lambda s: (_name_of(s.args[0].dtype), I64))
 
 
-def _cross_entropy_ref(x, target, reduction="mean", ignore_index=-100):
+def _nll_ref(x, target, reduction="mean", ignore_index=-100):
     cd = 0 if x.ndim == 1 else 1
-    lp = x - _lse(x, cd, keepdim=True)
     t = np.expand_dims(np.asarray(target, np.int64), cd)
     keep = t != ignore_index
-    nll = np.squeeze(np.where(keep, -np.take_along_axis(lp, np.where(keep, t, 0), axis=cd), 0.0), cd)
+    nll = np.squeeze(np.where(keep, -np.take_along_axis(x, np.where(keep, t, 0), axis=cd), 0.0), cd)
     if reduction == "none":
         return nll
     return nll.sum() if reduction == "sum" else nll.sum() / keep.sum()
+
+
+def _cross_entropy_ref(x, target, **k):
+    return _nll_ref(x - _lse(x, 0 if x.ndim == 1 else 1, keepdim=True), target, **k)
 
 
 # cross entropy with class indices, no weights or smoothing: the one-kernel primitive
@@ -926,16 +929,6 @@ rec("cross_entropy", lambda T, x, t, **k: T.nn.functional.cross_entropy(x, t, **
      Sample(arr((5,), F64), np.array(2)),  # one sample, no batch dim
      Sample(arr((4, 5)) * 40, I(0, 4, 2, 2)).slow(), Sample(arr((4, 5), F64), I(-100, -100, -100, -100)).slow().no_fd()],  # all ignored: NaN, torch's zero gradient
     "same")
-
-
-def _nll_ref(x, target, reduction="mean", ignore_index=-100):
-    cd = 0 if x.ndim == 1 else 1
-    t = np.expand_dims(np.asarray(target, np.int64), cd)
-    keep = t != ignore_index
-    nll = np.squeeze(np.where(keep, -np.take_along_axis(x, np.where(keep, t, 0), axis=cd), 0.0), cd)
-    if reduction == "none":
-        return nll
-    return nll.sum() if reduction == "sum" else nll.sum() / keep.sum()
 
 
 # nll_loss with class indices, no weights: the one-kernel primitive (log-probabilities need not be normalised)

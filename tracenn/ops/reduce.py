@@ -168,18 +168,31 @@ def _class_logits(x, target, dim, ignore_index):
     cross_entropy's forward and gradient."""
     z = _shifted(x, dim)
     lse = jnp.log(jnp.sum(jnp.exp(z), axis=dim, keepdims=True))
+    return (z, lse) + _targets(target, dim, ignore_index)
+
+
+def _targets(target, dim, ignore_index):
+    """``target`` as an index along the class axis ``dim`` (an ignored one points at class 0), and
+    where it is not ignored."""
     t = jnp.expand_dims(target.astype(jnp.int64), dim)
     keep = t != ignore_index
-    return z, lse, jnp.where(keep, t, 0), keep
+    return jnp.where(keep, t, 0), keep
+
+
+def _per_target(g, keep, dim, reduction):
+    """A class-index loss's incoming gradient per target: along the class axis ('none'), or divided
+    by the count of targets not ignored ('mean')."""
+    g = opmath(g)
+    if reduction == "none":
+        return jnp.expand_dims(g, dim)
+    if reduction == "mean":
+        return g / jnp.sum(keep).astype(g.dtype)
+    return g
 
 
 def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
     z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
-    g = opmath(g)
-    if reduction == "none":
-        g = jnp.expand_dims(g, dim)
-    elif reduction == "mean":
-        g = g / jnp.sum(keep).astype(g.dtype)
+    g = _per_target(g, keep, dim, reduction)
     classes = lax.broadcasted_iota(t.dtype, z.shape, dim)
     dx = jnp.where(keep, (jnp.exp(z - lse) - (classes == t)) * g, 0)  # softmax - one_hot
     return dx.astype(x.dtype), None
@@ -209,13 +222,8 @@ def _cross_entropy(x, target, *, dim, ignore_index, reduction):
 
 
 def _vjp_nll_loss(g, out, x, target, *, dim, ignore_index, reduction):
-    t = jnp.expand_dims(target.astype(jnp.int64), dim)
-    keep = t != ignore_index
-    g = opmath(g)
-    if reduction == "none":
-        g = jnp.expand_dims(g, dim)
-    elif reduction == "mean":
-        g = g / jnp.sum(keep).astype(g.dtype)
+    t, keep = _targets(target, dim, ignore_index)
+    g = _per_target(g, keep, dim, reduction)
     classes = lax.broadcasted_iota(t.dtype, x.shape, dim)
     return jnp.where(keep & (classes == t), -g, 0).astype(x.dtype), None
 
@@ -227,9 +235,8 @@ def _nll_loss(x, target, *, dim, ignore_index, reduction):
     ``-x[target]`` per element, 0 where the target is ``ignore_index``; summed, averaged over the
     targets not ignored (NaN if none is), or per element. One kernel each way where the composite
     costs four, and a reduced loss's gradient in the forward's kernel (``with_grad``)."""
-    t = jnp.expand_dims(target.astype(jnp.int64), dim)
-    keep = t != ignore_index
-    nll = jnp.squeeze(jnp.where(keep, -jnp.take_along_axis(x, jnp.where(keep, t, 0), axis=dim), 0), dim)
+    t, keep = _targets(target, dim, ignore_index)
+    nll = jnp.squeeze(jnp.where(keep, -jnp.take_along_axis(x, t, axis=dim), 0), dim)
     if reduction == "sum":
         return jnp.sum(nll).astype(x.dtype)
     if reduction == "mean":
