@@ -34,7 +34,8 @@ def no_backward_kernel(monkeypatch):
     real = OpDef.backward_kernel
 
     def refuse(op, key, needs):
-        assert op.name not in ("cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits"), \
+        assert op.name not in ("cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
+                               "smooth_l1_loss", "huber_loss"), \
             f"{op.name}'s backward kernel ran"
         return real(op, key, needs)
     monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
@@ -249,3 +250,32 @@ def test_nll_loss_after_log_softmax(no_backward_kernel):
     assert type(loss.grad_fn).__name__ == "NllLossBackward0"
     loss.backward()
     np.testing.assert_allclose(to_np(x.grad), _reference(X, y), rtol=1e-5, atol=1e-7)
+
+
+# ---- smooth_l1_loss and huber_loss: one primitive each -------------------------------------------
+
+@pytest.mark.parametrize("name, option", [("smooth_l1_loss", "beta"), ("huber_loss", "delta")])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_pointwise_losses_gradients_come_from_their_forward(no_backward_kernel, name, option, reduction):
+    x, t = tracenn.tensor(X * 2, requires_grad=True), tracenn.tensor(T, requires_grad=True)
+    loss = getattr(F, name)(x, t, reduction=reduction, **{option: 0.5})
+    assert type(loss.grad_fn).__name__ == {"smooth_l1_loss": "SmoothL1LossBackward0",
+                                           "huber_loss": "HuberLossBackward0"}[name]  # torch's names
+    loss.backward()
+    d, norm = X * 2 - T, 1 / X.size if reduction == "mean" else 1.0
+    slope = np.clip(d / 0.5, -1, 1) if name == "smooth_l1_loss" else np.clip(d, -0.5, 0.5)
+    np.testing.assert_allclose(to_np(x.grad), norm * slope, rtol=1e-5, atol=1e-8)
+    np.testing.assert_array_equal(to_np(t.grad), -to_np(x.grad))
+
+
+@pytest.mark.parametrize("name", ["smooth_l1_loss", "huber_loss"])
+def test_pointwise_losses_match_torch(torch, name):
+    x, t = tracenn.tensor(X * 2, requires_grad=True), tracenn.tensor(T, requires_grad=True)
+    tx, tt = torch.tensor(X * 2, requires_grad=True), torch.tensor(T, requires_grad=True)
+    for reduction in ("mean", "sum", "none"):
+        a, b = getattr(F, name)(x, t, reduction=reduction), getattr(torch.nn.functional, name)(tx, tt, reduction=reduction)
+        np.testing.assert_allclose(to_np(a), b.detach().numpy(), rtol=1e-6)
+        (a.sum() * 0.3).backward()
+        (b.sum() * 0.3).backward()
+    np.testing.assert_array_equal(to_np(x.grad), tx.grad.numpy())
+    np.testing.assert_array_equal(to_np(t.grad), tt.grad.numpy())

@@ -951,6 +951,26 @@ rec("mse_loss", lambda T, x, t, **k: T.nn.functional.mse_loss(x, t, **k), _mse_r
     "same")
 
 
+def _pointwise_loss_ref(per_element):
+    def ref(x, t, reduction="mean", **k):
+        loss = per_element(np.abs(np.asarray(x) - np.asarray(t)), **k)
+        return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+    return ref
+
+
+# smooth L1 and Huber of same-shaped float tensors: one primitive each (torch's kernels and backward)
+rec("smooth_l1_loss", lambda T, x, t, **k: T.nn.functional.smooth_l1_loss(x, t, **k),
+    _pointwise_loss_ref(lambda z, beta=1.0: np.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)),
+    [Sample(arr((4, 5), F64) * 2, arr((4, 5), F64)), Sample(arr((3, 2)) * 2, arr((3, 2)), reduction="sum", beta=0.5),
+     Sample(arr((2, 3), F64) * 2, arr((2, 3), F64), reduction="none", beta=2.0)],
+    "same")
+rec("huber_loss", lambda T, x, t, **k: T.nn.functional.huber_loss(x, t, **k),
+    _pointwise_loss_ref(lambda z, delta=1.0: np.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))),
+    [Sample(arr((4, 5), F64) * 2, arr((4, 5), F64)), Sample(arr((3, 2)) * 2, arr((3, 2)), reduction="sum", delta=0.5),
+     Sample(arr((2, 3), F64) * 2, arr((2, 3), F64), reduction="none", delta=2.0)],
+    "same")
+
+
 def _bce_logits_ref(x, t, reduction="mean"):
     x, t = np.asarray(x), np.asarray(t)
     loss = (1 - t) * x - (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))))

@@ -255,6 +255,12 @@ def _always(key) -> bool:
     return True
 
 
+def _reduced_pointwise(key) -> bool:
+    """A pointwise loss whose output is one number (its last static parameter, the reduction,
+    is not 'none')."""
+    return key[-1] != "none"
+
+
 @register("mse_loss", static=("reduction",), vjp=_vjp_mse_loss, saves=(0, 1), with_grad=_always)
 def _mse_loss(x, target, *, reduction):
     """Mean (or sum) of ``(x - target) ** 2`` over same-shaped ``x`` and ``target``: one kernel where
@@ -262,6 +268,49 @@ def _mse_loss(x, target, *, reduction):
     same kernel (``with_grad``: ``loss.backward()`` then runs none)."""
     sq = jnp.square(x - target)
     return jnp.mean(sq) if reduction == "mean" else jnp.sum(sq)
+
+
+def _reduce_loss(loss, reduction):
+    return jnp.mean(loss) if reduction == "mean" else jnp.sum(loss) if reduction == "sum" else loss
+
+
+def _loss_norm(x, reduction):
+    """torch's ``norm`` of a pointwise loss's backward: 1/n for 'mean', else 1."""
+    return 1.0 / x.size if reduction == "mean" else 1.0
+
+
+def _vjp_smooth_l1_loss(g, out, x, target, *, beta, reduction):
+    """torch's smooth_l1_backward: ``-norm * g`` below ``-beta``, ``norm * g`` from ``beta`` on,
+    ``norm * d * g / beta`` between (``d = x - target``); the target's is its negative."""
+    d, norm = x - target, _loss_norm(x, reduction)
+    dx = jnp.where(d <= -beta, -norm * g, jnp.where(d >= beta, norm * g, norm * d * g / beta)).astype(x.dtype)
+    return dx, -dx
+
+
+@register("smooth_l1_loss", static=("beta", "reduction"), vjp=_vjp_smooth_l1_loss, saves=(0, 1),
+          with_grad=_reduced_pointwise)
+def _smooth_l1_loss(x, target, *, beta, reduction):
+    """``0.5 * z * z / beta`` where ``z = |x - target| < beta``, else ``z - 0.5 * beta`` (torch's
+    kernel), reduced: one kernel where the composite costs five each way."""
+    z = jnp.abs(x - target)
+    return _reduce_loss(jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), reduction)
+
+
+def _vjp_huber_loss(g, out, x, target, *, delta, reduction):
+    """torch's huber_backward: ``-norm * g * delta`` below ``-delta``, ``norm * g * delta`` from
+    ``delta`` on, ``norm * d * g`` between; the target's is its negative."""
+    d, norm = x - target, _loss_norm(x, reduction)
+    dx = jnp.where(d <= -delta, -norm * g * delta, jnp.where(d >= delta, norm * g * delta, norm * d * g))
+    return dx.astype(x.dtype), -dx.astype(x.dtype)
+
+
+@register("huber_loss", static=("delta", "reduction"), vjp=_vjp_huber_loss, saves=(0, 1),
+          with_grad=_reduced_pointwise)
+def _huber_loss(x, target, *, delta, reduction):
+    """``0.5 * z * z`` where ``z = |x - target| < delta``, else ``delta * (z - 0.5 * delta)`` (torch's
+    kernel), reduced: one kernel where the composite costs five each way."""
+    z = jnp.abs(x - target)
+    return _reduce_loss(jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)), reduction)
 
 
 def _log_sigmoid(x):

@@ -132,11 +132,17 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None, redu
     >>> F.mse_loss(tracenn.tensor([1.0, 2.0]), tracenn.tensor([0.0, 0.0]))
     tensor(2.5000)
     """
-    if weight is None and size_average is None and reduce is None and reduction in ("mean", "sum") \
-            and isinstance(target, Tensor) and _same_float(input, target):  # (the common case: one primitive)
+    if weight is None and reduction != "none" and _one_kernel(input, target, size_average, reduce, reduction):
         return apply(OPS["mse_loss"], (input, target), (reduction,))
     return _elementwise("mse_loss", input, target, size_average, reduce, reduction, weight,
                         lambda x, t: _math.square(x - t))
+
+
+def _one_kernel(input, target, size_average, reduce, reduction) -> bool:
+    """A pointwise loss's common case, one primitive: no legacy reduction arguments, a known
+    reduction, same-shaped float32/float64 tensors (no broadcast, no cast)."""
+    return size_average is None and reduce is None and reduction in ("none", "mean", "sum") \
+        and isinstance(target, Tensor) and _same_float(input, target)
 
 
 def _same_float(input: Tensor, target: Tensor) -> bool:
@@ -163,6 +169,8 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
         raise RuntimeError(f"smooth_l1_loss does not support negative values for beta (got beta={beta}).")
     if beta == 0.0:
         return l1_loss(input, target, size_average, reduce, reduction)
+    if _one_kernel(input, target, size_average, reduce, reduction):
+        return apply(OPS["smooth_l1_loss"], (input, target), (float(beta), reduction))
     return _elementwise("smooth_l1_loss", input, target, size_average, reduce, reduction, None,
                         lambda x, t: _smooth_l1(x, t, beta))
 
@@ -178,6 +186,9 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     """
     if delta <= 0:
         raise RuntimeError(f"huber_loss does not support non-positive values for delta (got delta={delta}).")
+
+    if weight is None and _one_kernel(input, target, None, None, reduction):
+        return apply(OPS["huber_loss"], (input, target), (float(delta), reduction))
 
     def per_element(x, t):
         z = _math.abs(x - t)
