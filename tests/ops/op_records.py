@@ -978,8 +978,8 @@ def _bce_logits_ref(x, t, reduction="mean"):
 
 
 # binary cross entropy of logits, same-shaped float targets, no weights: the one-kernel primitive
-rec("binary_cross_entropy_with_logits", lambda T, x, t, **k: T.nn.functional.binary_cross_entropy_with_logits(x, t, **k),
-    _bce_logits_ref,
+rec("binary_cross_entropy_with_logits",
+    lambda T, x, t, **k: T.nn.functional.binary_cross_entropy_with_logits(x, t, **k), _bce_logits_ref,
     [Sample(arr((4, 5), F64) * 4, np.abs(arr((4, 5), F64)) / 3), Sample(arr((3, 2)), np.abs(arr((3, 2))) / 3,
                                                                          reduction="sum"),
      Sample(np.array([-60.0, -1.0, 0.5, 60.0]), np.array([0.0, 1.0, 0.25, 1.0]))],  # saturated logits stay finite
