@@ -199,8 +199,9 @@ def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
 
 
 def _reduced(key) -> bool:
-    """A cross_entropy whose output is one number (reduction 'mean' or 'sum', not 'none')."""
-    return key[2] != "none"
+    """A loss whose output is one number: its reduction, the last static parameter of every loss
+    op here, is 'mean' or 'sum', not 'none' (OpDef.with_grad)."""
+    return key[-1] != "none"
 
 
 @register("cross_entropy", static=("dim", "ignore_index", "reduction"), vjp=_vjp_cross_entropy, saves=(0, 1),
@@ -244,32 +245,6 @@ def _nll_loss(x, target, *, dim, ignore_index, reduction):
     return nll.astype(x.dtype)
 
 
-def _vjp_mse_loss(g, out, x, target, *, reduction):
-    """torch's mse_loss_backward: ``norm * (x - target) * g``, norm 2/n ('mean') or 2 ('sum')."""
-    norm = 2.0 / x.size if reduction == "mean" else 2.0
-    d = (norm * (x - target) * g).astype(x.dtype)
-    return d, -d
-
-
-def _always(key) -> bool:
-    return True
-
-
-def _reduced_pointwise(key) -> bool:
-    """A pointwise loss whose output is one number (its last static parameter, the reduction,
-    is not 'none')."""
-    return key[-1] != "none"
-
-
-@register("mse_loss", static=("reduction",), vjp=_vjp_mse_loss, saves=(0, 1), with_grad=_always)
-def _mse_loss(x, target, *, reduction):
-    """Mean (or sum) of ``(x - target) ** 2`` over same-shaped ``x`` and ``target``: one kernel where
-    the composite costs three each way, and, when an input needs a gradient, that gradient in the
-    same kernel (``with_grad``: ``loss.backward()`` then runs none)."""
-    sq = jnp.square(x - target)
-    return jnp.mean(sq) if reduction == "mean" else jnp.sum(sq)
-
-
 def _reduce_loss(loss, reduction):
     return jnp.mean(loss) if reduction == "mean" else jnp.sum(loss) if reduction == "sum" else loss
 
@@ -277,6 +252,23 @@ def _reduce_loss(loss, reduction):
 def _loss_norm(x, reduction):
     """torch's ``norm`` of a pointwise loss's backward: 1/n for 'mean', else 1."""
     return 1.0 / x.size if reduction == "mean" else 1.0
+
+
+def _vjp_mse_loss(g, out, x, target, *, reduction):
+    """torch's mse_loss_backward: ``norm * (x - target) * g``, norm 2/n ('mean') or 2 ('sum')."""
+    norm = 2.0 / x.size if reduction == "mean" else 2.0
+    d = (norm * (x - target) * g).astype(x.dtype)
+    return d, -d
+
+
+
+
+@register("mse_loss", static=("reduction",), vjp=_vjp_mse_loss, saves=(0, 1), with_grad=_reduced)
+def _mse_loss(x, target, *, reduction):
+    """Mean (or sum) of ``(x - target) ** 2`` over same-shaped ``x`` and ``target``: one kernel where
+    the composite costs three each way, and, when an input needs a gradient, that gradient in the
+    same kernel (``with_grad``: ``loss.backward()`` then runs none)."""
+    return _reduce_loss(jnp.square(x - target), reduction)
 
 
 def _vjp_smooth_l1_loss(g, out, x, target, *, beta, reduction):
@@ -288,7 +280,7 @@ def _vjp_smooth_l1_loss(g, out, x, target, *, beta, reduction):
 
 
 @register("smooth_l1_loss", static=("beta", "reduction"), vjp=_vjp_smooth_l1_loss, saves=(0, 1),
-          with_grad=_reduced_pointwise)
+          with_grad=_reduced)
 def _smooth_l1_loss(x, target, *, beta, reduction):
     """``0.5 * z * z / beta`` where ``z = |x - target| < beta``, else ``z - 0.5 * beta`` (torch's
     kernel), reduced: one kernel where the composite costs five each way."""
@@ -305,7 +297,7 @@ def _vjp_huber_loss(g, out, x, target, *, delta, reduction):
 
 
 @register("huber_loss", static=("delta", "reduction"), vjp=_vjp_huber_loss, saves=(0, 1),
-          with_grad=_reduced_pointwise)
+          with_grad=_reduced)
 def _huber_loss(x, target, *, delta, reduction):
     """``0.5 * z * z`` where ``z = |x - target| < delta``, else ``delta * (z - 0.5 * delta)`` (torch's
     kernel), reduced: one kernel where the composite costs five each way."""
@@ -330,13 +322,12 @@ def _vjp_bce_with_logits(g, out, x, target, *, reduction):
 
 
 @register("binary_cross_entropy_with_logits", static=("reduction",), vjp=_vjp_bce_with_logits, saves=(0, 1),
-          with_grad=_always)
+          with_grad=_reduced)
 def _bce_with_logits(x, target, *, reduction):
     """Mean (or sum) of ``(1 - target) * x - log_sigmoid(x)`` over same-shaped logits and targets
     (torch's stable form), with no weights: one kernel where the composite costs eleven each way, and
     its gradient in the same kernel when an input needs one (``with_grad``)."""
-    loss = (1 - target) * x - _log_sigmoid(x)
-    return jnp.mean(loss) if reduction == "mean" else jnp.sum(loss)
+    return _reduce_loss((1 - target) * x - _log_sigmoid(x), reduction)
 
 
 def scan_in_opmath(scan, x, dim):
