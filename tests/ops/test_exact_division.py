@@ -49,3 +49,17 @@ def test_matches_torch(torch):
     (ax / as_ / 3.0).sum().backward()
     np.testing.assert_array_equal(to_np(ax / as_ / 3.0), (tx / ts / 3.0).detach().numpy())
     np.testing.assert_array_equal(to_np(ax.grad), tx.grad.numpy())
+
+
+def test_a_tpu_divides_as_xla_does(monkeypatch):
+    """On a TPU (float64 emulated, float32 division not correctly rounded) the division is left to
+    XLA: the quotient is then the reciprocal multiply's."""
+    from tracenn.ops import OPS, elementwise
+    monkeypatch.setattr(elementwise, "_EXACT_DIVISION", lambda: False)
+    x = X[:, :61].astype(np.float32)  # (a shape no test divided before: its kernel is traced anew)
+    try:
+        got = to_np(tracenn.tensor(x) / 3.0)
+    finally:
+        OPS["div"]._fwd.clear()  # (no later division in this process reuses the kernel traced here)
+    np.testing.assert_array_max_ulp(got, x / np.float32(3), maxulp=1)
+    assert (got != x / np.float32(3)).any()

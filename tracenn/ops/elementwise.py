@@ -178,6 +178,11 @@ def _vjp_mul(g, out, x, y, *, dtype):
     return g * _c(y, dtype), g * _c(x, dtype)
 
 
+def _EXACT_DIVISION() -> bool:
+    """Whether :func:`_divide` keeps a division by a broadcast divisor exact: not on a TPU."""
+    return jax.default_backend() != "tpu"
+
+
 def _divide(x, y):
     """``x / y`` rounded once, as torch divides. XLA turns a division by a broadcast divisor
     (``x / 3.0``, ``x / x.sum(1, keepdim=True)``) into a multiplication by its reciprocal, 1 ulp off
@@ -186,10 +191,11 @@ def _divide(x, y):
     one: its error, under 2**-51, is smaller than any such quotient's distance from a rounding
     boundary (2 * 24 + 2 bits < 53). A float64 one is materialised first instead (an optimization
     barrier keeps XLA from rewriting), at the cost of one divisor-sized buffer. Complex and integer
-    operands, and a divisor of the full shape, divide as they are."""
+    operands, and a divisor of the full shape, divide as they are, and so does everything on a TPU:
+    its float64 is emulated (slow), and its float32 division is not correctly rounded anyway."""
     shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(y))
     dt = jnp.result_type(x, y)
-    if jnp.shape(y) == shape or not jnp.issubdtype(dt, jnp.floating):
+    if jnp.shape(y) == shape or not jnp.issubdtype(dt, jnp.floating) or not _EXACT_DIVISION():
         return jnp.true_divide(x, y)
     if dt.itemsize < 8:
         return (x.astype(jnp.float64) / y.astype(jnp.float64)).astype(dt)
