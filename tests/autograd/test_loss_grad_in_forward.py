@@ -35,7 +35,7 @@ def no_backward_kernel(monkeypatch):
 
     def refuse(op, key, needs):
         assert op.name not in ("cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy_with_logits",
-                               "smooth_l1_loss", "huber_loss"), \
+                               "smooth_l1_loss", "huber_loss", "binary_cross_entropy"), \
             f"{op.name}'s backward kernel ran"
         return real(op, key, needs)
     monkeypatch.setattr(OpDef, "backward_kernel", refuse)  # (OpDef has slots: patch the class)
@@ -280,3 +280,40 @@ def test_pointwise_losses_match_torch(torch, name):
         (b.sum() * 0.3).backward()
     np.testing.assert_array_equal(to_np(x.grad), tx.grad.numpy())
     np.testing.assert_array_equal(to_np(t.grad), tt.grad.numpy())
+
+
+# ---- binary_cross_entropy: one primitive without weights, torch's gradient -----------------------
+
+SATURATED = np.array([1e-30, 0.3, 0.0, 1.0, 0.5, 0.999, 0.0], np.float32)
+LABELS = np.array([0.5, 0.2, 1.0, 0.0, 1.0, 0.0, 0.0], np.float32)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_bce_gradient_is_torchs_formula_at_saturated_probabilities(no_backward_kernel, reduction):
+    """``(x - t) / max((1 - x) x, 1e-12)``: huge but finite where a probability is exactly 0 or 1
+    and the label disagrees (the clamped logs' own derivative would be 0 there)."""
+    x, t = tracenn.tensor(SATURATED, requires_grad=True), tracenn.tensor(LABELS)
+    loss = F.binary_cross_entropy(x, t, reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "BinaryCrossEntropyBackward0"  # torch's name
+    loss.backward()
+    n = SATURATED.size if reduction == "mean" else 1
+    want = (SATURATED - LABELS) / np.maximum((1 - SATURATED) * SATURATED, np.float32(1e-12)) / np.float32(n)
+    np.testing.assert_allclose(to_np(x.grad), want, rtol=1e-6)
+    assert to_np(x.grad)[2] < -1e10 and to_np(x.grad)[6] == 0  # (0 against 1: steep; 0 against 0: none)
+    with np.errstate(divide="ignore"):  # (log(0) = -inf, clamped to -100 as torch's)
+        per = (LABELS - 1) * np.maximum(np.log1p(-SATURATED.astype(np.float64)), -100) \
+            - LABELS * np.maximum(np.log(SATURATED.astype(np.float64)), -100)
+    assert loss.item() == pytest.approx(per.mean() if reduction == "mean" else per.sum(), rel=1e-5)
+
+
+def test_bce_matches_torch_bit_for_bit(torch):
+    for reduction in ("mean", "sum", "none"):
+        x, t = tracenn.tensor(SATURATED, requires_grad=True), tracenn.tensor(LABELS, requires_grad=True)
+        tx, tt = torch.tensor(SATURATED, requires_grad=True), torch.tensor(LABELS, requires_grad=True)
+        a = F.binary_cross_entropy(x, t, reduction=reduction)
+        b = torch.nn.functional.binary_cross_entropy(tx, tt, reduction=reduction)
+        np.testing.assert_allclose(to_np(a), b.detach().numpy(), rtol=1e-6)
+        (a if reduction != "none" else a.sum()).backward()
+        (b if reduction != "none" else b.sum()).backward()
+        np.testing.assert_array_equal(to_np(x.grad), tx.grad.numpy())
+        np.testing.assert_array_equal(to_np(t.grad), tt.grad.numpy())  # (-logit(x): infinite at 0 and 1, as torch's)

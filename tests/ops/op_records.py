@@ -971,6 +971,20 @@ rec("huber_loss", lambda T, x, t, **k: T.nn.functional.huber_loss(x, t, **k),
     "same")
 
 
+def _bce_ref(x, t, reduction="mean"):
+    x, t = np.asarray(x), np.asarray(t)
+    loss = (t - 1) * np.maximum(np.log1p(-x), -100) - t * np.maximum(np.log(x), -100)
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+
+
+# binary cross entropy of probabilities, same-shaped float targets, no weight: one primitive
+rec("binary_cross_entropy", lambda T, x, t, **k: T.nn.functional.binary_cross_entropy(x, t, **k), _bce_ref,
+    [Sample(np.abs(arr((4, 5), F64)) / 4 + 0.05, np.abs(arr((4, 5), F64)) / 3),
+     Sample(np.abs(arr((3, 2))) / 4 + 0.05, np.abs(arr((3, 2))) / 3, reduction="sum"),
+     Sample(np.abs(arr((2, 3), F64)) / 4 + 0.05, np.abs(arr((2, 3), F64)) / 3, reduction="none")],
+    "same")
+
+
 def _bce_logits_ref(x, t, reduction="mean"):
     x, t = np.asarray(x), np.asarray(t)
     loss = (1 - t) * x - (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))))

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
+from .elementwise import _divide
 from .registry import opmath, register
 
 
@@ -303,6 +305,31 @@ def _huber_loss(x, target, *, delta, reduction):
     kernel), reduced: one kernel where the composite costs five each way."""
     z = jnp.abs(x - target)
     return _reduce_loss(jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)), reduction)
+
+
+def _vjp_binary_cross_entropy(g, out, x, target, *, reduction):
+    """torch's binary_cross_entropy backward: ``g * (x - target) / max((1 - x) * x, 1e-12)`` for the
+    probabilities, ``-logit(x) * g`` for the target (unclamped: infinite at 0 and 1, as torch's),
+    each divided by the element count for 'mean'."""
+    dx = g * (x - target) / jnp.maximum((1 - x) * x, _BCE_EPSILON)
+    dt = -jnp.log(x / (1 - x)) * g  # (torch's logit: log(x / (1 - x)))
+    if reduction == "mean":
+        n = jnp.asarray(x.size, dx.dtype)
+        dx, dt = _divide(dx, n), _divide(dt, n)  # (torch's div_ by the count: rounded once)
+    return dx.astype(x.dtype), dt.astype(target.dtype)
+
+
+_BCE_EPSILON = float(np.float32(1e-12))  # (torch's EPSILON, a float constant for every dtype)
+
+
+@register("binary_cross_entropy", static=("reduction",), vjp=_vjp_binary_cross_entropy, saves=(0, 1),
+          with_grad=_reduced)
+def _binary_cross_entropy(x, target, *, reduction):
+    """``(target - 1) * max(log1p(-x), -100) - target * max(log(x), -100)`` over same-shaped
+    probabilities and targets (torch's kernel), reduced: one kernel, with torch's gradient (which the
+    clamped composite's differs from where a log is clamped: a probability of exactly 0 or 1)."""
+    loss = (target - 1) * jnp.maximum(jnp.log1p(-x), -100) - target * jnp.maximum(jnp.log(x), -100)
+    return _reduce_loss(loss, reduction)
 
 
 def _log_sigmoid(x):

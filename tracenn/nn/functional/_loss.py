@@ -421,6 +421,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
         bad = input if not input.is_floating_point() else target
         raise DtypeError(f"binary_cross_entropy: Found dtype {_math._torch_name(bad._value.dtype)} but expected "
                          "a floating dtype; convert first, e.g. target.float()")
+    if weight is None and _one_kernel(input, target, None, None, reduction):
+        return apply(OPS["binary_cross_entropy"], (input, target), (reduction,))  # (torch's kernel and gradient)
     log_x = _clamped_log(input, _math.log, 0.0)
     log_1mx = _clamped_log(-input, _math.log1p, -1.0)
     loss = (target - 1) * log_1mx - target * log_x
