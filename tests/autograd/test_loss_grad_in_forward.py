@@ -1,9 +1,11 @@
-"""A reduced cross_entropy whose logits need a gradient computes that gradient in its forward's
-own program (``OpDef.with_grad``), and ``loss.backward()`` then runs no program for the loss: the
-gradients for a cotangent of 1 are handed on as they are, any other cotangent scales them.
+"""A reduced loss (cross_entropy, nll_loss, mse_loss, binary_cross_entropy(_with_logits),
+smooth_l1_loss, huber_loss in their one-primitive forms) whose input needs a gradient computes that
+gradient in its forward's own program (``OpDef.with_grad``), and ``loss.backward()`` then runs no
+program for the loss: the gradients for a cotangent of 1 are handed on as they are, any other
+cotangent scales them.
 
-References without torch: ``(softmax(x) - one_hot(y)) * g / n`` in NumPy; with torch installed,
-torch's autograd on the same values.
+References without torch: the gradients' formulas in NumPy (``(softmax(x) - one_hot(y)) * g / n``
+and the like); with torch installed, torch's autograd on the same values.
 """
 import numpy as np
 import pytest
