@@ -55,7 +55,7 @@ def test_a_tpu_divides_as_xla_does(monkeypatch):
     """On a TPU (float64 emulated, float32 division not correctly rounded) the division is left to
     XLA: the quotient is then the reciprocal multiply's."""
     from tracenn.ops import OPS, elementwise
-    monkeypatch.setattr(elementwise, "_EXACT_DIVISION", lambda: False)
+    monkeypatch.setattr(elementwise, "_exact_division", lambda: False)
     x = X[:, :61].astype(np.float32)  # (a shape no test divided before: its kernel is traced anew)
     try:
         got = to_np(tracenn.tensor(x) / 3.0)

@@ -17,7 +17,7 @@ from .anomaly_mode import check_nan
 from ._function_saved import release
 from .function import _FunctionOp
 from ..ops.registry import scale_cotangents
-from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, SEEDS, AccumulateGrad, Node, named
+from .graph import ANOMALY, NAME_FROM_INPUTS, PROFILER, AccumulateGrad, Node, is_seed, named
 from ._sparse_grad import SparseGrad, accumulate_leaf, densify
 from . import _sparse_grad
 
@@ -271,7 +271,7 @@ def _cotangents(node, buf):
     op = node.op
     if node.unit is not None:  # gradients computed in forward for a cotangent of 1 (OpDef.with_grad)
         g = buf[0]
-        if SEEDS.get((g.shape, g.dtype)) is g:
+        if is_seed(g):
             return node.unit, (g,)
         return scale_cotangents(node.unit, g), (g,)
     kernel = op.backward_kernel(node.key, node.needs)

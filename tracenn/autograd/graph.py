@@ -111,6 +111,11 @@ PROFILER = [None]
 SEEDS: dict = {}
 
 
+def is_seed(g) -> bool:
+    """Is ``g`` the implicit gradient of a scalar output (the array ``SEEDS`` holds)?"""
+    return SEEDS.get((g.shape, g.dtype)) is g
+
+
 class Node:
     """The ``grad_fn`` of a tensor made by a differentiable op."""
 

@@ -178,7 +178,7 @@ def _vjp_mul(g, out, x, y, *, dtype):
     return g * _c(y, dtype), g * _c(x, dtype)
 
 
-def _EXACT_DIVISION() -> bool:
+def _exact_division() -> bool:
     """Whether :func:`_divide` keeps a division by a broadcast divisor exact: not on a TPU."""
     return jax.default_backend() != "tpu"
 
@@ -195,7 +195,7 @@ def _divide(x, y):
     its float64 is emulated (slow), and its float32 division is not correctly rounded anyway."""
     shape = jnp.broadcast_shapes(jnp.shape(x), jnp.shape(y))
     dt = jnp.result_type(x, y)
-    if jnp.shape(y) == shape or not jnp.issubdtype(dt, jnp.floating) or not _EXACT_DIVISION():
+    if jnp.shape(y) == shape or not jnp.issubdtype(dt, jnp.floating) or not _exact_division():
         return jnp.true_divide(x, y)
     if dt.itemsize < 8:
         return (x.astype(jnp.float64) / y.astype(jnp.float64)).astype(dt)

@@ -192,6 +192,16 @@ def _per_target(g, keep, dim, reduction):
     return g
 
 
+def _reduce_targets(nll, keep, reduction):
+    """A class-index loss per target, reduced: summed, averaged over the targets not ignored (NaN
+    if none is), or as it is ('none')."""
+    if reduction == "sum":
+        return jnp.sum(nll)
+    if reduction == "mean":
+        return jnp.sum(nll) / jnp.sum(keep).astype(nll.dtype)
+    return nll
+
+
 def _vjp_cross_entropy(g, out, x, target, *, dim, ignore_index, reduction):
     z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
     g = _per_target(g, keep, dim, reduction)
@@ -217,11 +227,7 @@ def _cross_entropy(x, target, *, dim, ignore_index, reduction):
     few elementwise ops on what the forward already has, and ``loss.backward()`` then runs none."""
     z, lse, t, keep = _class_logits(x, target, dim, ignore_index)
     nll = jnp.squeeze(jnp.where(keep, lse - jnp.take_along_axis(z, t, axis=dim), 0), dim)
-    if reduction == "sum":
-        nll = jnp.sum(nll)
-    elif reduction == "mean":
-        nll = jnp.sum(nll) / jnp.sum(keep).astype(nll.dtype)
-    return nll.astype(x.dtype)
+    return _reduce_targets(nll, keep, reduction).astype(x.dtype)
 
 
 def _vjp_nll_loss(g, out, x, target, *, dim, ignore_index, reduction):
@@ -240,11 +246,7 @@ def _nll_loss(x, target, *, dim, ignore_index, reduction):
     costs four, and a reduced loss's gradient in the forward's kernel (``with_grad``)."""
     t, keep = _targets(target, dim, ignore_index)
     nll = jnp.squeeze(jnp.where(keep, -jnp.take_along_axis(x, t, axis=dim), 0), dim)
-    if reduction == "sum":
-        return jnp.sum(nll).astype(x.dtype)
-    if reduction == "mean":
-        return (jnp.sum(nll) / jnp.sum(keep).astype(nll.dtype)).astype(x.dtype)
-    return nll.astype(x.dtype)
+    return _reduce_targets(nll, keep, reduction).astype(x.dtype)
 
 
 def _reduce_loss(loss, reduction):
@@ -261,8 +263,6 @@ def _vjp_mse_loss(g, out, x, target, *, reduction):
     norm = 2.0 / x.size if reduction == "mean" else 2.0
     d = (norm * (x - target) * g).astype(x.dtype)
     return d, -d
-
-
 
 
 @register("mse_loss", static=("reduction",), vjp=_vjp_mse_loss, saves=(0, 1), with_grad=_reduced)

@@ -15,9 +15,9 @@ JAX lowering all read the same record:
   modification, as torch does.
 - ``shape(*avals, **static)``: output shape/dtype; by default ``jax.eval_shape`` of ``impl``.
 - ``with_grad(key) -> bool`` (or None): for a scalar loss, whether eager mode computes the input
-  gradients for a cotangent of 1 in the forward's own program when an input needs one. ``loss.backward()``
-  then runs no program for it, where forward and gradient otherwise cost one each (see
-  :meth:`OpDef.with_grad_kernel`).
+  gradients for a cotangent of 1 in the forward's own program when an input needs one.
+  ``loss.backward()`` then runs no program for it, where forward and gradient otherwise cost one
+  each (see :meth:`OpDef.with_grad_kernel`).
 
 This module imports nothing from the rest of tracenn.
 """
