@@ -267,12 +267,9 @@ def _vjp_zero2(g, out, x, y, *, dtype):
 
 def _trunc_divide(x, y):
     if jnp.issubdtype(x.dtype, jnp.floating):
-        if x.dtype.itemsize < 8:
-            # XLA turns a division by a broadcast value (x / 0.7) into a multiplication by its reciprocal,
-            # 1 ulp off the rounded quotient in a quarter of the elements, which moves trunc across an
-            # integer; in float64 that error is too small to change the quotient rounded to float32
-            return jnp.trunc((x.astype(jnp.float64) / y.astype(jnp.float64)).astype(x.dtype))
-        return jnp.trunc(x / y)
+        # (the quotient rounded once, as _divide keeps it: XLA's reciprocal multiply by a broadcast
+        # divisor, x / 0.7, is 1 ulp off in a quarter of the elements, which moves trunc across an integer)
+        return jnp.trunc(_divide(x, y))
     return lax.div(*jnp.broadcast_arrays(x, y))  # lax.div rounds toward zero but does not broadcast
 
 
