@@ -8,10 +8,11 @@ median over repeats that interleave the rows of a table:
 * plain JAX: a jitted step ``(p, x) -> p'`` (p donated) against the same step returning one more
   array ``h`` that the loop drops at once, keeps until the next step, or keeps and donates back
   to the next step (so the new ``h`` is written where the old one was);
-* each workload of train_step.py: the jax.jit step; tracenn's compiled step as users call it,
-  writing the new ``.grad`` arrays into the old ones (``entry.RECYCLE_GRAD_PLATFORMS``: the
-  default off the CPU), and not: the old grads dropped before the call, the new ones in fresh
-  buffers (the default on the CPU, and everywhere before the eighteenth session).
+* each workload of train_step.py: the jax.jit step; tracenn's compiled step as users call it
+  (off the CPU: the donated state in and out as one flat array, ``entry.FLAT_STATE_PLATFORMS``,
+  and the unread grads as another, ``FLAT_GRAD_PLATFORMS``); with the grads flat but the state
+  arrays apart (the default before the twenty-third session); with every array apart and the new
+  grads in fresh buffers (the default on the CPU).
 
 The hypothesis it tests: XLA replays a step's CUDA graph as recorded only while the step's
 buffers keep their addresses; outputs in fresh buffers move, donated ones stay.
@@ -107,25 +108,28 @@ def workload(name, steps, repeats):
     jt = T.JaxTrain(T.params_of(model), jnp.asarray(x_np), jnp.asarray(y_np), jax_fn, opt_kind)
     steps_of = {}
     here = frozenset((jax.devices()[0].platform,))
-    defaults = _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS
-    for variant, (recycle, flat) in {"flat": (here, here), "recycled": (here, frozenset()),
-                                     "fresh": (frozenset(), frozenset())}.items():
-        _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS = recycle, flat
+    flags = ("RECYCLE_GRAD_PLATFORMS", "FLAT_GRAD_PLATFORMS", "FLAT_STATE_PLATFORMS")
+    defaults = [getattr(_entry, f) for f in flags]
+    for variant, on in {"flat": (here, here, here), "grads": (here, here, frozenset()),
+                        "fresh": (frozenset(), frozenset(), frozenset())}.items():
+        for f, v in zip(flags, on):
+            setattr(_entry, f, v)
         try:
             ts = T.TracennStep(T.tracenn_copy(model, builder), x, y, opt_kind)
             for _ in range(3):  # the steady-state program is the second one
                 ts.sync(ts())
         finally:
-            _entry.RECYCLE_GRAD_PLATFORMS, _entry.FLAT_GRAD_PLATFORMS = defaults
+            for f, v in zip(flags, defaults):
+                setattr(_entry, f, v)
         steps_of[variant] = ts
-    flat, on, off = steps_of["flat"], steps_of["recycled"], steps_of["fresh"]
-    assert flat.fn._last.flat is not None and on.fn._last.recycled and not off.fn._last.recycled
+    flat, grads, off = steps_of["flat"], steps_of["grads"], steps_of["fresh"]
+    assert flat.fn._last.fstate is not None and grads.fn._last.fstate is None and grads.fn._last.flat is not None
     zg = T.TracennStep(T.tracenn_copy(model, builder), x, y, opt_kind, zero_grad_at_end=True)
     table(f"{name} step (train_step.py's):", [
         ("jax.jit step", jt, jt.sync),
-        ("tracenn compiled step: new .grad as one flat array, into the old one", flat, flat.sync),
-        ("tracenn compiled step: new .grad written into the old arrays", on, on.sync),
-        ("tracenn compiled step: new .grad in fresh buffers (before)", off, off.sync),
+        ("tracenn compiled step: state and .grad each one flat array (default now)", flat, flat.sync),
+        ("tracenn compiled step: .grad one flat array, state arrays apart (before)", grads, grads.sync),
+        ("tracenn compiled step: every array apart, new .grad in fresh buffers", off, off.sync),
         ("tracenn compiled step ending with zero_grad(): no .grad returned", zg, zg.sync),
     ], steps, repeats)
 

@@ -178,13 +178,14 @@ class TracennStep:
         names = list(e.graph.state)
         st = e.state_tensors
         pos = write_positions(e.graph, e.write_index)  # a Value written under several names is returned once
-        widx = [pos[names[i]] for i in e.donate_all]
+        widx = [pos[names[i]] for i in e.donate_rest]
         kept = [st[i]._value for i in e.keep]
         ins = [self.x._value, self.y._value]
         rng = e.rng_args()
-        box = [[jnp.copy(st[i]._value) for i in e.donate_all]]  # copies: donating them must not touch the model
+        box = [self._donated(copy=True)]  # copies: donating them must not touch the model
+        if e.fstate is not None:  # the donated state as one flat array (off the CPU: runtime/flatstate.py)
+            widx.insert(0, e.fstate.at)
         if e.flat is not None:  # the unread grads as one flat array (off the CPU: runtime/flatgrads.py)
-            box[0].append(jnp.zeros(e.flat.size, e.flat.dtype))
             widx.append(e.flat_at)
 
         def call():
@@ -198,11 +199,20 @@ class TracennStep:
         """The steady-state program, lowered again (``jax.stages.Lowered``; reads runtime internals)."""
         e = self.fn._last
         st = e.state_tensors
-        donated = [st[i]._value for i in e.donate_all]
-        if e.flat is not None:
-            donated.append(jnp.zeros(e.flat.size, e.flat.dtype))
-        return e.fwd_donating.lower(donated, [st[i]._value for i in e.keep],
+        return e.fwd_donating.lower(self._donated(), [st[i]._value for i in e.keep],
                                     e.rng_args(), [self.x._value, self.y._value])
+
+    def _donated(self, copy=False):
+        """The arrays the latest program takes donated, as a call passes them: the flat state
+        array first where there is one, the other donated state, the old flat grads last."""
+        e = self.fn._last
+        st = e.state_tensors
+        out = [st[i]._value for i in e.donate_rest]
+        if e.fstate is not None:
+            out.insert(0, e.fstate.join_jit([m._value for m in e.fstate.members]))
+        if e.flat is not None:
+            out.append(jnp.zeros(e.flat.size, e.flat.dtype))
+        return [jnp.copy(a) for a in out] if copy else out
 
 
 def update_diff(p0, pa, pb):

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) 
 import tracenn as torch  # noqa: E402
 from tracenn import nn  # noqa: E402
 import tracenn.nn.functional as F  # noqa: E402
+from tracenn.runtime.flatstate import is_pending  # noqa: E402
 
 DEV = os.environ.get("CHECK_DEVICE", "cuda")
 if DEV == "cuda" and not torch.cuda.is_available():
@@ -166,15 +167,18 @@ def whole_step_adamw_scheduler():
             sched.step()
         # (off the CPU a compiled step's grads stay one flat array until read: runtime/flatgrads.py)
         pending = sum(type(p.__dict__.get("grad")).__name__ == "PendingGrad" for p in model.parameters())
+        # (and its parameters and optimizer state one flat array until read: runtime/flatstate.py)
+        flat = sum(map(is_pending, model.parameters())) + sum(map(is_pending, (
+            v for st in opt.state.values() for v in st.values())))
         results.append((losses, [p.detach() for p in model.parameters()], opt.state_dict(),
-                        [p.grad for p in model.parameters()], pending))
-    (l_c, p_c, s_c, g_c, _), (l_k, p_k, s_k, g_k, pending) = results
+                        [p.grad for p in model.parameters()], (pending, flat)))
+    (l_c, p_c, s_c, g_c, _), (l_k, p_k, s_k, g_k, (pending, flat)) = results
     exp_avg = [s_k["state"][i]["exp_avg"] for i in s_k["state"]]
     check("whole compiled step (AdamW, clip, StepLR) on device vs eager on CPU",
           max(abs(a - b) for a, b in zip(l_c, l_k)) < 1e-5 and diff(p_k, p_c) < 1e-5 and diff(g_k, g_c) < 1e-5
           and on_device(*p_k, *exp_avg, *g_k),
           losses=max(abs(a - b) for a, b in zip(l_c, l_k)), params=diff(p_k, p_c), grads=diff(g_k, g_c),
-          pending_grads_before_read=pending, exp_avg=diff(exp_avg, [s_c["state"][i]["exp_avg"] for i in s_c["state"]]))
+          pending_grads_before_read=pending, flat_state_before_read=flat, exp_avg=diff(exp_avg, [s_c["state"][i]["exp_avg"] for i in s_c["state"]]))
 
 
 @case

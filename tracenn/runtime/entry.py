@@ -20,6 +20,7 @@ from . import fastcall, gradcall
 from .gradcall import (_CompiledOp, _complex_boundary, _depends_on, _flops, _GradPlan, _largest_bytes, _merge,
                        _reaching, _saved_by_ops, _ScaledGrads, conj_tree)
 from .flatgrads import FlatGrads
+from .flatstate import FlatState, array_of
 from .writes import (batched_writer, batched_writes, donated_state, grad_setter, output_aliases, plain_donated,
                      unique_writes, unread_grads, write_positions, write_targets)
 
@@ -32,6 +33,9 @@ RECYCLE_GRAD_PLATFORMS = _OFF_CPU
 # Where those grads leave the program as one flat array (flatgrads.py). Not on the CPU: XLA:CPU
 # copies each into the concatenation (the MLP step took 1.8x as long).
 FLAT_GRAD_PLATFORMS = _OFF_CPU
+# Where the state a step donates enters and leaves its program as one flat array (flatstate.py).
+# Not on the CPU, for the reason above.
+FLAT_STATE_PLATFORMS = _OFF_CPU
 
 
 class Entry:
@@ -48,6 +52,8 @@ class Entry:
         self.recycled = frozenset()
         self.released = []
         self.flat = None
+        self.fstate = None          # the donated state as one flat array, off the CPU (flatstate.py)
+        self.donate_rest = []       # the donated state indices not in it
         self.write_batched = None   # the batched writes as one function (writes.batched_writer)
         self.donated_plain = None   # the donated state tensors, where writes.plain_donated may take them
         self.key = key
@@ -148,8 +154,11 @@ class Entry:
                     return run(state, rng, ins)
 
                 self.keep = keep_idx
-                if not recycle and all(isinstance(state_tensors[i], Tensor) for i in donate_idx):
-                    self.donated_plain = tuple(state_tensors[i] for i in donate_idx)
+                self.donate_rest = donate_idx
+                if mesh is None and not recycle and platform in FLAT_STATE_PLATFORMS:
+                    split_run = self._flat_state(split_run, pos, state_names)
+                if not recycle and all(isinstance(state_tensors[i], Tensor) for i in self.donate_rest):
+                    self.donated_plain = tuple(state_tensors[i] for i in self.donate_rest)
                 # (keep_unused: JAX would otherwise prune the unread grads, and their donation with them;
                 # the old flat array is the last donated argument: zip above leaves it out)
                 self.fwd_donating = self.jit(split_run, donate_argnums=0,
@@ -189,6 +198,24 @@ class Entry:
             if self.d_state or d_in:
                 self.bind_fast = fastcall.recomputing(run, state_tensors, self.d_state, d_in, 0 in self.saved_inputs,
                                                       self.jit)
+
+    def _flat_state(self, split_run, pos, state_names):
+        """``split_run`` taking the donated state of one dtype as one flat array, where a
+        :class:`FlatState` can hold it (see flatstate.py); else ``split_run`` itself."""
+        if self.batched_writes is None:
+            return split_run
+        fs = FlatState.plan(self.state_tensors, self.donate_all,
+                            {i: pos[state_names[i]] for i in self.donate_all})
+        if fs is None:
+            return split_run
+        states, grads = self.batched_writes
+        mine = set(map(id, fs.members))
+        rest = [(i, t) for i, t in states if id(t) not in mine]
+        if set(fs.positions) & ({i for i, _ in rest} | {i for i, _ in grads}):  # (a Value written twice)
+            return split_run
+        self.fstate, self.batched_writes = fs, (rest, grads)
+        self.donate_rest = [i for i in self.donate_all if i not in set(fs.index)]
+        return fs.wrap(split_run, self.donate_all)
 
     def _plan(self, d_in, n_in):
         """What a grad-enabled call with inputs ``d_in`` needing grad runs: the forward program,
@@ -281,7 +308,7 @@ class Entry:
         it as the same argument type, with no second compile."""
         for t in self.state_tensors:
             if isinstance(t, Tensor):
-                return put_like(np.asarray(value), t._value)
+                return put_like(np.asarray(value), array_of(t))
         return jnp.asarray(value)
 
     def advance_rng(self, writes):
@@ -309,7 +336,9 @@ class Entry:
                     d["grad"] = None
                 donated = None if self.donated_plain is None else plain_donated(self.donated_plain)
                 if donated is None:
-                    donated = donated_state(st, self.donate_all, self.recycled)
+                    donated = donated_state(st, self.donate_rest, self.recycled)
+                if self.fstate is not None:
+                    donated.insert(0, self.fstate.take())
                 if self.flat is not None:
                     donated.append(self.flat.take_old())
                 kept = [st[i]._value if st[i]._base is None else st[i]._sync() for i in self.keep]
@@ -404,6 +433,8 @@ class Entry:
             index = self.write_index or range(len(self.write_targets))
             for i, target in zip(index, self.write_targets):
                 target(writes[i], in_tensors)
+        if self.fstate is not None:
+            self.fstate.write_back(writes[self.fstate.at])
         if self.flat is not None:
             self.flat.write_back(writes[self.flat_at])
         for clear in self.clears:

@@ -15,7 +15,9 @@ concatenation, and the MLP step of ``train_step.py`` took 1.8x as long.
 """
 from __future__ import annotations
 
+import operator
 import sys
+from itertools import repeat
 
 import jax
 import numpy as np
@@ -23,6 +25,7 @@ import numpy as np
 from .._pending_grad import PendingGrad
 from ..device import put_like
 from ..tensor import Tensor
+from .flatstate import array_of
 
 
 class GradBucket:
@@ -40,9 +43,13 @@ class GradBucket:
 
     def tensor(self, k):
         if self.tensors is None:
-            if self.flat is None:  # (take_old donates a bucket only when no PendingGrad of it is left)
-                raise RuntimeError("tracenn: a .grad of a compiled step was read after the next step reused "
-                                   "its memory; please report this as a bug")
+            if self.flat is None:  # taken by the next step, which starts with zero_grad(): None, as it made them
+                for p in self.owner.params:
+                    d = p.__dict__
+                    g = d.get("grad")
+                    if g.__class__ is PendingGrad and g.bucket is self:
+                        d["grad"] = None
+                return None
             self.tensors = [Tensor._wrap(a) for a in self.owner.unflatten(self.flat)]
             for p, t in zip(self.owner.params, self.tensors):  # the step's other grads: the same tensors
                 d = p.__dict__
@@ -66,7 +73,9 @@ class FlatGrads:
         sizes = [int(np.prod(s)) for s in shapes]
         self.size = sum(sizes)
         self.offsets = list(np.cumsum([0] + sizes[:-1]))
-        self.last = None
+        self.last = None     # the last call's bucket
+        self.pend = ()       # the PendingGrad objects it set, while the next call may set them again
+        self.dicts = [p.__dict__ for p in params]  # (where .grad lives)
 
         def unflatten(flat):
             return [flat[o:o + n].reshape(s) for o, n, s in zip(self.offsets, sizes, shapes)]
@@ -107,8 +116,20 @@ class FlatGrads:
     def take_old(self):
         """Drop the parameters' grads (the step replaces them unread) and return the array to
         donate for the new ones: the last call's flat array when nothing else holds it or any of
-        its pending grads, else a fresh one."""
-        bucket, self.last = self.last, None
+        its pending grads, else a fresh one.
+
+        A loop that never reads them (the steady state) leaves each ``.grad`` the pending grad
+        the last call set: that is checked in one pass, the flat array is taken from its bucket
+        (a read now gives None, as the step's ``zero_grad()`` would), and :meth:`write_back`
+        hands the same bucket and pending grads the new array."""
+        bucket = self.last
+        if bucket is not None and bucket.tensors is None and bucket.flat is not None \
+                and all(map(operator.is_, map(dict.get, self.dicts, repeat("grad")), self.pend)):
+            flat, bucket.flat = bucket.flat, None
+            if sys.getrefcount(flat) <= 2:  # this local, the argument
+                return flat
+            return put_like(np.zeros(self.size, self.dtype), array_of(self.like))
+        self.last, self.pend = None, ()
         ok = bucket is not None and bucket.flat is not None
         for p in self.params:
             g = p.__dict__.pop("grad", None)
@@ -120,10 +141,15 @@ class FlatGrads:
             flat, bucket.flat = bucket.flat, None
             if sys.getrefcount(flat) <= 2:  # this local, the argument
                 return flat
-        like = self.like._value
+        like = array_of(self.like)
         return put_like(np.zeros(self.size, self.dtype), like)
 
     def write_back(self, flat):
+        bucket = self.last
+        if bucket is not None and bucket.tensors is None and bucket.flat is None and self.pend:
+            bucket.flat = flat  # (take_old found the pending grads in place: they stay)
+            return
         bucket = self.last = GradBucket(flat, self)
-        for k, p in enumerate(self.params):
-            p.__dict__["grad"] = PendingGrad(bucket, k)
+        self.pend = [PendingGrad(bucket, k) for k in range(len(self.params))]
+        for d, g in zip(self.dicts, self.pend):
+            d["grad"] = g

@@ -14,6 +14,7 @@ import numpy as np
 from .._pending_grad import PendingGrad
 from ..device import put_beside
 from ..tensor import Tensor
+from .flatstate import array_of
 
 
 class GradRef:
@@ -87,11 +88,11 @@ class OptionRef:
             a = v._value
             return a.reshape(()) if a.dtype == np.float64 else a.astype(np.float64).reshape(())
         params = self.group["params"]
-        where = params[0]._value.sharding if params else None
+        where = array_of(params[0]).sharding if params else None  # (a pending parameter stays pending)
         if v.__class__ is not self._number.__class__ or v != self._number \
                 or where is not self._where and where != self._where:
             self._number, self._where = v, where
-            self._array = put_beside(np.float64(v), params[0]._value) if params else jnp.asarray(float(v))
+            self._array = put_beside(np.float64(v), array_of(params[0])) if params else jnp.asarray(float(v))
         return self._array
 
     @property
