@@ -1,6 +1,8 @@
 """tracenn/compiler/api.py: the per-call watch of a compiled function (what it captures, by identity;
 a training step's grads, optimizer state and options). ``_step_watcher`` is the fast form the
 runtime calls; it must read exactly what ``_step_watch`` reads."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -85,8 +87,8 @@ def test_the_watcher_reads_what_the_function_captures(make):
     # the reader's two forms (names for the compile, values for the per-call watch) agree
     assert _capture_reader(fn, named=False)() == [v for _, v in _captures(fn)]
     opts = [o for o in objs if isinstance(o, tracenn.optim.Optimizer)]
-    # grads and options of one group, then three state parts and the shared scalar states
-    assert len(key) == len(objs) + 6 * len(opts)
+    # grads and options of one group, then the state's structure and the shared scalar states
+    assert len(key) == len(objs) + 4 * len(opts)
 
 
 def test_the_key_moves_with_what_a_step_reads():
@@ -107,6 +109,73 @@ def test_the_key_moves_with_what_a_step_reads():
     after_step = watch()
     opt.state[p]["momentum_buffer"] = opt.state[p]["momentum_buffer"].clone()  # state replaced
     assert watch() != after_step
+
+
+@pytest.mark.parametrize("change", ["set", "del", "pop", "update", "setdefault", "clear", "ior", "outer_set",
+                                    "outer_pop", "missing", "plain_inner", "replaced_state"])
+def test_every_change_to_the_optimizer_state_moves_the_key(change):
+    """The state's structure is read out only after a change (optim/_state.py): each way to change
+    a state dict is seen, and a state made of plain dicts is read out on every call."""
+    fn, opt, x, y = _closure_fn()
+    watch = _step_watcher(fn)
+    fn(x, y)
+    fn(x, y)
+    p = opt.param_groups[0]["params"][0]
+    d = opt.state[p]
+    before = watch()
+    assert watch() == before
+    buf = d["momentum_buffer"]
+    if change == "set":
+        d["momentum_buffer"] = buf.clone()
+    elif change == "del":
+        del d["momentum_buffer"]
+    elif change == "pop":
+        d.pop("momentum_buffer")
+    elif change == "update":
+        d.update(momentum_buffer=buf.clone())
+    elif change == "setdefault":
+        d.setdefault("extra", buf.clone())
+    elif change == "clear":
+        d.clear()
+    elif change == "ior":
+        d |= {"momentum_buffer": buf.clone()}
+    elif change == "outer_set":
+        opt.state[p] = {"momentum_buffer": buf.clone()}
+    elif change == "outer_pop":
+        opt.state.pop(p)
+    elif change == "missing":
+        opt.state[tracenn.zeros(1)]  # (a defaultdict: reading a new key makes an entry)
+    elif change == "plain_inner":  # a plain dict put in: read out on every call from now on
+        opt.state[p] = {"momentum_buffer": buf}
+        mid = watch()
+        dict.__setitem__(opt.state[p], "momentum_buffer", buf.clone())
+        assert watch() != mid
+        return
+    else:
+        from collections import defaultdict
+        opt.state = defaultdict(dict, {k: dict(v) for k, v in opt.state.items()})
+        mid = watch()
+        dict.__setitem__(opt.state[p], "momentum_buffer", buf.clone())
+        assert watch() != mid
+        return
+    assert watch() != before
+
+
+def test_the_optimizer_state_is_torch_s_defaultdict_of_dicts():
+    p = nn.Parameter(tracenn.ones(2))
+    opt = tracenn.optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = tracenn.ones(2)
+    opt.step()
+    from collections import defaultdict
+    assert isinstance(opt.state, defaultdict) and isinstance(opt.state[p], dict)
+    assert repr(opt.state) == "defaultdict(<class 'dict'>, {" + repr(p) + ": {'momentum_buffer': " + \
+        repr(opt.state[p]["momentum_buffer"]) + "}})"
+    copied = copy.deepcopy(opt.state)
+    assert type(copied) is type(opt.state) and list(copied.values())[0].keys() == {"momentum_buffer"}
+    sd = opt.state_dict()
+    opt2 = tracenn.optim.SGD([p], lr=0.1, momentum=0.9)
+    opt2.load_state_dict(sd)
+    assert type(opt2.state) is type(opt.state) and type(opt2.state[p]) is type(opt.state[p])
 
 
 def test_rebinding_a_global_or_an_attribute_moves_the_key():

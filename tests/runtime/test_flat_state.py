@@ -118,7 +118,8 @@ def test_steps_equal_unflat_steps_and_the_state_stays_one_array_until_read(flat_
         if k == 3:  # a read makes them plain again, with the reference values; the next step goes on from them
             _assert_same(_state(mc, oc), _state(me, oe))
             assert not any(flatstate.is_pending(t) for t in fs.members)
-            assert type(mc[0].weight) is nn.Parameter and type(oc.state[mc[0].weight]) is dict
+            buf = next(v for k, v in oc.state[mc[0].weight].items() if k != "step")
+            assert type(mc[0].weight) is nn.Parameter and type(buf) is tracenn.Tensor
     _assert_same(_state(mc, oc), _state(me, oe))
     assert len(compiled._entries) <= 2
 
@@ -244,3 +245,32 @@ def test_on_the_cpu_by_default_nothing_is_flat():
     for x, y in _data(3):
         step(x, y)
     assert step._last.fstate is None and not flatstate.is_pending(mc[0].weight)
+
+
+def test_save_load_and_moves_of_pending_state(flat_state, tmp_path):
+    """Checkpoints, state dicts and device moves see the values of a pending step's state."""
+    (me, oe), (mc, oc) = _pair("adam")
+    ref, compiled = _reference(me, oe), tracenn.compile(_step_fn(mc, oc))
+    data = _data(6)
+    for x, y in data[:3]:
+        ref(x, y), compiled(x, y)
+    assert flatstate.is_pending(mc[0].weight)
+    tracenn.save({"model": mc.state_dict(), "opt": oc.state_dict()}, tmp_path / "ckpt.pt")
+    ck = tracenn.load(tmp_path / "ckpt.pt")
+    _assert_same({n: to_np(t) for n, t in ck["model"].items()}, {n: to_np(t) for n, t in me.state_dict().items()})
+    for x, y in data[3:5]:
+        ref(x, y), compiled(x, y)
+    mc.to("cpu")  # (a move to where they are: the values unchanged)
+    (m2, o2), _ = _pair("adam")
+    m2.load_state_dict(ck["model"])
+    o2.load_state_dict(ck["opt"])
+    step2 = tracenn.compile(_step_fn(m2, o2))
+    (m3, o3), _ = _pair("adam")
+    m3.load_state_dict(ck["model"])
+    o3.load_state_dict(ck["opt"])
+    ref3 = _reference(m3, o3)
+    for x, y in data[3:]:
+        np.testing.assert_allclose(to_np(step2(x, y)), to_np(ref3(x, y)), rtol=1e-6, atol=1e-7)
+    _assert_same(_state(m2, o2), _state(m3, o3))
+    np.testing.assert_allclose(to_np(compiled(*data[5])), to_np(ref(*data[5])), rtol=1e-6, atol=1e-7)
+    _assert_same(_state(mc, oc), _state(me, oe))

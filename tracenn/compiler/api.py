@@ -9,7 +9,7 @@ import os
 import re
 import warnings
 from collections import OrderedDict
-from itertools import chain, repeat
+from itertools import repeat
 
 from .. import _dispatch
 from ..errors import UnsupportedError
@@ -580,10 +580,7 @@ def _watch_key(objs) -> tuple:
             for g in obj.param_groups:
                 key.append(tuple(map(_IS_NONE, map(dict.get, map(_DICT, g["params"]), repeat("grad")))))
                 key.append(_group_key(g))
-            st = obj.state
-            key.append(tuple(map(id, st)))
-            key.append(tuple(map(len, st.values())))
-            key.append(tuple(map(id, chain.from_iterable(map(dict.values, st.values())))))
+            key.append(obj._structure_key())  # (its state's parameters, entries and tensors: optim/_state.py)
             key.append(_shared_scalars(obj))
     return tuple(key)
 

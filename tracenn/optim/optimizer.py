@@ -31,6 +31,7 @@ from ..nn.utils.hooks import RemovableHandle
 from ..tensor import Tensor
 from ._fused import apply_rule, write_back, write_back_all  # noqa: F401 (the optimizers import them from here)
 from ._sparse import refuse as _refuse_sparse
+from ._state import State, StateDict, structure_key
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
            "required"]
@@ -194,7 +195,7 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors "
                             "or dicts, but got " + _typename(params))
 
-        self.state: defaultdict = defaultdict(dict)
+        self.state: defaultdict = State()  # (a defaultdict(dict) that counts its changes: optim/_state.py)
         self.param_groups: list[dict[str, Any]] = []
 
         param_groups = list(params)
@@ -209,6 +210,9 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
+
+    # The structure of ``state`` as a key, read out only after a change (a compiled step's guard)
+    _structure_key = structure_key
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -421,11 +425,11 @@ class Optimizer:
                                    for v in value)
             return value
 
-        state: defaultdict = defaultdict(dict)
+        state: defaultdict = State()
         for k, v in state_dict["state"].items():
             if k in id_map:
                 param = id_map[k]
-                state[param] = _cast(param, v, param_id=k, param_groups=state_dict["param_groups"])
+                state[param] = StateDict(_cast(param, v, param_id=k, param_groups=state_dict["param_groups"]))
             else:
                 state[k] = v
 

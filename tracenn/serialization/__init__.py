@@ -41,6 +41,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..device import device as _device
 from ..errors import DeviceError, TracennError
+from ..optim._state import StateDict
 from ..size import Size
 from ..tensor import Tensor
 
@@ -205,6 +206,7 @@ def _refuse(x, path):
 # the dict types a checkpoint keeps, by header tag (a Counter is in MultiStepLR's state_dict)
 _DICT_TAGS = {dict: "dict", collections.OrderedDict: "odict", collections.Counter: "counter"}
 _DICT_TYPES = {tag: t for t, tag in _DICT_TAGS.items()}
+_DICT_TAGS[StateDict] = "dict"  # (an optimizer's per-parameter state: a dict that counts its changes)
 
 
 class _TracennEncoder:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..device import device as _device
+from ..optim._state import StateDict
 from ..size import Size
 from ..tensor import Tensor
 from . import (CorruptCheckpointError, SerializationError, UnsafeCheckpointError, _finish_tensor,
@@ -164,7 +165,7 @@ class _TorchEncoder:
         elif t is complex:
             w.glob("builtins", "complex")
             w.out += b"(" + b"G" + struct.pack(">d", x.real) + b"G" + struct.pack(">d", x.imag) + b"tR"
-        elif t in (list, tuple, dict, collections.OrderedDict, collections.Counter, set):
+        elif t in (list, tuple, dict, StateDict, collections.OrderedDict, collections.Counter, set):
             if id(x) in self.active:
                 raise ValueError(f"tracenn.save: {_where(path)} contains itself; checkpoints must be trees")
             self.active.add(id(x))
@@ -201,7 +202,7 @@ class _TorchEncoder:
                 w.out += b"e"
             w.out += b"tR"
         else:
-            if t is dict:
+            if t is dict or t is StateDict:  # (an optimizer's per-parameter state: written as the dict it is)
                 w.out += b"}"
             else:
                 w.empty_odict()
