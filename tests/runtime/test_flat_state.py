@@ -274,3 +274,13 @@ def test_save_load_and_moves_of_pending_state(flat_state, tmp_path):
     _assert_same(_state(m2, o2), _state(m3, o3))
     np.testing.assert_allclose(to_np(compiled(*data[5])), to_np(ref(*data[5])), rtol=1e-6, atol=1e-7)
     _assert_same(_state(mc, oc), _state(me, oe))
+
+
+def test_large_state_is_not_flat(flat_state, monkeypatch):
+    """Above flatstate.MAX_BYTES a step is not host-bound: the state stays apart."""
+    monkeypatch.setattr(flatstate, "MAX_BYTES", 1000)
+    (mc, oc), _ = _pair("adam")
+    step = tracenn.compile(_step_fn(mc, oc))
+    for x, y in _data(3):
+        step(x, y)
+    assert step._last.fstate is None and not flatstate.is_pending(mc[0].weight)

@@ -33,6 +33,10 @@ _SLOT = Tensor.__dict__["_value"]  # the slot itself, under a pending class's ``
 _KEY = "_flat_pending"              # a pending tensor's instance dict: (its FlatState, its index)
 _BASES: dict = {}                   # pending class -> the class it stands for
 _PENDING: dict = {}                 # class -> its pending class
+# Above this much state a step is not host-bound (its update alone reads and writes this much on
+# the device, and a GPU's per-array host cost is ~5 µs): the flat array would cost passes over the
+# state (XLA copies the donated input it rewrites) and a state-sized buffer, and save nothing.
+MAX_BYTES = 256 << 20
 
 
 def _settle(t):
@@ -189,15 +193,18 @@ class FlatState:
     @classmethod
     def plan(cls, state_tensors, donated, positions):
         """A :class:`FlatState` for the donated state indices ``donated`` (``positions``: state
-        index -> write position) of the most common dtype, or None (fewer than two)."""
+        index -> write position) of the most common dtype, or None (fewer than two, or more than
+        :data:`MAX_BYTES`)."""
         plain = [i for i in donated if _is_plain(state_tensors[i])]
         by_dtype: dict = {}
         for i in plain:
             by_dtype.setdefault(np.dtype(state_tensors[i]._value.dtype), []).append(i)
         if not by_dtype:
             return None
-        idx = max(by_dtype.values(), key=lambda ix: sum(int(np.prod(state_tensors[i]._value.shape)) for i in ix))
-        if len(idx) < 2:
+        def size(ix):
+            return sum(int(np.prod(state_tensors[i]._value.shape)) for i in ix)
+        idx = max(by_dtype.values(), key=size)
+        if len(idx) < 2 or size(idx) * np.dtype(state_tensors[idx[0]]._value.dtype).itemsize > MAX_BYTES:
             return None
         fs = cls([state_tensors[i] for i in idx], [positions[i] for i in idx])
         fs.index = idx
@@ -254,8 +261,8 @@ class FlatState:
         flat = self.flat
         if flat is None or flat.is_deleted():
             raise RuntimeError("tracenn: a parameter or optimizer state tensor was read while the compiled step that "
-                               "updates it was running (from a hook or callback inside the step); read it after "
-                               "the step returns")
+                               "updates it held its values (from a hook or callback inside the step), or after "
+                               "that step failed part way and its values were lost; read it after a step returns")
         arrays = self.split_jit(flat)
         moved = self.calls - self.pend_at
         for k, (m, base) in enumerate(zip(self.members, self.bases)):
