@@ -72,6 +72,26 @@ def _reference(m, o):
     return _unflat(tracenn.compile(_step_fn(m, o)))
 
 
+def _running(name, n=6, first=3):
+    """A reference step and a flat one, over two copies of one model, after ``first`` of ``n``
+    batches: ``(me, oe, ref), (mc, oc, compiled), data``."""
+    (me, oe), (mc, oc) = _pair(name)
+    ref, compiled = _reference(me, oe), tracenn.compile(_step_fn(mc, oc))
+    data = _data(n)
+    for x, y in data[:first]:
+        ref(x, y), compiled(x, y)
+    return (me, oe, ref), (mc, oc, compiled), data
+
+
+def _stepped(name="adam"):
+    """A compiled step alone, after three steps: ``(model, optimizer, step)``."""
+    (mc, oc), _ = _pair(name)
+    step = tracenn.compile(_step_fn(mc, oc))
+    for x, y in _data(3):
+        step(x, y)
+    return mc, oc, step
+
+
 def _data(n, seed=1):
     g = tracenn.Generator().manual_seed(seed)
     return [(tracenn.randn(8, 6, generator=g), tracenn.randint(0, 3, (8,), generator=g)) for _ in range(n)]
@@ -145,11 +165,7 @@ def test_a_loop_that_only_steps_never_splits_the_flat_array(flat_state, monkeypa
 
 @pytest.mark.parametrize("write", ["eager_step", "in_place", "load_state_dict", "optimizer_state"])
 def test_a_write_between_compiled_steps_is_seen_by_the_next(flat_state, write):
-    (me, oe), (mc, oc) = _pair("sgd_momentum")
-    ref, compiled = _reference(me, oe), tracenn.compile(_step_fn(mc, oc))
-    data = _data(6)
-    for x, y in data[:3]:
-        ref(x, y), compiled(x, y)
+    (me, oe, ref), (mc, oc, compiled), data = _running("sgd_momentum")
     for m, o in ((me, oe), (mc, oc)):
         if write == "eager_step":  # (an eager step, with its own numbers: both models take it)
             _step_fn(m, o)(*data[5])
@@ -193,10 +209,7 @@ def test_eval_between_steps_and_a_compiled_model(flat_state):
 
 
 def test_a_pending_tensor_looks_and_copies_as_its_own_class(flat_state):
-    (mc, oc), _ = _pair("adam")
-    step = tracenn.compile(_step_fn(mc, oc))
-    for x, y in _data(3):
-        step(x, y)
+    mc, oc, step = _stepped()
     w = mc[0].weight
     assert flatstate.is_pending(w) and isinstance(w, nn.Parameter) and isinstance(w, tracenn.Tensor)
     assert type(w).__name__ == "Parameter" and type(w).__qualname__ == "Parameter"
@@ -240,20 +253,13 @@ def test_a_saved_parameter_changed_by_a_step_fails_backward_as_eager(flat_state)
 
 
 def test_on_the_cpu_by_default_nothing_is_flat():
-    (mc, oc), _ = _pair("adam")
-    step = tracenn.compile(_step_fn(mc, oc))
-    for x, y in _data(3):
-        step(x, y)
+    mc, _, step = _stepped()
     assert step._last.fstate is None and not flatstate.is_pending(mc[0].weight)
 
 
 def test_save_load_and_moves_of_pending_state(flat_state, tmp_path):
     """Checkpoints, state dicts and device moves see the values of a pending step's state."""
-    (me, oe), (mc, oc) = _pair("adam")
-    ref, compiled = _reference(me, oe), tracenn.compile(_step_fn(mc, oc))
-    data = _data(6)
-    for x, y in data[:3]:
-        ref(x, y), compiled(x, y)
+    (me, oe, ref), (mc, oc, compiled), data = _running("adam")
     assert flatstate.is_pending(mc[0].weight)
     tracenn.save({"model": mc.state_dict(), "opt": oc.state_dict()}, tmp_path / "ckpt.pt")
     ck = tracenn.load(tmp_path / "ckpt.pt")
@@ -279,8 +285,5 @@ def test_save_load_and_moves_of_pending_state(flat_state, tmp_path):
 def test_large_state_is_not_flat(flat_state, monkeypatch):
     """Above flatstate.MAX_BYTES a step is not host-bound: the state stays apart."""
     monkeypatch.setattr(flatstate, "MAX_BYTES", 1000)
-    (mc, oc), _ = _pair("adam")
-    step = tracenn.compile(_step_fn(mc, oc))
-    for x, y in _data(3):
-        step(x, y)
+    mc, _, step = _stepped()
     assert step._last.fstate is None and not flatstate.is_pending(mc[0].weight)
