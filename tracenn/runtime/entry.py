@@ -214,7 +214,8 @@ class Entry:
         if set(fs.positions) & ({i for i, _ in rest} | {i for i, _ in grads}):  # (a Value written twice)
             return split_run
         self.fstate, self.batched_writes = fs, (rest, grads)
-        self.donate_rest = [i for i in self.donate_all if i not in set(fs.index)]
+        members = set(fs.index)
+        self.donate_rest = [i for i in self.donate_all if i not in members]
         return fs.wrap(split_run, self.donate_all)
 
     def _plan(self, d_in, n_in):

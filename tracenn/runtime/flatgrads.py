@@ -25,7 +25,7 @@ import numpy as np
 from .._pending_grad import PendingGrad
 from ..device import put_like
 from ..tensor import Tensor
-from .flatstate import array_of
+from .flatstate import array_of, layout
 
 
 class GradBucket:
@@ -70,16 +70,11 @@ class FlatGrads:
         self.shapes = shapes
         self.dtype = np.dtype(dtype)
         self.like = like            # a state tensor: where a fresh flat array is placed
-        sizes = [int(np.prod(s)) for s in shapes]
-        self.size = sum(sizes)
-        self.offsets = list(np.cumsum([0] + sizes[:-1]))
+        split, self.join, self.size = layout(shapes)
+        self.unflatten = jax.jit(split)
         self.last = None     # the last call's bucket
         self.pend = ()       # the PendingGrad objects it set, while the next call may set them again
         self.dicts = [p.__dict__ for p in params]  # (where .grad lives)
-
-        def unflatten(flat):
-            return [flat[o:o + n].reshape(s) for o, n, s in zip(self.offsets, sizes, shapes)]
-        self.unflatten = jax.jit(unflatten)
 
     @classmethod
     def plan(cls, g, state_names, state_tensors, dropped, positions):
@@ -102,12 +97,12 @@ class FlatGrads:
     def wrap(self, run, at):
         """``run`` returning its flat gradient array at ``at`` in its writes (before any RNG
         counters) and None in place of each gradient it holds."""
-        positions = self.positions
+        positions, join = self.positions, self.join
 
         def run_flat(state, rng, inputs):
             outs, writes = run(state, rng, inputs)
             writes = list(writes)
-            flat = jax.numpy.concatenate([writes[j].reshape(-1) for j in positions])
+            flat = join([writes[j] for j in positions])
             for j in positions:
                 writes[j] = None
             return outs, writes[:at] + [flat] + writes[at:]

@@ -157,6 +157,20 @@ def array_of(t):
     return t._value
 
 
+def layout(shapes):
+    """``(split, join, size)`` for arrays of ``shapes`` laid end to end in one flat array: the
+    arrays from it, it from the arrays, its length."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    offsets = [int(o) for o in np.cumsum([0] + sizes[:-1])]
+
+    def split(flat):
+        return [flat[o:o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
+
+    def join(arrays):
+        return jnp.concatenate([a.reshape(-1) for a in arrays])
+    return split, join, sum(sizes)
+
+
 class FlatState:
     """State tensors ``members`` of one compiled program, of one dtype, as one flat array: the
     program wrapper that splits and joins it, and the two ends of a call (:meth:`take` for the
@@ -169,19 +183,8 @@ class FlatState:
         shapes = [tuple(m._value.shape) for m in members]
         self.dtype = members[0]._value.dtype
         self.avals = [jax.ShapeDtypeStruct(s, self.dtype) for s in shapes]
-        sizes = [int(np.prod(s)) for s in shapes]
-        offsets = [int(o) for o in np.cumsum([0] + sizes[:-1])]
-        self.size = sum(sizes)
-
-        def split(flat):
-            return [flat[o:o + n].reshape(s) for o, n, s in zip(offsets, sizes, shapes)]
-
-        def join(arrays):
-            return jnp.concatenate([a.reshape(-1) for a in arrays])
-        self.split = split
-        self.split_jit = jax.jit(split)
-        self.join_jit = jax.jit(join)
-        self.join = join
+        self.split, self.join, self.size = layout(shapes)
+        self.split_jit, self.join_jit = jax.jit(self.split), jax.jit(self.join)
         self.flat = None       # the array that holds the members' values, once a call made it
         self.calls = 0         # calls that wrote the members (their versions: see _PendingVersion)
         self.pend_at = 0       # ... as many as when they last became pending
