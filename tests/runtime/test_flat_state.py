@@ -23,13 +23,17 @@ OPTIMIZERS = {
 }
 
 
-@pytest.fixture(params=["state", "state_and_grads"])
-def flat_state(monkeypatch, request):
+def _turn_on(monkeypatch, grads=True):
     cpu = frozenset(("cpu",))
     monkeypatch.setattr(entry_mod, "FLAT_STATE_PLATFORMS", cpu)
-    if request.param == "state_and_grads":  # (as off the CPU: the unread grads flat too)
+    if grads:  # (as off the CPU: the unread grads one flat array too)
         monkeypatch.setattr(entry_mod, "FLAT_GRAD_PLATFORMS", cpu)
         monkeypatch.setattr(entry_mod, "RECYCLE_GRAD_PLATFORMS", cpu)
+
+
+@pytest.fixture
+def flat_state(monkeypatch):
+    _turn_on(monkeypatch)
 
 
 def _net(seed=0):
@@ -119,6 +123,15 @@ def _tensors(m, o):
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_steps_equal_unflat_steps_and_the_state_stays_one_array_until_read(flat_state, name):
+    _steps_equal_and_stay_one_array(name)
+
+
+def test_the_state_flat_with_the_grads_apart(monkeypatch):
+    _turn_on(monkeypatch, grads=False)
+    _steps_equal_and_stay_one_array("adam")
+
+
+def _steps_equal_and_stay_one_array(name):
     (me, oe), (mc, oc) = _pair(name)
     ref, compiled = _reference(me, oe), tracenn.compile(_step_fn(mc, oc))
     where = None
