@@ -65,11 +65,6 @@ class State(defaultdict):
     copy = __copy__
 
 
-def tracked(state) -> State:
-    """``state`` (a mapping of parameter -> dict) as a :class:`State` of :class:`StateDict`."""
-    return State((k, StateDict(v) if type(v) is dict else v) for k, v in state.items())
-
-
 _KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # optimizer -> (state, CHANGES, key)
 
 

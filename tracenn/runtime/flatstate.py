@@ -44,8 +44,8 @@ def _settle(t):
     info = t.__dict__.get(_KEY)
     if info is None:  # (an object made through type(self) of a pending tensor: nothing to load)
         t.__class__ = _BASES[type(t)]
-        return _SLOT.__get__(t)
-    info[0].materialize()
+    else:
+        info[0].materialize()
     return _SLOT.__get__(t)
 
 
@@ -176,8 +176,9 @@ class FlatState:
     program wrapper that splits and joins it, and the two ends of a call (:meth:`take` for the
     array to donate, :meth:`write_back` for the new one)."""
 
-    def __init__(self, members, positions):
+    def __init__(self, members, index, positions):
         self.members = members      # the state tensors, in the order of the flat array
+        self.index = index          # their indices among the program's state
         self.positions = positions  # their positions in the program's writes
         self.at = positions[0]      # where the new flat array is among the writes
         shapes = [tuple(m._value.shape) for m in members]
@@ -204,14 +205,13 @@ class FlatState:
             by_dtype.setdefault(np.dtype(state_tensors[i]._value.dtype), []).append(i)
         if not by_dtype:
             return None
+
         def size(ix):
             return sum(int(np.prod(state_tensors[i]._value.shape)) for i in ix)
-        idx = max(by_dtype.values(), key=size)
-        if len(idx) < 2 or size(idx) * np.dtype(state_tensors[idx[0]]._value.dtype).itemsize > MAX_BYTES:
+        dtype, idx = max(by_dtype.items(), key=lambda kv: size(kv[1]))
+        if len(idx) < 2 or size(idx) * dtype.itemsize > MAX_BYTES:
             return None
-        fs = cls([state_tensors[i] for i in idx], [positions[i] for i in idx])
-        fs.index = idx
-        return fs
+        return cls([state_tensors[i] for i in idx], idx, [positions[i] for i in idx])
 
     def wrap(self, run, donate_idx):
         """``run`` (of the donated arrays in the order ``donate_idx``) taking this flat array first
@@ -219,7 +219,8 @@ class FlatState:
         (None at the members' other positions)."""
         slot = {i: k for k, i in enumerate(donate_idx)}
         mine = [slot[i] for i in self.index]
-        rest = [k for k in range(len(donate_idx)) if k not in set(mine)]
+        taken = set(mine)
+        rest = [k for k in range(len(donate_idx)) if k not in taken]
         positions, at, split, join = self.positions, self.at, self.split, self.join
 
         def run_flat(dstate, kstate, rng, ins):
